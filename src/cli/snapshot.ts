@@ -1,0 +1,242 @@
+/** `nfr snapshot ...`: flags become options for the core; results are printed. No logic here. */
+import type { Command } from 'commander';
+import { loadConfig } from '../config.js';
+import { NfrError } from '../errors.js';
+import { listCatalog } from '../snapshot/catalog.js';
+import { createSnapshot } from '../snapshot/create.js';
+import { deleteSnapshot } from '../snapshot/delete.js';
+import { snapshotHealth } from '../snapshot/health.js';
+import { parseSnapshotId } from '../snapshot/ids.js';
+import { summarize } from '../snapshot/manifest.js';
+import { restoreSnapshot, undoLastRestore } from '../snapshot/restore.js';
+import { pruneSnapshots } from '../snapshot/retention.js';
+import { snapshotStatus } from '../snapshot/status.js';
+import { openSnapshotContext, snapshotStore } from '../snapshot/store.js';
+import { deepVerify } from '../snapshot/deep-verify.js';
+import { loadSnapshot, verifyFiles } from '../snapshot/verify.js';
+import { confirm, emit, formatBytes, formatDuration, progressLine, table } from './output.js';
+
+interface Common {
+  json?: boolean;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+const positiveInt = (flag: string) => (value: string) => {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 64) throw new NfrError('USAGE', `${flag} ${value}: expected an integer from 1 to 64`);
+  return Number(value);
+};
+
+export function registerSnapshotCommands(program: Command): void {
+  const snapshot = program.command('snapshot').description('take, list, verify, restore and prune PostgreSQL snapshots');
+
+  snapshot
+    .command('create')
+    .description('take a consistent snapshot of the live database while it stays online')
+    .requiredOption('--name <name>', 'a name for people')
+    .option('--description <text>', 'what this snapshot is for')
+    .option('--tag <tag>', 'a tag (repeatable): pinned and pre-deployment change retention', collect)
+    .option('--jobs <n>', 'parallel pg_dump jobs (default POSTGRES_BACKUP_PARALLEL_JOBS)', positiveInt('--jobs'))
+    .option('--full', 'also capture the vector index and DATA_INGESTED_PATH')
+    .option('--json', 'print the manifest as JSON')
+    .action(async (opts: Common & { name: string; description?: string; tag?: string[]; jobs?: number; full?: boolean }) => {
+      if (opts.full) throw new NfrError('USAGE', '--full (vector index and ingested files in the snapshot) is not available in this version; take a PostgreSQL snapshot without --full');
+      const ctx = await openSnapshotContext(loadConfig({ jobs: opts.jobs }));
+      const bar = progressLine(opts);
+      try {
+        const m = await createSnapshot(ctx, { name: opts.name, description: opts.description, tags: opts.tag, jobs: opts.jobs, onProgress: bar.update });
+        bar.done();
+        emit(opts, m, () => `created ${m.id} "${m.name}": ${m.tables.length} tables, ${m.tables.reduce((s, t) => s + t.rows, 0)} rows, ${formatBytes(m.total_bytes)} in ${formatDuration(m.duration_ms)}`);
+      } finally {
+        bar.done();
+      }
+    });
+
+  snapshot
+    .command('list')
+    .description('list snapshots, oldest first')
+    .option('--json', 'print JSON')
+    .action(async (opts: Common) => {
+      const store = snapshotStore(loadConfig().backupPath);
+      const entries = await listCatalog(store);
+      const snapshots = entries.flatMap((e) => (e.manifest ? [summarize(e.manifest)] : []));
+      const damaged = entries.filter((e) => !e.manifest).map((e) => ({ id: e.id, problem: e.problem }));
+      emit(opts, { snapshots, damaged }, (r) => {
+        if (r.snapshots.length === 0 && r.damaged.length === 0) return `no snapshots in ${store.root}`;
+        const rows = r.snapshots.map((s) => [s.id, s.name, s.created_at.replace('T', ' ').slice(0, 19), s.tags.join(','), s.pipeline_stage ?? '-', formatBytes(s.total_bytes)]);
+        const text = table(['ID', 'NAME', 'CREATED (UTC)', 'TAGS', 'STAGE', 'SIZE'], rows);
+        return r.damaged.length ? `${text}\n\ndamaged:\n${r.damaged.map((d) => `  ${d.id}: ${d.problem}`).join('\n')}` : text;
+      });
+    });
+
+  snapshot
+    .command('show')
+    .description('show one snapshot\'s manifest')
+    .requiredOption('--id <id>', 'snapshot id (SNAP-YYYY-NNNN)')
+    .option('--json', 'print JSON')
+    .action(async (opts: Common & { id: string }) => {
+      const id = parseSnapshotId(opts.id);
+      const { manifest } = await loadSnapshot(snapshotStore(loadConfig().backupPath), id);
+      emit(opts, manifest, (m) =>
+        [
+          `${m.id}  ${m.name}`,
+          m.description ? `  ${m.description}` : '',
+          `  created     ${m.created_at} (${formatDuration(m.duration_ms)})`,
+          `  tags        ${m.tags.join(', ') || '-'}`,
+          `  database    ${m.database.name} (PostgreSQL ${m.database.server_version}, schema ${m.database.schema_version ?? 'none'}, stage ${m.database.pipeline_stage ?? '-'})`,
+          `  size        ${formatBytes(m.total_bytes)} in ${m.files.length} files (-Z${m.dump.compression}, ${m.dump.jobs} jobs)`,
+          `  tables`,
+          ...m.tables.map((t) => `    ${`${t.schema}.${t.name}`.padEnd(44)} ${String(t.rows).padStart(12)}`),
+        ]
+          .filter(Boolean)
+          .join('\n'),
+      );
+    });
+
+  snapshot
+    .command('restore')
+    .description('restore a snapshot over the live database (or --undo the last restore)')
+    .option('--id <id>', 'snapshot id (SNAP-YYYY-NNNN)')
+    .option('--undo', 'put back the database the last restore replaced, by rename')
+    .option('--skip-backup', 'do not take a pre-restore backup snapshot')
+    .option('--force', 'restore across schema versions, then migrate to the current schema')
+    .option('--jobs <n>', 'parallel pg_restore jobs', positiveInt('--jobs'))
+    .option('--resync', 'bring the vector index in line after the restore')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--skip-confirm', 'same as --yes')
+    .option('--json', 'print JSON')
+    .action(async (opts: Common & { id?: string; undo?: boolean; skipBackup?: boolean; force?: boolean; jobs?: number; resync?: boolean; yes?: boolean; skipConfirm?: boolean }) => {
+      const yes = opts.yes === true || opts.skipConfirm === true;
+      if (opts.resync) throw new NfrError('USAGE', '--resync needs the vector index, which is not available in this version');
+      if (opts.undo) {
+        if (opts.id !== undefined) throw new NfrError('USAGE', '--undo takes no --id: it reverses the last restore');
+        const ctx = await openSnapshotContext(loadConfig());
+        await confirm(`Swap database "${ctx.target.database}" back to the state before the last restore?`, { yes, json: opts.json });
+        const r = await undoLastRestore(ctx);
+        emit(opts, r, () => `${r.undone ? 'undid' : 'redid'} the restore of ${r.snapshot_id} on "${r.database}" (connections blocked ${r.blocked_ms} ms, ${r.sessions_ended} sessions ended)`);
+        return;
+      }
+      if (opts.id === undefined) throw new NfrError('USAGE', 'restore needs --id SNAP-YYYY-NNNN (or --undo)');
+      const id = parseSnapshotId(opts.id);
+      const ctx = await openSnapshotContext(loadConfig({ jobs: opts.jobs }));
+      await loadSnapshot(ctx.store, id);
+      await confirm(`Replace database "${ctx.target.database}" with snapshot ${id}?${opts.skipBackup ? ' (no pre-restore backup)' : ''}`, { yes, json: opts.json });
+      const bar = progressLine(opts);
+      try {
+        const r = await restoreSnapshot(ctx, { id, skipBackup: opts.skipBackup, force: opts.force, jobs: opts.jobs, onProgress: bar.update });
+        bar.done();
+        emit(opts, r, () =>
+          [
+            `restored ${r.snapshot_id} into "${r.database}": ${r.tables_checked} tables, ${r.rows_restored} rows checked, in ${formatDuration(r.duration_ms)}`,
+            `  live database blocked for ${r.blocked_ms} ms; ${r.sessions_ended} session(s) ended`,
+            r.pre_restore_backup_id ? `  pre-restore backup: ${r.pre_restore_backup_id}` : '  no pre-restore backup (--skip-backup)',
+            r.schema.migrated.length ? `  migrated to ${r.schema.code}: ${r.schema.migrated.join(', ')}` : '',
+            r.previous_database ? `  undo with: nfr snapshot restore --undo` : '',
+          ]
+            .filter(Boolean)
+            .join('\n'),
+        );
+      } finally {
+        bar.done();
+      }
+    });
+
+  snapshot
+    .command('delete')
+    .description('delete a snapshot')
+    .requiredOption('--id <id>', 'snapshot id (SNAP-YYYY-NNNN)')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--skip-confirm', 'same as --yes')
+    .option('--json', 'print JSON')
+    .action(async (opts: Common & { id: string; yes?: boolean; skipConfirm?: boolean }) => {
+      const id = parseSnapshotId(opts.id);
+      const ctx = await openSnapshotContext(loadConfig());
+      const { manifest } = await loadSnapshot(ctx.store, id);
+      await confirm(`Delete snapshot ${id} "${manifest.name}" (${formatBytes(manifest.total_bytes)})?`, { yes: opts.yes === true || opts.skipConfirm === true, json: opts.json });
+      const r = await deleteSnapshot(ctx, id);
+      emit(opts, r, () => `deleted ${r.id} "${r.name}", freed ${formatBytes(r.freed_bytes)}`);
+    });
+
+  snapshot
+    .command('verify')
+    .description('check every file of a snapshot against its manifest')
+    .requiredOption('--id <id>', 'snapshot id (SNAP-YYYY-NNNN)')
+    .option('--deep', 'also restore into a scratch database and compare row counts')
+    .option('--json', 'print JSON')
+    .action(async (opts: Common & { id: string; deep?: boolean }) => {
+      const id = parseSnapshotId(opts.id);
+      const config = loadConfig();
+      const result = opts.deep
+        ? await deepVerify(await openSnapshotContext(config), id)
+        : await (async () => {
+            const { dir, manifest } = await loadSnapshot(snapshotStore(config.backupPath), id);
+            return verifyFiles(dir, manifest, config.parallelJobs);
+          })();
+      emit(opts, result, (r) =>
+        r.ok
+          ? `${r.id} OK: ${r.files_checked} files, ${formatBytes(r.bytes_checked)} checked${r.deep ? `; restored ${r.deep.tables_checked} tables, ${r.deep.rows_checked} rows match` : ''}`
+          : `${r.id} FAILED:\n  ${r.problems.join('\n  ')}`,
+      );
+      if (!result.ok) throw new NfrError('VERIFY_FAILED', `snapshot ${id} failed verification (${result.problems.length} problem(s))`, { details: { problems: result.problems, reported: true } });
+    });
+
+  snapshot
+    .command('status')
+    .description('who holds the operation lock, what is in progress, the last operation')
+    .option('--json', 'print JSON')
+    .action(async (opts: Common) => {
+      const s = await snapshotStatus(await openSnapshotContext(loadConfig()));
+      emit(opts, s, () =>
+        [
+          `database      ${s.database}`,
+          `backups       ${s.backup_path} (${s.snapshots.count} snapshots, ${formatBytes(s.snapshots.total_bytes)}, latest ${s.snapshots.latest ?? '-'})`,
+          s.lock.held
+            ? `lock          held${s.lock.holder ? ` by pid ${s.lock.holder.pid} on ${s.lock.holder.host}: ${s.lock.holder.operation}${s.lock.holder.snapshot_id ? ` ${s.lock.holder.snapshot_id}` : ''} since ${s.lock.holder.started_at}` : ''}`
+            : `lock          free${s.lock.stale_lock_file ? ` (stale lock file of dead pid ${s.lock.stale_lock_file.pid} on ${s.lock.stale_lock_file.host}; ignored)` : ''}`,
+          s.in_progress.length ? `in progress   ${s.in_progress.join(', ')}` : '',
+          s.last_operation ? `last          ${s.last_operation.operation} ${s.last_operation.snapshot_id ?? ''} ${s.last_operation.status} at ${s.last_operation.at}` : 'last          -',
+          s.last_restore ? `last restore  ${s.last_restore.snapshot_id} at ${s.last_restore.restored_at}${s.last_restore.undone ? ' (undone)' : ''}; ${s.last_restore.undo_command}` : '',
+        ]
+          .filter(Boolean)
+          .join('\n'),
+      );
+    });
+
+  snapshot
+    .command('prune')
+    .description('delete snapshots outside the retention policy')
+    .option('--dry-run', 'only list what would be deleted')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--skip-confirm', 'same as --yes')
+    .option('--json', 'print JSON')
+    .action(async (opts: Common & { dryRun?: boolean; yes?: boolean; skipConfirm?: boolean }) => {
+      const ctx = await openSnapshotContext(loadConfig());
+      if (!opts.dryRun) {
+        const plan = await pruneSnapshots(ctx, { dryRun: true });
+        if (plan.deleted.length > 0) {
+          await confirm(`Delete ${plan.deleted.length} snapshot(s) (${plan.deleted.map((d) => d.id).join(', ')})?`, { yes: opts.yes === true || opts.skipConfirm === true, json: opts.json });
+        }
+      }
+      const r = await pruneSnapshots(ctx, { dryRun: opts.dryRun === true });
+      emit(opts, r, () =>
+        [
+          `${r.dry_run ? 'would delete' : 'deleted'} ${r.deleted.length} snapshot(s), ${formatBytes(r.freed_bytes)}${r.deleted.length ? ':' : ''}`,
+          ...r.deleted.map((d) => `  ${d.id}  ${d.created_at}  ${d.name}`),
+          `kept ${r.kept.length}:`,
+          ...r.kept.map((d) => `  ${d.id}  ${d.created_at}  (${d.reasons.join(', ')})`),
+        ].join('\n'),
+      );
+    });
+
+  snapshot
+    .command('health')
+    .description('snapshot age, failures, backup disk space, leftovers; exits non-zero when unhealthy')
+    .option('--json', 'print JSON')
+    .action(async (opts: Common) => {
+      const report = await snapshotHealth(await openSnapshotContext(loadConfig()));
+      emit(opts, report, (r) => [`${r.status.toUpperCase()}`, ...r.checks.map((c) => `  ${c.status.padEnd(9)} ${c.name.padEnd(18)} ${c.message}`)].join('\n'));
+      if (report.status === 'unhealthy') {
+        throw new NfrError('UNHEALTHY', `snapshots are unhealthy: ${report.checks.filter((c) => c.status === 'unhealthy').map((c) => c.message).join('; ')}`, { details: { reported: true } });
+      }
+    });
+}

@@ -1,0 +1,102 @@
+/**
+ * Schema migrations, run by node-pg-migrate from the numbered SQL files in `migrations/`.
+ * The schema version is the name of the newest applied migration; snapshots record it and
+ * restores compare it with the code's head.
+ */
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { runner } from 'node-pg-migrate';
+import type pg from 'pg';
+import { NfrError } from '../errors.js';
+import { connect, type PgTarget } from './connection.js';
+
+export const MIGRATIONS_TABLE = 'nfr_migrations';
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations', import.meta.url));
+
+/** Names of the migrations this code ships, oldest first (file names without extension). */
+export function codeMigrations(): string[] {
+  return readdirSync(MIGRATIONS_DIR)
+    .filter((f) => /^\d+_.+\.sql$/.test(f))
+    .sort()
+    .map((f) => f.replace(/\.sql$/, ''));
+}
+
+/** The newest migration this code knows: the schema version a migrated database has. */
+export function codeSchemaHead(): string {
+  const all = codeMigrations();
+  const head = all[all.length - 1];
+  if (head === undefined) throw new NfrError('INTERNAL', `no migrations found in ${MIGRATIONS_DIR}`);
+  return head;
+}
+
+/** Applied migrations of a database, oldest first; empty if it was never migrated. */
+export async function appliedMigrations(client: pg.ClientBase): Promise<string[]> {
+  // to_regclass, not a caught 42P01: an error would abort a transaction the caller may be in.
+  const exists = await client.query<{ ok: boolean }>('select to_regclass($1) is not null as ok', [MIGRATIONS_TABLE]);
+  if (!exists.rows[0]?.ok) return [];
+  const r = await client.query<{ name: string }>(`select name from ${MIGRATIONS_TABLE} order by run_on, id`);
+  return r.rows.map((row) => row.name);
+}
+
+/** The schema version of a database (null if never migrated). */
+export async function schemaVersion(client: pg.ClientBase): Promise<string | null> {
+  const applied = await appliedMigrations(client);
+  return applied[applied.length - 1] ?? null;
+}
+
+export interface MigrationStatus {
+  readonly schemaVersion: string | null;
+  readonly codeHead: string;
+  readonly applied: readonly string[];
+  readonly pending: readonly string[];
+  /** Applied migrations this code does not know: the database is newer than the code. */
+  readonly unknown: readonly string[];
+}
+
+export async function migrationStatus(client: pg.ClientBase): Promise<MigrationStatus> {
+  const applied = await appliedMigrations(client);
+  const code = codeMigrations();
+  const appliedSet = new Set(applied);
+  const codeSet = new Set(code);
+  return {
+    schemaVersion: applied[applied.length - 1] ?? null,
+    codeHead: codeSchemaHead(),
+    applied,
+    pending: code.filter((m) => !appliedSet.has(m)),
+    unknown: applied.filter((m) => !codeSet.has(m)),
+  };
+}
+
+/**
+ * Migrates a database to the code's head. Concurrent runs are serialised by node-pg-migrate's
+ * advisory lock (waiting, not failing). Returns the migrations it applied.
+ */
+export async function migrateToHead(target: PgTarget): Promise<string[]> {
+  const client = await connect(target, 'nfr migrate');
+  try {
+    const status = await migrationStatus(client);
+    if (status.unknown.length > 0) {
+      throw new NfrError(
+        'SCHEMA_MISMATCH',
+        `database "${target.database}" has migrations this version of nfr does not know (${status.unknown.join(', ')}); upgrade nfr instead of migrating`,
+      );
+    }
+    const ran = await runner({
+      dbClient: client,
+      dir: MIGRATIONS_DIR,
+      direction: 'up',
+      migrationsTable: MIGRATIONS_TABLE,
+      checkOrder: true,
+      singleTransaction: true,
+      advisoryLockMode: 'wait',
+      log: () => {},
+      logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+    });
+    return ran.map((m) => m.name);
+  } catch (err) {
+    if (err instanceof NfrError) throw err;
+    throw new NfrError('DATABASE', `migration of "${target.database}" failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await client.end().catch(() => {});
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * Snapshot create: one consistent point in time, taken while the database stays online.
+ *
+ * A REPEATABLE READ transaction exports its snapshot; pg_dump -Fd -j dumps exactly that snapshot
+ * while the same transaction counts the rows of every table, so the manifest's counts describe
+ * the archive exactly. Everything is written under `.tmp/<id>`, checksummed, given its manifest,
+ * and only then renamed into the catalog: a killed create never appears as completed.
+ */
+import { chmod, rename, rm, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import type pg from 'pg';
+import { NfrError } from '../errors.js';
+import { connect, serverMajor, toolEnv } from '../postgres/connection.js';
+import { countRows, databaseInfo, listTables } from '../postgres/databases.js';
+import { schemaVersion } from '../postgres/migrate.js';
+import { findClientTool, programVersion } from '../postgres/tools.js';
+import { directorySize, ensureDir, fsyncDir, listFiles, mapLimit, sha256File } from '../util/fs.js';
+import { runProgram } from '../util/process.js';
+import { NFR_VERSION } from '../version.js';
+import { MANIFEST_FORMAT, writeManifest, type FileEntry, type Manifest, type TableCount } from './manifest.js';
+import { withOperation, type Operation, type ProgressListener } from './operation.js';
+import { allocateSnapshotId, recordEvent } from './state.js';
+import { DUMP_DIR, snapshotDir, type SnapshotContext } from './store.js';
+
+export interface CreateOptions {
+  readonly name: string;
+  readonly description?: string | undefined;
+  readonly tags?: readonly string[] | undefined;
+  readonly jobs?: number | undefined;
+  readonly onProgress?: ProgressListener | undefined;
+}
+
+const NAME_MAX = 200;
+const TAG = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+
+/** Checks name, description and tags before anything is locked or written. */
+export function validateCreateOptions(options: CreateOptions): void {
+  if (typeof options.name !== 'string' || options.name.trim() === '' || options.name.length > NAME_MAX || /[\u0000-\u001f]/.test(options.name)) {
+    throw new NfrError('INVALID_INPUT', `invalid snapshot name ${JSON.stringify(options.name)}: expected 1 to ${NAME_MAX} printable characters`);
+  }
+  if (options.description !== undefined && (options.description.length > 2000 || /[\u0000-\u0008\u000b-\u001f]/.test(options.description))) {
+    throw new NfrError('INVALID_INPUT', 'invalid snapshot description: expected at most 2000 printable characters');
+  }
+  for (const tag of options.tags ?? []) {
+    if (!TAG.test(tag)) throw new NfrError('INVALID_INPUT', `invalid tag ${JSON.stringify(tag)}: expected letters, digits and . _ : - (at most 64)`);
+  }
+}
+
+/** Takes a snapshot of the live database under the operation lock. */
+export async function createSnapshot(ctx: SnapshotContext, options: CreateOptions): Promise<Manifest> {
+  validateCreateOptions(options);
+  return withOperation(ctx, 'create', null, (op) => createSnapshotLocked(ctx, op, options));
+}
+
+/** The create itself, for callers that already hold the lock (restore's pre-restore backup). */
+export async function createSnapshotLocked(ctx: SnapshotContext, op: Operation, options: CreateOptions): Promise<Manifest> {
+  validateCreateOptions(options);
+  const started = new Date();
+  const id = await allocateSnapshotId(ctx.store, started);
+  await op.lock.update(id);
+  const work = path.join(ctx.store.tmpDir, id);
+  try {
+    const manifest = await dumpInto(ctx, work, id, started, options);
+    const final = snapshotDir(ctx.store, id);
+    await rename(work, final);
+    await fsyncDir(ctx.store.root);
+    await recordEvent(ctx.store, { operation: 'create', status: 'completed', snapshot_id: id, duration_ms: manifest.duration_ms });
+    return manifest;
+  } catch (err) {
+    await rm(work, { recursive: true, force: true }).catch(() => {});
+    await recordEvent(ctx.store, { operation: 'create', status: 'failed', snapshot_id: id, duration_ms: Date.now() - started.getTime(), error: (err as Error).message }).catch(() => {});
+    throw err;
+  }
+}
+
+async function dumpInto(ctx: SnapshotContext, work: string, id: string, started: Date, options: CreateOptions): Promise<Manifest> {
+  await ensureDir(work);
+  const jobs = options.jobs ?? ctx.config.parallelJobs;
+  const progress = options.onProgress ?? (() => {});
+  const client = await connect(ctx.target, 'nfr snapshot create');
+  try {
+    const { major, version } = await serverMajor(client);
+    const pgDump = await findClientTool('pg_dump', major, ctx.config.pgBinDir);
+    const info = await databaseInfo(client, ctx.target.database);
+    if (!info) throw new NfrError('NOT_FOUND', `database "${ctx.target.database}" does not exist`);
+
+    await client.query('begin isolation level repeatable read read only');
+    const exported = await client.query<{ snapshot: string }>('select pg_export_snapshot() as snapshot');
+    const pgSnapshot = exported.rows[0]?.snapshot;
+    if (!pgSnapshot) throw new NfrError('DATABASE', 'the server did not export a snapshot');
+    const tables = await listTables(client);
+    const schema = await schemaVersion(client);
+    const stage = await pipelineStage(client);
+    progress({ phase: 'dumping', tables_done: 0, tables_total: tables.length, bytes: 0 });
+
+    const dumpDir = path.join(work, DUMP_DIR);
+    const done = new Set<string>();
+    const poll = setInterval(() => {
+      void directorySize(dumpDir).then((bytes) => progress({ phase: 'dumping', tables_done: done.size, tables_total: tables.length, bytes }), () => {});
+    }, 500);
+    let counts: TableCount[];
+    try {
+      const dump = runProgram(
+        pgDump,
+        ['--format=directory', `--jobs=${jobs}`, `--compress=${ctx.config.compression}`, `--snapshot=${pgSnapshot}`, `--file=${dumpDir}`, '--verbose', ctx.target.database],
+        {
+          env: toolEnv(ctx.target),
+          onStderrLine: (line) => {
+            const m = /finished item \d+ TABLE DATA (\S+)|dumping contents of table "([^"]+)"/.exec(line);
+            const table = m?.[1] ?? m?.[2];
+            if (table) done.add(table);
+          },
+        },
+      );
+      // Counting runs in the exporting transaction, alongside pg_dump: same snapshot, same rows.
+      const counting = countAll(client, tables);
+      const [, c] = await Promise.all([dump, counting]);
+      counts = c;
+    } finally {
+      clearInterval(poll);
+    }
+    await client.query('commit');
+
+    const files = await checksumFiles(work, jobs);
+    const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
+    progress({ phase: 'completed', tables_done: tables.length, tables_total: tables.length, bytes: totalBytes });
+    const completed = new Date();
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      id,
+      name: options.name.trim(),
+      description: options.description ?? null,
+      tags: [...new Set(options.tags ?? [])],
+      status: 'completed',
+      kind: 'postgres',
+      created_at: started.toISOString(),
+      completed_at: completed.toISOString(),
+      duration_ms: completed.getTime() - started.getTime(),
+      database: {
+        name: ctx.target.database,
+        server_version: version,
+        server_major: major,
+        pg_dump_version: await programVersion(pgDump),
+        schema_version: schema,
+        pipeline_stage: stage?.stage ?? null,
+        pipeline_counts: stage?.counts ?? null,
+        size_bytes: info.sizeBytes,
+        encoding: info.encoding,
+        collate: info.collate,
+        ctype: info.ctype,
+      },
+      dump: { format: 'directory', path: DUMP_DIR, jobs, compression: ctx.config.compression },
+      tables: counts,
+      files,
+      total_bytes: totalBytes,
+      contains: { postgres: true, vector_index: false, ingested_files: false },
+      created_by: { host: hostname(), pid: process.pid, nfr_version: NFR_VERSION },
+    };
+    await writeManifest(work, manifest);
+    return manifest;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+async function countAll(client: pg.ClientBase, tables: readonly { schema: string; name: string }[]): Promise<TableCount[]> {
+  const out: TableCount[] = [];
+  for (const t of tables) out.push({ schema: t.schema, name: t.name, rows: await countRows(client, t) });
+  return out;
+}
+
+/** SHA-256 and size of every file, owner-only permissions enforced on the way. */
+async function checksumFiles(dir: string, parallel: number): Promise<FileEntry[]> {
+  const rels = await listFiles(dir);
+  return mapLimit(rels, Math.max(2, parallel), async (rel) => {
+    const file = path.join(dir, rel);
+    await chmod(file, 0o600);
+    const [size, sha256] = await Promise.all([stat(file).then((s) => s.size), sha256File(file)]);
+    return { path: rel, size, sha256 };
+  });
+}
+
+/** The pipeline stage the database is at, if the schema has the table yet. */
+export async function pipelineStage(client: pg.ClientBase): Promise<{ stage: string; counts: Record<string, unknown> } | undefined> {
+  // Checked with to_regclass rather than by catching 42P01: an error would abort the caller's
+  // transaction, and create runs this inside the one that exports the dump's snapshot.
+  const exists = await client.query<{ ok: boolean }>("select to_regclass('nfr_pipeline_stage') is not null as ok");
+  if (!exists.rows[0]?.ok) return undefined;
+  const r = await client.query<{ stage: string; counts: Record<string, unknown> }>('select stage, counts from nfr_pipeline_stage limit 1');
+  return r.rows[0];
+}

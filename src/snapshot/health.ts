@@ -1,0 +1,90 @@
+/**
+ * Health: is there a recent snapshot, have operations been failing, is the backup volume filling
+ * up, and are there leftovers of killed restores. `unhealthy` makes the CLI exit non-zero.
+ */
+import { statfs } from 'node:fs/promises';
+import { connect } from '../postgres/connection.js';
+import { leftoverStagingDatabases } from '../postgres/databases.js';
+import { completedSnapshots } from './catalog.js';
+import { readEvents } from './state.js';
+import type { SnapshotContext } from './store.js';
+
+export type HealthLevel = 'healthy' | 'warning' | 'unhealthy';
+
+export interface HealthCheck {
+  readonly name: 'latest_snapshot' | 'failures' | 'disk' | 'staging_databases' | 'database';
+  readonly status: HealthLevel;
+  readonly message: string;
+  readonly value: unknown;
+}
+
+export interface HealthReport {
+  readonly status: HealthLevel;
+  readonly checks: HealthCheck[];
+}
+
+const DISK_WARN = 0.8;
+const DISK_FAIL = 0.95;
+
+export async function snapshotHealth(ctx: SnapshotContext, now = new Date()): Promise<HealthReport> {
+  const checks: HealthCheck[] = [];
+  const maxAgeH = ctx.config.snapshotMaxAgeHours;
+
+  const snapshots = await completedSnapshots(ctx.store);
+  const latest = snapshots.reduce<(typeof snapshots)[number] | undefined>((a, b) => (!a || b.completed_at > a.completed_at ? b : a), undefined);
+  if (!latest) {
+    checks.push({ name: 'latest_snapshot', status: 'warning', message: 'no completed snapshot yet; take one with `nfr snapshot create --name ...`', value: null });
+  } else {
+    const ageH = (now.getTime() - new Date(latest.completed_at).getTime()) / 3_600_000;
+    const status: HealthLevel = ageH > maxAgeH ? 'unhealthy' : 'healthy';
+    checks.push({
+      name: 'latest_snapshot',
+      status,
+      message: `latest snapshot ${latest.id} is ${ageH.toFixed(1)} h old (threshold ${maxAgeH} h)`,
+      value: { id: latest.id, completed_at: latest.completed_at, age_hours: Number(ageH.toFixed(2)), threshold_hours: maxAgeH },
+    });
+  }
+
+  const events = await readEvents(ctx.store, 500);
+  const lastSuccess = [...events].reverse().find((e) => e.status === 'completed');
+  const failures = events.filter((e) => e.status !== 'completed' && (!lastSuccess || e.at > lastSuccess.at));
+  const recent = events.filter((e) => e.status !== 'completed').slice(-5);
+  checks.push({
+    name: 'failures',
+    status: failures.length > 0 ? 'warning' : 'healthy',
+    message: failures.length > 0 ? `${failures.length} failed or interrupted operation(s) since the last success; last: ${failures[failures.length - 1]?.operation} ${failures[failures.length - 1]?.error ?? ''}`.trim() : 'no failures since the last successful operation',
+    value: { since_last_success: failures.length, recent },
+  });
+
+  const fs = await statfs(ctx.store.root);
+  const total = fs.blocks * fs.bsize;
+  const free = fs.bavail * fs.bsize;
+  const used = total > 0 ? 1 - free / total : 0;
+  checks.push({
+    name: 'disk',
+    status: used >= DISK_FAIL ? 'unhealthy' : used >= DISK_WARN ? 'warning' : 'healthy',
+    message: `backup volume ${(used * 100).toFixed(1)} % used, ${(free / 2 ** 30).toFixed(1)} GiB free (warn at ${DISK_WARN * 100} %)`,
+    value: { path: ctx.store.root, total_bytes: total, free_bytes: free, used_percent: Number((used * 100).toFixed(1)) },
+  });
+
+  try {
+    const client = await connect(ctx.maintenance, 'nfr health');
+    try {
+      const leftovers = await leftoverStagingDatabases(client);
+      checks.push({
+        name: 'staging_databases',
+        status: leftovers.length > 0 ? 'warning' : 'healthy',
+        message: leftovers.length > 0 ? `leftover staging databases of interrupted restores: ${leftovers.join(', ')} (the next snapshot operation drops them)` : 'no leftover staging databases',
+        value: leftovers,
+      });
+      checks.push({ name: 'database', status: 'healthy', message: `database server ${ctx.target.host}:${ctx.target.port} reachable`, value: null });
+    } finally {
+      await client.end().catch(() => {});
+    }
+  } catch (err) {
+    checks.push({ name: 'database', status: 'unhealthy', message: (err as Error).message, value: null });
+  }
+
+  const status: HealthLevel = checks.some((c) => c.status === 'unhealthy') ? 'unhealthy' : checks.some((c) => c.status === 'warning') ? 'warning' : 'healthy';
+  return { status, checks };
+}

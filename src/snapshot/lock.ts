@@ -1,0 +1,182 @@
+/**
+ * One snapshot operation at a time, across processes and hosts.
+ *
+ * The truth is a PostgreSQL advisory lock, held by a dedicated session on the maintenance
+ * database (not the live one: a restore ends every session of the live database, and must not end
+ * its own lock). When the holder dies, the server ends its session and the lock goes with it, so a
+ * dead holder never blocks anyone. The lock file `.locks/snapshot_operation.lock` only says who
+ * holds it, for `status` and for the message a refused caller sees; it is overwritten by the
+ * next holder and never needs to be removed by hand.
+ */
+import { createHash } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import type pg from 'pg';
+import { NfrError } from '../errors.js';
+import { connect } from '../postgres/connection.js';
+import { atomicWriteFile } from '../util/fs.js';
+import type { SnapshotContext, SnapshotStore } from './store.js';
+
+/** Advisory-lock namespace for nfr ("NFR" in ASCII); the second key is derived from the database name. */
+const LOCK_NAMESPACE = 0x4e4652;
+
+export type OperationKind = 'create' | 'restore' | 'undo' | 'delete' | 'prune' | 'verify' | 'ingest';
+
+export interface LockHolder {
+  readonly pid: number;
+  readonly host: string;
+  readonly operation: OperationKind;
+  readonly snapshot_id: string | null;
+  readonly database: string;
+  readonly started_at: string;
+  /** Backend pid of the session holding the advisory lock. */
+  readonly backend_pid: number;
+}
+
+export interface OperationLock {
+  readonly holder: LockHolder;
+  /** Updates what the holder is doing (e.g. the snapshot id once allocated). */
+  update(snapshotId: string): Promise<void>;
+  release(): Promise<void>;
+}
+
+/** Second advisory-lock key: a stable 31-bit hash of the live database name. */
+export function lockKey(database: string): number {
+  return createHash('sha256').update(`nfr:snapshot:${database}`).digest().readUInt32BE(0) & 0x7fffffff;
+}
+
+export function lockFile(store: SnapshotStore): string {
+  return path.join(store.locksDir, 'snapshot_operation.lock');
+}
+
+export async function readLockFile(store: SnapshotStore): Promise<LockHolder | undefined> {
+  try {
+    return JSON.parse(await readFile(lockFile(store), 'utf8')) as LockHolder;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Takes the operation lock. With `waitSeconds` 0 a held lock fails at once with LOCKED and who
+ * holds it; otherwise it waits up to that long.
+ */
+export async function acquireOperationLock(
+  ctx: SnapshotContext,
+  operation: OperationKind,
+  snapshotId: string | null,
+  waitSeconds = ctx.config.lockWaitSeconds,
+): Promise<OperationLock> {
+  const client = await connect(ctx.maintenance, `nfr lock ${operation}`);
+  const key = lockKey(ctx.target.database);
+  try {
+    const deadline = Date.now() + waitSeconds * 1000;
+    for (;;) {
+      const r = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1, $2) as ok', [LOCK_NAMESPACE, key]);
+      if (r.rows[0]?.ok) break;
+      if (Date.now() >= deadline) throw await lockedError(ctx, client, operation);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw err;
+  }
+
+  const backend = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
+  let holder: LockHolder = {
+    pid: process.pid,
+    host: hostname(),
+    operation,
+    snapshot_id: snapshotId,
+    database: ctx.target.database,
+    started_at: new Date().toISOString(),
+    backend_pid: backend.rows[0]?.pid ?? 0,
+  };
+  await atomicWriteFile(lockFile(ctx.store), JSON.stringify(holder, null, 2) + '\n');
+  let released = false;
+  return {
+    get holder() {
+      return holder;
+    },
+    async update(id: string) {
+      holder = { ...holder, snapshot_id: id };
+      await atomicWriteFile(lockFile(ctx.store), JSON.stringify(holder, null, 2) + '\n');
+    },
+    async release() {
+      if (released) return;
+      released = true;
+      try {
+        const current = await readLockFile(ctx.store);
+        if (current && current.pid === holder.pid && current.host === holder.host && current.started_at === holder.started_at) {
+          await rm(lockFile(ctx.store), { force: true });
+        }
+        await client.query('select pg_advisory_unlock($1, $2)', [LOCK_NAMESPACE, key]);
+      } finally {
+        await client.end().catch(() => {});
+      }
+    },
+  };
+}
+
+/** Runs fn while holding the operation lock, releasing it however fn ends. */
+export async function withOperationLock<T>(
+  ctx: SnapshotContext,
+  operation: OperationKind,
+  snapshotId: string | null,
+  fn: (lock: OperationLock) => Promise<T>,
+): Promise<T> {
+  const lock = await acquireOperationLock(ctx, operation, snapshotId);
+  try {
+    return await fn(lock);
+  } finally {
+    await lock.release();
+  }
+}
+
+export interface LockState {
+  readonly held: boolean;
+  /** Who holds it, from the lock file (if it matches the live advisory lock holder). */
+  readonly holder: LockHolder | null;
+  /** A lock file whose holder no longer holds the lock: harmless, replaced by the next operation. */
+  readonly stale_file: LockHolder | null;
+}
+
+/** Who holds the operation lock right now, read from pg_locks and the lock file. */
+export async function lockState(ctx: SnapshotContext): Promise<LockState> {
+  const file = await readLockFile(ctx.store);
+  const client = await connect(ctx.maintenance, 'nfr status');
+  try {
+    const pid = await advisoryHolderPid(client, ctx.target.database);
+    if (pid === undefined) return { held: false, holder: null, stale_file: file ?? null };
+    return { held: true, holder: file && file.backend_pid === pid ? file : null, stale_file: null };
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+async function advisoryHolderPid(client: pg.ClientBase, database: string): Promise<number | undefined> {
+  // Two-int4 advisory locks appear in pg_locks with objsubid = 2, classid = key1, objid = key2.
+  const r = await client.query<{ pid: number }>(
+    `select l.pid from pg_locks l
+       where l.locktype = 'advisory' and l.granted and l.objsubid = 2
+         and l.classid = $1::int8::oid and l.objid = $2::int8::oid
+         and l.database = (select oid from pg_database where datname = current_database())`,
+    [LOCK_NAMESPACE, lockKey(database)],
+  );
+  return r.rows[0]?.pid;
+}
+
+async function lockedError(ctx: SnapshotContext, client: pg.ClientBase, operation: OperationKind): Promise<NfrError> {
+  const file = await readLockFile(ctx.store);
+  const pid = await advisoryHolderPid(client, ctx.target.database).catch(() => undefined);
+  const holder = file && (pid === undefined || file.backend_pid === pid) ? file : undefined;
+  const who = holder
+    ? `${holder.operation}${holder.snapshot_id ? ` of ${holder.snapshot_id}` : ''} by pid ${holder.pid} on ${holder.host} since ${holder.started_at}`
+    : `another session (backend pid ${pid ?? 'unknown'}) on database server ${ctx.target.host}:${ctx.target.port}`;
+  return new NfrError(
+    'LOCKED',
+    `cannot ${operation}: another snapshot operation is running: ${who}. Wait for it to finish (or set NFR_LOCK_WAIT_SECONDS to wait), and see \`nfr snapshot status\``,
+    { details: { holder: holder ?? null } },
+  );
+}

@@ -1,0 +1,124 @@
+/**
+ * The manifest: the source of truth for a snapshot. Written atomically once the archive is
+ * complete and checksummed; a directory without a valid manifest is never listed as completed.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { NfrError } from '../errors.js';
+import { atomicWriteFile } from '../util/fs.js';
+import { MANIFEST_FILE } from './store.js';
+
+export const MANIFEST_FORMAT = 'nfr-snapshot/1';
+
+const fileEntry = z.object({
+  path: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'a relative path without ..').refine((p) => !p.split('/').includes('..')),
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+const tableEntry = z.object({
+  schema: z.string(),
+  name: z.string(),
+  rows: z.number().int().nonnegative(),
+});
+
+export const manifestSchema = z.object({
+  format: z.literal(MANIFEST_FORMAT),
+  id: z.string().regex(/^SNAP-\d{4}-\d{4,9}$/),
+  name: z.string(),
+  description: z.string().nullable(),
+  tags: z.array(z.string()),
+  status: z.literal('completed'),
+  kind: z.enum(['postgres', 'full']),
+  created_at: z.string(),
+  completed_at: z.string(),
+  duration_ms: z.number().int().nonnegative(),
+  database: z.object({
+    name: z.string(),
+    server_version: z.string(),
+    server_major: z.number().int(),
+    pg_dump_version: z.string(),
+    schema_version: z.string().nullable(),
+    pipeline_stage: z.string().nullable(),
+    pipeline_counts: z.record(z.string(), z.unknown()).nullable(),
+    size_bytes: z.number().int().nonnegative(),
+    encoding: z.string(),
+    collate: z.string(),
+    ctype: z.string(),
+  }),
+  dump: z.object({
+    format: z.literal('directory'),
+    path: z.string(),
+    jobs: z.number().int().positive(),
+    compression: z.number().int().min(0).max(9),
+  }),
+  tables: z.array(tableEntry),
+  files: z.array(fileEntry),
+  total_bytes: z.number().int().nonnegative(),
+  contains: z.object({
+    postgres: z.boolean(),
+    vector_index: z.boolean(),
+    ingested_files: z.boolean(),
+  }),
+  created_by: z.object({
+    host: z.string(),
+    pid: z.number().int(),
+    nfr_version: z.string(),
+  }),
+});
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type TableCount = z.infer<typeof tableEntry>;
+export type FileEntry = z.infer<typeof fileEntry>;
+
+/** Reads and validates a snapshot directory's manifest. */
+export async function readManifest(dir: string): Promise<Manifest> {
+  const file = path.join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NfrError('NOT_FOUND', `no manifest at ${file}`);
+    throw err;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new NfrError('VERIFY_FAILED', `manifest ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new NfrError('VERIFY_FAILED', `manifest ${file} is invalid at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'unknown problem'}`);
+  }
+  return parsed.data;
+}
+
+export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
+  await atomicWriteFile(path.join(dir, MANIFEST_FILE), JSON.stringify(manifestSchema.parse(manifest), null, 2) + '\n');
+}
+
+/** The catalog view of a manifest: what `list` shows. */
+export function summarize(m: Manifest) {
+  return {
+    id: m.id,
+    name: m.name,
+    description: m.description,
+    tags: m.tags,
+    status: m.status,
+    kind: m.kind,
+    created_at: m.created_at,
+    completed_at: m.completed_at,
+    duration_ms: m.duration_ms,
+    database: m.database.name,
+    schema_version: m.database.schema_version,
+    pipeline_stage: m.database.pipeline_stage,
+    total_bytes: m.total_bytes,
+    tables: m.tables.length,
+    rows: m.tables.reduce((sum, t) => sum + t.rows, 0),
+  };
+}
+
+export type SnapshotSummary = ReturnType<typeof summarize>;

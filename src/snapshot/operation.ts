@@ -1,0 +1,39 @@
+/** The frame every state-changing snapshot operation runs in: lock, maintenance session, recovery. */
+import type pg from 'pg';
+import { connect } from '../postgres/connection.js';
+import { acquireOperationLock, type OperationKind, type OperationLock } from './lock.js';
+import { recoverLeftovers, type RecoveryReport } from './recover.js';
+import type { SnapshotContext } from './store.js';
+
+export interface Operation {
+  readonly lock: OperationLock;
+  /** Session on the maintenance database, for CREATE/DROP/RENAME DATABASE. */
+  readonly maint: pg.Client;
+  readonly recovery: RecoveryReport;
+}
+
+/** What long operations report while they run; the CLI draws it, the API stores it in job status. */
+export interface Progress {
+  readonly phase: string;
+  readonly tables_done?: number;
+  readonly tables_total?: number;
+  readonly bytes?: number;
+}
+
+export type ProgressListener = (progress: Progress) => void;
+
+/** Takes the lock, cleans up leftovers of killed operations, runs fn, and releases everything. */
+export async function withOperation<T>(ctx: SnapshotContext, kind: OperationKind, snapshotId: string | null, fn: (op: Operation) => Promise<T>): Promise<T> {
+  const lock = await acquireOperationLock(ctx, kind, snapshotId);
+  try {
+    const maint = await connect(ctx.maintenance, `nfr ${kind}`);
+    try {
+      const recovery = await recoverLeftovers(ctx, maint);
+      return await fn({ lock, maint, recovery });
+    } finally {
+      await maint.end().catch(() => {});
+    }
+  } finally {
+    await lock.release();
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Cleans up after operations that were killed. Runs at the start of every locked operation:
+ * holding the lock proves no other operation is alive, so whatever is half-done is a leftover.
+ */
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type pg from 'pg';
+import { escapeIdentifier } from '../postgres/connection.js';
+import { databaseInfo, derivedDatabases, dropDatabase } from '../postgres/databases.js';
+import { clearSwapJournal, readSwapJournal, recordEvent, trimEvents } from './state.js';
+import type { SnapshotContext } from './store.js';
+
+export interface RecoveryReport {
+  readonly removed_temp_dirs: string[];
+  readonly dropped_databases: string[];
+  readonly reopened_database: boolean;
+}
+
+/** Call only while holding the operation lock. `maint` is a client on the maintenance database. */
+export async function recoverLeftovers(ctx: SnapshotContext, maint: pg.ClientBase): Promise<RecoveryReport> {
+  const removed: string[] = [];
+  for (const name of await readdir(ctx.store.tmpDir).catch(() => [] as string[])) {
+    await rm(path.join(ctx.store.tmpDir, name), { recursive: true, force: true });
+    removed.push(name);
+    await recordEvent(ctx.store, { operation: 'create', status: 'interrupted', snapshot_id: name, error: 'a create was interrupted; its partial files were removed' });
+  }
+  for (const name of await readdir(ctx.store.trashDir).catch(() => [] as string[])) {
+    await rm(path.join(ctx.store.trashDir, name), { recursive: true, force: true });
+  }
+
+  // A swap killed between blocking connections and committing the renames leaves the live
+  // database refusing connections; the renames themselves are one transaction, so nothing else.
+  let reopened = false;
+  const journal = await readSwapJournal(ctx.store);
+  if (journal) {
+    const live = await databaseInfo(maint, journal.database);
+    if (live && !live.allowConnections) {
+      await maint.query(`alter database ${escapeIdentifier(journal.database)} with allow_connections true`);
+      reopened = true;
+    }
+    await clearSwapJournal(ctx.store);
+    await recordEvent(ctx.store, { operation: 'restore', status: 'interrupted', error: `a database swap of ${journal.database} was interrupted before it committed; the live database was left as it was` });
+  }
+
+  const dropped: string[] = [];
+  for (const db of await derivedDatabases(maint, ctx.target.database)) {
+    if (db.role === 'staging' || db.role === 'verify' || db.role === 'swap') {
+      await dropDatabase(maint, db.name);
+      dropped.push(db.name);
+    }
+  }
+  if (dropped.length > 0) {
+    await recordEvent(ctx.store, { operation: 'restore', status: 'interrupted', error: `dropped leftover databases of an interrupted operation: ${dropped.join(', ')}` });
+  }
+  await trimEvents(ctx.store);
+  return { removed_temp_dirs: removed, dropped_databases: dropped, reopened_database: reopened };
+}

@@ -1,0 +1,100 @@
+/**
+ * Retention: keep the newest snapshot of each of the latest N days, weeks (ISO) and months,
+ * anything tagged `pre-deployment` for 30 days and anything `pinned` forever; the rest goes.
+ * The plan is a pure function so `--dry-run` shows exactly what `prune` would do.
+ */
+import type { SnapshotId } from './ids.js';
+import type { Manifest } from './manifest.js';
+import { removeSnapshotDir } from './delete.js';
+import { completedSnapshots } from './catalog.js';
+import { withOperation } from './operation.js';
+import { recordEvent } from './state.js';
+import type { SnapshotContext } from './store.js';
+
+export interface RetentionPolicy {
+  readonly daily: number;
+  readonly weekly: number;
+  readonly monthly: number;
+  readonly preDeploymentDays?: number;
+}
+
+export type KeepReason = 'daily' | 'weekly' | 'monthly' | 'pinned' | 'pre-deployment';
+
+export interface RetentionDecision {
+  readonly id: string;
+  readonly name: string;
+  readonly created_at: string;
+  readonly keep: boolean;
+  readonly reasons: KeepReason[];
+  readonly bytes: number;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+function dayKey(d: Date): string {
+  return d.toISOString().slice(0, 10);
+}
+
+function monthKey(d: Date): string {
+  return d.toISOString().slice(0, 7);
+}
+
+/** ISO 8601 week, e.g. "2026-W48". */
+function weekKey(d: Date): string {
+  const t = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
+  const weekday = t.getUTCDay() || 7;
+  t.setUTCDate(t.getUTCDate() + 4 - weekday);
+  const yearStart = Date.UTC(t.getUTCFullYear(), 0, 1);
+  const week = Math.ceil(((t.getTime() - yearStart) / DAY_MS + 1) / 7);
+  return `${t.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
+}
+
+/** Decides, for every snapshot, whether retention keeps it and why. Newest first. */
+export function planRetention(snapshots: readonly Manifest[], policy: RetentionPolicy, now: Date): RetentionDecision[] {
+  const newestFirst = [...snapshots].sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id));
+  const buckets: { reason: KeepReason; key: (d: Date) => string; limit: number; seen: Set<string> }[] = [
+    { reason: 'daily', key: dayKey, limit: policy.daily, seen: new Set() },
+    { reason: 'weekly', key: weekKey, limit: policy.weekly, seen: new Set() },
+    { reason: 'monthly', key: monthKey, limit: policy.monthly, seen: new Set() },
+  ];
+  const preDeploymentMs = (policy.preDeploymentDays ?? 30) * DAY_MS;
+  return newestFirst.map((m) => {
+    const created = new Date(m.created_at);
+    const reasons: KeepReason[] = [];
+    if (m.tags.includes('pinned')) reasons.push('pinned');
+    if (m.tags.includes('pre-deployment') && now.getTime() - created.getTime() <= preDeploymentMs) reasons.push('pre-deployment');
+    for (const b of buckets) {
+      const k = b.key(created);
+      if (!b.seen.has(k) && b.seen.size < b.limit) {
+        b.seen.add(k);
+        reasons.push(b.reason);
+      }
+    }
+    return { id: m.id, name: m.name, created_at: m.created_at, keep: reasons.length > 0, reasons, bytes: m.total_bytes };
+  });
+}
+
+export interface PruneResult {
+  readonly dry_run: boolean;
+  readonly deleted: RetentionDecision[];
+  readonly kept: RetentionDecision[];
+  readonly freed_bytes: number;
+}
+
+/** Applies the retention policy (or only reports it with dryRun). Runs under the operation lock. */
+export async function pruneSnapshots(ctx: SnapshotContext, options: { dryRun: boolean; now?: Date }): Promise<PruneResult> {
+  const policy = ctx.config.retention;
+  const plan = async () => planRetention(await completedSnapshots(ctx.store), policy, options.now ?? new Date());
+  const summarize = (decisions: RetentionDecision[], dryRun: boolean): PruneResult => {
+    const deleted = decisions.filter((d) => !d.keep);
+    return { dry_run: dryRun, deleted, kept: decisions.filter((d) => d.keep), freed_bytes: deleted.reduce((s, d) => s + d.bytes, 0) };
+  };
+  if (options.dryRun) return summarize(await plan(), true);
+  return withOperation(ctx, 'prune', null, async () => {
+    const decisions = await plan();
+    for (const d of decisions) if (!d.keep) await removeSnapshotDir(ctx.store, d.id as SnapshotId);
+    const result = summarize(decisions, false);
+    await recordEvent(ctx.store, { operation: 'prune', status: 'completed', details: { deleted: result.deleted.map((d) => d.id) } });
+    return result;
+  });
+}

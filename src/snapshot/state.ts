@@ -1,0 +1,140 @@
+/**
+ * Durable bookkeeping under `.state/`, outside the database so it survives restores: the id
+ * sequence (ids are never reused), the event log (what `health` reports as failures), and the
+ * record of the last restore that `restore --undo` reverses.
+ */
+import { appendFile, readdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { atomicWriteFile } from '../util/fs.js';
+import { formatSnapshotId, isSnapshotId, splitSnapshotId, type SnapshotId } from './ids.js';
+import type { SnapshotStore } from './store.js';
+
+async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Allocates the next snapshot id. Call only while holding the operation lock. The sequence
+ * file is advanced before the id is used, and existing directories (completed, in progress
+ * or being deleted) are taken into account, so an id is never handed out twice.
+ */
+export async function allocateSnapshotId(store: SnapshotStore, now = new Date()): Promise<SnapshotId> {
+  const year = now.getUTCFullYear();
+  const file = path.join(store.stateDir, 'sequence.json');
+  const seq = (await readJson<Record<string, number>>(file)) ?? {};
+  let last = seq[String(year)] ?? 0;
+  for (const dir of [store.root, store.tmpDir, store.trashDir]) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const id = name.slice(0, name.indexOf('@') === -1 ? undefined : name.indexOf('@'));
+      if (!isSnapshotId(id)) continue;
+      const { year: y, n } = splitSnapshotId(id);
+      if (y === year && n > last) last = n;
+    }
+  }
+  const next = last + 1;
+  await atomicWriteFile(file, JSON.stringify({ ...seq, [String(year)]: next }, null, 2) + '\n');
+  return formatSnapshotId(year, next);
+}
+
+export type EventStatus = 'completed' | 'failed' | 'interrupted';
+
+export interface OperationEvent {
+  readonly at: string;
+  readonly operation: string;
+  readonly status: EventStatus;
+  readonly snapshot_id?: string | undefined;
+  readonly duration_ms?: number | undefined;
+  readonly error?: string | undefined;
+  readonly details?: Record<string, unknown> | undefined;
+}
+
+const EVENTS_FILE = 'events.jsonl';
+const EVENTS_KEEP = 2000;
+
+/** Appends one line to the event log (a single O_APPEND write). */
+export async function recordEvent(store: SnapshotStore, event: Omit<OperationEvent, 'at'>): Promise<void> {
+  const line = JSON.stringify({ at: new Date().toISOString(), ...event }) + '\n';
+  await appendFile(path.join(store.stateDir, EVENTS_FILE), line, { mode: 0o600 });
+}
+
+/** The most recent events, newest last. Trims the log when it grows past its bound. */
+export async function readEvents(store: SnapshotStore, limit = 200): Promise<OperationEvent[]> {
+  const file = path.join(store.stateDir, EVENTS_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const lines = text.split('\n').filter(Boolean);
+  const events: OperationEvent[] = [];
+  for (const line of lines.slice(-limit)) {
+    try {
+      events.push(JSON.parse(line) as OperationEvent);
+    } catch {
+      // A line torn by a crash mid-append is skipped; the rest of the log is still good.
+    }
+  }
+  return events;
+}
+
+/** Keeps the event log bounded; call while holding the operation lock. */
+export async function trimEvents(store: SnapshotStore): Promise<void> {
+  const file = path.join(store.stateDir, EVENTS_FILE);
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const lines = text.split('\n').filter(Boolean);
+  if (lines.length > EVENTS_KEEP * 1.5) await atomicWriteFile(file, lines.slice(-EVENTS_KEEP).join('\n') + '\n');
+}
+
+/** What the last restore of a database replaced, so `restore --undo` can swap it back. */
+export interface LastRestore {
+  readonly database: string;
+  /** Name of the database holding the state before the last restore (or undo). */
+  readonly previous_database: string;
+  readonly snapshot_id: string;
+  readonly restored_at: string;
+  readonly undone: boolean;
+}
+
+function lastRestoreFile(store: SnapshotStore, database: string): string {
+  return path.join(store.stateDir, `last-restore.${encodeURIComponent(database)}.json`);
+}
+
+export async function readLastRestore(store: SnapshotStore, database: string): Promise<LastRestore | undefined> {
+  return readJson<LastRestore>(lastRestoreFile(store, database));
+}
+
+export async function writeLastRestore(store: SnapshotStore, value: LastRestore): Promise<void> {
+  await atomicWriteFile(lastRestoreFile(store, value.database), JSON.stringify(value, null, 2) + '\n');
+}
+
+/** A swap in flight: written before live connections are blocked, removed once the swap commits. */
+export interface SwapJournal {
+  readonly database: string;
+  readonly incoming: string;
+  readonly outgoing: string;
+  readonly started_at: string;
+  readonly pid: number;
+}
+
+function journalFile(store: SnapshotStore): string {
+  return path.join(store.stateDir, 'swap-journal.json');
+}
+
+export async function readSwapJournal(store: SnapshotStore): Promise<SwapJournal | undefined> {
+  return readJson<SwapJournal>(journalFile(store));
+}
+
+export async function writeSwapJournal(store: SnapshotStore, value: SwapJournal): Promise<void> {
+  await atomicWriteFile(journalFile(store), JSON.stringify(value, null, 2) + '\n');
+}
+
+export async function clearSwapJournal(store: SnapshotStore): Promise<void> {
+  await rm(journalFile(store), { force: true });
+}

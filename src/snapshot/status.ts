@@ -1,0 +1,52 @@
+/** Status: who holds the operation lock, what is in progress, the last operation and restore. */
+import { readdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { completedSnapshots } from './catalog.js';
+import { lockState, type LockHolder } from './lock.js';
+import { readEvents, readLastRestore, type LastRestore, type OperationEvent } from './state.js';
+import type { SnapshotContext } from './store.js';
+
+export interface SnapshotStatus {
+  readonly database: string;
+  readonly backup_path: string;
+  readonly lock: { readonly held: boolean; readonly holder: LockHolder | null; readonly holder_alive: boolean | null; readonly stale_lock_file: LockHolder | null };
+  readonly in_progress: string[];
+  readonly snapshots: { readonly count: number; readonly total_bytes: number; readonly latest: string | null };
+  readonly last_operation: OperationEvent | null;
+  readonly last_restore: (LastRestore & { readonly undo_command: string }) | null;
+}
+
+export async function snapshotStatus(ctx: SnapshotContext): Promise<SnapshotStatus> {
+  const lock = await lockState(ctx);
+  const snapshots = await completedSnapshots(ctx.store);
+  const events = await readEvents(ctx.store, 50);
+  const lastRestore = await readLastRestore(ctx.store, ctx.target.database);
+  const holder = lock.holder;
+  return {
+    database: ctx.target.database,
+    backup_path: ctx.store.root,
+    lock: {
+      held: lock.held,
+      holder,
+      holder_alive: holder ? (holder.host === hostname() ? processAlive(holder.pid) : null) : null,
+      stale_lock_file: lock.stale_file,
+    },
+    in_progress: lock.held ? await readdir(ctx.store.tmpDir).catch(() => []) : [],
+    snapshots: {
+      count: snapshots.length,
+      total_bytes: snapshots.reduce((s, m) => s + m.total_bytes, 0),
+      latest: snapshots[snapshots.length - 1]?.id ?? null,
+    },
+    last_operation: events[events.length - 1] ?? null,
+    last_restore: lastRestore ? { ...lastRestore, undo_command: 'nfr snapshot restore --undo' } : null,
+  };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Verification: every file the manifest lists exists with its size and SHA-256, and nothing else
+ * is in the archive. `--deep` also restores the archive into a scratch database and compares
+ * every table's row count with the manifest.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { NfrError } from '../errors.js';
+import { listFiles, mapLimit, sha256File } from '../util/fs.js';
+import type { SnapshotId } from './ids.js';
+import { readManifest, type Manifest } from './manifest.js';
+import { MANIFEST_FILE, snapshotDir, type SnapshotStore } from './store.js';
+
+export interface VerifyResult {
+  readonly id: string;
+  readonly ok: boolean;
+  readonly problems: string[];
+  readonly files_checked: number;
+  readonly bytes_checked: number;
+  readonly deep?: { readonly tables_checked: number; readonly rows_checked: number } | undefined;
+}
+
+/** Reads a snapshot's manifest, NOT_FOUND if the snapshot does not exist. */
+export async function loadSnapshot(store: SnapshotStore, id: SnapshotId): Promise<{ dir: string; manifest: Manifest }> {
+  const dir = snapshotDir(store, id);
+  try {
+    await stat(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new NfrError('NOT_FOUND', `snapshot ${id} not found in ${store.root}; see \`nfr snapshot list\``);
+    }
+    throw err;
+  }
+  const manifest = await readManifest(dir);
+  if (manifest.id !== id) throw new NfrError('VERIFY_FAILED', `snapshot directory ${id} holds the manifest of ${manifest.id}`);
+  return { dir, manifest };
+}
+
+/** Checks every file against the manifest. Never throws for a bad file: it reports it. */
+export async function verifyFiles(dir: string, manifest: Manifest, parallel = 2): Promise<VerifyResult> {
+  const problems: string[] = [];
+  const listed = new Set(manifest.files.map((f) => f.path));
+  const present = (await listFiles(dir)).filter((f) => f !== MANIFEST_FILE);
+  for (const f of present) if (!listed.has(f)) problems.push(`${f}: not listed in the manifest`);
+  let bytes = 0;
+  await mapLimit(manifest.files, parallel, async (entry) => {
+    const file = path.join(dir, entry.path);
+    let size: number;
+    try {
+      size = (await stat(file)).size;
+    } catch {
+      problems.push(`${entry.path}: missing`);
+      return;
+    }
+    if (size !== entry.size) {
+      problems.push(`${entry.path}: size ${size} bytes, manifest says ${entry.size}`);
+      return;
+    }
+    const sha = await sha256File(file);
+    bytes += size;
+    if (sha !== entry.sha256) problems.push(`${entry.path}: SHA-256 ${sha} does not match the manifest's ${entry.sha256}`);
+  });
+  problems.sort();
+  return { id: manifest.id, ok: problems.length === 0, problems, files_checked: manifest.files.length, bytes_checked: bytes };
+}
+
+/** Throws VERIFY_FAILED listing the problems if the snapshot's files do not match its manifest. */
+export async function assertVerified(dir: string, manifest: Manifest, parallel = 2): Promise<VerifyResult> {
+  const result = await verifyFiles(dir, manifest, parallel);
+  if (!result.ok) {
+    const shown = result.problems.slice(0, 10).join('\n  ');
+    const more = result.problems.length > 10 ? `\n  ... and ${result.problems.length - 10} more` : '';
+    throw new NfrError('VERIFY_FAILED', `snapshot ${manifest.id} failed verification; it will not be restored:\n  ${shown}${more}`, {
+      details: { problems: result.problems },
+    });
+  }
+  return result;
+}
