@@ -194,6 +194,9 @@ export function registerSnapshotCommands(program: Command): void {
             ? `lock          held${s.lock.holder ? ` by pid ${s.lock.holder.pid} on ${s.lock.holder.host}: ${s.lock.holder.operation}${s.lock.holder.snapshot_id ? ` ${s.lock.holder.snapshot_id}` : ''} since ${s.lock.holder.started_at}` : ''}`
             : `lock          free${s.lock.stale_lock_file ? ` (stale lock file of dead pid ${s.lock.stale_lock_file.pid} on ${s.lock.stale_lock_file.host}; ignored)` : ''}`,
           s.in_progress.length ? `in progress   ${s.in_progress.join(', ')}` : '',
+          s.recovered && (s.recovered.removed_temp_dirs.length || s.recovered.dropped_databases.length || s.recovered.reopened_database)
+            ? `repaired      leftovers of an interrupted operation: ${[...s.recovered.removed_temp_dirs, ...s.recovered.dropped_databases, ...(s.recovered.reopened_database ? ['reopened the live database'] : [])].join(', ')}`
+            : '',
           s.last_operation ? `last          ${s.last_operation.operation} ${s.last_operation.snapshot_id ?? ''} ${s.last_operation.status} at ${s.last_operation.at}` : 'last          -',
           s.last_restore ? `last restore  ${s.last_restore.snapshot_id} at ${s.last_restore.restored_at}${s.last_restore.undone ? ' (undone)' : ''}; ${s.last_restore.undo_command}` : '',
         ]

@@ -16,6 +16,7 @@ import { countRows, databaseInfo, listTables } from '../postgres/databases.js';
 import { schemaVersion } from '../postgres/migrate.js';
 import { findClientTool, programVersion } from '../postgres/tools.js';
 import { directorySize, ensureDir, fsyncDir, listFiles, mapLimit, sha256File } from '../util/fs.js';
+import { faultPoint } from '../util/fault.js';
 import { runProgram } from '../util/process.js';
 import { NFR_VERSION } from '../version.js';
 import { MANIFEST_FORMAT, writeManifest, type FileEntry, type Manifest, type TableCount } from './manifest.js';
@@ -122,6 +123,7 @@ async function dumpInto(ctx: SnapshotContext, work: string, id: string, started:
     }
     await client.query('commit');
 
+    await faultPoint('dumped');
     const files = await checksumFiles(work, jobs);
     const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
     progress({ phase: 'completed', tables_done: tables.length, tables_total: tables.length, bytes: totalBytes });

@@ -21,7 +21,7 @@ import type { SnapshotContext, SnapshotStore } from './store.js';
 /** Advisory-lock namespace for nfr ("NFR" in ASCII); the second key is derived from the database name. */
 const LOCK_NAMESPACE = 0x4e4652;
 
-export type OperationKind = 'create' | 'restore' | 'undo' | 'delete' | 'prune' | 'verify' | 'ingest';
+export type OperationKind = 'create' | 'restore' | 'undo' | 'delete' | 'prune' | 'verify' | 'recover' | 'ingest';
 
 export interface LockHolder {
   readonly pid: number;

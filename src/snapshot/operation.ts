@@ -1,5 +1,6 @@
 /** The frame every state-changing snapshot operation runs in: lock, maintenance session, recovery. */
 import type pg from 'pg';
+import { NfrError } from '../errors.js';
 import { connect } from '../postgres/connection.js';
 import { acquireOperationLock, type OperationKind, type OperationLock } from './lock.js';
 import { recoverLeftovers, type RecoveryReport } from './recover.js';
@@ -23,8 +24,14 @@ export interface Progress {
 export type ProgressListener = (progress: Progress) => void;
 
 /** Takes the lock, cleans up leftovers of killed operations, runs fn, and releases everything. */
-export async function withOperation<T>(ctx: SnapshotContext, kind: OperationKind, snapshotId: string | null, fn: (op: Operation) => Promise<T>): Promise<T> {
-  const lock = await acquireOperationLock(ctx, kind, snapshotId);
+export async function withOperation<T>(
+  ctx: SnapshotContext,
+  kind: OperationKind,
+  snapshotId: string | null,
+  fn: (op: Operation) => Promise<T>,
+  waitSeconds = ctx.config.lockWaitSeconds,
+): Promise<T> {
+  const lock = await acquireOperationLock(ctx, kind, snapshotId, waitSeconds);
   try {
     const maint = await connect(ctx.maintenance, `nfr ${kind}`);
     try {
@@ -35,5 +42,19 @@ export async function withOperation<T>(ctx: SnapshotContext, kind: OperationKind
     }
   } finally {
     await lock.release();
+  }
+}
+
+/**
+ * Repairs what a killed operation left (a blocked live database, staging databases, temp dirs)
+ * if no operation is running right now; read-only commands call it so nobody has to clean up by
+ * hand. Returns undefined when another operation holds the lock (its leftovers are not leftovers).
+ */
+export async function tryRecover(ctx: SnapshotContext): Promise<RecoveryReport | undefined> {
+  try {
+    return await withOperation(ctx, 'recover', null, async (op) => op.recovery, 0);
+  } catch (err) {
+    if (err instanceof NfrError && err.code === 'LOCKED') return undefined;
+    throw err;
   }
 }

@@ -14,6 +14,7 @@ import { countRows, createDatabaseLike, databaseExists, databaseInfo, derivedDat
 import { codeMigrations, codeSchemaHead, migrateToHead } from '../postgres/migrate.js';
 import { findClientTool } from '../postgres/tools.js';
 import { mapLimit } from '../util/fs.js';
+import { faultPoint } from '../util/fault.js';
 import { runProgram } from '../util/process.js';
 import { createSnapshotLocked } from './create.js';
 import type { SnapshotId } from './ids.js';
@@ -99,6 +100,7 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
   try {
     const stagingTarget = withDatabase(ctx.target, staging);
     await restoreArchive(op.maint, pgRestore, stagingTarget, path.join(dir, DUMP_DIR), manifest, jobs, progress);
+    await faultPoint('restored');
     progress({ phase: 'checking', tables_done: 0, tables_total: manifest.tables.length });
     const rows = await checkRowCounts(stagingTarget, manifest, jobs);
     let migrated: string[] = [];
@@ -108,6 +110,7 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
     }
 
     progress({ phase: 'swapping' });
+    await faultPoint('before-swap');
     const previous = derivedDatabaseName(live, 'prev');
     if (liveInfo) await dropDatabase(op.maint, previous);
     const swap = await swapDatabases(op.maint, ctx.store, { live, incoming: staging, outgoing: previous });
@@ -172,6 +175,7 @@ export async function restoreArchive(
   const total = manifest.tables.length;
   const done = new Set<string>();
   progress({ phase: 'restoring', tables_done: 0, tables_total: total });
+  await faultPoint('restoring');
   await runProgram(
     pgRestore,
     ['--format=directory', `--jobs=${jobs}`, '--exit-on-error', '--verbose', ...ownership, `--dbname=dbname=${escapeConninfo(target.database)}`, archive],

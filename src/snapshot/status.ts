@@ -3,6 +3,8 @@ import { readdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { completedSnapshots } from './catalog.js';
 import { lockState, type LockHolder } from './lock.js';
+import { tryRecover } from './operation.js';
+import type { RecoveryReport } from './recover.js';
 import { readEvents, readLastRestore, type LastRestore, type OperationEvent } from './state.js';
 import type { SnapshotContext } from './store.js';
 
@@ -14,9 +16,12 @@ export interface SnapshotStatus {
   readonly snapshots: { readonly count: number; readonly total_bytes: number; readonly latest: string | null };
   readonly last_operation: OperationEvent | null;
   readonly last_restore: (LastRestore & { readonly undo_command: string }) | null;
+  /** What this call repaired of a killed operation (null when an operation is running). */
+  readonly recovered: RecoveryReport | null;
 }
 
 export async function snapshotStatus(ctx: SnapshotContext): Promise<SnapshotStatus> {
+  const recovered = (await tryRecover(ctx)) ?? null;
   const lock = await lockState(ctx);
   const snapshots = await completedSnapshots(ctx.store);
   const events = await readEvents(ctx.store, 50);
@@ -39,6 +44,7 @@ export async function snapshotStatus(ctx: SnapshotContext): Promise<SnapshotStat
     },
     last_operation: events[events.length - 1] ?? null,
     last_restore: lastRestore ? { ...lastRestore, undo_command: 'nfr snapshot restore --undo' } : null,
+    recovered,
   };
 }
 

@@ -14,6 +14,7 @@
 import type pg from 'pg';
 import { NfrError, sqlState } from '../errors.js';
 import { escapeIdentifier } from '../postgres/connection.js';
+import { faultPoint } from '../util/fault.js';
 import { databaseExists, derivedDatabaseName } from '../postgres/databases.js';
 import { clearSwapJournal, writeSwapJournal } from './state.js';
 import type { SnapshotStore } from './store.js';
@@ -44,6 +45,7 @@ export async function swapDatabases(
   try {
     if (liveExists) {
       await maint.query(`alter database ${escapeIdentifier(live)} with allow_connections false`);
+      await faultPoint('swap-blocked');
       sessionsEnded = await endSessions(maint, [live, incoming]);
     } else {
       sessionsEnded = await endSessions(maint, [incoming]);
@@ -54,6 +56,7 @@ export async function swapDatabases(
       await maint.query(`alter database ${escapeIdentifier(incoming)} rename to ${escapeIdentifier(live)}`);
       await maint.query(`alter database ${escapeIdentifier(live)} with allow_connections true`);
       if (liveExists) await maint.query(`alter database ${escapeIdentifier(temp)} rename to ${escapeIdentifier(outgoing)}`);
+      await faultPoint('swap-uncommitted');
       await maint.query('commit');
     } catch (err) {
       await maint.query('rollback').catch(() => {});

@@ -1,0 +1,72 @@
+/** Runs the built `nfr` binary as a user would: a child process, exit code and output. */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const NFR_BIN = fileURLToPath(new URL('../../../bin/nfr.js', import.meta.url));
+
+export interface NfrResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export type Env = Record<string, string | undefined>;
+
+/** The environment of one test: its database and backup directory, nothing inherited by accident. */
+export function testEnv(vars: Env): Env {
+  return { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', NFR_LOCK_WAIT_SECONDS: '0', ...vars };
+}
+
+export function spawnNfr(args: readonly string[], env: Env, cwd = REPO_ROOT): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, [NFR_BIN, ...args], { env: env as NodeJS.ProcessEnv, cwd, stdio: 'pipe' });
+}
+
+export function nfr(args: readonly string[], env: Env, cwd?: string): Promise<NfrResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawnNfr(args, env, cwd);
+    child.stdin.end();
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+  });
+}
+
+/** Runs nfr with --json and parses stdout; fails the test with the output if it is not JSON. */
+export async function nfrJson<T = any>(args: readonly string[], env: Env, cwd?: string): Promise<{ code: number; body: T; stderr: string }> {
+  const r = await nfr([...args, '--json'], env, cwd);
+  try {
+    return { code: r.code, body: JSON.parse(r.stdout) as T, stderr: r.stderr };
+  } catch {
+    throw new Error(`nfr ${args.join(' ')} printed no JSON (exit ${r.code})\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  }
+}
+
+/** Resolves once the child's stderr matches, rejecting if it exits first or time runs out. */
+export function waitForStderr(child: ChildProcessWithoutNullStreams, pattern: RegExp, timeoutMs = 60_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}; stderr so far: ${seen}`)), timeoutMs);
+    const onData = (d: Buffer) => {
+      seen += d.toString();
+      if (pattern.test(seen)) {
+        clearTimeout(timer);
+        child.stderr.off('data', onData);
+        resolve(seen);
+      }
+    };
+    child.stderr.on('data', onData);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      if (!pattern.test(seen)) reject(new Error(`nfr exited (${code}) before ${pattern}; stderr: ${seen}`));
+    });
+  });
+}
+
+export function waitForExit(child: ChildProcessWithoutNullStreams): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once('close', (code) => resolve(code)));
+}

@@ -1,0 +1,66 @@
+/**
+ * A real, throwaway PostgreSQL cluster per test file, on the system binaries (as the `postgres`
+ * OS user when the tests run as root). Each test gets its own database on it.
+ */
+import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { LocalCluster } from '../../src/postgres/cluster.js';
+
+export class TestCluster {
+  private counter = 0;
+  private constructor(
+    readonly cluster: LocalCluster,
+    readonly root: string,
+  ) {}
+
+  static async start(): Promise<TestCluster> {
+    const root = mkdtempSync(path.join(tmpdir(), 'nfr-test-'));
+    chmodSync(root, 0o755);
+    const cluster = new LocalCluster({ root: path.join(root, 'pg'), settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' } });
+    await cluster.start();
+    return new TestCluster(cluster, root);
+  }
+
+  /** A fresh empty database; returns its name and URL. */
+  async createDatabase(prefix = 'db'): Promise<{ name: string; url: string }> {
+    const name = `${prefix}_${process.pid}_${++this.counter}`;
+    await this.admin((c) => c.query(`create database ${pg.escapeIdentifier(name)}`));
+    return { name, url: this.url(name) };
+  }
+
+  url(database: string): string {
+    const t = this.cluster.target(database);
+    return `postgresql://${t.user}:${encodeURIComponent(t.password ?? '')}@${t.host}:${t.port}/${database}`;
+  }
+
+  /** A directory for backups and other files of one test. */
+  tempDir(name: string): string {
+    const dir = mkdtempSync(path.join(this.root, `${name}-`));
+    return dir;
+  }
+
+  async admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+    return this.connect('postgres', fn);
+  }
+
+  async connect<T>(database: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+    const client = new pg.Client({ connectionString: this.url(database) });
+    await client.connect();
+    try {
+      return await fn(client);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  async databases(): Promise<string[]> {
+    return this.admin(async (c) => (await c.query<{ datname: string }>('select datname from pg_database order by 1')).rows.map((r) => r.datname));
+  }
+
+  async stop(): Promise<void> {
+    await this.cluster.stop().catch(() => {});
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
