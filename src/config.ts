@@ -166,7 +166,7 @@ export function parseDotenv(text: string): Record<string, string> {
     const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
     if (!m || m[1] === undefined) continue;
     let value = m[2] ?? '';
-    const quoted = /^(['"])(.*)\1$/.exec(value);
+    const quoted = /^(['"])(.*?)\1(\s+#.*)?$/.exec(value);
     if (quoted) value = quoted[2] ?? '';
     else value = value.replace(/\s+#.*$/, '');
     out[m[1]] = value;

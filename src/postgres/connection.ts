@@ -90,6 +90,12 @@ export async function withClient<T>(target: PgTarget, fn: (client: pg.Client) =>
   }
 }
 
+/**
+ * application_name of the pg_dump/pg_restore sessions we start. If nfr is killed, its child
+ * tools can outlive it; recovery finds their sessions by this name and ends them.
+ */
+export const TOOL_APPLICATION_NAME = 'nfr-tool';
+
 /** Environment for libpq programs: credentials by variable, never argv. */
 export function toolEnv(target: PgTarget): Record<string, string | undefined> {
   return {
@@ -104,7 +110,7 @@ export function toolEnv(target: PgTarget): Record<string, string | undefined> {
     PGPASSWORD: target.password,
     PGDATABASE: target.database,
     PGSSLMODE: target.sslmode,
-    PGAPPNAME: 'nfr',
+    PGAPPNAME: TOOL_APPLICATION_NAME,
     PGCONNECT_TIMEOUT: '10',
   };
 }

@@ -5,8 +5,8 @@
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
-import { escapeIdentifier } from '../postgres/connection.js';
-import { databaseInfo, derivedDatabases, dropDatabase } from '../postgres/databases.js';
+import { escapeIdentifier, TOOL_APPLICATION_NAME } from '../postgres/connection.js';
+import { databaseInfo, derivedDatabaseName, derivedDatabases, dropDatabase } from '../postgres/databases.js';
 import { clearSwapJournal, readSwapJournal, recordEvent, trimEvents } from './state.js';
 import type { SnapshotContext } from './store.js';
 
@@ -18,6 +18,14 @@ export interface RecoveryReport {
 
 /** Call only while holding the operation lock. `maint` is a client on the maintenance database. */
 export async function recoverLeftovers(ctx: SnapshotContext, maint: pg.ClientBase): Promise<RecoveryReport> {
+  // pg_dump/pg_restore of a killed nfr can outlive it; end their sessions before removing files
+  // or databases they may still be writing to.
+  const live = ctx.target.database;
+  await maint.query(
+    'select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and datname = any($2::text[]) and pid <> pg_backend_pid()',
+    [TOOL_APPLICATION_NAME, [live, derivedDatabaseName(live, 'staging'), derivedDatabaseName(live, 'verify')]],
+  );
+
   const removed: string[] = [];
   for (const name of await readdir(ctx.store.tmpDir).catch(() => [] as string[])) {
     await rm(path.join(ctx.store.tmpDir, name), { recursive: true, force: true });
@@ -43,7 +51,7 @@ export async function recoverLeftovers(ctx: SnapshotContext, maint: pg.ClientBas
   }
 
   const dropped: string[] = [];
-  for (const db of await derivedDatabases(maint, ctx.target.database)) {
+  for (const db of await derivedDatabases(maint, live)) {
     if (db.role === 'staging' || db.role === 'verify' || db.role === 'swap') {
       await dropDatabase(maint, db.name);
       dropped.push(db.name);

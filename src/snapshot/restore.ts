@@ -115,6 +115,7 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
     if (liveInfo) await dropDatabase(op.maint, previous);
     const swap = await swapDatabases(op.maint, ctx.store, { live, incoming: staging, outgoing: previous });
     swapped = true;
+    await faultPoint('swapped');
     if (liveInfo) {
       await writeLastRestore(ctx.store, { database: live, previous_database: previous, snapshot_id: manifest.id, restored_at: new Date().toISOString(), undone: false });
     }

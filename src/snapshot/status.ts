@@ -21,8 +21,8 @@ export interface SnapshotStatus {
 }
 
 export async function snapshotStatus(ctx: SnapshotContext): Promise<SnapshotStatus> {
-  const recovered = (await tryRecover(ctx)) ?? null;
   const lock = await lockState(ctx);
+  const recovered = lock.held ? null : ((await tryRecover(ctx)) ?? null);
   const snapshots = await completedSnapshots(ctx.store);
   const events = await readEvents(ctx.store, 50);
   const lastRestore = await readLastRestore(ctx.store, ctx.target.database);

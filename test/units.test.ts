@@ -1,0 +1,100 @@
+/** Pure parts: configuration, ids, retention planning, manifest validation. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseDotenv, resolveConfig } from '../src/config.js';
+import { NfrError } from '../src/errors.js';
+import { derivedDatabaseName } from '../src/postgres/databases.js';
+import { compareIds } from '../src/snapshot/catalog.js';
+import { formatSnapshotId, parseSnapshotId } from '../src/snapshot/ids.js';
+import { manifestSchema, type Manifest } from '../src/snapshot/manifest.js';
+import { planRetention } from '../src/snapshot/retention.js';
+
+describe('config', () => {
+  it('takes flags over environment over .env over defaults', () => {
+    const c = resolveConfig({ env: { POSTGRES_BACKUP_PARALLEL_JOBS: '3' }, cwd: '/srv', dotenv: 'POSTGRES_BACKUP_PARALLEL_JOBS=5\nPOSTGRES_BACKUP_PATH="/backups" # comment\n' });
+    assert.equal(c.parallelJobs, 3);
+    assert.equal(c.backupPath, '/backups');
+    assert.equal(c.home, '/srv/.nfr');
+    assert.equal(c.compression, 0);
+    assert.equal(resolveConfig({ env: { POSTGRES_BACKUP_PARALLEL_JOBS: '3' }, cwd: '/srv', flags: { jobs: 7 } }).parallelJobs, 7);
+    assert.ok(Object.isFrozen(c));
+  });
+
+  it('names every bad variable and hides passwords', () => {
+    assert.throws(
+      () => resolveConfig({ env: { DATABASE_URL: 'mysql://u:secret@h/db', POSTGRES_BACKUP_COMPRESSION: '12' }, cwd: '/' }),
+      (err: unknown) => {
+        assert.ok(err instanceof NfrError && err.code === 'CONFIG');
+        assert.match(err.message, /DATABASE_URL=.*expected a URL of the form postgresql:/);
+        assert.match(err.message, /POSTGRES_BACKUP_COMPRESSION="12": expected an integer from 0 to 9/);
+        assert.doesNotMatch(err.message, /secret/);
+        return true;
+      },
+    );
+  });
+
+  it('reads .env lines with quotes, export and comments', () => {
+    assert.deepEqual(parseDotenv('export A=1\n# c\nB = "two words"\nC=x # trailing\nD=\'q\'\n'), { A: '1', B: 'two words', C: 'x', D: 'q' });
+  });
+});
+
+describe('snapshot ids', () => {
+  it('accepts SNAP-YYYY-NNNN and orders by number', () => {
+    assert.equal(parseSnapshotId('SNAP-2026-0001'), 'SNAP-2026-0001');
+    assert.equal(formatSnapshotId(2026, 12345), 'SNAP-2026-12345');
+    assert.deepEqual(['SNAP-2026-10000', 'SNAP-2026-9999', 'SNAP-2025-0500'].sort(compareIds), ['SNAP-2025-0500', 'SNAP-2026-9999', 'SNAP-2026-10000']);
+    for (const bad of ['../x', 'SNAP-1', 'snap-2026-0001', 'SNAP-2026-001', 'SNAP-2026-0001\n', 'SNAP-2026-0001/..', 42, null]) {
+      assert.throws(() => parseSnapshotId(bad), /invalid snapshot id/);
+    }
+  });
+
+  it('derives staging names within the 63-byte limit', () => {
+    assert.equal(derivedDatabaseName('nfr', 'staging'), 'nfr__nfr_staging');
+    const long = derivedDatabaseName('x'.repeat(63), 'staging');
+    assert.ok(Buffer.byteLength(long) <= 63, long);
+    assert.notEqual(derivedDatabaseName('a'.repeat(50) + '1', 'prev'), derivedDatabaseName('a'.repeat(50) + '2', 'prev'));
+  });
+});
+
+function manifest(id: string, createdAt: string, tags: string[] = []): Manifest {
+  return { id, created_at: createdAt, tags, name: id, total_bytes: 10 } as unknown as Manifest;
+}
+
+describe('retention', () => {
+  const now = new Date('2026-11-25T12:00:00Z');
+  it('keeps the newest per day, week and month, pinned forever, pre-deployment for 30 days', () => {
+    const snaps = [
+      manifest('SNAP-2026-0001', '2026-06-01T10:00:00Z', ['pinned']),
+      manifest('SNAP-2026-0002', '2026-09-10T10:00:00Z'),
+      manifest('SNAP-2026-0003', '2026-10-01T10:00:00Z', ['pre-deployment']),
+      manifest('SNAP-2026-0004', '2026-11-01T10:00:00Z', ['pre-deployment']),
+      manifest('SNAP-2026-0005', '2026-11-24T09:00:00Z'),
+      manifest('SNAP-2026-0006', '2026-11-24T18:00:00Z'),
+      manifest('SNAP-2026-0007', '2026-11-25T08:00:00Z'),
+    ];
+    const plan = planRetention(snaps, { daily: 2, weekly: 1, monthly: 2 }, now);
+    const byId = Object.fromEntries(plan.map((d) => [d.id, d]));
+    assert.deepEqual(byId['SNAP-2026-0007']!.reasons, ['daily', 'weekly', 'monthly']);
+    assert.deepEqual(byId['SNAP-2026-0006']!.reasons, ['daily']);
+    assert.equal(byId['SNAP-2026-0005']!.keep, false, 'older snapshot of the same day');
+    assert.deepEqual(byId['SNAP-2026-0004']!.reasons, ['pre-deployment']);
+    assert.deepEqual(byId['SNAP-2026-0003']!.reasons, ['monthly'], 'pre-deployment older than 30 days only counts as monthly');
+    assert.equal(byId['SNAP-2026-0002']!.keep, false);
+    assert.deepEqual(byId['SNAP-2026-0001']!.reasons, ['pinned']);
+  });
+
+  it('uses ISO weeks', () => {
+    // 2026-01-01 is a Thursday: 2025-12-29 (Mon) and 2026-01-01 share ISO week 2026-W01.
+    const plan = planRetention([manifest('SNAP-2025-0001', '2025-12-29T10:00:00Z'), manifest('SNAP-2026-0001', '2026-01-01T10:00:00Z')], { daily: 0, weekly: 5, monthly: 0 }, now);
+    assert.deepEqual(plan.map((d) => d.keep), [true, false]);
+  });
+});
+
+describe('manifest', () => {
+  it('rejects file paths that escape the snapshot directory', () => {
+    const base = { path: 'db/toc.dat', size: 1, sha256: 'a'.repeat(64) };
+    const files = manifestSchema.shape.files;
+    assert.equal(files.safeParse([base]).success, true);
+    for (const p of ['../x', 'db/../../x', '/etc/passwd', 'db//x']) assert.equal(files.safeParse([{ ...base, path: p }]).success, false, p);
+  });
+});
