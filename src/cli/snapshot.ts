@@ -8,7 +8,7 @@ import { deleteSnapshot } from '../snapshot/delete.js';
 import { snapshotHealth } from '../snapshot/health.js';
 import { parseSnapshotId } from '../snapshot/ids.js';
 import { summarize } from '../snapshot/manifest.js';
-import { restoreSnapshot, undoLastRestore } from '../snapshot/restore.js';
+import { restorePreflight, restoreSnapshot, undoLastRestore } from '../snapshot/restore.js';
 import { pruneSnapshots } from '../snapshot/retention.js';
 import { snapshotStatus } from '../snapshot/status.js';
 import { openSnapshotContext, snapshotStore } from '../snapshot/store.js';
@@ -119,7 +119,7 @@ export function registerSnapshotCommands(program: Command): void {
       if (opts.id === undefined) throw new NfrError('USAGE', 'restore needs --id SNAP-YYYY-NNNN (or --undo)');
       const id = parseSnapshotId(opts.id);
       const ctx = await openSnapshotContext(loadConfig({ jobs: opts.jobs }));
-      await loadSnapshot(ctx.store, id);
+      await restorePreflight(ctx, id, opts.force === true);
       await confirm(`Replace database "${ctx.target.database}" with snapshot ${id}?${opts.skipBackup ? ' (no pre-restore backup)' : ''}`, { yes, json: opts.json });
       const bar = progressLine(opts);
       try {

@@ -139,6 +139,16 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
 }
 
 /**
+ * The checks a restore makes before it changes anything, for callers that want to fail before
+ * asking for confirmation: the snapshot exists and its schema version is acceptable.
+ */
+export async function restorePreflight(ctx: SnapshotContext, id: SnapshotId, force: boolean): Promise<Manifest> {
+  const { manifest } = await loadSnapshot(ctx.store, id);
+  checkSchema(manifest, force);
+  return manifest;
+}
+
+/**
  * Newer than the code → refuse always; different → refuse unless forced, in which case the
  * restored database is migrated to head before it goes live.
  */

@@ -1,0 +1,97 @@
+/**
+ * `npm run bench:snapshot`: nfr snapshot create/restore/undo against raw pg_dump/pg_restore on a
+ * throwaway cluster holding a ~1 GB controls database (BENCH_SIZE_MB, BENCH_RUNS, BENCH_DIR,
+ * POSTGRES_BACKUP_PARALLEL_JOBS, POSTGRES_BACKUP_COMPRESSION).
+ *
+ * Progress goes to stderr; the report and a final `RESULT {json}` line go to stdout. A missed
+ * target is a measurement, not a failure: the exit code is non-zero only if something broke.
+ */
+import { rm } from 'node:fs/promises';
+import { serverMajor } from '../../src/postgres/connection.js';
+import { findClientTool } from '../../src/postgres/tools.js';
+import { Commands } from './commands.js';
+import { buildDataset } from './dataset.js';
+import { timeChecksums, timeRowCounts } from './diagnostics.js';
+import { measureCreate, measureProbedRestore, measureRestore } from './measure.js';
+import { formatReport, median, resultLine, type Results } from './report.js';
+import { readSettings } from './settings.js';
+import { Workspace } from './workspace.js';
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+async function run(signal: AbortSignal): Promise<void> {
+  const settings = readSettings();
+  log(`bench: starting a cluster under ${settings.parentDir}`);
+  const ws = await Workspace.open(settings);
+  try {
+    const { major, version } = await ws.session((c) => serverMajor(c));
+    const tools = {
+      pgDump: await findClientTool('pg_dump', major, settings.pgBinDir),
+      pgRestore: await findClientTool('pg_restore', major, settings.pgBinDir),
+    };
+
+    log(`bench: building a ${settings.sizeMb} MiB database in ${ws.root}`);
+    const dataset = await buildDataset(ws.live, settings.sizeMb, log, signal);
+    log(`bench: built ${(dataset.size_bytes / 1024 / 1024).toFixed(0)} MiB in ${dataset.build_seconds.toFixed(1)} s`);
+
+    const cmd = new Commands(ws, tools, signal);
+    log(`bench: create, ${settings.runs} run(s) each`);
+    const create = await measureCreate(ws, cmd, settings.runs, log);
+
+    log('bench: diagnostics');
+    const diagnostics = {
+      nfr_startup_s: median([await cmd.nfrStartup(), await cmd.nfrStartup(), await cmd.nfrStartup()]),
+      checksum_archive_s: await timeChecksums(create.dumpDir, settings.jobs),
+      count_rows_s: await timeRowCounts(ws.live),
+    };
+
+    log(`bench: restore and undo, ${settings.runs} run(s) each`);
+    const restore = await measureRestore(ws, cmd, create, dataset.control_versions, settings.runs, log);
+    log('bench: restore with a client probing the live database');
+    const probedRestore = await measureProbedRestore(ws, cmd, create.snapshotId, log);
+
+    await cmd.nfrDelete(create.snapshotId);
+    await rm(create.dumpDir, { recursive: true, force: true });
+
+    const results: Results = {
+      settings: { sizeMb: settings.sizeMb, runs: settings.runs, jobs: settings.jobs, compression: settings.compression },
+      server_version: version,
+      dataset,
+      create,
+      restore,
+      probed_restore: probedRestore,
+      diagnostics,
+    };
+    process.stdout.write(formatReport(results).join('\n') + '\n\n');
+    process.stdout.write(resultLine(results) + '\n');
+  } finally {
+    log(`bench: stopping the cluster and removing ${ws.root}`);
+    await ws.dispose();
+  }
+}
+
+/** First signal: stop the running step and clean up. Second: leave at once. */
+function onSignals(controller: AbortController): void {
+  const handler = (sig: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      log(`bench: ${sig} again; exiting without cleaning up (look for /tmp/nfr-bench-*)`);
+      process.exit(130);
+    }
+    log(`bench: ${sig}; stopping and cleaning up (send it again to exit at once)`);
+    controller.abort();
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+const controller = new AbortController();
+onSignals(controller);
+run(controller.signal).then(
+  () => {
+    process.exitCode = 0;
+  },
+  (err: unknown) => {
+    log(`bench: failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  },
+);
