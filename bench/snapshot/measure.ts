@@ -35,6 +35,8 @@ export interface RestoreRuns {
 export interface ProbedRestore {
   readonly restore_s: number;
   readonly blocked_ms: number;
+  /** How long before nfr exited the client's longest gap ended (the swap is nfr's last step). */
+  readonly gap_ended_before_exit_ms: number;
   readonly probe: ProbeResult;
 }
 
@@ -118,9 +120,11 @@ export async function measureProbedRestore(ws: Workspace, cmd: Commands, snapsho
   await ws.checkpoint();
   const probe = startProbe(ws.live);
   let restored: Awaited<ReturnType<Commands['nfrRestore']>>;
+  let exitedAt: number;
   try {
     await sleep(1000);
     restored = await cmd.nfrRestore(snapshotId);
+    exitedAt = performance.now() - probe.startedAt;
     await sleep(500);
   } catch (err) {
     await probe.stop();
@@ -129,7 +133,7 @@ export async function measureProbedRestore(ws: Workspace, cmd: Commands, snapsho
   const result = await probe.stop();
   log(`  probed restore: nfr ${s(restored.seconds)}, blocked ${restored.value.blocked_ms} ms, longest client gap ${result.longest_gap_ms} ms`);
   await cmd.nfrUndo();
-  return { restore_s: restored.seconds, blocked_ms: restored.value.blocked_ms, probe: result };
+  return { restore_s: restored.seconds, blocked_ms: restored.value.blocked_ms, gap_ended_before_exit_ms: Math.round(exitedAt - result.longest_gap_end_ms), probe: result };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -13,6 +13,10 @@ import { clientConfig, type PgTarget } from '../../src/postgres/connection.js';
 export interface ProbeResult {
   /** Longest time between two successful queries, ms. */
   readonly longest_gap_ms: number;
+  /** When the longest gap ended, ms after the probe started. */
+  readonly longest_gap_end_ms: number;
+  /** Failed attempts inside the longest gap, by code: tells the swap's window from a slow spell. */
+  readonly longest_gap_errors: Readonly<Record<string, number>>;
   /** Median time between successful queries: the probe's resolution, ms. */
   readonly typical_gap_ms: number;
   readonly successes: number;
@@ -23,11 +27,15 @@ export interface ProbeResult {
 
 const INTERVAL_MS = 20;
 
-export function startProbe(target: PgTarget): { stop(): Promise<ProbeResult> } {
+export function startProbe(target: PgTarget): { readonly startedAt: number; stop(): Promise<ProbeResult> } {
+  const startedAt = performance.now();
   let running = true;
-  const okAt: number[] = [];
+  const gaps: number[] = [];
   const errors: Record<string, number> = {};
   let failures = 0;
+  let lastOk: number | undefined;
+  let sinceOk: Record<string, number> = {};
+  let longest = { ms: 0, end: 0, errors: {} as Record<string, number> };
 
   const loop = (async () => {
     while (running) {
@@ -37,11 +45,19 @@ export function startProbe(target: PgTarget): { stop(): Promise<ProbeResult> } {
       try {
         await client.connect();
         await client.query('select 1');
-        okAt.push(performance.now());
+        const now = performance.now();
+        if (lastOk !== undefined) {
+          const gap = now - lastOk;
+          gaps.push(gap);
+          if (gap > longest.ms) longest = { ms: gap, end: now - startedAt, errors: sinceOk };
+        }
+        lastOk = now;
+        sinceOk = {};
       } catch (err) {
         failures++;
         const code = (err as { code?: string }).code ?? 'unknown';
         errors[code] = (errors[code] ?? 0) + 1;
+        sinceOk[code] = (sinceOk[code] ?? 0) + 1;
       } finally {
         await client.end().catch(() => {});
       }
@@ -51,15 +67,17 @@ export function startProbe(target: PgTarget): { stop(): Promise<ProbeResult> } {
   })();
 
   return {
+    startedAt,
     async stop() {
       running = false;
       await loop;
-      const gaps = okAt.slice(1).map((t, i) => t - (okAt[i] as number));
       const sorted = [...gaps].sort((a, b) => a - b);
       return {
-        longest_gap_ms: Math.round(sorted[sorted.length - 1] ?? 0),
+        longest_gap_ms: Math.round(longest.ms),
+        longest_gap_end_ms: Math.round(longest.end),
+        longest_gap_errors: longest.errors,
         typical_gap_ms: Math.round(sorted[Math.floor(sorted.length / 2)] ?? 0),
-        successes: okAt.length,
+        successes: gaps.length + (lastOk === undefined ? 0 : 1),
         failures,
         errors,
       };

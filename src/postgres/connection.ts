@@ -115,6 +115,14 @@ export function toolEnv(target: PgTarget): Record<string, string | undefined> {
   };
 }
 
+/**
+ * A database name as a libpq conninfo string (`dbname='...'`), so a name that starts with `-`
+ * or contains `=` is never read as an option or a connection string by pg_dump/pg_restore.
+ */
+export function conninfoDbname(database: string): string {
+  return `dbname='${database.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
 /** Server major version, e.g. 15. */
 export async function serverMajor(client: pg.ClientBase): Promise<{ major: number; version: string }> {
   const r = await client.query<{ server_version_num: string; server_version: string }>(

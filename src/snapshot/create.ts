@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { NfrError } from '../errors.js';
-import { connect, serverMajor, toolEnv } from '../postgres/connection.js';
+import { conninfoDbname, connect, serverMajor, toolEnv } from '../postgres/connection.js';
 import { countRows, databaseInfo, listTables } from '../postgres/databases.js';
 import { schemaVersion } from '../postgres/migrate.js';
 import { findClientTool, programVersion } from '../postgres/tools.js';
@@ -96,21 +96,39 @@ async function dumpInto(ctx: SnapshotContext, work: string, id: string, started:
     progress({ phase: 'dumping', tables_done: 0, tables_total: tables.length, bytes: 0 });
 
     const dumpDir = path.join(work, DUMP_DIR);
-    const done = new Set<string>();
+    const finished = new Set<string>();
+    const begun = new Set<string>();
+    const tablesDone = () => Math.min(tables.length, Math.max(finished.size, jobs === 1 ? begun.size : 0));
+    // Data files are hashed as soon as pg_dump reports them finished, so most of the checksum
+    // work overlaps the dump instead of following it.
+    const checksums = new ChecksumQueue(work);
     const poll = setInterval(() => {
-      void directorySize(dumpDir).then((bytes) => progress({ phase: 'dumping', tables_done: done.size, tables_total: tables.length, bytes }), () => {});
+      void directorySize(dumpDir).then((bytes) => progress({ phase: 'dumping', tables_done: tablesDone(), tables_total: tables.length, bytes }), () => {});
     }, 500);
     let counts: TableCount[];
     try {
       const dump = runProgram(
         pgDump,
-        ['--format=directory', `--jobs=${jobs}`, `--compress=${ctx.config.compression}`, `--snapshot=${pgSnapshot}`, `--file=${dumpDir}`, '--verbose', ctx.target.database],
+        [
+          '--format=directory',
+          `--jobs=${jobs}`,
+          `--compress=${ctx.config.compression}`,
+          `--snapshot=${pgSnapshot}`,
+          `--file=${dumpDir}`,
+          '--verbose',
+          `--dbname=${conninfoDbname(ctx.target.database)}`,
+        ],
         {
           env: toolEnv(ctx.target),
           onStderrLine: (line) => {
-            const m = /finished item \d+ TABLE DATA (\S+)|dumping contents of table "([^"]+)"/.exec(line);
-            const table = m?.[1] ?? m?.[2];
-            if (table) done.add(table);
+            const done = /finished item (\d+) TABLE DATA (.+)$/.exec(line);
+            if (done?.[1] && done[2]) {
+              finished.add(done[2]);
+              checksums.add(`${DUMP_DIR}/${done[1]}.dat${ctx.config.compression > 0 ? '.gz' : ''}`);
+              return;
+            }
+            const start = /dumping contents of table "([^"]+)"/.exec(line);
+            if (start?.[1]) begun.add(start[1]);
           },
         },
       );
@@ -124,7 +142,7 @@ async function dumpInto(ctx: SnapshotContext, work: string, id: string, started:
     await client.query('commit');
 
     await faultPoint('dumped');
-    const files = await checksumFiles(work, jobs);
+    const files = await checksums.finish(Math.max(2, jobs));
     const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
     progress({ phase: 'completed', tables_done: tables.length, tables_total: tables.length, bytes: totalBytes });
     const completed = new Date();
@@ -172,15 +190,40 @@ async function countAll(client: pg.ClientBase, tables: readonly { schema: string
   return out;
 }
 
-/** SHA-256 and size of every file, owner-only permissions enforced on the way. */
-async function checksumFiles(dir: string, parallel: number): Promise<FileEntry[]> {
-  const rels = await listFiles(dir);
-  return mapLimit(rels, Math.max(2, parallel), async (rel) => {
-    const file = path.join(dir, rel);
+/**
+ * SHA-256 and size of files, owner-only permissions enforced on the way. Files added while the
+ * dump runs are hashed one at a time in the background; finish() hashes the rest in parallel.
+ */
+class ChecksumQueue {
+  private readonly entries = new Map<string, Promise<FileEntry | undefined>>();
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly dir: string) {}
+
+  add(rel: string): void {
+    if (this.entries.has(rel)) return;
+    const entry = this.tail.then(() => this.hash(rel)).catch(() => undefined);
+    this.tail = entry;
+    this.entries.set(rel, entry);
+  }
+
+  async finish(parallel: number): Promise<FileEntry[]> {
+    const all = await listFiles(this.dir);
+    const early = new Map<string, FileEntry>();
+    for (const [rel, entry] of this.entries) {
+      const e = await entry;
+      if (e) early.set(rel, e);
+    }
+    const rest = await mapLimit(all.filter((rel) => !early.has(rel)), parallel, (rel) => this.hash(rel));
+    return [...early.values(), ...rest].sort((a, b) => a.path.localeCompare(b.path));
+  }
+
+  private async hash(rel: string): Promise<FileEntry> {
+    const file = path.join(this.dir, rel);
     await chmod(file, 0o600);
     const [size, sha256] = await Promise.all([stat(file).then((s) => s.size), sha256File(file)]);
     return { path: rel, size, sha256 };
-  });
+  }
 }
 
 /** The pipeline stage the database is at, if the schema has the table yet. */

@@ -9,7 +9,7 @@
 import path from 'node:path';
 import type pg from 'pg';
 import { NfrError } from '../errors.js';
-import { connect, serverMajor, toolEnv, withDatabase, type PgTarget } from '../postgres/connection.js';
+import { conninfoDbname, connect, serverMajor, toolEnv, withDatabase, type PgTarget } from '../postgres/connection.js';
 import { countRows, createDatabaseLike, databaseExists, databaseInfo, derivedDatabaseName, dropDatabase } from '../postgres/databases.js';
 import { codeMigrations, codeSchemaHead, migrateToHead } from '../postgres/migrate.js';
 import { findClientTool } from '../postgres/tools.js';
@@ -189,7 +189,7 @@ export async function restoreArchive(
   await faultPoint('restoring');
   await runProgram(
     pgRestore,
-    ['--format=directory', `--jobs=${jobs}`, '--exit-on-error', '--verbose', ...ownership, `--dbname=dbname=${escapeConninfo(target.database)}`, archive],
+    ['--format=directory', `--jobs=${jobs}`, '--exit-on-error', '--verbose', ...ownership, `--dbname=${conninfoDbname(target.database)}`, archive],
     {
       env: toolEnv(target),
       onStderrLine: (line) => {
@@ -202,11 +202,6 @@ export async function restoreArchive(
       },
     },
   );
-}
-
-/** A value for a libpq conninfo string: single-quoted, backslash and quote escaped. */
-function escapeConninfo(value: string): string {
-  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
 /** Every table's row count must equal the manifest's; returns the total rows. */
