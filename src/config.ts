@@ -47,6 +47,14 @@ const ENV_SCHEMA = {
   NFR_RETENTION_WEEKLY: intIn(0, 1000),
   NFR_RETENTION_MONTHLY: intIn(0, 1000),
   NFR_LOCK_WAIT_SECONDS: intIn(0, 24 * 3600),
+  NFR_INDEX_PATH: z.string().trim().min(1),
+  QDRANT_URL: z.string().trim().url('an http(s) URL such as http://localhost:6333'),
+  QDRANT_API_KEY: z.string().trim().min(1),
+  QDRANT_COLLECTION_PREFIX: z.string().trim().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (at most 64)'),
+  EMBEDDINGS_URL: z.string().trim().url('an http(s) URL of an OpenAI-compatible API, e.g. http://localhost:8080/v1'),
+  EMBEDDINGS_MODEL: z.string().trim().min(1),
+  EMBEDDINGS_API_KEY: z.string().trim().min(1),
+  NFR_MAX_UPLOAD_MB: intIn(1, 100_000),
 } as const;
 
 type EnvName = keyof typeof ENV_SCHEMA;
@@ -69,6 +77,12 @@ export interface Config {
   readonly retention: { readonly daily: number; readonly weekly: number; readonly monthly: number };
   /** How long an operation waits for the snapshot lock before giving up; 0 fails at once. */
   readonly lockWaitSeconds: number;
+  /** Directory of the embedded vector index (used when no QDRANT_URL is set). */
+  readonly indexPath: string;
+  readonly qdrant: { readonly url: string; readonly apiKey: string | undefined; readonly collectionPrefix: string } | undefined;
+  /** OpenAI-compatible embeddings endpoint; undefined means the deterministic local embedder. */
+  readonly embeddings: { readonly url: string; readonly model: string; readonly apiKey: string | undefined } | undefined;
+  readonly maxUploadBytes: number;
 }
 
 /** Values given on the command line; they win over the environment. */
@@ -134,6 +148,14 @@ export function resolveConfig(sources: ConfigSources): Config {
       monthly: num('NFR_RETENTION_MONTHLY') ?? 3,
     }),
     lockWaitSeconds: sources.flags?.lockWaitSeconds ?? num('NFR_LOCK_WAIT_SECONDS') ?? 0,
+    indexPath: abs(str('NFR_INDEX_PATH') ?? path.join(home, 'index')),
+    qdrant: str('QDRANT_URL')
+      ? Object.freeze({ url: str('QDRANT_URL') as string, apiKey: str('QDRANT_API_KEY'), collectionPrefix: str('QDRANT_COLLECTION_PREFIX') ?? 'nfr' })
+      : undefined,
+    embeddings: str('EMBEDDINGS_URL')
+      ? Object.freeze({ url: str('EMBEDDINGS_URL') as string, model: str('EMBEDDINGS_MODEL') ?? 'text-embedding-3-small', apiKey: str('EMBEDDINGS_API_KEY') })
+      : undefined,
+    maxUploadBytes: (num('NFR_MAX_UPLOAD_MB') ?? 512) * 1024 * 1024,
   };
   return Object.freeze(config);
 }
@@ -155,6 +177,7 @@ function defaultJobs(): number {
 }
 
 function redact(name: EnvName, value: string): string {
+  if (name === 'QDRANT_API_KEY' || name === 'EMBEDDINGS_API_KEY') return '***';
   if (name !== 'DATABASE_URL') return value;
   return value.replace(/:\/\/([^:@/]*):[^@]*@/, '://$1:***@');
 }

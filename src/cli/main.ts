@@ -3,7 +3,10 @@ import { Command, CommanderError } from 'commander';
 import { ERROR_CODES } from '../errors.js';
 import { NFR_VERSION } from '../version.js';
 import { registerDbCommands } from './db.js';
+import { registerIngestCommands } from './ingest.js';
 import { reportError } from './output.js';
+import { registerSampleCommands } from './sample.js';
+import { registerIndexCommands } from './search.js';
 import { registerSnapshotCommands } from './snapshot.js';
 
 export const EXIT_CODES_HELP = `
@@ -32,6 +35,9 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDbCommands(program);
   registerSnapshotCommands(program);
+  registerIngestCommands(program);
+  registerIndexCommands(program);
+  registerSampleCommands(program);
   return program;
 }
 

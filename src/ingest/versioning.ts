@@ -1,0 +1,133 @@
+/**
+ * Transaction-time versioning, set-based: a batch is COPYed into a staging table, then a few
+ * statements compare it with the current versions and write only what changed.
+ *
+ *   unchanged (same record hash)  → nothing written
+ *   changed                        → current version closed (tx_to = now()), new one opened
+ *   new or re-appearing            → new version opened (identity row created if needed)
+ *   missing from the batch         → closed, when the batch is the complete set (closeMissing)
+ *
+ * History is never deleted. Call inside the transaction that loads the batch, so a rejected
+ * batch writes nothing. The staging table must have one row per key (validate duplicates first).
+ */
+import type pg from 'pg';
+import { escapeIdentifier as id } from '../postgres/connection.js';
+
+export interface VersionedEntitySpec {
+  /** Identity table, e.g. src_orgs_ref_function. */
+  readonly ref: string;
+  /** Versioned attribute table, e.g. src_orgs_ver_function. */
+  readonly ver: string;
+  /** Key column, the same name in ref, ver and staging, e.g. function_id. */
+  readonly key: string;
+  /** Attribute columns of ver (and staging), excluding key, record_hash, upload_id, tx_*. */
+  readonly columns: readonly string[];
+}
+
+export interface VersionCounts {
+  readonly inserted: number;
+  readonly updated: number;
+  readonly unchanged: number;
+  readonly closed: number;
+}
+
+/** md5 over the attribute values in a fixed order; equal hash means nothing changed. */
+function hashExpression(alias: string, columns: readonly string[]): string {
+  return `md5(jsonb_build_array(${columns.map((c) => `${alias}.${id(c)}`).join(', ')})::text)`;
+}
+
+/** Applies a staging table of complete records to a versioned entity. */
+export async function applyVersionedEntities(
+  client: pg.ClientBase,
+  spec: VersionedEntitySpec,
+  staging: string,
+  options: { readonly uploadId: string | null; readonly closeMissing: boolean },
+): Promise<VersionCounts> {
+  const key = id(spec.key);
+  const ref = id(spec.ref);
+  const ver = id(spec.ver);
+  const stg = id(staging);
+  const cols = spec.columns.map(id);
+  const hash = hashExpression('s', spec.columns);
+
+  await client.query(`insert into ${ref} (${key}) select s.${key} from ${stg} s on conflict (${key}) do nothing`);
+
+  const changed = await client.query(
+    `update ${ver} v set tx_to = now()
+       from ${stg} s
+      where v.${key} = s.${key} and v.tx_to is null and v.record_hash <> ${hash}`,
+  );
+  const opened = await client.query(
+    `insert into ${ver} (${key}, ${cols.join(', ')}, record_hash, upload_id, tx_from)
+     select s.${key}, ${cols.map((c) => `s.${c}`).join(', ')}, ${hash}, $1, now()
+       from ${stg} s
+      where not exists (select 1 from ${ver} v where v.${key} = s.${key} and v.tx_to is null)`,
+    [options.uploadId],
+  );
+  let closed = 0;
+  if (options.closeMissing) {
+    const r = await client.query(
+      `update ${ver} v set tx_to = now()
+        where v.tx_to is null and not exists (select 1 from ${stg} s where s.${key} = v.${key})`,
+    );
+    closed = r.rowCount ?? 0;
+  }
+  const total = await client.query<{ n: string }>(`select count(*)::text as n from ${stg}`);
+  const updated = changed.rowCount ?? 0;
+  const inserted = (opened.rowCount ?? 0) - updated;
+  return { inserted, updated, unchanged: Number(total.rows[0]?.n ?? 0) - inserted - updated, closed };
+}
+
+export interface RelationSpec {
+  /** Relation table, e.g. src_orgs_rel_function_child. */
+  readonly table: string;
+  /** The two key columns, e.g. parent_id and child_id. */
+  readonly a: string;
+  readonly b: string;
+}
+
+export interface RelationCounts {
+  readonly opened: number;
+  readonly closed: number;
+  readonly unchanged: number;
+}
+
+/**
+ * Applies a staging table of (a, b) pairs to a relation. `scope` says which current pairs the
+ * batch is complete for: 'all' (the batch is the whole relation, as a context provider folder
+ * is), 'batch-a' (complete for every `a` that appears in `scopeTable`, as a controls upload is
+ * for the controls it contains), or 'none' (only add).
+ */
+export async function applyRelations(
+  client: pg.ClientBase,
+  spec: RelationSpec,
+  staging: string,
+  options: { readonly uploadId: string | null; readonly scope: 'all' | 'batch-a' | 'none'; readonly scopeTable?: string; readonly scopeKey?: string },
+): Promise<RelationCounts> {
+  const t = id(spec.table);
+  const a = id(spec.a);
+  const b = id(spec.b);
+  const stg = id(staging);
+  let closed = 0;
+  if (options.scope !== 'none') {
+    const inScope =
+      options.scope === 'all'
+        ? ''
+        : `and exists (select 1 from ${id(options.scopeTable ?? staging)} sc where sc.${id(options.scopeKey ?? spec.a)} = r.${a})`;
+    const r = await client.query(
+      `update ${t} r set tx_to = now()
+        where r.tx_to is null ${inScope}
+          and not exists (select 1 from ${stg} s where s.${a} = r.${a} and s.${b} = r.${b})`,
+    );
+    closed = r.rowCount ?? 0;
+  }
+  const opened = await client.query(
+    `insert into ${t} (${a}, ${b}, upload_id, tx_from)
+     select distinct s.${a}, s.${b}, $1::text, now() from ${stg} s
+      where not exists (select 1 from ${t} r where r.${a} = s.${a} and r.${b} = s.${b} and r.tx_to is null)`,
+    [options.uploadId],
+  );
+  const total = await client.query<{ n: string }>(`select count(distinct (${a}, ${b}))::text as n from ${stg}`);
+  const openedCount = opened.rowCount ?? 0;
+  return { opened: openedCount, closed, unchanged: Number(total.rows[0]?.n ?? 0) - openedCount };
+}
