@@ -6,7 +6,7 @@
  * the archive exactly. Everything is written under `.tmp/<id>`, checksummed, given its manifest,
  * and only then renamed into the catalog: a killed create never appears as completed.
  */
-import { chmod, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
@@ -15,11 +15,12 @@ import { conninfoDbname, connect, serverMajor, toolEnv } from '../postgres/conne
 import { countRows, databaseInfo, listTables } from '../postgres/databases.js';
 import { schemaVersion } from '../postgres/migrate.js';
 import { findClientTool, programVersion } from '../postgres/tools.js';
-import { directorySize, ensureDir, fsyncDir, listFiles, mapLimit, sha256File } from '../util/fs.js';
+import { directorySize, ensureDir, fsyncDir } from '../util/fs.js';
 import { faultPoint } from '../util/fault.js';
 import { runProgram } from '../util/process.js';
 import { NFR_VERSION } from '../version.js';
-import { MANIFEST_FORMAT, writeManifest, type FileEntry, type Manifest, type TableCount } from './manifest.js';
+import { GrowingFileHasher } from './growing-hasher.js';
+import { MANIFEST_FORMAT, writeManifest, type Manifest, type TableCount } from './manifest.js';
 import { withOperation, type Operation, type ProgressListener } from './operation.js';
 import { allocateSnapshotId, recordEvent } from './state.js';
 import { DUMP_DIR, snapshotDir, type SnapshotContext } from './store.js';
@@ -99,9 +100,9 @@ async function dumpInto(ctx: SnapshotContext, work: string, id: string, started:
     const finished = new Set<string>();
     const begun = new Set<string>();
     const tablesDone = () => Math.min(tables.length, Math.max(finished.size, jobs === 1 ? begun.size : 0));
-    // Data files are hashed as soon as pg_dump reports them finished, so most of the checksum
-    // work overlaps the dump instead of following it.
-    const checksums = new ChecksumQueue(work);
+    // Data files are hashed while pg_dump writes them, so the checksums cost almost no time.
+    const checksums = new GrowingFileHasher(work, DUMP_DIR);
+    checksums.start();
     const poll = setInterval(() => {
       void directorySize(dumpDir).then((bytes) => progress({ phase: 'dumping', tables_done: tablesDone(), tables_total: tables.length, bytes }), () => {});
     }, 500);
@@ -124,7 +125,7 @@ async function dumpInto(ctx: SnapshotContext, work: string, id: string, started:
             const done = /finished item (\d+) TABLE DATA (.+)$/.exec(line);
             if (done?.[1] && done[2]) {
               finished.add(done[2]);
-              checksums.add(`${DUMP_DIR}/${done[1]}.dat${ctx.config.compression > 0 ? '.gz' : ''}`);
+              checksums.itemFinished(done[1]);
               return;
             }
             const start = /dumping contents of table "([^"]+)"/.exec(line);
@@ -136,6 +137,9 @@ async function dumpInto(ctx: SnapshotContext, work: string, id: string, started:
       const counting = countAll(client, tables);
       const [, c] = await Promise.all([dump, counting]);
       counts = c;
+    } catch (err) {
+      await checksums.abandon();
+      throw err;
     } finally {
       clearInterval(poll);
     }
@@ -188,42 +192,6 @@ async function countAll(client: pg.ClientBase, tables: readonly { schema: string
   const out: TableCount[] = [];
   for (const t of tables) out.push({ schema: t.schema, name: t.name, rows: await countRows(client, t) });
   return out;
-}
-
-/**
- * SHA-256 and size of files, owner-only permissions enforced on the way. Files added while the
- * dump runs are hashed one at a time in the background; finish() hashes the rest in parallel.
- */
-class ChecksumQueue {
-  private readonly entries = new Map<string, Promise<FileEntry | undefined>>();
-  private tail: Promise<unknown> = Promise.resolve();
-
-  constructor(private readonly dir: string) {}
-
-  add(rel: string): void {
-    if (this.entries.has(rel)) return;
-    const entry = this.tail.then(() => this.hash(rel)).catch(() => undefined);
-    this.tail = entry;
-    this.entries.set(rel, entry);
-  }
-
-  async finish(parallel: number): Promise<FileEntry[]> {
-    const all = await listFiles(this.dir);
-    const early = new Map<string, FileEntry>();
-    for (const [rel, entry] of this.entries) {
-      const e = await entry;
-      if (e) early.set(rel, e);
-    }
-    const rest = await mapLimit(all.filter((rel) => !early.has(rel)), parallel, (rel) => this.hash(rel));
-    return [...early.values(), ...rest].sort((a, b) => a.path.localeCompare(b.path));
-  }
-
-  private async hash(rel: string): Promise<FileEntry> {
-    const file = path.join(this.dir, rel);
-    await chmod(file, 0o600);
-    const [size, sha256] = await Promise.all([stat(file).then((s) => s.size), sha256File(file)]);
-    return { path: rel, size, sha256 };
-  }
 }
 
 /** The pipeline stage the database is at, if the schema has the table yet. */

@@ -70,18 +70,31 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
 
   progress({ phase: 'verifying' });
   const { dir, manifest } = await loadSnapshot(ctx.store, options.id);
-  await assertVerified(dir, manifest, jobs);
   const schema = checkSchema(manifest, options.force === true);
-
   const { major } = await serverMajor(op.maint);
   if (major !== manifest.database.server_major) {
     throw new NfrError('SCHEMA_MISMATCH', `snapshot ${manifest.id} was dumped from PostgreSQL ${manifest.database.server_major}; this server is ${major}. Restore it with pg_restore ${manifest.database.server_major} by hand, or on a matching server`);
   }
   const pgRestore = await findClientTool('pg_restore', major, ctx.config.pgBinDir);
-
-  let backupId: string | null = null;
   const liveInfo = await databaseInfo(op.maint, live);
-  if (liveInfo && options.skipBackup !== true) {
+  const previous = derivedDatabaseName(live, 'prev');
+  // The database the last restore replaced is kept for undo until this restore has a verified
+  // snapshot to put in its place; dropping it early also keeps DROP DATABASE's checkpoint away
+  // from the swap.
+  const dropPrevious = async () => {
+    if (liveInfo) await dropDatabase(op.maint, previous);
+  };
+
+  const takeBackup = liveInfo !== undefined && options.skipBackup !== true;
+  // Checksums are verified before anything is written. Without a backup to take first, the
+  // check runs alongside pg_restore into the staging database, which it aborts on a mismatch:
+  // staging is never live, so nothing is touched either way, and the hashing costs no time.
+  const abort = new AbortController();
+  const verifying = assertVerified(dir, manifest, jobs);
+  let backupId: string | null = null;
+  if (takeBackup) {
+    await verifying;
+    await dropPrevious();
     progress({ phase: 'backup' });
     const backup = await createSnapshotLocked(ctx, op, {
       name: `pre-restore backup before ${manifest.id}`,
@@ -92,14 +105,27 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
     backupId = backup.id;
     await op.lock.update(manifest.id);
   }
+  const verified = takeBackup
+    ? Promise.resolve()
+    : verifying.then(dropPrevious, (err: unknown) => {
+        abort.abort();
+        throw err;
+      });
+  verified.catch(() => {}); // observed below; avoids an unhandled rejection while pg_restore runs
 
   const staging = derivedDatabaseName(live, 'staging');
-  await dropDatabase(op.maint, staging);
-  await createDatabaseLike(op.maint, staging, liveInfo ?? manifest.database);
   let swapped = false;
   try {
+    await dropDatabase(op.maint, staging);
+    await createDatabaseLike(op.maint, staging, liveInfo ?? manifest.database);
     const stagingTarget = withDatabase(ctx.target, staging);
-    await restoreArchive(op.maint, pgRestore, stagingTarget, path.join(dir, DUMP_DIR), manifest, jobs, progress);
+    try {
+      await restoreArchive(op.maint, pgRestore, stagingTarget, path.join(dir, DUMP_DIR), manifest, jobs, progress, abort.signal);
+    } catch (err) {
+      await verified; // a checksum failure explains an aborted pg_restore better than the abort
+      throw err;
+    }
+    await verified;
     await faultPoint('restored');
     progress({ phase: 'checking', tables_done: 0, tables_total: manifest.tables.length });
     const rows = await checkRowCounts(stagingTarget, manifest, jobs);
@@ -111,8 +137,6 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
 
     progress({ phase: 'swapping' });
     await faultPoint('before-swap');
-    const previous = derivedDatabaseName(live, 'prev');
-    if (liveInfo) await dropDatabase(op.maint, previous);
     const swap = await swapDatabases(op.maint, ctx.store, { live, incoming: staging, outgoing: previous });
     swapped = true;
     await faultPoint('swapped');
@@ -134,7 +158,11 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
       duration_ms: Date.now() - started,
     };
   } finally {
-    if (!swapped) await dropDatabase(op.maint, staging).catch(() => {});
+    if (!swapped) {
+      abort.abort();
+      await verified.catch(() => {});
+      await dropDatabase(op.maint, staging).catch(() => {});
+    }
   }
 }
 
@@ -178,6 +206,7 @@ export async function restoreArchive(
   manifest: Manifest,
   jobs: number,
   progress: ProgressListener,
+  signal?: AbortSignal,
 ): Promise<void> {
   const superuser = await maint.query<{ rolsuper: boolean }>('select rolsuper from pg_roles where rolname = current_user');
   // Without superuser, ownership and grants of the original roles cannot be reproduced; objects
@@ -185,23 +214,40 @@ export async function restoreArchive(
   const ownership = superuser.rows[0]?.rolsuper ? [] : ['--no-owner', '--no-privileges'];
   const total = manifest.tables.length;
   const done = new Set<string>();
-  progress({ phase: 'restoring', tables_done: 0, tables_total: total });
+  let bytes = 0;
+  const report = () => progress({ phase: 'restoring', tables_done: Math.min(done.size, total), tables_total: total, bytes });
+  report();
   await faultPoint('restoring');
-  await runProgram(
-    pgRestore,
-    ['--format=directory', `--jobs=${jobs}`, '--exit-on-error', '--verbose', ...ownership, `--dbname=${conninfoDbname(target.database)}`, archive],
-    {
-      env: toolEnv(target),
-      onStderrLine: (line) => {
-        const m = /finished item \d+ TABLE DATA (.+)$|processing data for table "([^"]+)"/.exec(line);
-        const table = m?.[1] ?? m?.[2];
-        if (table && !done.has(table)) {
-          done.add(table);
-          progress({ phase: 'restoring', tables_done: Math.min(done.size, total), tables_total: total });
-        }
+  // Bytes restored so far, from the staging database's size (maint is idle while pg_restore runs).
+  const poll = setInterval(() => {
+    maint.query<{ size: string }>('select pg_database_size($1)::text as size', [target.database]).then(
+      (r) => {
+        bytes = Number(r.rows[0]?.size ?? bytes);
+        report();
       },
-    },
-  );
+      () => {},
+    );
+  }, 500);
+  try {
+    await runProgram(
+      pgRestore,
+      ['--format=directory', `--jobs=${jobs}`, '--exit-on-error', '--verbose', ...ownership, `--dbname=${conninfoDbname(target.database)}`, archive],
+      {
+        env: toolEnv(target),
+        signal,
+        onStderrLine: (line) => {
+          const m = /finished item \d+ TABLE DATA (.+)$|processing data for table "([^"]+)"/.exec(line);
+          const table = m?.[1] ?? m?.[2];
+          if (table && !done.has(table)) {
+            done.add(table);
+            report();
+          }
+        },
+      },
+    );
+  } finally {
+    clearInterval(poll);
+  }
 }
 
 /** Every table's row count must equal the manifest's; returns the total rows. */

@@ -8,8 +8,10 @@
  *    close the outgoing one. ALTER DATABASE ... RENAME is transactional, so at every instant the
  *    live name points at either the complete old database or the complete new one.
  *
- * Sessions that were ended get SQLSTATE 57P01 (admin_shutdown); connection attempts during the
- * window get 55000 ("not currently accepting connections") and succeed on retry after it.
+ * Sessions that were ended get SQLSTATE 57P01 (admin_shutdown). Connection attempts during the
+ * window get 55000 ("not currently accepting connections") or, if they race the rename commit,
+ * 3D000 ("database does not exist"); both succeed on retry a moment later, so clients should
+ * treat them as transient (src/errors.ts isConnectionFailure does).
  */
 import type pg from 'pg';
 import { NfrError, sqlState } from '../errors.js';
