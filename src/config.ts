@@ -55,6 +55,16 @@ const ENV_SCHEMA = {
   EMBEDDINGS_MODEL: z.string().trim().min(1),
   EMBEDDINGS_API_KEY: z.string().trim().min(1),
   NFR_MAX_UPLOAD_MB: intIn(1, 100_000),
+  API_TOKENS: z
+    .string()
+    .trim()
+    .refine(
+      (v) => v.split(',').every((pair) => /^(reader|operator|admin):.{16,}$/.test(pair.trim())),
+      'comma-separated role:token pairs, role one of reader, operator, admin, tokens of at least 16 characters',
+    ),
+  NFR_API_HOST: z.string().trim().min(1),
+  NFR_API_PORT: intIn(0, 65535),
+  AUTO_SNAPSHOT_AFTER_INGESTION: z.enum(['true', 'false', '1', '0', 'yes', 'no'], 'true or false'),
 } as const;
 
 type EnvName = keyof typeof ENV_SCHEMA;
@@ -83,6 +93,11 @@ export interface Config {
   /** OpenAI-compatible embeddings endpoint; undefined means the deterministic local embedder. */
   readonly embeddings: { readonly url: string; readonly model: string; readonly apiKey: string | undefined } | undefined;
   readonly maxUploadBytes: number;
+  /** API tokens and their roles; the token is everything after the first colon. Never logged. */
+  readonly apiTokens: readonly { readonly role: 'reader' | 'operator' | 'admin'; readonly token: string }[];
+  readonly apiHost: string;
+  readonly apiPort: number;
+  readonly autoSnapshotAfterIngestion: boolean;
 }
 
 /** Values given on the command line; they win over the environment. */
@@ -156,6 +171,19 @@ export function resolveConfig(sources: ConfigSources): Config {
       ? Object.freeze({ url: str('EMBEDDINGS_URL') as string, model: str('EMBEDDINGS_MODEL') ?? 'text-embedding-3-small', apiKey: str('EMBEDDINGS_API_KEY') })
       : undefined,
     maxUploadBytes: (num('NFR_MAX_UPLOAD_MB') ?? 512) * 1024 * 1024,
+    apiTokens: Object.freeze(
+      (str('API_TOKENS') ?? '')
+        .split(',')
+        .map((pair) => pair.trim())
+        .filter(Boolean)
+        .map((pair) => {
+          const colon = pair.indexOf(':');
+          return Object.freeze({ role: pair.slice(0, colon) as 'reader' | 'operator' | 'admin', token: pair.slice(colon + 1) });
+        }),
+    ),
+    apiHost: str('NFR_API_HOST') ?? '127.0.0.1',
+    apiPort: num('NFR_API_PORT') ?? 8080,
+    autoSnapshotAfterIngestion: ['true', '1', 'yes'].includes(str('AUTO_SNAPSHOT_AFTER_INGESTION') ?? 'false'),
   };
   return Object.freeze(config);
 }
@@ -178,6 +206,7 @@ function defaultJobs(): number {
 
 function redact(name: EnvName, value: string): string {
   if (name === 'QDRANT_API_KEY' || name === 'EMBEDDINGS_API_KEY') return '***';
+  if (name === 'API_TOKENS') return value.replace(/:[^,]*/g, ':***');
   if (name !== 'DATABASE_URL') return value;
   return value.replace(/:\/\/([^:@/]*):[^@]*@/, '://$1:***@');
 }

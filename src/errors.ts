@@ -17,6 +17,10 @@ export const ERROR_CODES = {
   DATABASE: { exit: 10, http: 503 },
   IN_USE: { exit: 11, http: 409 },
   INVALID_INPUT: { exit: 12, http: 400 },
+  UNAUTHORIZED: { exit: 13, http: 401 },
+  FORBIDDEN: { exit: 14, http: 403 },
+  PAYLOAD_TOO_LARGE: { exit: 12, http: 413 },
+  UNSUPPORTED_MEDIA_TYPE: { exit: 12, http: 415 },
 } as const satisfies Record<string, { exit: number; http: number }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -6,6 +6,7 @@ import { registerDbCommands } from './db.js';
 import { registerIngestCommands } from './ingest.js';
 import { reportError } from './output.js';
 import { registerSampleCommands } from './sample.js';
+import { registerServeCommand } from './serve.js';
 import { registerIndexCommands } from './search.js';
 import { registerSnapshotCommands } from './snapshot.js';
 
@@ -23,7 +24,9 @@ Exit codes:
   9   cancelled at the confirmation prompt
   10  database unavailable
   11  in use (sessions would not end)
-  12  invalid input (bad id, name or tag)`;
+  12  invalid input (bad id, name, tag, file or row)
+  13  not authorised (API token missing or invalid)
+  14  forbidden (API token lacks the role)`;
 
 export function buildProgram(): Command {
   const program = new Command('nfr')
@@ -38,6 +41,7 @@ export function buildProgram(): Command {
   registerIngestCommands(program);
   registerIndexCommands(program);
   registerSampleCommands(program);
+  registerServeCommand(program);
   return program;
 }
 

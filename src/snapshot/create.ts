@@ -15,14 +15,16 @@ import { conninfoDbname, connect, serverMajor, toolEnv } from '../postgres/conne
 import { countRows, databaseInfo, listTables } from '../postgres/databases.js';
 import { schemaVersion } from '../postgres/migrate.js';
 import { findClientTool, programVersion } from '../postgres/tools.js';
-import { directorySize, ensureDir, fsyncDir } from '../util/fs.js';
+import { directorySize, ensureDir, fsyncDir, pathExists } from '../util/fs.js';
 import { faultPoint } from '../util/fault.js';
 import { runProgram } from '../util/process.js';
 import { NFR_VERSION } from '../version.js';
 import { GrowingFileHasher } from './growing-hasher.js';
 import { MANIFEST_FORMAT, writeManifest, type Manifest, type TableCount } from './manifest.js';
+import type { SnapshotId } from './ids.js';
+import { reserveSnapshotId } from './lock.js';
 import { withOperation, type Operation, type ProgressListener } from './operation.js';
-import { allocateSnapshotId, recordEvent } from './state.js';
+import { recordEvent } from './state.js';
 import { DUMP_DIR, snapshotDir, type SnapshotContext } from './store.js';
 
 export interface CreateOptions {
@@ -31,6 +33,8 @@ export interface CreateOptions {
   readonly tags?: readonly string[] | undefined;
   readonly jobs?: number | undefined;
   readonly onProgress?: ProgressListener | undefined;
+  /** An id reserved earlier with reserveSnapshotId (the API answers with it before the create runs). */
+  readonly id?: SnapshotId | undefined;
 }
 
 const NAME_MAX = 200;
@@ -59,7 +63,8 @@ export async function createSnapshot(ctx: SnapshotContext, options: CreateOption
 export async function createSnapshotLocked(ctx: SnapshotContext, op: Operation, options: CreateOptions): Promise<Manifest> {
   validateCreateOptions(options);
   const started = new Date();
-  const id = await allocateSnapshotId(ctx.store, started);
+  const id = options.id ?? (await reserveSnapshotId(ctx));
+  if (await pathExists(snapshotDir(ctx.store, id))) throw new NfrError('INVALID_INPUT', `snapshot ${id} already exists`);
   await op.lock.update(id);
   const work = path.join(ctx.store.tmpDir, id);
   try {

@@ -16,10 +16,15 @@ import type pg from 'pg';
 import { NfrError } from '../errors.js';
 import { connect } from '../postgres/connection.js';
 import { atomicWriteFile } from '../util/fs.js';
+import type { SnapshotId } from './ids.js';
+import { allocateSnapshotId } from './state.js';
 import type { SnapshotContext, SnapshotStore } from './store.js';
 
 /** Advisory-lock namespace for nfr ("NFR" in ASCII); the second key is derived from the database name. */
 const LOCK_NAMESPACE = 0x4e4652;
+
+/** Namespace of the short lock that serialises snapshot id allocation. */
+const ID_LOCK_NAMESPACE = 0x4e4653;
 
 /** How long any operation waits for a `recover` holder (which finishes in well under a second). */
 const RECOVER_GRACE_MS = 10_000;
@@ -192,4 +197,22 @@ async function lockedError(ctx: SnapshotContext, client: pg.ClientBase, operatio
     `cannot ${operation}: another snapshot operation is running: ${who}. Wait for it to finish (or set NFR_LOCK_WAIT_SECONDS to wait), and see \`nfr snapshot status\``,
     { details: { holder: holder ?? null } },
   );
+}
+
+/**
+ * Reserves the next snapshot id. Ids are handed out under their own short transaction-scoped
+ * advisory lock, not the operation lock, so the API can answer a create request with its
+ * snapshot id at once while the create itself still waits its turn.
+ */
+export async function reserveSnapshotId(ctx: SnapshotContext): Promise<SnapshotId> {
+  const client = await connect(ctx.maintenance, 'nfr id');
+  try {
+    await client.query('begin');
+    await client.query('select pg_advisory_xact_lock($1, $2)', [ID_LOCK_NAMESPACE, lockKey(ctx.target.database)]);
+    const id = await allocateSnapshotId(ctx.store);
+    await client.query('commit');
+    return id;
+  } finally {
+    await client.end().catch(() => {});
+  }
 }

@@ -1,0 +1,99 @@
+/**
+ * Runs jobs one at a time, in submission order, recording progress in the job store. Snapshot,
+ * restore, ingestion and indexing jobs therefore never overlap inside one server; across
+ * processes the operation lock keeps them apart.
+ */
+import { toNfrError } from '../errors.js';
+import type { Progress } from '../snapshot/operation.js';
+import type { Job, JobStore } from './store.js';
+
+export interface JobReport {
+  readonly percent?: number;
+  readonly step?: string;
+}
+
+export type JobWork = (report: (r: JobReport) => void, signal: AbortSignal) => Promise<unknown>;
+
+const PROGRESS_WRITE_MS = 250;
+
+export class JobRunner {
+  private queue: Promise<void> = Promise.resolve();
+  private readonly abort = new AbortController();
+  private running: Job | undefined;
+  private readonly pending = new Set<string>();
+  private closed = false;
+
+  constructor(private readonly store: JobStore) {}
+
+  /** The job running right now, if any. */
+  get active(): Job | undefined {
+    return this.running;
+  }
+
+  /** Queues work for a job created in the store; returns at once. */
+  submit(job: Job, work: JobWork, onDone?: (job: Job) => Promise<void>): void {
+    this.pending.add(job.job_id);
+    this.queue = this.queue.then(async () => {
+      this.pending.delete(job.job_id);
+      if (this.closed) return;
+      const finished = await this.run(job, work);
+      if (onDone) await onDone(finished).catch(() => {});
+    });
+  }
+
+  /**
+   * Graceful shutdown: no new jobs start, queued ones are marked failed, and the running one is
+   * given `graceMs` to finish before the caller exits (it is then failed by the next start).
+   */
+  async close(graceMs: number): Promise<void> {
+    this.closed = true;
+    for (const jobId of this.pending) {
+      await this.store.update(jobId, { status: 'failed', finished_at: new Date().toISOString(), error: { code: 'INTERRUPTED', message: 'the server shut down before the job started' } }).catch(() => {});
+    }
+    await Promise.race([this.queue, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+    this.abort.abort();
+  }
+
+  private async run(job: Job, work: JobWork): Promise<Job> {
+    this.running = await this.store.update(job.job_id, { status: 'running', started_at: new Date().toISOString(), current_step: 'starting' });
+    let lastWrite = 0;
+    let latest: JobReport = {};
+    let writing: Promise<unknown> = Promise.resolve();
+    const report = (r: JobReport) => {
+      const stepChanged = r.step !== undefined && r.step !== latest.step;
+      latest = { percent: r.percent ?? latest.percent, step: r.step ?? latest.step };
+      const now = Date.now();
+      if (!stepChanged && now - lastWrite < PROGRESS_WRITE_MS) return;
+      lastWrite = now;
+      const snapshot = latest;
+      writing = writing.then(() =>
+        this.store
+          .update(job.job_id, { progress_percent: Math.max(0, Math.min(100, Math.round((snapshot.percent ?? 0) * 10) / 10)), current_step: snapshot.step ?? null })
+          .then((j) => (this.running = j))
+          .catch(() => {}),
+      );
+    };
+    try {
+      const result = await work(report, this.abort.signal);
+      await writing;
+      return await this.store.update(job.job_id, { status: 'completed', progress_percent: 100, current_step: 'completed', finished_at: new Date().toISOString(), result: result ?? null });
+    } catch (err) {
+      await writing;
+      const e = toNfrError(err);
+      return await this.store.update(job.job_id, { status: 'failed', finished_at: new Date().toISOString(), error: { code: e.code, message: e.message } });
+    } finally {
+      this.running = undefined;
+    }
+  }
+}
+
+/** Maps snapshot progress to a job percentage: phases get fixed bands, tables fill the band. */
+export function snapshotProgress(kind: 'create' | 'restore', p: Progress): JobReport {
+  const bands: Record<string, [number, number]> =
+    kind === 'create'
+      ? { dumping: [2, 95], completed: [100, 100] }
+      : { verifying: [1, 5], backup: [5, 30], restoring: [30, 88], checking: [88, 92], migrating: [92, 94], swapping: [94, 99], completed: [100, 100] };
+  const [from, to] = bands[p.phase] ?? [0, 0];
+  const fraction = p.tables_total ? (p.tables_done ?? 0) / p.tables_total : 0;
+  return { percent: from + (to - from) * fraction, step: p.phase };
+}

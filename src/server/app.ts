@@ -1,0 +1,109 @@
+/**
+ * The HTTP service: Fastify with JSON-schema-validated requests and responses, an OpenAPI
+ * document generated from the same schemas, bearer-token auth, and one error shape for every
+ * failure: `{error: {code, message}}` with the status from the error-code table.
+ */
+import fastifyMultipart from '@fastify/multipart';
+import fastifySwagger from '@fastify/swagger';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type pg from 'pg';
+import type { Config } from '../config.js';
+import { isConnectionFailure, NfrError, sqlState, toNfrError } from '../errors.js';
+import type { JobRunner } from '../jobs/runner.js';
+import type { JobStore } from '../jobs/store.js';
+import type { SnapshotContext } from '../snapshot/store.js';
+import { NFR_VERSION } from '../version.js';
+import { authenticate, authorize, type Role, type TokenTable } from './auth.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerJobRoutes } from './routes/jobs.js';
+import { registerPipelineRoutes } from './routes/pipelines.js';
+import { registerSnapshotRoutes } from './routes/snapshots.js';
+
+export interface ServerDeps {
+  readonly config: Config;
+  /** Snapshot context whose lock wait suits queued jobs. */
+  readonly ctx: SnapshotContext;
+  readonly jobs: JobStore;
+  readonly runner: JobRunner;
+  /** Pool on the live database; it reconnects by itself after a restore swaps the database. */
+  readonly pool: pg.Pool;
+  readonly tokens: TokenTable;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    role?: Role;
+  }
+  interface FastifyContextConfig {
+    /** Minimum role for the route; absent means public (only /health). */
+    role?: Role;
+  }
+}
+
+export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1024 * 1024,
+    // Unknown fields are errors, not silently dropped; types are not coerced into something else.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    return503OnClosing: true,
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'nfr-connect API', version: NFR_VERSION, description: 'Snapshots, ingestion pipeline, vector search and jobs of nfr-connect.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(fastifyMultipart, { limits: { fileSize: deps.config.maxUploadBytes, files: 1, fields: 10 } });
+
+  app.addHook('onRequest', async (request) => {
+    const needed = request.routeOptions.config?.role;
+    if (needed === undefined && request.routeOptions.url === '/health') return;
+    const role = authenticate(deps.tokens, request.headers.authorization);
+    request.role = role;
+    if (needed) authorize(role, needed);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+  });
+
+  app.setErrorHandler((err: FastifyError | NfrError | Error, _request, reply) => {
+    const { status, body, retryAfter } = errorResponse(err);
+    if (retryAfter) void reply.header('Retry-After', String(retryAfter));
+    if (status === 401) void reply.header('WWW-Authenticate', 'Bearer');
+    void reply.code(status).send(body);
+  });
+
+  app.get('/api/v2/openapi.json', { config: { role: 'reader' }, schema: { hide: true } }, async () => app.swagger());
+
+  registerHealthRoutes(app, deps);
+  registerSnapshotRoutes(app, deps);
+  registerJobRoutes(app, deps);
+  registerPipelineRoutes(app, deps);
+  return app;
+}
+
+/** Maps any error to a status and the one error body shape. Never leaks a stack. */
+export function errorResponse(err: unknown): { status: number; body: { error: { code: string; message: string } }; retryAfter?: number } {
+  if (err instanceof NfrError) {
+    const status = err.httpStatus;
+    return { status, body: { error: { code: err.code, message: err.message } }, ...(status === 503 ? { retryAfter: 1 } : {}) };
+  }
+  const code = sqlState(err);
+  if (code !== undefined && isConnectionFailure(code)) {
+    // The live database is being swapped by a restore (or is restarting): try again shortly.
+    return { status: 503, body: { error: { code: 'DATABASE', message: 'the database is briefly unavailable (a restore may be swapping it); retry shortly' } }, retryAfter: 1 };
+  }
+  const fe = err as Partial<FastifyError>;
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    const mapped =
+      fe.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : fe.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : fe.statusCode === 404 ? 'NOT_FOUND' : 'INVALID_INPUT';
+    return { status: fe.statusCode, body: { error: { code: mapped, message: fe.message ?? 'bad request' } } };
+  }
+  const e = toNfrError(err);
+  if (e.code === 'DATABASE') return { status: 503, body: { error: { code: e.code, message: e.message } }, retryAfter: 1 };
+  return { status: e.httpStatus, body: { error: { code: e.code, message: e.code === 'INTERNAL' ? 'internal error' : e.message } } };
+}

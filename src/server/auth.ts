@@ -1,0 +1,41 @@
+/**
+ * Bearer tokens with roles. Tokens are compared in constant time (every configured token is
+ * compared, whatever matches first) and never logged; 401 means "who are you?", 403 "not allowed".
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { NfrError } from '../errors.js';
+
+export type Role = 'reader' | 'operator' | 'admin';
+
+const RANK: Record<Role, number> = { reader: 1, operator: 2, admin: 3 };
+
+export interface TokenTable {
+  readonly entries: readonly { readonly role: Role; readonly digest: Buffer }[];
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+export function tokenTable(tokens: readonly { role: Role; token: string }[]): TokenTable {
+  return { entries: tokens.map((t) => ({ role: t.role, digest: digest(t.token) })) };
+}
+
+/** The role of the request's bearer token; throws 401 (UNAUTHORIZED) when missing or unknown. */
+export function authenticate(table: TokenTable, header: string | undefined): Role {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!m?.[1]) throw new NfrError('UNAUTHORIZED', 'missing bearer token: send Authorization: Bearer <token>');
+  const presented = digest(m[1]);
+  let role: Role | undefined;
+  for (const entry of table.entries) {
+    // Equal-length digests make timingSafeEqual safe to call; no early exit on a match.
+    if (timingSafeEqual(entry.digest, presented) && (role === undefined || RANK[entry.role] > RANK[role])) role = entry.role;
+  }
+  if (!role) throw new NfrError('UNAUTHORIZED', 'invalid bearer token');
+  return role;
+}
+
+/** Throws 403 (FORBIDDEN) unless `role` is at least `needed`. */
+export function authorize(role: Role, needed: Role): void {
+  if (RANK[role] < RANK[needed]) throw new NfrError('FORBIDDEN', `this needs the ${needed} role; your token has ${role}`);
+}

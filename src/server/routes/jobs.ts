@@ -1,0 +1,42 @@
+/** Job routes: a client that reloads finds its job again with `GET /api/v2/jobs?status=running`. */
+import type { FastifyInstance } from 'fastify';
+import { NfrError } from '../../errors.js';
+import { JOB_STATUSES, type Job, type JobStatus } from '../../jobs/store.js';
+import type { ServerDeps } from '../app.js';
+import { ANY_OBJECT, ERROR_BODY, ERROR_RESPONSES } from '../schemas.js';
+
+
+/** The 202 body of a request that started a job. */
+export function jobAccepted(job: Job, statusUrl: string) {
+  return { job_id: job.job_id, status: job.status, status_url: statusUrl };
+}
+
+export function registerJobRoutes(app: FastifyInstance, deps: ServerDeps): void {
+  app.get<{ Querystring: { status?: JobStatus; limit?: string } }>(
+    '/api/v2/jobs',
+    {
+      config: { role: 'reader' },
+      schema: {
+        summary: 'Jobs, newest first',
+        querystring: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: [...JOB_STATUSES] }, limit: { type: 'string', pattern: '^[0-9]{1,4}$' } } },
+        response: { 200: ANY_OBJECT, 400: ERROR_BODY, 401: ERROR_BODY },
+      },
+    },
+    async (request) => ({
+      jobs: await deps.jobs.list({ status: request.query.status, limit: request.query.limit ? Number(request.query.limit) : 100 }),
+    }),
+  );
+
+  const getJob = async (jobId: string) => {
+    const job = await deps.jobs.get(jobId);
+    if (!job) throw new NfrError('NOT_FOUND', `no job ${jobId}`);
+    return job;
+  };
+  const params = { type: 'object', required: ['job_id'], properties: { job_id: { type: 'string', maxLength: 64 } } } as const;
+  app.get<{ Params: { job_id: string } }>('/api/v2/jobs/:job_id', { config: { role: 'reader' }, schema: { summary: 'One job', params, response: { 200: ANY_OBJECT, 404: ERROR_BODY, 401: ERROR_BODY } } }, async (r) =>
+    getJob(r.params.job_id),
+  );
+  app.get<{ Params: { job_id: string } }>('/api/v2/pipelines/jobs/:job_id', { config: { role: 'reader' }, schema: { summary: 'A pipeline job', params, response: { 200: ANY_OBJECT, 404: ERROR_BODY, 401: ERROR_BODY } } }, async (r) =>
+    getJob(r.params.job_id),
+  );
+}

@@ -1,0 +1,173 @@
+/** Snapshot routes (SPEC §5.1, API column). Long operations answer at once with a job to poll. */
+import type { FastifyInstance } from 'fastify';
+import { NfrError } from '../../errors.js';
+import { snapshotProgress } from '../../jobs/runner.js';
+import { listCatalog } from '../../snapshot/catalog.js';
+import { createSnapshot, validateCreateOptions } from '../../snapshot/create.js';
+import { deepVerify } from '../../snapshot/deep-verify.js';
+import { deleteSnapshot } from '../../snapshot/delete.js';
+import { snapshotHealth } from '../../snapshot/health.js';
+import { parseSnapshotId } from '../../snapshot/ids.js';
+import { reserveSnapshotId } from '../../snapshot/lock.js';
+import { summarize } from '../../snapshot/manifest.js';
+import { restorePreflight, restoreSnapshot, undoLastRestore } from '../../snapshot/restore.js';
+import { pruneSnapshots } from '../../snapshot/retention.js';
+import { snapshotStatus } from '../../snapshot/status.js';
+import { loadSnapshot, verifyFiles } from '../../snapshot/verify.js';
+import type { ServerDeps } from '../app.js';
+import { ANY_OBJECT, ERROR_BODY, ERROR_RESPONSES } from '../schemas.js';
+import { jobAccepted } from './jobs.js';
+
+const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } }, additionalProperties: false } as const;
+const errors = ERROR_RESPONSES;
+
+interface CreateBody {
+  name: string;
+  description?: string;
+  tags?: string[];
+  full?: boolean;
+}
+
+interface RestoreBody {
+  skip_backup?: boolean;
+  force?: boolean;
+  resync?: boolean;
+  /** The original system's name: false means skip_backup. */
+  create_pre_restore_backup?: boolean;
+}
+
+export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): void {
+  const { ctx, jobs, runner } = deps;
+  const base = '/api/v2/devdata/snapshots';
+
+  app.post<{ Body: CreateBody }>(
+    `${base}/create`,
+    {
+      config: { role: 'operator' },
+      schema: {
+        summary: 'Start a snapshot; poll the job',
+        body: {
+          type: 'object',
+          required: ['name'],
+          additionalProperties: false,
+          properties: {
+            name: { type: 'string', minLength: 1, maxLength: 200 },
+            description: { type: 'string', maxLength: 2000 },
+            tags: { type: 'array', maxItems: 20, items: { type: 'string', maxLength: 64 } },
+            full: { type: 'boolean' },
+          },
+        },
+        response: { 202: { type: 'object', required: ['job_id', 'snapshot_id'], properties: { job_id: { type: 'string' }, snapshot_id: { type: 'string' }, status_url: { type: 'string' } } }, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { name, description, tags, full } = request.body;
+      if (full) throw new NfrError('INVALID_INPUT', 'full snapshots (vector index and ingested files) are not available in this version; omit "full"');
+      validateCreateOptions({ name, description, tags });
+      const snapshotId = await reserveSnapshotId(ctx);
+      const job = await jobs.create('snapshot.create', { snapshot_id: snapshotId, name, description: description ?? null, tags: tags ?? [] });
+      runner.submit(job, (report) =>
+        createSnapshot(ctx, { id: snapshotId, name, description, tags, onProgress: (p) => report(snapshotProgress('create', p)) }).then(summarize),
+      );
+      return reply.code(202).send({ job_id: job.job_id, snapshot_id: snapshotId, status_url: `${base}/job/${job.job_id}/status` });
+    },
+  );
+
+  app.get(`${base}`, { config: { role: 'reader' }, schema: { summary: 'List snapshots', response: { 200: ANY_OBJECT, ...errors } } }, async () => {
+    const entries = await listCatalog(ctx.store);
+    return {
+      snapshots: entries.flatMap((e) => (e.manifest ? [summarize(e.manifest)] : [])),
+      damaged: entries.filter((e) => !e.manifest).map((e) => ({ id: e.id, problem: e.problem })),
+    };
+  });
+
+  app.get(`${base}/status`, { config: { role: 'reader' }, schema: { summary: 'Lock holder, last operation, last restore', response: { 200: ANY_OBJECT, ...errors } } }, async () =>
+    snapshotStatus(ctx),
+  );
+
+  app.get(`${base}/health`, { config: { role: 'reader' }, schema: { summary: 'Snapshot health; 503 when unhealthy', response: { 200: ANY_OBJECT, 503: ANY_OBJECT, 401: ERROR_BODY } } }, async (_request, reply) => {
+    const report = await snapshotHealth(ctx);
+    return reply.code(report.status === 'unhealthy' ? 503 : 200).send(report);
+  });
+
+  app.post<{ Body: { dry_run?: boolean } | undefined }>(
+    `${base}/prune`,
+    {
+      config: { role: 'admin' },
+      schema: { summary: 'Apply the retention policy', body: { type: 'object', additionalProperties: false, properties: { dry_run: { type: 'boolean' } } }, response: { 200: ANY_OBJECT, ...errors } },
+    },
+    async (request) => pruneSnapshots(ctx, { dryRun: request.body?.dry_run === true }),
+  );
+
+  app.get<{ Params: { job_id: string } }>(
+    `${base}/job/:job_id/status`,
+    { config: { role: 'reader' }, schema: { summary: 'Status of a snapshot job', params: { type: 'object', properties: { job_id: { type: 'string', maxLength: 64 } } }, response: { 200: ANY_OBJECT, ...errors } } },
+    async (request) => {
+      const job = await jobs.get(request.params.job_id);
+      if (!job) throw new NfrError('NOT_FOUND', `no job ${request.params.job_id}`);
+      return job;
+    },
+  );
+
+  app.post<{ Body: RestoreBody | undefined }>(
+    `${base}/undo`,
+    { config: { role: 'admin' }, schema: { summary: 'Put back the database the last restore replaced', response: { 202: ANY_OBJECT, ...errors } } },
+    async (_request, reply) => {
+      const job = await jobs.create('snapshot.undo', {});
+      runner.submit(job, () => undoLastRestore(ctx));
+      return reply.code(202).send(jobAccepted(job, `${base}/job/${job.job_id}/status`));
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(`${base}/:id`, { config: { role: 'reader' }, schema: { summary: 'A snapshot manifest', params: ID_PARAM, response: { 200: ANY_OBJECT, ...errors } } }, async (request) => {
+    const id = parseSnapshotId(request.params.id);
+    return (await loadSnapshot(ctx.store, id)).manifest;
+  });
+
+  app.post<{ Params: { id: string }; Body: RestoreBody | undefined }>(
+    `${base}/:id/restore`,
+    {
+      config: { role: 'admin' },
+      schema: {
+        summary: 'Restore a snapshot over the live database; poll the job',
+        params: ID_PARAM,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { skip_backup: { type: 'boolean' }, force: { type: 'boolean' }, resync: { type: 'boolean' }, create_pre_restore_backup: { type: 'boolean' } },
+        },
+        response: { 202: ANY_OBJECT, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const id = parseSnapshotId(request.params.id);
+      const body = request.body ?? {};
+      if (body.resync) throw new NfrError('INVALID_INPUT', '"resync" is not available in this version; run an index sync after the restore');
+      const skipBackup = body.skip_backup ?? (body.create_pre_restore_backup === undefined ? false : !body.create_pre_restore_backup);
+      const force = body.force === true;
+      await restorePreflight(ctx, id, force);
+      const job = await jobs.create('snapshot.restore', { snapshot_id: id, skip_backup: skipBackup, force });
+      runner.submit(job, (report) => restoreSnapshot(ctx, { id, skipBackup, force, onProgress: (p) => report(snapshotProgress('restore', p)) }));
+      return reply.code(202).send(jobAccepted(job, `${base}/job/${job.job_id}/status`));
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(`${base}/:id`, { config: { role: 'admin' }, schema: { summary: 'Delete a snapshot', params: ID_PARAM, response: { 200: ANY_OBJECT, ...errors } } }, async (request) => {
+    const id = parseSnapshotId(request.params.id);
+    return deleteSnapshot(ctx, id);
+  });
+
+  app.post<{ Params: { id: string }; Body: { deep?: boolean } | undefined }>(
+    `${base}/:id/verify`,
+    {
+      config: { role: 'operator' },
+      schema: { summary: 'Verify checksums (deep: test-restore)', params: ID_PARAM, body: { type: 'object', additionalProperties: false, properties: { deep: { type: 'boolean' } } }, response: { 200: ANY_OBJECT, ...errors } },
+    },
+    async (request) => {
+      const id = parseSnapshotId(request.params.id);
+      if (request.body?.deep) return deepVerify(ctx, id);
+      const { dir, manifest } = await loadSnapshot(ctx.store, id);
+      return verifyFiles(dir, manifest, ctx.config.parallelJobs);
+    },
+  );
+}

@@ -1,0 +1,57 @@
+/**
+ * Starting and stopping the service: jobs a previous server left running are marked failed, the
+ * pool is opened on the live database, and shutdown stops accepting, lets the running job finish
+ * (within a grace period) and fails the queued ones.
+ */
+import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
+import type { Config } from '../config.js';
+import { NfrError } from '../errors.js';
+import { JobRunner } from '../jobs/runner.js';
+import { JobStore } from '../jobs/store.js';
+import { clientConfig } from '../postgres/connection.js';
+import { openSnapshotContext } from '../snapshot/store.js';
+import { buildApp } from './app.js';
+import { tokenTable } from './auth.js';
+
+export interface RunningServer {
+  readonly app: FastifyInstance;
+  readonly url: string;
+  /** Jobs that a previous server left unfinished and that were marked failed at start. */
+  readonly interruptedJobs: number;
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Jobs queue behind each other and behind CLI operations instead of failing on the lock. */
+const JOB_LOCK_WAIT_SECONDS = 3600;
+
+export async function startServer(config: Config, listen: { host?: string; port?: number } = {}): Promise<RunningServer> {
+  if (config.apiTokens.length === 0) {
+    throw new NfrError('CONFIG', 'API_TOKENS is empty: every route but /health needs a token; set e.g. API_TOKENS=admin:<a long random token>');
+  }
+  const ctx = await openSnapshotContext({ ...config, lockWaitSeconds: Math.max(config.lockWaitSeconds, JOB_LOCK_WAIT_SECONDS) });
+  const jobs = new JobStore(ctx.store.stateDir);
+  await jobs.init();
+  const interrupted = await jobs.failInterrupted('interrupted: the server that ran this job stopped before it finished');
+  const runner = new JobRunner(jobs);
+  const pool = new pg.Pool({ ...clientConfig(ctx.target, 'nfr serve'), max: 10, idleTimeoutMillis: 30_000 });
+  // Sessions ended by a restore's swap surface here for idle clients; the pool drops them and
+  // opens new ones (to the swapped-in database) on demand.
+  pool.on('error', () => {});
+  const app = await buildApp({ config, ctx, jobs, runner, pool, tokens: tokenTable(config.apiTokens) });
+  const address = await app.listen({ host: listen.host ?? config.apiHost, port: listen.port ?? config.apiPort });
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    url: address,
+    interruptedJobs: interrupted.length,
+    close(graceMs = 30_000) {
+      closing ??= (async () => {
+        await app.close();
+        await runner.close(graceMs);
+        await pool.end().catch(() => {});
+      })();
+      return closing;
+    },
+  };
+}
