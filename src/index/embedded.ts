@@ -1,0 +1,261 @@
+/**
+ * The embedded vector index: plain files under one directory, exact (brute-force) search.
+ *
+ *   <indexPath>/CURRENT          name of the live generation ("gen-000007"), replaced atomically
+ *   <indexPath>/gen-000007/      meta.json, vectors.f32, points.jsonl (see embedded-files.ts)
+ *   <indexPath>/.tmp-gen-*       a write in progress; removed by the next writer
+ *
+ * A writer builds a complete new generation in a temp directory (old rows it keeps, then the new
+ * ones), fsyncs it, renames it into place and only then points CURRENT at it. A process killed at
+ * any step leaves CURRENT naming the old, complete generation. Copying the directory while no
+ * `nfr index` runs is a consistent snapshot of the index.
+ */
+import { readdir, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { NfrError } from '../errors.js';
+import { faultPoint } from '../util/fault.js';
+import { atomicWriteFile, ensureDir, fsyncDir } from '../util/fs.js';
+import {
+  FORMAT_VERSION,
+  META_FILE,
+  POINTS_FILE,
+  VECTORS_FILE,
+  generationFiles,
+  parsePayload,
+  payloadLines,
+  readMeta,
+  rows,
+  vectorChunks,
+  RowAppender,
+  type GenerationMeta,
+  type RowFiles,
+} from './embedded-files.js';
+import { TopK, similarity } from './top-k.js';
+import { modelMismatch, type IndexDescription, type IndexedEntry, type IndexModel, type IndexPoint, type IndexWriter, type SearchHit, type VectorIndex } from './types.js';
+
+const CURRENT_FILE = 'CURRENT';
+const GEN_PATTERN = /^gen-(\d{6,})$/;
+const ENTRY_BATCH = 1000;
+
+export class EmbeddedIndex implements VectorIndex {
+  readonly kind = 'embedded' as const;
+  constructor(readonly location: string) {}
+
+  /** The live generation's directory and meta, or undefined when there is no index yet. */
+  async current(): Promise<{ dir: string; meta: GenerationMeta } | undefined> {
+    let name: string;
+    try {
+      name = (await readFile(path.join(this.location, CURRENT_FILE), 'utf8')).trim();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    if (!GEN_PATTERN.test(name)) throw new NfrError('VERIFY_FAILED', `${path.join(this.location, CURRENT_FILE)} names no generation ("${name.slice(0, 40)}"); rebuild with \`nfr index --force\``);
+    const dir = path.join(this.location, name);
+    return { dir, meta: await readMeta(dir) };
+  }
+
+  async describe(): Promise<IndexDescription | undefined> {
+    const cur = await this.#retry(() => this.current());
+    if (!cur) return undefined;
+    const m = cur.meta;
+    return { model: m.model, dimension: m.dimension, distance: m.distance, points: m.points, source_signature: m.source_signature };
+  }
+
+  async *entries(): AsyncIterable<readonly IndexedEntry[]> {
+    const cur = await this.current();
+    if (!cur) return;
+    let batch: IndexedEntry[] = [];
+    let row = 0;
+    for await (const line of payloadLines(path.join(cur.dir, POINTS_FILE))) {
+      const p = parsePayload(line, path.join(cur.dir, POINTS_FILE), row++);
+      batch.push({ control_id: p.control_id, text_hash: p.text_hash, payload_hash: p.payload_hash });
+      if (batch.length >= ENTRY_BATCH) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length) yield batch;
+  }
+
+  async begin(model: IndexModel, options: { reset: boolean }): Promise<IndexWriter> {
+    await ensureDir(this.location);
+    // --force must be able to replace a damaged index, so a reset does not need to read it.
+    const cur = await this.current().catch((err: unknown) => {
+      if (options.reset && err instanceof NfrError) return undefined;
+      throw err;
+    });
+    if (cur && !options.reset) {
+      const mismatch = modelMismatch(cur.meta, model);
+      if (mismatch) throw new NfrError('SCHEMA_MISMATCH', `${mismatch}; rebuild the index with \`nfr index --force\``);
+    }
+    await this.#removeLeftovers(cur?.dir);
+    const generation = (cur?.meta.generation ?? 0) + 1;
+    const base = options.reset ? undefined : cur;
+    const tmp = path.join(this.location, `.tmp-gen-${String(generation).padStart(6, '0')}`);
+    await ensureDir(tmp);
+    const staged = await RowAppender.create(stagedFiles(tmp), model.dimension);
+    return new EmbeddedWriter(this.location, tmp, generation, model, base?.dir, cur?.dir, staged);
+  }
+
+  async search(vector: Float32Array, limit: number): Promise<SearchHit[]> {
+    return this.#retry(async () => {
+      const cur = await this.current();
+      if (!cur) return [];
+      const { dimension, distance } = cur.meta;
+      if (vector.length !== dimension) throw new NfrError('SCHEMA_MISMATCH', `query vector has dimension ${vector.length}, the index ${dimension}; rebuild with \`nfr index --force\``);
+      const top = new TopK(limit);
+      for await (const chunk of vectorChunks(path.join(cur.dir, VECTORS_FILE), dimension)) {
+        for (let i = 0; i < chunk.rows; i++) top.offer(chunk.first + i, similarity(distance, vector, chunk.data, i * dimension));
+      }
+      const best = top.sorted();
+      const wanted = new Map(best.map((b) => [b.row, b.score]));
+      const hits = new Map<number, SearchHit>();
+      let row = 0;
+      for await (const line of payloadLines(path.join(cur.dir, POINTS_FILE))) {
+        const score = wanted.get(row);
+        if (score !== undefined) {
+          const p = parsePayload(line, path.join(cur.dir, POINTS_FILE), row);
+          // Euclid is ranked by negated distance internally; report the distance, as Qdrant does.
+          hits.set(row, { control_id: p.control_id, title: p.title, status: p.status, score: distance === 'Euclid' ? -score : score, owning_function_id: p.owning_function_id, risk_theme_ids: p.risk_theme_ids });
+          if (hits.size === wanted.size) break;
+        }
+        row++;
+      }
+      return best.flatMap((b) => hits.get(b.row) ?? []);
+    });
+  }
+
+  async close(): Promise<void> {}
+
+  /** A writer may remove the generation a reader just resolved; reading again finds the new one. */
+  async #retry<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      return fn();
+    }
+  }
+
+  /** Temp dirs of killed writers and generations no longer current (writers hold the operation lock). */
+  async #removeLeftovers(currentDir: string | undefined): Promise<void> {
+    for (const name of await readdir(this.location)) {
+      const full = path.join(this.location, name);
+      if (name.startsWith('.tmp-gen-') || (GEN_PATTERN.test(name) && full !== currentDir)) await rm(full, { recursive: true, force: true });
+    }
+  }
+}
+
+class EmbeddedWriter implements IndexWriter {
+  /** Row of each staged control in staged.*; a later upsert of the same control supersedes. */
+  readonly #stagedRow = new Map<string, number>();
+  readonly #deleted = new Set<string>();
+  #done = false;
+
+  constructor(
+    readonly root: string,
+    readonly tmp: string,
+    readonly generation: number,
+    readonly model: IndexModel,
+    /** Generation whose rows are kept (undefined on reset). */
+    readonly baseDir: string | undefined,
+    /** Generation to remove once the new one is current. */
+    readonly previousDir: string | undefined,
+    readonly staged: RowAppender,
+  ) {}
+
+  async upsert(points: readonly IndexPoint[]): Promise<void> {
+    for (const p of points) {
+      this.#deleted.delete(p.payload.control_id);
+      this.#stagedRow.set(p.payload.control_id, this.staged.count);
+      await this.staged.append(JSON.stringify(p.payload), p.vector);
+    }
+    await this.staged.flush();
+    await faultPoint('index-staged');
+  }
+
+  async delete(controlIds: readonly string[]): Promise<void> {
+    for (const id of controlIds) {
+      this.#stagedRow.delete(id);
+      this.#deleted.add(id);
+    }
+  }
+
+  async commit(sourceSignature: string): Promise<number> {
+    if (this.#done) throw new NfrError('INTERNAL', 'index writer already finished');
+    this.#done = true;
+    try {
+      await this.staged.close(false);
+      if (this.staged.count === 0 && this.#deleted.size === 0 && this.baseDir) return await this.#touch(sourceSignature);
+      const { dimension } = this.model;
+      const out = await RowAppender.create(generationFiles(this.tmp), dimension);
+      try {
+        if (this.baseDir) {
+          let row = 0;
+          for await (const r of rows(generationFiles(this.baseDir), dimension)) {
+            const id = parsePayload(r.line, path.join(this.baseDir, POINTS_FILE), row++).control_id;
+            if (!this.#deleted.has(id) && !this.#stagedRow.has(id)) await out.append(r.line, r.vector);
+          }
+        }
+        let row = 0;
+        const staged = stagedFiles(this.tmp);
+        for await (const r of rows(staged, dimension)) {
+          const id = parsePayload(r.line, staged.points, row).control_id;
+          if (this.#stagedRow.get(id) === row) await out.append(r.line, r.vector);
+          row++;
+        }
+      } finally {
+        await out.close(true);
+      }
+      await rm(stagedFiles(this.tmp).vectors, { force: true });
+      await rm(stagedFiles(this.tmp).points, { force: true });
+      const meta: GenerationMeta = {
+        format: FORMAT_VERSION,
+        model: this.model.model,
+        dimension,
+        distance: this.model.distance,
+        points: out.count,
+        generation: this.generation,
+        source_signature: sourceSignature,
+        written_at: new Date().toISOString(),
+      };
+      await atomicWriteFile(path.join(this.tmp, META_FILE), JSON.stringify(meta, null, 2) + '\n');
+      await fsyncDir(this.tmp);
+      const name = `gen-${String(this.generation).padStart(6, '0')}`;
+      await faultPoint('index-before-swap');
+      await rename(this.tmp, path.join(this.root, name));
+      await fsyncDir(this.root);
+      // The commit point: until CURRENT is replaced, readers and a crash see the old generation.
+      await atomicWriteFile(path.join(this.root, CURRENT_FILE), name + '\n');
+      if (this.previousDir) await rm(this.previousDir, { recursive: true, force: true });
+      return out.count;
+    } catch (err) {
+      await rm(this.tmp, { recursive: true, force: true }).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Nothing to write: only the source signature of the current generation changes. */
+  async #touch(sourceSignature: string): Promise<number> {
+    const dir = this.baseDir as string;
+    const meta = await readMeta(dir);
+    if (meta.source_signature !== sourceSignature) {
+      await atomicWriteFile(path.join(dir, META_FILE), JSON.stringify({ ...meta, source_signature: sourceSignature, written_at: new Date().toISOString() }, null, 2) + '\n');
+    }
+    await rm(this.tmp, { recursive: true, force: true });
+    return meta.points;
+  }
+
+  async abort(): Promise<void> {
+    if (this.#done) return;
+    this.#done = true;
+    await this.staged.close(false).catch(() => {});
+    await rm(this.tmp, { recursive: true, force: true });
+  }
+}
+
+/** Where a writer appends upserted rows before commit merges them into the new generation. */
+function stagedFiles(tmp: string): RowFiles {
+  return { vectors: path.join(tmp, 'staged.f32'), points: path.join(tmp, 'staged.jsonl') };
+}

@@ -1,0 +1,87 @@
+/** Exact nearest-neighbour scoring and a bounded min-heap of the best rows seen so far. */
+import type { Distance } from '../enrich/embedder.js';
+
+/**
+ * Similarity of `query` and the row at `offset` of `data`, higher is better: cosine similarity,
+ * dot product, or the negated Euclidean distance.
+ */
+export function similarity(distance: Distance, query: Float32Array, data: Float32Array, offset: number): number {
+  const n = query.length;
+  if (distance === 'Euclid') {
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      const d = (query[i] as number) - (data[offset + i] as number);
+      sum += d * d;
+    }
+    return -Math.sqrt(sum);
+  }
+  let dot = 0;
+  let qq = 0;
+  let vv = 0;
+  for (let i = 0; i < n; i++) {
+    const q = query[i] as number;
+    const v = data[offset + i] as number;
+    dot += q * v;
+    qq += q * q;
+    vv += v * v;
+  }
+  if (distance === 'Dot') return dot;
+  return qq === 0 || vv === 0 ? 0 : dot / Math.sqrt(qq * vv);
+}
+
+/** Keeps the k highest-scoring rows; ties keep the earlier row, so results are deterministic. */
+export class TopK {
+  readonly #heap: { row: number; score: number }[] = [];
+  constructor(readonly k: number) {}
+
+  offer(row: number, score: number): void {
+    const h = this.#heap;
+    if (h.length < this.k) {
+      h.push({ row, score });
+      this.#up(h.length - 1);
+    } else if (this.k > 0 && score > (h[0] as { score: number }).score) {
+      h[0] = { row, score };
+      this.#down(0);
+    }
+  }
+
+  /** Best first. */
+  sorted(): { row: number; score: number }[] {
+    return [...this.#heap].sort((a, b) => b.score - a.score || a.row - b.row);
+  }
+
+  /** Min-heap order: lower score first; on equal scores the later row is evicted first. */
+  #less(i: number, j: number): boolean {
+    const a = this.#heap[i] as { row: number; score: number };
+    const b = this.#heap[j] as { row: number; score: number };
+    return a.score < b.score || (a.score === b.score && a.row > b.row);
+  }
+
+  #swap(i: number, j: number): void {
+    const h = this.#heap;
+    [h[i], h[j]] = [h[j] as { row: number; score: number }, h[i] as { row: number; score: number }];
+  }
+
+  #up(i: number): void {
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.#less(i, parent)) return;
+      this.#swap(i, parent);
+      i = parent;
+    }
+  }
+
+  #down(i: number): void {
+    const n = this.#heap.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < n && this.#less(l, m)) m = l;
+      if (r < n && this.#less(r, m)) m = r;
+      if (m === i) return;
+      this.#swap(i, m);
+      i = m;
+    }
+  }
+}

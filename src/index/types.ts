@@ -1,0 +1,96 @@
+/**
+ * The vector index as the rest of the product sees it: two backends (the embedded on-disk index
+ * and Qdrant) behind one interface, so sync, check and search never know which one they talk to.
+ */
+import { createHash } from 'node:crypto';
+import type { Distance } from '../enrich/embedder.js';
+
+/** What an index was built with; opening it with another embedder is refused. */
+export interface IndexModel {
+  readonly model: string;
+  readonly dimension: number;
+  readonly distance: Distance;
+}
+
+/** An existing index: its model, size, and the PostgreSQL state it was last synced with. */
+export interface IndexDescription extends IndexModel {
+  readonly points: number;
+  /** Signature of src_controls_ver_control at the last sync (see pgSignature); null if unknown. */
+  readonly source_signature: string | null;
+}
+
+/** The payload of one point: enough to show a result and to compare with PostgreSQL. */
+export interface PointPayload {
+  readonly control_id: string;
+  readonly title: string;
+  readonly status: string | null;
+  readonly owning_function_id: string | null;
+  readonly risk_theme_ids: readonly string[];
+  /** Hash of the embedded text (src_controls_ver_control.text_hash). */
+  readonly text_hash: string;
+  /** Hash of the other payload fields, so a status or ownership change is noticed too. */
+  readonly payload_hash: string;
+  readonly model: string;
+}
+
+export interface IndexPoint {
+  readonly vector: Float32Array;
+  readonly payload: PointPayload;
+}
+
+/** What sync and check need to know of a point: which control and which text it holds. */
+export interface IndexedEntry {
+  readonly control_id: string;
+  readonly text_hash: string;
+  readonly payload_hash: string;
+}
+
+export interface SearchHit {
+  readonly control_id: string;
+  readonly title: string;
+  readonly status: string | null;
+  /** Cosine/Dot: similarity, higher is better. Euclid: distance, lower is better (as Qdrant). */
+  readonly score: number;
+  readonly owning_function_id: string | null;
+  readonly risk_theme_ids: readonly string[];
+}
+
+/** A batch of writes. Embedded: nothing is visible until commit, and a crash leaves the old index. */
+export interface IndexWriter {
+  upsert(points: readonly IndexPoint[]): Promise<void>;
+  delete(controlIds: readonly string[]): Promise<void>;
+  /** Makes the writes visible and records the source signature; returns the number of points. */
+  commit(sourceSignature: string): Promise<number>;
+  /** Discards what commit has not made visible. */
+  abort(): Promise<void>;
+}
+
+export interface VectorIndex {
+  readonly kind: 'embedded' | 'qdrant';
+  /** Where it lives, for messages: a directory, or the Qdrant URL and collection (never a key). */
+  readonly location: string;
+  /** The index's model and size, or undefined when it does not exist yet. */
+  describe(): Promise<IndexDescription | undefined>;
+  /** Every point's control id and hashes, in batches, without vectors. */
+  entries(): AsyncIterable<readonly IndexedEntry[]>;
+  /**
+   * Starts writing. `reset` (or a missing index) starts from an empty index with this model;
+   * otherwise the index's model must equal `model`.
+   */
+  begin(model: IndexModel, options: { reset: boolean }): Promise<IndexWriter>;
+  /** The `limit` nearest points to `vector`, best first. */
+  search(vector: Float32Array, limit: number): Promise<SearchHit[]>;
+  close(): Promise<void>;
+}
+
+/** Hash of the payload fields other than the text, in a fixed order. */
+export function payloadHash(p: Omit<PointPayload, 'payload_hash' | 'text_hash'>): string {
+  const canonical = JSON.stringify([p.control_id, p.title, p.status, p.owning_function_id, [...p.risk_theme_ids].sort(), p.model]);
+  return createHash('sha256').update(canonical, 'utf8').digest('hex').slice(0, 32);
+}
+
+/** A model mismatch as text, or undefined when the index fits the embedder. */
+export function modelMismatch(index: IndexModel, embedder: IndexModel): string | undefined {
+  if (index.model === embedder.model && index.dimension === embedder.dimension && index.distance === embedder.distance) return undefined;
+  return `the index was built with model "${index.model}" (dimension ${index.dimension}, ${index.distance}) but the embedder is "${embedder.model}" (dimension ${embedder.dimension}, ${embedder.distance})`;
+}
