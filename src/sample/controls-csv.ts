@@ -1,0 +1,109 @@
+/**
+ * The product's controls CSV as the sample commands write it: the column order, the enumerations,
+ * and RFC 4180 encoding (UTF-8 without BOM, '\n' line ends, lists joined with ';').
+ */
+
+export const CONTROL_COLUMNS = [
+  'control_id',
+  'title',
+  'description',
+  'parent_control_id',
+  'family_id',
+  'family',
+  'key_control',
+  'control_type',
+  'execution',
+  'frequency',
+  'status',
+  'owner',
+  'effective_date',
+  'review_date',
+  'sox_relevant',
+  'gdpr_relevant',
+  'regulatory_references',
+  'owning_function_id',
+  'owning_location_id',
+  'related_function_ids',
+  'related_location_ids',
+  'risk_theme_ids',
+] as const;
+
+export const CONTROL_TYPES = ['preventative', 'detective', 'corrective'] as const;
+export const EXECUTIONS = ['manual', 'automated', 'semi-automated'] as const;
+export const FREQUENCIES = ['continuous', 'daily', 'weekly', 'monthly', 'quarterly', 'semi-annual', 'annual', 'ad-hoc', 'event-driven'] as const;
+export const CONTROL_STATUSES = ['active', 'inactive', 'draft', 'retired'] as const;
+
+export type ControlType = (typeof CONTROL_TYPES)[number];
+export type Execution = (typeof EXECUTIONS)[number];
+export type Frequency = (typeof FREQUENCIES)[number];
+export type ControlStatus = (typeof CONTROL_STATUSES)[number];
+
+/** The ingester's rule for control ids; the generators keep to it. */
+export const CONTROL_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._()/-]*$/;
+export const CONTROL_ID_MAX = 64;
+export const TITLE_MAX = 500;
+
+/** One control, as a row of the CSV. Dates are YYYY-MM-DD. */
+export interface ControlRecord {
+  readonly control_id: string;
+  readonly title: string;
+  readonly description: string;
+  readonly parent_control_id: string | null;
+  readonly family_id: string;
+  readonly family: string;
+  readonly key_control: boolean;
+  readonly control_type: ControlType;
+  readonly execution: Execution;
+  readonly frequency: Frequency;
+  readonly status: ControlStatus;
+  readonly owner: string;
+  readonly effective_date: string;
+  readonly review_date: string;
+  readonly sox_relevant: boolean;
+  readonly gdpr_relevant: boolean;
+  readonly regulatory_references: readonly string[];
+  readonly owning_function_id: string;
+  readonly owning_location_id: string;
+  readonly related_function_ids: readonly string[];
+  readonly related_location_ids: readonly string[];
+  readonly risk_theme_ids: readonly string[];
+}
+
+const NEEDS_QUOTES = /[",\r\n]/;
+
+/** One field, quoted when it holds a comma, a quote, CR or LF; embedded quotes doubled. */
+export function csvField(value: string): string {
+  return NEEDS_QUOTES.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+/** The header line, newline included. */
+export const CONTROLS_HEADER = CONTROL_COLUMNS.join(',') + '\n';
+
+/** One control as a CSV line, newline included. List items must not contain ';'. */
+export function controlLine(c: ControlRecord): string {
+  const fields: string[] = [
+    c.control_id,
+    c.title,
+    c.description,
+    c.parent_control_id ?? '',
+    c.family_id,
+    c.family,
+    String(c.key_control),
+    c.control_type,
+    c.execution,
+    c.frequency,
+    c.status,
+    c.owner,
+    c.effective_date,
+    c.review_date,
+    String(c.sox_relevant),
+    String(c.gdpr_relevant),
+    c.regulatory_references.join(';'),
+    c.owning_function_id,
+    c.owning_location_id,
+    c.related_function_ids.join(';'),
+    c.related_location_ids.join(';'),
+    c.risk_theme_ids.join(';'),
+  ];
+  return fields.map(csvField).join(',') + '\n';
+}
