@@ -3,12 +3,13 @@ import type { FastifyInstance } from 'fastify';
 import { completedSnapshots } from '../../snapshot/catalog.js';
 import { readEvents } from '../../snapshot/state.js';
 import type { ServerDeps } from '../app.js';
+import { withPoolClient } from '../db.js';
 
 export function registerHealthRoutes(app: FastifyInstance, deps: ServerDeps): void {
   app.get('/health', { schema: { summary: 'Liveness and dependencies (no token needed)', security: [] } }, async (_request, reply) => {
     let database: { status: 'ok' | 'error'; message?: string };
     try {
-      await deps.pool.query('select 1');
+      await withPoolClient(deps.pool, (c) => c.query('select 1'));
       database = { status: 'ok' };
     } catch (err) {
       database = { status: 'error', message: (err as Error).message };
@@ -52,8 +53,10 @@ export function registerHealthRoutes(app: FastifyInstance, deps: ServerDeps): vo
       return [{ kind, status }, n];
     }));
     try {
-      const r = await deps.pool.query<{ status: string; rows: string; n: string }>(
-        'select status, coalesce(sum(rows_inserted + rows_updated), 0)::text as rows, count(*)::text as n from nfr_upload group by status',
+      const r = await withPoolClient(deps.pool, (c) =>
+        c.query<{ status: string; rows: string; n: string }>(
+          'select status, coalesce(sum(rows_inserted + rows_updated), 0)::text as rows, count(*)::text as n from nfr_upload group by status',
+        ),
       );
       metric('nfr_ingestion_uploads', 'Upload batches by status', 'gauge', r.rows.map((row) => [{ status: row.status }, Number(row.n)]));
       metric('nfr_ingestion_rows_written', 'Rows inserted or updated by ingestion batches, by batch status', 'gauge', r.rows.map((row) => [{ status: row.status }, Number(row.rows)]));

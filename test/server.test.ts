@@ -1,0 +1,263 @@
+/**
+ * The HTTP service, run as users run it (`nfr serve` on a random port) against a real cluster:
+ * the seed's polling flow, auth on every route, bad input, a restore under a read loop, and a
+ * server killed mid-job.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
+import { TestCluster } from './support/cluster.js';
+import { fingerprint, mutate, query, seed } from './support/data.js';
+
+const ADMIN = 'admin-token-0123456789abcdef';
+const OPERATOR = 'operator-token-0123456789abcdef';
+const READER = 'reader-token-0123456789abcdef';
+
+let cluster: TestCluster;
+
+before(async () => {
+  cluster = await TestCluster.start();
+});
+
+after(async () => {
+  await cluster?.stop();
+});
+
+interface Server {
+  readonly url: string;
+  readonly env: Env;
+  readonly dbUrl: string;
+  readonly child: ReturnType<typeof spawnNfr>;
+  stop(): Promise<void>;
+}
+
+async function serve(env: Env): Promise<Server & { dbUrl: string }> {
+  const child = spawnNfr(['serve', '--port', '0'], env);
+  const banner = await waitForStderr(child, /listening on (http:\/\/\S+)/);
+  const url = /listening on (http:\/\/\S+)/.exec(banner)?.[1] ?? '';
+  return {
+    url,
+    env,
+    dbUrl: env.DATABASE_URL ?? '',
+    child,
+    async stop() {
+      child.kill('SIGTERM');
+      await waitForExit(child);
+    },
+  };
+}
+
+async function setupEnv(prefix: string, controls = 300, extra: Env = {}): Promise<Env> {
+  const db = await cluster.createDatabase(prefix);
+  await seed(db.url, { controls });
+  return testEnv({
+    DATABASE_URL: db.url,
+    POSTGRES_BACKUP_PATH: cluster.tempDir(`${prefix}-backups`),
+    NFR_HOME: cluster.tempDir(`${prefix}-home`),
+    API_TOKENS: `admin:${ADMIN},operator:${OPERATOR},reader:${READER}`,
+    ...extra,
+  });
+}
+
+async function api(server: Server, method: string, path: string, options: { token?: string | null; body?: unknown; headers?: Record<string, string> } = {}) {
+  const headers: Record<string, string> = { ...options.headers };
+  const token = options.token === undefined ? ADMIN : options.token;
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  let body: string | undefined;
+  if (options.body !== undefined) {
+    headers['content-type'] ??= 'application/json';
+    body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+  }
+  const res = await fetch(server.url + path, { method, headers, body });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json, text, headers: res.headers };
+}
+
+async function pollJob(server: Server, jobId: string, timeoutMs = 120_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await api(server, 'GET', `/api/v2/devdata/snapshots/job/${jobId}/status`, { token: READER });
+    assert.equal(r.status, 200, r.text);
+    if (r.json.status === 'completed' || r.json.status === 'failed') return r.json;
+    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${r.json.status}`);
+    await sleep(100);
+  }
+}
+
+describe('nfr serve', () => {
+  it('runs the seed polling flow: create → poll → restore → poll, catalog intact', async () => {
+    const env = await setupEnv('flow');
+    const server = await serve(env);
+    try {
+      const snapshotState = await fingerprint(env.DATABASE_URL!);
+      const created = await api(server, 'POST', '/api/v2/devdata/snapshots/create', { token: OPERATOR, body: { name: 'nightly', tags: ['pinned'] } });
+      assert.equal(created.status, 202, created.text);
+      assert.match(created.json.snapshot_id, /^SNAP-\d{4}-\d{4}$/);
+      const job = await pollJob(server, created.json.job_id);
+      assert.equal(job.status, 'completed', JSON.stringify(job.error));
+      assert.equal(job.progress_percent, 100);
+      assert.equal(job.result.id, created.json.snapshot_id);
+
+      const show = await api(server, 'GET', `/api/v2/devdata/snapshots/${created.json.snapshot_id}`, { token: READER });
+      assert.equal(show.json.tables.find((t: { name: string }) => t.name === 'src_controls_ver_control').rows, 300);
+
+      await mutate(env.DATABASE_URL!);
+      const restore = await api(server, 'POST', `/api/v2/devdata/snapshots/${created.json.snapshot_id}/restore`, { body: { create_pre_restore_backup: true } });
+      assert.equal(restore.status, 202, restore.text);
+      const done = await pollJob(server, restore.json.job_id);
+      assert.equal(done.status, 'completed', JSON.stringify(done.error));
+      assert.match(done.result.pre_restore_backup_id, /^SNAP-/);
+      assert.deepEqual(await fingerprint(env.DATABASE_URL!), snapshotState);
+
+      const list = await api(server, 'GET', '/api/v2/devdata/snapshots', { token: READER });
+      assert.deepEqual(list.json.snapshots.map((s: { id: string }) => s.id), [created.json.snapshot_id, done.result.pre_restore_backup_id]);
+      const running = await api(server, 'GET', '/api/v2/jobs?status=completed', { token: READER });
+      assert.ok(running.json.jobs.some((j: { job_id: string }) => j.job_id === restore.json.job_id), 'the restore job is still listed after the restore');
+
+      const metrics = await api(server, 'GET', '/metrics', { token: READER });
+      assert.match(metrics.text, /^nfr_snapshots 2$/m);
+      assert.match(metrics.text, /nfr_jobs\{kind="snapshot.restore",status="completed"\} 1/);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('requires a valid token on every route but /health, and the right role', async () => {
+    const env = await setupEnv('auth', 10);
+    const server = await serve(env);
+    try {
+      assert.equal((await api(server, 'GET', '/health', { token: null })).status, 200);
+      const doc = await api(server, 'GET', '/api/v2/openapi.json', { token: READER });
+      assert.equal(doc.status, 200);
+      const routes = Object.entries(doc.json.paths as Record<string, Record<string, unknown>>).flatMap(([p, methods]) =>
+        Object.keys(methods).map((m) => ({ method: m.toUpperCase(), path: p.replace(/\{id\}/g, 'SNAP-2026-0001').replace(/\{job_id\}/g, '00000000-0000-4000-8000-000000000000') })),
+      );
+      assert.ok(routes.length >= 12, `documented routes: ${routes.length}`);
+      for (const route of [...routes, { method: 'GET', path: '/api/v2/openapi.json' }]) {
+        if (route.path === '/health') continue;
+        for (const token of [null, 'wrong-token-0123456789abcdef']) {
+          const r = await api(server, route.method, route.path, { token, body: route.method === 'GET' || route.method === 'DELETE' ? undefined : {} });
+          assert.equal(r.status, 401, `${route.method} ${route.path} with ${token ?? 'no token'}: ${r.status} ${r.text}`);
+          assert.equal(r.json.error.code, 'UNAUTHORIZED');
+          assert.equal(r.headers.get('www-authenticate'), 'Bearer');
+        }
+      }
+      const forbidden = await api(server, 'POST', '/api/v2/devdata/snapshots/SNAP-2026-0001/restore', { token: READER, body: {} });
+      assert.equal(forbidden.status, 403);
+      assert.equal((await api(server, 'DELETE', '/api/v2/devdata/snapshots/SNAP-2026-0001', { token: OPERATOR })).status, 403);
+      assert.equal((await api(server, 'POST', '/api/v2/devdata/snapshots/prune', { token: OPERATOR, body: { dry_run: true } })).status, 403);
+      assert.equal((await api(server, 'POST', '/api/v2/devdata/snapshots/create', { token: READER, body: { name: 'x' } })).status, 403);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('answers bad input with a 4xx JSON error and writes nothing', async () => {
+    const env = await setupEnv('badinput', 10);
+    const server = await serve(env);
+    try {
+      const cases: [string, string, unknown, Record<string, string>?][] = [
+        ['POST', '/api/v2/devdata/snapshots/create', '{"name": ', undefined],
+        ['POST', '/api/v2/devdata/snapshots/create', { name: 'x', unknown_field: 1 }],
+        ['POST', '/api/v2/devdata/snapshots/create', { name: '' }],
+        ['POST', '/api/v2/devdata/snapshots/create', { name: 'x', tags: ['bad tag!'] }],
+        ['POST', '/api/v2/devdata/snapshots/create', 'name=x', { 'content-type': 'application/x-www-form-urlencoded' }],
+        ['GET', '/api/v2/devdata/snapshots/..%2F..%2Fetc%2Fpasswd', undefined],
+        ['GET', '/api/v2/devdata/snapshots/SNAP-1', undefined],
+        ['POST', '/api/v2/devdata/snapshots/SNAP-2026-0001/restore', { force: 'yes' }],
+        ['GET', '/api/v2/devdata/snapshots/SNAP-2026-9999', undefined],
+        ['GET', '/api/v2/jobs/not-a-uuid', undefined],
+        ['GET', '/api/v2/jobs?status=exploded', undefined],
+        ['GET', '/api/v2/nothing-here', undefined],
+      ];
+      for (const [method, path, body, headers] of cases) {
+        const r = await api(server, method, path, { body, headers });
+        assert.ok(r.status >= 400 && r.status < 500, `${method} ${path}: ${r.status} ${r.text}`);
+        assert.equal(typeof r.json?.error?.code, 'string', `${method} ${path}: ${r.text}`);
+        assert.equal(typeof r.json?.error?.message, 'string');
+      }
+      const list = await api(server, 'GET', '/api/v2/devdata/snapshots', { token: READER });
+      assert.deepEqual(list.json.snapshots, [], 'nothing was created');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('keeps serving during a restore: only 503s while swapping, and reads after it see the restored data', async () => {
+    const env = await setupEnv('live', 2000);
+    const server = await serve(env);
+    try {
+      const created = await api(server, 'POST', '/api/v2/devdata/snapshots/create', { body: { name: 'before' } });
+      assert.equal((await pollJob(server, created.json.job_id)).status, 'completed');
+      await query(env.DATABASE_URL!, 'delete from src_controls_rel_risk_theme');
+      await query(env.DATABASE_URL!, "update src_controls_ver_control set tx_to = now() where control_id > 'CTRL-001000'");
+      assert.equal((await api(server, 'GET', '/api/v2/pipelines/status', { token: READER })).json.current.controls, 1000);
+
+      const statuses = new Map<number, number>();
+      let stop = false;
+      let afterSwap: number[] = [];
+      let swapped = false;
+      const loop = (async () => {
+        while (!stop) {
+          const r = await api(server, 'GET', '/api/v2/pipelines/status', { token: READER });
+          statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+          if (r.status === 503) assert.ok(r.headers.get('retry-after'), '503 carries Retry-After');
+          if (swapped && r.status === 200) afterSwap.push(r.json.current.controls);
+        }
+      })();
+      const restore = await api(server, 'POST', `/api/v2/devdata/snapshots/${created.json.snapshot_id}/restore`, { body: { skip_backup: true } });
+      const done = await pollJob(server, restore.json.job_id);
+      assert.equal(done.status, 'completed', JSON.stringify(done.error));
+      swapped = true;
+      afterSwap = [];
+      await sleep(500);
+      stop = true;
+      await loop;
+      const bad = [...statuses.keys()].filter((s) => s !== 200 && s !== 503);
+      assert.deepEqual(bad, [], `statuses seen: ${JSON.stringify([...statuses])}`);
+      assert.ok((statuses.get(200) ?? 0) > 10, 'the loop kept being served');
+      assert.ok(afterSwap.length > 0 && afterSwap.every((n) => n === 2000), `reads after the swap: ${afterSwap.slice(0, 5)}`);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('marks a job failed when the server is killed while running it', async () => {
+    const env = await setupEnv('killed', 50);
+    const first = await serve({ ...env, NFR_FAULT_POINT: 'restoring' });
+    let snapshotId: string;
+    let jobId: string;
+    try {
+      const created = await api(first, 'POST', '/api/v2/devdata/snapshots/create', { body: { name: 'x' } });
+      assert.equal((await pollJob(first, created.json.job_id)).status, 'completed');
+      snapshotId = created.json.snapshot_id;
+      const restore = await api(first, 'POST', `/api/v2/devdata/snapshots/${snapshotId}/restore`, { body: { skip_backup: true } });
+      jobId = restore.json.job_id;
+      await waitForStderr(first.child, /nfr-fault-point: restoring/);
+      const running = await api(first, 'GET', '/api/v2/jobs?status=running', { token: READER });
+      assert.deepEqual(running.json.jobs.map((j: { job_id: string }) => j.job_id), [jobId]);
+    } finally {
+      first.child.kill('SIGKILL');
+      await waitForExit(first.child);
+    }
+    const second = await serve(env);
+    try {
+      const job = await pollJob(second, jobId);
+      assert.equal(job.status, 'failed');
+      assert.equal(job.error.code, 'INTERRUPTED');
+      assert.match(job.error.message, /server .* stopped/);
+      // The next operation cleans what the killed restore left, and a restore works again.
+      const again = await api(second, 'POST', `/api/v2/devdata/snapshots/${snapshotId}/restore`, { body: { skip_backup: true } });
+      assert.equal((await pollJob(second, again.json.job_id)).status, 'completed');
+    } finally {
+      await second.stop();
+    }
+  });
+});
