@@ -1,0 +1,24 @@
+/**
+ * Picks the embedder from the configuration: EMBEDDINGS_URL set means the OpenAI-compatible
+ * client, unset means the deterministic local embedder (no network, no model weights).
+ */
+import type { Config } from '../config.js';
+import type { Embedder } from './embedder.js';
+import { LocalEmbedder } from './local-embedder.js';
+import { RemoteEmbedder } from './remote-embedder.js';
+
+/** The embedder the configuration asks for. Construction does no I/O. */
+export function createEmbedder(config: Config): Embedder {
+  if (config.embeddings === undefined) return new LocalEmbedder();
+  return new RemoteEmbedder(config.embeddings);
+}
+
+/**
+ * The embedder's dimension, asking the server once if it is not known yet (a remote model
+ * reports it only with its first vectors). For creating a collection before anything is embedded.
+ */
+export async function embedderDimension(embedder: Embedder): Promise<number> {
+  if (embedder.dimension > 0) return embedder.dimension;
+  const [probe] = await embedder.embed(['dimension probe']);
+  return embedder.dimension || (probe?.length ?? 0);
+}
