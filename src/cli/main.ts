@@ -5,6 +5,7 @@ import { NFR_VERSION } from '../version.js';
 import { registerDbCommands } from './db.js';
 import { registerIngestCommands } from './ingest.js';
 import { reportError } from './output.js';
+import { registerPipelineCommands } from './pipeline.js';
 import { registerSampleCommands } from './sample.js';
 import { registerServeCommand } from './serve.js';
 import { registerIndexCommands } from './search.js';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerIngestCommands(program);
   registerIndexCommands(program);
   registerSampleCommands(program);
+  registerPipelineCommands(program);
   registerServeCommand(program);
   return program;
 }

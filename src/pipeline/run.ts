@@ -1,0 +1,206 @@
+/**
+ * The whole pipeline as one command, with checkpoints: pre-pipeline snapshot → context
+ * ingestion → post-context snapshot → control ingestion (+ enrichment) → post-controls snapshot
+ * → indexing → production snapshot. It stops cleanly at the first failing stage and names the
+ * last good checkpoint; with rollbackOnFailure it restores the checkpoint taken before the
+ * failing stage by itself.
+ */
+import path from 'node:path';
+import type { Config } from '../config.js';
+import { NfrError, toNfrError } from '../errors.js';
+import { runEnrichment } from '../enrich/run.js';
+import { syncIndex } from '../index/sync.js';
+import { ingestContext } from '../ingest/context.js';
+import { ingestControlsFile } from '../ingest/controls.js';
+import { migrateToHead } from '../postgres/migrate.js';
+import { writeNistSample } from '../sample/nist.js';
+import { createSnapshot } from '../snapshot/create.js';
+import type { SnapshotId } from '../snapshot/ids.js';
+import { restoreSnapshot } from '../snapshot/restore.js';
+import { openSnapshotContext, type SnapshotContext } from '../snapshot/store.js';
+
+export interface PipelineOptions {
+  /** Context providers directory (default CONTEXT_PROVIDERS_PATH when context is run). */
+  readonly contextDir?: string | undefined;
+  /** Controls CSV to ingest. */
+  readonly controlsFile?: string | undefined;
+  /** Take a checkpoint snapshot before and after the stages. */
+  readonly snapshots?: boolean | undefined;
+  /** Use the shipped sample (NIST SP 800-53 rev5 HIGH controls and their context). */
+  readonly sample?: boolean | undefined;
+  /** Restore the checkpoint taken before a failing stage (implies snapshots). */
+  readonly rollbackOnFailure?: boolean | undefined;
+  readonly onEvent?: ((event: PipelineEvent) => void) | undefined;
+}
+
+export type StepKind = 'setup' | 'snapshot' | 'context' | 'controls' | 'enrichment' | 'index' | 'rollback';
+
+export interface StepResult {
+  readonly step: string;
+  readonly kind: StepKind;
+  readonly status: 'completed' | 'failed' | 'skipped';
+  readonly duration_ms: number;
+  /** One line saying what the step did (counts, snapshot id). */
+  readonly summary: string;
+  readonly snapshot_id?: string | undefined;
+  readonly error?: { readonly code: string; readonly message: string } | undefined;
+}
+
+export type PipelineEvent = { readonly type: 'start'; readonly step: string } | { readonly type: 'end'; readonly result: StepResult };
+
+export interface PipelineResult {
+  readonly ok: boolean;
+  readonly steps: StepResult[];
+  /** The newest checkpoint taken while the pipeline was still good. */
+  readonly last_good_checkpoint: string | null;
+  readonly rolled_back_to: string | null;
+  readonly duration_ms: number;
+}
+
+interface Step {
+  readonly name: string;
+  readonly kind: StepKind;
+  readonly run: () => Promise<{ summary: string; snapshotId?: string }>;
+}
+
+/** Runs the pipeline; resolves with every step's result, `ok: false` when a stage failed. */
+export async function runPipeline(config: Config, options: PipelineOptions): Promise<PipelineResult> {
+  const started = Date.now();
+  const emit = options.onEvent ?? (() => {});
+  const snapshots = options.snapshots === true || options.rollbackOnFailure === true;
+  const ctx = await openSnapshotContext(config);
+  let contextDir = options.contextDir;
+  let controlsFile = options.controlsFile;
+
+  const steps: Step[] = [];
+  steps.push({
+    name: 'schema migration',
+    kind: 'setup',
+    run: async () => {
+      const applied = await migrateToHead(ctx.target);
+      return { summary: applied.length ? `applied ${applied.join(', ')}` : 'schema up to date' };
+    },
+  });
+  if (options.sample) {
+    steps.push({
+      name: 'sample data',
+      kind: 'setup',
+      run: async () => {
+        const out = path.join(config.home, 'sample');
+        const summary = await writeNistSample({ outDir: out });
+        contextDir ??= path.join(out, 'context');
+        controlsFile ??= path.join(out, 'controls.csv');
+        return { summary: `NIST SP 800-53 rev5 HIGH: ${summary.controls} controls in ${out}` };
+      },
+    });
+  }
+  const checkpoint = (name: string, tag: string) =>
+    steps.push({ name: `${name} snapshot`, kind: 'snapshot', run: () => takeCheckpoint(ctx, `${name} checkpoint`, tag) });
+
+  const runsContext = options.sample === true || options.contextDir !== undefined;
+  const runsControls = options.sample === true || options.controlsFile !== undefined;
+  if (!runsContext && !runsControls) {
+    throw new NfrError('USAGE', 'nothing to run: give --context DIR and/or --controls FILE, or --sample');
+  }
+  if (snapshots) checkpoint('pre-pipeline', 'pipeline:pre');
+  if (runsContext) {
+    steps.push({
+      name: 'context ingestion',
+      kind: 'context',
+      run: async () => {
+        const report = await ingestContext(ctx, { path: contextDir });
+        if (!report.ok) throw new NfrError('INVALID_INPUT', `context ingestion rejected ${report.totals.files_rejected} file(s); run \`nfr ingest context --path ${report.path}\` to see the errors`);
+        const t = report.totals;
+        return { summary: `${t.files_applied} files, ${t.lines_read} lines: ${t.inserted} new, ${t.updated} changed, ${t.closed} closed, ${t.unchanged} unchanged` };
+      },
+    });
+    if (snapshots) checkpoint('post-context', 'pipeline:context');
+  }
+  let uploadId: string | null = null;
+  if (runsControls) {
+    steps.push({
+      name: 'control ingestion',
+      kind: 'controls',
+      run: async () => {
+        if (!controlsFile) throw new NfrError('USAGE', 'no controls file: give --controls FILE');
+        const r = await ingestControlsFile(ctx, controlsFile);
+        uploadId = r.upload_id;
+        const c = r.controls;
+        return { summary: `${r.upload_id}: ${r.rows.read} rows: ${c.inserted} new, ${c.updated} changed, ${c.unchanged} unchanged` };
+      },
+    });
+    steps.push({
+      name: 'enrichment',
+      kind: 'enrichment',
+      run: async () => {
+        if (!uploadId) return { summary: 'nothing ingested' };
+        const r = await runEnrichment(ctx, { uploadId });
+        return { summary: `${r.controls_computed} of ${r.controls_current} controls computed (${Object.entries(r.rows).map(([k, n]) => `${k} ${n}`).join(', ')})` };
+      },
+    });
+    if (snapshots) checkpoint('post-controls', 'pipeline:controls');
+  }
+  steps.push({
+    name: 'indexing',
+    kind: 'index',
+    run: async () => {
+      const r = await syncIndex(config);
+      return { summary: `${r.backend} index: ${r.points} points (${r.upserted} upserted, ${r.deleted} deleted, ${r.unchanged} unchanged)` };
+    },
+  });
+  if (snapshots) checkpoint('production', 'pipeline:production');
+
+  const results: StepResult[] = [];
+  let lastGood: string | null = null;
+  let checkpointBeforeStage: string | null = null;
+  let rolledBackTo: string | null = null;
+  for (const step of steps) {
+    emit({ type: 'start', step: step.name });
+    const t0 = Date.now();
+    try {
+      const out = await step.run();
+      const result: StepResult = { step: step.name, kind: step.kind, status: 'completed', duration_ms: Date.now() - t0, summary: out.summary, snapshot_id: out.snapshotId };
+      results.push(result);
+      emit({ type: 'end', result });
+      if (out.snapshotId) lastGood = checkpointBeforeStage = out.snapshotId;
+    } catch (err) {
+      const e = toNfrError(err);
+      const result: StepResult = { step: step.name, kind: step.kind, status: 'failed', duration_ms: Date.now() - t0, summary: e.message.split('\n')[0] ?? '', error: { code: e.code, message: e.message } };
+      results.push(result);
+      emit({ type: 'end', result });
+      for (const rest of steps.slice(steps.indexOf(step) + 1)) results.push({ step: rest.name, kind: rest.kind, status: 'skipped', duration_ms: 0, summary: 'not run' });
+      if (options.rollbackOnFailure && checkpointBeforeStage) {
+        rolledBackTo = await rollback(ctx, checkpointBeforeStage, results, emit);
+      }
+      return { ok: false, steps: results, last_good_checkpoint: lastGood, rolled_back_to: rolledBackTo, duration_ms: Date.now() - started };
+    }
+  }
+  return { ok: true, steps: results, last_good_checkpoint: lastGood, rolled_back_to: null, duration_ms: Date.now() - started };
+}
+
+async function takeCheckpoint(ctx: SnapshotContext, name: string, tag: string): Promise<{ summary: string; snapshotId: string }> {
+  const m = await createSnapshot(ctx, { name, tags: ['pipeline', tag], description: 'Checkpoint taken by nfr pipeline run' });
+  return { summary: `${m.id} (${m.tables.reduce((s, t) => s + t.rows, 0)} rows)`, snapshotId: m.id };
+}
+
+async function rollback(ctx: SnapshotContext, id: string, results: StepResult[], emit: (e: PipelineEvent) => void): Promise<string | null> {
+  const name = `rollback to ${id}`;
+  emit({ type: 'start', step: name });
+  const t0 = Date.now();
+  try {
+    // The failed stage's own transaction already rolled back; the restore also undoes what the
+    // stages before it in the same run wrote after the checkpoint. No pre-restore backup: the
+    // replaced database is kept for `nfr snapshot restore --undo`.
+    const r = await restoreSnapshot(ctx, { id: id as SnapshotId, skipBackup: true });
+    const result: StepResult = { step: name, kind: 'rollback', status: 'completed', duration_ms: Date.now() - t0, summary: `restored ${r.snapshot_id}; undo with nfr snapshot restore --undo`, snapshot_id: id };
+    results.push(result);
+    emit({ type: 'end', result });
+    return id;
+  } catch (err) {
+    const e = toNfrError(err);
+    const result: StepResult = { step: name, kind: 'rollback', status: 'failed', duration_ms: Date.now() - t0, summary: e.message.split('\n')[0] ?? '', error: { code: e.code, message: e.message } };
+    results.push(result);
+    emit({ type: 'end', result });
+    return null;
+  }
+}

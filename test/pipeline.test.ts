@@ -1,0 +1,82 @@
+/**
+ * `nfr pipeline run` end to end on the shipped sample, and rollback on a failing stage.
+ */
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { nfrJson, testEnv } from './support/cli.js';
+import { TestCluster } from './support/cluster.js';
+import { fingerprint, query } from './support/data.js';
+
+let cluster: TestCluster;
+
+before(async () => {
+  cluster = await TestCluster.start();
+});
+
+after(async () => {
+  await cluster?.stop();
+});
+
+async function env(prefix: string) {
+  const db = await cluster.createDatabase(prefix);
+  return { url: db.url, env: testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir(`${prefix}-backups`), NFR_HOME: cluster.tempDir(`${prefix}-home`) }) };
+}
+
+describe('nfr pipeline run', () => {
+  it('runs the sample with checkpoints and ends with PostgreSQL and the index consistent', async () => {
+    const { url, env: e } = await env('sample');
+    const run = await nfrJson(['pipeline', 'run', '--sample', '--snapshots'], e);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.body.ok, true);
+    const checkpoints = run.body.steps.filter((s: { kind: string }) => s.kind === 'snapshot');
+    assert.deepEqual(checkpoints.map((s: { step: string }) => s.step), ['pre-pipeline snapshot', 'post-context snapshot', 'post-controls snapshot', 'production snapshot']);
+    assert.equal(run.body.last_good_checkpoint, checkpoints[3].snapshot_id);
+
+    const controls = await query<{ n: number }>(url, 'select count(*)::int as n from src_controls_ver_control where tx_to is null');
+    assert.equal(controls[0]?.n, 370);
+    const stage = await query<{ stage: string }>(url, 'select stage from nfr_pipeline_stage');
+    assert.equal(stage[0]?.stage, 'indexed');
+    const check = await nfrJson(['index', '--check'], e);
+    assert.equal(check.code, 0, check.stderr);
+
+    // Each checkpoint recorded the stage it captured.
+    const list = await nfrJson(['snapshot', 'list'], e);
+    assert.deepEqual(list.body.snapshots.map((s: { pipeline_stage: string }) => s.pipeline_stage), ['clean', 'context', 'controls', 'indexed']);
+
+    const search = await nfrJson(['search', 'multi-factor authentication for privileged accounts', '--limit', '5'], e);
+    assert.ok(search.body.results.some((r: { control_id: string }) => r.control_id.startsWith('IA-2')), JSON.stringify(search.body.results));
+
+    // Running it again changes nothing but takes new checkpoints.
+    const again = await nfrJson(['pipeline', 'run', '--sample'], e);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.body.steps.find((s: { step: string }) => s.step === 'control ingestion').summary, /0 new, 0 changed, 370 unchanged/);
+  });
+
+  it('stops at a broken controls file and, with --rollback-on-failure, restores the pre-controls checkpoint', async () => {
+    const { url, env: e } = await env('rollback');
+    const first = await nfrJson(['pipeline', 'run', '--sample'], e);
+    assert.equal(first.code, 0, first.stderr);
+    const good = await fingerprint(url);
+
+    const broken = path.join(cluster.tempDir('broken'), 'controls.csv');
+    await writeFile(broken, 'control_id,title,frequency\nNEW-1,A new control,hourly\n');
+    const run = await nfrJson(['pipeline', 'run', '--context', path.join(e.NFR_HOME!, 'sample', 'context'), '--controls', broken, '--rollback-on-failure'], e);
+    assert.equal(run.code, 12, run.stderr);
+    assert.equal(run.body.ok, false);
+    const failed = run.body.steps.find((s: { status: string }) => s.status === 'failed');
+    assert.equal(failed.step, 'control ingestion');
+    assert.match(failed.error.message, /line 2.*frequency|frequency.*line 2/s);
+    assert.equal(run.body.rolled_back_to, run.body.steps.find((s: { step: string }) => s.step === 'post-context snapshot').snapshot_id);
+    assert.match(run.stderr, /rolled back to SNAP-/);
+    // Back at the post-context checkpoint: every data and model table as before this run (only
+    // this run's context upload record and stage timestamp are newer).
+    const data = (f: Record<string, unknown>) => Object.fromEntries(Object.entries(f).filter(([t]) => /^public\.(src_|ai_)/.test(t)));
+    assert.deepEqual(data(await fingerprint(url)), data(good), 'the database is back at the pre-controls checkpoint');
+    const uploads = await query<{ kind: string; status: string }>(url, 'select kind, status from nfr_upload order by upload_id');
+    assert.ok(!uploads.some((u) => u.status === 'failed'), 'the failed upload belongs to the state that was rolled back');
+    const skipped = run.body.steps.filter((s: { status: string }) => s.status === 'skipped').map((s: { step: string }) => s.step);
+    assert.deepEqual(skipped, ['enrichment', 'post-controls snapshot', 'indexing', 'production snapshot']);
+  });
+});
