@@ -1,0 +1,156 @@
+/**
+ * `npm run bench:ingest`: `nfr ingest controls` on a generated controls CSV (BENCH_ROWS, default
+ * 200,000) against raw `psql \copy` of the same file into a plain table with the same columns, on
+ * a throwaway cluster (BENCH_DIR, PG_BIN_DIR); then the unchanged file again.
+ *
+ * Targets: ingestion ≥ 0.5× raw \copy throughput, nfr's peak RSS ≤ 256 MiB, re-ingest ≥ 3× faster
+ * than the first load. Progress goes to stderr; the report and a final `RESULT {json}` line to
+ * stdout. A missed target is a measurement, not a failure: the exit code is non-zero only if
+ * something broke.
+ */
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { z } from 'zod';
+import { CONTROL_COLUMNS } from '../../src/ingest/controls-csv.js';
+import { clientConfig, serverMajor, toolEnv, type PgTarget } from '../../src/postgres/connection.js';
+import { LocalCluster } from '../../src/postgres/cluster.js';
+import { migrateToHead } from '../../src/postgres/migrate.js';
+import { findClientTool } from '../../src/postgres/tools.js';
+import { runProgram } from '../../src/util/process.js';
+import { insertReferenceData, writeControlsCsv } from './dataset.js';
+import { runMeasured, type MeasuredRun } from './measure.js';
+
+const NFR_BIN = fileURLToPath(new URL('../../../bin/nfr.js', import.meta.url));
+const DATABASE = 'bench_ingest';
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Durability stays on (as in bench/snapshot); memory is what a server of this size would have. */
+const SERVER_SETTINGS = { shared_buffers: '1GB', maintenance_work_mem: '512MB', work_mem: '32MB', max_wal_size: '8GB', checkpoint_timeout: '30min' } as const;
+
+const settingsSchema = z.object({
+  BENCH_ROWS: z.string().regex(/^\d+$/, 'an integer from 1000 to 10000000').transform(Number).pipe(z.number().min(1000).max(10_000_000)).optional(),
+  BENCH_DIR: z.string().min(1).optional(),
+  PG_BIN_DIR: z.string().min(1).optional(),
+});
+
+async function session<T>(target: PgTarget, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client(clientConfig(target, 'nfr bench'));
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+function urlOf(t: PgTarget): string {
+  return `postgresql://${encodeURIComponent(t.user)}:${encodeURIComponent(t.password ?? '')}@${t.host}:${t.port}/${encodeURIComponent(t.database)}`;
+}
+
+async function run(): Promise<void> {
+  const parsed = settingsSchema.safeParse(process.env);
+  if (!parsed.success) throw new Error(`invalid benchmark settings: ${parsed.error.issues.map((i) => `${String(i.path[0])}: expected ${i.message}`).join('; ')}`);
+  const rows = parsed.data.BENCH_ROWS ?? 200_000;
+  const root = mkdtempSync(path.join(parsed.data.BENCH_DIR ?? tmpdir(), 'nfr-bench-ingest-'));
+  chmodSync(root, 0o755);
+  const cluster = new LocalCluster({ root: path.join(root, 'pg'), pgBinDir: parsed.data.PG_BIN_DIR, settings: SERVER_SETTINGS });
+  try {
+    log(`bench: starting a cluster under ${root}`);
+    await cluster.start();
+    await cluster.ensureDatabase(DATABASE);
+    const target = cluster.target(DATABASE);
+    await migrateToHead(target);
+    await session(target, (c) => insertReferenceData(c));
+    const { major, version } = await session(target, (c) => serverMajor(c));
+    const psql = await findClientTool('psql', major, parsed.data.PG_BIN_DIR);
+
+    const file = path.join(root, 'controls.csv');
+    log(`bench: generating ${rows} controls`);
+    const bytes = await writeControlsCsv(file, { rows });
+    log(`bench: ${(bytes / 1048576).toFixed(1)} MiB`);
+
+    const home = path.join(root, 'home');
+    mkdirSync(home, { mode: 0o700 });
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', DATABASE_URL: urlOf(target), NFR_HOME: home, NFR_MAX_UPLOAD_MB: '100000' };
+    const checkpoint = () => session(target, (c) => c.query('checkpoint'));
+    const nfr = async (label: string): Promise<MeasuredRun & { result: { controls: { inserted: number; unchanged: number } } }> => {
+      await checkpoint();
+      const r = await runMeasured(process.execPath, [NFR_BIN, 'ingest', 'controls', file, '--json'], { env });
+      if (r.code !== 0) throw new Error(`nfr ingest controls (${label}) exited ${r.code}: ${r.stderr}`);
+      log(`  ${label}: ${r.seconds.toFixed(2)} s, peak RSS ${(r.peakRssBytes / 1048576).toFixed(0)} MiB`);
+      return { ...r, result: JSON.parse(r.stdout) };
+    };
+
+    log('bench: nfr ingest controls (first load)');
+    const first = await nfr('first load');
+    if (first.result.controls.inserted !== rows) throw new Error(`first load inserted ${first.result.controls.inserted} controls, expected ${rows}`);
+
+    log('bench: raw psql \\copy into a plain table');
+    await session(target, (c) => c.query(`create table bench_plain (${CONTROL_COLUMNS.map((col) => `${col} text`).join(', ')})`));
+    await checkpoint();
+    const rawStart = performance.now();
+    await runProgram(psql, ['-X', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy bench_plain from '${file.replace(/'/g, "''")}' with (format csv, header true)`], { env: toolEnv(target) });
+    const rawSeconds = (performance.now() - rawStart) / 1000;
+    const copied = await session(target, async (c) => Number((await c.query<{ n: string }>('select count(*)::text as n from bench_plain')).rows[0]?.n));
+    if (copied !== rows) throw new Error(`\\copy loaded ${copied} rows, expected ${rows}`);
+    log(`  raw \\copy: ${rawSeconds.toFixed(2)} s`);
+
+    log('bench: nfr ingest controls (same file again)');
+    const again = await nfr('re-ingest');
+    if (again.result.controls.unchanged !== rows) throw new Error(`re-ingest left ${again.result.controls.unchanged} unchanged, expected ${rows}`);
+
+    const results = {
+      rows,
+      file_bytes: bytes,
+      server_version: version,
+      nfr_first_s: round(first.seconds),
+      nfr_first_rows_per_s: Math.round(rows / first.seconds),
+      raw_copy_s: round(rawSeconds),
+      raw_copy_rows_per_s: Math.round(rows / rawSeconds),
+      throughput_ratio: round(rawSeconds / first.seconds),
+      peak_rss_mib: Math.round(Math.max(first.peakRssBytes, again.peakRssBytes) / 1048576),
+      reingest_s: round(again.seconds),
+      reingest_speedup: round(first.seconds / again.seconds),
+      targets: {
+        throughput_ratio_min: 0.5,
+        peak_rss_mib_max: 256,
+        reingest_speedup_min: 3,
+      },
+    };
+    const ok = (b: boolean) => (b ? 'met' : 'MISSED');
+    process.stdout.write(
+      [
+        `controls ingestion benchmark: ${rows} rows, ${(bytes / 1048576).toFixed(1)} MiB, PostgreSQL ${version}`,
+        `  nfr ingest controls   ${results.nfr_first_s} s  ${results.nfr_first_rows_per_s} rows/s`,
+        `  raw psql \\copy        ${results.raw_copy_s} s  ${results.raw_copy_rows_per_s} rows/s`,
+        `  ratio                 ${results.throughput_ratio}x of raw \\copy (target >= 0.5: ${ok(results.throughput_ratio >= 0.5)})`,
+        `  peak RSS              ${results.peak_rss_mib} MiB (target <= 256: ${ok(results.peak_rss_mib <= 256)})`,
+        `  re-ingest unchanged   ${results.reingest_s} s, ${results.reingest_speedup}x faster (target >= 3: ${ok(results.reingest_speedup >= 3)})`,
+        '',
+        `RESULT ${JSON.stringify(results)}`,
+        '',
+      ].join('\n'),
+    );
+  } finally {
+    log(`bench: stopping the cluster and removing ${root}`);
+    await cluster.stop().catch((err: unknown) => log(`bench: could not stop the cluster: ${(err as Error).message}`));
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+run().then(
+  () => {
+    process.exitCode = 0;
+  },
+  (err: unknown) => {
+    log(`bench: failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  },
+);

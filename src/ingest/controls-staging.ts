@@ -1,0 +1,133 @@
+/**
+ * The staging side of control ingestion: the temporary tables one batch is COPYed into, and the
+ * set-based checks that need the whole file or the database (duplicate ids, unknown functions,
+ * locations, risk themes and parent controls). Every check writes `(line, field, message)` rows
+ * into the errors table, so a report can name the CSV line of each problem.
+ */
+import type pg from 'pg';
+import type { RowError } from './controls-csv.js';
+
+export const STAGING = 'nfr_stg_controls';
+export const ERRORS = 'nfr_stg_errors';
+/** Ids of rejected rows: --close-missing must not close a control only because its row was bad. */
+export const REJECTED_IDS = 'nfr_stg_rejected_ids';
+
+/** Creates the batch's temporary tables; they vanish with the transaction. */
+export async function createStagingTables(client: pg.ClientBase): Promise<void> {
+  await client.query(`
+    create temp table ${STAGING} (
+      line int not null, control_id text, title text, description text, parent_control_id text,
+      family_id text, family text, key_control boolean, control_type text, execution text,
+      frequency text, status text, owner text, effective_date date, review_date date,
+      sox_relevant boolean, gdpr_relevant boolean, regulatory_references text[],
+      owning_function_id text, owning_location_id text, related_function_ids text[],
+      related_location_ids text[], risk_theme_ids text[], text_hash text, rejected boolean not null
+    ) on commit drop`);
+  await client.query(`create temp table ${ERRORS} (line int not null, field text not null, message text not null) on commit drop`);
+  await client.query(`create temp table ${REJECTED_IDS} (control_id text primary key) on commit drop`);
+}
+
+/** A reference column checked against the current rows of a versioned table. */
+interface ReferenceCheck {
+  readonly field: string;
+  readonly what: string;
+  readonly table: string;
+  readonly key: string;
+  /** true: the field is a text[] list of ids; false: a single id. */
+  readonly list: boolean;
+}
+
+const REFERENCE_CHECKS: readonly ReferenceCheck[] = [
+  { field: 'owning_function_id', what: 'function', table: 'src_orgs_ver_function', key: 'function_id', list: false },
+  { field: 'owning_location_id', what: 'location', table: 'src_orgs_ver_location', key: 'location_id', list: false },
+  { field: 'related_function_ids', what: 'function', table: 'src_orgs_ver_function', key: 'function_id', list: true },
+  { field: 'related_location_ids', what: 'location', table: 'src_orgs_ver_location', key: 'location_id', list: true },
+  { field: 'risk_theme_ids', what: 'risk theme', table: 'src_risks_ver_theme', key: 'risk_theme_id', list: true },
+];
+
+/**
+ * Runs every set-based check, then removes the rows with a problem (and the rows rejected while
+ * parsing) from staging, remembering their control ids. Parent references are checked last and
+ * repeatedly: a row whose parent row was just rejected is rejected too.
+ */
+export async function checkStaged(client: pg.ClientBase, options: { readonly closeMissing: boolean }): Promise<void> {
+  // Every occurrence of a duplicated id is rejected: which one was meant is anybody's guess.
+  await client.query(`
+    with dup as (select control_id from ${STAGING} where control_id is not null group by control_id having count(*) > 1),
+         occ as (select s.line, s.control_id, s.rejected from ${STAGING} s join dup using (control_id)),
+         agg as (select control_id, count(*) as n, array_to_string((array_agg(line order by line))[1:10], ', ') as lines from occ group by control_id)
+    insert into ${ERRORS} (line, field, message)
+    select o.line, 'control_id', format('duplicate control_id %s: it appears %s times in the file (lines %s)', o.control_id, a.n, a.lines)
+      from occ o join agg a using (control_id)
+     where not o.rejected`);
+
+  for (const c of REFERENCE_CHECKS) {
+    const value = c.list ? 'x.id' : `s.${c.field}`;
+    const from = c.list ? `${STAGING} s cross join lateral unnest(s.${c.field}) as x(id)` : STAGING + ' s';
+    await client.query(
+      `insert into ${ERRORS} (line, field, message)
+       select s.line, $1::text, format('unknown %s %s: no current %s has this id', $2::text, ${value}, $2::text)
+         from ${from}
+        where not s.rejected and ${value} is not null
+          and not exists (select 1 from ${c.table} t where t.${c.key} = ${value} and t.tx_to is null)`,
+      [c.field, c.what],
+    );
+  }
+  await removeRejected(client);
+
+  for (;;) {
+    const r = await client.query(
+      `insert into ${ERRORS} (line, field, message)
+       select s.line, 'parent_control_id',
+              format('unknown parent control %s: it is not a valid row of this file%s', s.parent_control_id,
+                     case when $1 then ' (with --close-missing the parent must be in the file)' else ' nor a current control' end)
+         from ${STAGING} s
+        where s.parent_control_id is not null
+          and not exists (select 1 from ${STAGING} p where p.control_id = s.parent_control_id)
+          and ($1 or not exists (select 1 from src_controls_ver_control v where v.control_id = s.parent_control_id and v.tx_to is null))`,
+      [options.closeMissing],
+    );
+    if ((r.rowCount ?? 0) === 0) break;
+    await removeRejected(client);
+  }
+}
+
+async function removeRejected(client: pg.ClientBase): Promise<void> {
+  await client.query(`
+    with gone as (
+      delete from ${STAGING} s
+       where s.rejected or exists (select 1 from ${ERRORS} e where e.line = s.line)
+      returning s.control_id)
+    insert into ${REJECTED_IDS} (control_id)
+    select distinct control_id from gone where control_id is not null
+    on conflict do nothing`);
+}
+
+/** Number of problems found by the set-based checks, and the first `limit` of them by line. */
+export async function stagedErrors(client: pg.ClientBase, limit: number): Promise<{ count: number; first: RowError[] }> {
+  const n = await client.query<{ n: number }>(`select count(*)::int as n from ${ERRORS}`);
+  const r = await client.query<RowError>(`select line, field, message from ${ERRORS} order by line, field, message limit $1`, [limit]);
+  return { count: n.rows[0]?.n ?? 0, first: r.rows };
+}
+
+/** Rows left in staging (the valid ones, once checkStaged ran). */
+export async function stagedCount(client: pg.ClientBase): Promise<number> {
+  const r = await client.query<{ n: number }>(`select count(*)::int as n from ${STAGING}`);
+  return r.rows[0]?.n ?? 0;
+}
+
+/**
+ * Controls whose text hash differs from their current version (new controls included): the ones
+ * enrichment and the index must recompute. Call before the versions are applied.
+ */
+export async function textChanges(client: pg.ClientBase, limit: number): Promise<{ count: number; controlIds: string[] }> {
+  const r = await client.query<{ n: number; ids: string[] | null }>(
+    `with c as (
+       select s.control_id from ${STAGING} s
+         left join src_controls_ver_control v on v.control_id = s.control_id and v.tx_to is null
+        where v.text_hash is distinct from s.text_hash)
+     select (select count(*)::int from c) as n, (select array_agg(control_id) from (select control_id from c order by control_id limit $1) l) as ids`,
+    [limit],
+  );
+  return { count: r.rows[0]?.n ?? 0, controlIds: r.rows[0]?.ids ?? [] };
+}

@@ -1,0 +1,379 @@
+/**
+ * Control ingestion (SPEC §4.2): a controls CSV is stored as an upload, parsed as a stream,
+ * validated row by row, COPYed into a temporary staging table, checked set-based against itself
+ * and the database, and written with transaction-time versioning — all in one transaction, under
+ * the operation lock shared with snapshots, so a rejected batch writes nothing and ingestion
+ * never overlaps a snapshot or a restore.
+ *
+ *   store file (UPL-YYYY-NNNN) → nfr_upload pending → running
+ *   begin → COPY rows → checks → [reject: rollback, nfr_upload failed]
+ *         → versioned controls + relations → nfr_upload completed → pipeline stage → commit
+ *
+ * Memory stays bounded whatever the file size: records flow from the file through csv-parse and
+ * validation into COPY with backpressure; only the first errors are kept.
+ */
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { parse } from 'csv-parse';
+import type pg from 'pg';
+import { NfrError } from '../errors.js';
+import { completeStage } from '../pipeline/stage.js';
+import { connect } from '../postgres/connection.js';
+import { migrationStatus } from '../postgres/migrate.js';
+import { withOperation, type ProgressListener } from '../snapshot/operation.js';
+import type { SnapshotContext } from '../snapshot/store.js';
+import { copyRows } from './copy.js';
+import { parseHeader, rejectedValues, STAGING_COLUMNS, validateRecord, type HeaderLayout, type RowError, type StagingValues } from './controls-csv.js';
+import { checkStaged, createStagingTables, REJECTED_IDS, STAGING, stagedCount, stagedErrors, textChanges } from './controls-staging.js';
+import { applyRelations, applyVersionedEntities, type RelationCounts, type VersionCounts } from './versioning.js';
+import { checkUploadFile, markUploadCompleted, markUploadFailed, markUploadRunning, recordUpload, storeUpload, type UploadId } from './uploads.js';
+
+export interface ControlsIngestOptions {
+  /** Write the valid rows and report the rest, instead of rejecting the whole file. */
+  readonly skipInvalid?: boolean;
+  /** The file is the complete inventory: current controls not in it are closed. */
+  readonly closeMissing?: boolean;
+  /** Validate and count what would change, write nothing, store nothing, allocate no upload id. */
+  readonly dryRun?: boolean;
+  readonly onProgress?: ProgressListener;
+}
+
+/** Errors listed in results and messages; the total is always reported too. */
+export const MAX_REPORTED_ERRORS = 100;
+/** Changed-text control ids listed in the result; enrichment finds all of them by upload_id. */
+export const MAX_LISTED_CHANGES = 1000;
+
+export interface ControlsIngestResult {
+  /** null on a dry run. */
+  readonly upload_id: UploadId | null;
+  readonly file: string;
+  /** Absolute path of the stored copy (null on a dry run). */
+  readonly stored_file: string | null;
+  readonly size_bytes: number;
+  readonly sha256: string | null;
+  readonly dry_run: boolean;
+  readonly skip_invalid: boolean;
+  readonly close_missing: boolean;
+  readonly rows: { readonly read: number; readonly valid: number; readonly rejected: number };
+  readonly controls: VersionCounts;
+  readonly relations: { readonly related_functions: RelationCounts; readonly related_locations: RelationCounts; readonly risk_themes: RelationCounts };
+  /**
+   * Controls whose text hash changed (new ones included): what enrichment and the index must
+   * recompute. `control_ids` lists at most MAX_LISTED_CHANGES; the new versions carry upload_id.
+   */
+  readonly text_changed: { readonly count: number; readonly control_ids: readonly string[]; readonly truncated: boolean };
+  readonly errors: readonly RowError[];
+  readonly error_count: number;
+  readonly duration_ms: number;
+}
+
+const CONTROL_SPEC = {
+  ref: 'src_controls_ref_control',
+  ver: 'src_controls_ver_control',
+  key: 'control_id',
+  columns: [
+    'title', 'description', 'family_id', 'family', 'key_control', 'control_type', 'execution', 'frequency', 'status', 'owner',
+    'effective_date', 'review_date', 'sox_relevant', 'gdpr_relevant', 'regulatory_references', 'parent_control_id',
+    'owning_function_id', 'owning_location_id', 'text_hash',
+  ],
+} as const;
+
+const RELATIONS = [
+  { name: 'related_functions', table: 'src_controls_rel_related_function', b: 'function_id', list: 'related_function_ids' },
+  { name: 'related_locations', table: 'src_controls_rel_related_location', b: 'location_id', list: 'related_location_ids' },
+  { name: 'risk_themes', table: 'src_controls_rel_risk_theme', b: 'risk_theme_id', list: 'risk_theme_ids' },
+] as const;
+
+/**
+ * Ingests a controls CSV under the operation lock. Resolves with the counts of what was written;
+ * rejects with NfrError: INVALID_INPUT (bad file or rows; `details.errors`, `details.error_count`,
+ * `details.upload_id`), LOCKED (another operation runs), NOT_FOUND, SCHEMA_MISMATCH.
+ */
+export async function ingestControlsFile(ctx: SnapshotContext, file: string, options: ControlsIngestOptions = {}): Promise<ControlsIngestResult> {
+  const started = Date.now();
+  const size = await checkUploadFile(file, ctx.config.maxUploadBytes);
+  const name = path.basename(file);
+  return withOperation(ctx, 'ingest', null, async () => {
+    const data = await connect(ctx.target, 'nfr ingest controls');
+    try {
+      await requireMigrated(data, ctx.target.database);
+      if (options.dryRun) {
+        const loaded = await loadBatch(data, file, name, null, options);
+        return result(loaded, { upload_id: null, file, stored_file: null, size_bytes: size, sha256: null }, options, started);
+      }
+      // Autocommit session for the upload record: it must survive the data transaction's rollback.
+      const status = await connect(ctx.target, 'nfr ingest upload');
+      try {
+        await failInterrupted(status);
+        options.onProgress?.({ phase: 'storing' });
+        const stored = await storeUpload(status, ctx.config.dataIngestedPath, 'controls', file);
+        await recordUpload(status, 'controls', name, stored);
+        await markUploadRunning(status, stored.uploadId);
+        try {
+          const loaded = await loadBatch(data, stored.storedPath, name, stored.uploadId, options);
+          return result(loaded, { upload_id: stored.uploadId, file, stored_file: stored.storedPath, size_bytes: stored.sizeBytes, sha256: stored.sha256 }, options, started);
+        } catch (err) {
+          const details = err instanceof NfrError ? err.details : undefined;
+          const errors = Array.isArray(details?.errors) ? (details.errors as RowError[]) : [{ line: null, field: null, message: err instanceof Error ? err.message : String(err) }];
+          const rejected = typeof details?.rows_rejected === 'number' ? details.rows_rejected : 0;
+          await markUploadFailed(status, stored.uploadId, rejected, errors).catch(() => {});
+          if (err instanceof NfrError) {
+            throw new NfrError(err.code, `${err.message}\n  (upload ${stored.uploadId} is recorded as failed)`, { cause: err.cause, details: { ...err.details, upload_id: stored.uploadId } });
+          }
+          throw err;
+        }
+      } finally {
+        await status.end().catch(() => {});
+      }
+    } finally {
+      await data.end().catch(() => {});
+    }
+  });
+}
+
+/**
+ * Marks control uploads left `running` by a killed process as failed. Only one ingestion holds the
+ * operation lock, and we hold it now, so a `running` one is not running any more. (`pending` ones
+ * may be queued jobs waiting for the lock, and are left alone.)
+ */
+async function failInterrupted(status: pg.ClientBase): Promise<void> {
+  await status.query(
+    `update nfr_upload set status = 'failed', finished_at = now(),
+            errors = jsonb_build_array(jsonb_build_object('line', null, 'field', null, 'message', 'interrupted: the ingesting process ended before it finished; nothing of it was written'))
+      where kind = 'controls' and status = 'running'`,
+  );
+}
+
+async function requireMigrated(client: pg.ClientBase, database: string): Promise<void> {
+  const s = await migrationStatus(client);
+  if (s.pending.length > 0 || s.unknown.length > 0) {
+    const what = s.unknown.length > 0 ? `has migrations this version of nfr does not know (${s.unknown.join(', ')})` : `is at schema ${s.schemaVersion ?? '(none)'}, the code at ${s.codeHead}`;
+    throw new NfrError('SCHEMA_MISMATCH', `database "${database}" ${what}; run \`nfr db migrate\` first`);
+  }
+}
+
+interface Loaded {
+  readonly read: number;
+  readonly valid: number;
+  readonly errors: readonly RowError[];
+  readonly errorCount: number;
+  readonly controls: VersionCounts;
+  readonly relations: ControlsIngestResult['relations'];
+  readonly textChanged: { count: number; controlIds: string[] };
+}
+
+/** One transaction: stage, check, apply; commits (rolls back on a dry run or any failure). */
+async function loadBatch(client: pg.ClientBase, file: string, name: string, uploadId: UploadId | null, options: ControlsIngestOptions): Promise<Loaded> {
+  // Staging lives in temporary tables, whose pages sit in the session's local buffers (8MB by
+  // default); a batch that does not fit is written out and read back by every statement. Must be
+  // set before the session first touches a temporary table.
+  await client.query("set temp_buffers = '256MB'");
+  await client.query('begin');
+  try {
+    // Hash joins over a whole batch; the default 4MB would spill them to disk.
+    await client.query("set local work_mem = '64MB'");
+    await createStagingTables(client);
+    options.onProgress?.({ phase: 'parsing', bytes: 0 });
+    const parsed = await stageFile(client, file, name, options.onProgress);
+    // Temporary tables are never auto-analyzed. Row count and the join keys are what the plans
+    // need; skipping the long text columns keeps this cheap.
+    await client.query(`analyze ${STAGING} (line, control_id, parent_control_id, owning_function_id, owning_location_id)`);
+
+    options.onProgress?.({ phase: 'checking' });
+    await checkStaged(client, { closeMissing: options.closeMissing === true });
+    const valid = await stagedCount(client);
+    const sqlErrors = await stagedErrors(client, MAX_REPORTED_ERRORS);
+    const errors = [...parsed.errors, ...sqlErrors.first].sort((a, b) => a.line - b.line).slice(0, MAX_REPORTED_ERRORS);
+    const errorCount = parsed.errorCount + sqlErrors.count;
+    const rejected = parsed.read - valid;
+    if (rejected > 0 && !options.skipInvalid) {
+      throw new NfrError('INVALID_INPUT', rejectionMessage(name, rejected, errorCount, errors), { details: { file: name, rows_read: parsed.read, rows_rejected: rejected, error_count: errorCount, errors } });
+    }
+    if (valid === 0 && options.closeMissing) {
+      throw new NfrError('INVALID_INPUT', `${name}: no valid rows; with --close-missing that would close every control, so nothing was written`, { details: { file: name, rows_rejected: rejected, error_count: errorCount, errors } });
+    }
+
+    options.onProgress?.({ phase: 'writing' });
+    const changed = await textChanges(client, MAX_LISTED_CHANGES);
+    const versions = await applyVersionedEntities(client, CONTROL_SPEC, STAGING, { uploadId, closeMissing: false });
+    const closed = options.closeMissing ? await closeMissingControls(client) : 0;
+    const controls = { ...versions, closed };
+    const relations = await applyControlRelations(client, uploadId, options.closeMissing === true);
+
+    if (uploadId !== null) {
+      await markUploadCompleted(client, uploadId, { ...controls, rejected }, errors);
+      await completeStage(client, 'controls', await currentCounts(client));
+    }
+    await client.query(options.dryRun ? 'rollback' : 'commit');
+    return { read: parsed.read, valid, errors, errorCount, controls, relations, textChanged: changed };
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw err;
+  }
+}
+
+/** Streams the CSV through validation into the staging table; returns counts and the first errors. */
+async function stageFile(client: pg.ClientBase, file: string, name: string, onProgress: ProgressListener | undefined): Promise<{ read: number; errors: RowError[]; errorCount: number }> {
+  const source = createReadStream(file, { highWaterMark: 1 << 20 });
+  // RFC 4180: CRLF or LF records; nothing relaxed except the column count, which is checked per
+  // row so a short or long row is a row error with its line instead of a fatal parse error.
+  const parser = parse({ bom: true, relax_column_count: true, record_delimiter: ['\r\n', '\n'] });
+  const feeding = pipeline(source, parser);
+  feeding.catch(() => {});
+  let read = 0;
+  let errorCount = 0;
+  let sawHeader = false;
+  const errors: RowError[] = [];
+
+  async function* rows(): AsyncGenerator<StagingValues> {
+    let layout: HeaderLayout | undefined;
+    let line = 1;
+    let lastReport = 0;
+    try {
+      for await (const record of parser as AsyncIterable<string[]>) {
+        const start = line;
+        line += 1 + newlinesIn(record);
+        if (layout === undefined) {
+          layout = parseHeader(record, name);
+          sawHeader = true;
+          continue;
+        }
+        // A blank line parses as one empty field: no data, not a row.
+        if (record.length === 1 && record[0] === '') continue;
+        read++;
+        const r = validateRecord(layout, record, start);
+        if (r.ok) {
+          yield r.values;
+        } else {
+          errorCount += r.errors.length;
+          for (const e of r.errors) if (errors.length < MAX_REPORTED_ERRORS) errors.push(e);
+          yield rejectedValues(start, r.controlId);
+        }
+        if (onProgress && source.bytesRead - lastReport >= 1 << 24) {
+          lastReport = source.bytesRead;
+          onProgress({ phase: 'parsing', bytes: source.bytesRead });
+        }
+      }
+    } catch (err) {
+      throw csvError(err, name);
+    }
+  }
+
+  try {
+    await copyRows(client, STAGING, STAGING_COLUMNS, rows());
+  } catch (err) {
+    // Stop reading: the file is open and csv-parse may be mid-stream.
+    parser.destroy();
+    source.destroy();
+    throw err;
+  }
+  await feeding.catch((err: unknown) => {
+    throw csvError(err, name);
+  });
+  if (!sawHeader) throw new NfrError('INVALID_INPUT', `${name} is empty: expected a header row naming the columns (control_id, title, ...) and one row per control`, { details: { file: name } });
+  if (read === 0) throw new NfrError('INVALID_INPUT', `${name} has a header but no data rows`, { details: { file: name } });
+  return { read, errors, errorCount };
+}
+
+/** Lines a record spans beyond its first: newlines inside quoted fields. */
+function newlinesIn(record: readonly string[]): number {
+  let n = 0;
+  for (const field of record) {
+    for (let i = field.indexOf('\n'); i !== -1; i = field.indexOf('\n', i + 1)) n++;
+  }
+  return n;
+}
+
+/** csv-parse's syntax errors (unclosed quote, stray quote) become INVALID_INPUT with the line. */
+function csvError(err: unknown, name: string): unknown {
+  if (err instanceof NfrError) return err;
+  const e = err as { code?: unknown; lines?: unknown; message?: unknown };
+  if (typeof e?.code === 'string' && e.code.startsWith('CSV_')) {
+    const line = typeof e.lines === 'number' ? e.lines : undefined;
+    return new NfrError('INVALID_INPUT', `${name}${line ? ` line ${line}` : ''}: malformed CSV: ${String(e.message)}; nothing was written`, { cause: err, details: { file: name, line, csv_error: e.code } });
+  }
+  return err;
+}
+
+function rejectionMessage(name: string, rejected: number, errorCount: number, errors: readonly RowError[]): string {
+  const shown = errors.slice(0, 10).map((e) => `  line ${e.line}, ${e.field}: ${e.message}`);
+  const more = errorCount > shown.length ? `\n  ... and ${errorCount - shown.length} more` : '';
+  return `${name}: ${rejected} invalid row(s), ${errorCount} problem(s); nothing was written (--skip-invalid loads the valid rows)\n${shown.join('\n')}${more}`;
+}
+
+/** --close-missing: closes current controls absent from the file, except those whose row was rejected. */
+async function closeMissingControls(client: pg.ClientBase): Promise<number> {
+  const r = await client.query(
+    `update src_controls_ver_control v set tx_to = now()
+      where v.tx_to is null
+        and not exists (select 1 from ${STAGING} s where s.control_id = v.control_id)
+        and not exists (select 1 from ${REJECTED_IDS} x where x.control_id = v.control_id)`,
+  );
+  return r.rowCount ?? 0;
+}
+
+/**
+ * Relations, complete for every control of the batch ('batch-a'): a link dropped from a row is
+ * closed, links of controls not in the file are left alone. With --close-missing, links of
+ * controls that are no longer current are closed too.
+ */
+async function applyControlRelations(client: pg.ClientBase, uploadId: UploadId | null, closeMissing: boolean): Promise<ControlsIngestResult['relations']> {
+  const out: Record<string, RelationCounts> = {};
+  for (const rel of RELATIONS) {
+    const staging = `nfr_stg_${rel.name}`;
+    await client.query(`create temp table ${staging} on commit drop as select distinct control_id, unnest(${rel.list}) as ${rel.b} from ${STAGING}`);
+    // Temporary tables are never auto-analyzed; without statistics the anti-joins below plan badly.
+    await client.query(`analyze ${staging}`);
+    const counts = await applyRelations(client, { table: rel.table, a: 'control_id', b: rel.b }, staging, { uploadId, scope: 'batch-a', scopeTable: STAGING, scopeKey: 'control_id' });
+    let closed = counts.closed;
+    if (closeMissing) {
+      const r = await client.query(
+        `update ${rel.table} r set tx_to = now()
+          where r.tx_to is null
+            and not exists (select 1 from src_controls_ver_control v where v.control_id = r.control_id and v.tx_to is null)`,
+      );
+      closed += r.rowCount ?? 0;
+    }
+    out[rel.name] = { ...counts, closed };
+  }
+  return out as unknown as ControlsIngestResult['relations'];
+}
+
+/** Current rows per controls table: the counts the pipeline stage records. */
+async function currentCounts(client: pg.ClientBase): Promise<Record<string, number>> {
+  const r = await client.query<{ controls: number; related_functions: number; related_locations: number; risk_themes: number }>(
+    `select (select count(*)::int from src_controls_ver_control where tx_to is null) as controls,
+            (select count(*)::int from src_controls_rel_related_function where tx_to is null) as related_functions,
+            (select count(*)::int from src_controls_rel_related_location where tx_to is null) as related_locations,
+            (select count(*)::int from src_controls_rel_risk_theme where tx_to is null) as risk_themes`,
+  );
+  const row = r.rows[0];
+  return {
+    controls: row?.controls ?? 0,
+    control_related_functions: row?.related_functions ?? 0,
+    control_related_locations: row?.related_locations ?? 0,
+    control_risk_themes: row?.risk_themes ?? 0,
+  };
+}
+
+function result(
+  loaded: Loaded,
+  upload: Pick<ControlsIngestResult, 'upload_id' | 'file' | 'stored_file' | 'size_bytes' | 'sha256'>,
+  options: ControlsIngestOptions,
+  started: number,
+): ControlsIngestResult {
+  return {
+    ...upload,
+    dry_run: options.dryRun === true,
+    skip_invalid: options.skipInvalid === true,
+    close_missing: options.closeMissing === true,
+    rows: { read: loaded.read, valid: loaded.valid, rejected: loaded.read - loaded.valid },
+    controls: loaded.controls,
+    relations: loaded.relations,
+    text_changed: { count: loaded.textChanged.count, control_ids: loaded.textChanged.controlIds, truncated: loaded.textChanged.count > loaded.textChanged.controlIds.length },
+    errors: loaded.errors,
+    error_count: loaded.errorCount,
+    duration_ms: Date.now() - started,
+  };
+}

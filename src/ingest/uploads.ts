@@ -1,0 +1,191 @@
+/**
+ * Upload batches: ids (`UPL-YYYY-NNNN`), the stored copy of the uploaded file under
+ * `DATA_INGESTED_PATH/<kind>/<UPLOAD-ID>.csv`, and the `nfr_upload` row that records the batch.
+ *
+ * Ids come from `nfr_id_sequence`, but a restore of an older snapshot rolls that table (and
+ * nfr_upload) back while the stored files stay on disk. So the next number is also above every
+ * id already on disk, and the file is created with O_EXCL: a stored upload is never overwritten.
+ *
+ * The nfr_upload row is written by its own autocommit session, so a failed or rejected batch
+ * keeps its record (status, errors) after the data transaction rolls back.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { NfrError } from '../errors.js';
+import { ensureDir } from '../util/fs.js';
+
+export type UploadId = string & { readonly __brand: 'UploadId' };
+export type UploadKind = 'controls' | 'context';
+export type UploadStatus = 'pending' | 'running' | 'completed' | 'failed';
+
+const UPLOAD_ID = /^UPL-(\d{4})-(\d{4,9})$/;
+const STORED_FILE = /^UPL-(\d{4})-(\d{4,9})\.[A-Za-z0-9]+$/;
+
+/** Error details kept in nfr_upload.errors; the total is in rows_rejected. */
+export const MAX_STORED_ERRORS = 100;
+
+export function isUploadId(s: string): s is UploadId {
+  return UPLOAD_ID.test(s);
+}
+
+export function formatUploadId(year: number, n: number): UploadId {
+  return `UPL-${year}-${String(n).padStart(4, '0')}` as UploadId;
+}
+
+/** Highest upload number of `year` among the files of `dir` (0 if none, or no directory). */
+export async function highestStoredNumber(dir: string, year: number): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+  let max = 0;
+  for (const name of names) {
+    const m = STORED_FILE.exec(name);
+    if (m && Number(m[1]) === year) max = Math.max(max, Number(m[2]));
+  }
+  return max;
+}
+
+/**
+ * Hands out the next upload number of `year`: above the sequence, above every nfr_upload row and
+ * above every file already stored in `dir`. Runs in autocommit so the number is never reused.
+ */
+export async function nextUploadId(client: pg.ClientBase, dir: string, year: number): Promise<UploadId> {
+  const onDisk = await highestStoredNumber(dir, year);
+  const r = await client.query<{ n: number }>(
+    `with floor as (
+       select greatest($2::int,
+                       coalesce((select max(substring(upload_id from '^UPL-[0-9]{4}-([0-9]+)$')::int)
+                                   from nfr_upload where upload_id like 'UPL-' || $1::text || '-%'), 0)) as n)
+     insert into nfr_id_sequence as s (prefix, year, last_value)
+     select 'UPL', $1::int, floor.n + 1 from floor
+     on conflict (prefix, year) do update set last_value = greatest(s.last_value, (select n from floor)) + 1
+     returning last_value as n`,
+    [year, onDisk],
+  );
+  const n = r.rows[0]?.n;
+  if (n === undefined) throw new NfrError('INTERNAL', 'nfr_id_sequence returned no upload number');
+  return formatUploadId(year, n);
+}
+
+export interface StoredUpload {
+  readonly uploadId: UploadId;
+  /** Absolute path of the stored copy. */
+  readonly storedPath: string;
+  /** Path relative to DATA_INGESTED_PATH, as recorded in nfr_upload (relocatable with the folder). */
+  readonly relativePath: string;
+  readonly sizeBytes: number;
+  readonly sha256: string;
+}
+
+/**
+ * Copies `source` (streamed, hashed on the way) to `<dataIngestedPath>/<kind>/<UPLOAD-ID>.<ext>`
+ * with mode 0600 in 0700 directories, allocating the id. The file is created exclusively: if a
+ * file with the allocated id appears meanwhile, the next id is taken. A failed copy leaves nothing.
+ */
+export async function storeUpload(client: pg.ClientBase, dataIngestedPath: string, kind: UploadKind, source: string, ext = 'csv'): Promise<StoredUpload> {
+  const dir = path.join(dataIngestedPath, kind);
+  await ensureDir(dataIngestedPath);
+  await ensureDir(dir);
+  const year = new Date().getUTCFullYear();
+  for (let attempt = 0; ; attempt++) {
+    const uploadId = await nextUploadId(client, dir, year);
+    const storedPath = path.join(dir, `${uploadId}.${ext}`);
+    let handle;
+    try {
+      handle = await open(storedPath, 'wx', 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && attempt < 100) continue;
+      throw err;
+    }
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      const tap = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          hash.update(chunk);
+          size += chunk.length;
+          done(null, chunk);
+        },
+      });
+      // flush: fsync before close; the database will point at this file, so it must be durable first.
+      // The stream closes the handle when it finishes (or fails).
+      await pipeline(createReadStream(source, { highWaterMark: 1 << 20 }), tap, handle.createWriteStream({ flush: true }));
+    } catch (err) {
+      await handle.close().catch(() => {});
+      await rm(storedPath, { force: true });
+      throw err;
+    }
+    return { uploadId, storedPath, relativePath: `${kind}/${path.basename(storedPath)}`, sizeBytes: size, sha256: hash.digest('hex') };
+  }
+}
+
+/** Checks that `file` is a readable regular file no larger than `maxBytes`; returns its size. */
+export async function checkUploadFile(file: string, maxBytes: number): Promise<number> {
+  let st;
+  try {
+    st = await stat(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NfrError('NOT_FOUND', `${file}: no such file`);
+    throw new NfrError('INVALID_INPUT', `${file}: cannot read it: ${(err as Error).message}`, { cause: err });
+  }
+  if (!st.isFile()) throw new NfrError('INVALID_INPUT', `${file}: not a regular file`);
+  if (st.size > maxBytes) {
+    throw new NfrError('INVALID_INPUT', `${file}: ${st.size} bytes is more than the upload limit of ${maxBytes} bytes (NFR_MAX_UPLOAD_MB)`);
+  }
+  return st.size;
+}
+
+/** Records a stored upload as `pending` (autocommit session). */
+export async function recordUpload(client: pg.ClientBase, kind: UploadKind, originalFilename: string, stored: StoredUpload): Promise<void> {
+  await client.query(
+    `insert into nfr_upload (upload_id, kind, original_filename, stored_path, size_bytes, sha256, status)
+     values ($1, $2, $3, $4, $5, $6, 'pending')`,
+    [stored.uploadId, kind, originalFilename, stored.relativePath, stored.sizeBytes, stored.sha256],
+  );
+}
+
+export async function markUploadRunning(client: pg.ClientBase, uploadId: UploadId): Promise<void> {
+  await client.query(`update nfr_upload set status = 'running', started_at = now() where upload_id = $1`, [uploadId]);
+}
+
+export interface UploadCounts {
+  readonly inserted: number;
+  readonly updated: number;
+  readonly unchanged: number;
+  readonly closed: number;
+  readonly rejected: number;
+}
+
+/**
+ * Marks the upload completed with its counts. Call inside the data transaction, so the record
+ * says `completed` exactly when the data committed.
+ */
+export async function markUploadCompleted(client: pg.ClientBase, uploadId: UploadId, counts: UploadCounts, errors: readonly unknown[]): Promise<void> {
+  await client.query(
+    `update nfr_upload
+        set status = 'completed', finished_at = now(), rows_inserted = $2, rows_updated = $3, rows_unchanged = $4,
+            rows_closed = $5, rows_rejected = $6, errors = $7::jsonb
+      where upload_id = $1`,
+    [uploadId, counts.inserted, counts.updated, counts.unchanged, counts.closed, counts.rejected, JSON.stringify(errors.slice(0, MAX_STORED_ERRORS))],
+  );
+}
+
+/** Marks the upload failed (autocommit session, after the data transaction rolled back). */
+export async function markUploadFailed(client: pg.ClientBase, uploadId: UploadId, rejected: number, errors: readonly unknown[]): Promise<void> {
+  await client.query(
+    `update nfr_upload
+        set status = 'failed', started_at = coalesce(started_at, now()), finished_at = now(),
+            rows_inserted = 0, rows_updated = 0, rows_unchanged = 0, rows_closed = 0, rows_rejected = $2, errors = $3::jsonb
+      where upload_id = $1`,
+    [uploadId, rejected, JSON.stringify(errors.slice(0, MAX_STORED_ERRORS))],
+  );
+}
