@@ -2,14 +2,25 @@
 import { Command, CommanderError } from 'commander';
 import { ERROR_CODES } from '../errors.js';
 import { NFR_VERSION } from '../version.js';
-import { registerDbCommands } from './db.js';
-import { registerIngestCommands } from './ingest.js';
 import { reportError } from './output.js';
-import { registerPipelineCommands } from './pipeline.js';
-import { registerSampleCommands } from './sample.js';
-import { registerServeCommand } from './serve.js';
-import { registerIndexCommands } from './search.js';
-import { registerSnapshotCommands } from './snapshot.js';
+
+type Register = (program: Command) => void;
+
+/**
+ * Command groups, loaded on demand: a command imports only its own group, so `nfr snapshot
+ * create` does not pay for loading the HTTP server, the Qdrant client or the CSV parser.
+ */
+const GROUPS: Record<string, () => Promise<Register>> = {
+  db: async () => (await import('./db.js')).registerDbCommands,
+  snapshot: async () => (await import('./snapshot.js')).registerSnapshotCommands,
+  ingest: async () => (await import('./ingest.js')).registerIngestCommands,
+  index: async () => (await import('./search.js')).registerIndexCommands,
+  sample: async () => (await import('./sample.js')).registerSampleCommands,
+  pipeline: async () => (await import('./pipeline.js')).registerPipelineCommands,
+  serve: async () => (await import('./serve.js')).registerServeCommand,
+};
+/** `search` is registered by the same module as `index`. */
+const ALIASES: Record<string, string> = { search: 'index' };
 
 export const EXIT_CODES_HELP = `
 Exit codes:
@@ -29,7 +40,7 @@ Exit codes:
   13  not authorised (API token missing or invalid)
   14  forbidden (API token lacks the role)`;
 
-export function buildProgram(): Command {
+export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('nfr')
     .description('nfr-connect: non-financial-risk data in PostgreSQL, with snapshots you can trust')
     .version(NFR_VERSION)
@@ -37,19 +48,16 @@ export function buildProgram(): Command {
     .addHelpText('after', EXIT_CODES_HELP)
     // Before registering subcommands: they inherit it, so usage errors return instead of exiting.
     .exitOverride();
-  registerDbCommands(program);
-  registerSnapshotCommands(program);
-  registerIngestCommands(program);
-  registerIndexCommands(program);
-  registerSampleCommands(program);
-  registerPipelineCommands(program);
-  registerServeCommand(program);
+  const first = argv.slice(2).find((a) => !a.startsWith('-'));
+  const group = first === undefined ? undefined : (ALIASES[first] ?? first);
+  const load = group !== undefined && group in GROUPS ? [GROUPS[group] as () => Promise<Register>] : Object.values(GROUPS);
+  for (const register of await Promise.all(load.map((l) => l()))) register(program);
   return program;
 }
 
 /** Runs the CLI; resolves to the process exit code. The only caller of process.exit is bin/nfr.js. */
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv as string[]);

@@ -46,7 +46,7 @@ export function registerSnapshotCommands(program: Command): void {
       try {
         const m = await createSnapshot(ctx, { name: opts.name, description: opts.description, tags: opts.tag, jobs: opts.jobs, onProgress: bar.update });
         bar.done();
-        emit(opts, m, () => `created ${m.id} "${m.name}": ${m.tables.length} tables, ${m.tables.reduce((s, t) => s + t.rows, 0)} rows, ${formatBytes(m.total_bytes)} in ${formatDuration(m.duration_ms)}`);
+        emit(opts, { ...m, snapshot_id: m.id }, () => `created ${m.id} "${m.name}": ${m.tables.length} tables, ${m.tables.reduce((s, t) => s + t.rows, 0)} rows, ${formatBytes(m.total_bytes)} in ${formatDuration(m.duration_ms)}`);
       } finally {
         bar.done();
       }

@@ -121,6 +121,8 @@ async function dumpInto(ctx: SnapshotContext, work: string, id: string, started:
           `--compress=${ctx.config.compression}`,
           `--snapshot=${pgSnapshot}`,
           `--file=${dumpDir}`,
+          // The hasher flushes every file to disk as it reads it (see growing-hasher.ts).
+          '--no-sync',
           '--verbose',
           `--dbname=${conninfoDbname(ctx.target.database)}`,
         ],

@@ -5,6 +5,10 @@
  * dump itself, and one big table finishes last, so hashing each file once it is complete hides
  * little. Instead every data file (`<dumpId>.dat[.gz]`, written sequentially) is read as it
  * grows; it is done when pg_dump reports the item finished (or exits) and no bytes remain.
+ *
+ * The hasher also makes the files durable: it flushes each file to disk as it goes (fdatasync
+ * every FLUSH_BYTES, fsync at the end), so pg_dump runs with --no-sync instead of flushing the
+ * whole archive after the dump (about 13 % of the dump's time on the benchmark machine).
  */
 import { createHash } from 'node:crypto';
 import { chmod, open, readdir, stat } from 'node:fs/promises';
@@ -14,6 +18,8 @@ import type { FileEntry } from './manifest.js';
 
 const DATA_FILE = /^\d+\.dat(\.gz)?$/;
 const POLL_MS = 50;
+/** Flushing in steps spreads the writeback over the dump instead of leaving it all for the end. */
+const FLUSH_BYTES = 128 * 1024 * 1024;
 
 export class GrowingFileHasher {
   private readonly following = new Map<string, Promise<FileEntry>>();
@@ -56,9 +62,10 @@ export class GrowingFileHasher {
     const hashed = await mapLimit(rest, parallel, async (rel) => {
       const file = path.join(this.root, rel);
       await chmod(file, 0o600);
-      const [info, sha256] = await Promise.all([stat(file), sha256File(file)]);
+      const [info, sha256] = await Promise.all([stat(file), sha256File(file), syncFile(file)]);
       return { path: rel, size: info.size, sha256 };
     });
+    await syncFile(path.join(this.root, this.sub));
     return [...followed, ...hashed].sort((a, b) => a.path.localeCompare(b.path));
   }
 
@@ -95,6 +102,7 @@ export class GrowingFileHasher {
       const hash = createHash('sha256');
       const buffer = Buffer.allocUnsafe(1 << 20);
       let position = 0;
+      let flushed = 0;
       for (;;) {
         // Read whether or not the file is complete yet; only a read of zero bytes after the
         // completion signal ends the file, so bytes written just before it are never missed.
@@ -103,15 +111,31 @@ export class GrowingFileHasher {
         if (bytesRead > 0) {
           hash.update(buffer.subarray(0, bytesRead));
           position += bytesRead;
+          if (position - flushed >= FLUSH_BYTES) {
+            // fsync on a read-only descriptor flushes the file's dirty pages all the same (Linux).
+            await handle.datasync();
+            flushed = position;
+          }
           continue;
         }
         if (ended) break;
         await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       }
+      await handle.sync();
       await chmod(file, 0o600);
       return { path: rel, size: position, sha256: hash.digest('hex') };
     } finally {
       await handle.close();
     }
+  }
+}
+
+/** fsync of a file or directory by path. */
+async function syncFile(file: string): Promise<void> {
+  const handle = await open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
