@@ -1,7 +1,8 @@
 /** `nfr ingest controls FILE.csv`: flags become options for the core; the result is printed. */
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
-import { ingestControlsFile, type ControlsIngestResult } from '../ingest/controls.js';
+import { ingestControlsFile } from '../ingest/controls.js';
+import { enrichAfterIngest, type IngestWithEnrichment } from '../pipeline/controls.js';
 import { openSnapshotContext } from '../snapshot/store.js';
 import { emit, formatBytes, formatDuration, progressLine } from './output.js';
 
@@ -26,12 +27,14 @@ export function registerControlsIngest(ingest: Command): void {
       const ctx = await openSnapshotContext(loadConfig());
       const bar = progressLine(opts);
       try {
-        const r = await ingestControlsFile(ctx, file, {
+        const ingested = await ingestControlsFile(ctx, file, {
           skipInvalid: opts.skipInvalid,
           closeMissing: opts.closeMissing,
           dryRun: opts.dryRun,
           onProgress: bar.update,
         });
+        bar.update({ phase: 'enriching' });
+        const r = await enrichAfterIngest(ctx, ingested);
         bar.done();
         emit(opts, r, human);
       } finally {
@@ -40,7 +43,7 @@ export function registerControlsIngest(ingest: Command): void {
     });
 }
 
-function human(r: ControlsIngestResult): string {
+function human(r: IngestWithEnrichment): string {
   const c = r.controls;
   const head = r.dry_run
     ? `dry run of ${r.file} (nothing written):`
@@ -53,6 +56,10 @@ function human(r: ControlsIngestResult): string {
     `  text changed: ${r.text_changed.count} control(s)`,
     `  in ${formatDuration(r.duration_ms)}`,
   ];
+  if (r.enrichment) {
+    const e = r.enrichment;
+    lines.push(`  enrichment: ${e.controls_computed} of ${e.controls_current} controls computed in ${formatDuration(e.duration_ms)}${e.skipped.length ? ` (${e.skipped.join('; ')})` : ''}`);
+  }
   if (r.error_count > 0) {
     lines.push(`  ${r.error_count} problem(s) in rejected rows:`);
     for (const e of r.errors.slice(0, 20)) lines.push(`    line ${e.line}, ${e.field}: ${e.message}`);

@@ -27,7 +27,7 @@ import { copyRows } from './copy.js';
 import { parseHeader, rejectedValues, STAGING_COLUMNS, validateRecord, type HeaderLayout, type RowError, type StagingValues } from './controls-csv.js';
 import { checkStaged, createStagingTables, REJECTED_IDS, STAGING, stagedCount, stagedErrors, textChanges } from './controls-staging.js';
 import { applyRelations, applyVersionedEntities, type RelationCounts, type VersionCounts } from './versioning.js';
-import { checkUploadFile, markUploadCompleted, markUploadFailed, markUploadRunning, recordUpload, storeUpload, type UploadId } from './uploads.js';
+import { checkUploadFile, markUploadCompleted, markUploadFailed, markUploadRunning, recordUpload, storeUpload, type StoredUpload, type UploadId } from './uploads.js';
 
 export interface ControlsIngestOptions {
   /** Write the valid rows and report the rest, instead of rejecting the whole file. */
@@ -102,34 +102,84 @@ export async function ingestControlsFile(ctx: SnapshotContext, file: string, opt
         const loaded = await loadBatch(data, file, name, null, options);
         return result(loaded, { upload_id: null, file, stored_file: null, size_bytes: size, sha256: null }, options, started);
       }
-      // Autocommit session for the upload record: it must survive the data transaction's rollback.
-      const status = await connect(ctx.target, 'nfr ingest upload');
-      try {
+      return await withStatusSession(ctx, async (status) => {
         await failInterrupted(status);
         options.onProgress?.({ phase: 'storing' });
         const stored = await storeUpload(status, ctx.config.dataIngestedPath, 'controls', file);
         await recordUpload(status, 'controls', name, stored);
-        await markUploadRunning(status, stored.uploadId);
-        try {
-          const loaded = await loadBatch(data, stored.storedPath, name, stored.uploadId, options);
-          return result(loaded, { upload_id: stored.uploadId, file, stored_file: stored.storedPath, size_bytes: stored.sizeBytes, sha256: stored.sha256 }, options, started);
-        } catch (err) {
-          const details = err instanceof NfrError ? err.details : undefined;
-          const errors = Array.isArray(details?.errors) ? (details.errors as RowError[]) : [{ line: null, field: null, message: err instanceof Error ? err.message : String(err) }];
-          const rejected = typeof details?.rows_rejected === 'number' ? details.rows_rejected : 0;
-          await markUploadFailed(status, stored.uploadId, rejected, errors).catch(() => {});
-          if (err instanceof NfrError) {
-            throw new NfrError(err.code, `${err.message}\n  (upload ${stored.uploadId} is recorded as failed)`, { cause: err.cause, details: { ...err.details, upload_id: stored.uploadId } });
-          }
-          throw err;
-        }
-      } finally {
-        await status.end().catch(() => {});
-      }
+        return processStored(data, status, stored, file, name, options, started);
+      });
     } finally {
       await data.end().catch(() => {});
     }
   });
+}
+
+/**
+ * Stores a file as a controls upload and records it `pending`, without waiting for the
+ * operation lock: the API answers with the upload id at once and processes it as a job.
+ */
+export async function acceptControlsUpload(ctx: SnapshotContext, file: string, originalFilename: string): Promise<StoredUpload> {
+  await checkUploadFile(file, ctx.config.maxUploadBytes);
+  return withStatusSession(ctx, async (status) => {
+    await requireMigrated(status, ctx.target.database);
+    const stored = await storeUpload(status, ctx.config.dataIngestedPath, 'controls', file);
+    await recordUpload(status, 'controls', originalFilename, stored);
+    return stored;
+  });
+}
+
+/** Processes an upload accepted with acceptControlsUpload, under the operation lock. */
+export async function ingestStoredControls(ctx: SnapshotContext, stored: StoredUpload, originalFilename: string, options: Omit<ControlsIngestOptions, 'dryRun'> = {}): Promise<ControlsIngestResult> {
+  const started = Date.now();
+  return withOperation(ctx, 'ingest', null, async () => {
+    const data = await connect(ctx.target, 'nfr ingest controls');
+    try {
+      return await withStatusSession(ctx, async (status) => {
+        await failInterrupted(status);
+        await requireMigrated(data, ctx.target.database);
+        return processStored(data, status, stored, originalFilename, originalFilename, options, started);
+      });
+    } finally {
+      await data.end().catch(() => {});
+    }
+  });
+}
+
+/** An autocommit session for the upload record: it must survive the data transaction's rollback. */
+async function withStatusSession<T>(ctx: SnapshotContext, fn: (status: pg.Client) => Promise<T>): Promise<T> {
+  const status = await connect(ctx.target, 'nfr ingest upload');
+  try {
+    return await fn(status);
+  } finally {
+    await status.end().catch(() => {});
+  }
+}
+
+/** Runs the batch of a stored upload, recording running → completed | failed. */
+async function processStored(
+  data: pg.ClientBase,
+  status: pg.ClientBase,
+  stored: StoredUpload,
+  file: string,
+  name: string,
+  options: ControlsIngestOptions,
+  started: number,
+): Promise<ControlsIngestResult> {
+  await markUploadRunning(status, stored.uploadId);
+  try {
+    const loaded = await loadBatch(data, stored.storedPath, name, stored.uploadId, options);
+    return result(loaded, { upload_id: stored.uploadId, file, stored_file: stored.storedPath, size_bytes: stored.sizeBytes, sha256: stored.sha256 }, options, started);
+  } catch (err) {
+    const details = err instanceof NfrError ? err.details : undefined;
+    const errors = Array.isArray(details?.errors) ? (details.errors as RowError[]) : [{ line: null, field: null, message: err instanceof Error ? err.message : String(err) }];
+    const rejected = typeof details?.rows_rejected === 'number' ? details.rows_rejected : 0;
+    await markUploadFailed(status, stored.uploadId, rejected, errors).catch(() => {});
+    if (err instanceof NfrError) {
+      throw new NfrError(err.code, `${err.message}\n  (upload ${stored.uploadId} is recorded as failed)`, { cause: err.cause, details: { ...err.details, upload_id: stored.uploadId } });
+    }
+    throw err;
+  }
 }
 
 /**

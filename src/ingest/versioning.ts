@@ -127,7 +127,8 @@ export async function applyRelations(
       where not exists (select 1 from ${t} r where r.${a} = s.${a} and r.${b} = s.${b} and r.tx_to is null)`,
     [options.uploadId],
   );
-  const total = await client.query<{ n: string }>(`select count(distinct (${a}, ${b}))::text as n from ${stg}`);
+  // count(distinct (a, b)) sorts row values; counting a distinct subquery hashes plain columns.
+  const total = await client.query<{ n: string }>(`select count(*)::text as n from (select distinct s.${a}, s.${b} from ${stg} s) d`);
   const openedCount = opened.rowCount ?? 0;
   return { opened: openedCount, closed, unchanged: Number(total.rows[0]?.n ?? 0) - openedCount };
 }

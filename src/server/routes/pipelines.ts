@@ -1,13 +1,23 @@
 /** Pipeline routes (SPEC §4): control and context ingestion, index sync/check, search, stage. */
 import type { FastifyInstance } from 'fastify';
+import { NfrError } from '../../errors.js';
+import { checkIndex } from '../../index/check.js';
+import { MAX_LIMIT, searchControls } from '../../index/search.js';
+import { syncIndex } from '../../index/sync.js';
+import { ingestContext } from '../../ingest/context.js';
 import { getPipelineStage } from '../../pipeline/stage.js';
 import type { ServerDeps } from '../app.js';
 import { withPoolClient } from '../db.js';
 import { ANY_OBJECT, ERROR_RESPONSES } from '../schemas.js';
+import { jobAccepted } from './jobs.js';
+import { registerControlsUpload } from './uploads.js';
 
 export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): void {
-  app.get('/api/v2/pipelines/status', { config: { role: 'reader' }, schema: { summary: 'Pipeline stage and current row counts', response: { 200: ANY_OBJECT, ...ERROR_RESPONSES } } }, async () => {
-    return withPoolClient(deps.pool, async (client) => {
+  const { ctx, jobs, runner, config } = deps;
+  const jobUrl = (jobId: string) => `/api/v2/pipelines/jobs/${jobId}`;
+
+  app.get('/api/v2/pipelines/status', { config: { role: 'reader' }, schema: { summary: 'Pipeline stage and current row counts', response: { 200: ANY_OBJECT, ...ERROR_RESPONSES } } }, async () =>
+    withPoolClient(deps.pool, async (client) => {
       const stage = await getPipelineStage(client);
       const counts = await client.query<{ controls: string; functions: string; themes: string }>(
         `select (select count(*) from src_controls_ver_control where tx_to is null)::text as controls,
@@ -19,6 +29,81 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): 
         ...stage,
         current: { controls: Number(row?.controls ?? 0), functions: Number(row?.functions ?? 0), risk_themes: Number(row?.themes ?? 0) },
       };
-    });
-  });
+    }),
+  );
+
+  registerControlsUpload(app, deps);
+
+  app.post<{ Body: { dry_run?: boolean; skip_invalid?: boolean; allow_empty?: boolean } | undefined }>(
+    '/api/v2/pipelines/context/ingest',
+    {
+      config: { role: 'operator' },
+      schema: {
+        summary: 'Ingest the latest folder of each context provider under CONTEXT_PROVIDERS_PATH; poll the job',
+        body: { type: 'object', additionalProperties: false, properties: { dry_run: { type: 'boolean' }, skip_invalid: { type: 'boolean' }, allow_empty: { type: 'boolean' } } },
+        response: { 202: ANY_OBJECT, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body ?? {};
+      const job = await jobs.create('ingest.context', { ...body });
+      runner.submit(job, async (report) => {
+        report({ step: 'ingesting', percent: 5 });
+        // The path is the server's configuration, never taken from the request.
+        const result = await ingestContext(ctx, { dryRun: body.dry_run, skipInvalid: body.skip_invalid, allowEmpty: body.allow_empty });
+        if (!result.ok) {
+          throw new NfrError('INVALID_INPUT', `context ingestion rejected ${result.totals.files_rejected} file(s): ${result.providers.flatMap((p) => p.files).flatMap((f) => f.errors).slice(0, 5).map((e) => `${e.file}${e.line ? `:${e.line}` : ''} ${e.field ?? ''} ${e.message}`).join('; ')}`);
+        }
+        return result;
+      });
+      return reply.code(202).send(jobAccepted(job, jobUrl(job.job_id)));
+    },
+  );
+
+  app.post<{ Body: { force?: boolean } | undefined }>(
+    '/api/v2/pipelines/index/sync',
+    {
+      config: { role: 'operator' },
+      schema: {
+        summary: 'Bring the vector index in line with the current controls (incremental; force rebuilds); poll the job',
+        body: { type: 'object', additionalProperties: false, properties: { force: { type: 'boolean' } } },
+        response: { 202: ANY_OBJECT, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      const force = request.body?.force === true;
+      const job = await jobs.create('index.sync', { force });
+      runner.submit(job, async (report) => {
+        report({ step: 'syncing', percent: 5 });
+        return syncIndex(ctx.config, { force });
+      });
+      return reply.code(202).send(jobAccepted(job, jobUrl(job.job_id)));
+    },
+  );
+
+  app.get('/api/v2/pipelines/index/check', { config: { role: 'reader' }, schema: { summary: 'Compare PostgreSQL and the index by ids and hashes', response: { 200: ANY_OBJECT, ...ERROR_RESPONSES } } }, async () =>
+    checkIndex(config),
+  );
+
+  app.get<{ Querystring: { q: string; limit?: string } }>(
+    '/api/v2/controls/search',
+    {
+      config: { role: 'reader' },
+      schema: {
+        summary: 'Semantic search over the indexed controls',
+        querystring: {
+          type: 'object',
+          required: ['q'],
+          additionalProperties: false,
+          properties: { q: { type: 'string', minLength: 1, maxLength: 2000 }, limit: { type: 'string', pattern: '^[0-9]{1,3}$' } },
+        },
+        response: { 200: ANY_OBJECT, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
+      if (limit !== undefined && (limit < 1 || limit > MAX_LIMIT)) throw new NfrError('INVALID_INPUT', `limit ${limit}: expected 1 to ${MAX_LIMIT}`);
+      return searchControls(config, request.query.q, { limit });
+    },
+  );
 }

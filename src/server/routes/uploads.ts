@@ -1,0 +1,85 @@
+/**
+ * `POST /api/v2/pipelines/controls/ingest` (multipart field `file`): the upload is streamed to
+ * disk (bounded by NFR_MAX_UPLOAD_MB), stored as `controls/UPL-YYYY-NNNN.csv` and recorded before
+ * the answer `{job_id, upload_id}`; ingestion, enrichment and the optional auto-snapshot run as
+ * the job.
+ */
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { FastifyInstance } from 'fastify';
+import { NfrError } from '../../errors.js';
+import { acceptControlsUpload, ingestStoredControls } from '../../ingest/controls.js';
+import { enrichAfterIngest } from '../../pipeline/controls.js';
+import { createSnapshot } from '../../snapshot/create.js';
+import { ensureDir } from '../../util/fs.js';
+import type { ServerDeps } from '../app.js';
+import { ANY_OBJECT, ERROR_BODY, ERROR_RESPONSES } from '../schemas.js';
+import { jobAccepted } from './jobs.js';
+
+interface UploadQuery {
+  skip_invalid?: 'true' | 'false';
+  close_missing?: 'true' | 'false';
+}
+
+export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): void {
+  const { ctx, jobs, runner, config } = deps;
+  app.post<{ Querystring: UploadQuery }>(
+    '/api/v2/pipelines/controls/ingest',
+    {
+      config: { role: 'operator' },
+      schema: {
+        summary: 'Upload a controls CSV (multipart field "file"); answers {job_id, upload_id} at once',
+        consumes: ['multipart/form-data'],
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { skip_invalid: { type: 'string', enum: ['true', 'false'] }, close_missing: { type: 'string', enum: ['true', 'false'] } },
+        },
+        response: { 202: ANY_OBJECT, 413: ERROR_BODY, 415: ERROR_BODY, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      if (!request.isMultipart()) {
+        throw new NfrError('UNSUPPORTED_MEDIA_TYPE', 'send the CSV as multipart/form-data with a field named "file"');
+      }
+      const part = await request.file();
+      if (!part) throw new NfrError('INVALID_INPUT', 'the request has no file: send the CSV in a multipart field named "file"');
+      if (part.fieldname !== 'file') {
+        part.file.resume();
+        throw new NfrError('INVALID_INPUT', `unexpected multipart field "${part.fieldname}": send the CSV in a field named "file"`);
+      }
+      const filename = path.basename(part.filename || 'upload.csv');
+      const incoming = path.join(config.dataIngestedPath, '.incoming');
+      await ensureDir(config.dataIngestedPath);
+      await ensureDir(incoming);
+      const temp = path.join(incoming, `${randomUUID()}.part`);
+      let stored;
+      try {
+        // Streamed to disk; over the limit the stream fails with 413 and the partial file goes.
+        await pipeline(part.file, createWriteStream(temp, { mode: 0o600 }));
+        stored = await acceptControlsUpload(ctx, temp, filename);
+      } finally {
+        await rm(temp, { force: true });
+      }
+      const options = { skipInvalid: request.query.skip_invalid === 'true', closeMissing: request.query.close_missing === 'true' };
+      const job = await jobs.create('ingest.controls', { upload_id: stored.uploadId, filename, skip_invalid: options.skipInvalid, close_missing: options.closeMissing });
+      runner.submit(job, async (report) => {
+        report({ step: 'ingesting', percent: 5 });
+        const ingested = await ingestStoredControls(ctx, stored, filename, options);
+        report({ step: 'enriching', percent: 60 });
+        const result = await enrichAfterIngest(ctx, ingested);
+        let autoSnapshot: string | null = null;
+        if (config.autoSnapshotAfterIngestion) {
+          report({ step: 'auto-snapshot', percent: 85 });
+          const m = await createSnapshot(ctx, { name: `after ${stored.uploadId}`, description: `Automatic snapshot after ingesting ${filename} as ${stored.uploadId}`, tags: ['auto'] });
+          autoSnapshot = m.id;
+        }
+        return { ...result, auto_snapshot_id: autoSnapshot };
+      });
+      return reply.code(202).send({ ...jobAccepted(job, `/api/v2/pipelines/jobs/${job.job_id}`), upload_id: stored.uploadId });
+    },
+  );
+}
