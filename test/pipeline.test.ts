@@ -79,4 +79,32 @@ describe('nfr pipeline run', () => {
     const skipped = run.body.steps.filter((s: { status: string }) => s.status === 'skipped').map((s: { step: string }) => s.step);
     assert.deepEqual(skipped, ['enrichment', 'post-controls snapshot', 'indexing', 'production snapshot']);
   });
+
+  it('says after a restore what is out of date, fixes it with --resync, and lists files of unknown uploads', async () => {
+    const { env: e } = await env('stages');
+    const run = await nfrJson(['pipeline', 'run', '--sample', '--snapshots'], e);
+    assert.equal(run.code, 0, run.stderr);
+    const checkpoint = (step: string) => run.body.steps.find((s: { step: string }) => s.step === step).snapshot_id as string;
+
+    const back = await nfrJson(['snapshot', 'restore', '--id', checkpoint('post-context snapshot'), '--yes', '--skip-backup'], e);
+    assert.equal(back.code, 0, back.stderr);
+    const after = back.body.after_restore;
+    assert.equal(after.snapshot_stage, 'context');
+    assert.equal(after.index.status, 'out-of-date');
+    assert.equal(after.index.orphan, 370, 'every indexed control is gone from the restored database');
+    assert.equal(after.index.fix, 'nfr index');
+    assert.ok(after.unreferenced_files.files.some((f: string) => /^controls\/UPL-\d{4}-\d{4}\.csv$/.test(f)), JSON.stringify(after.unreferenced_files));
+    assert.ok(after.unreferenced_files.files.some((f: string) => f.startsWith('model_runs/embedding/')));
+
+    const forward = await nfrJson(['snapshot', 'restore', '--id', checkpoint('production snapshot'), '--yes', '--skip-backup', '--resync'], e);
+    assert.equal(forward.code, 0, forward.stderr);
+    assert.equal(forward.body.after_restore.index.status, 'resynced');
+    assert.equal(forward.body.after_restore.index.resync.points, 370);
+    assert.equal(forward.body.after_restore.unreferenced_files.count, 0);
+    assert.equal((await nfrJson(['index', '--check'], e)).code, 0);
+
+    const again = await nfrJson(['snapshot', 'restore', '--id', checkpoint('production snapshot'), '--yes', '--skip-backup'], e);
+    assert.equal(again.body.after_restore.index.status, 'in-sync');
+    assert.equal(again.body.after_restore.index.fix, null);
+  });
 });

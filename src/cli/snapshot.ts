@@ -107,7 +107,6 @@ export function registerSnapshotCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: Common & { id?: string; undo?: boolean; skipBackup?: boolean; force?: boolean; jobs?: number; resync?: boolean; yes?: boolean; skipConfirm?: boolean }) => {
       const yes = opts.yes === true || opts.skipConfirm === true;
-      if (opts.resync) throw new NfrError('USAGE', '--resync needs the vector index, which is not available in this version');
       if (opts.undo) {
         if (opts.id !== undefined) throw new NfrError('USAGE', '--undo takes no --id: it reverses the last restore');
         const ctx = await openSnapshotContext(loadConfig());
@@ -123,7 +122,7 @@ export function registerSnapshotCommands(program: Command): void {
       await confirm(`Replace database "${ctx.target.database}" with snapshot ${id}?${opts.skipBackup ? ' (no pre-restore backup)' : ''}`, { yes, json: opts.json });
       const bar = progressLine(opts);
       try {
-        const r = await restoreSnapshot(ctx, { id, skipBackup: opts.skipBackup, force: opts.force, jobs: opts.jobs, onProgress: bar.update });
+        const r = await restoreSnapshot(ctx, { id, skipBackup: opts.skipBackup, force: opts.force, jobs: opts.jobs, resync: opts.resync, onProgress: bar.update });
         bar.done();
         emit(opts, r, () =>
           [
@@ -132,6 +131,11 @@ export function registerSnapshotCommands(program: Command): void {
             r.pre_restore_backup_id ? `  pre-restore backup: ${r.pre_restore_backup_id}` : '  no pre-restore backup (--skip-backup)',
             r.schema.migrated.length ? `  migrated to ${r.schema.code}: ${r.schema.migrated.join(', ')}` : '',
             r.previous_database ? `  undo with: nfr snapshot restore --undo` : '',
+            `  snapshot stage: ${r.after_restore.snapshot_stage ?? '-'}; vector index: ${r.after_restore.index.status}${r.after_restore.index.detail ? ` (${r.after_restore.index.detail})` : ''}`,
+            r.after_restore.index.fix ? `  out of date: the vector index; fix with: ${r.after_restore.index.fix} (or restore with --resync)` : '',
+            r.after_restore.unreferenced_files.count
+              ? `  ${r.after_restore.unreferenced_files.count} file(s) under DATA_INGESTED_PATH belong to uploads the restored database does not know: ${r.after_restore.unreferenced_files.files.slice(0, 5).join(', ')}${r.after_restore.unreferenced_files.count > 5 ? ', ...' : ''}`
+              : '',
           ]
             .filter(Boolean)
             .join('\n'),

@@ -92,7 +92,7 @@ export function snapshotProgress(kind: 'create' | 'restore', p: Progress): JobRe
   const bands: Record<string, [number, number]> =
     kind === 'create'
       ? { dumping: [2, 95], completed: [100, 100] }
-      : { verifying: [1, 5], backup: [5, 30], restoring: [30, 88], checking: [88, 92], migrating: [92, 94], swapping: [94, 99], completed: [100, 100] };
+      : { verifying: [1, 5], backup: [5, 30], restoring: [30, 88], checking: [88, 92], migrating: [92, 94], swapping: [94, 96], reporting: [96, 99], resyncing: [96, 99], completed: [100, 100] };
   const [from, to] = bands[p.phase] ?? [0, 0];
   const fraction = p.tables_total ? (p.tables_done ?? 0) / p.tables_total : 0;
   return { percent: from + (to - from) * fraction, step: p.phase };

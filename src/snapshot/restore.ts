@@ -8,14 +8,15 @@
  */
 import path from 'node:path';
 import type pg from 'pg';
-import { NfrError } from '../errors.js';
-import { conninfoDbname, connect, serverMajor, toolEnv, withDatabase, type PgTarget } from '../postgres/connection.js';
+import { NfrError, toNfrError } from '../errors.js';
+import { conninfoDbname, connect, serverMajor, toolEnv, withClient, withDatabase, type PgTarget } from '../postgres/connection.js';
 import { countRows, createDatabaseLike, databaseExists, databaseInfo, derivedDatabaseName, dropDatabase } from '../postgres/databases.js';
 import { codeMigrations, codeSchemaHead, migrateToHead } from '../postgres/migrate.js';
 import { findClientTool } from '../postgres/tools.js';
 import { mapLimit } from '../util/fs.js';
 import { faultPoint } from '../util/fault.js';
 import { runProgram } from '../util/process.js';
+import { afterRestore, type AfterRestoreReport } from './after-restore.js';
 import { createSnapshotLocked } from './create.js';
 import type { SnapshotId } from './ids.js';
 import type { Manifest } from './manifest.js';
@@ -30,6 +31,8 @@ export interface RestoreOptions {
   readonly skipBackup?: boolean | undefined;
   readonly force?: boolean | undefined;
   readonly jobs?: number | undefined;
+  /** Bring the vector index in line with the restored controls, inside the same operation. */
+  readonly resync?: boolean | undefined;
   readonly onProgress?: ProgressListener | undefined;
 }
 
@@ -45,6 +48,8 @@ export interface RestoreResult {
   readonly rows_restored: number;
   readonly blocked_ms: number;
   readonly sessions_ended: number;
+  /** What the restore means for the vector index and the stored files, and how to fix it. */
+  readonly after_restore: AfterRestoreReport;
   readonly duration_ms: number;
 }
 
@@ -143,6 +148,11 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
     if (liveInfo) {
       await writeLastRestore(ctx.store, { database: live, previous_database: previous, snapshot_id: manifest.id, restored_at: new Date().toISOString(), undone: false });
     }
+    progress({ phase: options.resync ? 'resyncing' : 'reporting' });
+    const after = await withClient(ctx.target, (client) => afterRestore(ctx.config, client, manifest, options.resync === true), 'nfr restore report').catch((err: unknown) => {
+      const e = toNfrError(err);
+      throw new NfrError(e.code, `${manifest.id} was restored, but ${options.resync ? 'the index resync' : 'the post-restore report'} failed: ${e.message}`, { cause: err });
+    });
     progress({ phase: 'completed', tables_done: manifest.tables.length, tables_total: manifest.tables.length });
     return {
       snapshot_id: manifest.id,
@@ -155,6 +165,7 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
       rows_restored: rows,
       blocked_ms: swap.blocked_ms,
       sessions_ended: swap.sessions_ended,
+      after_restore: after,
       duration_ms: Date.now() - started,
     };
   } finally {

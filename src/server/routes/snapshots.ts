@@ -142,12 +142,12 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     async (request, reply) => {
       const id = parseSnapshotId(request.params.id);
       const body = request.body ?? {};
-      if (body.resync) throw new NfrError('INVALID_INPUT', '"resync" is not available in this version; run an index sync after the restore');
       const skipBackup = body.skip_backup ?? (body.create_pre_restore_backup === undefined ? false : !body.create_pre_restore_backup);
       const force = body.force === true;
       await restorePreflight(ctx, id, force);
-      const job = await jobs.create('snapshot.restore', { snapshot_id: id, skip_backup: skipBackup, force });
-      runner.submit(job, (report) => restoreSnapshot(ctx, { id, skipBackup, force, onProgress: (p) => report(snapshotProgress('restore', p)) }));
+      const resync = body.resync === true;
+      const job = await jobs.create('snapshot.restore', { snapshot_id: id, skip_backup: skipBackup, force, resync });
+      runner.submit(job, (report) => restoreSnapshot(ctx, { id, skipBackup, force, resync, onProgress: (p) => report(snapshotProgress('restore', p)) }));
       return reply.code(202).send(jobAccepted(job, `${base}/job/${job.job_id}/status`));
     },
   );

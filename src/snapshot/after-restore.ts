@@ -1,0 +1,121 @@
+/**
+ * What a PostgreSQL-only restore means for the derived stores (SPEC §5.3 "After restore"): the
+ * vector index may no longer match the restored controls, and files under DATA_INGESTED_PATH may
+ * belong to uploads the restored database never saw. The report says what is out of date and the
+ * exact command that fixes it; with resync the index is brought in line at once, incrementally.
+ */
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type pg from 'pg';
+import type { Config } from '../config.js';
+import { messageOf } from '../errors.js';
+import type { Manifest } from './manifest.js';
+
+export interface AfterRestoreReport {
+  /** The pipeline stage the snapshot captured. */
+  readonly snapshot_stage: string | null;
+  readonly index: {
+    /** in-sync | out-of-date | missing (never built) | resynced | unknown (could not be checked). */
+    readonly status: 'in-sync' | 'out-of-date' | 'missing' | 'resynced' | 'unknown';
+    readonly missing: number;
+    readonly stale: number;
+    readonly orphan: number;
+    readonly detail: string | null;
+    /** The command that brings it in line, when it is not. */
+    readonly fix: string | null;
+    readonly resync?: { readonly upserted: number; readonly deleted: number; readonly embedded: number; readonly points: number } | undefined;
+  };
+  /** Stored uploads and model outputs whose upload the restored database does not know. */
+  readonly unreferenced_files: { readonly count: number; readonly files: string[] };
+}
+
+const LISTED_FILES = 100;
+const UPLOAD_ID = /(UPL-\d{4}-\d{4,})/;
+
+/**
+ * Builds the report on the restored live database (`client`). Runs inside the restore's
+ * operation, so a resync here cannot race another ingestion or index sync.
+ */
+export async function afterRestore(config: Config, client: pg.ClientBase, manifest: Manifest, resync: boolean): Promise<AfterRestoreReport> {
+  const index = resync ? await resyncIndex(config, client) : await indexState(config, client);
+  return { snapshot_stage: manifest.database.pipeline_stage, index, unreferenced_files: await unreferencedFiles(config, client) };
+}
+
+async function resyncIndex(config: Config, client: pg.ClientBase): Promise<AfterRestoreReport['index']> {
+  // Loaded on demand: most restores never touch the index, and the CLI starts faster without it.
+  const [{ openIndex }, { syncIndexLocked }, { createEmbedder }, { completeStage }] = await Promise.all([
+    import('../index/open-index.js'),
+    import('../index/sync.js'),
+    import('../enrich/create-embedder.js'),
+    import('../pipeline/stage.js'),
+  ]);
+  const index = openIndex(config);
+  try {
+    const r = await syncIndexLocked(client, index, createEmbedder(config));
+    if (await hasStageTable(client)) await completeStage(client, 'indexed', { index_points: r.points });
+    return { status: 'resynced', missing: 0, stale: 0, orphan: 0, detail: `${r.upserted} upserted, ${r.deleted} deleted`, fix: null, resync: { upserted: r.upserted, deleted: r.deleted, embedded: r.embedded, points: r.points } };
+  } finally {
+    await index.close();
+  }
+}
+
+async function indexState(config: Config, client: pg.ClientBase): Promise<AfterRestoreReport['index']> {
+  try {
+    const [{ openIndex }, { pgSignature }, { checkIndex }] = await Promise.all([
+      import('../index/open-index.js'),
+      import('../index/pg-source.js'),
+      import('../index/check.js'),
+    ]);
+    // Cheap answers first: no index at all, or an index synced from exactly this data (the
+    // signature it recorded matches the restored controls). Only otherwise compare every point.
+    const index = openIndex(config);
+    try {
+      const description = await index.describe();
+      if (!description) return { status: 'missing', missing: 0, stale: 0, orphan: 0, detail: 'no vector index has been built', fix: 'nfr index' };
+      if (description.source_signature === (await pgSignature(client))) return { status: 'in-sync', missing: 0, stale: 0, orphan: 0, detail: null, fix: null };
+    } finally {
+      await index.close();
+    }
+    const c = await checkIndex(config);
+    if (c.model_mismatch) return { status: 'out-of-date', missing: c.missing.count, stale: c.stale.count, orphan: c.orphan.count, detail: c.model_mismatch, fix: 'nfr index --force' };
+    const ok = c.missing.count === 0 && c.stale.count === 0 && c.orphan.count === 0;
+    return {
+      status: ok ? 'in-sync' : 'out-of-date',
+      missing: c.missing.count,
+      stale: c.stale.count,
+      orphan: c.orphan.count,
+      detail: ok ? null : `${c.missing.count} missing, ${c.stale.count} stale, ${c.orphan.count} orphan point(s)`,
+      fix: ok ? null : 'nfr index',
+    };
+  } catch (err) {
+    return { status: 'unknown', missing: 0, stale: 0, orphan: 0, detail: `could not compare the index: ${messageOf(err)}`, fix: 'nfr index --check' };
+  }
+}
+
+async function hasStageTable(client: pg.ClientBase): Promise<boolean> {
+  const r = await client.query<{ ok: boolean }>("select to_regclass('nfr_pipeline_stage') is not null as ok");
+  return r.rows[0]?.ok === true;
+}
+
+/** Files named after an upload id (controls/UPL-….csv, model_runs/<model>/UPL-….jsonl) unknown to nfr_upload. */
+async function unreferencedFiles(config: Config, client: pg.ClientBase): Promise<AfterRestoreReport['unreferenced_files']> {
+  const known = new Set<string>();
+  const exists = await client.query<{ ok: boolean }>("select to_regclass('nfr_upload') is not null as ok");
+  if (exists.rows[0]?.ok) {
+    for (const row of (await client.query<{ upload_id: string }>('select upload_id from nfr_upload')).rows) known.add(row.upload_id);
+  }
+  const root = config.dataIngestedPath;
+  const candidates: string[] = [];
+  const list = async (rel: string) => (await readdir(path.join(root, rel), { withFileTypes: true }).catch(() => [])) as import('node:fs').Dirent[];
+  for (const e of await list('controls')) if (e.isFile()) candidates.push(`controls/${e.name}`);
+  for (const model of await list('model_runs')) {
+    if (!model.isDirectory()) continue;
+    for (const e of await list(`model_runs/${model.name}`)) if (e.isFile()) candidates.push(`model_runs/${model.name}/${e.name}`);
+  }
+  const unreferenced = candidates.filter((f) => {
+    const id = UPLOAD_ID.exec(path.basename(f))?.[1];
+    return id !== undefined && !known.has(id);
+  });
+  unreferenced.sort();
+  return { count: unreferenced.length, files: unreferenced.slice(0, LISTED_FILES) };
+}
