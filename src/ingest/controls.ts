@@ -79,6 +79,8 @@ const CONTROL_SPEC = {
   ],
 } as const;
 
+const ANALYZED_TABLES = ['src_controls_ref_control', 'src_controls_ver_control', 'src_controls_rel_related_function', 'src_controls_rel_related_location', 'src_controls_rel_risk_theme'];
+
 const RELATIONS = [
   { name: 'related_functions', table: 'src_controls_rel_related_function', b: 'function_id', list: 'related_function_ids' },
   { name: 'related_locations', table: 'src_controls_rel_related_location', b: 'location_id', list: 'related_location_ids' },
@@ -169,6 +171,9 @@ async function processStored(
   await markUploadRunning(status, stored.uploadId);
   try {
     const loaded = await loadBatch(data, stored.storedPath, name, stored.uploadId, options);
+    // Fresh statistics for the tables the batch changed: without them the first enrichment or
+    // index sync after a large load plans seq-scan-and-sort pages (56 s instead of 3 s for 20k).
+    await data.query(`analyze ${ANALYZED_TABLES.join(', ')}`);
     return result(loaded, { upload_id: stored.uploadId, file, stored_file: stored.storedPath, size_bytes: stored.sizeBytes, sha256: stored.sha256 }, options, started);
   } catch (err) {
     const details = err instanceof NfrError ? err.details : undefined;

@@ -3,43 +3,16 @@
  * and RFC 4180 encoding (UTF-8 without BOM, '\n' line ends, lists joined with ';').
  */
 
-export const CONTROL_COLUMNS = [
-  'control_id',
-  'title',
-  'description',
-  'parent_control_id',
-  'family_id',
-  'family',
-  'key_control',
-  'control_type',
-  'execution',
-  'frequency',
-  'status',
-  'owner',
-  'effective_date',
-  'review_date',
-  'sox_relevant',
-  'gdpr_relevant',
-  'regulatory_references',
-  'owning_function_id',
-  'owning_location_id',
-  'related_function_ids',
-  'related_location_ids',
-  'risk_theme_ids',
-] as const;
+// One definition of the format: the ingester's. The sample writers follow it exactly.
+import { CONTROL_COLUMNS, CONTROL_ID_PATTERN, CONTROL_TYPES, EXECUTIONS, FREQUENCIES, STATUSES as CONTROL_STATUSES } from '../ingest/controls-csv.js';
 
-export const CONTROL_TYPES = ['preventative', 'detective', 'corrective'] as const;
-export const EXECUTIONS = ['manual', 'automated', 'semi-automated'] as const;
-export const FREQUENCIES = ['continuous', 'daily', 'weekly', 'monthly', 'quarterly', 'semi-annual', 'annual', 'ad-hoc', 'event-driven'] as const;
-export const CONTROL_STATUSES = ['active', 'inactive', 'draft', 'retired'] as const;
+export { CONTROL_COLUMNS, CONTROL_ID_PATTERN, CONTROL_STATUSES, CONTROL_TYPES, EXECUTIONS, FREQUENCIES };
 
 export type ControlType = (typeof CONTROL_TYPES)[number];
 export type Execution = (typeof EXECUTIONS)[number];
 export type Frequency = (typeof FREQUENCIES)[number];
 export type ControlStatus = (typeof CONTROL_STATUSES)[number];
 
-/** The ingester's rule for control ids; the generators keep to it. */
-export const CONTROL_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._()/-]*$/;
 export const CONTROL_ID_MAX = 64;
 export const TITLE_MAX = 500;
 
