@@ -245,6 +245,8 @@ describe('ingest controls: upload ids', () => {
       await c.query('update src_controls_rel_related_function set upload_id = null');
       await c.query('update src_controls_rel_related_location set upload_id = null');
       await c.query('update src_controls_rel_risk_theme set upload_id = null');
+      // The enrichment outputs that followed each ingestion point at their upload too.
+      for (const t of ['ai_controls_taxonomy_mapping', 'ai_controls_enrichment', 'ai_controls_feature_prep', 'ai_controls_embedding']) await c.query(`update ${t} set upload_id = null`);
       await c.query('delete from nfr_upload');
       await c.query('delete from nfr_id_sequence');
     });

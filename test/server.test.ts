@@ -4,9 +4,11 @@
  * server killed mid-job.
  */
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
+import { nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { fingerprint, mutate, query, seed } from './support/data.js';
 
@@ -80,10 +82,10 @@ async function api(server: Server, method: string, path: string, options: { toke
   return { status: res.status, json, text, headers: res.headers };
 }
 
-async function pollJob(server: Server, jobId: string, timeoutMs = 120_000): Promise<any> {
+async function pollJob(server: Server, jobId: string, timeoutMs = 120_000, route = '/api/v2/devdata/snapshots/job/:id/status'): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const r = await api(server, 'GET', `/api/v2/devdata/snapshots/job/${jobId}/status`, { token: READER });
+    const r = await api(server, 'GET', route.replace(':id', jobId), { token: READER });
     assert.equal(r.status, 200, r.text);
     if (r.json.status === 'completed' || r.json.status === 'failed') return r.json;
     if (Date.now() > deadline) throw new Error(`job ${jobId} still ${r.json.status}`);
@@ -258,6 +260,57 @@ describe('nfr serve', () => {
       assert.equal((await pollJob(second, again.json.job_id)).status, 'completed');
     } finally {
       await second.stop();
+    }
+  });
+
+  it('ingests an uploaded controls CSV as a job, enriches, auto-snapshots, indexes and searches', async () => {
+    const env = await setupEnv('upload', 0, { AUTO_SNAPSHOT_AFTER_INGESTION: 'true', NFR_MAX_UPLOAD_MB: '1' });
+    await query(env.DATABASE_URL!, 'truncate src_controls_ver_control, src_controls_ref_control cascade');
+    const sample = cluster.tempDir('upload-sample');
+    assert.equal((await nfrJson(['sample', 'nist', '--out', sample], env)).code, 0);
+    const context = await nfrJson(['ingest', 'context', '--path', path.join(sample, 'context')], env);
+    assert.equal(context.code, 0, context.stderr);
+    const server = await serve(env);
+    try {
+      const csv = await readFile(path.join(sample, 'controls.csv'));
+      const form = new FormData();
+      form.append('file', new Blob([csv], { type: 'text/csv' }), 'nist.csv');
+      const res = await fetch(`${server.url}/api/v2/pipelines/controls/ingest`, { method: 'POST', headers: { authorization: `Bearer ${OPERATOR}` }, body: form });
+      const accepted = (await res.json()) as any;
+      assert.equal(res.status, 202, JSON.stringify(accepted));
+      assert.match(accepted.upload_id, /^UPL-\d{4}-\d{4}$/);
+      const stored = await readFile(path.join(env.NFR_HOME!, 'data', 'controls', `${accepted.upload_id}.csv`));
+      assert.ok(stored.equals(csv), 'the upload is stored byte for byte before processing');
+      const job = await pollJob(server, accepted.job_id, 120_000, '/api/v2/pipelines/jobs/:id');
+      assert.equal(job.status, 'completed', JSON.stringify(job.error));
+      assert.equal(job.result.controls.inserted, 370);
+      assert.equal(job.result.enrichment.controls_computed, 370);
+      assert.match(job.result.auto_snapshot_id, /^SNAP-/);
+      const snapshots = await api(server, 'GET', '/api/v2/devdata/snapshots', { token: READER });
+      assert.deepEqual(snapshots.json.snapshots.find((x: { id: string }) => x.id === job.result.auto_snapshot_id).tags, ['auto']);
+
+      const sync = await api(server, 'POST', '/api/v2/pipelines/index/sync', { token: OPERATOR, body: {} });
+      assert.equal((await pollJob(server, sync.json.job_id, 120_000, '/api/v2/pipelines/jobs/:id')).status, 'completed');
+      const check = await api(server, 'GET', '/api/v2/pipelines/index/check', { token: READER });
+      assert.equal(check.status, 200, check.text);
+      const search = await api(server, 'GET', `/api/v2/controls/search?q=${encodeURIComponent('multi-factor authentication for privileged accounts')}&limit=5`, { token: READER });
+      assert.equal(search.status, 200, search.text);
+      assert.ok(search.json.results.some((r: { control_id: string }) => r.control_id.startsWith('IA-2')), search.text);
+
+      // Oversize and wrong-type uploads are refused with a 4xx and store nothing.
+      const before = await readdir(path.join(env.NFR_HOME!, 'data', 'controls'));
+      const big = new FormData();
+      big.append('file', new Blob([Buffer.alloc(2 * 1024 * 1024, 'a')], { type: 'text/csv' }), 'big.csv');
+      const tooBig = await fetch(`${server.url}/api/v2/pipelines/controls/ingest`, { method: 'POST', headers: { authorization: `Bearer ${OPERATOR}` }, body: big });
+      assert.equal(tooBig.status, 413, await tooBig.text());
+      const wrongType = await api(server, 'POST', '/api/v2/pipelines/controls/ingest', { token: OPERATOR, body: 'control_id,title\nX,Y\n', headers: { 'content-type': 'text/csv' } });
+      assert.equal(wrongType.status, 415, wrongType.text);
+      const json = await api(server, 'POST', '/api/v2/pipelines/controls/ingest', { token: OPERATOR, body: { file: 'x' } });
+      assert.equal(json.status, 415, json.text);
+      assert.deepEqual(await readdir(path.join(env.NFR_HOME!, 'data', 'controls')), before);
+      assert.deepEqual(await readdir(path.join(env.NFR_HOME!, 'data', '.incoming')), []);
+    } finally {
+      await server.stop();
     }
   });
 });

@@ -50,18 +50,24 @@ const versionCache = new Map<string, number>();
 export async function programMajor(file: string): Promise<number> {
   const cached = versionCache.get(file);
   if (cached !== undefined) return cached;
-  const { stdout } = await runProgram(file, ['--version'], { timeoutMs: 10_000 });
+  const stdout = await programVersion(file);
   const m = /\(PostgreSQL\)\s+(\d+)/.exec(stdout);
-  if (!m?.[1]) throw new NfrError('TOOL_FAILED', `cannot read the version of ${file}: ${stdout.trim()}`);
+  if (!m?.[1]) throw new NfrError('TOOL_FAILED', `cannot read the version of ${file}: ${stdout}`);
   const major = Number(m[1]);
   versionCache.set(file, major);
   return major;
 }
 
-/** Full version string of a program, e.g. "pg_dump (PostgreSQL) 15.18". */
-export async function programVersion(file: string): Promise<string> {
-  const { stdout } = await runProgram(file, ['--version'], { timeoutMs: 10_000 });
-  return stdout.trim();
+const versionText = new Map<string, Promise<string>>();
+
+/** Full version string of a program, e.g. "pg_dump (PostgreSQL) 15.18" (asked once per process). */
+export function programVersion(file: string): Promise<string> {
+  let text = versionText.get(file);
+  if (!text) {
+    text = runProgram(file, ['--version'], { timeoutMs: 10_000 }).then((r) => r.stdout.trim());
+    versionText.set(file, text);
+  }
+  return text;
 }
 
 /**

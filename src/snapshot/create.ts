@@ -63,7 +63,7 @@ export async function createSnapshot(ctx: SnapshotContext, options: CreateOption
 export async function createSnapshotLocked(ctx: SnapshotContext, op: Operation, options: CreateOptions): Promise<Manifest> {
   validateCreateOptions(options);
   const started = new Date();
-  const id = options.id ?? (await reserveSnapshotId(ctx));
+  const id = options.id ?? (await reserveSnapshotId(ctx, op.maint));
   if (await pathExists(snapshotDir(ctx.store, id))) throw new NfrError('INVALID_INPUT', `snapshot ${id} already exists`);
   await op.lock.update(id);
   const work = path.join(ctx.store.tmpDir, id);

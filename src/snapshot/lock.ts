@@ -204,15 +204,20 @@ async function lockedError(ctx: SnapshotContext, client: pg.ClientBase, operatio
  * advisory lock, not the operation lock, so the API can answer a create request with its
  * snapshot id at once while the create itself still waits its turn.
  */
-export async function reserveSnapshotId(ctx: SnapshotContext): Promise<SnapshotId> {
-  const client = await connect(ctx.maintenance, 'nfr id');
+export async function reserveSnapshotId(ctx: SnapshotContext, maint?: pg.ClientBase): Promise<SnapshotId> {
+  const client = maint ?? (await connect(ctx.maintenance, 'nfr id'));
   try {
     await client.query('begin');
-    await client.query('select pg_advisory_xact_lock($1, $2)', [ID_LOCK_NAMESPACE, lockKey(ctx.target.database)]);
-    const id = await allocateSnapshotId(ctx.store);
-    await client.query('commit');
-    return id;
+    try {
+      await client.query('select pg_advisory_xact_lock($1, $2)', [ID_LOCK_NAMESPACE, lockKey(ctx.target.database)]);
+      const id = await allocateSnapshotId(ctx.store);
+      await client.query('commit');
+      return id;
+    } catch (err) {
+      await client.query('rollback').catch(() => {});
+      throw err;
+    }
   } finally {
-    await client.end().catch(() => {});
+    if (!maint) await (client as pg.Client).end().catch(() => {});
   }
 }

@@ -60,6 +60,9 @@ export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): 
       try {
         // Streamed to disk; over the limit the stream fails with 413 and the partial file goes.
         await pipeline(part.file, createWriteStream(temp, { mode: 0o600 }));
+        if (part.file.truncated) {
+          throw new NfrError('PAYLOAD_TOO_LARGE', `the upload is larger than the limit of ${config.maxUploadBytes} bytes (NFR_MAX_UPLOAD_MB); nothing was stored`);
+        }
         stored = await acceptControlsUpload(ctx, temp, filename);
       } finally {
         await rm(temp, { force: true });
