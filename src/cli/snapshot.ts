@@ -40,11 +40,10 @@ export function registerSnapshotCommands(program: Command): void {
     .option('--full', 'also capture the vector index and DATA_INGESTED_PATH')
     .option('--json', 'print the manifest as JSON')
     .action(async (opts: Common & { name: string; description?: string; tag?: string[]; jobs?: number; full?: boolean }) => {
-      if (opts.full) throw new NfrError('USAGE', '--full (vector index and ingested files in the snapshot) is not available in this version; take a PostgreSQL snapshot without --full');
       const ctx = await openSnapshotContext(loadConfig({ jobs: opts.jobs }));
       const bar = progressLine(opts);
       try {
-        const m = await createSnapshot(ctx, { name: opts.name, description: opts.description, tags: opts.tag, jobs: opts.jobs, onProgress: bar.update });
+        const m = await createSnapshot(ctx, { name: opts.name, description: opts.description, tags: opts.tag, jobs: opts.jobs, full: opts.full, onProgress: bar.update });
         bar.done();
         emit(opts, { ...m, snapshot_id: m.id }, () => `created ${m.id} "${m.name}": ${m.tables.length} tables, ${m.tables.reduce((s, t) => s + t.rows, 0)} rows, ${formatBytes(m.total_bytes)} in ${formatDuration(m.duration_ms)}`);
       } finally {

@@ -19,6 +19,7 @@ import { directorySize, ensureDir, fsyncDir, pathExists } from '../util/fs.js';
 import { faultPoint } from '../util/fault.js';
 import { runProgram } from '../util/process.js';
 import { NFR_VERSION } from '../version.js';
+import { assertFullSupported, captureFiles } from './full-files.js';
 import { GrowingFileHasher } from './growing-hasher.js';
 import { MANIFEST_FORMAT, writeManifest, type Manifest, type TableCount } from './manifest.js';
 import type { SnapshotId } from './ids.js';
@@ -35,6 +36,8 @@ export interface CreateOptions {
   readonly onProgress?: ProgressListener | undefined;
   /** An id reserved earlier with reserveSnapshotId (the API answers with it before the create runs). */
   readonly id?: SnapshotId | undefined;
+  /** Also capture the embedded vector index and DATA_INGESTED_PATH. */
+  readonly full?: boolean | undefined;
 }
 
 const NAME_MAX = 200;
@@ -56,6 +59,7 @@ export function validateCreateOptions(options: CreateOptions): void {
 /** Takes a snapshot of the live database under the operation lock. */
 export async function createSnapshot(ctx: SnapshotContext, options: CreateOptions): Promise<Manifest> {
   validateCreateOptions(options);
+  if (options.full) assertFullSupported(ctx.config);
   return withOperation(ctx, 'create', null, (op) => createSnapshotLocked(ctx, op, options));
 }
 
@@ -153,6 +157,8 @@ async function dumpInto(ctx: SnapshotContext, work: string, id: string, started:
     await client.query('commit');
 
     await faultPoint('dumped');
+    // Index and ingested files cannot change meanwhile: indexing and ingestion take the same lock.
+    const indexInfo = options.full ? await captureFiles(ctx.config, work) : null;
     const files = await checksums.finish(Math.max(2, jobs));
     const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
     progress({ phase: 'completed', tables_done: tables.length, tables_total: tables.length, bytes: totalBytes });
@@ -164,7 +170,7 @@ async function dumpInto(ctx: SnapshotContext, work: string, id: string, started:
       description: options.description ?? null,
       tags: [...new Set(options.tags ?? [])],
       status: 'completed',
-      kind: 'postgres',
+      kind: options.full ? 'full' : 'postgres',
       created_at: started.toISOString(),
       completed_at: completed.toISOString(),
       duration_ms: completed.getTime() - started.getTime(),
@@ -185,7 +191,8 @@ async function dumpInto(ctx: SnapshotContext, work: string, id: string, started:
       tables: counts,
       files,
       total_bytes: totalBytes,
-      contains: { postgres: true, vector_index: false, ingested_files: false },
+      contains: { postgres: true, vector_index: indexInfo !== null, ingested_files: options.full === true },
+      index: indexInfo,
       created_by: { host: hostname(), pid: process.pid, nfr_version: NFR_VERSION },
     };
     await writeManifest(work, manifest);

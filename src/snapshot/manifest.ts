@@ -61,6 +61,11 @@ export const manifestSchema = z.object({
     vector_index: z.boolean(),
     ingested_files: z.boolean(),
   }),
+  /** Full snapshots: the model, dimension and distance of the captured vector index. */
+  index: z
+    .object({ backend: z.literal('embedded'), model: z.string(), dimension: z.number().int(), distance: z.string(), points: z.number().int().nonnegative() })
+    .nullable()
+    .optional(),
   created_by: z.object({
     host: z.string(),
     pid: z.number().int(),

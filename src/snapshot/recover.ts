@@ -7,6 +7,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import { escapeIdentifier, TOOL_APPLICATION_NAME } from '../postgres/connection.js';
 import { databaseInfo, derivedDatabaseName, derivedDatabases, dropDatabase } from '../postgres/databases.js';
+import { discardStaged } from './full-files.js';
 import { clearSwapJournal, readSwapJournal, recordEvent, trimEvents } from './state.js';
 import type { SnapshotContext } from './store.js';
 
@@ -32,6 +33,7 @@ export async function recoverLeftovers(ctx: SnapshotContext, maint: pg.ClientBas
     removed.push(name);
     await recordEvent(ctx.store, { operation: 'create', status: 'interrupted', snapshot_id: name, error: 'a create was interrupted; its partial files were removed' });
   }
+  await discardStaged(ctx.config);
   for (const name of await readdir(ctx.store.trashDir).catch(() => [] as string[])) {
     await rm(path.join(ctx.store.trashDir, name), { recursive: true, force: true });
   }

@@ -17,6 +17,7 @@ import { mapLimit } from '../util/fs.js';
 import { faultPoint } from '../util/fault.js';
 import { runProgram } from '../util/process.js';
 import { afterRestore, type AfterRestoreReport } from './after-restore.js';
+import { assertIndexCompatible, discardStaged, stageFiles, swapPreviousFiles, swapStagedFiles } from './full-files.js';
 import { createSnapshotLocked } from './create.js';
 import type { SnapshotId } from './ids.js';
 import type { Manifest } from './manifest.js';
@@ -76,6 +77,8 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
   progress({ phase: 'verifying' });
   const { dir, manifest } = await loadSnapshot(ctx.store, options.id);
   const schema = checkSchema(manifest, options.force === true);
+  const full = manifest.kind === 'full';
+  if (full) await assertIndexCompatible(ctx.config, manifest.index);
   const { major } = await serverMajor(op.maint);
   if (major !== manifest.database.server_major) {
     throw new NfrError('SCHEMA_MISMATCH', `snapshot ${manifest.id} was dumped from PostgreSQL ${manifest.database.server_major}; this server is ${major}. Restore it with pg_restore ${manifest.database.server_major} by hand, or on a matching server`);
@@ -106,6 +109,7 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
       description: `Automatic backup of "${live}" taken before restoring ${manifest.id}`,
       tags: ['pre-restore'],
       jobs,
+      full,
     });
     backupId = backup.id;
     await op.lock.update(manifest.id);
@@ -140,13 +144,19 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
       migrated = await migrateToHead(stagingTarget);
     }
 
+    // The index and ingested files of a full snapshot are copied next to their live
+    // directories now, and put in place by rename right after the database swap.
+    const staged = full ? await stageFiles(ctx.config, dir, manifest) : null;
+    await faultPoint('files-staged');
+
     progress({ phase: 'swapping' });
     await faultPoint('before-swap');
     const swap = await swapDatabases(op.maint, ctx.store, { live, incoming: staging, outgoing: previous });
     swapped = true;
+    if (staged) await swapStagedFiles(ctx.config, staged);
     await faultPoint('swapped');
     if (liveInfo) {
-      await writeLastRestore(ctx.store, { database: live, previous_database: previous, snapshot_id: manifest.id, restored_at: new Date().toISOString(), undone: false });
+      await writeLastRestore(ctx.store, { database: live, previous_database: previous, snapshot_id: manifest.id, restored_at: new Date().toISOString(), undone: false, files: staged !== null });
     }
     progress({ phase: options.resync ? 'resyncing' : 'reporting' });
     const after = await withClient(ctx.target, (client) => afterRestore(ctx.config, client, manifest, options.resync === true), 'nfr restore report').catch((err: unknown) => {
@@ -170,6 +180,7 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
     };
   } finally {
     if (!swapped) {
+      await discardStaged(ctx.config).catch(() => {});
       abort.abort();
       await verified.catch(() => {});
       await dropDatabase(op.maint, staging).catch(() => {});
@@ -310,6 +321,7 @@ export async function undoLastRestore(ctx: SnapshotContext): Promise<UndoResult>
     }
     const started = Date.now();
     const swap = await swapDatabases(op.maint, ctx.store, { live, incoming: last.previous_database, outgoing: last.previous_database });
+    if (last.files) await swapPreviousFiles(ctx.config);
     const undone = !last.undone;
     await writeLastRestore(ctx.store, { ...last, undone, restored_at: new Date().toISOString() });
     await recordEvent(ctx.store, { operation: 'undo', status: 'completed', snapshot_id: last.snapshot_id, duration_ms: Date.now() - started, details: { blocked_ms: swap.blocked_ms, undone } });

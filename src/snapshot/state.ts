@@ -100,6 +100,8 @@ export interface LastRestore {
   readonly snapshot_id: string;
   readonly restored_at: string;
   readonly undone: boolean;
+  /** A full restore also replaced the index and DATA_INGESTED_PATH (kept as <dir>.nfr-prev). */
+  readonly files?: boolean;
 }
 
 function lastRestoreFile(store: SnapshotStore, database: string): string {

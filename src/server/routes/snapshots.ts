@@ -4,6 +4,7 @@ import { NfrError } from '../../errors.js';
 import { snapshotProgress } from '../../jobs/runner.js';
 import { listCatalog } from '../../snapshot/catalog.js';
 import { createSnapshot, validateCreateOptions } from '../../snapshot/create.js';
+import { assertFullSupported } from '../../snapshot/full-files.js';
 import { deepVerify } from '../../snapshot/deep-verify.js';
 import { deleteSnapshot } from '../../snapshot/delete.js';
 import { snapshotHealth } from '../../snapshot/health.js';
@@ -62,12 +63,12 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     },
     async (request, reply) => {
       const { name, description, tags, full } = request.body;
-      if (full) throw new NfrError('INVALID_INPUT', 'full snapshots (vector index and ingested files) are not available in this version; omit "full"');
       validateCreateOptions({ name, description, tags });
+      if (full) assertFullSupported(ctx.config);
       const snapshotId = await reserveSnapshotId(ctx);
-      const job = await jobs.create('snapshot.create', { snapshot_id: snapshotId, name, description: description ?? null, tags: tags ?? [] });
+      const job = await jobs.create('snapshot.create', { snapshot_id: snapshotId, name, description: description ?? null, tags: tags ?? [], full: full === true });
       runner.submit(job, (report) =>
-        createSnapshot(ctx, { id: snapshotId, name, description, tags, onProgress: (p) => report(snapshotProgress('create', p)) }).then(summarize),
+        createSnapshot(ctx, { id: snapshotId, name, description, tags, full, onProgress: (p) => report(snapshotProgress('create', p)) }).then(summarize),
       );
       return reply.code(202).send({ job_id: job.job_id, snapshot_id: snapshotId, status_url: `${base}/job/${job.job_id}/status` });
     },
