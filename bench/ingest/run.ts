@@ -1,5 +1,6 @@
 /**
- * `npm run bench:ingest`: `nfr ingest controls` on a generated controls CSV (BENCH_ROWS, default
+ * `npm run bench:ingest`: `nfr ingest controls --no-enrich` (ingestion with validation and
+ * versioning; the model runs are not what is measured) on a generated controls CSV (BENCH_ROWS, default
  * 200,000) against raw `psql \copy` of the same file into a plain table with the same columns, on
  * a throwaway cluster (BENCH_DIR, PG_BIN_DIR); then the unchanged file again.
  *
@@ -78,7 +79,7 @@ async function run(): Promise<void> {
     const checkpoint = () => session(target, (c) => c.query('checkpoint'));
     const nfr = async (label: string): Promise<MeasuredRun & { result: { controls: { inserted: number; unchanged: number } } }> => {
       await checkpoint();
-      const r = await runMeasured(process.execPath, [NFR_BIN, 'ingest', 'controls', file, '--json'], { env });
+      const r = await runMeasured(process.execPath, [NFR_BIN, 'ingest', 'controls', file, '--no-enrich', '--json'], { env });
       if (r.code !== 0) throw new Error(`nfr ingest controls (${label}) exited ${r.code}: ${r.stderr}`);
       log(`  ${label}: ${r.seconds.toFixed(2)} s, peak RSS ${(r.peakRssBytes / 1048576).toFixed(0)} MiB`);
       return { ...r, result: JSON.parse(r.stdout) };

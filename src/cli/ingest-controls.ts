@@ -7,6 +7,7 @@ import { openSnapshotContext } from '../snapshot/store.js';
 import { emit, formatBytes, formatDuration, progressLine } from './output.js';
 
 interface Flags {
+  enrich: boolean;
   skipInvalid?: boolean;
   closeMissing?: boolean;
   dryRun?: boolean;
@@ -22,6 +23,7 @@ export function registerControlsIngest(ingest: Command): void {
     .option('--skip-invalid', 'write the valid rows and report the invalid ones (default: any invalid row rejects the whole file)')
     .option('--close-missing', 'the file is the complete inventory: close current controls that are not in it')
     .option('--dry-run', 'validate and count what would change; write nothing, store nothing')
+    .option('--no-enrich', 'do not run the enrichment models afterwards (a later ingestion or pipeline run computes what is missing)')
     .option('--json', 'print the result as JSON')
     .action(async (file: string, opts: Flags) => {
       const ctx = await openSnapshotContext(loadConfig());
@@ -34,7 +36,7 @@ export function registerControlsIngest(ingest: Command): void {
           onProgress: bar.update,
         });
         bar.update({ phase: 'enriching' });
-        const r = await enrichAfterIngest(ctx, ingested);
+        const r = opts.enrich ? await enrichAfterIngest(ctx, ingested) : { ...ingested, enrichment: null };
         bar.done();
         emit(opts, r, human);
       } finally {
