@@ -59,11 +59,12 @@ const ENV_SCHEMA = {
     .string()
     .trim()
     .refine(
-      (v) => v.split(',').every((pair) => /^(reader|operator|admin):.{16,}$/.test(pair.trim())),
-      'comma-separated role:token pairs, role one of reader, operator, admin, tokens of at least 16 characters',
+      (v) => v.split(',').every((pair) => /^(reader|operator|admin):.+$/.test(pair.trim())),
+      'comma-separated role:token pairs, role one of reader, operator, admin (the token is everything after the first colon)',
     ),
   NFR_API_HOST: z.string().trim().min(1),
   NFR_API_PORT: intIn(0, 65535),
+  PORT: intIn(0, 65535),
   AUTO_SNAPSHOT_AFTER_INGESTION: z.enum(['true', 'false', '1', '0', 'yes', 'no'], 'true or false'),
 } as const;
 
@@ -182,7 +183,7 @@ export function resolveConfig(sources: ConfigSources): Config {
         }),
     ),
     apiHost: str('NFR_API_HOST') ?? '127.0.0.1',
-    apiPort: num('NFR_API_PORT') ?? 8080,
+    apiPort: num('NFR_API_PORT') ?? num('PORT') ?? 8080,
     autoSnapshotAfterIngestion: ['true', '1', 'yes'].includes(str('AUTO_SNAPSHOT_AFTER_INGESTION') ?? 'false'),
   };
   return Object.freeze(config);

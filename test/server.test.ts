@@ -105,6 +105,7 @@ describe('nfr serve', () => {
       const job = await pollJob(server, created.json.job_id);
       assert.equal(job.status, 'completed', JSON.stringify(job.error));
       assert.equal(job.progress_percent, 100);
+      assert.equal(job.progress, 100);
       assert.equal(job.result.id, created.json.snapshot_id);
 
       const show = await api(server, 'GET', `/api/v2/devdata/snapshots/${created.json.snapshot_id}`, { token: READER });

@@ -6,6 +6,11 @@ import type { ServerDeps } from '../app.js';
 import { ANY_OBJECT, ERROR_BODY, ERROR_RESPONSES } from '../schemas.js';
 
 
+/** A job as the API shows it: the record plus `progress` (the original system's name for the percentage). */
+export function jobView(job: Job) {
+  return { ...job, progress: job.progress_percent };
+}
+
 /** The 202 body of a request that started a job. */
 export function jobAccepted(job: Job, statusUrl: string) {
   return { job_id: job.job_id, status: job.status, status_url: statusUrl };
@@ -23,14 +28,14 @@ export function registerJobRoutes(app: FastifyInstance, deps: ServerDeps): void 
       },
     },
     async (request) => ({
-      jobs: await deps.jobs.list({ status: request.query.status, limit: request.query.limit ? Number(request.query.limit) : 100 }),
+      jobs: (await deps.jobs.list({ status: request.query.status, limit: request.query.limit ? Number(request.query.limit) : 100 })).map(jobView),
     }),
   );
 
   const getJob = async (jobId: string) => {
     const job = await deps.jobs.get(jobId);
     if (!job) throw new NfrError('NOT_FOUND', `no job ${jobId}`);
-    return job;
+    return jobView(job);
   };
   const params = { type: 'object', required: ['job_id'], properties: { job_id: { type: 'string', maxLength: 64 } } } as const;
   app.get<{ Params: { job_id: string } }>('/api/v2/jobs/:job_id', { config: { role: 'reader' }, schema: { summary: 'One job', params, response: { 200: ANY_OBJECT, 404: ERROR_BODY, 401: ERROR_BODY } } }, async (r) =>

@@ -17,7 +17,7 @@ import { snapshotStatus } from '../../snapshot/status.js';
 import { loadSnapshot, verifyFiles } from '../../snapshot/verify.js';
 import type { ServerDeps } from '../app.js';
 import { ANY_OBJECT, ERROR_BODY, ERROR_RESPONSES } from '../schemas.js';
-import { jobAccepted } from './jobs.js';
+import { jobAccepted, jobView } from './jobs.js';
 
 const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } }, additionalProperties: false } as const;
 const errors = ERROR_RESPONSES;
@@ -106,7 +106,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     async (request) => {
       const job = await jobs.get(request.params.job_id);
       if (!job) throw new NfrError('NOT_FOUND', `no job ${request.params.job_id}`);
-      return job;
+      return jobView(job);
     },
   );
 
