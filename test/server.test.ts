@@ -246,6 +246,13 @@ describe('nfr serve', () => {
       await waitForStderr(first.child, /nfr-fault-point: restoring/);
       const running = await api(first, 'GET', '/api/v2/jobs?status=running', { token: READER });
       assert.deepEqual(running.json.jobs.map((j: { job_id: string }) => j.job_id), [jobId]);
+      // A snapshot under restore is never deleted: the request is refused at once, not queued.
+      const started = Date.now();
+      const del = await api(first, 'DELETE', `/api/v2/devdata/snapshots/${snapshotId}`);
+      assert.equal(del.status, 409, del.text);
+      assert.equal(del.json.error.code, 'LOCKED');
+      assert.match(del.json.error.message, /restore of SNAP-/);
+      assert.ok(Date.now() - started < 5000);
     } finally {
       first.child.kill('SIGKILL');
       await waitForExit(first.child);

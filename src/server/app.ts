@@ -23,6 +23,11 @@ export interface ServerDeps {
   readonly config: Config;
   /** Snapshot context whose lock wait suits queued jobs. */
   readonly ctx: SnapshotContext;
+  /**
+   * The same, with the configured lock wait (0 by default): requests answered on the spot
+   * (delete, prune, deep verify) get 409 while another operation runs instead of hanging.
+   */
+  readonly requestCtx: SnapshotContext;
   readonly jobs: JobStore;
   readonly runner: JobRunner;
   /** Pool on the live database; it reconnects by itself after a restore swaps the database. */

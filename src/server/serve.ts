@@ -29,7 +29,8 @@ export async function startServer(config: Config, listen: { host?: string; port?
   if (config.apiTokens.length === 0) {
     throw new NfrError('CONFIG', 'API_TOKENS is empty: every route but /health needs a token; set e.g. API_TOKENS=admin:<a long random token>');
   }
-  const ctx = await openSnapshotContext({ ...config, lockWaitSeconds: Math.max(config.lockWaitSeconds, JOB_LOCK_WAIT_SECONDS) });
+  const requestCtx = await openSnapshotContext(config);
+  const ctx = { ...requestCtx, config: { ...config, lockWaitSeconds: Math.max(config.lockWaitSeconds, JOB_LOCK_WAIT_SECONDS) } };
   const jobs = new JobStore(ctx.store.stateDir);
   await jobs.init();
   const interrupted = await jobs.failInterrupted('interrupted: the server that ran this job stopped before it finished');
@@ -38,7 +39,7 @@ export async function startServer(config: Config, listen: { host?: string; port?
   // Sessions ended by a restore's swap surface here for idle clients; the pool drops them and
   // opens new ones (to the swapped-in database) on demand.
   pool.on('error', () => {});
-  const app = await buildApp({ config, ctx, jobs, runner, pool, tokens: tokenTable(config.apiTokens) });
+  const app = await buildApp({ config, ctx, requestCtx, jobs, runner, pool, tokens: tokenTable(config.apiTokens) });
   const address = await app.listen({ host: listen.host ?? config.apiHost, port: listen.port ?? config.apiPort });
   let closing: Promise<void> | undefined;
   return {

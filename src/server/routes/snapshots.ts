@@ -38,7 +38,7 @@ interface RestoreBody {
 }
 
 export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): void {
-  const { ctx, jobs, runner } = deps;
+  const { ctx, requestCtx, jobs, runner } = deps;
   const base = '/api/v2/devdata/snapshots';
 
   app.post<{ Body: CreateBody }>(
@@ -97,7 +97,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
       config: { role: 'admin' },
       schema: { summary: 'Apply the retention policy', body: { type: 'object', additionalProperties: false, properties: { dry_run: { type: 'boolean' } } }, response: { 200: ANY_OBJECT, ...errors } },
     },
-    async (request) => pruneSnapshots(ctx, { dryRun: request.body?.dry_run === true }),
+    async (request) => pruneSnapshots(requestCtx, { dryRun: request.body?.dry_run === true }),
   );
 
   app.get<{ Params: { job_id: string } }>(
@@ -155,7 +155,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
 
   app.delete<{ Params: { id: string } }>(`${base}/:id`, { config: { role: 'admin' }, schema: { summary: 'Delete a snapshot', params: ID_PARAM, response: { 200: ANY_OBJECT, ...errors } } }, async (request) => {
     const id = parseSnapshotId(request.params.id);
-    return deleteSnapshot(ctx, id);
+    return deleteSnapshot(requestCtx, id);
   });
 
   app.post<{ Params: { id: string }; Body: { deep?: boolean } | undefined }>(
@@ -166,7 +166,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     },
     async (request) => {
       const id = parseSnapshotId(request.params.id);
-      if (request.body?.deep) return deepVerify(ctx, id);
+      if (request.body?.deep) return deepVerify(requestCtx, id);
       const { dir, manifest } = await loadSnapshot(ctx.store, id);
       return verifyFiles(dir, manifest, ctx.config.parallelJobs);
     },
