@@ -56,6 +56,32 @@ export class Commands {
     return { seconds: r.seconds, value: { blocked_ms: out.blocked_ms, undone: out.undone } };
   }
 
+  /** `nfr index --json` (builds the embedded index under NFR_HOME/index). */
+  async nfrIndex(): Promise<Timed<{ points: number }>> {
+    const r = await this.timed(() => this.nfr(['index', '--json']));
+    return { seconds: r.seconds, value: { points: (r.value as { points: number }).points } };
+  }
+
+  /** `nfr snapshot create --full --json`. */
+  async nfrCreateFull(name: string): Promise<Timed<{ id: string; total_bytes: number }>> {
+    const r = await this.timed(() => this.nfr(['snapshot', 'create', '--name', name, '--full', '--json']));
+    const m = r.value as { id: string; total_bytes: number };
+    return { seconds: r.seconds, value: { id: m.id, total_bytes: m.total_bytes } };
+  }
+
+  /** `nfr snapshot restore --skip-backup --json` of a full snapshot: database, index and files. */
+  async nfrRestoreFull(id: string): Promise<Timed<{ blocked_ms: number }>> {
+    const r = await this.timed(() => this.nfr(['snapshot', 'restore', '--id', id, '--yes', '--skip-backup', '--json']));
+    return { seconds: r.seconds, value: { blocked_ms: (r.value as { blocked_ms: number }).blocked_ms } };
+  }
+
+  /** Raw `cp -a from to`: what copying the index files by hand costs. */
+  async rawCopy(from: string, to: string): Promise<Timed<void>> {
+    return this.timed(async () => {
+      await runProgram('/bin/cp', ['-a', from, to], { signal: this.signal, timeoutMs: TIMEOUT_MS });
+    });
+  }
+
   /** Wall time of a command that does nothing but start: node, module loading, config, store. */
   async nfrStartup(): Promise<number> {
     return (await this.timed(() => this.nfr(['snapshot', 'list', '--json']))).seconds;

@@ -4,6 +4,7 @@
  */
 import type { Dataset } from './dataset.js';
 import type { CreateRuns, ProbedRestore, RestoreRuns } from './measure.js';
+import type { FullResults } from './full.js';
 import type { BenchSettings } from './settings.js';
 import type { ToolSpan } from './tool-watch.js';
 
@@ -24,6 +25,8 @@ export interface Results {
   readonly restore: RestoreRuns;
   readonly probed_restore: ProbedRestore;
   readonly diagnostics: Diagnostics;
+  /** Full snapshots (database + embedded index), when BENCH_FULL is not 0. */
+  readonly full?: FullResults | undefined;
 }
 
 /** The targets the snapshot engine promises; a miss is reported, not an error. */

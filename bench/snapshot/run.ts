@@ -1,7 +1,8 @@
 /**
  * `npm run bench:snapshot`: nfr snapshot create/restore/undo against raw pg_dump/pg_restore on a
  * throwaway cluster holding a ~1 GB controls database (BENCH_SIZE_MB, BENCH_RUNS, BENCH_DIR,
- * POSTGRES_BACKUP_PARALLEL_JOBS, POSTGRES_BACKUP_COMPRESSION).
+ * POSTGRES_BACKUP_PARALLEL_JOBS, POSTGRES_BACKUP_COMPRESSION); then full snapshots with an
+ * embedded index of BENCH_FULL_CONTROLS controls (default 100,000; BENCH_FULL=0 skips them).
  *
  * Progress goes to stderr; the report and a final `RESULT {json}` line go to stdout. A missed
  * target is a measurement, not a failure: the exit code is non-zero only if something broke.
@@ -11,6 +12,7 @@ import { serverMajor } from '../../src/postgres/connection.js';
 import { findClientTool } from '../../src/postgres/tools.js';
 import { Commands } from './commands.js';
 import { buildDataset } from './dataset.js';
+import { formatFull, measureFull, type FullResults } from './full.js';
 import { timeChecksums, timeRowCounts } from './diagnostics.js';
 import { measureCreate, measureProbedRestore, measureRestore } from './measure.js';
 import { formatReport, median, resultLine, type Results } from './report.js';
@@ -53,6 +55,13 @@ async function run(signal: AbortSignal): Promise<void> {
     await cmd.nfrDelete(create.snapshotId);
     await rm(create.dumpDir, { recursive: true, force: true });
 
+    let full: FullResults | undefined;
+    if (process.env.BENCH_FULL !== '0') {
+      const controls = Number(process.env.BENCH_FULL_CONTROLS ?? 100_000);
+      log(`bench: full snapshots with ${controls} indexed controls, ${settings.runs} run(s)`);
+      full = await measureFull(ws, cmd, controls, settings.runs, log);
+    }
+
     const results: Results = {
       settings: { sizeMb: settings.sizeMb, runs: settings.runs, jobs: settings.jobs, compression: settings.compression },
       server_version: version,
@@ -61,8 +70,10 @@ async function run(signal: AbortSignal): Promise<void> {
       restore,
       probed_restore: probedRestore,
       diagnostics,
+      full,
     };
     process.stdout.write(formatReport(results).join('\n') + '\n\n');
+    if (full) process.stdout.write(formatFull(full).join('\n') + '\n\n');
     process.stdout.write(resultLine(results) + '\n');
   } finally {
     log(`bench: stopping the cluster and removing ${ws.root}`);
