@@ -304,6 +304,11 @@ describe('nfr serve', () => {
       const search = await api(server, 'GET', `/api/v2/controls/search?q=${encodeURIComponent('multi-factor authentication for privileged accounts')}&limit=5`, { token: READER });
       assert.equal(search.status, 200, search.text);
       assert.ok(search.json.results.some((r: { control_id: string }) => r.control_id.startsWith('IA-2')), search.text);
+      assert.deepEqual(search.json.warnings, [], 'the index was just synced');
+      await query(env.DATABASE_URL!, "update src_controls_ver_control set tx_to = now() where control_id = 'AC-1' and tx_to is null");
+      await sleep(1100);
+      const stale = await api(server, 'GET', `/api/v2/controls/search?q=account`, { token: READER });
+      assert.match(stale.json.warnings.join(' '), /out of date/);
 
       // Oversize and wrong-type uploads are refused with a 4xx and store nothing.
       const before = await readdir(path.join(env.NFR_HOME!, 'data', 'controls'));

@@ -21,6 +21,8 @@ export interface SearchOptions {
   readonly checkFreshness?: boolean;
   readonly embedder?: Embedder;
   readonly index?: VectorIndex;
+  /** How to read PostgreSQL's current signature (the server passes one on its pool, cached). */
+  readonly signature?: () => Promise<string>;
 }
 
 export interface SearchResult {
@@ -55,7 +57,7 @@ export async function searchControls(config: Config, query: string, options: Sea
     const warnings: string[] = [];
     if (options.checkFreshness !== false) {
       try {
-        const current = await withClient(await resolveTarget(config), pgSignature, 'nfr search');
+        const current = options.signature ? await options.signature() : await withClient(await resolveTarget(config), pgSignature, 'nfr search');
         if (current !== description.source_signature) warnings.push('the index is out of date: controls changed since the last `nfr index`; results may miss or show old controls');
       } catch (err) {
         warnings.push(`could not compare the index with PostgreSQL: ${messageOf(err)}`);

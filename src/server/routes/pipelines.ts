@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { NfrError } from '../../errors.js';
 import { checkIndex } from '../../index/check.js';
+import { pgSignature } from '../../index/pg-source.js';
 import { MAX_LIMIT, searchControls } from '../../index/search.js';
 import { syncIndex } from '../../index/sync.js';
 import { ingestContext } from '../../ingest/context.js';
@@ -12,8 +13,22 @@ import { ANY_OBJECT, ERROR_RESPONSES } from '../schemas.js';
 import { jobAccepted } from './jobs.js';
 import { registerControlsUpload } from './uploads.js';
 
+/** How long a search reuses PostgreSQL's data signature for its freshness warning. */
+const SIGNATURE_TTL_MS = 1000;
+
 export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): void {
   const { ctx, jobs, runner, config } = deps;
+  // Searches compare the index with PostgreSQL's data signature (a scan of the control table);
+  // on the pool, and at most once a second, instead of on a new connection per request.
+  let cached: { at: number; value: Promise<string> } | undefined;
+  const signature = () => {
+    if (!cached || Date.now() - cached.at > SIGNATURE_TTL_MS) {
+      const value = withPoolClient(deps.pool, pgSignature);
+      value.catch(() => (cached = undefined));
+      cached = { at: Date.now(), value };
+    }
+    return cached.value;
+  };
   const jobUrl = (jobId: string) => `/api/v2/pipelines/jobs/${jobId}`;
 
   app.get('/api/v2/pipelines/status', { config: { role: 'reader' }, schema: { summary: 'Pipeline stage and current row counts', response: { 200: ANY_OBJECT, ...ERROR_RESPONSES } } }, async () =>
@@ -103,7 +118,7 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): 
     async (request) => {
       const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
       if (limit !== undefined && (limit < 1 || limit > MAX_LIMIT)) throw new NfrError('INVALID_INPUT', `limit ${limit}: expected 1 to ${MAX_LIMIT}`);
-      return searchControls(config, request.query.q, { limit });
+      return searchControls(config, request.query.q, { limit, signature });
     },
   );
 }
