@@ -3,7 +3,6 @@
  * locations, risk themes written straight with SQL), CSV text builders, and a child-process
  * runner that records the child's peak RSS.
  */
-import pg from 'pg';
 import { runMeasured, type MeasuredRun } from '../../bench/ingest/measure.js';
 import { DEFAULT_REFERENCE, insertReferenceData, type ReferenceSizes } from '../../bench/ingest/dataset.js';
 import { CONTROL_COLUMNS } from '../../src/ingest/controls-csv.js';
@@ -11,6 +10,7 @@ import { targetFromUrl } from '../../src/postgres/connection.js';
 import { migrateToHead } from '../../src/postgres/migrate.js';
 import { NFR_BIN, REPO_ROOT, testEnv, type Env } from './cli.js';
 import type { TestCluster } from './cluster.js';
+import { withUrl } from './data.js';
 
 export interface ControlsDb {
   readonly url: string;
@@ -32,15 +32,7 @@ export async function controlsDb(cluster: TestCluster, prefix: string, reference
 
 export { DEFAULT_REFERENCE };
 
-export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
+export const withClient = withUrl;
 
 /** One CSV field, quoted when RFC 4180 requires it. */
 export function field(v: string): string {

@@ -3,7 +3,8 @@ import pg from 'pg';
 import { targetFromUrl } from '../../src/postgres/connection.js';
 import { migrateToHead } from '../../src/postgres/migrate.js';
 
-async function withUrl<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+/** Runs fn with a fresh client on `url` and always closes it. */
+export async function withUrl<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {

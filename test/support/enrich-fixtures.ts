@@ -8,8 +8,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse';
-import pg from 'pg';
 import { controlText, textHash } from '../../src/enrich/text.js';
+import { withUrl } from './data.js';
 
 /** The public-domain NIST catalogue kept in the repository (samples/). */
 export const NIST_CSV = fileURLToPath(new URL('../../../samples/nist-800-53r5-high.csv', import.meta.url));
@@ -59,15 +59,7 @@ export const UPLOAD_1 = 'UPL-2026-0001';
 export const UPLOAD_2 = 'UPL-2026-0002';
 export const UPLOAD_3 = 'UPL-2026-0003';
 
-export async function withDb<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
+export const withDb = withUrl;
 
 /** Records upload batches (model outputs reference them). */
 export async function seedUploads(url: string, ids: readonly string[]): Promise<void> {

@@ -5,10 +5,10 @@
  */
 import { createReadStream } from 'node:fs';
 import { parse } from 'csv-parse';
-import pg from 'pg';
 import { controlText, textHash } from '../../src/enrich/text.js';
 import { targetFromUrl } from '../../src/postgres/connection.js';
 import { migrateToHead } from '../../src/postgres/migrate.js';
+import { withUrl } from './data.js';
 
 export const NIST_CSV = '/work/shared/datasets/nist-800-53r5-high.csv';
 
@@ -22,15 +22,7 @@ export interface ControlSeed {
   readonly risk_theme_ids?: readonly string[];
 }
 
-export async function withUrl<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
+export { withUrl };
 
 /** Migrates the database and inserts the controls (and their risk themes) as current versions. */
 export async function seedControls(url: string, controls: readonly ControlSeed[]): Promise<void> {
