@@ -1,10 +1,11 @@
 /**
  * Full snapshots: PostgreSQL, the embedded vector index and DATA_INGESTED_PATH in one manifest,
- * restored together; a restore killed before the swap changes none of them.
+ * restored together; a restore killed before the swap, or failing inside its index part, changes
+ * none of them.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { listFiles } from '../src/util/fs.js';
@@ -65,6 +66,17 @@ describe('full snapshots', () => {
     assert.deepEqual(await fingerprint(db.url), before.db);
     assert.deepEqual(await tree(indexDir), before.index);
     assert.deepEqual(await tree(dataDir), before.data);
+
+    // A real failure inside the index part (thrown after the first index file is staged, the data
+    // already staged): the restore fails with the reason, and nothing live changed or was left.
+    const failed = await nfrJson(['snapshot', 'restore', '--id', full.body.id, '--yes', '--skip-backup'], { ...env, NFR_FAULT_POINT: 'index-staging:fail' });
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.body.error.message, /^staging the vector index and ingested files of SNAP-\d{4}-\d{4,} failed, so nothing live was changed: injected failure at fault point "index-staging"/);
+    assert.deepEqual(await fingerprint(db.url), before.db, 'live database untouched');
+    assert.deepEqual(await tree(indexDir), before.index, 'live index untouched');
+    assert.deepEqual(await tree(dataDir), before.data, 'live files untouched');
+    assert.deepEqual((await cluster.databases()).filter((d) => d.includes('__nfr_staging')), [], 'no staging database left');
+    assert.deepEqual((await readdir(home)).filter((f) => f.includes('.nfr-incoming')), [], 'no staged directories left');
 
     const restored = await nfrJson(['snapshot', 'restore', '--id', full.body.id, '--yes', '--skip-backup'], env);
     assert.equal(restored.code, 0, restored.stderr);

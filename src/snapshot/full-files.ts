@@ -11,7 +11,8 @@
 import { copyFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.js';
-import { NfrError } from '../errors.js';
+import { NfrError, toNfrError } from '../errors.js';
+import { faultPoint } from '../util/fault.js';
 import { fsyncDir, pathExists } from '../util/fs.js';
 import type { Manifest } from './manifest.js';
 
@@ -74,8 +75,15 @@ export async function stageFiles(config: Config, snapshotDir: string, manifest: 
   await discardStaged(config);
   const data = manifest.contains.ingested_files;
   const index = manifest.contains.vector_index;
-  if (data) await copyTree(path.join(snapshotDir, DATA_DIR), config.dataIngestedPath + INCOMING, () => true);
-  if (index) await copyTree(path.join(snapshotDir, INDEX_DIR), config.indexPath + INCOMING, () => true);
+  try {
+    if (data) await copyTree(path.join(snapshotDir, DATA_DIR), config.dataIngestedPath + INCOMING, () => true);
+    // The fault point sits after each copied index file, so a test can fail the index part half-way.
+    if (index) await copyTree(path.join(snapshotDir, INDEX_DIR), config.indexPath + INCOMING, () => true, () => faultPoint('index-staging'));
+  } catch (err) {
+    await discardStaged(config).catch(() => {});
+    const e = toNfrError(err);
+    throw new NfrError(e.code, `staging the ${index ? 'vector index and ' : ''}ingested files of ${manifest.id} failed, so nothing live was changed: ${e.message}`, { cause: err });
+  }
   return { index, data };
 }
 
@@ -119,7 +127,7 @@ async function replaceDir(live: string, incoming: string): Promise<void> {
 }
 
 /** Copies regular files under `from` (if it exists) to `to`, keeping the tree; 0700 dirs. */
-async function copyTree(from: string, to: string, include: (rel: string) => boolean): Promise<void> {
+async function copyTree(from: string, to: string, include: (rel: string) => boolean, afterFile?: () => Promise<void>): Promise<void> {
   await mkdir(to, { recursive: true, mode: 0o700 });
   async function walk(rel: string): Promise<void> {
     let entries;
@@ -137,6 +145,7 @@ async function copyTree(from: string, to: string, include: (rel: string) => bool
         await walk(child);
       } else if (e.isFile()) {
         await copyFile(path.join(from, child), path.join(to, child));
+        await afterFile?.();
       }
     }
   }

@@ -1,11 +1,20 @@
 /**
  * Crash-test hook. When NFR_FAULT_POINT names a point the process reaches, it announces
  * `nfr-fault-point: <name>` on stderr and stops there until it is killed. The test suite uses it
- * to SIGKILL restores at exact steps and prove the live database is always whole. Unset (the
- * normal case) it does nothing.
+ * to SIGKILL restores at exact steps and prove the live database is always whole.
+ *
+ * `NFR_FAULT_POINT=<name>:fail` makes the point throw instead, so a test can watch the
+ * operation's own error handling run (cleanup, message, exit code) from exactly that step.
+ * Unset (the normal case) it does nothing.
  */
+import { NfrError } from '../errors.js';
+
 export async function faultPoint(name: string): Promise<void> {
-  if (process.env.NFR_FAULT_POINT !== name) return;
+  const setting = process.env.NFR_FAULT_POINT;
+  if (setting === `${name}:fail`) {
+    throw new NfrError('INTERNAL', `injected failure at fault point "${name}" (NFR_FAULT_POINT=${setting})`);
+  }
+  if (setting !== name) return;
   process.stderr.write(`nfr-fault-point: ${name}\n`);
   await new Promise(() => {
     setInterval(() => {}, 1 << 30);
