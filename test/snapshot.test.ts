@@ -8,6 +8,7 @@ import { readFile, writeFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { GrowingFileHasher } from '../src/snapshot/growing-hasher.js';
 import { nfr, nfrJson, testEnv, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { fingerprint, mutate, query, seed } from './support/data.js';
@@ -29,6 +30,42 @@ async function setup(prefix: string, controls = 500): Promise<{ url: string; nam
   const backups = cluster.tempDir(`${prefix}-backups`);
   return { ...db, backups, env: testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: backups, NFR_HOME: cluster.tempDir(`${prefix}-home`) }) };
 }
+
+describe('manifest row counts', () => {
+  it('match count(*) of every table, counted in the archive or (compressed) in the database', async () => {
+    const { url, env, backups } = await setup('counts', 50);
+    // Rows whose values hold what COPY escapes (newlines, tabs, backslashes, a "\." line), an
+    // empty table, a name with a space and another schema.
+    await query(url, `create table tricky (id int, v text)`);
+    await query(url, `insert into tricky select g, case g % 4 when 0 then E'a\\nb' when 1 then E'line\nbreak\ttab' when 2 then E'\\.' else E'\n\\.\n' end from generate_series(1, 1001) g`);
+    await query(url, `create table "odd name" (id int)`);
+    await query(url, `insert into "odd name" select generate_series(1, 7)`);
+    await query(url, `create table empty_one (id int)`);
+    await query(url, `create schema other`);
+    await query(url, `create table other.tricky (id int)`);
+    await query(url, `insert into other.tricky select generate_series(1, 3)`);
+    const expected = Object.fromEntries(Object.entries(await fingerprint(url)).map(([table, f]) => [table, f.rows]));
+    assert.equal(expected['public.tricky'], 1001);
+
+    for (const compression of ['0', '1']) {
+      const created = await nfrJson(['snapshot', 'create', '--name', `counts z${compression}`], { ...env, POSTGRES_BACKUP_COMPRESSION: compression });
+      assert.equal(created.code, 0, created.stderr);
+      const counted = Object.fromEntries(created.body.tables.map((t: { schema: string; name: string; rows: number }) => [`${t.schema}.${t.name}`, t.rows]));
+      assert.deepEqual(counted, expected, `compression ${compression}`);
+      assert.equal(created.body.files.some((f: { path: string }) => f.path.endsWith('.dat.gz')), compression === '1');
+      if (compression === '0') {
+        // The uncompressed counts came from the archive itself: every data file was counted.
+        const hasher = new GrowingFileHasher(path.join(backups, created.body.id), 'db', true);
+        hasher.start();
+        await hasher.settle();
+        const rows = [...hasher.rowCounts().values()];
+        assert.equal(rows.length, created.body.files.filter((f: { path: string }) => /^db\/\d+\.dat$/.test(f.path)).length);
+        assert.ok(rows.every((n) => typeof n === 'number'));
+        assert.equal(rows.reduce((a, b) => (a ?? 0) + (b ?? 0), 0), Object.values(expected).reduce((a, b) => a + b, 0));
+      }
+    }
+  });
+});
 
 describe('snapshot round trip', () => {
   it('restores exactly the snapshotted data, keeps the catalog, and undoes by rename', async () => {

@@ -1,10 +1,12 @@
 /**
  * Snapshot create: one consistent point in time, taken while the database stays online.
  *
- * A REPEATABLE READ transaction exports its snapshot; pg_dump -Fd -j dumps exactly that snapshot
- * while the same transaction counts the rows of every table, so the manifest's counts describe
- * the archive exactly. Everything is written under `.tmp/<id>`, checksummed, given its manifest,
- * and only then renamed into the catalog: a killed create never appears as completed.
+ * A REPEATABLE READ transaction exports its snapshot and pg_dump -Fd -j dumps exactly that
+ * snapshot. The manifest's row counts describe the archive exactly: uncompressed data files are
+ * counted as they are hashed (one line per row); a table whose file cannot be counted that way
+ * (compressed archives) is counted with count(*) in the exporting transaction, the same snapshot.
+ * Everything is written under `.tmp/<id>`, checksummed, given its manifest, and only then renamed
+ * into the catalog: a killed create never appears as completed.
  */
 import { rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -12,7 +14,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import { NfrError } from '../errors.js';
 import { conninfoDbname, connect, serverMajor, toolEnv } from '../postgres/connection.js';
-import { countRows, databaseInfo, listTables } from '../postgres/databases.js';
+import { countRows, databaseInfo, listTables, type TableRef } from '../postgres/databases.js';
 import { schemaVersion } from '../postgres/migrate.js';
 import { findClientTool, programVersion } from '../postgres/tools.js';
 import { directorySize, ensureDir, fsyncDir, pathExists } from '../util/fs.js';
@@ -109,8 +111,11 @@ async function dumpInto(ctx: SnapshotContext, work: string, id: string, started:
     const finished = new Set<string>();
     const begun = new Set<string>();
     const tablesDone = () => Math.min(tables.length, Math.max(finished.size, jobs === 1 ? begun.size : 0));
-    // Data files are hashed while pg_dump writes them, so the checksums cost almost no time.
-    const checksums = new GrowingFileHasher(work, DUMP_DIR);
+    // Data files are hashed (and, uncompressed, their rows counted) while pg_dump writes them, so
+    // checksums and counts cost almost no time, and no second scan of every table competes with
+    // pg_dump for the server.
+    const countInArchive = ctx.config.compression === 0;
+    const checksums = new GrowingFileHasher(work, DUMP_DIR, countInArchive);
     checksums.start();
     const poll = setInterval(() => {
       void directorySize(dumpDir).then((bytes) => progress({ phase: 'dumping', tables_done: tablesDone(), tables_total: tables.length, bytes }), () => {});
@@ -144,10 +149,16 @@ async function dumpInto(ctx: SnapshotContext, work: string, id: string, started:
           },
         },
       );
-      // Counting runs in the exporting transaction, alongside pg_dump: same snapshot, same rows.
-      const counting = countAll(client, tables);
-      const [, c] = await Promise.all([dump, counting]);
-      counts = c;
+      if (countInArchive) {
+        await dump;
+        await checksums.settle();
+        const pgRestore = await findClientTool('pg_restore', major, ctx.config.pgBinDir);
+        counts = await countFromArchive(client, tables, await tableDataItems(pgRestore, dumpDir, tables), checksums.rowCounts());
+      } else {
+        // Counted in the exporting transaction, alongside pg_dump: same snapshot, same rows.
+        const [, c] = await Promise.all([dump, countAll(client, tables)]);
+        counts = c;
+      }
     } catch (err) {
       await checksums.abandon();
       throw err;
@@ -200,6 +211,52 @@ async function dumpInto(ctx: SnapshotContext, work: string, id: string, started:
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/**
+ * Row counts for every table: from the archive where its data file was counted, otherwise with
+ * count(*) in the exporting transaction (same snapshot).
+ */
+async function countFromArchive(
+  client: pg.ClientBase,
+  tables: readonly TableRef[],
+  items: ReadonlyMap<string, string>,
+  rows: ReadonlyMap<string, number | null>,
+): Promise<TableCount[]> {
+  const out: TableCount[] = [];
+  for (const t of tables) {
+    const dumpId = items.get(qualified(t));
+    const counted = dumpId === undefined ? undefined : rows.get(dumpId);
+    out.push({ schema: t.schema, name: t.name, rows: typeof counted === 'number' ? counted : await countRows(client, t) });
+  }
+  return out;
+}
+
+/**
+ * Dump id of each table's data in the archive, from `pg_restore --list`: lines like
+ * `3470; 0 16683 TABLE DATA public src_controls_ver_control owner`. Names are printed unquoted,
+ * so a line is only taken when exactly one known table matches it; the others are counted in
+ * the database.
+ */
+async function tableDataItems(pgRestore: string, dumpDir: string, tables: readonly TableRef[]): Promise<Map<string, string>> {
+  const { stdout } = await runProgram(pgRestore, ['--list', dumpDir]);
+  const found = new Map<string, string | null>();
+  for (const line of stdout.split('\n')) {
+    const m = /^(\d+); \d+ \d+ TABLE DATA (.+)$/.exec(line);
+    if (!m?.[1] || !m[2]) continue;
+    const rest = m[2];
+    const matches = tables.filter((t) => rest.startsWith(`${t.schema} ${t.name} `) && !rest.slice(t.schema.length + t.name.length + 2).includes(' '));
+    if (matches.length !== 1 || !matches[0]) continue;
+    const key = qualified(matches[0]);
+    found.set(key, found.has(key) ? null : m[1]);
+  }
+  const out = new Map<string, string>();
+  for (const [key, id] of found) if (id !== null) out.set(key, id);
+  return out;
+}
+
+function qualified(t: TableRef): string {
+  return `${t.schema}.${t.name}`;
 }
 
 async function countAll(client: pg.ClientBase, tables: readonly { schema: string; name: string }[]): Promise<TableCount[]> {
