@@ -7,9 +7,15 @@ import { createHash } from 'node:crypto';
 
 /** Title and description, whitespace normalised: the exact text that is embedded. */
 export function controlText(title: string, description: string | null | undefined): string {
-  const clean = (s: string) => s.normalize('NFC').replace(/\s+/g, ' ').trim();
   const d = description ? clean(description) : '';
   return d ? `${clean(title)}\n${d}` : clean(title);
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** NFC, whitespace runs as one space, trimmed. ASCII is its own NFC form, and far cheaper to test than to normalise. */
+function clean(s: string): string {
+  return (NON_ASCII.test(s) ? s.normalize('NFC') : s).replace(/\s+/g, ' ').trim();
 }
 
 /** SHA-256 (hex) of the control text. */

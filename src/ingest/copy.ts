@@ -20,7 +20,11 @@ export function encodeCopyValue(value: CopyValue): string {
   return escapeCopyText(value as string);
 }
 
+const COPY_SPECIAL = /[\\\n\r\t]/;
+
 function escapeCopyText(s: string): string {
+  // Most values need no escaping; testing first skips building a copy of each.
+  if (!COPY_SPECIAL.test(s)) return s;
   return s.replace(/[\\\n\r\t]/g, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\t'));
 }
 
