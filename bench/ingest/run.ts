@@ -4,6 +4,10 @@
  * 200,000) against raw `psql \copy` of the same file into a plain table with the same columns, on
  * a throwaway cluster (BENCH_DIR, PG_BIN_DIR); then the unchanged file again.
  *
+ * Then `nfr index` of the same controls into the embedded index with the local embedder (every
+ * vector computed: the bench ingests with --no-enrich), timed with its peak RSS; BENCH_INDEX=0
+ * skips it.
+ *
  * Targets: ingestion ≥ 0.5× raw \copy throughput, nfr's peak RSS ≤ 256 MiB, re-ingest ≥ 3× faster
  * than the first load. Progress goes to stderr; the report and a final `RESULT {json}` line to
  * stdout. A missed target is a measurement, not a failure: the exit code is non-zero only if
@@ -35,6 +39,7 @@ const settingsSchema = z.object({
   BENCH_ROWS: z.string().regex(/^\d+$/, 'an integer from 1000 to 10000000').transform(Number).pipe(z.number().min(1000).max(10_000_000)).optional(),
   BENCH_DIR: z.string().min(1).optional(),
   PG_BIN_DIR: z.string().min(1).optional(),
+  BENCH_INDEX: z.enum(['0', '1'], 'expected 0 or 1').optional(),
 });
 
 async function session<T>(target: PgTarget, fn: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -103,6 +108,18 @@ async function run(): Promise<void> {
     const again = await nfr('re-ingest');
     if (again.result.controls.unchanged !== rows) throw new Error(`re-ingest left ${again.result.controls.unchanged} unchanged, expected ${rows}`);
 
+    let index: { seconds: number; peakRssBytes: number; points: number } | null = null;
+    if (parsed.data.BENCH_INDEX !== '0') {
+      log('bench: nfr index (embedded index, local embedder)');
+      await checkpoint();
+      const r = await runMeasured(process.execPath, [NFR_BIN, 'index', '--json'], { env });
+      if (r.code !== 0) throw new Error(`nfr index exited ${r.code}: ${r.stderr}`);
+      const synced = JSON.parse(r.stdout) as { points: number; embedded: number };
+      if (synced.points !== rows) throw new Error(`nfr index left ${synced.points} points, expected ${rows}`);
+      index = { seconds: r.seconds, peakRssBytes: r.peakRssBytes, points: synced.points };
+      log(`  nfr index: ${r.seconds.toFixed(2)} s, ${synced.embedded} vectors computed, peak RSS ${(r.peakRssBytes / 1048576).toFixed(0)} MiB`);
+    }
+
     const results = {
       rows,
       file_bytes: bytes,
@@ -115,6 +132,9 @@ async function run(): Promise<void> {
       peak_rss_mib: Math.round(Math.max(first.peakRssBytes, again.peakRssBytes) / 1048576),
       reingest_s: round(again.seconds),
       reingest_speedup: round(first.seconds / again.seconds),
+      index_s: index ? round(index.seconds) : null,
+      index_points_per_s: index ? Math.round(index.points / index.seconds) : null,
+      index_peak_rss_mib: index ? Math.round(index.peakRssBytes / 1048576) : null,
       targets: {
         throughput_ratio_min: 0.5,
         peak_rss_mib_max: 256,
@@ -130,6 +150,7 @@ async function run(): Promise<void> {
         `  ratio                 ${results.throughput_ratio}x of raw \\copy (target >= 0.5: ${ok(results.throughput_ratio >= 0.5)})`,
         `  peak RSS              ${results.peak_rss_mib} MiB (target <= 256: ${ok(results.peak_rss_mib <= 256)})`,
         `  re-ingest unchanged   ${results.reingest_s} s, ${results.reingest_speedup}x faster (target >= 3: ${ok(results.reingest_speedup >= 3)})`,
+        index ? `  nfr index             ${results.index_s} s  ${results.index_points_per_s} controls/s, peak RSS ${results.index_peak_rss_mib} MiB (embedded index, local embedder)` : '  nfr index             skipped (BENCH_INDEX=0)',
         '',
         `RESULT ${JSON.stringify(results)}`,
         '',
