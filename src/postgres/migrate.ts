@@ -5,7 +5,6 @@
  */
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { runner } from 'node-pg-migrate';
 import type pg from 'pg';
 import { NfrError } from '../errors.js';
 import { connect, type PgTarget } from './connection.js';
@@ -81,6 +80,9 @@ export async function migrateToHead(target: PgTarget): Promise<string[]> {
         `database "${target.database}" has migrations this version of nfr does not know (${status.unknown.join(', ')}); upgrade nfr instead of migrating`,
       );
     }
+    // Loaded here, not at the top: every command reads the schema version, few migrate, and the
+    // library costs ~0.1 s to load (a snapshot create's whole start-up is ~0.3 s).
+    const { runner } = await import('node-pg-migrate');
     const ran = await runner({
       dbClient: client,
       dir: MIGRATIONS_DIR,
