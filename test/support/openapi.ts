@@ -6,6 +6,13 @@
  */
 type Schema = { [key: string]: unknown };
 
+/** One part of a multipart/form-data request, as the checker sees it. */
+export interface MultipartPart {
+  readonly name: string;
+  readonly filename?: string | undefined;
+  readonly size: number;
+}
+
 export interface Operation {
   readonly method: string;
   readonly template: string;
@@ -38,8 +45,11 @@ export class OpenApi {
     return undefined;
   }
 
-  /** Problems of a request: unknown operation, undeclared or invalid query params, invalid body. */
-  checkRequest(method: string, url: string, body: unknown): { operation: Operation | undefined; problems: string[] } {
+  /**
+   * Problems of a request: unknown operation, undeclared or invalid query params, invalid body.
+   * `body` is the parsed JSON, or for multipart/form-data the parts that were sent.
+   */
+  checkRequest(method: string, url: string, body: unknown, mediaType = 'application/json'): { operation: Operation | undefined; problems: string[] } {
     const u = new URL(url, 'http://x');
     const operation = this.operation(method, u.pathname);
     if (!operation) return { operation, problems: [`${method} ${u.pathname}: no such operation in the API`] };
@@ -52,21 +62,45 @@ export class OpenApi {
     }
     for (const p of params) if (p.required && p.in === 'query' && !u.searchParams.has(String(p.name))) problems.push(`required query parameter "${String(p.name)}" missing`);
     const rb = operation.op.requestBody as Schema | undefined;
-    const schema = (rb?.content as Record<string, Schema> | undefined)?.['application/json']?.schema as Schema | undefined;
+    const content = (rb?.content ?? {}) as Record<string, Schema>;
     if (body === undefined) {
-      if (rb?.required) problems.push(`${operation.operationId} requires a JSON body`);
-    } else if (!schema) problems.push(`${operation.operationId} takes no JSON body`);
-    else problems.push(...this.validate(schema, body, 'body'));
+      if (rb?.required) problems.push(`${operation.operationId} requires a body`);
+    } else if (!content[mediaType]) {
+      problems.push(`${operation.operationId} takes no ${mediaType} body (it declares ${Object.keys(content).join(', ') || 'none'})`);
+    } else if (mediaType === 'multipart/form-data') {
+      problems.push(...this.#multipart(content[mediaType]?.schema as Schema, body as readonly MultipartPart[]));
+    } else {
+      problems.push(...this.validate(content[mediaType]?.schema as Schema, body, 'body'));
+    }
     return { operation, problems: problems.map((p) => `${operation.operationId}: ${p}`) };
   }
 
-  /** Problems of a response body against the operation's schema for that status. */
-  checkResponse(operation: Operation, status: number, body: unknown): string[] {
+  /** Problems of a response body against the operation's schema for that status and media type. */
+  checkResponse(operation: Operation, status: number, body: unknown, mediaType = 'application/json'): string[] {
     const responses = operation.op.responses as Record<string, Schema>;
     const r = responses[String(status)] ?? responses[`${String(status)[0]}XX`] ?? responses.default;
-    const schema = (r?.content as Record<string, Schema> | undefined)?.['application/json']?.schema as Schema | undefined;
-    if (!schema) return [`${operation.operationId}: no JSON response declared for ${status}`];
+    const schema = (r?.content as Record<string, Schema> | undefined)?.[mediaType]?.schema as Schema | undefined;
+    if (!schema) return [`${operation.operationId}: no ${mediaType} response declared for ${status}`];
+    if (mediaType !== 'application/json') {
+      const s = this.resolve(schema);
+      return s.type === 'string' && s.format === 'binary' && Buffer.isBuffer(body) ? [] : [`${operation.operationId}: response ${status} is not the binary ${mediaType} the API declares`];
+    }
     return this.validate(schema, body, `response ${status}`).map((p) => `${operation.operationId}: ${p}`);
+  }
+
+  /** Every part must be a declared property; `format: binary` ones must be files. */
+  #multipart(schema: Schema, parts: readonly MultipartPart[]): string[] {
+    const s = this.resolve(schema);
+    const props = (s.properties ?? {}) as Record<string, Schema>;
+    const errs: string[] = [];
+    for (const part of parts) {
+      const prop = props[part.name];
+      if (!prop) errs.push(`multipart part "${part.name}" is not declared`);
+      else if (this.resolve(prop).format === 'binary' && part.filename === undefined) errs.push(`multipart part "${part.name}" must be a file (with a filename)`);
+    }
+    for (const r of (s.required ?? []) as string[]) if (!parts.some((p) => p.name === r)) errs.push(`multipart part "${r}" is required`);
+    if (parts.length === 0) errs.push('multipart body has no parts');
+    return errs;
   }
 
   resolve(schema: Schema): Schema {
