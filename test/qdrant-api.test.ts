@@ -10,15 +10,17 @@
  * live round trips in qdrant-live.test.ts (when QDRANT_URL is set).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NfrError } from '../src/errors.js';
 import { pointId } from '../src/index/point-id.js';
 import { QdrantIndex } from '../src/index/qdrant.js';
 import { payloadHash, type IndexPoint } from '../src/index/types.js';
-import { nfrJson, testEnv } from './support/cli.js';
+import { nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
-import { closeControls, seedControls, syntheticControls } from './support/index-fixtures.js';
+import { fingerprint } from './support/data.js';
+import { changeControlText, closeControls, seedControls, syntheticControls } from './support/index-fixtures.js';
 import { OpenApi } from './support/openapi.js';
 import { RecordingServer } from './support/qdrant-recording.js';
 
@@ -151,5 +153,295 @@ describe('Qdrant backend: request shapes against the published Qdrant 1.19 OpenA
     } finally {
       await cluster.stop();
     }
+  });
+});
+
+/** Every point of the collection an alias (or name) resolves to: id → vector and payload, copied. */
+function points(name: string): Record<string, { vector: number[]; payload: Record<string, unknown> }> {
+  const col = server.resolve(name);
+  assert.ok(col, `${name} resolves to a collection`);
+  return Object.fromEntries([...col.points].map(([id, p]) => [id, structuredClone({ vector: p.vector, payload: p.payload })]));
+}
+
+/** Turns an aliased index into what a deployment from before aliases has: a collection under the name itself. */
+function makeLegacy(name: string): void {
+  const target = server.aliases.get(name);
+  assert.ok(target);
+  server.collections.set(name, server.collections.get(target)!);
+  server.collections.delete(target);
+  server.aliases.delete(name);
+}
+
+function assertOnlyDocumentedRequests(since: number): void {
+  const problems = server.requests.slice(since).flatMap((r) => r.problems);
+  assert.deepEqual(problems, [], problems.join('\n'));
+  assert.deepEqual(server.responseProblems, [], server.responseProblems.join('\n'));
+}
+
+describe('Qdrant full snapshots through the CLI, request shapes against the Qdrant 1.19 API document (the recording server is not Qdrant)', () => {
+  let cluster: TestCluster;
+
+  before(async () => {
+    cluster = await TestCluster.start();
+  });
+
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  async function setup(prefix: string) {
+    const db = await cluster.createDatabase(prefix);
+    await seedControls(db.url, syntheticControls(20));
+    const backups = cluster.tempDir(`${prefix}-backups`);
+    const env = testEnv({
+      DATABASE_URL: db.url,
+      NFR_HOME: cluster.tempDir(`${prefix}-home`),
+      POSTGRES_BACKUP_PATH: backups,
+      QDRANT_URL: server.url,
+      QDRANT_API_KEY: 'secret-key-456',
+      QDRANT_COLLECTION_PREFIX: prefix,
+    });
+    const journal = path.join(backups, '.state', 'qdrant-restore.json');
+    return { db, env, alias: `${prefix}_controls`, prev: `${prefix}_controls_nfr_prev`, journal };
+  }
+
+  /** The database, the live points with their vectors, and where the alias points. */
+  async function live(url: string, alias: string) {
+    return { db: await fingerprint(url), points: points(alias), target: server.aliases.get(alias) ?? alias };
+  }
+
+  async function stagingDatabases(): Promise<string[]> {
+    return (await cluster.databases()).filter((d) => d.includes('__nfr_staging'));
+  }
+
+  it('create → change → failed restores change nothing → killed restore cleaned up → restore → undo → restore again', async () => {
+    server.reset();
+    const since = server.requests.length;
+    const { db, env, alias, prev, journal } = await setup('full');
+    assert.equal((await nfrJson(['index'], env)).code, 0);
+    const original = await live(db.url, alias);
+    assert.equal(Object.keys(original.points).length, 20);
+
+    const full = await nfrJson(['snapshot', 'create', '--name', 'golden', '--full'], env);
+    assert.equal(full.code, 0, full.stderr);
+    assert.deepEqual(full.body.index, { backend: 'qdrant', model: 'nfr-local-hash-v1', dimension: full.body.index.dimension, distance: 'Cosine', points: 20, collection: original.target, file: 'index/qdrant-collection.snapshot' });
+    assert.deepEqual(full.body.contains, { postgres: true, vector_index: true, ingested_files: true });
+    const file = full.body.files.find((f: { path: string }) => f.path === 'index/qdrant-collection.snapshot');
+    assert.match(file.sha256, /^[0-9a-f]{64}$/, 'the collection snapshot is checksummed in the manifest');
+    assert.deepEqual(server.allSnapshotFiles(), [], 'the server-side snapshot was deleted after the download');
+    const created = server.requests.slice(since).filter((r) => r.operationId === 'create_snapshot');
+    assert.equal(created.length, 1);
+    assert.ok(created[0]!.url.includes('wait=true'));
+    assert.equal((await nfrJson(['snapshot', 'verify', '--id', full.body.id], env)).code, 0);
+
+    // A bad load: one control rewritten, one closed, the index synced to it.
+    await changeControlText(db.url, 'CTL-001', 'Control 1 rewritten', 'new words entirely');
+    await closeControls(db.url, ['CTL-002']);
+    assert.equal((await nfrJson(['index'], env)).code, 0);
+    const changed = await live(db.url, alias);
+    assert.notDeepEqual(changed.points, original.points);
+    assert.equal(changed.target, original.target, 'incremental syncs write into the live collection');
+
+    const nothingChanged = async (why: string) => {
+      assert.deepEqual(await fingerprint(db.url), changed.db, `${why}: live database untouched`);
+      assert.deepEqual(points(alias), changed.points, `${why}: live points untouched`);
+      assert.deepEqual([...server.collections.keys()], [changed.target], `${why}: no staging collection left`);
+      assert.deepEqual([...server.aliases], [[alias, changed.target]], `${why}: aliases untouched`);
+      assert.deepEqual(server.allSnapshotFiles(), [], `${why}: no snapshot left on the server`);
+      assert.deepEqual(await stagingDatabases(), [], `${why}: no staging database left`);
+      assert.equal(existsSync(journal), false, `${why}: journal removed`);
+    };
+
+    // The server fails the upload: the restore stops before the swap, and cleans up.
+    server.failNext = { status: 500, error: 'Service internal error: No space left on device', operationId: 'recover_from_uploaded_snapshot' };
+    const failed = await nfrJson(['snapshot', 'restore', '--id', full.body.id, '--yes', '--skip-backup'], env);
+    assert.equal(failed.code, 7, failed.stderr);
+    assert.match(failed.body.error.message, /^staging the vector index and ingested files of SNAP-\d{4}-\d{4,} failed, so nothing live was changed: Qdrant at http:\/\/127\.0\.0\.1:\d+ refused to recover collection full_controls_nfr_\w+ from an uploaded snapshot: HTTP 500 Service internal error: No space left on device$/);
+    await nothingChanged('upload failed');
+
+    // The upload arrives damaged: Qdrant's checksum check refuses it.
+    server.corruptNextUpload = true;
+    const damaged = await nfrJson(['snapshot', 'restore', '--id', full.body.id, '--yes', '--skip-backup'], env);
+    assert.equal(damaged.code, 7, damaged.stderr);
+    assert.match(damaged.body.error.message, /Checksum mismatch: expected [0-9a-f]{64}/);
+    await nothingChanged('checksum mismatch');
+
+    // Killed once the collection is staged: the next `snapshot status` deletes it.
+    const killed = spawnNfr(['snapshot', 'restore', '--id', full.body.id, '--yes', '--skip-backup'], { ...env, NFR_FAULT_POINT: 'files-staged' });
+    let staged: string[];
+    try {
+      await waitForStderr(killed, /nfr-fault-point: files-staged/);
+      staged = [...server.collections.keys()].filter((c) => c !== changed.target);
+      assert.equal(staged.length, 1, 'one staging collection while the restore runs');
+      assert.deepEqual(points(staged[0]!), original.points, 'the staging collection holds the snapshot');
+      assert.deepEqual(server.allSnapshotFiles(), [], 'the copy Qdrant keeps of an upload is deleted at once');
+    } finally {
+      killed.kill('SIGKILL');
+      await waitForExit(killed);
+    }
+    const status = await nfrJson(['snapshot', 'status'], env);
+    assert.equal(status.code, 0, status.stderr);
+    assert.deepEqual(status.body.recovered.dropped_collections, staged);
+    await nothingChanged('killed before the swap');
+
+    // The restore (with its pre-restore backup, itself a full snapshot of the changed state).
+    const restored = await nfrJson(['snapshot', 'restore', '--id', full.body.id, '--yes'], env);
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.deepEqual(await fingerprint(db.url), original.db);
+    assert.deepEqual(points(alias), original.points, 'points and vectors back as they were');
+    const restoredTarget = server.aliases.get(alias)!;
+    assert.notEqual(restoredTarget, changed.target);
+    assert.equal(server.aliases.get(prev), changed.target, 'the replaced collection is kept for undo');
+    assert.deepEqual([...server.collections.keys()].sort(), [changed.target, restoredTarget].sort());
+    assert.deepEqual(server.allSnapshotFiles(), []);
+    assert.equal(existsSync(journal), false);
+    assert.equal(restored.body.after_restore.index.status, 'in-sync');
+    assert.equal((await nfrJson(['index', '--check'], env)).code, 0);
+    const backup = await nfrJson(['snapshot', 'show', '--id', restored.body.pre_restore_backup_id], env);
+    assert.equal(backup.body.index.backend, 'qdrant');
+    assert.equal(backup.body.index.points, 19);
+
+    // Undo exchanges the aliases (one request) and the databases.
+    const undo = await nfrJson(['snapshot', 'restore', '--undo', '--yes'], env);
+    assert.equal(undo.code, 0, undo.stderr);
+    assert.deepEqual(await fingerprint(db.url), changed.db);
+    assert.deepEqual(points(alias), changed.points);
+    assert.deepEqual([server.aliases.get(alias), server.aliases.get(prev)], [changed.target, restoredTarget]);
+
+    // Restoring again replaces the live collection and deletes the one the previous alias held.
+    const again = await nfrJson(['snapshot', 'restore', '--id', full.body.id, '--yes', '--skip-backup'], env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(points(alias), original.points);
+    assert.equal(server.aliases.get(prev), changed.target);
+    assert.deepEqual([...server.collections.keys()].sort(), [changed.target, server.aliases.get(alias)!].sort(), `${restoredTarget} is deleted`);
+    assert.deepEqual(server.allSnapshotFiles(), []);
+
+    // The switch is ONE alias request holding delete_alias + create_alias.
+    const switches = server.requests.slice(since).filter((r) => r.operationId === 'update_aliases');
+    assert.ok(switches.some((r) => JSON.stringify(r.body) === JSON.stringify({ actions: [
+      { delete_alias: { alias_name: alias } }, { create_alias: { collection_name: server.aliases.get(alias), alias_name: alias } },
+      { delete_alias: { alias_name: prev } }, { create_alias: { collection_name: changed.target, alias_name: prev } },
+    ] })));
+    const uploads = server.requests.slice(since).filter((r) => r.operationId === 'recover_from_uploaded_snapshot');
+    assert.ok(uploads.length >= 4);
+    for (const u of uploads) {
+      const q = new URL(u.url, server.url).searchParams;
+      assert.deepEqual([q.get('wait'), q.get('priority'), q.get('checksum')], ['true', 'snapshot', file.sha256]);
+      assert.deepEqual(u.body, [{ name: 'snapshot', filename: `${new URL(u.url, server.url).pathname.split('/')[2]}.snapshot`, size: file.size }]);
+    }
+    assert.ok(server.requests.slice(since).every((r) => r.headers['api-key'] === 'secret-key-456'), 'API key on every request, downloads and uploads included');
+    const ops = new Set(server.requests.slice(since).map((r) => r.operationId));
+    for (const op of ['create_snapshot', 'get_snapshot', 'delete_snapshot', 'list_snapshots', 'recover_from_uploaded_snapshot', 'update_aliases', 'get_collections_aliases']) assert.ok(ops.has(op), `${op} was exercised`);
+    assertOnlyDocumentedRequests(since);
+
+    // A Qdrant snapshot needs the Qdrant configuration to be restored.
+    const embedded = await nfrJson(['snapshot', 'restore', '--id', full.body.id, '--yes', '--skip-backup'], { ...env, QDRANT_URL: undefined });
+    assert.equal(embedded.code, 5);
+    assert.match(embedded.body.error.message, /the snapshot's vector index is a Qdrant collection but this configuration uses the embedded index/);
+  });
+
+  it('a restore killed after its database swap has its alias switch completed by the next command', async () => {
+    server.reset();
+    const since = server.requests.length;
+    const { db, env, alias, prev } = await setup('rollfwd');
+    assert.equal((await nfrJson(['index'], env)).code, 0);
+    const original = await live(db.url, alias);
+    const full = await nfrJson(['snapshot', 'create', '--name', 'golden', '--full'], env);
+    assert.equal(full.code, 0, full.stderr);
+    await changeControlText(db.url, 'CTL-003', 'Control 3 rewritten', null);
+    assert.equal((await nfrJson(['index'], env)).code, 0);
+    const changed = await live(db.url, alias);
+
+    const killed = spawnNfr(['snapshot', 'restore', '--id', full.body.id, '--yes', '--skip-backup'], { ...env, NFR_FAULT_POINT: 'index-switch' });
+    try {
+      await waitForStderr(killed, /nfr-fault-point: index-switch/);
+    } finally {
+      killed.kill('SIGKILL');
+      await waitForExit(killed);
+    }
+    assert.deepEqual(await fingerprint(db.url), original.db, 'the database swap had happened');
+    assert.deepEqual(points(alias), changed.points, 'the alias had not moved yet');
+
+    const status = await nfrJson(['snapshot', 'status'], env);
+    assert.equal(status.body.recovered.completed_index_switch, true);
+    assert.deepEqual(points(alias), original.points, 'the index follows the database');
+    assert.equal(server.aliases.get(prev), changed.target);
+    assert.equal(server.collections.size, 2);
+    assert.deepEqual(server.allSnapshotFiles(), []);
+    assert.equal((await nfrJson(['index', '--check'], env)).code, 0);
+    assertOnlyDocumentedRequests(since);
+  });
+
+  it('a deployment from before aliases (a real <prefix>_controls collection) keeps working, is snapshotted, restored and undone', async () => {
+    server.reset();
+    const since = server.requests.length;
+    const { db, env, alias, prev } = await setup('legacy');
+    assert.equal((await nfrJson(['index'], env)).code, 0);
+    makeLegacy(alias);
+    const original = await live(db.url, alias);
+    assert.equal(original.target, alias);
+
+    // Syncs, checks and searches work on it as they are: no alias appears.
+    await changeControlText(db.url, 'CTL-004', 'Control 4 rewritten', 'other words');
+    const synced = await nfrJson(['index'], env);
+    assert.deepEqual([synced.code, synced.body.upserted], [0, 1]);
+    assert.equal((await nfrJson(['index', '--check'], env)).code, 0);
+    assert.equal((await nfrJson(['search', 'firewall rules review', '--limit', '2'], env)).body.results.length, 2);
+    assert.equal(server.aliases.size, 0);
+    const before = await live(db.url, alias);
+
+    const full = await nfrJson(['snapshot', 'create', '--name', 'legacy', '--full'], env);
+    assert.equal(full.code, 0, full.stderr);
+    assert.equal(full.body.index.collection, alias, 'the snapshot is taken of the collection itself');
+    assert.deepEqual(server.allSnapshotFiles(), []);
+
+    await closeControls(db.url, ['CTL-005', 'CTL-006']);
+    assert.equal((await nfrJson(['index'], env)).code, 0);
+    const changed = await live(db.url, alias);
+
+    // A failure while copying the old collection (the second step of staging) leaves it as it was.
+    server.failNext = { status: 503, error: 'Service unavailable', operationId: 'create_snapshot' };
+    const failed = await nfrJson(['snapshot', 'restore', '--id', full.body.id, '--yes', '--skip-backup'], env);
+    assert.equal(failed.code, 7, failed.stderr);
+    assert.match(failed.body.error.message, /nothing live was changed: Qdrant at .* refused to create a snapshot of collection legacy_controls: HTTP 503/);
+    assert.deepEqual(await fingerprint(db.url), changed.db);
+    assert.deepEqual([...server.collections.keys()], [alias], 'the staging collection is deleted, the old one untouched');
+    assert.deepEqual(points(alias), changed.points);
+    assert.equal(server.aliases.size, 0);
+    assert.deepEqual(server.allSnapshotFiles(), []);
+
+    const restored = await nfrJson(['snapshot', 'restore', '--id', full.body.id, '--yes', '--skip-backup'], env);
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.deepEqual(await fingerprint(db.url), before.db);
+    assert.deepEqual(points(alias), before.points);
+    const target = server.aliases.get(alias);
+    assert.ok(target, 'the name is now an alias');
+    assert.equal(server.collections.has(alias), false, 'the old collection is replaced by the alias');
+    const copy = server.aliases.get(prev)!;
+    assert.deepEqual(points(copy), changed.points, 'the old collection lives on, copied, for undo');
+    assert.deepEqual([...server.collections.keys()].sort(), [copy, target].sort());
+    assert.deepEqual(server.allSnapshotFiles(), []);
+
+    const undo = await nfrJson(['snapshot', 'restore', '--undo', '--yes'], env);
+    assert.equal(undo.code, 0, undo.stderr);
+    assert.deepEqual(await fingerprint(db.url), changed.db);
+    assert.deepEqual(points(alias), changed.points);
+    assert.equal((await nfrJson(['index', '--check'], env)).code, 0);
+    assertOnlyDocumentedRequests(since);
+  });
+
+  it('nfr index --force turns a collection from before aliases into an aliased one', async () => {
+    server.reset();
+    const since = server.requests.length;
+    const { env, alias } = await setup('legforce');
+    assert.equal((await nfrJson(['index'], env)).code, 0);
+    makeLegacy(alias);
+    const rebuilt = await nfrJson(['index', '--force'], env);
+    assert.deepEqual([rebuilt.code, rebuilt.body.upserted, rebuilt.body.points], [0, 20, 20]);
+    const target = server.aliases.get(alias);
+    assert.match(target ?? '', /^legforce_controls_nfr_/);
+    assert.deepEqual([...server.collections.keys()], [target]);
+    assert.equal((await nfrJson(['index', '--check'], env)).code, 0);
+    assertOnlyDocumentedRequests(since);
   });
 });

@@ -21,7 +21,7 @@ import { directorySize, ensureDir, fsyncDir, pathExists } from '../util/fs.js';
 import { faultPoint } from '../util/fault.js';
 import { runProgram } from '../util/process.js';
 import { NFR_VERSION } from '../version.js';
-import { assertFullSupported, captureFiles } from './full-files.js';
+import { captureFiles } from './full-files.js';
 import { GrowingFileHasher } from './growing-hasher.js';
 import { MANIFEST_FORMAT, writeManifest, type Manifest, type TableCount } from './manifest.js';
 import type { SnapshotId } from './ids.js';
@@ -38,7 +38,7 @@ export interface CreateOptions {
   readonly onProgress?: ProgressListener | undefined;
   /** An id reserved earlier with reserveSnapshotId (the API answers with it before the create runs). */
   readonly id?: SnapshotId | undefined;
-  /** Also capture the embedded vector index and DATA_INGESTED_PATH. */
+  /** Also capture the vector index (embedded files or a Qdrant collection snapshot) and DATA_INGESTED_PATH. */
   readonly full?: boolean | undefined;
 }
 
@@ -61,7 +61,6 @@ export function validateCreateOptions(options: CreateOptions): void {
 /** Takes a snapshot of the live database under the operation lock. */
 export async function createSnapshot(ctx: SnapshotContext, options: CreateOptions): Promise<Manifest> {
   validateCreateOptions(options);
-  if (options.full) assertFullSupported(ctx.config);
   return withOperation(ctx, 'create', null, (op) => createSnapshotLocked(ctx, op, options));
 }
 

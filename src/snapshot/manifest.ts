@@ -63,7 +63,17 @@ export const manifestSchema = z.object({
   }),
   /** Full snapshots: the model, dimension and distance of the captured vector index. */
   index: z
-    .object({ backend: z.literal('embedded'), model: z.string(), dimension: z.number().int(), distance: z.string(), points: z.number().int().nonnegative() })
+    .object({
+      backend: z.enum(['embedded', 'qdrant']),
+      model: z.string(),
+      dimension: z.number().int(),
+      distance: z.string(),
+      points: z.number().int().nonnegative(),
+      /** Qdrant: the physical collection the snapshot was taken of. */
+      collection: z.string().optional(),
+      /** Qdrant: the collection snapshot file, relative to the snapshot directory. */
+      file: z.string().optional(),
+    })
     .nullable()
     .optional(),
   created_by: z.object({

@@ -5,6 +5,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
+import { messageOf } from '../errors.js';
 import { escapeIdentifier, TOOL_APPLICATION_NAME } from '../postgres/connection.js';
 import { databaseInfo, derivedDatabaseName, derivedDatabases, dropDatabase } from '../postgres/databases.js';
 import { discardStaged } from './full-files.js';
@@ -15,6 +16,10 @@ export interface RecoveryReport {
   readonly removed_temp_dirs: string[];
   readonly dropped_databases: string[];
   readonly reopened_database: boolean;
+  /** Qdrant collections an unfinished full restore had created, now deleted. */
+  readonly dropped_collections: string[];
+  /** A full restore killed after its database swap: its Qdrant alias switch was completed. */
+  readonly completed_index_switch: boolean;
 }
 
 /** Call only while holding the operation lock. `maint` is a client on the maintenance database. */
@@ -33,7 +38,21 @@ export async function recoverLeftovers(ctx: SnapshotContext, maint: pg.ClientBas
     removed.push(name);
     await recordEvent(ctx.store, { operation: 'create', status: 'interrupted', snapshot_id: name, error: 'a create was interrupted; its partial files were removed' });
   }
-  await discardStaged(ctx.config);
+  // Qdrant may be unreachable; that must not stop operations that do not need it. The journal
+  // stays, so the next operation (or the next restore, which needs Qdrant) tries again.
+  const staged = await discardStaged(ctx).catch(async (err: unknown) => {
+    await recordEvent(ctx.store, { operation: 'restore', status: 'failed', error: `could not clean up the Qdrant collections of an unfinished restore: ${messageOf(err)}` });
+    return { dropped_collections: [], completed_index_switch: false };
+  });
+  if (staged.dropped_collections.length > 0 || staged.completed_index_switch) {
+    await recordEvent(ctx.store, {
+      operation: 'restore',
+      status: 'interrupted',
+      error: staged.completed_index_switch
+        ? 'a full restore was interrupted after its database swap; its Qdrant collection was made live'
+        : `a full restore was interrupted before its database swap; its Qdrant collections were deleted: ${staged.dropped_collections.join(', ')}`,
+    });
+  }
   for (const name of await readdir(ctx.store.trashDir).catch(() => [] as string[])) {
     await rm(path.join(ctx.store.trashDir, name), { recursive: true, force: true });
   }
@@ -63,5 +82,11 @@ export async function recoverLeftovers(ctx: SnapshotContext, maint: pg.ClientBas
     await recordEvent(ctx.store, { operation: 'restore', status: 'interrupted', error: `dropped leftover databases of an interrupted operation: ${dropped.join(', ')}` });
   }
   await trimEvents(ctx.store);
-  return { removed_temp_dirs: removed, dropped_databases: dropped, reopened_database: reopened };
+  return {
+    removed_temp_dirs: removed,
+    dropped_databases: dropped,
+    reopened_database: reopened,
+    dropped_collections: staged.dropped_collections,
+    completed_index_switch: staged.completed_index_switch,
+  };
 }

@@ -17,7 +17,7 @@ import { mapLimit } from '../util/fs.js';
 import { faultPoint } from '../util/fault.js';
 import { runProgram } from '../util/process.js';
 import { afterRestore, type AfterRestoreReport } from './after-restore.js';
-import { assertIndexCompatible, discardStaged, stageFiles, swapPreviousFiles, swapStagedFiles } from './full-files.js';
+import { assertIndexCompatible, assertPreviousFilesReachable, discardStaged, stageFiles, swapPreviousFiles, swapStagedFiles } from './full-files.js';
 import { createSnapshotLocked } from './create.js';
 import type { SnapshotId } from './ids.js';
 import type { Manifest } from './manifest.js';
@@ -145,19 +145,24 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
     }
 
     // The index and ingested files of a full snapshot are copied next to their live
-    // directories now, and put in place by rename right after the database swap.
-    const staged = full ? await stageFiles(ctx.config, dir, manifest) : null;
+    // directories (a Qdrant index: uploaded into a new collection) now, and put in place by
+    // rename (Qdrant: one alias switch) right after the database swap.
+    const staged = full ? await stageFiles(ctx, dir, manifest) : null;
     await faultPoint('files-staged');
 
     progress({ phase: 'swapping' });
     await faultPoint('before-swap');
     const swap = await swapDatabases(op.maint, ctx.store, { live, incoming: staging, outgoing: previous });
     swapped = true;
-    if (staged) await swapStagedFiles(ctx.config, staged);
-    await faultPoint('swapped');
-    if (liveInfo) {
-      await writeLastRestore(ctx.store, { database: live, previous_database: previous, snapshot_id: manifest.id, restored_at: new Date().toISOString(), undone: false, files: staged !== null });
+    try {
+      if (staged) await swapStagedFiles(ctx, staged);
+    } finally {
+      // The database swap happened whatever the files did: undo must know about it.
+      if (liveInfo) {
+        await writeLastRestore(ctx.store, { database: live, previous_database: previous, snapshot_id: manifest.id, restored_at: new Date().toISOString(), undone: false, files: staged !== null });
+      }
     }
+    await faultPoint('swapped');
     progress({ phase: options.resync ? 'resyncing' : 'reporting' });
     const after = await withClient(ctx.target, (client) => afterRestore(ctx.config, client, manifest, options.resync === true), 'nfr restore report').catch((err: unknown) => {
       const e = toNfrError(err);
@@ -180,7 +185,7 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
     };
   } finally {
     if (!swapped) {
-      await discardStaged(ctx.config).catch(() => {});
+      await discardStaged(ctx).catch(() => {});
       abort.abort();
       await verified.catch(() => {});
       await dropDatabase(op.maint, staging).catch(() => {});
@@ -320,8 +325,9 @@ export async function undoLastRestore(ctx: SnapshotContext): Promise<UndoResult>
       throw new NfrError('NOT_FOUND', `the database replaced by the restore of ${last.snapshot_id} ("${last.previous_database}") no longer exists; restore a snapshot instead (the pre-restore backup is tagged pre-restore)`);
     }
     const started = Date.now();
+    if (last.files) await assertPreviousFilesReachable(ctx);
     const swap = await swapDatabases(op.maint, ctx.store, { live, incoming: last.previous_database, outgoing: last.previous_database });
-    if (last.files) await swapPreviousFiles(ctx.config);
+    if (last.files) await swapPreviousFiles(ctx);
     const undone = !last.undone;
     await writeLastRestore(ctx.store, { ...last, undone, restored_at: new Date().toISOString() });
     await recordEvent(ctx.store, { operation: 'undo', status: 'completed', snapshot_id: last.snapshot_id, duration_ms: Date.now() - started, details: { blocked_ms: swap.blocked_ms, undone } });

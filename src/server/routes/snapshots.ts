@@ -4,7 +4,6 @@ import { NfrError } from '../../errors.js';
 import { snapshotProgress } from '../../jobs/runner.js';
 import { listCatalog } from '../../snapshot/catalog.js';
 import { createSnapshot, validateCreateOptions } from '../../snapshot/create.js';
-import { assertFullSupported } from '../../snapshot/full-files.js';
 import { deepVerify } from '../../snapshot/deep-verify.js';
 import { deleteSnapshot } from '../../snapshot/delete.js';
 import { snapshotHealth } from '../../snapshot/health.js';
@@ -64,7 +63,6 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     async (request, reply) => {
       const { name, description, tags, full } = request.body;
       validateCreateOptions({ name, description, tags });
-      if (full) assertFullSupported(ctx.config);
       const snapshotId = await reserveSnapshotId(ctx);
       const job = await jobs.create('snapshot.create', { snapshot_id: snapshotId, name, description: description ?? null, tags: tags ?? [], full: full === true });
       runner.submit(job, (report) =>
