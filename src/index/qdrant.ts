@@ -112,6 +112,7 @@ export class QdrantIndex implements VectorIndex {
     return (await this.#call('count points', () => this.collections.client.count(this.collection, { exact: true }))).count;
   }
 
+  /** Runs one request on the live name; failures name the server and the collection (never the key). */
   async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     return this.collections.call(`${what} of ${this.collection}`, () => fn());
   }
