@@ -10,6 +10,7 @@ import { parseSnapshotId } from '../snapshot/ids.js';
 import { summarize } from '../snapshot/manifest.js';
 import { restorePreflight, restoreSnapshot, undoLastRestore } from '../snapshot/restore.js';
 import { pruneSnapshots } from '../snapshot/retention.js';
+import type { RecoveryReport } from '../snapshot/recover.js';
 import { snapshotStatus } from '../snapshot/status.js';
 import { openSnapshotContext, snapshotStore } from '../snapshot/store.js';
 import { deepVerify } from '../snapshot/deep-verify.js';
@@ -197,9 +198,7 @@ export function registerSnapshotCommands(program: Command): void {
             ? `lock          held${s.lock.holder ? ` by pid ${s.lock.holder.pid} on ${s.lock.holder.host}: ${s.lock.holder.operation}${s.lock.holder.snapshot_id ? ` ${s.lock.holder.snapshot_id}` : ''} since ${s.lock.holder.started_at}` : ''}`
             : `lock          free${s.lock.stale_lock_file ? ` (stale lock file of dead pid ${s.lock.stale_lock_file.pid} on ${s.lock.stale_lock_file.host}; ignored)` : ''}`,
           s.in_progress.length ? `in progress   ${s.in_progress.join(', ')}` : '',
-          s.recovered && (s.recovered.removed_temp_dirs.length || s.recovered.dropped_databases.length || s.recovered.reopened_database)
-            ? `repaired      leftovers of an interrupted operation: ${[...s.recovered.removed_temp_dirs, ...s.recovered.dropped_databases, ...(s.recovered.reopened_database ? ['reopened the live database'] : [])].join(', ')}`
-            : '',
+          repairedLine(s.recovered),
           s.last_operation ? `last          ${s.last_operation.operation} ${s.last_operation.snapshot_id ?? ''} ${s.last_operation.status} at ${s.last_operation.at}` : 'last          -',
           s.last_restore ? `last restore  ${s.last_restore.snapshot_id} at ${s.last_restore.restored_at}${s.last_restore.undone ? ' (undone)' : ''}; ${s.last_restore.undo_command}` : '',
         ]
@@ -245,4 +244,17 @@ export function registerSnapshotCommands(program: Command): void {
         throw new NfrError('UNHEALTHY', `snapshots are unhealthy: ${report.checks.filter((c) => c.status === 'unhealthy').map((c) => c.message).join('; ')}`, { details: { reported: true } });
       }
     });
+}
+
+/** What the recovery run by `status` repaired, as one line ('' when nothing). */
+function repairedLine(r: RecoveryReport | null): string {
+  if (!r) return '';
+  const repaired = [
+    ...r.removed_temp_dirs,
+    ...r.dropped_databases,
+    ...(r.reopened_database ? ['reopened the live database'] : []),
+    ...r.dropped_collections.map((c) => `deleted Qdrant collection ${c}`),
+    ...(r.completed_index_switch ? ['made the restored Qdrant collection live'] : []),
+  ];
+  return repaired.length ? `repaired      leftovers of an interrupted operation: ${repaired.join(', ')}` : '';
 }
