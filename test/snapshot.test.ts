@@ -269,6 +269,16 @@ describe('refusals', () => {
     assert.equal((await nfr(['snapshot', 'create', '--name', 'x', '--jobs', '0'], env)).code, 2);
     assert.equal((await nfr(['snapshot', 'restore', '--yes'], env)).code, 2);
     assert.equal((await nfr(['snapshot', 'frobnicate'], env)).code, 2);
+    // Usage errors are JSON too with --json.
+    const missing = await nfrJson(['snapshot', 'create'], env);
+    assert.equal(missing.code, 2);
+    assert.deepEqual(missing.body.error, { code: 'USAGE', message: "required option '--name <name>' not specified" });
+    assert.equal((await nfrJson(['snapshot', 'show', '--id', 'SNAP-2026-0001', '--bogus'], env)).body.error.code, 'USAGE');
+    // --yes (and --skip-confirm) are accepted by every command, not only those that ask.
+    const created = await nfrJson(['snapshot', 'create', '--name', 'scripted', '--yes'], env);
+    assert.equal(created.code, 0, created.stderr);
+    assert.equal((await nfrJson(['snapshot', 'verify', '--id', created.body.id, '--skip-confirm'], env)).code, 0);
+    assert.equal((await nfrJson(['db', 'status', '-y'], env)).code, 0);
     const badEnv = await nfrJson(['snapshot', 'list'], { ...env, POSTGRES_BACKUP_PARALLEL_JOBS: 'lots' });
     assert.equal(badEnv.code, 2);
     assert.match(badEnv.body.error.message, /POSTGRES_BACKUP_PARALLEL_JOBS="lots": expected an integer/);

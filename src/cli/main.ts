@@ -1,5 +1,5 @@
 /** The `nfr` command line: builds the command tree and maps errors to exit codes. */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { ERROR_CODES } from '../errors.js';
 import { NFR_VERSION } from '../version.js';
 import { reportError } from './output.js';
@@ -52,7 +52,24 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
   const group = first === undefined ? undefined : (ALIASES[first] ?? first);
   const load = group !== undefined && group in GROUPS ? [GROUPS[group] as () => Promise<Register>] : Object.values(GROUPS);
   for (const register of await Promise.all(load.map((l) => l()))) register(program);
+  acceptYesEverywhere(program);
   return program;
+}
+
+/**
+ * Scripts pass `--yes` (or the original system's `--skip-confirm`) to skip confirmations; on the
+ * commands that never ask, it is accepted and changes nothing, instead of being a usage error.
+ */
+function acceptYesEverywhere(command: Command): void {
+  for (const sub of command.commands) {
+    if (sub.commands.length > 0) {
+      acceptYesEverywhere(sub);
+      continue;
+    }
+    const has = (flag: string) => sub.options.some((o) => o.long === flag || o.short === flag);
+    if (!has('--yes')) sub.addOption(new Option(has('-y') ? '--yes' : '-y, --yes', 'accepted for scripts; this command asks nothing').hideHelp());
+    if (!has('--skip-confirm')) sub.addOption(new Option('--skip-confirm', 'same as --yes').hideHelp());
+  }
 }
 
 /** Runs the CLI; resolves to the process exit code. The only caller of process.exit is bin/nfr.js. */
@@ -65,7 +82,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version end with a CommanderError too, with exit code 0.
-      return err.exitCode === 0 ? 0 : ERROR_CODES.USAGE.exit;
+      if (err.exitCode === 0) return 0;
+      // Commander has printed the problem and the usage on stderr; scripts get it as JSON too.
+      if (json) process.stdout.write(JSON.stringify({ error: { code: 'USAGE', message: err.message.replace(/^error: /, '') } }, null, 2) + '\n');
+      return ERROR_CODES.USAGE.exit;
     }
     return reportError(err, json);
   }
