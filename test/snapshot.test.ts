@@ -80,6 +80,8 @@ describe('snapshot round trip', () => {
     assert.equal(created.body.status, 'completed');
     assert.equal(created.body.database.schema_version, '0001_initial-schema');
     assert.equal(created.body.database.pipeline_stage, 'clean');
+    assert.equal(created.body.schema_version, '0001_initial-schema', 'also at the top of the manifest');
+    assert.equal(created.body.pipeline_stage, 'clean');
     const controls = created.body.tables.find((t: { name: string }) => t.name === 'src_controls_ver_control');
     assert.equal(controls.rows, 500);
     // Snapshot files are owner-only, and the manifest lists each with its checksum.
@@ -129,6 +131,16 @@ describe('snapshot round trip', () => {
     const show = await nfrJson(['snapshot', 'show', '--id', id], env);
     assert.equal(show.body.name, 'baseline');
     assert.equal(show.body.description, 'before the bad load');
+    assert.equal(show.body.schema_version, '0001_initial-schema');
+    // A manifest written before the top-level fields existed gets them when read.
+    const file = path.join(backups, id, 'manifest.json');
+    const written = JSON.parse(await readFile(file, 'utf8'));
+    delete written.schema_version;
+    delete written.pipeline_stage;
+    await writeFile(file, JSON.stringify(written));
+    const older = await nfrJson(['snapshot', 'show', '--id', id], env);
+    assert.equal(older.body.schema_version, '0001_initial-schema');
+    assert.equal(older.body.pipeline_stage, 'clean');
     const text = await nfr(['snapshot', 'show', '--id', id], env);
     assert.match(text.stdout, /src_controls_ver_control\s+500/);
 

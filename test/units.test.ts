@@ -6,7 +6,7 @@ import { NfrError } from '../src/errors.js';
 import { derivedDatabaseName } from '../src/postgres/databases.js';
 import { compareIds } from '../src/snapshot/catalog.js';
 import { formatSnapshotId, parseSnapshotId } from '../src/snapshot/ids.js';
-import { manifestSchema, type Manifest } from '../src/snapshot/manifest.js';
+import { manifestFields, type Manifest } from '../src/snapshot/manifest.js';
 import { planRetention } from '../src/snapshot/retention.js';
 
 describe('config', () => {
@@ -93,7 +93,7 @@ describe('retention', () => {
 describe('manifest', () => {
   it('rejects file paths that escape the snapshot directory', () => {
     const base = { path: 'db/toc.dat', size: 1, sha256: 'a'.repeat(64) };
-    const files = manifestSchema.shape.files;
+    const files = manifestFields.shape.files;
     assert.equal(files.safeParse([base]).success, true);
     for (const p of ['../x', 'db/../../x', '/etc/passwd', 'db//x']) assert.equal(files.safeParse([{ ...base, path: p }]).success, false, p);
   });

@@ -181,6 +181,8 @@ async function dumpInto(ctx: SnapshotContext, work: string, id: string, started:
       tags: [...new Set(options.tags ?? [])],
       status: 'completed',
       kind: options.full ? 'full' : 'postgres',
+      schema_version: schema,
+      pipeline_stage: stage?.stage ?? null,
       created_at: started.toISOString(),
       completed_at: completed.toISOString(),
       duration_ms: completed.getTime() - started.getTime(),

@@ -23,7 +23,8 @@ const tableEntry = z.object({
   rows: z.number().int().nonnegative(),
 });
 
-export const manifestSchema = z.object({
+/** The manifest's fields, as written; manifestSchema also fills what older manifests lack. */
+export const manifestFields = z.object({
   format: z.literal(MANIFEST_FORMAT),
   id: z.string().regex(/^SNAP-\d{4}-\d{4,9}$/),
   name: z.string(),
@@ -81,7 +82,15 @@ export const manifestSchema = z.object({
     pid: z.number().int(),
     nfr_version: z.string(),
   }),
+  /**
+   * database.schema_version and database.pipeline_stage again, at the top where scripts look first
+   * (as in `list`). Manifests written before they were added get them when read.
+   */
+  schema_version: z.string().nullable().optional(),
+  pipeline_stage: z.string().nullable().optional(),
 });
+
+export const manifestSchema = manifestFields.transform((m) => ({ ...m, schema_version: m.schema_version ?? m.database.schema_version, pipeline_stage: m.pipeline_stage ?? m.database.pipeline_stage }));
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type TableCount = z.infer<typeof tableEntry>;
