@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -80,6 +81,32 @@ async function api(server: Server, method: string, path: string, options: { toke
     json = undefined;
   }
   return { status: res.status, json, text, headers: res.headers };
+}
+
+/**
+ * Sends exactly these bytes, as curl does (`curl -X POST` sends neither Content-Length nor a
+ * body; fetch always adds one), and reads the answer.
+ */
+async function rawHttp(server: Server, head: string[], body: Buffer | string = ''): Promise<{ status: number; json: any; text: string }> {
+  const { hostname, port } = new URL(server.url);
+  const socket = connect(Number(port), hostname);
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  socket.write([...head, `Host: ${hostname}:${port}`, 'Connection: close', '', ''].join('\r\n'));
+  // No half-close: Node's HTTP server drops a request whose client ends its side first.
+  socket.write(body);
+  const chunks: Buffer[] = [];
+  for await (const chunk of socket) chunks.push(chunk as Buffer);
+  const raw = Buffer.concat(chunks).toString('utf8');
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0);
+  if (!status) throw new Error(`no HTTP answer to ${head[0]}: ${JSON.stringify(raw.slice(0, 500))}`);
+  const text = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status, json, text };
 }
 
 async function pollJob(server: Server, jobId: string, timeoutMs = 120_000, route = '/api/v2/devdata/snapshots/job/:id/status'): Promise<any> {
@@ -188,6 +215,74 @@ describe('nfr serve', () => {
       }
       const list = await api(server, 'GET', '/api/v2/devdata/snapshots', { token: READER });
       assert.deepEqual(list.json.snapshots, [], 'nothing was created');
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('reads a missing or empty body as {} on POSTs whose fields are all optional, and refuses malformed JSON', async () => {
+    const env = await setupEnv('nobody', 20);
+    const server = await serve(env);
+    try {
+      const created = await api(server, 'POST', '/api/v2/devdata/snapshots/create', { body: { name: 'base' } });
+      assert.equal((await pollJob(server, created.json.job_id)).status, 'completed');
+      const id = created.json.snapshot_id as string;
+      const auth = `Authorization: Bearer ${ADMIN}`;
+
+      // curl -X POST: no Content-Length, no Content-Type, no body.
+      const verify = await rawHttp(server, [`POST /api/v2/devdata/snapshots/${id}/verify HTTP/1.1`, auth]);
+      assert.equal(verify.status, 200, verify.text);
+      assert.equal(verify.json.ok, true);
+      assert.ok(verify.json.files_checked > 0);
+      // requests.post(url) / fetch without a body: Content-Length: 0.
+      const prune = await api(server, 'POST', '/api/v2/devdata/snapshots/prune');
+      assert.equal(prune.status, 200, prune.text);
+      assert.equal(prune.json.dry_run, false);
+      assert.deepEqual(prune.json.deleted, []);
+      // Content-Type: application/json with an empty body, and `curl -d ''` (form-urlencoded, 0 bytes).
+      const emptyJson = await rawHttp(server, [`POST /api/v2/devdata/snapshots/${id}/verify HTTP/1.1`, auth, 'Content-Type: application/json', 'Content-Length: 0']);
+      assert.equal(emptyJson.status, 200, emptyJson.text);
+      const emptyForm = await rawHttp(server, [`POST /api/v2/devdata/snapshots/${id}/verify HTTP/1.1`, auth, 'Content-Type: application/x-www-form-urlencoded', 'Content-Length: 0']);
+      assert.equal(emptyForm.status, 200, emptyForm.text);
+      // A body without a Content-Type is JSON; so is an empty chunked one (Node's bodiless POST).
+      const untyped = await rawHttp(server, [`POST /api/v2/devdata/snapshots/prune HTTP/1.1`, auth, 'Content-Length: 16'], '{"dry_run":true}');
+      assert.equal(untyped.status, 200, untyped.text);
+      assert.equal(untyped.json.dry_run, true);
+      const chunked = await rawHttp(server, [`POST /api/v2/devdata/snapshots/prune HTTP/1.1`, auth, 'Transfer-Encoding: chunked'], '0\r\n\r\n');
+      assert.equal(chunked.status, 200, chunked.text);
+
+      const sync = await rawHttp(server, ['POST /api/v2/pipelines/index/sync HTTP/1.1', auth]);
+      assert.equal(sync.status, 202, sync.text);
+      const synced = await pollJob(server, sync.json.job_id, 120_000, '/api/v2/pipelines/jobs/:id');
+      assert.equal(synced.status, 'completed', JSON.stringify(synced.error));
+      assert.equal(synced.result.controls, 20);
+      assert.equal(synced.params.force, false);
+      const context = await rawHttp(server, ['POST /api/v2/pipelines/context/ingest HTTP/1.1', auth, 'Content-Type: application/json', 'Content-Length: 0']);
+      assert.equal(context.status, 202, context.text);
+      assert.equal((await pollJob(server, context.json.job_id, 120_000, '/api/v2/pipelines/jobs/:id')).params.dry_run, undefined);
+
+      await mutate(env.DATABASE_URL!);
+      const restore = await rawHttp(server, [`POST /api/v2/devdata/snapshots/${id}/restore HTTP/1.1`, auth]);
+      assert.equal(restore.status, 202, restore.text);
+      const restored = await pollJob(server, restore.json.job_id);
+      assert.equal(restored.status, 'completed', JSON.stringify(restored.error));
+      assert.equal(restored.params.skip_backup, false, 'no body: the defaults, so a pre-restore backup is kept');
+      assert.match(restored.result.pre_restore_backup_id, /^SNAP-/);
+
+      // What is still wrong stays a 400 that says what: malformed JSON, a missing required field.
+      const cutOff = [`/api/v2/devdata/snapshots/${id}/verify`, '{"deep": tru', /not valid JSON: Unexpected end of JSON input/] as const;
+      const trailingComma = ['/api/v2/devdata/snapshots/prune', '{"dry_run": true,}', /not valid JSON: .*position 17/] as const;
+      for (const [path, body, reason] of [cutOff, trailingComma]) {
+        const bad = await api(server, 'POST', path, { body });
+        assert.equal(bad.status, 400, bad.text);
+        assert.equal(bad.json.error.code, 'INVALID_INPUT');
+        assert.match(bad.json.error.message, reason, bad.text);
+      }
+      const noName = await rawHttp(server, ['POST /api/v2/devdata/snapshots/create HTTP/1.1', auth]);
+      assert.equal(noName.status, 400, noName.text);
+      assert.match(noName.json.error.message, /name/);
+      const list = await api(server, 'GET', '/api/v2/devdata/snapshots', { token: READER });
+      assert.equal(list.json.snapshots.length, 2, 'the base snapshot and the pre-restore backup; nothing else was created');
     } finally {
       await server.stop();
     }

@@ -14,6 +14,7 @@ import type { JobStore } from '../jobs/store.js';
 import type { SnapshotContext } from '../snapshot/store.js';
 import { NFR_VERSION } from '../version.js';
 import { authenticate, authorize, type Role, type TokenTable } from './auth.js';
+import { registerBodyParsing } from './body.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerPipelineRoutes } from './routes/pipelines.js';
@@ -62,6 +63,7 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
     },
   });
   await app.register(fastifyMultipart, { limits: { fileSize: deps.config.maxUploadBytes, files: 1, fields: 10 } });
+  registerBodyParsing(app);
 
   app.addHook('onRequest', async (request) => {
     const needed = request.routeOptions.config?.role;
