@@ -170,7 +170,12 @@ describe('nfr serve', () => {
         Object.keys(methods).map((m) => ({ method: m.toUpperCase(), path: p.replace(/\{id\}/g, 'SNAP-2026-0001').replace(/\{job_id\}/g, '00000000-0000-4000-8000-000000000000') })),
       );
       assert.ok(routes.length >= 12, `documented routes: ${routes.length}`);
-      for (const route of [...routes, { method: 'GET', path: '/api/v2/openapi.json' }]) {
+      // Also at the root, where clients look first: the same document, the same token rule.
+      const rootDoc = await api(server, 'GET', '/openapi.json', { token: READER });
+      assert.equal(rootDoc.status, 200, rootDoc.text);
+      assert.match(rootDoc.json.openapi, /^3\./);
+      assert.deepEqual(Object.keys(rootDoc.json.paths).sort(), Object.keys(doc.json.paths).sort());
+      for (const route of [...routes, { method: 'GET', path: '/api/v2/openapi.json' }, { method: 'GET', path: '/openapi.json' }]) {
         if (route.path === '/health') continue;
         for (const token of [null, 'wrong-token-0123456789abcdef']) {
           const r = await api(server, route.method, route.path, { token, body: route.method === 'GET' || route.method === 'DELETE' ? undefined : {} });

@@ -84,7 +84,11 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
     void reply.code(status).send(body);
   });
 
-  app.get('/api/v2/openapi.json', { config: { role: 'reader' }, schema: { hide: true } }, async () => app.swagger());
+  // Where clients look for it first (`/openapi.json`) and under the API prefix; like every
+  // route but /health it needs a token (SPEC §7).
+  for (const url of ['/openapi.json', '/api/v2/openapi.json']) {
+    app.get(url, { config: { role: 'reader' }, schema: { hide: true } }, async () => app.swagger());
+  }
 
   registerHealthRoutes(app, deps);
   registerSnapshotRoutes(app, deps);
