@@ -6,6 +6,7 @@
  * and parent references) are set-based SQL in `controls.ts`; everything a single row can tell
  * about itself is checked here, so the error names the line and the field.
  */
+import { parse, type Options as CsvOptions, type Parser } from 'csv-parse';
 import { z } from 'zod';
 import { controlText, textHash } from '../enrich/text.js';
 import { NfrError } from '../errors.js';
@@ -54,6 +55,16 @@ export interface RowError {
   readonly line: number;
   readonly field: string;
   readonly message: string;
+}
+
+/**
+ * The parser every controls CSV goes through (ingestion, and the upload check of the header).
+ * RFC 4180: CRLF or LF records, an optional UTF-8 BOM; nothing relaxed except the column count,
+ * which validateRecord checks per row so a short or long row is a row error with its line
+ * instead of a fatal parse error. `extra` adds options such as `to_line`.
+ */
+export function controlsCsvParser(extra: CsvOptions = {}): Parser {
+  return parse({ bom: true, relax_column_count: true, record_delimiter: ['\r\n', '\n'], ...extra });
 }
 
 /** Where each known column sits in a record (undefined: the file does not have it). */

@@ -15,7 +15,6 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { parse } from 'csv-parse';
 import type pg from 'pg';
 import { NfrError } from '../errors.js';
 import { completeStage } from '../pipeline/stage.js';
@@ -24,7 +23,7 @@ import { migrationStatus } from '../postgres/migrate.js';
 import { withOperation, type ProgressListener } from '../snapshot/operation.js';
 import type { SnapshotContext } from '../snapshot/store.js';
 import { copyRows } from './copy.js';
-import { parseHeader, rejectedValues, STAGING_COLUMNS, validateRecord, type HeaderLayout, type RowError, type StagingValues } from './controls-csv.js';
+import { controlsCsvParser, parseHeader, rejectedValues, STAGING_COLUMNS, validateRecord, type HeaderLayout, type RowError, type StagingValues } from './controls-csv.js';
 import { checkStaged, createStagingTables, REJECTED_IDS, STAGING, stagedCount, stagedErrors, textChanges } from './controls-staging.js';
 import { applyRelations, applyVersionedEntities, type RelationCounts, type VersionCounts } from './versioning.js';
 import { checkUploadFile, markUploadCompleted, markUploadFailed, markUploadRunning, recordUpload, storeUpload, type StoredUpload, type UploadId } from './uploads.js';
@@ -272,9 +271,7 @@ async function loadBatch(client: pg.ClientBase, file: string, name: string, uplo
 /** Streams the CSV through validation into the staging table; returns counts and the first errors. */
 async function stageFile(client: pg.ClientBase, file: string, name: string, onProgress: ProgressListener | undefined): Promise<{ read: number; errors: RowError[]; errorCount: number }> {
   const source = createReadStream(file, { highWaterMark: 1 << 20 });
-  // RFC 4180: CRLF or LF records; nothing relaxed except the column count, which is checked per
-  // row so a short or long row is a row error with its line instead of a fatal parse error.
-  const parser = parse({ bom: true, relax_column_count: true, record_delimiter: ['\r\n', '\n'] });
+  const parser = controlsCsvParser();
   const feeding = pipeline(source, parser);
   feeding.catch(() => {});
   let read = 0;
