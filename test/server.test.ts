@@ -293,6 +293,64 @@ describe('nfr serve', () => {
     }
   });
 
+  it('refuses malformed multipart bodies and files that are not a controls CSV with a 4xx, and stores nothing', async () => {
+    const env = await setupEnv('badupload', 10);
+    const server = await serve(env);
+    const upload = '/api/v2/pipelines/controls/ingest';
+    try {
+      const auth = `Authorization: Bearer ${OPERATOR}`;
+      const part = (content: string) =>
+        `--XYZ\r\nContent-Disposition: form-data; name="file"; filename="controls.csv"\r\nContent-Type: text/csv\r\n\r\n${content}`;
+      const malformed: [string, string, string, RegExp][] = [
+        ['garbage with a valid boundary', 'multipart/form-data; boundary=XYZ', 'this is not a multipart body at all', /malformed multipart|no file/],
+        ['a body cut off inside the file', 'multipart/form-data; boundary=XYZ', part('control_id,title\nAC-1,Access control policy\n'), /malformed multipart/],
+        ['a body cut off inside the part headers', 'multipart/form-data; boundary=XYZ', '--XYZ\r\nContent-Disposition: form-da', /malformed multipart/],
+        ['no boundary', 'multipart/form-data', part('control_id,title\nAC-1,x\n--XYZ--\r\n'), /no boundary parameter/],
+      ];
+      for (const [what, type, body, reason] of malformed) {
+        const r = await rawHttp(server, [`POST ${upload} HTTP/1.1`, auth, `Content-Type: ${type}`, `Content-Length: ${Buffer.byteLength(body)}`], body);
+        assert.equal(r.status, 400, `${what}: ${r.status} ${r.text}`);
+        assert.equal(r.json.error.code, 'INVALID_INPUT', what);
+        assert.match(r.json.error.message, reason, what);
+      }
+
+      const send = async (name: string, bytes: Buffer) => {
+        const form = new FormData();
+        form.append('file', new Blob([bytes], { type: 'text/csv' }), name);
+        const res = await fetch(server.url + upload, { method: 'POST', headers: { authorization: `Bearer ${OPERATOR}` }, body: form });
+        return { status: res.status, json: (await res.json()) as any };
+      };
+      const wrong: [string, Buffer, number, RegExp][] = [
+        ['empty.csv', Buffer.alloc(0), 400, /empty\.csv is empty/],
+        ['image.csv', Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex'), 415, /image\.csv is not a text CSV: byte 9 is a NUL byte/],
+        ['utf16.csv', Buffer.from('\ufeffcontrol_id,title\nAC-1,x\n', 'utf16le'), 415, /NUL byte/],
+        ['other.csv', Buffer.from('name,value\nx,1\n'), 400, /other\.csv line 1: bad header: unknown column "name".*required column "control_id" is missing/],
+        ['quote.csv', Buffer.from('"control_id,title\nAC-1,x\n'), 400, /quote\.csv line 1: no complete header record/],
+        ['stray.csv', Buffer.from('control_id,"title"x\nAC-1,x\n'), 400, /stray\.csv line 1: malformed CSV header/],
+      ];
+      for (const [name, bytes, status, reason] of wrong) {
+        const r = await send(name, bytes);
+        assert.equal(r.status, status, `${name}: ${JSON.stringify(r.json)}`);
+        assert.match(r.json.error.message, reason, name);
+        assert.match(r.json.error.message, /nothing was stored/, name);
+      }
+
+      // Nothing of any of them was stored, recorded or started.
+      const data = path.join(env.NFR_HOME!, 'data');
+      assert.deepEqual(await readdir(path.join(data, 'controls')).catch(() => []), []);
+      assert.deepEqual(await readdir(path.join(data, '.incoming')), []);
+      assert.deepEqual(await query(env.DATABASE_URL!, 'select upload_id from nfr_upload'), []);
+      assert.deepEqual((await api(server, 'GET', '/api/v2/jobs', { token: READER })).json.jobs, []);
+
+      // A header in another order, with a BOM and CRLF, passes the check (its rows are the job's business).
+      const ok = await send('reordered.csv', Buffer.from('\ufefftitle,CONTROL_ID\r\nAccess control policy,AC-1\r\n'));
+      assert.equal(ok.status, 202, JSON.stringify(ok.json));
+      assert.match(ok.json.upload_id, /^UPL-/);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('keeps serving during a restore: only 503s while swapping, and reads after it see the restored data', async () => {
     const env = await setupEnv('live', 2000);
     const server = await serve(env);

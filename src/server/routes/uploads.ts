@@ -17,6 +17,7 @@ import { createSnapshot } from '../../snapshot/create.js';
 import { ensureDir } from '../../util/fs.js';
 import type { ServerDeps } from '../app.js';
 import { ANY_OBJECT, ERROR_BODY, ERROR_RESPONSES } from '../schemas.js';
+import { checkControlsUpload } from '../upload-check.js';
 import { jobAccepted } from './jobs.js';
 
 interface UploadQuery {
@@ -45,7 +46,12 @@ export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): 
       if (!request.isMultipart()) {
         throw new NfrError('UNSUPPORTED_MEDIA_TYPE', 'send the CSV as multipart/form-data with a field named "file"');
       }
-      const part = await request.file();
+      if (!/;\s*boundary\s*=/i.test(request.headers['content-type'] ?? '')) {
+        throw new NfrError('INVALID_INPUT', 'Content-Type multipart/form-data has no boundary parameter, so the parts cannot be found; let the HTTP client build the body (curl -F file=@controls.csv)');
+      }
+      const part = await request.file().catch((err: unknown) => {
+        throw multipartError(err);
+      });
       if (!part) throw new NfrError('INVALID_INPUT', 'the request has no file: send the CSV in a multipart field named "file"');
       if (part.fieldname !== 'file') {
         part.file.resume();
@@ -58,11 +64,15 @@ export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): 
       const temp = path.join(incoming, `${randomUUID()}.part`);
       let stored;
       try {
-        // Streamed to disk; over the limit the stream fails with 413 and the partial file goes.
-        await pipeline(part.file, createWriteStream(temp, { mode: 0o600 }));
+        // Streamed to disk; over the limit the stream is truncated (413 below) and the partial file goes.
+        await pipeline(part.file, createWriteStream(temp, { mode: 0o600 })).catch((err: unknown) => {
+          throw multipartError(err);
+        });
         if (part.file.truncated) {
           throw new NfrError('PAYLOAD_TOO_LARGE', `the upload is larger than the limit of ${config.maxUploadBytes} bytes (NFR_MAX_UPLOAD_MB); nothing was stored`);
         }
+        // Empty, binary or headerless files are refused now, not by a job that fails later.
+        await checkControlsUpload(temp, filename);
         stored = await acceptControlsUpload(ctx, temp, filename);
       } finally {
         await rm(temp, { force: true });
@@ -85,4 +95,17 @@ export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): 
       return reply.code(202).send({ ...jobAccepted(job, `/api/v2/pipelines/jobs/${job.job_id}`), upload_id: stored.uploadId });
     },
   );
+}
+
+/**
+ * A failure while reading the multipart body: the parser's complaints about the body (no closing
+ * boundary, a part cut off, garbage) are the client's error, 400 with the parser's reason. Errors
+ * that carry their own status (@fastify/multipart's limits, a client that hung up) keep it; errors
+ * of the disk the file is written to (a `syscall` error) stay server errors.
+ */
+function multipartError(err: unknown): unknown {
+  if (err instanceof NfrError) return err;
+  const e = err as { statusCode?: unknown; syscall?: unknown; message?: unknown };
+  if (typeof e?.statusCode === 'number' || typeof e?.syscall === 'string') return err;
+  return new NfrError('INVALID_INPUT', `malformed multipart/form-data body: ${String(e?.message ?? err)}; nothing was stored. Send the CSV in a multipart field named "file" (curl -F file=@controls.csv)`, { cause: err });
 }
