@@ -351,6 +351,76 @@ describe('nfr serve', () => {
     }
   });
 
+  it('shows counts and the per-row errors on completed and failed ingestion jobs', async () => {
+    const env = await setupEnv('jobcounts', 10);
+    const server = await serve(env);
+    try {
+      const csv = [
+        'control_id,title,owning_function_id,frequency',
+        'CTRL-000001,Control 1 retitled,F-0002,daily',
+        'NEW-1,A new control,F-0001,weekly',
+        'NEW-2,Owned by nobody,F-9999,weekly',
+        'NEW-3,Runs hourly,F-0001,hourly',
+        '',
+      ].join('\n');
+      const upload = async (query: string) => {
+        const form = new FormData();
+        form.append('file', new Blob([csv], { type: 'text/csv' }), 'mixed.csv');
+        const res = await fetch(`${server.url}/api/v2/pipelines/controls/ingest${query}`, { method: 'POST', headers: { authorization: `Bearer ${OPERATOR}` }, body: form });
+        const body = (await res.json()) as any;
+        assert.equal(res.status, 202, JSON.stringify(body));
+        return body.job_id as string;
+      };
+      const rowErrors = [
+        { line: 4, field: 'owning_function_id', message: /F-9999/ },
+        { line: 5, field: 'frequency', message: /"hourly" is not one of/ },
+      ];
+      const assertRowErrors = (errors: { line: number; field: string; message: string }[]) => {
+        assert.equal(errors.length, rowErrors.length, JSON.stringify(errors));
+        rowErrors.forEach((want, i) => {
+          assert.equal(errors[i]?.line, want.line, JSON.stringify(errors[i]));
+          assert.equal(errors[i]?.field, want.field);
+          assert.match(errors[i]?.message ?? '', want.message);
+        });
+      };
+
+      // Rejected as a whole: failed, with what was read and every problem by line and field.
+      const rejectedId = await upload('');
+      const rejected = await pollJob(server, rejectedId, 120_000, '/api/v2/pipelines/jobs/:id');
+      assert.equal(rejected.status, 'failed');
+      assert.equal(rejected.error.code, 'INVALID_INPUT');
+      assert.deepEqual(rejected.counts, { rows_read: 4, rows_valid: 2, rows_rejected: 2, error_count: 2 });
+      assertRowErrors(rejected.errors);
+      assert.deepEqual(await query(env.DATABASE_URL!, "select control_id from src_controls_ref_control where control_id like 'NEW-%'"), []);
+
+      // With skip_invalid: completed, the versions it wrote, and the rows it left out.
+      const skippedId = await upload('?skip_invalid=true');
+      const skipped = await pollJob(server, skippedId, 120_000, '/api/v2/pipelines/jobs/:id');
+      assert.equal(skipped.status, 'completed', JSON.stringify(skipped.error));
+      assert.deepEqual(skipped.counts, { rows_read: 4, rows_valid: 2, rows_rejected: 2, error_count: 2, inserted: 1, updated: 1, unchanged: 0, closed: 0 });
+      assertRowErrors(skipped.errors);
+      assert.equal(skipped.progress_percent, 100);
+      assert.equal(skipped.result.controls.inserted, 1, 'the result is still there too');
+      const generic = await api(server, 'GET', `/api/v2/jobs/${skippedId}`, { token: READER });
+      assert.deepEqual(generic.json.counts, skipped.counts);
+      assert.deepEqual(generic.json.errors, skipped.errors);
+      assert.deepEqual(
+        (await query(env.DATABASE_URL!, "select control_id, title from src_controls_ver_control where tx_to is null and control_id in ('CTRL-000001', 'NEW-1') order by 1")).map((r) => r.title),
+        ['Control 1 retitled', 'A new control'],
+      );
+
+      // A failure with no rows to blame: the reason is the one entry; nothing was counted.
+      const context = await api(server, 'POST', '/api/v2/pipelines/context/ingest', { token: OPERATOR });
+      const failed = await pollJob(server, context.json.job_id, 120_000, '/api/v2/pipelines/jobs/:id');
+      assert.equal(failed.status, 'failed');
+      assert.equal(failed.counts, null);
+      assert.deepEqual(failed.errors, [{ line: null, field: null, message: failed.error.message }]);
+      assert.match(failed.error.message, /context providers directory .* does not exist/);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('keeps serving during a restore: only 503s while swapping, and reads after it see the restored data', async () => {
     const env = await setupEnv('live', 2000);
     const server = await serve(env);

@@ -5,9 +5,15 @@
  */
 import { toNfrError } from '../errors.js';
 import type { Progress } from '../snapshot/operation.js';
-import type { Job, JobStore } from './store.js';
+import { failureOutcome, type JobOutcome } from './outcome.js';
+import { failure, type Job, type JobStore } from './store.js';
 
-export interface JobReport {
+/**
+ * What the work tells the runner as it goes. `counts` are merged into what was reported before
+ * (so a later stage adds to them); `errors` replace the list. Both are written at once and kept
+ * when the job fails later.
+ */
+export interface JobReport extends JobOutcome {
   readonly percent?: number;
   readonly step?: string;
 }
@@ -48,7 +54,7 @@ export class JobRunner {
   async close(graceMs: number): Promise<void> {
     this.closed = true;
     for (const jobId of this.pending) {
-      await this.store.update(jobId, { status: 'failed', finished_at: new Date().toISOString(), error: { code: 'INTERRUPTED', message: 'the server shut down before the job started' } }).catch(() => {});
+      await this.store.update(jobId, { status: 'failed', finished_at: new Date().toISOString(), ...failure('INTERRUPTED', 'the server shut down before the job started') }).catch(() => {});
     }
     await Promise.race([this.queue, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     this.abort.abort();
@@ -61,14 +67,25 @@ export class JobRunner {
     let writing: Promise<unknown> = Promise.resolve();
     const report = (r: JobReport) => {
       const stepChanged = r.step !== undefined && r.step !== latest.step;
-      latest = { percent: r.percent ?? latest.percent, step: r.step ?? latest.step };
+      const outcomeChanged = r.counts !== undefined || r.errors !== undefined;
+      latest = {
+        percent: r.percent ?? latest.percent,
+        step: r.step ?? latest.step,
+        counts: r.counts ? { ...latest.counts, ...r.counts } : latest.counts,
+        errors: r.errors ?? latest.errors,
+      };
       const now = Date.now();
-      if (!stepChanged && now - lastWrite < PROGRESS_WRITE_MS) return;
+      if (!stepChanged && !outcomeChanged && now - lastWrite < PROGRESS_WRITE_MS) return;
       lastWrite = now;
       const snapshot = latest;
       writing = writing.then(() =>
         this.store
-          .update(job.job_id, { progress_percent: Math.max(0, Math.min(100, Math.round((snapshot.percent ?? 0) * 10) / 10)), current_step: snapshot.step ?? null })
+          .update(job.job_id, {
+            progress_percent: Math.max(0, Math.min(100, Math.round((snapshot.percent ?? 0) * 10) / 10)),
+            current_step: snapshot.step ?? null,
+            ...(snapshot.counts ? { counts: snapshot.counts } : {}),
+            ...(snapshot.errors ? { errors: [...snapshot.errors] } : {}),
+          })
           .then((j) => (this.running = j))
           .catch(() => {}),
       );
@@ -76,11 +93,22 @@ export class JobRunner {
     try {
       const result = await work(report, this.abort.signal);
       await writing;
-      return await this.store.update(job.job_id, { status: 'completed', progress_percent: 100, current_step: 'completed', finished_at: new Date().toISOString(), result: result ?? null });
+      return await this.store.update(job.job_id, {
+        status: 'completed',
+        progress_percent: 100,
+        current_step: 'completed',
+        finished_at: new Date().toISOString(),
+        result: result ?? null,
+        counts: latest.counts ?? null,
+        errors: [...(latest.errors ?? [])],
+      });
     } catch (err) {
       await writing;
       const e = toNfrError(err);
-      return await this.store.update(job.job_id, { status: 'failed', finished_at: new Date().toISOString(), error: { code: e.code, message: e.message } });
+      // What the failure's details say wins over what was reported before it; counts add up.
+      const found = failureOutcome(e);
+      const counts = found.counts || latest.counts ? { ...latest.counts, ...found.counts } : null;
+      return await this.store.update(job.job_id, { status: 'failed', finished_at: new Date().toISOString(), counts, ...failure(e.code, e.message, found.errors ?? latest.errors) });
     } finally {
       this.running = undefined;
     }

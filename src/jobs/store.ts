@@ -15,6 +15,27 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 export const JOB_KINDS = ['snapshot.create', 'snapshot.restore', 'snapshot.undo', 'ingest.controls', 'ingest.context', 'index.sync'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
+/**
+ * One problem with a job's input: the CSV or JSONL line and the column or field it concerns
+ * (null when the problem is the whole file, or the job itself), what is wrong, and for context
+ * ingestion the file.
+ */
+const jobErrorSchema = z.object({
+  line: z.number().int().nullable(),
+  field: z.string().nullable(),
+  message: z.string(),
+  file: z.string().optional(),
+});
+
+export type JobError = z.infer<typeof jobErrorSchema>;
+
+/**
+ * What a job read and wrote, by name, filled in as it becomes known: for ingestion `rows_read`,
+ * `rows_valid`, `rows_rejected`, `error_count` and the versions `inserted`, `updated`,
+ * `unchanged`, `closed`; for an index sync its point counts.
+ */
+export type JobCounts = Readonly<Record<string, number>>;
+
 const jobSchema = z.object({
   job_id: z.string().uuid(),
   kind: z.enum(JOB_KINDS),
@@ -28,11 +49,18 @@ const jobSchema = z.object({
   params: z.record(z.string(), z.unknown()),
   result: z.unknown().nullable(),
   error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  /** null until the job knows any; records written before these fields existed read as empty. */
+  counts: z.record(z.string(), z.number()).nullable().default(null),
+  /** The input's problems (at most MAX_JOB_ERRORS); a failure without row details is one entry. */
+  errors: z.array(jobErrorSchema).default([]),
   /** pid of the server process that owns the job, to recognise jobs a dead server left behind. */
   owner_pid: z.number().int(),
 });
 
 export type Job = z.infer<typeof jobSchema>;
+
+/** Problems kept in a job record; `counts.error_count` has the total when the job knows it. */
+export const MAX_JOB_ERRORS = 100;
 
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -63,6 +91,8 @@ export class JobStore {
       params,
       result: null,
       error: null,
+      counts: null,
+      errors: [],
       owner_pid: process.pid,
     };
     await this.write(job);
@@ -114,7 +144,7 @@ export class JobStore {
           await this.update(job.job_id, {
             status: 'failed',
             finished_at: new Date().toISOString(),
-            error: { code: 'INTERRUPTED', message: `${reason} (the job was ${job.status}${job.current_step ? ` at step "${job.current_step}"` : ''})` },
+            ...failure('INTERRUPTED', `${reason} (the job was ${job.status}${job.current_step ? ` at step "${job.current_step}"` : ''})`, job.errors),
           }),
         );
       }
@@ -129,4 +159,12 @@ export class JobStore {
   private async write(job: Job): Promise<void> {
     await atomicWriteFile(this.file(job.job_id), JSON.stringify(job, null, 2) + '\n');
   }
+}
+
+/**
+ * The error fields of a failed job: `error`, and `errors` as given (the input's problems), or
+ * when there are none the failure itself as the one entry, so a failed job always says why there.
+ */
+export function failure(code: string, message: string, errors: readonly JobError[] = []): Pick<Job, 'error' | 'errors'> {
+  return { error: { code, message }, errors: errors.length > 0 ? errors.slice(0, MAX_JOB_ERRORS) : [{ line: null, field: null, message }] };
 }

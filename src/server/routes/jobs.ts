@@ -3,10 +3,12 @@ import type { FastifyInstance } from 'fastify';
 import { NfrError } from '../../errors.js';
 import { JOB_STATUSES, type Job, type JobStatus } from '../../jobs/store.js';
 import type { ServerDeps } from '../app.js';
-import { ANY_OBJECT, ERROR_BODY, ERROR_RESPONSES } from '../schemas.js';
+import { ANY_OBJECT, ERROR_BODY } from '../schemas.js';
 
-
-/** A job as the API shows it: the record plus `progress` (the original system's name for the percentage). */
+/**
+ * A job as the API shows it: the record (status, progress_percent, current_step, counts, errors,
+ * result, error) plus `progress`, the original system's name for the percentage.
+ */
 export function jobView(job: Job) {
   return { ...job, progress: job.progress_percent };
 }

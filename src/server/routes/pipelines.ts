@@ -6,6 +6,7 @@ import { pgSignature } from '../../index/pg-source.js';
 import { MAX_LIMIT, searchControls } from '../../index/search.js';
 import { syncIndex } from '../../index/sync.js';
 import { ingestContext } from '../../ingest/context.js';
+import { contextOutcome, indexSyncOutcome } from '../../jobs/outcome.js';
 import { getPipelineStage } from '../../pipeline/stage.js';
 import type { ServerDeps } from '../app.js';
 import { withPoolClient } from '../db.js';
@@ -66,6 +67,7 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): 
         report({ step: 'ingesting', percent: 5 });
         // The path is the server's configuration, never taken from the request.
         const result = await ingestContext(ctx, { dryRun: body.dry_run, skipInvalid: body.skip_invalid, allowEmpty: body.allow_empty });
+        report(contextOutcome(result));
         if (!result.ok) {
           throw new NfrError('INVALID_INPUT', `context ingestion rejected ${result.totals.files_rejected} file(s): ${result.providers.flatMap((p) => p.files).flatMap((f) => f.errors).slice(0, 5).map((e) => `${e.file}${e.line ? `:${e.line}` : ''} ${e.field ?? ''} ${e.message}`).join('; ')}`);
         }
@@ -90,7 +92,9 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): 
       const job = await jobs.create('index.sync', { force });
       runner.submit(job, async (report) => {
         report({ step: 'syncing', percent: 5 });
-        return syncIndex(ctx.config, { force });
+        const result = await syncIndex(ctx.config, { force });
+        report(indexSyncOutcome(result));
+        return result;
       });
       return reply.code(202).send(jobAccepted(job, jobUrl(job.job_id)));
     },

@@ -12,6 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
 import { NfrError } from '../../errors.js';
 import { acceptControlsUpload, ingestStoredControls } from '../../ingest/controls.js';
+import { controlsOutcome } from '../../jobs/outcome.js';
 import { enrichAfterIngest } from '../../pipeline/controls.js';
 import { createSnapshot } from '../../snapshot/create.js';
 import { ensureDir } from '../../util/fs.js';
@@ -82,7 +83,8 @@ export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): 
       runner.submit(job, async (report) => {
         report({ step: 'ingesting', percent: 5 });
         const ingested = await ingestStoredControls(ctx, stored, filename, options);
-        report({ step: 'enriching', percent: 60 });
+        // Counted now, so they stay on the job if enrichment or the auto-snapshot fails.
+        report({ step: 'enriching', percent: 60, ...controlsOutcome(ingested) });
         const result = await enrichAfterIngest(ctx, ingested);
         let autoSnapshot: string | null = null;
         if (config.autoSnapshotAfterIngestion) {
