@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -418,6 +418,71 @@ describe('nfr serve', () => {
       assert.match(failed.error.message, /context providers directory .* does not exist/);
     } finally {
       await server.stop();
+    }
+  });
+
+  it('reports the vector index in /health without letting it decide liveness, and within a bounded time', async () => {
+    const env = await setupEnv('health', 10);
+    const server = await serve(env);
+    try {
+      const health = () => api(server, 'GET', '/health', { token: null });
+      const absent = await health();
+      assert.equal(absent.status, 200, absent.text);
+      assert.equal(absent.json.status, 'ok');
+      assert.deepEqual(absent.json.database, { status: 'ok' });
+      assert.deepEqual(absent.json.index, { backend: 'embedded', status: 'absent' });
+
+      const sync = await api(server, 'POST', '/api/v2/pipelines/index/sync', { token: OPERATOR });
+      const synced = await pollJob(server, sync.json.job_id, 120_000, '/api/v2/pipelines/jobs/:id');
+      assert.equal(synced.status, 'completed', JSON.stringify(synced.error));
+      assert.equal(synced.counts.upserted, 10);
+      const ok = await health();
+      assert.equal(ok.status, 200);
+      assert.deepEqual({ ...ok.json.index, model: typeof ok.json.index.model }, { backend: 'embedded', status: 'ok', points: 10, model: 'string', in_sync: true });
+
+      await query(env.DATABASE_URL!, "update src_controls_ver_control set tx_to = now() where control_id = 'CTRL-000001'");
+      await sleep(1100);
+      const stale = await health();
+      assert.equal(stale.json.index.status, 'ok');
+      assert.equal(stale.json.index.in_sync, false, 'a control changed since the sync');
+    } finally {
+      await server.stop();
+    }
+
+    // Qdrant that refuses connections, and Qdrant that accepts them and never answers: the
+    // index is in error with the reason, /health still answers 200 for the database, in time.
+    const silent = createServer((socket) => sockets.add(socket));
+    const sockets = new Set<Socket>();
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    try {
+      const cases = [
+        { url: `http://127.0.0.1:${closedPort}`, reason: /cannot reach Qdrant at http:\/\/127\.0\.0\.1:\d+ .*ECONNREFUSED/ },
+        { url: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, reason: /did not answer within 2000 ms/ },
+      ];
+      for (const { url, reason } of cases) {
+        const qdrantServer = await serve({ ...env, QDRANT_URL: url });
+        try {
+          const started = Date.now();
+          const r = await api(qdrantServer, 'GET', '/health', { token: null });
+          const ms = Date.now() - started;
+          assert.equal(r.status, 200, r.text);
+          assert.equal(r.json.status, 'ok');
+          assert.equal(r.json.database.status, 'ok');
+          assert.equal(r.json.index.backend, 'qdrant');
+          assert.equal(r.json.index.status, 'error');
+          assert.match(r.json.index.message, reason);
+          assert.ok(ms < 4000, `/health took ${ms} ms`);
+        } finally {
+          await qdrantServer.stop();
+        }
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
     }
   });
 

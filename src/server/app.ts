@@ -19,6 +19,7 @@ import { registerHealthRoutes } from './routes/health.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerPipelineRoutes } from './routes/pipelines.js';
 import { registerSnapshotRoutes } from './routes/snapshots.js';
+import { cachedSignature } from './signature.js';
 
 export interface ServerDeps {
   readonly config: Config;
@@ -90,10 +91,11 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
     app.get(url, { config: { role: 'reader' }, schema: { hide: true } }, async () => app.swagger());
   }
 
-  registerHealthRoutes(app, deps);
+  const signature = cachedSignature(deps.pool);
+  registerHealthRoutes(app, deps, signature);
   registerSnapshotRoutes(app, deps);
   registerJobRoutes(app, deps);
-  registerPipelineRoutes(app, deps);
+  registerPipelineRoutes(app, deps, signature);
   return app;
 }
 

@@ -4,19 +4,29 @@ import { completedSnapshots } from '../../snapshot/catalog.js';
 import { readEvents } from '../../snapshot/state.js';
 import type { ServerDeps } from '../app.js';
 import { withPoolClient } from '../db.js';
+import { indexHealthProbe } from '../index-health.js';
 
-export function registerHealthRoutes(app: FastifyInstance, deps: ServerDeps): void {
-  app.get('/health', { schema: { summary: 'Liveness and dependencies (no token needed)', security: [] } }, async (_request, reply) => {
-    let database: { status: 'ok' | 'error'; message?: string };
-    try {
-      await withPoolClient(deps.pool, (c) => c.query('select 1'));
-      database = { status: 'ok' };
-    } catch (err) {
-      database = { status: 'error', message: (err as Error).message };
-    }
-    const ok = database.status === 'ok';
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', database, active_job: deps.runner.active?.job_id ?? null });
-  });
+/** `signature`: PostgreSQL's cached data signature, to tell whether the index is in sync. */
+export function registerHealthRoutes(app: FastifyInstance, deps: ServerDeps, signature: () => Promise<string>): void {
+  const indexHealth = indexHealthProbe(deps.config, signature);
+  app.get(
+    '/health',
+    { schema: { summary: 'Liveness, database and vector index (no token needed); 503 when the database does not answer', security: [] } },
+    async (_request, reply) => {
+      const checkDatabase = async (): Promise<{ status: 'ok' | 'error'; message?: string }> => {
+        try {
+          await withPoolClient(deps.pool, (c) => c.query('select 1'));
+          return { status: 'ok' };
+        } catch (err) {
+          return { status: 'error', message: (err as Error).message };
+        }
+      };
+      const [database, index] = await Promise.all([checkDatabase(), indexHealth()]);
+      // The index does not decide the status: without it only search is out of service.
+      const ok = database.status === 'ok';
+      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', database, index, active_job: deps.runner.active?.job_id ?? null });
+    },
+  );
 
   app.get('/metrics', { config: { role: 'reader' }, schema: { summary: 'Prometheus metrics', produces: ['text/plain'] } }, async (_request, reply) => {
     const lines: string[] = [];

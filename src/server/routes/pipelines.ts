@@ -2,7 +2,6 @@
 import type { FastifyInstance } from 'fastify';
 import { NfrError } from '../../errors.js';
 import { checkIndex } from '../../index/check.js';
-import { pgSignature } from '../../index/pg-source.js';
 import { MAX_LIMIT, searchControls } from '../../index/search.js';
 import { syncIndex } from '../../index/sync.js';
 import { ingestContext } from '../../ingest/context.js';
@@ -14,22 +13,9 @@ import { ANY_OBJECT, ERROR_RESPONSES } from '../schemas.js';
 import { jobAccepted } from './jobs.js';
 import { registerControlsUpload } from './uploads.js';
 
-/** How long a search reuses PostgreSQL's data signature for its freshness warning. */
-const SIGNATURE_TTL_MS = 1000;
-
-export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): void {
+/** `signature`: PostgreSQL's cached data signature, which search compares with the index's. */
+export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps, signature: () => Promise<string>): void {
   const { ctx, jobs, runner, config } = deps;
-  // Searches compare the index with PostgreSQL's data signature (a scan of the control table);
-  // on the pool, and at most once a second, instead of on a new connection per request.
-  let cached: { at: number; value: Promise<string> } | undefined;
-  const signature = () => {
-    if (!cached || Date.now() - cached.at > SIGNATURE_TTL_MS) {
-      const value = withPoolClient(deps.pool, pgSignature);
-      value.catch(() => (cached = undefined));
-      cached = { at: Date.now(), value };
-    }
-    return cached.value;
-  };
   const jobUrl = (jobId: string) => `/api/v2/pipelines/jobs/${jobId}`;
 
   app.get('/api/v2/pipelines/status', { config: { role: 'reader' }, schema: { summary: 'Pipeline stage and current row counts', response: { 200: ANY_OBJECT, ...ERROR_RESPONSES } } }, async () =>
