@@ -192,6 +192,17 @@ describe('nfr serve', () => {
     } finally {
       await server.stop();
     }
+
+    // Without API_TOKENS the server still starts (with a warning): /health answers, the rest is 401.
+    const open = await serve({ ...env, API_TOKENS: '' });
+    try {
+      assert.equal((await api(open, 'GET', '/health', { token: null })).status, 200);
+      const refused = await api(open, 'GET', '/api/v2/devdata/snapshots', { token: ADMIN });
+      assert.equal(refused.status, 401);
+      assert.match(refused.json.error.message, /API_TOKENS is empty/);
+    } finally {
+      await open.stop();
+    }
   });
 
   it('answers bad input with a 4xx JSON error and writes nothing', async () => {

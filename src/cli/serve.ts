@@ -12,8 +12,11 @@ export function registerServeCommand(program: Command): void {
     .option('--port <port>', 'port (default NFR_API_PORT or 8080; 0 picks a free one)')
     .action(async (opts: { host?: string; port?: string }) => {
       if (opts.port !== undefined && !/^\d{1,5}$/.test(opts.port)) throw new NfrError('USAGE', `--port ${opts.port}: expected a port number`);
-      const server = await startServer(loadConfig(), { host: opts.host, port: opts.port === undefined ? undefined : Number(opts.port) });
+      const config = loadConfig();
+      const server = await startServer(config, { host: opts.host, port: opts.port === undefined ? undefined : Number(opts.port) });
       process.stderr.write(`nfr serve listening on ${server.url}${server.interruptedJobs ? ` (${server.interruptedJobs} interrupted job(s) marked failed)` : ''}\n`);
+      // No tokens is safe (every route but /health refuses), but almost certainly not what was meant.
+      if (config.apiTokens.length === 0) process.stderr.write('nfr serve: warning: API_TOKENS is empty, so every route but /health answers 401; set e.g. API_TOKENS=admin:<a long random token>\n');
       await new Promise<void>((resolve) => {
         let signals = 0;
         const onSignal = (signal: NodeJS.Signals) => {

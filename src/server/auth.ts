@@ -24,6 +24,7 @@ export function tokenTable(tokens: readonly { role: Role; token: string }[]): To
 /** The role of the request's bearer token; throws 401 (UNAUTHORIZED) when missing or unknown. */
 export function authenticate(table: TokenTable, header: string | undefined): Role {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (table.entries.length === 0) throw new NfrError('UNAUTHORIZED', 'this server accepts no tokens: API_TOKENS is empty, so every route but /health is refused');
   if (!m?.[1]) throw new NfrError('UNAUTHORIZED', 'missing bearer token: send Authorization: Bearer <token>');
   const presented = digest(m[1]);
   let role: Role | undefined;

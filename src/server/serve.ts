@@ -6,7 +6,6 @@
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import type { Config } from '../config.js';
-import { NfrError } from '../errors.js';
 import { JobRunner } from '../jobs/runner.js';
 import { JobStore } from '../jobs/store.js';
 import { clientConfig } from '../postgres/connection.js';
@@ -26,9 +25,6 @@ export interface RunningServer {
 const JOB_LOCK_WAIT_SECONDS = 3600;
 
 export async function startServer(config: Config, listen: { host?: string; port?: number } = {}): Promise<RunningServer> {
-  if (config.apiTokens.length === 0) {
-    throw new NfrError('CONFIG', 'API_TOKENS is empty: every route but /health needs a token; set e.g. API_TOKENS=admin:<a long random token>');
-  }
   const requestCtx = await openSnapshotContext(config);
   const ctx = { ...requestCtx, config: { ...config, lockWaitSeconds: Math.max(config.lockWaitSeconds, JOB_LOCK_WAIT_SECONDS) } };
   const jobs = new JobStore(ctx.store.stateDir);
