@@ -10,6 +10,7 @@ import { parse, type Options as CsvOptions, type Parser } from 'csv-parse';
 import { z } from 'zod';
 import { controlText, textHash } from '../enrich/text.js';
 import { NfrError } from '../errors.js';
+import { CONTROLS_CSV_OPTIONS } from './csv-options.js';
 
 /** Every column the format knows, in the order `nfr sample` writes them. */
 export const CONTROL_COLUMNS = [
@@ -57,14 +58,9 @@ export interface RowError {
   readonly message: string;
 }
 
-/**
- * The parser every controls CSV goes through (ingestion, and the upload check of the header).
- * RFC 4180: CRLF or LF records, an optional UTF-8 BOM; nothing relaxed except the column count,
- * which validateRecord checks per row so a short or long row is a row error with its line
- * instead of a fatal parse error. `extra` adds options such as `to_line`.
- */
+/** A parser with the controls CSV options (see csv-options.ts); `extra` adds options such as `to_line`. */
 export function controlsCsvParser(extra: CsvOptions = {}): Parser {
-  return parse({ bom: true, relax_column_count: true, record_delimiter: ['\r\n', '\n'], ...extra });
+  return parse({ ...CONTROLS_CSV_OPTIONS, ...extra });
 }
 
 /** Where each known column sits in a record (undefined: the file does not have it). */

@@ -12,9 +12,7 @@
  * Memory stays bounded whatever the file size: records flow from the file through csv-parse and
  * validation into COPY with backpressure; only the first errors are kept.
  */
-import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { NfrError } from '../errors.js';
 import { completeStage } from '../pipeline/stage.js';
@@ -23,7 +21,8 @@ import { migrationStatus } from '../postgres/migrate.js';
 import { withOperation, type ProgressListener } from '../snapshot/operation.js';
 import type { SnapshotContext } from '../snapshot/store.js';
 import { copyRows } from './copy.js';
-import { controlsCsvParser, parseHeader, rejectedValues, STAGING_COLUMNS, validateRecord, type HeaderLayout, type RowError, type StagingValues } from './controls-csv.js';
+import { csvRecords } from './csv-records.js';
+import { parseHeader, rejectedValues, STAGING_COLUMNS, validateRecord, type HeaderLayout, type RowError, type StagingValues } from './controls-csv.js';
 import { checkStaged, createStagingTables, REJECTED_IDS, STAGING, stagedCount, stagedErrors, textChanges } from './controls-staging.js';
 import { applyRelations, applyVersionedEntities, type RelationCounts, type VersionCounts } from './versioning.js';
 import { checkUploadFile, markUploadCompleted, markUploadFailed, markUploadRunning, recordUpload, storeUpload, type StoredUpload, type UploadId } from './uploads.js';
@@ -270,10 +269,9 @@ async function loadBatch(client: pg.ClientBase, file: string, name: string, uplo
 
 /** Streams the CSV through validation into the staging table; returns counts and the first errors. */
 async function stageFile(client: pg.ClientBase, file: string, name: string, onProgress: ProgressListener | undefined): Promise<{ read: number; errors: RowError[]; errorCount: number }> {
-  const source = createReadStream(file, { highWaterMark: 1 << 20 });
-  const parser = controlsCsvParser();
-  const feeding = pipeline(source, parser);
-  feeding.catch(() => {});
+  let bytesRead = 0;
+  // Parsed on a worker thread, so parsing overlaps validation and COPY (csv-records.ts).
+  const records = csvRecords(file, (bytes) => (bytesRead = bytes));
   let read = 0;
   let errorCount = 0;
   let sawHeader = false;
@@ -284,7 +282,7 @@ async function stageFile(client: pg.ClientBase, file: string, name: string, onPr
     let line = 1;
     let lastReport = 0;
     try {
-      for await (const record of parser as AsyncIterable<string[]>) {
+      for await (const record of records) {
         const start = line;
         line += 1 + newlinesIn(record);
         if (layout === undefined) {
@@ -303,9 +301,9 @@ async function stageFile(client: pg.ClientBase, file: string, name: string, onPr
           for (const e of r.errors) if (errors.length < MAX_REPORTED_ERRORS) errors.push(e);
           yield rejectedValues(start, r.controlId);
         }
-        if (onProgress && source.bytesRead - lastReport >= 1 << 24) {
-          lastReport = source.bytesRead;
-          onProgress({ phase: 'parsing', bytes: source.bytesRead });
+        if (onProgress && bytesRead - lastReport >= 1 << 24) {
+          lastReport = bytesRead;
+          onProgress({ phase: 'parsing', bytes: bytesRead });
         }
       }
     } catch (err) {
@@ -316,14 +314,10 @@ async function stageFile(client: pg.ClientBase, file: string, name: string, onPr
   try {
     await copyRows(client, STAGING, STAGING_COLUMNS, rows());
   } catch (err) {
-    // Stop reading: the file is open and csv-parse may be mid-stream.
-    parser.destroy();
-    source.destroy();
+    // Stop the parser thread, which may be mid-file.
+    await records.return(undefined).catch(() => {});
     throw err;
   }
-  await feeding.catch((err: unknown) => {
-    throw csvError(err, name);
-  });
   if (!sawHeader) throw new NfrError('INVALID_INPUT', `${name} is empty: expected a header row naming the columns (control_id, title, ...) and one row per control`, { details: { file: name } });
   if (read === 0) throw new NfrError('INVALID_INPUT', `${name} has a header but no data rows`, { details: { file: name } });
   return { read, errors, errorCount };
