@@ -11,10 +11,18 @@ import type { SnapshotContext } from '../snapshot/store.js';
 
 export type IngestWithEnrichment = ControlsIngestResult & { readonly enrichment: EnrichmentResult | null };
 
+/**
+ * Enrichment takes the operation lock again once the ingestion has released it, and another
+ * operation waiting for the lock (a queued ingestion) may get it first. The controls are in by
+ * then, so enrichment queues behind it instead of failing the command.
+ */
+const ENRICH_LOCK_WAIT_SECONDS = 3600;
+
 export async function enrichAfterIngest(ctx: SnapshotContext, ingested: ControlsIngestResult): Promise<IngestWithEnrichment> {
   if (ingested.dry_run || ingested.upload_id === null) return { ...ingested, enrichment: null };
+  const queued = { ...ctx, config: { ...ctx.config, lockWaitSeconds: Math.max(ctx.config.lockWaitSeconds, ENRICH_LOCK_WAIT_SECONDS) } };
   try {
-    return { ...ingested, enrichment: await runEnrichment(ctx, { uploadId: ingested.upload_id }) };
+    return { ...ingested, enrichment: await runEnrichment(queued, { uploadId: ingested.upload_id }) };
   } catch (err) {
     const e = toNfrError(err);
     throw new NfrError(e.code, `upload ${ingested.upload_id} was ingested, but the enrichment models failed: ${e.message}`, { cause: err, details: { upload_id: ingested.upload_id } });
