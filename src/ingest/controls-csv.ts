@@ -58,6 +58,17 @@ export interface RowError {
   readonly message: string;
 }
 
+/**
+ * csv-parse's syntax errors (unclosed quote, stray quote) as INVALID_INPUT naming file and line;
+ * undefined for any other error. `part` is what was being read, `outcome` what that means.
+ */
+export function csvSyntaxError(err: unknown, file: string, part: 'CSV' | 'CSV header', outcome: string): NfrError | undefined {
+  const e = err as { code?: unknown; lines?: unknown; message?: unknown } | null;
+  if (typeof e?.code !== 'string' || !e.code.startsWith('CSV_')) return undefined;
+  const line = typeof e.lines === 'number' ? e.lines : undefined;
+  return new NfrError('INVALID_INPUT', `${file}${line ? ` line ${line}` : ''}: malformed ${part}: ${String(e.message)}; ${outcome}`, { cause: err, details: { file, line, csv_error: e.code } });
+}
+
 /** A parser with the controls CSV options (see csv-options.ts); `extra` adds options such as `to_line`. */
 export function controlsCsvParser(extra: CsvOptions = {}): Parser {
   return parse({ ...CONTROLS_CSV_OPTIONS, ...extra });

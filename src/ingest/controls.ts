@@ -22,7 +22,7 @@ import { withOperation, type ProgressListener } from '../snapshot/operation.js';
 import type { SnapshotContext } from '../snapshot/store.js';
 import { copyRows } from './copy.js';
 import { csvRecords } from './csv-records.js';
-import { parseHeader, rejectedValues, STAGING_COLUMNS, validateRecord, type HeaderLayout, type RowError, type StagingValues } from './controls-csv.js';
+import { csvSyntaxError, parseHeader, rejectedValues, STAGING_COLUMNS, validateRecord, type HeaderLayout, type RowError, type StagingValues } from './controls-csv.js';
 import { checkStaged, createStagingTables, REJECTED_IDS, STAGING, stagedCount, stagedErrors, textChanges } from './controls-staging.js';
 import { applyRelations, applyVersionedEntities, type RelationCounts, type VersionCounts } from './versioning.js';
 import { checkUploadFile, markUploadCompleted, markUploadFailed, markUploadRunning, recordUpload, storeUpload, type StoredUpload, type UploadId } from './uploads.js';
@@ -335,12 +335,7 @@ function newlinesIn(record: readonly string[]): number {
 /** csv-parse's syntax errors (unclosed quote, stray quote) become INVALID_INPUT with the line. */
 function csvError(err: unknown, name: string): unknown {
   if (err instanceof NfrError) return err;
-  const e = err as { code?: unknown; lines?: unknown; message?: unknown };
-  if (typeof e?.code === 'string' && e.code.startsWith('CSV_')) {
-    const line = typeof e.lines === 'number' ? e.lines : undefined;
-    return new NfrError('INVALID_INPUT', `${name}${line ? ` line ${line}` : ''}: malformed CSV: ${String(e.message)}; nothing was written`, { cause: err, details: { file: name, line, csv_error: e.code } });
-  }
-  return err;
+  return csvSyntaxError(err, name, 'CSV', 'nothing was written') ?? err;
 }
 
 function rejectionMessage(name: string, rejected: number, errorCount: number, errors: readonly RowError[]): string {

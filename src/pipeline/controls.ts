@@ -7,6 +7,7 @@
 import { runEnrichment, type EnrichmentResult } from '../enrich/run.js';
 import { NfrError, toNfrError } from '../errors.js';
 import type { ControlsIngestResult } from '../ingest/controls.js';
+import { waitingForLock } from '../snapshot/operation.js';
 import type { SnapshotContext } from '../snapshot/store.js';
 
 export type IngestWithEnrichment = ControlsIngestResult & { readonly enrichment: EnrichmentResult | null };
@@ -20,9 +21,8 @@ const ENRICH_LOCK_WAIT_SECONDS = 3600;
 
 export async function enrichAfterIngest(ctx: SnapshotContext, ingested: ControlsIngestResult): Promise<IngestWithEnrichment> {
   if (ingested.dry_run || ingested.upload_id === null) return { ...ingested, enrichment: null };
-  const queued = { ...ctx, config: { ...ctx.config, lockWaitSeconds: Math.max(ctx.config.lockWaitSeconds, ENRICH_LOCK_WAIT_SECONDS) } };
   try {
-    return { ...ingested, enrichment: await runEnrichment(queued, { uploadId: ingested.upload_id }) };
+    return { ...ingested, enrichment: await runEnrichment(waitingForLock(ctx, ENRICH_LOCK_WAIT_SECONDS), { uploadId: ingested.upload_id }) };
   } catch (err) {
     const e = toNfrError(err);
     throw new NfrError(e.code, `upload ${ingested.upload_id} was ingested, but the enrichment models failed: ${e.message}`, { cause: err, details: { upload_id: ingested.upload_id } });

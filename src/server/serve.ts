@@ -9,6 +9,7 @@ import type { Config } from '../config.js';
 import { JobRunner } from '../jobs/runner.js';
 import { JobStore } from '../jobs/store.js';
 import { clientConfig } from '../postgres/connection.js';
+import { waitingForLock } from '../snapshot/operation.js';
 import { openSnapshotContext } from '../snapshot/store.js';
 import { buildApp } from './app.js';
 import { tokenTable } from './auth.js';
@@ -26,7 +27,7 @@ const JOB_LOCK_WAIT_SECONDS = 3600;
 
 export async function startServer(config: Config, listen: { host?: string; port?: number } = {}): Promise<RunningServer> {
   const requestCtx = await openSnapshotContext(config);
-  const ctx = { ...requestCtx, config: { ...config, lockWaitSeconds: Math.max(config.lockWaitSeconds, JOB_LOCK_WAIT_SECONDS) } };
+  const ctx = waitingForLock(requestCtx, JOB_LOCK_WAIT_SECONDS);
   const jobs = new JobStore(ctx.store.stateDir);
   await jobs.init();
   const interrupted = await jobs.failInterrupted('interrupted: the server that ran this job stopped before it finished');

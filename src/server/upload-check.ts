@@ -7,7 +7,7 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { NfrError } from '../errors.js';
-import { controlsCsvParser, parseHeader } from '../ingest/controls-csv.js';
+import { controlsCsvParser, csvSyntaxError, parseHeader } from '../ingest/controls-csv.js';
 
 /** How much of the file is looked at for NUL bytes. */
 const SNIFF_BYTES = 64 * 1024;
@@ -60,11 +60,7 @@ async function firstRecord(file: string, name: string): Promise<string[] | undef
   try {
     for await (const record of parser as AsyncIterable<string[]>) first ??= record;
   } catch (err) {
-    const e = err as { code?: unknown; message?: unknown };
-    if (typeof e.code === 'string' && e.code.startsWith('CSV_')) {
-      throw new NfrError('INVALID_INPUT', `${name} line 1: malformed CSV header: ${String(e.message)}; nothing was stored`, { cause: err, details: { file: name, line: 1, csv_error: e.code } });
-    }
-    throw err;
+    throw csvSyntaxError(err, name, 'CSV header', 'nothing was stored') ?? err;
   } finally {
     source.destroy();
   }

@@ -50,6 +50,11 @@ export async function withOperation<T>(
  * if no operation is running right now; read-only commands call it so nobody has to clean up by
  * hand. Returns undefined when another operation holds the lock (its leftovers are not leftovers).
  */
+/** The same context, but its operations wait up to `seconds` for the lock (never less than configured). */
+export function waitingForLock<C extends SnapshotContext>(ctx: C, seconds: number): C {
+  return { ...ctx, config: { ...ctx.config, lockWaitSeconds: Math.max(ctx.config.lockWaitSeconds, seconds) } };
+}
+
 export async function tryRecover(ctx: SnapshotContext): Promise<RecoveryReport | undefined> {
   try {
     return await withOperation(ctx, 'recover', null, async (op) => op.recovery, 0);
