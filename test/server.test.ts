@@ -10,6 +10,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
+import pg from 'pg';
+import { withPoolClient } from '../src/server/db.js';
 import { TestCluster } from './support/cluster.js';
 import { fingerprint, mutate, query, seed } from './support/data.js';
 
@@ -533,6 +535,34 @@ describe('nfr serve', () => {
       assert.ok(afterSwap.length > 0 && afterSwap.every((n) => n === 2000), `reads after the swap: ${afterSwap.slice(0, 5)}`);
     } finally {
       await server.stop();
+    }
+  });
+
+  it('survives a session ended between two queries of a request, and retries the read on a fresh session', async () => {
+    const db = await cluster.createDatabase('ended');
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    pool.on('error', () => {});
+    try {
+      let attempts = 0;
+      const pids: number[] = [];
+      const result = await withPoolClient(pool, async (client) => {
+        attempts += 1;
+        const pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+        pids.push(pid);
+        if (attempts === 1) {
+          // What a restore's swap does to every session of the live database, here while the
+          // request is between its queries: no query is active to receive the error.
+          await query(db.url, 'select pg_terminate_backend($1)', [pid]);
+          await sleep(200);
+        }
+        return (await client.query<{ n: number }>('select 42 as n')).rows[0]!.n;
+      });
+      assert.equal(result, 42);
+      assert.equal(attempts, 2, 'the read ran again on a fresh session');
+      assert.notEqual(pids[0], pids[1]);
+      assert.equal(pool.totalCount, 1, 'the ended client was destroyed, not pooled');
+    } finally {
+      await pool.end();
     }
   });
 

@@ -148,6 +148,7 @@ export class LocalCluster {
   /** Creates a database if it does not exist. */
   async ensureDatabase(database: string): Promise<void> {
     const client = new pg.Client({ ...this.target('postgres'), connectionTimeoutMillis: 10_000 });
+    client.on('error', () => {});
     await client.connect();
     try {
       const r = await client.query('select 1 from pg_database where datname = $1', [database]);

@@ -14,16 +14,29 @@ function isConnectionLoss(err: unknown): boolean {
  * of the live database) is destroyed, not returned to the pool, and a read is retried once on a
  * fresh connection — which reaches the swapped-in database. If the database is refusing
  * connections at that instant, the error reaches the error handler, which answers 503.
+ *
+ * While checked out, a client has no listener of the pool's: a session ended between two of fn's
+ * queries would raise an unhandled 'error' event and take the server down. The listener added
+ * here keeps that error, and the client is destroyed on release.
  */
 export async function withPoolClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, retry = true): Promise<T> {
   const client = await pool.connect();
+  let ended: Error | undefined;
+  const onError = (err: Error) => {
+    ended ??= err;
+  };
+  client.on('error', onError);
+  const release = (err?: Error) => {
+    client.off('error', onError);
+    client.release(err ?? ended);
+  };
   try {
     const result = await fn(client);
-    client.release();
+    release();
     return result;
   } catch (err) {
-    const lost = isConnectionLoss(err);
-    client.release(lost ? (err as Error) : undefined);
+    const lost = ended !== undefined || isConnectionLoss(err);
+    release(lost ? (err as Error) : undefined);
     if (lost && retry) return withPoolClient(pool, fn, false);
     throw err;
   }
