@@ -116,6 +116,16 @@ describe('ingest controls: happy path and versioning', () => {
     const themes = await query(db.url, "select risk_theme_id from src_controls_rel_risk_theme where control_id = 'AC-2' and tx_to is null");
     assert.deepEqual(themes, [{ risk_theme_id: 'RT-002' }]);
 
+    // Links alone: an added link opens without a new version; order and repeats are no change.
+    const v3 = [{ ...rows[0]!, related_function_ids: 'F-0003;F-0002;F-0002', risk_theme_ids: 'RT-002;RT-001' }, v2[1]!, rows[2]!];
+    const linked = await ingest(await write(db.dir, 'v3.csv', csv(v3)), db.env);
+    assert.equal(linked.code, 0, linked.stderr);
+    assert.deepEqual(linked.body.controls, { inserted: 0, updated: 0, unchanged: 3, closed: 0 });
+    assert.deepEqual(linked.body.relations.risk_themes, { opened: 1, closed: 0, unchanged: 3 });
+    assert.deepEqual(linked.body.relations.related_functions, { opened: 0, closed: 0, unchanged: 4 });
+    const ac1Themes = await query(db.url, "select risk_theme_id, upload_id from src_controls_rel_risk_theme where control_id = 'AC-1' and tx_to is null order by 1");
+    assert.deepEqual(ac1Themes, [{ risk_theme_id: 'RT-001', upload_id: r.upload_id }, { risk_theme_id: 'RT-002', upload_id: linked.body.upload_id }]);
+
     // Without --close-missing a partial file leaves other controls alone; with it they are closed.
     const partial = await write(db.dir, 'partial.csv', csv([rows[0]!]));
     const kept = await ingest(partial, db.env);

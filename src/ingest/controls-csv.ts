@@ -171,7 +171,11 @@ const list = z.string().transform((v) => {
   return [...new Set(v.split(';').map((s) => s.trim()).filter((s) => s !== ''))];
 });
 
-const idList = list.pipe(z.array(z.string().max(200, 'has an id longer than 200 characters')));
+/**
+ * Ids sorted by code unit, which for the ids seen in practice is the order of `collate "C"`: how
+ * ingestion compares a row's links with the current ones (applyControlRelations).
+ */
+const idList = list.pipe(z.array(z.string().max(200, 'has an id longer than 200 characters'))).transform((ids) => ids.sort());
 
 const rowSchema = z.object({
   control_id: controlId,

@@ -79,6 +79,9 @@ const CONTROL_SPEC = {
 
 const ANALYZED_TABLES = ['src_controls_ref_control', 'src_controls_ver_control', 'src_controls_rel_related_function', 'src_controls_rel_related_location', 'src_controls_rel_risk_theme'];
 
+/** The batch's link lists beside the current links of the same controls (applyControlRelations). */
+const LINKS = 'nfr_stg_links';
+
 const RELATIONS = [
   { name: 'related_functions', table: 'src_controls_rel_related_function', b: 'function_id', list: 'related_function_ids' },
   { name: 'related_locations', table: 'src_controls_rel_related_location', b: 'location_id', list: 'related_location_ids' },
@@ -361,13 +364,40 @@ async function closeMissingControls(client: pg.ClientBase): Promise<number> {
  * controls that are no longer current are closed too.
  */
 async function applyControlRelations(client: pg.ClientBase, uploadId: UploadId | null, closeMissing: boolean): Promise<ControlsIngestResult['relations']> {
+  // One pass sets each staged control's links (sorted and distinct since validation) beside its
+  // current ones; only the controls where they differ go through the pairwise close/open below.
+  // Re-ingesting an unchanged file then costs three grouped index scans instead of three
+  // temporary pair tables and their anti-joins (1 s instead of 3.5 s for 200k controls). Should
+  // the two orders ever disagree, a control only takes the exact path without need.
+  const current = (rel: (typeof RELATIONS)[number]) =>
+    `(select control_id, array_agg(${rel.b} order by ${rel.b} collate "C") as ids from ${rel.table} where tx_to is null group by control_id)`;
+  await client.query(`
+    create temp table ${LINKS} on commit drop as
+    select s.control_id,
+           ${RELATIONS.map((rel) => `coalesce(s.${rel.list}, '{}') as ${rel.name}`).join(',\n           ')},
+           ${RELATIONS.map((rel) => `coalesce(${rel.name}_now.ids, '{}') as ${rel.name}_now`).join(',\n           ')}
+      from ${STAGING} s
+      ${RELATIONS.map((rel) => `left join ${current(rel)} ${rel.name}_now on ${rel.name}_now.control_id = s.control_id`).join('\n      ')}`);
+  const totals = await client.query<Record<string, number>>(
+    `select ${RELATIONS.map((rel) => `coalesce(sum(cardinality(${rel.name})), 0)::int as ${rel.name}`).join(', ')} from ${LINKS}`,
+  );
+
   const out: Record<string, RelationCounts> = {};
   for (const rel of RELATIONS) {
-    const staging = `nfr_stg_${rel.name}`;
-    await client.query(`create temp table ${staging} on commit drop as select distinct control_id, unnest(${rel.list}) as ${rel.b} from ${STAGING}`);
-    // Temporary tables are never auto-analyzed; without statistics the anti-joins below plan badly.
-    await client.query(`analyze ${staging}`);
-    const counts = await applyRelations(client, { table: rel.table, a: 'control_id', b: rel.b }, staging, { uploadId, scope: 'batch-a', scopeTable: STAGING, scopeKey: 'control_id' });
+    const changed = `nfr_stg_changed_${rel.name}`;
+    const pairs = `nfr_stg_${rel.name}`;
+    const created = await client.query(
+      `create temp table ${changed} on commit drop as
+       select control_id, ${rel.name} as ids from ${LINKS} where ${rel.name} is distinct from ${rel.name}_now`,
+    );
+    let counts: RelationCounts = { opened: 0, closed: 0, unchanged: 0 };
+    if ((created.rowCount ?? 0) > 0) {
+      await client.query(`create temp table ${pairs} on commit drop as select control_id, unnest(ids) as ${rel.b} from ${changed}`);
+      // Temporary tables are never auto-analyzed; without statistics the anti-joins below plan badly.
+      await client.query(`analyze ${changed}`);
+      await client.query(`analyze ${pairs}`);
+      counts = await applyRelations(client, { table: rel.table, a: 'control_id', b: rel.b }, pairs, { uploadId, scope: 'batch-a', scopeTable: changed, scopeKey: 'control_id' });
+    }
     let closed = counts.closed;
     if (closeMissing) {
       const r = await client.query(
@@ -377,7 +407,7 @@ async function applyControlRelations(client: pg.ClientBase, uploadId: UploadId |
       );
       closed += r.rowCount ?? 0;
     }
-    out[rel.name] = { ...counts, closed };
+    out[rel.name] = { opened: counts.opened, closed, unchanged: (totals.rows[0]?.[rel.name] ?? 0) - counts.opened };
   }
   return out as unknown as ControlsIngestResult['relations'];
 }
