@@ -51,7 +51,7 @@ const ENV_SCHEMA = {
   QDRANT_URL: z.string().trim().url('an http(s) URL such as http://localhost:6333'),
   QDRANT_API_KEY: z.string().trim().min(1),
   QDRANT_COLLECTION_PREFIX: z.string().trim().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (at most 64)'),
-  EMBEDDINGS_URL: z.string().trim().url('an http(s) URL of an OpenAI-compatible API, e.g. http://localhost:8080/v1'),
+  EMBEDDINGS_URL: z.string().trim().url('an http(s) URL of an OpenAI-compatible API, e.g. http://localhost:8080/v1 or http://localhost:8080/v1/embeddings'),
   EMBEDDINGS_MODEL: z.string().trim().min(1),
   EMBEDDINGS_API_KEY: z.string().trim().min(1),
   NFR_MAX_UPLOAD_MB: intIn(1, 100_000),

@@ -17,7 +17,7 @@ import { resolveConfig, type Config } from '../src/config.js';
 import { createEmbedder, embedderDimension } from '../src/enrich/create-embedder.js';
 import { embedLocal, LocalEmbedder, LOCAL_DIMENSION, LOCAL_MODEL } from '../src/enrich/local-embedder.js';
 import { keywords, normaliseText, summarise, SUMMARY_MAX_CHARS } from '../src/enrich/models.js';
-import { RemoteEmbedder } from '../src/enrich/remote-embedder.js';
+import { embeddingsEndpoint, RemoteEmbedder } from '../src/enrich/remote-embedder.js';
 import { runEnrichment, runEnrichmentLocked, type EnrichmentResult } from '../src/enrich/run.js';
 import { controlText } from '../src/enrich/text.js';
 import { tokens } from '../src/enrich/tokens.js';
@@ -120,6 +120,22 @@ describe('local embedder', () => {
 });
 
 describe('remote embedder', () => {
+  it('reaches /v1/embeddings whether EMBEDDINGS_URL names the server, its /v1 base or the endpoint', async () => {
+    const server = await startEmbeddingsServer(8);
+    try {
+      const root = server.url.replace(/\/v1$/, '');
+      for (const url of [root, `${root}/`, server.url, `${server.url}/embeddings`, `${server.url}/embeddings/`]) {
+        const e = new RemoteEmbedder({ url, model: 'm', apiKey: undefined });
+        assert.equal((await e.embed(['one']))[0]?.length, 8, url);
+      }
+      assert.deepEqual(new Set(server.requests.map((r) => r.path)), new Set(['/v1/embeddings']));
+    } finally {
+      await server.close();
+    }
+    assert.equal(embeddingsEndpoint('https://user:pw@api.example.com/openai/v2').url, 'https://user:pw@api.example.com/openai/v2/embeddings');
+    assert.equal(embeddingsEndpoint('https://user:pw@api.example.com/openai/v2').display, 'https://api.example.com/openai/v2/embeddings');
+  });
+
   it('batches, keeps input order, sends the model and key, and tolerates a trailing slash', async () => {
     const server = await startEmbeddingsServer(8);
     try {

@@ -1,7 +1,7 @@
 /**
  * Client of an OpenAI-compatible embeddings API (OpenAI, vLLM, llama.cpp server, TEI, Ollama's
- * /v1): POST {EMBEDDINGS_URL}/embeddings with {model, input}. Batched, retried with exponential
- * backoff and jitter on network errors, 429 and 5xx (Retry-After respected), and strict about
+ * /v1): POST {model, input} to the embeddings endpoint of EMBEDDINGS_URL (embeddingsEndpoint).
+ * Batched, retried with exponential backoff and jitter on network errors, 429 and 5xx (Retry-After respected), and strict about
  * the answer: count, order, numbers and dimension are checked, so a misbehaving server fails
  * loudly instead of filling the index with garbage. Errors name the URL, never the key.
  */
@@ -50,9 +50,15 @@ class RetryableFailure extends Error {
   }
 }
 
-/** The embeddings endpoint for a base URL, without credentials for messages. */
+/**
+ * The embeddings endpoint of EMBEDDINGS_URL, and the same without credentials for messages. Any
+ * of the three ways people write it works: the endpoint itself (`http://h/v1/embeddings`), the
+ * API base the OpenAI clients take (`http://h/v1`), or the server (`http://h`).
+ */
 export function embeddingsEndpoint(base: string): { url: string; display: string } {
-  const u = new URL(base.replace(/\/+$/, '') + '/embeddings');
+  const u = new URL(base);
+  const p = u.pathname.replace(/\/+$/, '');
+  u.pathname = /\/embeddings$/.test(p) ? p : /\/v\d+$/.test(p) ? `${p}/embeddings` : `${p}/v1/embeddings`;
   const display = new URL(u.href);
   display.username = '';
   display.password = '';
@@ -142,7 +148,7 @@ export class RemoteEmbedder implements Embedder {
       const body = (await res.text().catch(() => '')).replace(/\s+/g, ' ').slice(0, 200);
       const what = `HTTP ${res.status}${body ? ` (${body})` : ''}`;
       if (retryable(res.status)) throw new RetryableFailure(what, retryAfterMs(res.headers.get('retry-after')));
-      const hint = res.status === 401 || res.status === 403 ? '; check EMBEDDINGS_API_KEY' : res.status === 404 ? '; check EMBEDDINGS_URL (it should end in /v1) and EMBEDDINGS_MODEL' : '';
+      const hint = res.status === 401 || res.status === 403 ? '; check EMBEDDINGS_API_KEY' : res.status === 404 ? '; check EMBEDDINGS_URL (the server, its /v1 base or its /v1/embeddings endpoint) and EMBEDDINGS_MODEL' : '';
       throw new NfrError('TOOL_FAILED', `embeddings endpoint ${this.#endpoint.display} refused the request: ${what}${hint}`);
     }
     try {
