@@ -93,6 +93,9 @@ describe('operation lock', () => {
     const health = await nfrJson(['snapshot', 'health'], env);
     const failures = health.body.checks.find((c: { name: string }) => c.name === 'failures');
     assert.ok(failures.value.recent.some((e: { status: string }) => e.status === 'interrupted'), 'the interruption is reported');
+    // ... but the create that followed succeeded: no failure since the last success.
+    assert.equal(failures.status, 'healthy');
+    assert.equal(health.code, 0, JSON.stringify(health.body));
   });
 
   it('lets a waiting operation through once the holder finishes (NFR_LOCK_WAIT_SECONDS)', async () => {
@@ -151,6 +154,14 @@ describe('restore killed with SIGKILL', () => {
       child.kill('SIGKILL');
       await waitForExit(child);
 
+      if (point === 'restored') {
+        // Until something repairs it, health calls the leftover staging database unhealthy.
+        const health = await nfrJson(['snapshot', 'health'], env);
+        assert.equal(health.code, 8, JSON.stringify(health.body));
+        const staging = health.body.checks.find((c: { name: string }) => c.name === 'staging_databases');
+        assert.equal(staging.status, 'unhealthy');
+        assert.ok(staging.value.some((d: string) => d.startsWith(`${name}__nfr`)), JSON.stringify(staging.value));
+      }
       // The next nfr command repairs what the kill left (a blocked live database, staging).
       const status = await nfrJson(['snapshot', 'status'], env);
       assert.equal(status.code, 0, status.stderr);

@@ -1,6 +1,9 @@
 /**
  * Health: is there a recent snapshot, have operations been failing, is the backup volume filling
- * up, and are there leftovers of killed restores. `unhealthy` makes the CLI exit non-zero.
+ * up, and are there leftovers of killed restores. `unhealthy` makes the CLI exit non-zero: a
+ * snapshot older than the threshold, a failed operation not followed by a success, leftover
+ * staging databases, a backup volume 95 % full, an unreachable server. No snapshot yet and a
+ * volume 80 % full are warnings.
  */
 import { statfs } from 'node:fs/promises';
 import { connect } from '../postgres/connection.js';
@@ -51,7 +54,8 @@ export async function snapshotHealth(ctx: SnapshotContext, now = new Date()): Pr
   const recent = events.filter((e) => e.status !== 'completed').slice(-5);
   checks.push({
     name: 'failures',
-    status: failures.length > 0 ? 'warning' : 'healthy',
+    // An operation that failed and has not been followed by a success is what monitoring is for.
+    status: failures.length > 0 ? 'unhealthy' : 'healthy',
     message: failures.length > 0 ? `${failures.length} failed or interrupted operation(s) since the last success; last: ${failures[failures.length - 1]?.operation} ${failures[failures.length - 1]?.error ?? ''}`.trim() : 'no failures since the last successful operation',
     value: { since_last_success: failures.length, recent },
   });
@@ -73,7 +77,7 @@ export async function snapshotHealth(ctx: SnapshotContext, now = new Date()): Pr
       const leftovers = await leftoverStagingDatabases(client);
       checks.push({
         name: 'staging_databases',
-        status: leftovers.length > 0 ? 'warning' : 'healthy',
+        status: leftovers.length > 0 ? 'unhealthy' : 'healthy',
         message: leftovers.length > 0 ? `leftover staging databases of interrupted restores: ${leftovers.join(', ')} (the next snapshot operation drops them)` : 'no leftover staging databases',
         value: leftovers,
       });
