@@ -56,6 +56,10 @@ export function toNfrError(err: unknown): NfrError {
   if (isNodeConnectionError(err)) {
     return new NfrError('DATABASE', `cannot reach the database: ${messageOf(err)}`, { cause: err });
   }
+  if (pgCode === '42P01') {
+    // undefined_table: the database lacks (part of) nfr's schema, e.g. it was never migrated.
+    return new NfrError('SCHEMA_MISMATCH', `the database lacks nfr's schema (${messageOf(err)}); run \`nfr db migrate\``, { cause: err });
+  }
   return new NfrError('INTERNAL', messageOf(err), { cause: err });
 }
 

@@ -144,6 +144,32 @@ describe('context ingestion: formats and versioning', { concurrency: 4 }, () => 
     ]);
   });
 
+  it('gives a database nfr never touched its schema, and refuses one with other tables or a newer schema', async () => {
+    const s = await setup('fresh');
+    const fresh = await cluster.createDatabase('fresh_empty');
+    writeContext(s.dir, '2026-03-01', baseContext());
+    const env = { ...s.env, DATABASE_URL: fresh.url };
+    const first = await nfrJson(['ingest', 'context'], env);
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal((await query(fresh.url, 'select count(*)::int as n from src_orgs_ref_function'))[0].n, 4);
+    const index = await nfrJson(['index'], env);
+    assert.equal(index.code, 0, index.stderr);
+
+    const foreign = await cluster.createDatabase('foreign');
+    await query(foreign.url, 'create table someone_elses (id int)');
+    const refused = await nfrJson(['ingest', 'context'], { ...s.env, DATABASE_URL: foreign.url });
+    assert.equal(refused.code, 5, refused.stderr);
+    assert.equal(refused.body.error.code, 'SCHEMA_MISMATCH');
+    assert.match(refused.body.error.message, /has tables but no nfr schema; run `nfr db migrate`/);
+    const check = await nfrJson(['index', '--check'], { ...s.env, DATABASE_URL: foreign.url });
+    assert.equal(check.code, 5, check.stderr);
+
+    await query(s.url, "insert into nfr_migrations (name, run_on) values ('9999_from-the-future', now())");
+    const ahead = await ingest(s);
+    assert.equal(ahead.code, 5, ahead.stderr);
+    assert.match(ahead.body.error.message, /migrations this version of nfr does not know \(9999_from-the-future\); upgrade nfr/);
+  });
+
   it('writes zero rows when the same folder is ingested again', async () => {
     const s = await setup('noop');
     writeContext(s.dir, '2026-03-01', baseContext());

@@ -538,6 +538,33 @@ describe('nfr serve', () => {
     }
   });
 
+  it('gives a fresh database its schema at start, and prints where it listens as JSON with --json', async () => {
+    const db = await cluster.createDatabase('freshserve');
+    const env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('freshserve-backups'), NFR_HOME: cluster.tempDir('freshserve-home'), API_TOKENS: `reader:${READER}` });
+    const child = spawnNfr(['serve', '--port', '0', '--json'], env);
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('\n')) resolve(out.split('\n')[0]!);
+        });
+        child.on('exit', (code) => reject(new Error(`nfr serve exited ${code}`)));
+      });
+      const started = JSON.parse(line);
+      assert.match(started.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.deepEqual(started.migrated, ['0001_initial-schema']);
+      assert.deepEqual(started.warnings, []);
+      const server = { url: started.url } as Server;
+      const status = await api(server, 'GET', '/api/v2/pipelines/status', { token: READER });
+      assert.equal(status.status, 200, status.text);
+      assert.equal(status.json.current.controls, 0);
+    } finally {
+      child.kill('SIGTERM');
+      await waitForExit(child);
+    }
+  });
+
   it('survives a session ended between two queries of a request, and retries the read on a fresh session', async () => {
     const db = await cluster.createDatabase('ended');
     const pool = new pg.Pool({ connectionString: db.url, max: 2 });

@@ -10,13 +10,18 @@ export function registerServeCommand(program: Command): void {
     .description('serve the HTTP API (snapshots, pipeline, search, jobs)')
     .option('--host <host>', 'address to listen on (default NFR_API_HOST or 127.0.0.1)')
     .option('--port <port>', 'port (default NFR_API_PORT or 8080; 0 picks a free one)')
-    .action(async (opts: { host?: string; port?: string }) => {
+    .option('--json', 'once listening, print {url, interrupted_jobs, migrated, warnings} as one JSON line on stdout')
+    .action(async (opts: { host?: string; port?: string; json?: boolean }) => {
       if (opts.port !== undefined && !/^\d{1,5}$/.test(opts.port)) throw new NfrError('USAGE', `--port ${opts.port}: expected a port number`);
       const config = loadConfig();
       const server = await startServer(config, { host: opts.host, port: opts.port === undefined ? undefined : Number(opts.port) });
-      process.stderr.write(`nfr serve listening on ${server.url}${server.interruptedJobs ? ` (${server.interruptedJobs} interrupted job(s) marked failed)` : ''}\n`);
+      const warnings = [...server.warnings];
       // No tokens is safe (every route but /health refuses), but almost certainly not what was meant.
-      if (config.apiTokens.length === 0) process.stderr.write('nfr serve: warning: API_TOKENS is empty, so every route but /health answers 401; set e.g. API_TOKENS=admin:<a long random token>\n');
+      if (config.apiTokens.length === 0) warnings.push('API_TOKENS is empty, so every route but /health answers 401; set e.g. API_TOKENS=admin:<a long random token>');
+      if (server.migrated.length > 0) process.stderr.write(`nfr serve: migrated the database to ${server.migrated[server.migrated.length - 1]}\n`);
+      process.stderr.write(`nfr serve listening on ${server.url}${server.interruptedJobs ? ` (${server.interruptedJobs} interrupted job(s) marked failed)` : ''}\n`);
+      for (const w of warnings) process.stderr.write(`nfr serve: warning: ${w}\n`);
+      if (opts.json) process.stdout.write(`${JSON.stringify({ url: server.url, interrupted_jobs: server.interruptedJobs, migrated: server.migrated, warnings })}\n`);
       await new Promise<void>((resolve) => {
         let signals = 0;
         const onSignal = (signal: NodeJS.Signals) => {

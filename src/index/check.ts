@@ -10,6 +10,7 @@ import type { Config } from '../config.js';
 import { createEmbedder } from '../enrich/create-embedder.js';
 import type { Embedder } from '../enrich/embedder.js';
 import { connect, resolveTarget } from '../postgres/connection.js';
+import { prepareSchema } from '../postgres/migrate.js';
 import { openIndex } from './open-index.js';
 import { currentControls, inSnapshot, pgSignature } from './pg-source.js';
 import type { IndexDescription, IndexModel, VectorIndex } from './types.js';
@@ -53,9 +54,11 @@ export interface CheckOptions {
 
 /** Compares the configured index with the live database. */
 export async function checkIndex(config: Config, options: CheckOptions = {}): Promise<CheckResult> {
-  const client = await connect(await resolveTarget(config), 'nfr index --check');
+  const target = await resolveTarget(config);
+  const client = await connect(target, 'nfr index --check');
   const index = options.index ?? openIndex(config);
   try {
+    await prepareSchema(client, target);
     return await checkWith(client, index, options.embedder ?? createEmbedder(config));
   } finally {
     await index.close();

@@ -15,6 +15,7 @@ import type { Embedder } from '../enrich/embedder.js';
 import { controlText } from '../enrich/text.js';
 import { completeStage } from '../pipeline/stage.js';
 import { connect } from '../postgres/connection.js';
+import { prepareSchema } from '../postgres/migrate.js';
 import { withOperation } from '../snapshot/operation.js';
 import { openSnapshotContext } from '../snapshot/store.js';
 import { embedderModel, openIndex } from './open-index.js';
@@ -57,6 +58,7 @@ export async function syncIndex(config: Config, options: SyncOptions = {}): Prom
     const client = await connect(ctx.target, 'nfr index');
     const index = options.index ?? openIndex(config);
     try {
+      await prepareSchema(client, ctx.target);
       const result = await syncIndexLocked(client, index, options.embedder ?? createEmbedder(config), options);
       await completeStage(client, 'indexed', { index_points: result.points });
       return result;

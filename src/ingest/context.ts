@@ -18,7 +18,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import { NfrError } from '../errors.js';
 import { connect, escapeIdentifier as id } from '../postgres/connection.js';
-import { migrationStatus } from '../postgres/migrate.js';
+import { prepareSchema } from '../postgres/migrate.js';
 import { completeStage, getPipelineStage, type PipelineStage } from '../pipeline/stage.js';
 import { withOperation } from '../snapshot/operation.js';
 import type { SnapshotContext } from '../snapshot/store.js';
@@ -131,7 +131,7 @@ export async function ingestContext(ctx: SnapshotContext, options: ContextIngest
   return withOperation(ctx, 'ingest', null, async () => {
     const client = await connect(ctx.target, 'nfr ingest context');
     try {
-      await requireSchemaAtHead(client, ctx.target.database);
+      await prepareSchema(client, ctx.target);
       // Allocated before the transaction (autocommit), so the sequence row is not locked for the
       // whole run; a dry run writes no upload record and needs no id.
       const uploadId = options.dryRun ? null : await nextUploadId(client, path.join(ctx.config.dataIngestedPath, 'controls'), new Date().getUTCFullYear());
@@ -148,14 +148,6 @@ export async function ingestContext(ctx: SnapshotContext, options: ContextIngest
       await client.end().catch(() => {});
     }
   });
-}
-
-async function requireSchemaAtHead(client: pg.ClientBase, database: string): Promise<void> {
-  const s = await migrationStatus(client);
-  if (s.unknown.length > 0) throw new NfrError('SCHEMA_MISMATCH', `database "${database}" has migrations this version of nfr does not know (${s.unknown.join(', ')}); upgrade nfr`);
-  if (s.pending.length > 0) {
-    throw new NfrError('SCHEMA_MISMATCH', `database "${database}" is at schema version ${s.schemaVersion ?? '(none)'} but nfr needs ${s.codeHead}; run \`nfr db migrate\` first`);
-  }
 }
 
 async function run(

@@ -17,7 +17,7 @@ import type pg from 'pg';
 import { NfrError } from '../errors.js';
 import { completeStage } from '../pipeline/stage.js';
 import { connect } from '../postgres/connection.js';
-import { migrationStatus } from '../postgres/migrate.js';
+import { prepareSchema } from '../postgres/migrate.js';
 import { withOperation, type ProgressListener } from '../snapshot/operation.js';
 import type { SnapshotContext } from '../snapshot/store.js';
 import { copyRows } from './copy.js';
@@ -100,7 +100,7 @@ export async function ingestControlsFile(ctx: SnapshotContext, file: string, opt
   return withOperation(ctx, 'ingest', null, async () => {
     const data = await connect(ctx.target, 'nfr ingest controls');
     try {
-      await requireMigrated(data, ctx.target.database);
+      await prepareSchema(data, ctx.target);
       if (options.dryRun) {
         const loaded = await loadBatch(data, file, name, null, options);
         return result(loaded, { upload_id: null, file, stored_file: null, size_bytes: size, sha256: null }, options, started);
@@ -125,7 +125,7 @@ export async function ingestControlsFile(ctx: SnapshotContext, file: string, opt
 export async function acceptControlsUpload(ctx: SnapshotContext, file: string, originalFilename: string): Promise<StoredUpload> {
   await checkUploadFile(file, ctx.config.maxUploadBytes);
   return withStatusSession(ctx, async (status) => {
-    await requireMigrated(status, ctx.target.database);
+    await prepareSchema(status, ctx.target);
     const stored = await storeUpload(status, ctx.config.dataIngestedPath, 'controls', file);
     await recordUpload(status, 'controls', originalFilename, stored);
     return stored;
@@ -140,7 +140,7 @@ export async function ingestStoredControls(ctx: SnapshotContext, stored: StoredU
     try {
       return await withStatusSession(ctx, async (status) => {
         await failInterrupted(status);
-        await requireMigrated(data, ctx.target.database);
+        await prepareSchema(data, ctx.target);
         return processStored(data, status, stored, originalFilename, originalFilename, options, started);
       });
     } finally {
@@ -200,14 +200,6 @@ async function failInterrupted(status: pg.ClientBase): Promise<void> {
             errors = jsonb_build_array(jsonb_build_object('line', null, 'field', null, 'message', 'interrupted: the ingesting process ended before it finished; nothing of it was written'))
       where kind = 'controls' and status = 'running'`,
   );
-}
-
-async function requireMigrated(client: pg.ClientBase, database: string): Promise<void> {
-  const s = await migrationStatus(client);
-  if (s.pending.length > 0 || s.unknown.length > 0) {
-    const what = s.unknown.length > 0 ? `has migrations this version of nfr does not know (${s.unknown.join(', ')})` : `is at schema ${s.schemaVersion ?? '(none)'}, the code at ${s.codeHead}`;
-    throw new NfrError('SCHEMA_MISMATCH', `database "${database}" ${what}; run \`nfr db migrate\` first`);
-  }
 }
 
 interface Loaded {

@@ -67,6 +67,28 @@ export async function migrationStatus(client: pg.ClientBase): Promise<MigrationS
 }
 
 /**
+ * Makes sure a command can use the data model of `client`'s database (`target`). A database nfr
+ * never touched — no migrations applied and no table in its `public` schema, as the embedded
+ * default or a new DATABASE_URL database starts — is migrated to head at once, so the first
+ * command just works. Anything else must be at head already: a database behind it is an error
+ * naming `nfr db migrate` (upgrading a schema is an operator's decision, taken before a snapshot),
+ * one ahead of it names an nfr upgrade, and a non-empty one nfr never migrated is left alone.
+ * Returns the migrations it applied.
+ */
+export async function prepareSchema(client: pg.ClientBase, target: PgTarget): Promise<string[]> {
+  const s = await migrationStatus(client);
+  const where = `database "${target.database}"`;
+  if (s.unknown.length > 0) throw new NfrError('SCHEMA_MISMATCH', `${where} has migrations this version of nfr does not know (${s.unknown.join(', ')}); upgrade nfr`);
+  if (s.pending.length === 0) return [];
+  if (s.applied.length === 0) {
+    const tables = await client.query<{ n: number }>("select count(*)::int as n from pg_tables where schemaname = 'public'");
+    if ((tables.rows[0]?.n ?? 0) === 0) return migrateToHead(target);
+    throw new NfrError('SCHEMA_MISMATCH', `${where} has tables but no nfr schema; run \`nfr db migrate\` to add it, or point DATABASE_URL at nfr's database`);
+  }
+  throw new NfrError('SCHEMA_MISMATCH', `${where} is at schema version ${s.schemaVersion} but nfr needs ${s.codeHead}; run \`nfr db migrate\` first`);
+}
+
+/**
  * Migrates a database to the code's head. Concurrent runs are serialised by node-pg-migrate's
  * advisory lock (waiting, not failing). Returns the migrations it applied.
  */

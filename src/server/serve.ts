@@ -8,7 +8,9 @@ import pg from 'pg';
 import type { Config } from '../config.js';
 import { JobRunner } from '../jobs/runner.js';
 import { JobStore } from '../jobs/store.js';
-import { clientConfig } from '../postgres/connection.js';
+import { messageOf } from '../errors.js';
+import { clientConfig, withClient } from '../postgres/connection.js';
+import { prepareSchema } from '../postgres/migrate.js';
 import { waitingForLock } from '../snapshot/operation.js';
 import { openSnapshotContext } from '../snapshot/store.js';
 import { buildApp } from './app.js';
@@ -19,6 +21,10 @@ export interface RunningServer {
   readonly url: string;
   /** Jobs that a previous server left unfinished and that were marked failed at start. */
   readonly interruptedJobs: number;
+  /** Migrations applied at start (a database nfr never touched gets its schema). */
+  readonly migrated: readonly string[];
+  /** What the operator should know, e.g. that the database schema is behind (data routes answer 409). */
+  readonly warnings: readonly string[];
   close(graceMs?: number): Promise<void>;
 }
 
@@ -32,6 +38,14 @@ export async function startServer(config: Config, listen: { host?: string; port?
   await jobs.init();
   const interrupted = await jobs.failInterrupted('interrupted: the server that ran this job stopped before it finished');
   const runner = new JobRunner(jobs);
+  const warnings: string[] = [];
+  let migrated: string[] = [];
+  try {
+    migrated = await withClient(ctx.target, (client) => prepareSchema(client, ctx.target), 'nfr serve');
+  } catch (err) {
+    // Snapshot routes work whatever the schema (a restore may be the fix); data routes say why not.
+    warnings.push(messageOf(err));
+  }
   const pool = new pg.Pool({ ...clientConfig(ctx.target, 'nfr serve'), max: 10, idleTimeoutMillis: 30_000 });
   // Sessions ended by a restore's swap surface here for idle clients; the pool drops them and
   // opens new ones (to the swapped-in database) on demand.
@@ -43,6 +57,8 @@ export async function startServer(config: Config, listen: { host?: string; port?
     app,
     url: address,
     interruptedJobs: interrupted.length,
+    migrated,
+    warnings,
     close(graceMs = 30_000) {
       closing ??= (async () => {
         await app.close();
