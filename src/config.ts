@@ -47,6 +47,7 @@ const ENV_SCHEMA = {
   NFR_RETENTION_WEEKLY: intIn(0, 1000),
   NFR_RETENTION_MONTHLY: intIn(0, 1000),
   NFR_LOCK_WAIT_SECONDS: intIn(0, 24 * 3600),
+  NFR_SHUTDOWN_GRACE_SECONDS: intIn(0, 3600),
   NFR_INDEX_PATH: z.string().trim().min(1),
   QDRANT_URL: z.string().trim().url('an http(s) URL such as http://localhost:6333'),
   QDRANT_API_KEY: z.string().trim().min(1),
@@ -88,6 +89,8 @@ export interface Config {
   readonly retention: { readonly daily: number; readonly weekly: number; readonly monthly: number };
   /** How long an operation waits for the snapshot lock before giving up; 0 fails at once. */
   readonly lockWaitSeconds: number;
+  /** How long `nfr serve` lets the running job finish on shutdown before failing it. */
+  readonly shutdownGraceSeconds: number;
   /** Directory of the embedded vector index (used when no QDRANT_URL is set). */
   readonly indexPath: string;
   readonly qdrant: { readonly url: string; readonly apiKey: string | undefined; readonly collectionPrefix: string } | undefined;
@@ -164,6 +167,7 @@ export function resolveConfig(sources: ConfigSources): Config {
       monthly: num('NFR_RETENTION_MONTHLY') ?? 3,
     }),
     lockWaitSeconds: sources.flags?.lockWaitSeconds ?? num('NFR_LOCK_WAIT_SECONDS') ?? 0,
+    shutdownGraceSeconds: num('NFR_SHUTDOWN_GRACE_SECONDS') ?? 30,
     indexPath: abs(str('NFR_INDEX_PATH') ?? path.join(home, 'index')),
     qdrant: str('QDRANT_URL')
       ? Object.freeze({ url: str('QDRANT_URL') as string, apiKey: str('QDRANT_API_KEY'), collectionPrefix: str('QDRANT_COLLECTION_PREFIX') ?? 'nfr' })

@@ -593,6 +593,30 @@ describe('nfr serve', () => {
     }
   });
 
+  it('on SIGTERM fails a job that outlives the grace period, and exits', async () => {
+    const env = await setupEnv('grace', 50);
+    const server = await serve({ ...env, NFR_FAULT_POINT: 'dumped', NFR_SHUTDOWN_GRACE_SECONDS: '1' });
+    const created = await api(server, 'POST', '/api/v2/devdata/snapshots/create', { body: { name: 'stuck' } });
+    assert.equal(created.status, 202, created.text);
+    await waitForStderr(server.child, /nfr-fault-point: dumped/);
+    const started = Date.now();
+    server.child.kill('SIGTERM');
+    assert.equal(await waitForExit(server.child), 0);
+    assert.ok(Date.now() - started < 10_000, `exited after ${Date.now() - started} ms`);
+    const next = await serve(env);
+    try {
+      const job = await pollJob(next, created.json.job_id);
+      assert.equal(job.status, 'failed');
+      assert.equal(job.error.code, 'INTERRUPTED');
+      assert.match(job.error.message, /did not finish within the 1 s grace period/);
+      // The next operation cleans up after it and works.
+      const again = await api(next, 'POST', '/api/v2/devdata/snapshots/create', { body: { name: 'after' } });
+      assert.equal((await pollJob(next, again.json.job_id)).status, 'completed');
+    } finally {
+      await next.stop();
+    }
+  });
+
   it('marks a job failed when the server is killed while running it', async () => {
     const env = await setupEnv('killed', 50);
     const first = await serve({ ...env, NFR_FAULT_POINT: 'restoring' });

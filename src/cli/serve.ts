@@ -36,5 +36,8 @@ export function registerServeCommand(program: Command): void {
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
       });
+      // A job that outlived the grace period (now marked failed) may still hold connections or
+      // children that would keep the process alive: exit once the rest has had a moment.
+      setTimeout(() => process.exit(0), 1000).unref();
     });
 }

@@ -49,15 +49,24 @@ export class JobRunner {
 
   /**
    * Graceful shutdown: no new jobs start, queued ones are marked failed, and the running one is
-   * given `graceMs` to finish before the caller exits (it is then failed by the next start).
+   * given `graceMs` to finish. One still running then is marked failed here, so its status says
+   * what happened; the caller exits, which ends it like a kill, and every operation is safe
+   * against that (the next one cleans up what it left).
    */
   async close(graceMs: number): Promise<void> {
     this.closed = true;
     for (const jobId of this.pending) {
       await this.store.update(jobId, { status: 'failed', finished_at: new Date().toISOString(), ...failure('INTERRUPTED', 'the server shut down before the job started') }).catch(() => {});
     }
-    await Promise.race([this.queue, new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([this.queue.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
+    clearTimeout(timer);
     this.abort.abort();
+    const stuck = this.running;
+    if (!finished && stuck) {
+      const message = `the server shut down and the job did not finish within the ${Math.round(graceMs / 1000)} s grace period (step: ${stuck.current_step ?? 'unknown'}); the next operation cleans up what it left`;
+      await this.store.update(stuck.job_id, { status: 'failed', finished_at: new Date().toISOString(), ...failure('INTERRUPTED', message) }).catch(() => {});
+    }
   }
 
   private async run(job: Job, work: JobWork): Promise<Job> {

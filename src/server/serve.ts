@@ -59,11 +59,12 @@ export async function startServer(config: Config, listen: { host?: string; port?
     interruptedJobs: interrupted.length,
     migrated,
     warnings,
-    close(graceMs = 30_000) {
+    close(graceMs = config.shutdownGraceSeconds * 1000) {
       closing ??= (async () => {
         await app.close();
         await runner.close(graceMs);
-        await pool.end().catch(() => {});
+        // A request stuck on a connection must not hold the shutdown up.
+        await Promise.race([pool.end().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
       })();
       return closing;
     },
