@@ -65,6 +65,8 @@ describe('nfr pipeline run', () => {
     const run = await nfrJson(['pipeline', 'run', '--context', path.join(e.NFR_HOME!, 'sample', 'context'), '--controls', broken, '--rollback-on-failure'], e);
     assert.equal(run.code, 12, run.stderr);
     assert.equal(run.body.ok, false);
+    assert.equal(run.body.error.code, 'INVALID_INPUT', 'the error in the shape every command uses');
+    assert.match(run.body.error.message, /pipeline stopped at "control ingestion".*\nrolled back to SNAP-/s);
     const failed = run.body.steps.find((s: { status: string }) => s.status === 'failed');
     assert.equal(failed.step, 'control ingestion');
     assert.match(failed.error.message, /line 2.*frequency|frequency.*line 2/s);

@@ -30,17 +30,23 @@ export function registerPipelineCommands(program: Command): void {
           else process.stderr.write(`${e.result.status === 'completed' ? '✔' : '✘'} ${e.result.step} (${formatDuration(e.result.duration_ms)}): ${e.result.summary}\n`);
         },
       });
-      emit(opts, result, render);
-      if (!result.ok) {
-        const failed = result.steps.find((s) => s.status === 'failed' && s.kind !== 'rollback');
-        const code = (failed?.error?.code ?? 'INTERNAL') as ErrorCode;
-        const where = result.rolled_back_to
-          ? `rolled back to ${result.rolled_back_to}`
-          : result.last_good_checkpoint
-            ? `last good checkpoint: ${result.last_good_checkpoint} (restore it with: nfr snapshot restore --id ${result.last_good_checkpoint} --yes)`
-            : 'no checkpoint was taken (use --snapshots)';
-        throw new NfrError(code in ERROR_CODES ? code : 'INTERNAL', `pipeline stopped at "${failed?.step}": ${failed?.error?.message ?? 'failed'}\n${where}`, { details: { reported: true } });
+      if (result.ok) {
+        emit(opts, result, render);
+        return;
       }
+      const failed = result.steps.find((s) => s.status === 'failed' && s.kind !== 'rollback');
+      const failedCode = failed?.error?.code ?? 'INTERNAL';
+      const code: ErrorCode = failedCode in ERROR_CODES ? (failedCode as ErrorCode) : 'INTERNAL';
+      const where = result.rolled_back_to
+        ? `rolled back to ${result.rolled_back_to}`
+        : result.last_good_checkpoint
+          ? `last good checkpoint: ${result.last_good_checkpoint} (restore it with: nfr snapshot restore --id ${result.last_good_checkpoint} --yes)`
+          : 'no checkpoint was taken (use --snapshots)';
+      const message = `pipeline stopped at "${failed?.step}": ${failed?.error?.message ?? 'failed'}\n${where}`;
+      // With --json the one document carries the steps and the error in the shape of every other
+      // command's errors.
+      emit(opts, { ...result, error: { code, message } }, render);
+      throw new NfrError(code, message, { details: { reported: true } });
     });
 }
 
