@@ -135,6 +135,8 @@ describe('nfr serve', () => {
       assert.equal(job.status, 'completed', JSON.stringify(job.error));
       assert.equal(job.progress_percent, 100);
       assert.equal(job.progress, 100);
+      assert.equal(job.step, job.current_step);
+      assert.equal(job.step, 'completed');
       assert.equal(job.result.id, created.json.snapshot_id);
 
       const show = await api(server, 'GET', `/api/v2/devdata/snapshots/${created.json.snapshot_id}`, { token: READER });
@@ -191,6 +193,10 @@ describe('nfr serve', () => {
       assert.equal((await api(server, 'DELETE', '/api/v2/devdata/snapshots/SNAP-2026-0001', { token: OPERATOR })).status, 403);
       assert.equal((await api(server, 'POST', '/api/v2/devdata/snapshots/prune', { token: OPERATOR, body: { dry_run: true } })).status, 403);
       assert.equal((await api(server, 'POST', '/api/v2/devdata/snapshots/create', { token: READER, body: { name: 'x' } })).status, 403);
+      // Checking checksums only reads (404: no such snapshot, past the role check); a deep verify restores.
+      assert.equal((await api(server, 'POST', '/api/v2/devdata/snapshots/SNAP-2026-0001/verify', { token: READER, body: {} })).status, 404);
+      assert.equal((await api(server, 'POST', '/api/v2/devdata/snapshots/SNAP-2026-0001/verify', { token: READER, body: { deep: true } })).status, 403);
+      assert.equal((await api(server, 'POST', '/api/v2/devdata/snapshots/SNAP-2026-0001/verify', { token: OPERATOR, body: { deep: true } })).status, 404);
     } finally {
       await server.stop();
     }

@@ -10,7 +10,7 @@ import { ANY_OBJECT, ERROR_BODY } from '../schemas.js';
  * result, error) plus `progress`, the original system's name for the percentage.
  */
 export function jobView(job: Job) {
-  return { ...job, progress: job.progress_percent };
+  return { ...job, progress: job.progress_percent, step: job.current_step };
 }
 
 /** The 202 body of a request that started a job. */

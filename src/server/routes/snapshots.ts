@@ -16,6 +16,7 @@ import { snapshotStatus } from '../../snapshot/status.js';
 import { loadSnapshot, verifyFiles } from '../../snapshot/verify.js';
 import type { ServerDeps } from '../app.js';
 import { ANY_OBJECT, ERROR_BODY, ERROR_RESPONSES } from '../schemas.js';
+import { authorize } from '../auth.js';
 import { jobAccepted, jobView } from './jobs.js';
 
 const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } }, additionalProperties: false } as const;
@@ -159,12 +160,16 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
   app.post<{ Params: { id: string }; Body: { deep?: boolean } | undefined }>(
     `${base}/:id/verify`,
     {
-      config: { role: 'operator' },
-      schema: { summary: 'Verify checksums (deep: test-restore)', params: ID_PARAM, body: { type: 'object', additionalProperties: false, properties: { deep: { type: 'boolean' } } }, response: { 200: ANY_OBJECT, ...errors } },
+      // Checking checksums only reads files; a deep verify restores into a scratch database.
+      config: { role: 'reader' },
+      schema: { summary: 'Verify checksums (reader); deep: test-restore (operator)', params: ID_PARAM, body: { type: 'object', additionalProperties: false, properties: { deep: { type: 'boolean' } } }, response: { 200: ANY_OBJECT, ...errors } },
     },
     async (request) => {
       const id = parseSnapshotId(request.params.id);
-      if (request.body?.deep) return deepVerify(requestCtx, id);
+      if (request.body?.deep) {
+        authorize(request.role ?? 'reader', 'operator');
+        return deepVerify(requestCtx, id);
+      }
       const { dir, manifest } = await loadSnapshot(ctx.store, id);
       return verifyFiles(dir, manifest, ctx.config.parallelJobs);
     },
