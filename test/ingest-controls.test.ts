@@ -15,6 +15,7 @@ import { nfrJson, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { controlCounts, controlsDb, csv, DEFAULT_REFERENCE, row, runNfrMeasured, waitForSession, withClient } from './support/controls-fixtures.js';
 import { fingerprint, query } from './support/data.js';
+import { NIST_CSV } from './support/enrich-fixtures.js';
 
 let cluster: TestCluster;
 
@@ -138,6 +139,19 @@ describe('ingest controls: happy path and versioning', () => {
     assert.equal(counts.src_controls_ref_control!.all, 3, 'identity rows are never deleted');
     const links = await query(db.url, "select count(*)::int as n from src_controls_rel_risk_theme where tx_to is null and control_id <> 'AC-1'");
     assert.equal(links[0].n, 0, 'links of closed controls are closed');
+  });
+});
+
+describe('ingest controls: catalogue exports', () => {
+  it('loads the NIST SP 800-53 CSV as it is published (control_title, control_description)', async () => {
+    const db = await controlsDb(cluster, 'nistraw');
+    const r = await ingest(NIST_CSV, db.env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.body.rows, { read: 370, valid: 370, rejected: 0 });
+    const [ia21] = await query(db.url, "select title, parent_control_id, family_id from src_controls_ver_control where control_id = 'IA-2.1' and tx_to is null");
+    assert.equal(ia21.parent_control_id, 'IA-2');
+    assert.equal(ia21.family_id, 'IA');
+    assert.match(ia21.title, /Privileged Accounts/i);
   });
 });
 

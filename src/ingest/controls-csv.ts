@@ -74,6 +74,12 @@ export function controlsCsvParser(extra: CsvOptions = {}): Parser {
   return parse({ ...CONTROLS_CSV_OPTIONS, ...extra });
 }
 
+/**
+ * Other names of columns, as exports of control catalogues write them (the NIST SP 800-53 CSV
+ * this product ships says control_title and control_description).
+ */
+const COLUMN_ALIASES: Readonly<Record<string, ControlColumn>> = { control_title: 'title', control_description: 'description' };
+
 /** Where each known column sits in a record (undefined: the file does not have it). */
 export type HeaderLayout = Readonly<Record<ControlColumn, number | undefined>> & { readonly width: number };
 
@@ -86,7 +92,8 @@ export function parseHeader(fields: readonly string[], file: string): HeaderLayo
   const problems: string[] = [];
   const known = new Set<string>(CONTROL_COLUMNS);
   fields.forEach((raw, i) => {
-    const name = raw.trim().toLowerCase();
+    const given = raw.trim().toLowerCase();
+    const name = COLUMN_ALIASES[given] ?? given;
     if (!known.has(name)) problems.push(`unknown column ${JSON.stringify(raw)} (column ${i + 1})`);
     else if (layout[name] !== undefined) problems.push(`column ${JSON.stringify(name)} appears twice`);
     else layout[name] = i;
