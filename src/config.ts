@@ -2,7 +2,7 @@
  * Configuration: one pure function resolves flags > environment > `.env` > defaults, validates every
  * value and returns a frozen object. A bad value fails here, naming the variable and the expected form.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -39,7 +39,13 @@ const ENV_SCHEMA = {
   POSTGRES_BACKUP_COMPRESSION: intIn(0, 9),
   DATA_INGESTED_PATH: z.string().trim().min(1),
   CONTEXT_PROVIDERS_PATH: z.string().trim().min(1),
-  PG_BIN_DIR: z.string().trim().min(1),
+  // Checked here, not when a tool is first needed: a wrong directory would otherwise be passed
+  // over silently for the system's binaries.
+  PG_BIN_DIR: z
+    .string()
+    .trim()
+    .min(1)
+    .refine((dir) => statSync(dir, { throwIfNoEntry: false })?.isDirectory() === true, 'an existing directory of PostgreSQL programs (pg_dump, pg_restore, ...)'),
   NFR_MAINTENANCE_DB: identifier,
   NFR_EMBEDDED_PG_USER: identifier,
   NFR_SNAPSHOT_MAX_AGE_HOURS: intIn(1, 24 * 365),

@@ -23,11 +23,12 @@ describe('config', () => {
 
   it('names every bad variable and hides passwords', () => {
     assert.throws(
-      () => resolveConfig({ env: { DATABASE_URL: 'mysql://u:secret@h/db', POSTGRES_BACKUP_COMPRESSION: '12' }, cwd: '/' }),
+      () => resolveConfig({ env: { DATABASE_URL: 'mysql://u:secret@h/db', POSTGRES_BACKUP_COMPRESSION: '12', PG_BIN_DIR: '/nonexistent/bin' }, cwd: '/' }),
       (err: unknown) => {
         assert.ok(err instanceof NfrError && err.code === 'CONFIG');
         assert.match(err.message, /DATABASE_URL=.*expected a URL of the form postgresql:/);
         assert.match(err.message, /POSTGRES_BACKUP_COMPRESSION="12": expected an integer from 0 to 9/);
+        assert.match(err.message, /PG_BIN_DIR="\/nonexistent\/bin": expected an existing directory/);
         assert.doesNotMatch(err.message, /secret/);
         return true;
       },
