@@ -449,7 +449,7 @@ describe('nfr serve', () => {
       assert.equal(absent.status, 200, absent.text);
       assert.equal(absent.json.status, 'ok');
       assert.deepEqual(absent.json.database, { status: 'ok' });
-      assert.deepEqual(absent.json.index, { backend: 'embedded', status: 'absent' });
+      assert.deepEqual(absent.json.index, { backend: 'embedded', status: 'absent', points: 0, in_sync: false, message: 'no vector index yet: build it with `nfr index` or POST /api/v2/pipelines/index/sync' });
 
       const sync = await api(server, 'POST', '/api/v2/pipelines/index/sync', { token: OPERATOR });
       const synced = await pollJob(server, sync.json.job_id, 120_000, '/api/v2/pipelines/jobs/:id');

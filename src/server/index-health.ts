@@ -21,7 +21,7 @@ export interface IndexHealth {
   readonly model?: string;
   /** Synced with exactly the current controls (PostgreSQL's signature); absent when unknown. */
   readonly in_sync?: boolean;
-  /** Why the status is error. */
+  /** Why the status is error or absent. */
   readonly message?: string;
 }
 
@@ -46,7 +46,7 @@ async function probe(index: VectorIndex, signature: () => Promise<string>): Prom
   } catch (err) {
     return { backend: index.kind, status: 'error', message: messageOf(err) };
   }
-  if (!description) return { backend: index.kind, status: 'absent' };
+  if (!description) return { backend: index.kind, status: 'absent', points: 0, in_sync: false, message: 'no vector index yet: build it with `nfr index` or POST /api/v2/pipelines/index/sync' };
   // Unknown (not false) when the database cannot say: the database part of /health reports that.
   const current = await signature().catch(() => undefined);
   return {
