@@ -3,7 +3,7 @@
  * (src_controls_ver_control.text_hash); model outputs and index points are keyed by it, so a
  * control whose text did not change is never recomputed or re-embedded.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 /** Title and description, whitespace normalised: the exact text that is embedded. */
 export function controlText(title: string, description: string | null | undefined): string {
@@ -18,7 +18,9 @@ function clean(s: string): string {
   return (NON_ASCII.test(s) ? s.normalize('NFC') : s).replace(/\s+/g, ' ').trim();
 }
 
-/** SHA-256 (hex) of the control text. */
-export function textHash(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
-}
+/**
+ * SHA-256 (hex) of the control text. The one-shot crypto.hash (Node ≥ 20.12) costs half of a
+ * Hash object per call, which shows at 200k controls per file; older 20.x fall back.
+ */
+export const textHash: (text: string) => string =
+  typeof crypto.hash === 'function' ? (text) => crypto.hash('sha256', text, 'hex') : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex');

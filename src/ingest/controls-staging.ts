@@ -5,6 +5,7 @@
  * into the errors table, so a report can name the CSV line of each problem.
  */
 import type pg from 'pg';
+import { escapeIdentifier } from '../postgres/connection.js';
 import type { RowError } from './controls-csv.js';
 
 export const STAGING = 'nfr_stg_controls';
@@ -50,7 +51,7 @@ const REFERENCE_CHECKS: readonly ReferenceCheck[] = [
  * parsing) from staging, remembering their control ids. Parent references are checked last and
  * repeatedly: a row whose parent row was just rejected is rejected too.
  */
-export async function checkStaged(client: pg.ClientBase, options: { readonly closeMissing: boolean }): Promise<void> {
+export async function checkStaged(client: pg.ClientBase, options: { readonly closeMissing: boolean; readonly rejectedWhileParsing: boolean }): Promise<void> {
   // Every occurrence of a duplicated id is rejected: which one was meant is anybody's guess.
   await client.query(`
     with dup as (select control_id from ${STAGING} where control_id is not null group by control_id having count(*) > 1),
@@ -73,7 +74,8 @@ export async function checkStaged(client: pg.ClientBase, options: { readonly clo
       [c.field, c.what],
     );
   }
-  await removeRejected(client);
+  // Removing scans the whole batch; a clean one (the usual case) has nothing to remove.
+  if (options.rejectedWhileParsing || (await hasErrors(client))) await removeRejected(client);
 
   for (;;) {
     const r = await client.query(
@@ -90,6 +92,11 @@ export async function checkStaged(client: pg.ClientBase, options: { readonly clo
     if ((r.rowCount ?? 0) === 0) break;
     await removeRejected(client);
   }
+}
+
+async function hasErrors(client: pg.ClientBase): Promise<boolean> {
+  const r = await client.query<{ any: boolean }>(`select exists (select 1 from ${ERRORS}) as any`);
+  return r.rows[0]?.any === true;
 }
 
 async function removeRejected(client: pg.ClientBase): Promise<void> {
@@ -118,12 +125,15 @@ export async function stagedCount(client: pg.ClientBase): Promise<number> {
 
 /**
  * Controls whose text hash differs from their current version (new controls included): the ones
- * enrichment and the index must recompute. Call before the versions are applied.
+ * enrichment and the index must recompute. Only the keys in `changedKeys` (a table of the
+ * control_ids whose record changed, see applyVersionedEntities) can qualify. Call before the
+ * versions are written.
  */
-export async function textChanges(client: pg.ClientBase, limit: number): Promise<{ count: number; controlIds: string[] }> {
+export async function textChanges(client: pg.ClientBase, changedKeys: string, limit: number): Promise<{ count: number; controlIds: string[] }> {
   const r = await client.query<{ n: number; ids: string[] | null }>(
     `with c as (
-       select s.control_id from ${STAGING} s
+       select s.control_id from ${escapeIdentifier(changedKeys)} k
+         join ${STAGING} s on s.control_id = k.control_id
          left join src_controls_ver_control v on v.control_id = s.control_id and v.tx_to is null
         where v.text_hash is distinct from s.text_hash)
      select (select count(*)::int from c) as n, (select array_agg(control_id) from (select control_id from c order by control_id limit $1) l) as ids`,

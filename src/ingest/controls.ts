@@ -174,8 +174,11 @@ async function processStored(
     const loaded = await loadBatch(data, stored.storedPath, name, stored.uploadId, options);
     // Fresh statistics for the tables the batch changed: without them the first enrichment or
     // index sync after a large load plans seq-scan-and-sort pages (56 s instead of 3 s for 20k).
-    // A batch that wrote nothing changed no statistics (about 1 s saved per 200k unchanged rows).
-    if (rowsWritten(loaded) > 0) await data.query(`analyze ${ANALYZED_TABLES.join(', ')}`);
+    // VACUUM too, as after any bulk load: it sets the hint bits and visibility map of the new
+    // rows once (0.6 s for 200k controls), rather than the next readers each paying for it, and
+    // lets them use index-only scans. Only pages changed since the last vacuum are visited. A
+    // batch that wrote nothing changed nothing (about 1 s saved per 200k unchanged rows).
+    if (rowsWritten(loaded) > 0) await data.query(`vacuum (analyze) ${ANALYZED_TABLES.join(', ')}`);
     return result(loaded, { upload_id: stored.uploadId, file, stored_file: stored.storedPath, size_bytes: stored.sizeBytes, sha256: stored.sha256 }, options, started);
   } catch (err) {
     const details = err instanceof NfrError ? err.details : undefined;
@@ -230,7 +233,7 @@ async function loadBatch(client: pg.ClientBase, file: string, name: string, uplo
     await client.query(`analyze ${STAGING} (line, control_id, parent_control_id, owning_function_id, owning_location_id)`);
 
     options.onProgress?.({ phase: 'checking' });
-    await checkStaged(client, { closeMissing: options.closeMissing === true });
+    await checkStaged(client, { closeMissing: options.closeMissing === true, rejectedWhileParsing: parsed.errorCount > 0 });
     const valid = await stagedCount(client);
     const sqlErrors = await stagedErrors(client, MAX_REPORTED_ERRORS);
     const errors = [...parsed.errors, ...sqlErrors.first].sort((a, b) => a.line - b.line).slice(0, MAX_REPORTED_ERRORS);
@@ -244,8 +247,14 @@ async function loadBatch(client: pg.ClientBase, file: string, name: string, uplo
     }
 
     options.onProgress?.({ phase: 'writing' });
-    const changed = await textChanges(client, MAX_LISTED_CHANGES);
-    const versions = await applyVersionedEntities(client, CONTROL_SPEC, STAGING, { uploadId, closeMissing: false });
+    let changed = { count: 0, controlIds: [] as string[] };
+    const versions = await applyVersionedEntities(client, CONTROL_SPEC, STAGING, {
+      uploadId,
+      closeMissing: false,
+      beforeWrite: async (changedKeys) => {
+        changed = await textChanges(client, changedKeys, MAX_LISTED_CHANGES);
+      },
+    });
     const closed = options.closeMissing ? await closeMissingControls(client) : 0;
     const controls = { ...versions, closed };
     const relations = await applyControlRelations(client, uploadId, options.closeMissing === true);

@@ -36,36 +36,49 @@ function hashExpression(alias: string, columns: readonly string[]): string {
   return `md5(jsonb_build_array(${columns.map((c) => `${alias}.${id(c)}`).join(', ')})::text)`;
 }
 
-/** Applies a staging table of complete records to a versioned entity. */
+/**
+ * Applies a staging table of complete records to a versioned entity. The keys whose record is new
+ * or differs from its current version are found first, in one join, into a temporary table; the
+ * writes then touch only those. `beforeWrite` sees that table (one `key` column) while the
+ * current versions are still in place: ingestion reads which texts changed from it.
+ */
 export async function applyVersionedEntities(
   client: pg.ClientBase,
   spec: VersionedEntitySpec,
   staging: string,
-  options: { readonly uploadId: string | null; readonly closeMissing: boolean },
+  options: { readonly uploadId: string | null; readonly closeMissing: boolean; readonly beforeWrite?: (changedKeys: string) => Promise<void> },
 ): Promise<VersionCounts> {
   const key = id(spec.key);
   const ref = id(spec.ref);
   const ver = id(spec.ver);
   const stg = id(staging);
+  const changedKeys = `nfr_chg_${spec.ver}`;
+  const chg = id(changedKeys);
   const cols = spec.columns.map(id);
   const hash = hashExpression('s', spec.columns);
 
-  await client.query(`insert into ${ref} (${key}) select s.${key} from ${stg} s on conflict (${key}) do nothing`);
-
   // The values are compared, not their hash: the current version's record_hash was computed from
-  // its values, so this is the same test, exact and cheaper (1.0 s instead of 1.6 s for 200k
-  // unchanged controls: no JSON built and hashed per row).
-  const changed = await client.query(
-    `update ${ver} v set tx_to = now()
-       from ${stg} s
-      where v.${key} = s.${key} and v.tx_to is null
-        and (${cols.map((c) => `v.${c}`).join(', ')}) is distinct from (${cols.map((c) => `s.${c}`).join(', ')})`,
+  // its values, so this is the same test, exact and cheaper (no JSON built and hashed per row).
+  await client.query(`drop table if exists ${chg}`);
+  await client.query(
+    `create temp table ${chg} on commit drop as
+     select s.${key} from ${stg} s
+       left join ${ver} v on v.${key} = s.${key} and v.tx_to is null
+      where v.${key} is null
+         or (${cols.map((c) => `v.${c}`).join(', ')}) is distinct from (${cols.map((c) => `s.${c}`).join(', ')})`,
   );
+  await options.beforeWrite?.(changedKeys);
+  // Rows are written in key order below: the key's indexes then grow at their right edge instead
+  // of at random pages (a third off a 400k-row load of links, measured).
+
+  await client.query(`insert into ${ref} (${key}) select c.${key} from ${chg} c on conflict (${key}) do nothing`);
+  const changed = await client.query(`update ${ver} v set tx_to = now() from ${chg} c where v.${key} = c.${key} and v.tx_to is null`);
   const opened = await client.query(
     `insert into ${ver} (${key}, ${cols.join(', ')}, record_hash, upload_id, tx_from)
      select s.${key}, ${cols.map((c) => `s.${c}`).join(', ')}, ${hash}, $1, now()
        from ${stg} s
-      where not exists (select 1 from ${ver} v where v.${key} = s.${key} and v.tx_to is null)`,
+      where exists (select 1 from ${chg} c where c.${key} = s.${key})
+      order by s.${key}`,
     [options.uploadId],
   );
   let closed = 0;
@@ -128,7 +141,8 @@ export async function applyRelations(
   const opened = await client.query(
     `insert into ${t} (${a}, ${b}, upload_id, tx_from)
      select distinct s.${a}, s.${b}, $1::text, now() from ${stg} s
-      where not exists (select 1 from ${t} r where r.${a} = s.${a} and r.${b} = s.${b} and r.tx_to is null)`,
+      where not exists (select 1 from ${t} r where r.${a} = s.${a} and r.${b} = s.${b} and r.tx_to is null)
+      order by s.${a}, s.${b}`,
     [options.uploadId],
   );
   // count(distinct (a, b)) sorts row values; counting a distinct subquery hashes plain columns.
