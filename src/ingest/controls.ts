@@ -23,7 +23,7 @@ import type { SnapshotContext } from '../snapshot/store.js';
 import { copyRows } from './copy.js';
 import { csvRecords } from './csv-records.js';
 import { csvSyntaxError, parseHeader, rejectedValues, STAGING_COLUMNS, validateRecord, type HeaderLayout, type RowError, type StagingValues } from './controls-csv.js';
-import { checkStaged, createStagingTables, REJECTED_IDS, STAGING, stagedCount, stagedErrors, textChanges } from './controls-staging.js';
+import { checkStaged, createStagingTables, loadKnownReferences, REJECTED_IDS, STAGING, stagedCount, stagedErrors, textChanges, unknownReferences } from './controls-staging.js';
 import { applyRelations, applyVersionedEntities, type RelationCounts, type VersionCounts } from './versioning.js';
 import { checkUploadFile, markUploadCompleted, markUploadFailed, markUploadRunning, recordUpload, storeUpload, type StoredUpload, type UploadId } from './uploads.js';
 
@@ -274,6 +274,7 @@ async function loadBatch(client: pg.ClientBase, file: string, name: string, uplo
 /** Streams the CSV through validation into the staging table; returns counts and the first errors. */
 async function stageFile(client: pg.ClientBase, file: string, name: string, onProgress: ProgressListener | undefined): Promise<{ read: number; errors: RowError[]; errorCount: number }> {
   let bytesRead = 0;
+  const known = await loadKnownReferences(client);
   // Parsed on a worker thread, so parsing overlaps validation and COPY (csv-records.ts).
   const records = csvRecords(file, (bytes) => (bytesRead = bytes));
   let read = 0;
@@ -298,11 +299,12 @@ async function stageFile(client: pg.ClientBase, file: string, name: string, onPr
         if (record.length === 1 && record[0] === '') continue;
         read++;
         const r = validateRecord(layout, record, start);
-        if (r.ok) {
+        const problems = r.ok ? unknownReferences(r.values, start, known) : r.errors;
+        if (problems.length === 0 && r.ok) {
           yield r.values;
         } else {
-          errorCount += r.errors.length;
-          for (const e of r.errors) if (errors.length < MAX_REPORTED_ERRORS) errors.push(e);
+          errorCount += problems.length;
+          for (const e of problems) if (errors.length < MAX_REPORTED_ERRORS) errors.push(e);
           yield rejectedValues(start, r.controlId);
         }
         if (onProgress && bytesRead - lastReport >= 1 << 24) {
