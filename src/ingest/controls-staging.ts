@@ -77,8 +77,9 @@ export function unknownReferences(values: StagingValues, line: number, known: Kn
 
 /**
  * Runs the set-based checks, then removes the rows with a problem (and the rows rejected while
- * parsing or for an unknown reference) from staging, remembering their control ids. Parent references are checked last and
- * repeatedly: a row whose parent row was just rejected is rejected too.
+ * parsing or for an unknown reference) from staging, remembering their control ids. Parent
+ * references are checked last and repeatedly: a row whose parent row was just rejected is
+ * rejected too.
  */
 export async function checkStaged(client: pg.ClientBase, options: { readonly closeMissing: boolean; readonly rejectedWhileParsing: boolean }): Promise<void> {
   // Every occurrence of a duplicated id is rejected: which one was meant is anybody's guess.

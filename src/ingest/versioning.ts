@@ -68,9 +68,9 @@ export async function applyVersionedEntities(
          or (${cols.map((c) => `v.${c}`).join(', ')}) is distinct from (${cols.map((c) => `s.${c}`).join(', ')})`,
   );
   await options.beforeWrite?.(changedKeys);
-  // Rows are written in key order below: the key's indexes then grow at their right edge instead
-  // of at random pages (a third off a 400k-row load of links, measured).
 
+  // Rows are written in key order: the key's indexes then grow at their right edge instead of at
+  // random pages (a third off a 400k-row load of links, measured).
   await client.query(`insert into ${ref} (${key}) select c.${key} from ${chg} c on conflict (${key}) do nothing`);
   const changed = await client.query(`update ${ver} v set tx_to = now() from ${chg} c where v.${key} = c.${key} and v.tx_to is null`);
   const opened = await client.query(
