@@ -95,6 +95,11 @@ export interface Config {
   readonly retention: { readonly daily: number; readonly weekly: number; readonly monthly: number };
   /** How long an operation waits for the snapshot lock before giving up; 0 fails at once. */
   readonly lockWaitSeconds: number;
+  /**
+   * How long an ingestion waits for the operation lock: NFR_LOCK_WAIT_SECONDS when given, else an
+   * hour (SPEC §5.3: ingestion is paused while a snapshot runs, it waits on the same lock).
+   */
+  readonly ingestLockWaitSeconds: number;
   /** How long `nfr serve` lets the running job finish on shutdown before failing it. */
   readonly shutdownGraceSeconds: number;
   /** Directory of the embedded vector index (used when no QDRANT_URL is set). */
@@ -173,6 +178,7 @@ export function resolveConfig(sources: ConfigSources): Config {
       monthly: num('NFR_RETENTION_MONTHLY') ?? 3,
     }),
     lockWaitSeconds: sources.flags?.lockWaitSeconds ?? num('NFR_LOCK_WAIT_SECONDS') ?? 0,
+    ingestLockWaitSeconds: sources.flags?.lockWaitSeconds ?? num('NFR_LOCK_WAIT_SECONDS') ?? 3600,
     shutdownGraceSeconds: num('NFR_SHUTDOWN_GRACE_SECONDS') ?? 30,
     indexPath: abs(str('NFR_INDEX_PATH') ?? path.join(home, 'index')),
     qdrant: str('QDRANT_URL')

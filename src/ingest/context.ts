@@ -20,7 +20,7 @@ import { NfrError } from '../errors.js';
 import { connect, escapeIdentifier as id } from '../postgres/connection.js';
 import { prepareSchema } from '../postgres/migrate.js';
 import { completeStage, getPipelineStage, type PipelineStage } from '../pipeline/stage.js';
-import { withOperation } from '../snapshot/operation.js';
+import { waitingForLock, withOperation } from '../snapshot/operation.js';
 import type { SnapshotContext } from '../snapshot/store.js';
 import { CONTEXT_FILES, CURRENT_COUNT_TABLES, ID_PATTERN, PROVIDERS, runChecks, type ChangeCounts, type CheckMode, type FileSpec, type ProviderName } from './context-providers.js';
 import { copyRows, type CopyValue } from './copy.js';
@@ -128,7 +128,8 @@ export async function ingestContext(ctx: SnapshotContext, options: ContextIngest
     throw new NfrError('NOT_FOUND', `no provider folder with a YYYY-MM-DD folder under ${root} (expected ${PROVIDERS.map((p) => `${p}/<date>/`).join(', ')})`);
   }
 
-  return withOperation(ctx, 'ingest', null, async () => {
+  // Ingestion waits for a snapshot (or another ingestion) to finish rather than failing (SPEC §5.3).
+  return withOperation(waitingForLock(ctx, ctx.config.ingestLockWaitSeconds), 'ingest', null, async () => {
     const client = await connect(ctx.target, 'nfr ingest context');
     try {
       await prepareSchema(client, ctx.target);

@@ -18,7 +18,7 @@ import { NfrError } from '../errors.js';
 import { completeStage } from '../pipeline/stage.js';
 import { connect } from '../postgres/connection.js';
 import { prepareSchema } from '../postgres/migrate.js';
-import { withOperation, type ProgressListener } from '../snapshot/operation.js';
+import { waitingForLock, withOperation, type ProgressListener } from '../snapshot/operation.js';
 import type { SnapshotContext } from '../snapshot/store.js';
 import { copyRows } from './copy.js';
 import { csvRecords } from './csv-records.js';
@@ -97,7 +97,8 @@ export async function ingestControlsFile(ctx: SnapshotContext, file: string, opt
   const started = Date.now();
   const size = await checkUploadFile(file, ctx.config.maxUploadBytes);
   const name = path.basename(file);
-  return withOperation(ctx, 'ingest', null, async () => {
+  // Ingestion waits for a snapshot (or another ingestion) to finish rather than failing (SPEC §5.3).
+  return withOperation(waitingForLock(ctx, ctx.config.ingestLockWaitSeconds), 'ingest', null, async () => {
     const data = await connect(ctx.target, 'nfr ingest controls');
     try {
       await prepareSchema(data, ctx.target);
