@@ -127,6 +127,17 @@ describe('snapshot round trip', () => {
     assert.equal(back.code, 0, back.stderr);
     assert.equal(back.body.pre_restore_backup_id, null);
     assert.deepEqual(await fingerprint(url), mutated);
+    assert.equal((await nfrJson(['snapshot', 'status'], env)).body.last_restore.undo_command, 'nfr snapshot restore --undo');
+
+    // A restore that fails after it dropped the database undo would bring back: the live database
+    // is untouched, and status no longer offers an undo that cannot work.
+    const failed = await nfrJson(['snapshot', 'restore', '--id', id, '--yes', '--skip-backup'], { ...env, NFR_FAULT_POINT: 'restored:fail' });
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.deepEqual(await fingerprint(url), mutated);
+    const after = await nfrJson(['snapshot', 'status'], env);
+    assert.equal(after.body.last_restore.undo_command, null);
+    assert.equal(after.body.last_restore.previous_dropped, true);
+    assert.equal((await nfrJson(['snapshot', 'restore', '--undo', '--yes'], env)).code, 4);
 
     const show = await nfrJson(['snapshot', 'show', '--id', id], env);
     assert.equal(show.body.name, 'baseline');

@@ -200,7 +200,7 @@ export function registerSnapshotCommands(program: Command): void {
           s.in_progress.length ? `in progress   ${s.in_progress.join(', ')}` : '',
           repairedLine(s.recovered),
           s.last_operation ? `last          ${s.last_operation.operation} ${s.last_operation.snapshot_id ?? ''} ${s.last_operation.status} at ${s.last_operation.at}` : 'last          -',
-          s.last_restore ? `last restore  ${s.last_restore.snapshot_id} at ${s.last_restore.restored_at}${s.last_restore.undone ? ' (undone)' : ''}; ${s.last_restore.undo_command}` : '',
+          s.last_restore ? `last restore  ${s.last_restore.snapshot_id} at ${s.last_restore.restored_at}${s.last_restore.undone ? ' (undone)' : ''}; ${s.last_restore.undo_command ?? 'no undo: a later restore that failed dropped the database it would bring back (restore the pre-restore backup instead)'}` : '',
         ]
           .filter(Boolean)
           .join('\n'),

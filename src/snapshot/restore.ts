@@ -90,7 +90,11 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
   // snapshot to put in its place; dropping it early also keeps DROP DATABASE's checkpoint away
   // from the swap.
   const dropPrevious = async () => {
-    if (liveInfo) await dropDatabase(op.maint, previous);
+    if (!liveInfo) return;
+    await dropDatabase(op.maint, previous);
+    // Should this restore fail from here on, status must not offer an undo that cannot work.
+    const last = await readLastRestore(ctx.store, live);
+    if (last && !last.previous_dropped) await writeLastRestore(ctx.store, { ...last, previous_dropped: true });
   };
 
   const takeBackup = liveInfo !== undefined && options.skipBackup !== true;

@@ -102,6 +102,8 @@ export interface LastRestore {
   readonly undone: boolean;
   /** A full restore also replaced the index and DATA_INGESTED_PATH (kept as <dir>.nfr-prev). */
   readonly files?: boolean;
+  /** A later restore dropped previous_database and then failed: there is nothing to undo to. */
+  readonly previous_dropped?: boolean;
 }
 
 function lastRestoreFile(store: SnapshotStore, database: string): string {

@@ -15,7 +15,8 @@ export interface SnapshotStatus {
   readonly in_progress: string[];
   readonly snapshots: { readonly count: number; readonly total_bytes: number; readonly latest: string | null };
   readonly last_operation: OperationEvent | null;
-  readonly last_restore: (LastRestore & { readonly undo_command: string }) | null;
+  /** undo_command is null when a later, failed restore already dropped what undo would bring back. */
+  readonly last_restore: (LastRestore & { readonly undo_command: string | null }) | null;
   /** What this call repaired of a killed operation (null when an operation is running). */
   readonly recovered: RecoveryReport | null;
 }
@@ -43,7 +44,7 @@ export async function snapshotStatus(ctx: SnapshotContext): Promise<SnapshotStat
       latest: snapshots[snapshots.length - 1]?.id ?? null,
     },
     last_operation: events[events.length - 1] ?? null,
-    last_restore: lastRestore ? { ...lastRestore, undo_command: 'nfr snapshot restore --undo' } : null,
+    last_restore: lastRestore ? { ...lastRestore, undo_command: lastRestore.previous_dropped ? null : 'nfr snapshot restore --undo' } : null,
     recovered,
   };
 }
