@@ -663,14 +663,19 @@ describe('nfr serve', () => {
   });
 
   it('ingests an uploaded controls CSV as a job, enriches, auto-snapshots, indexes and searches', async () => {
-    const env = await setupEnv('upload', 0, { AUTO_SNAPSHOT_AFTER_INGESTION: 'true', NFR_MAX_UPLOAD_MB: '1' });
-    await query(env.DATABASE_URL!, 'truncate src_controls_ver_control, src_controls_ref_control cascade');
     const sample = cluster.tempDir('upload-sample');
+    const env = await setupEnv('upload', 0, { AUTO_SNAPSHOT_AFTER_INGESTION: 'true', NFR_MAX_UPLOAD_MB: '1', CONTEXT_PROVIDERS_PATH: path.join(sample, 'context') });
+    await query(env.DATABASE_URL!, 'truncate src_controls_ver_control, src_controls_ref_control cascade');
     assert.equal((await nfrJson(['sample', 'nist', '--out', sample], env)).code, 0);
-    const context = await nfrJson(['ingest', 'context', '--path', path.join(sample, 'context')], env);
-    assert.equal(context.code, 0, context.stderr);
     const server = await serve(env);
     try {
+      // Context through the API too: a job, then an automatic snapshot tagged auto.
+      const context = await api(server, 'POST', '/api/v2/pipelines/context/ingest', { token: OPERATOR, body: {} });
+      assert.equal(context.status, 202, context.text);
+      const contextJob = await pollJob(server, context.json.job_id, 120_000, '/api/v2/pipelines/jobs/:id');
+      assert.equal(contextJob.status, 'completed', JSON.stringify(contextJob.error));
+      assert.match(contextJob.result.auto_snapshot_id, /^SNAP-/);
+
       const csv = await readFile(path.join(sample, 'controls.csv'));
       const form = new FormData();
       form.append('file', new Blob([csv], { type: 'text/csv' }), 'nist.csv');

@@ -7,6 +7,7 @@ import { syncIndex } from '../../index/sync.js';
 import { ingestContext } from '../../ingest/context.js';
 import { contextOutcome, indexSyncOutcome } from '../../jobs/outcome.js';
 import { getPipelineStage } from '../../pipeline/stage.js';
+import { createSnapshot } from '../../snapshot/create.js';
 import type { ServerDeps } from '../app.js';
 import { withPoolClient } from '../db.js';
 import { ANY_OBJECT, ERROR_RESPONSES } from '../schemas.js';
@@ -57,7 +58,15 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps, s
         if (!result.ok) {
           throw new NfrError('INVALID_INPUT', `context ingestion rejected ${result.totals.files_rejected} file(s): ${result.providers.flatMap((p) => p.files).flatMap((f) => f.errors).slice(0, 5).map((e) => `${e.file}${e.line ? `:${e.line}` : ''} ${e.field ?? ''} ${e.message}`).join('; ')}`);
         }
-        return result;
+        // As after a controls upload (SPEC §6); a dry run changed nothing worth a snapshot.
+        let autoSnapshot: string | null = null;
+        if (config.autoSnapshotAfterIngestion && !body.dry_run) {
+          report({ step: 'auto-snapshot', percent: 85 });
+          const uploadId = result.upload_id ?? 'context ingestion';
+          const m = await createSnapshot(ctx, { name: `after ${uploadId}`, description: `Automatic snapshot after ingesting the context providers as ${uploadId}`, tags: ['auto'] });
+          autoSnapshot = m.id;
+        }
+        return { ...result, auto_snapshot_id: autoSnapshot };
       });
       return reply.code(202).send(jobAccepted(job, jobUrl(job.job_id)));
     },
