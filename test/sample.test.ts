@@ -153,9 +153,10 @@ async function checkSample(out: string, summary: SampleSummary) {
 describe('nfr sample nist', () => {
   it('writes the 370 HIGH-baseline controls with NIST ids, 18 family themes under 3 parents, every reference resolving', async () => {
     const out = dir('nist');
-    const r = await nfrJson(['sample', 'nist', '--out', out], testEnv({}));
-    assert.equal(r.code, 0, r.stderr);
-    const summary = r.body as SampleSummary;
+    // --json before the command means the same as after it.
+    const raw = await nfr(['--json', 'sample', 'nist', '--out', out], testEnv({}));
+    assert.equal(raw.code, 0, raw.stderr);
+    const summary = JSON.parse(raw.stdout) as SampleSummary;
     assert.equal(summary.controls, 370);
     const s = await checkSample(out, summary);
     assert.equal(s.rows, 370);

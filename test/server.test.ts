@@ -571,6 +571,25 @@ describe('nfr serve', () => {
     }
   });
 
+  it('refuses a bad or busy port with a configuration error (exit 2), not an internal one', async () => {
+    const db = await cluster.createDatabase('port');
+    const env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('port-backups'), NFR_HOME: cluster.tempDir('port-home') });
+    const bad = await nfrJson(['serve', '--port', '70000'], env);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.body.error.message, /--port 70000: expected a port number from 0 to 65535/);
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as AddressInfo).port;
+      const taken = await nfrJson(['serve', '--port', String(port)], env);
+      assert.equal(taken.code, 2, taken.stderr);
+      assert.equal(taken.body.error.code, 'CONFIG');
+      assert.match(taken.body.error.message, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the port is in use`));
+    } finally {
+      busy.close();
+    }
+  });
+
   it('survives a session ended between two queries of a request, and retries the read on a fresh session', async () => {
     const db = await cluster.createDatabase('ended');
     const pool = new pg.Pool({ connectionString: db.url, max: 2 });

@@ -72,8 +72,20 @@ function acceptYesEverywhere(command: Command): void {
   }
 }
 
+/**
+ * `--json` is every command's option; written before the command (`nfr --json snapshot list`)
+ * it means the same, so it is moved after it.
+ */
+function jsonFlagLast(argv: readonly string[]): readonly string[] {
+  const end = argv.indexOf('--');
+  const options = end === -1 ? argv : argv.slice(0, end);
+  if (!options.slice(2).includes('--json')) return argv;
+  return [...options.filter((a, i) => i < 2 || a !== '--json'), '--json', ...(end === -1 ? [] : argv.slice(end))];
+}
+
 /** Runs the CLI; resolves to the process exit code. The only caller of process.exit is bin/nfr.js. */
-export async function main(argv: readonly string[]): Promise<number> {
+export async function main(rawArgv: readonly string[]): Promise<number> {
+  const argv = jsonFlagLast(rawArgv);
   const program = await buildProgram(argv);
   const json = argv.includes('--json');
   try {

@@ -12,9 +12,16 @@ export function registerServeCommand(program: Command): void {
     .option('--port <port>', 'port (default NFR_API_PORT or 8080; 0 picks a free one)')
     .option('--json', 'once listening, print {url, interrupted_jobs, migrated, warnings} as one JSON line on stdout')
     .action(async (opts: { host?: string; port?: string; json?: boolean }) => {
-      if (opts.port !== undefined && !/^\d{1,5}$/.test(opts.port)) throw new NfrError('USAGE', `--port ${opts.port}: expected a port number`);
+      if (opts.port !== undefined && !(/^\d{1,5}$/.test(opts.port) && Number(opts.port) <= 65535)) throw new NfrError('USAGE', `--port ${opts.port}: expected a port number from 0 to 65535`);
       const config = loadConfig();
-      const server = await startServer(config, { host: opts.host, port: opts.port === undefined ? undefined : Number(opts.port) });
+      const server = await startServer(config, { host: opts.host, port: opts.port === undefined ? undefined : Number(opts.port) }).catch((err: unknown) => {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+          const where = `${opts.host ?? config.apiHost}:${opts.port ?? config.apiPort}`;
+          throw new NfrError('CONFIG', `cannot listen on ${where}: ${code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied' : 'no such address here'}; choose another with --port/--host or NFR_API_PORT/NFR_API_HOST`, { cause: err });
+        }
+        throw err;
+      });
       const warnings = [...server.warnings];
       // No tokens is safe (every route but /health refuses), but almost certainly not what was meant.
       if (config.apiTokens.length === 0) warnings.push('API_TOKENS is empty, so every route but /health answers 401; set e.g. API_TOKENS=admin:<a long random token>');

@@ -5,6 +5,7 @@
  * last good checkpoint; with rollbackOnFailure it restores the checkpoint taken before the
  * failing stage by itself.
  */
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { NfrError, toNfrError } from '../errors.js';
@@ -97,10 +98,14 @@ export async function runPipeline(config: Config, options: PipelineOptions): Pro
   const checkpoint = (name: string, tag: string) =>
     steps.push({ name: `${name} snapshot`, kind: 'snapshot', run: () => takeCheckpoint(ctx, `${name} checkpoint`, tag) });
 
-  const runsContext = options.sample === true || options.contextDir !== undefined;
-  const runsControls = options.sample === true || options.controlsFile !== undefined;
+  // With neither given, the configured providers folder is the input, as for `nfr ingest context`.
+  if (options.sample !== true && contextDir === undefined && controlsFile === undefined && statSync(config.contextProvidersPath, { throwIfNoEntry: false })?.isDirectory()) {
+    contextDir = config.contextProvidersPath;
+  }
+  const runsContext = options.sample === true || contextDir !== undefined;
+  const runsControls = options.sample === true || controlsFile !== undefined;
   if (!runsContext && !runsControls) {
-    throw new NfrError('USAGE', 'nothing to run: give --context DIR and/or --controls FILE, or --sample');
+    throw new NfrError('USAGE', `nothing to run: give --context DIR and/or --controls FILE, or --sample (CONTEXT_PROVIDERS_PATH ${config.contextProvidersPath} does not exist)`);
   }
   if (snapshots) checkpoint('pre-pipeline', 'pipeline:pre');
   if (runsContext) {
