@@ -80,6 +80,11 @@ describe('nfr pipeline run', () => {
     assert.ok(!uploads.some((u) => u.status === 'failed'), 'the failed upload belongs to the state that was rolled back');
     const skipped = run.body.steps.filter((s: { status: string }) => s.status === 'skipped').map((s: { step: string }) => s.step);
     assert.deepEqual(skipped, ['enrichment', 'post-controls snapshot', 'indexing', 'production snapshot']);
+
+    // With no input named, the configured providers folder is the input.
+    const configured = await nfrJson(['pipeline', 'run'], { ...e, CONTEXT_PROVIDERS_PATH: path.join(e.NFR_HOME!, 'sample', 'context') });
+    assert.equal(configured.code, 0, configured.stderr);
+    assert.equal(configured.body.steps.find((s: { step: string }) => s.step === 'context ingestion').status, 'completed');
   });
 
   it('says after a restore what is out of date, fixes it with --resync, and lists files of unknown uploads', async () => {
