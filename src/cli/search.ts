@@ -30,7 +30,8 @@ export function registerIndexCommands(program: Command): void {
       if (opts.check) {
         const r = await checkIndex(config);
         emit(opts, r, renderCheck);
-        if (!r.ok) throw new NfrError('VERIFY_FAILED', `the index does not match PostgreSQL: ${checkSummary(r)}; run \`nfr index${r.model_mismatch ? ' --force' : ''}\``, { details: { reported: true } });
+        // A model mismatch exits as it does for `nfr index` and `nfr search` (5); differences, 6.
+        if (!r.ok) throw new NfrError(r.model_mismatch ? 'SCHEMA_MISMATCH' : 'VERIFY_FAILED', `the index does not match PostgreSQL: ${checkSummary(r)}; run \`nfr index${r.model_mismatch ? ' --force' : ''}\``, { details: { reported: true } });
         return;
       }
       const r = await syncIndex(config, { force: opts.force === true });
