@@ -23,22 +23,20 @@ const GROUPS: Record<string, () => Promise<Register>> = {
 const ALIASES: Record<string, string> = { search: 'index' };
 
 export const EXIT_CODES_HELP = `
-Exit codes:
+Exit codes (the README's table):
   0   success
   1   internal error
   2   usage or configuration error
-  3   another snapshot operation holds the lock
+  3   another operation (snapshot, restore, ingestion, indexing) holds the lock
   4   not found
-  5   schema version mismatch
-  6   verification failed
-  7   external tool (pg_dump, pg_restore, initdb) failed
+  5   schema version or index model mismatch
+  6   verification failed (snapshot checksums, index check)
+  7   external tool or service failed (pg_dump, pg_restore, initdb, Qdrant, embeddings endpoint)
   8   unhealthy (snapshot health)
   9   cancelled at the confirmation prompt
-  10  database unavailable
-  11  in use (sessions would not end)
-  12  invalid input (bad id, name, tag, file or row)
-  13  not authorised (API token missing or invalid)
-  14  forbidden (API token lacks the role)`;
+  10  database or Qdrant unavailable
+  11  in use (sessions of the live database would not end)
+  12  invalid input (bad id, name, file, line or row)`;
 
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('nfr')
