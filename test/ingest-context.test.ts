@@ -485,6 +485,7 @@ describe('context ingestion: dry run and locking', { concurrency: 2 }, () => {
     await lock.release();
     const r = await waiting;
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /ingest waits \(up to 3600 s\) for the operation lock held by create of SNAP-2026-0001 by pid/);
     assert.deepEqual(await current(s.url, 'select count(*)::int as n from src_orgs_ver_function'), [{ n: 4 }]);
 
     // Told not to wait, it is refused at once, saying who holds the lock.

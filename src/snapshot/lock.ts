@@ -81,6 +81,7 @@ export async function acquireOperationLock(
   try {
     const started = Date.now();
     const deadline = started + waitSeconds * 1000;
+    let announced = false;
     for (;;) {
       const r = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1, $2) as ok', [LOCK_NAMESPACE, key]);
       if (r.rows[0]?.ok) break;
@@ -88,6 +89,11 @@ export async function acquireOperationLock(
       // operation fail, so a 'recover' holder is always waited for (briefly).
       const briefHolder = (await advisoryHolder(client, ctx.target.database))?.application_name === 'nfr lock recover';
       if (Date.now() >= (briefHolder ? Math.max(deadline, started + RECOVER_GRACE_MS) : deadline)) throw await lockedError(ctx, client, operation);
+      if (!briefHolder && !announced) {
+        // A wait can be long (a snapshot of a large database): say what is being waited for.
+        announced = true;
+        process.stderr.write(`nfr: ${operation} waits (up to ${waitSeconds} s) for the operation lock held by ${(await describeHolder(ctx, client)).who}\n`);
+      }
       await new Promise((resolve) => setTimeout(resolve, briefHolder ? 50 : 250));
     }
   } catch (err) {
@@ -185,16 +191,22 @@ async function advisoryHolderPid(client: pg.ClientBase, database: string): Promi
   return (await advisoryHolder(client, database))?.pid;
 }
 
-async function lockedError(ctx: SnapshotContext, client: pg.ClientBase, operation: OperationKind): Promise<NfrError> {
+/** Who holds the lock, from the lock file when it belongs to the advisory lock's session. */
+async function describeHolder(ctx: SnapshotContext, client: pg.ClientBase): Promise<{ who: string; holder: LockHolder | undefined }> {
   const file = await readLockFile(ctx.store);
   const pid = await advisoryHolderPid(client, ctx.target.database).catch(() => undefined);
   const holder = file && (pid === undefined || file.backend_pid === pid) ? file : undefined;
   const who = holder
     ? `${holder.operation}${holder.snapshot_id ? ` of ${holder.snapshot_id}` : ''} by pid ${holder.pid} on ${holder.host} since ${holder.started_at}`
     : `another session (backend pid ${pid ?? 'unknown'}) on database server ${ctx.target.host}:${ctx.target.port}`;
+  return { who, holder };
+}
+
+async function lockedError(ctx: SnapshotContext, client: pg.ClientBase, operation: OperationKind): Promise<NfrError> {
+  const { who, holder } = await describeHolder(ctx, client);
   return new NfrError(
     'LOCKED',
-    `cannot ${operation}: another snapshot operation is running: ${who}. Wait for it to finish (or set NFR_LOCK_WAIT_SECONDS to wait), and see \`nfr snapshot status\``,
+    `cannot ${operation}: another operation is running: ${who}. Wait for it to finish (or set NFR_LOCK_WAIT_SECONDS to wait), and see \`nfr snapshot status\``,
     { details: { holder: holder ?? null } },
   );
 }
