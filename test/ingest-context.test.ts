@@ -149,6 +149,11 @@ describe('context ingestion: formats and versioning', { concurrency: 4 }, () => 
     const fresh = await cluster.createDatabase('fresh_empty');
     writeContext(s.dir, '2026-03-01', baseContext());
     const env = { ...s.env, DATABASE_URL: fresh.url };
+    // A dry run writes nothing, not even the schema.
+    const dry = await nfrJson(['ingest', 'context', '--dry-run'], env);
+    assert.equal(dry.code, 5, dry.stderr);
+    assert.match(dry.body.error.message, /has no nfr schema yet, and this command writes nothing/);
+    assert.deepEqual(await query(fresh.url, "select count(*)::int as n from pg_tables where schemaname = 'public'"), [{ n: 0 }]);
     const first = await nfrJson(['ingest', 'context'], env);
     assert.equal(first.code, 0, first.stderr);
     assert.equal((await query(fresh.url, 'select count(*)::int as n from src_orgs_ref_function'))[0].n, 4);

@@ -58,7 +58,7 @@ export async function checkIndex(config: Config, options: CheckOptions = {}): Pr
   const client = await connect(target, 'nfr index --check');
   const index = options.index ?? openIndex(config);
   try {
-    await prepareSchema(client, target);
+    await prepareSchema(client, target, { readOnly: true });
     return await checkWith(client, index, options.embedder ?? createEmbedder(config));
   } finally {
     await index.close();

@@ -132,7 +132,7 @@ export async function ingestContext(ctx: SnapshotContext, options: ContextIngest
   return withOperation(waitingForLock(ctx, ctx.config.ingestLockWaitSeconds), 'ingest', null, async () => {
     const client = await connect(ctx.target, 'nfr ingest context');
     try {
-      await prepareSchema(client, ctx.target);
+      await prepareSchema(client, ctx.target, { readOnly: options.dryRun === true });
       // Allocated before the transaction (autocommit), so the sequence row is not locked for the
       // whole run; a dry run writes no upload record and needs no id.
       const uploadId = options.dryRun ? null : await nextUploadId(client, path.join(ctx.config.dataIngestedPath, 'controls'), new Date().getUTCFullYear());

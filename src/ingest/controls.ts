@@ -101,7 +101,7 @@ export async function ingestControlsFile(ctx: SnapshotContext, file: string, opt
   return withOperation(waitingForLock(ctx, ctx.config.ingestLockWaitSeconds), 'ingest', null, async () => {
     const data = await connect(ctx.target, 'nfr ingest controls');
     try {
-      await prepareSchema(data, ctx.target);
+      await prepareSchema(data, ctx.target, { readOnly: options.dryRun === true });
       if (options.dryRun) {
         const loaded = await loadBatch(data, file, name, null, options);
         return result(loaded, { upload_id: null, file, stored_file: null, size_bytes: size, sha256: null }, options, started);

@@ -73,16 +73,19 @@ export async function migrationStatus(client: pg.ClientBase): Promise<MigrationS
  * command just works. Anything else must be at head already: a database behind it is an error
  * naming `nfr db migrate` (upgrading a schema is an operator's decision, taken before a snapshot),
  * one ahead of it names an nfr upgrade, and a non-empty one nfr never migrated is left alone.
- * Returns the migrations it applied.
+ * `readOnly` commands (dry runs, checks) never migrate. Returns the migrations it applied.
  */
-export async function prepareSchema(client: pg.ClientBase, target: PgTarget): Promise<string[]> {
+export async function prepareSchema(client: pg.ClientBase, target: PgTarget, options: { readonly readOnly?: boolean } = {}): Promise<string[]> {
   const s = await migrationStatus(client);
   const where = `database "${target.database}"`;
   if (s.unknown.length > 0) throw new NfrError('SCHEMA_MISMATCH', `${where} has migrations this version of nfr does not know (${s.unknown.join(', ')}); upgrade nfr`);
   if (s.pending.length === 0) return [];
   if (s.applied.length === 0) {
     const tables = await client.query<{ n: number }>("select count(*)::int as n from pg_tables where schemaname = 'public'");
-    if ((tables.rows[0]?.n ?? 0) === 0) return migrateToHead(target);
+    const empty = (tables.rows[0]?.n ?? 0) === 0;
+    // A dry run or a check writes nothing, not even a schema.
+    if (empty && options.readOnly) throw new NfrError('SCHEMA_MISMATCH', `${where} has no nfr schema yet, and this command writes nothing; a real run (or \`nfr db migrate\`) creates it`);
+    if (empty) return migrateToHead(target);
     throw new NfrError('SCHEMA_MISMATCH', `${where} has tables but no nfr schema; run \`nfr db migrate\` to add it, or point DATABASE_URL at nfr's database`);
   }
   throw new NfrError('SCHEMA_MISMATCH', `${where} is at schema version ${s.schemaVersion} but nfr needs ${s.codeHead}; run \`nfr db migrate\` first`);
