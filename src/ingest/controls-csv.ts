@@ -220,7 +220,7 @@ export const STAGING_COLUMNS = ['line', ...CONTROL_COLUMNS, 'text_hash', 'reject
 
 export type StagingValues = readonly (string | number | boolean | null | readonly string[])[];
 
-export type RowResult = { readonly ok: true; readonly values: StagingValues; readonly controlId: string } | { readonly ok: false; readonly errors: readonly RowError[]; readonly controlId: string | null };
+export type RowResult = { readonly ok: true; readonly row: ControlRow; readonly values: StagingValues; readonly controlId: string } | { readonly ok: false; readonly errors: readonly RowError[]; readonly controlId: string | null };
 
 /**
  * Validates one record (fields in file order) that starts at `line`. On success returns the
@@ -279,7 +279,7 @@ export function validateRecord(layout: HeaderLayout, fields: readonly string[], 
     textHash(controlText(r.title, r.description)),
     false,
   ];
-  return { ok: true, values, controlId: r.control_id };
+  return { ok: true, row: r, values, controlId: r.control_id };
 }
 
 /** Staging values of a rejected row: only its line and (if readable) its id, flagged rejected. */

@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 import { escapeIdentifier } from '../postgres/connection.js';
-import { STAGING_COLUMNS, type RowError, type StagingValues } from './controls-csv.js';
+import type { ControlRow, RowError } from './controls-csv.js';
 
 export const STAGING = 'nfr_stg_controls';
 export const ERRORS = 'nfr_stg_errors';
@@ -43,9 +43,7 @@ const REFERENCE_CHECKS = [
   { field: 'related_function_ids', what: 'function' },
   { field: 'related_location_ids', what: 'location' },
   { field: 'risk_theme_ids', what: 'risk theme' },
-] as const satisfies readonly { field: (typeof STAGING_COLUMNS)[number]; what: keyof KnownReferences }[];
-
-const REFERENCE_POSITIONS = REFERENCE_CHECKS.map((c) => STAGING_COLUMNS.indexOf(c.field));
+] as const satisfies readonly { field: keyof ControlRow; what: keyof KnownReferences }[];
 
 /**
  * Reads the ids rows may reference, once per batch. Checking each row against these sets while
@@ -62,16 +60,15 @@ export async function loadKnownReferences(client: pg.ClientBase): Promise<KnownR
   };
 }
 
-/** The references of a valid row (staging values) that name no current function, location or theme. */
-export function unknownReferences(values: StagingValues, line: number, known: KnownReferences): RowError[] {
+/** The references of a valid row that name no current function, location or risk theme. */
+export function unknownReferences(row: ControlRow, line: number, known: KnownReferences): RowError[] {
   let errors: RowError[] | undefined;
-  REFERENCE_CHECKS.forEach((c, i) => {
-    const v = values[REFERENCE_POSITIONS[i]!];
-    const ids = v === null || v === undefined ? [] : Array.isArray(v) ? (v as readonly string[]) : [String(v)];
-    for (const id of ids) {
+  for (const c of REFERENCE_CHECKS) {
+    const v = row[c.field];
+    for (const id of v === null ? [] : typeof v === 'string' ? [v] : v) {
       if (!known[c.what].has(id)) (errors ??= []).push({ line, field: c.field, message: `unknown ${c.what} ${id}: no current ${c.what} has this id` });
     }
-  });
+  }
   return errors ?? [];
 }
 

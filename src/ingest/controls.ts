@@ -300,7 +300,7 @@ async function stageFile(client: pg.ClientBase, file: string, name: string, onPr
         if (record.length === 1 && record[0] === '') continue;
         read++;
         const r = validateRecord(layout, record, start);
-        const problems = r.ok ? unknownReferences(r.values, start, known) : r.errors;
+        const problems = r.ok ? unknownReferences(r.row, start, known) : r.errors;
         if (problems.length === 0 && r.ok) {
           yield r.values;
         } else {
