@@ -81,7 +81,7 @@ function jsonFlagLast(argv: readonly string[]): readonly string[] {
   return [...options.filter((a, i) => i < 2 || a !== '--json'), '--json', ...(end === -1 ? [] : argv.slice(end))];
 }
 
-/** Runs the CLI; resolves to the process exit code. The only caller of process.exit is bin/nfr.js. */
+/** Runs the CLI; resolves to the process exit code, which bin/nfr.js sets (only `nfr serve` ends the process itself, on shutdown). */
 export async function main(rawArgv: readonly string[]): Promise<number> {
   const argv = jsonFlagLast(rawArgv);
   const program = await buildProgram(argv);
