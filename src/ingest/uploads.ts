@@ -189,3 +189,47 @@ export async function markUploadFailed(client: pg.ClientBase, uploadId: UploadId
     [uploadId, rejected, JSON.stringify(errors.slice(0, MAX_STORED_ERRORS))],
   );
 }
+
+export interface UploadRecord {
+  readonly upload_id: string;
+  readonly kind: UploadKind;
+  readonly original_filename: string | null;
+  readonly size_bytes: number | null;
+  readonly status: UploadStatus;
+  readonly rows_inserted: number;
+  readonly rows_updated: number;
+  readonly rows_unchanged: number;
+  readonly rows_closed: number;
+  readonly rows_rejected: number;
+  readonly error_count: number;
+  readonly created_at: string;
+  readonly started_at: string | null;
+  readonly finished_at: string | null;
+}
+
+/**
+ * Upload batches of the live database, newest first, a page at a time. The history is part of
+ * the database: after a restore it is the history of the restored state.
+ */
+export async function listUploads(client: pg.ClientBase, page: { limit: number; offset: number }): Promise<{ uploads: UploadRecord[]; total: number; limit: number; offset: number }> {
+  const rows = await client.query<UploadRecord & { size_bytes: string | null; total: string; created_at: Date; started_at: Date | null; finished_at: Date | null }>(
+    `select upload_id, kind, original_filename, size_bytes::text, status, rows_inserted, rows_updated, rows_unchanged,
+            rows_closed, rows_rejected, jsonb_array_length(errors) as error_count, created_at, started_at, finished_at,
+            count(*) over ()::text as total
+       from nfr_upload order by created_at desc, upload_id desc limit $1 offset $2`,
+    [page.limit, page.offset],
+  );
+  const total = rows.rows[0] ? Number(rows.rows[0].total) : page.offset === 0 ? 0 : Number((await client.query<{ n: string }>('select count(*)::text as n from nfr_upload')).rows[0]?.n ?? 0);
+  return {
+    uploads: rows.rows.map(({ total: _t, ...u }) => ({
+      ...u,
+      size_bytes: u.size_bytes === null ? null : Number(u.size_bytes),
+      created_at: u.created_at.toISOString(),
+      started_at: u.started_at?.toISOString() ?? null,
+      finished_at: u.finished_at?.toISOString() ?? null,
+    })),
+    total,
+    limit: page.limit,
+    offset: page.offset,
+  };
+}

@@ -76,7 +76,9 @@ export class JobRunner {
     let writing: Promise<unknown> = Promise.resolve();
     const report = (r: JobReport) => {
       const stepChanged = r.step !== undefined && r.step !== latest.step;
-      const outcomeChanged = r.counts !== undefined || r.errors !== undefined;
+      // New counts or errors are written at once; a count that only moves on (tables done,
+      // bytes written) waits for the next progress write like the percentage.
+      const outcomeChanged = r.errors !== undefined || Object.keys(r.counts ?? {}).some((k) => latest.counts?.[k] === undefined);
       latest = {
         percent: r.percent ?? latest.percent,
         step: r.step ?? latest.step,
@@ -124,7 +126,7 @@ export class JobRunner {
   }
 }
 
-/** Maps snapshot progress to a job percentage: phases get fixed bands, tables fill the band. */
+/** Maps snapshot progress to a job percentage (phases get fixed bands, tables fill the band) and counts. */
 export function snapshotProgress(kind: 'create' | 'restore', p: Progress): JobReport {
   const bands: Record<string, [number, number]> =
     kind === 'create'
@@ -132,5 +134,10 @@ export function snapshotProgress(kind: 'create' | 'restore', p: Progress): JobRe
       : { verifying: [1, 5], backup: [5, 30], restoring: [30, 88], checking: [88, 92], migrating: [92, 94], swapping: [94, 96], reporting: [96, 99], resyncing: [96, 99], completed: [100, 100] };
   const [from, to] = bands[p.phase] ?? [0, 0];
   const fraction = p.tables_total ? (p.tables_done ?? 0) / p.tables_total : 0;
-  return { percent: from + (to - from) * fraction, step: p.phase };
+  // Tables and bytes go into counts, so a client shows them beside the phase and percentage.
+  const counts: Record<string, number> = {};
+  if (p.tables_total !== undefined) counts.tables_total = p.tables_total;
+  if (p.tables_done !== undefined) counts.tables_done = p.tables_done;
+  if (p.bytes !== undefined) counts.bytes = p.bytes;
+  return { percent: from + (to - from) * fraction, step: p.phase, ...(Object.keys(counts).length ? { counts } : {}) };
 }

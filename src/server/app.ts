@@ -20,6 +20,9 @@ import { registerJobRoutes } from './routes/jobs.js';
 import { registerPipelineRoutes } from './routes/pipelines.js';
 import { registerSnapshotRoutes } from './routes/snapshots.js';
 import { cachedSignature } from './signature.js';
+import { registerConsole, SECURITY_HEADERS } from './console.js';
+import { registerAuthRoutes } from './routes/auth.js';
+import { registerControlRoutes } from './routes/controls.js';
 
 export interface ServerDeps {
   readonly config: Config;
@@ -35,6 +38,8 @@ export interface ServerDeps {
   /** Pool on the live database; it reconnects by itself after a restore swaps the database. */
   readonly pool: pg.Pool;
   readonly tokens: TokenTable;
+  /** The built console (default: the package's web/dist). */
+  readonly consoleDir?: string;
 }
 
 declare module 'fastify' {
@@ -42,8 +47,10 @@ declare module 'fastify' {
     role?: Role;
   }
   interface FastifyContextConfig {
-    /** Minimum role for the route; absent means public (only /health). */
+    /** Minimum role for the route; absent means public (only /health and the console's files). */
     role?: Role;
+    /** The console's static files: the page itself holds no data, the API behind it does. */
+    public?: boolean;
   }
 }
 
@@ -68,10 +75,16 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
 
   app.addHook('onRequest', async (request) => {
     const needed = request.routeOptions.config?.role;
-    if (needed === undefined && request.routeOptions.url === '/health') return;
+    if (needed === undefined && (request.routeOptions.url === '/health' || request.routeOptions.config?.public === true)) return;
     const role = authenticate(deps.tokens, request.headers.authorization);
     request.role = role;
     if (needed) authorize(role, needed);
+  });
+
+  // On every response, API and console alike: no inline scripts, no framing, no sniffing.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) void reply.header(name, value);
+    return payload;
   });
 
   app.setNotFoundHandler((request, reply) => {
@@ -96,6 +109,9 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
   registerSnapshotRoutes(app, deps);
   registerJobRoutes(app, deps);
   registerPipelineRoutes(app, deps, signature);
+  registerControlRoutes(app, deps);
+  registerAuthRoutes(app);
+  await registerConsole(app, deps.consoleDir);
   return app;
 }
 

@@ -92,7 +92,9 @@ export async function acquireOperationLock(
       if (!briefHolder && !announced) {
         // A wait can be long (a snapshot of a large database): say what is being waited for.
         announced = true;
-        process.stderr.write(`nfr: ${operation} waits (up to ${waitSeconds} s) for the operation lock held by ${(await describeHolder(ctx, client)).who}\n`);
+        const { who } = await describeHolder(ctx, client);
+        if (ctx.onLockWait) ctx.onLockWait(who);
+        else process.stderr.write(`nfr: ${operation} waits (up to ${waitSeconds} s) for the operation lock held by ${who}\n`);
       }
       await new Promise((resolve) => setTimeout(resolve, briefHolder ? 50 : 250));
     }

@@ -29,6 +29,11 @@ export interface SnapshotContext {
   /** Same server, maintenance database: locks, CREATE/DROP/RENAME DATABASE. */
   readonly maintenance: PgTarget;
   readonly store: SnapshotStore;
+  /**
+   * Told once when an operation has to wait for the lock, with who holds it. Without it the
+   * command says so on stderr; a job shows it as its step instead.
+   */
+  readonly onLockWait?: (holder: string) => void;
 }
 
 export function snapshotStore(root: string): SnapshotStore {

@@ -17,7 +17,16 @@ export interface VerifyResult {
   readonly problems: string[];
   readonly files_checked: number;
   readonly bytes_checked: number;
+  /** One entry per file the manifest lists, in manifest order: what was found. */
+  readonly files: readonly FileCheck[];
   readonly deep?: { readonly tables_checked: number; readonly rows_checked: number } | undefined;
+}
+
+export interface FileCheck {
+  readonly path: string;
+  readonly size: number;
+  readonly ok: boolean;
+  readonly problem: string | null;
 }
 
 /** Reads a snapshot's manifest, NOT_FOUND if the snapshot does not exist. */
@@ -43,25 +52,25 @@ export async function verifyFiles(dir: string, manifest: Manifest, parallel = 2)
   const present = (await listFiles(dir)).filter((f) => f !== MANIFEST_FILE);
   for (const f of present) if (!listed.has(f)) problems.push(`${f}: not listed in the manifest`);
   let bytes = 0;
-  await mapLimit(manifest.files, parallel, async (entry) => {
+  const files = await mapLimit(manifest.files, parallel, async (entry): Promise<FileCheck> => {
     const file = path.join(dir, entry.path);
+    const check = (problem: string | null): FileCheck => {
+      if (problem) problems.push(`${entry.path}: ${problem}`);
+      return { path: entry.path, size: entry.size, ok: problem === null, problem };
+    };
     let size: number;
     try {
       size = (await stat(file)).size;
     } catch {
-      problems.push(`${entry.path}: missing`);
-      return;
+      return check('missing');
     }
-    if (size !== entry.size) {
-      problems.push(`${entry.path}: size ${size} bytes, manifest says ${entry.size}`);
-      return;
-    }
+    if (size !== entry.size) return check(`size ${size} bytes, manifest says ${entry.size}`);
     const sha = await sha256File(file);
     bytes += size;
-    if (sha !== entry.sha256) problems.push(`${entry.path}: SHA-256 ${sha} does not match the manifest's ${entry.sha256}`);
+    return check(sha === entry.sha256 ? null : `SHA-256 ${sha} does not match the manifest's ${entry.sha256}`);
   });
   problems.sort();
-  return { id: manifest.id, ok: problems.length === 0, problems, files_checked: manifest.files.length, bytes_checked: bytes };
+  return { id: manifest.id, ok: problems.length === 0, problems, files_checked: manifest.files.length, bytes_checked: bytes, files };
 }
 
 /** Throws VERIFY_FAILED listing the problems if the snapshot's files do not match its manifest. */

@@ -5,13 +5,14 @@ import { checkIndex } from '../../index/check.js';
 import { MAX_LIMIT, searchControls } from '../../index/search.js';
 import { syncIndex } from '../../index/sync.js';
 import { ingestContext } from '../../ingest/context.js';
+import { listUploads } from '../../ingest/uploads.js';
 import { contextOutcome, indexSyncOutcome } from '../../jobs/outcome.js';
 import { getPipelineStage } from '../../pipeline/stage.js';
 import { createSnapshot } from '../../snapshot/create.js';
 import type { ServerDeps } from '../app.js';
 import { withPoolClient } from '../db.js';
 import { ANY_OBJECT, ERROR_RESPONSES } from '../schemas.js';
-import { jobAccepted } from './jobs.js';
+import { jobAccepted, jobContext } from './jobs.js';
 import { registerControlsUpload } from './uploads.js';
 
 /** `signature`: PostgreSQL's cached data signature, which search compares with the index's. */
@@ -37,6 +38,28 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps, s
 
   registerControlsUpload(app, deps);
 
+  app.get<{ Querystring: { limit?: string; offset?: string } }>(
+    '/api/v2/pipelines/uploads',
+    {
+      config: { role: 'reader' },
+      schema: {
+        summary: 'Upload batches (controls and context), newest first, a page at a time',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { limit: { type: 'string', pattern: '^[0-9]{1,3}$' }, offset: { type: 'string', pattern: '^[0-9]{1,9}$' } },
+        },
+        response: { 200: ANY_OBJECT, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const limit = request.query.limit === undefined ? 20 : Number(request.query.limit);
+      if (limit < 1 || limit > 200) throw new NfrError('INVALID_INPUT', `limit ${limit}: expected 1 to 200`);
+      const offset = request.query.offset === undefined ? 0 : Number(request.query.offset);
+      return withPoolClient(deps.pool, (client) => listUploads(client, { limit, offset }));
+    },
+  );
+
   app.post<{ Body: { dry_run?: boolean; skip_invalid?: boolean; allow_empty?: boolean } | undefined }>(
     '/api/v2/pipelines/context/ingest',
     {
@@ -53,7 +76,7 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps, s
       runner.submit(job, async (report) => {
         report({ step: 'ingesting', percent: 5 });
         // The path is the server's configuration, never taken from the request.
-        const result = await ingestContext(ctx, { dryRun: body.dry_run, skipInvalid: body.skip_invalid, allowEmpty: body.allow_empty });
+        const result = await ingestContext(jobContext(ctx, report), { dryRun: body.dry_run, skipInvalid: body.skip_invalid, allowEmpty: body.allow_empty });
         report(contextOutcome(result));
         if (!result.ok) {
           throw new NfrError('INVALID_INPUT', `context ingestion rejected ${result.totals.files_rejected} file(s): ${result.providers.flatMap((p) => p.files).flatMap((f) => f.errors).slice(0, 5).map((e) => `${e.file}${e.line ? `:${e.line}` : ''} ${e.field ?? ''} ${e.message}`).join('; ')}`);

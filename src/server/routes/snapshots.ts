@@ -11,13 +11,14 @@ import { parseSnapshotId } from '../../snapshot/ids.js';
 import { reserveSnapshotId } from '../../snapshot/lock.js';
 import { summarize } from '../../snapshot/manifest.js';
 import { restorePreflight, restoreSnapshot, undoLastRestore } from '../../snapshot/restore.js';
+import { restorePlan } from '../../snapshot/restore-plan.js';
 import { pruneSnapshots } from '../../snapshot/retention.js';
 import { snapshotStatus } from '../../snapshot/status.js';
 import { loadSnapshot, verifyFiles } from '../../snapshot/verify.js';
 import type { ServerDeps } from '../app.js';
 import { ANY_OBJECT, ERROR_BODY, ERROR_RESPONSES } from '../schemas.js';
 import { authorize } from '../auth.js';
-import { jobAccepted, jobView } from './jobs.js';
+import { jobAccepted, jobContext, jobView } from './jobs.js';
 
 const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } }, additionalProperties: false } as const;
 const errors = ERROR_RESPONSES;
@@ -67,7 +68,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
       const snapshotId = await reserveSnapshotId(ctx);
       const job = await jobs.create('snapshot.create', { snapshot_id: snapshotId, name, description: description ?? null, tags: tags ?? [], full: full === true });
       runner.submit(job, (report) =>
-        createSnapshot(ctx, { id: snapshotId, name, description, tags, full, onProgress: (p) => report(snapshotProgress('create', p)) }).then(summarize),
+        createSnapshot(jobContext(ctx, report), { id: snapshotId, name, description, tags, full, onProgress: (p) => report(snapshotProgress('create', p)) }).then(summarize),
       );
       return reply.code(202).send({ job_id: job.job_id, snapshot_id: snapshotId, status_url: `${base}/job/${job.job_id}/status` });
     },
@@ -114,7 +115,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     { config: { role: 'admin' }, schema: { summary: 'Put back the database the last restore replaced', response: { 202: ANY_OBJECT, ...errors } } },
     async (_request, reply) => {
       const job = await jobs.create('snapshot.undo', {});
-      runner.submit(job, () => undoLastRestore(ctx));
+      runner.submit(job, (report) => undoLastRestore(jobContext(ctx, report)));
       return reply.code(202).send(jobAccepted(job, `${base}/job/${job.job_id}/status`));
     },
   );
@@ -123,6 +124,12 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     const id = parseSnapshotId(request.params.id);
     return (await loadSnapshot(ctx.store, id)).manifest;
   });
+
+  app.get<{ Params: { id: string } }>(
+    `${base}/:id/restore-plan`,
+    { config: { role: 'reader' }, schema: { summary: 'What restoring the snapshot would do (schema check, force, resync, undo); changes nothing', params: ID_PARAM, response: { 200: ANY_OBJECT, ...errors } } },
+    async (request) => restorePlan(ctx, parseSnapshotId(request.params.id)),
+  );
 
   app.post<{ Params: { id: string }; Body: RestoreBody | undefined }>(
     `${base}/:id/restore`,
@@ -147,7 +154,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
       await restorePreflight(ctx, id, force);
       const resync = body.resync === true;
       const job = await jobs.create('snapshot.restore', { snapshot_id: id, skip_backup: skipBackup, force, resync });
-      runner.submit(job, (report) => restoreSnapshot(ctx, { id, skipBackup, force, resync, onProgress: (p) => report(snapshotProgress('restore', p)) }));
+      runner.submit(job, (report) => restoreSnapshot(jobContext(ctx, report), { id, skipBackup, force, resync, onProgress: (p) => report(snapshotProgress('restore', p)) }));
       return reply.code(202).send(jobAccepted(job, `${base}/job/${job.job_id}/status`));
     },
   );

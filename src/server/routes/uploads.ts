@@ -19,7 +19,7 @@ import { ensureDir } from '../../util/fs.js';
 import type { ServerDeps } from '../app.js';
 import { ANY_OBJECT, ERROR_BODY, ERROR_RESPONSES } from '../schemas.js';
 import { checkControlsUpload } from '../upload-check.js';
-import { jobAccepted } from './jobs.js';
+import { jobAccepted, jobContext } from './jobs.js';
 
 interface UploadQuery {
   skip_invalid?: 'true' | 'false';
@@ -82,7 +82,7 @@ export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): 
       const job = await jobs.create('ingest.controls', { upload_id: stored.uploadId, filename, skip_invalid: options.skipInvalid, close_missing: options.closeMissing });
       runner.submit(job, async (report) => {
         report({ step: 'ingesting', percent: 5 });
-        const ingested = await ingestStoredControls(ctx, stored, filename, options);
+        const ingested = await ingestStoredControls(jobContext(ctx, report), stored, filename, options);
         // Counted now, so they stay on the job if enrichment or the auto-snapshot fails.
         report({ step: 'enriching', percent: 60, ...controlsOutcome(ingested) });
         const result = await enrichAfterIngest(ctx, ingested);

@@ -1,0 +1,64 @@
+/**
+ * What restoring a snapshot would do, worked out without changing anything: whether its schema
+ * version lets it be restored (and whether `force` is needed, and why), what it brings back,
+ * what it leaves for the derived stores, and what happens to the current undo. The console shows
+ * this before the operator confirms, so nothing about a restore is a surprise.
+ */
+import { codeMigrations, codeSchemaHead } from '../postgres/migrate.js';
+import type { SnapshotId } from './ids.js';
+import { readLastRestore } from './state.js';
+import type { SnapshotContext } from './store.js';
+import { loadSnapshot } from './verify.js';
+
+export type SchemaRelation = 'same' | 'older' | 'newer';
+
+export interface RestorePlan {
+  readonly snapshot_id: string;
+  readonly name: string;
+  readonly kind: string;
+  readonly pipeline_stage: string | null;
+  readonly contains: { readonly postgres: boolean; readonly vector_index: boolean; readonly ingested_files: boolean };
+  readonly schema: {
+    readonly snapshot: string | null;
+    readonly code: string;
+    /** `older`: the snapshot's schema is one this code knows, behind its head; `newer`: unknown to this code. */
+    readonly relation: SchemaRelation;
+    readonly force_required: boolean;
+    readonly restorable: boolean;
+    readonly explanation: string;
+  };
+  /** A database-only snapshot leaves the index as it is; `resync` brings it in line after the swap. */
+  readonly resync_offered: boolean;
+  /** The restore replaces what `undo` would bring back today (the database kept by the last restore). */
+  readonly replaces_undo: boolean;
+  readonly rows: number;
+  readonly tables: number;
+  readonly total_bytes: number;
+}
+
+export async function restorePlan(ctx: SnapshotContext, id: SnapshotId): Promise<RestorePlan> {
+  const { manifest } = await loadSnapshot(ctx.store, id);
+  const code = codeSchemaHead();
+  const snap = manifest.database.schema_version;
+  const relation: SchemaRelation = snap === code ? 'same' : snap !== null && codeMigrations().includes(snap) ? 'older' : 'newer';
+  const explanation =
+    relation === 'same'
+      ? `The snapshot's schema ${snap} is the code's; it restores as it is.`
+      : relation === 'older'
+        ? `The snapshot has schema ${snap ?? '(none)'}, this code is at ${code}. Restoring it needs force: the restored copy is migrated to ${code} before it goes live, so the data comes back in the current schema.`
+        : `The snapshot has schema ${snap ?? '(none)'}, which this version of nfr does not know (its head is ${code}). It cannot be restored here; use a newer nfr.`;
+  const last = await readLastRestore(ctx.store, ctx.target.database);
+  return {
+    snapshot_id: manifest.id,
+    name: manifest.name,
+    kind: manifest.kind,
+    pipeline_stage: manifest.pipeline_stage ?? null,
+    contains: manifest.contains,
+    schema: { snapshot: snap, code, relation, force_required: relation === 'older', restorable: relation !== 'newer', explanation },
+    resync_offered: !manifest.contains.vector_index,
+    replaces_undo: last !== undefined && !last.previous_dropped,
+    rows: manifest.tables.reduce((n, t) => n + t.rows, 0),
+    tables: manifest.tables.length,
+    total_bytes: manifest.total_bytes,
+  };
+}
