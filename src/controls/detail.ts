@@ -27,6 +27,13 @@ export interface ControlDetail {
   readonly history: readonly { readonly version_id: number; readonly title: string; readonly status: string | null; readonly upload_id: string | null; readonly tx_from: string; readonly tx_to: string | null }[];
 }
 
+/** `date` columns: pg reads them as local midnight, shown as the calendar day they hold. */
+const DATE_COLUMNS = new Set(['effective_date', 'review_date']);
+
+function calendarDate(d: Date): string {
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, '0')}-${String(d.getDate()).padStart(2, '0')}`;
+}
+
 /** Parses `as_of`; an unparseable moment is the caller's error, not "now". */
 export function parseAsOf(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
@@ -94,7 +101,7 @@ export async function controlDetail(client: pg.ClientBase, controlId: string, as
   return {
     control_id: controlId,
     as_of: at.toISOString(),
-    attributes: Object.fromEntries(Object.entries(attributes).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v])),
+    attributes: Object.fromEntries(Object.entries(attributes).map(([k, v]) => [k, v instanceof Date ? (DATE_COLUMNS.has(k) ? calendarDate(v) : v.toISOString()) : v])),
     owning_function: row.owning_function_id ? { id: String(row.owning_function_id), name: (owning_function_name as string | null) ?? null } : null,
     owning_location: row.owning_location_id ? { id: String(row.owning_location_id), name: (owning_location_name as string | null) ?? null } : null,
     related_functions: functions.rows,

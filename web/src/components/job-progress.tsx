@@ -42,9 +42,11 @@ export function JobProgress({ job }: { job: Job }) {
           {parts.length ? ` · ${parts.join(' · ')}` : ''} · {percent} %
         </span>
       </div>
-      <progress max={100} value={job.progress_percent} aria-label={`${jobTitle(job)} progress`}>
-        {percent} %
-      </progress>
+      {job.status === 'failed' ? null : (
+        <progress max={100} value={job.progress_percent} aria-label={`${jobTitle(job)} progress`}>
+          {percent} %
+        </progress>
+      )}
       {job.status === 'pending' ? <p className="muted small">Queued since {formatAge(job.created_at)}, behind the jobs before it.</p> : null}
       {job.error ? <ErrorMessage error={new ApiError(job.error.code, job.error.message, 0)} /> : null}
     </div>
