@@ -54,6 +54,7 @@ const ENV_SCHEMA = {
   NFR_RETENTION_MONTHLY: intIn(0, 1000),
   NFR_LOCK_WAIT_SECONDS: intIn(0, 24 * 3600),
   NFR_SHUTDOWN_GRACE_SECONDS: intIn(0, 3600),
+  NFR_WARM_MAX: intIn(0, 100),
   NFR_INDEX_PATH: z.string().trim().min(1),
   QDRANT_URL: z.string().trim().url('an http(s) URL such as http://localhost:6333'),
   QDRANT_API_KEY: z.string().trim().min(1),
@@ -102,6 +103,11 @@ export interface Config {
   readonly ingestLockWaitSeconds: number;
   /** How long `nfr serve` lets the running job finish on shutdown before failing it. */
   readonly shutdownGraceSeconds: number;
+  /**
+   * How many warm copies (template databases on the server) may exist besides those of pinned
+   * snapshots; warming one more cools the least recently restored. 0 disables warming.
+   */
+  readonly warmMax: number;
   /** Directory of the embedded vector index (used when no QDRANT_URL is set). */
   readonly indexPath: string;
   readonly qdrant: { readonly url: string; readonly apiKey: string | undefined; readonly collectionPrefix: string } | undefined;
@@ -180,6 +186,7 @@ export function resolveConfig(sources: ConfigSources): Config {
     lockWaitSeconds: sources.flags?.lockWaitSeconds ?? num('NFR_LOCK_WAIT_SECONDS') ?? 0,
     ingestLockWaitSeconds: sources.flags?.lockWaitSeconds ?? num('NFR_LOCK_WAIT_SECONDS') ?? 3600,
     shutdownGraceSeconds: num('NFR_SHUTDOWN_GRACE_SECONDS') ?? 30,
+    warmMax: num('NFR_WARM_MAX') ?? 2,
     indexPath: abs(str('NFR_INDEX_PATH') ?? path.join(home, 'index')),
     qdrant: str('QDRANT_URL')
       ? Object.freeze({ url: str('QDRANT_URL') as string, apiKey: str('QDRANT_API_KEY'), collectionPrefix: str('QDRANT_COLLECTION_PREFIX') ?? 'nfr' })

@@ -2,12 +2,11 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { NfrError } from '../errors.js';
-import { listCatalog } from '../snapshot/catalog.js';
+import { catalogSummaries } from '../snapshot/catalog.js';
 import { createSnapshot } from '../snapshot/create.js';
 import { deleteSnapshot } from '../snapshot/delete.js';
 import { snapshotHealth } from '../snapshot/health.js';
 import { parseSnapshotId } from '../snapshot/ids.js';
-import { summarize } from '../snapshot/manifest.js';
 import { restorePreflight, restoreSnapshot, undoLastRestore } from '../snapshot/restore.js';
 import { pruneSnapshots } from '../snapshot/retention.js';
 import type { RecoveryReport } from '../snapshot/recover.js';
@@ -15,6 +14,8 @@ import { snapshotStatus } from '../snapshot/status.js';
 import { openSnapshotContext, snapshotStore } from '../snapshot/store.js';
 import { deepVerify } from '../snapshot/deep-verify.js';
 import { loadSnapshot, verifyFiles } from '../snapshot/verify.js';
+import { coolSnapshot, warmSnapshot } from '../snapshot/warm.js';
+import { readAllWarmCopies } from '../snapshot/warm-copies.js';
 import { confirm, emit, formatBytes, formatDuration, progressLine, table } from './output.js';
 
 interface Common {
@@ -39,14 +40,17 @@ export function registerSnapshotCommands(program: Command): void {
     .option('--tag <tag>', 'a tag (repeatable): pinned and pre-deployment change retention', collect)
     .option('--jobs <n>', 'parallel pg_dump jobs (default POSTGRES_BACKUP_PARALLEL_JOBS)', positiveInt('--jobs'))
     .option('--full', 'also capture the vector index and DATA_INGESTED_PATH')
+    .option('--warm', 'then keep a ready copy of it on the server, so restoring it is a file copy')
     .option('--json', 'print the manifest as JSON')
-    .action(async (opts: Common & { name: string; description?: string; tag?: string[]; jobs?: number; full?: boolean }) => {
+    .action(async (opts: Common & { name: string; description?: string; tag?: string[]; jobs?: number; full?: boolean; warm?: boolean }) => {
       const ctx = await openSnapshotContext(loadConfig({ jobs: opts.jobs }));
       const bar = progressLine(opts);
       try {
-        const m = await createSnapshot(ctx, { name: opts.name, description: opts.description, tags: opts.tag, jobs: opts.jobs, full: opts.full, onProgress: bar.update });
+        const m = await createSnapshot(ctx, { name: opts.name, description: opts.description, tags: opts.tag, jobs: opts.jobs, full: opts.full, warm: opts.warm, onProgress: bar.update });
         bar.done();
-        emit(opts, { ...m, snapshot_id: m.id }, () => `created ${m.id} "${m.name}": ${m.tables.length} tables, ${m.tables.reduce((s, t) => s + t.rows, 0)} rows, ${formatBytes(m.total_bytes)} in ${formatDuration(m.duration_ms)}`);
+        emit(opts, { ...m, snapshot_id: m.id, warm: m.warm ?? null }, () =>
+          `created ${m.id} "${m.name}": ${m.tables.length} tables, ${m.tables.reduce((s, t) => s + t.rows, 0)} rows, ${formatBytes(m.total_bytes)} in ${formatDuration(m.duration_ms)}${m.warm ? `; warm as ${m.warm.database} (${formatBytes(m.warm.size_bytes)})` : ''}`,
+        );
       } finally {
         bar.done();
       }
@@ -58,13 +62,11 @@ export function registerSnapshotCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: Common) => {
       const store = snapshotStore(loadConfig().backupPath);
-      const entries = await listCatalog(store);
-      const snapshots = entries.flatMap((e) => (e.manifest ? [summarize(e.manifest)] : []));
-      const damaged = entries.filter((e) => !e.manifest).map((e) => ({ id: e.id, problem: e.problem }));
+      const { snapshots, damaged } = await catalogSummaries(store);
       emit(opts, { snapshots, damaged }, (r) => {
         if (r.snapshots.length === 0 && r.damaged.length === 0) return `no snapshots in ${store.root}`;
-        const rows = r.snapshots.map((s) => [s.id, s.name, s.created_at.replace('T', ' ').slice(0, 19), s.tags.join(','), s.pipeline_stage ?? '-', formatBytes(s.total_bytes)]);
-        const text = table(['ID', 'NAME', 'CREATED (UTC)', 'TAGS', 'STAGE', 'SIZE'], rows);
+        const rows = r.snapshots.map((s) => [s.id, s.name, s.created_at.replace('T', ' ').slice(0, 19), s.tags.join(','), s.pipeline_stage ?? '-', formatBytes(s.total_bytes), s.warm ? formatBytes(s.warm.size_bytes) : '-']);
+        const text = table(['ID', 'NAME', 'CREATED (UTC)', 'TAGS', 'STAGE', 'SIZE', 'WARM'], rows);
         return r.damaged.length ? `${text}\n\ndamaged:\n${r.damaged.map((d) => `  ${d.id}: ${d.problem}`).join('\n')}` : text;
       });
     });
@@ -76,10 +78,13 @@ export function registerSnapshotCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: Common & { id: string }) => {
       const id = parseSnapshotId(opts.id);
-      const { manifest } = await loadSnapshot(snapshotStore(loadConfig().backupPath), id);
-      emit(opts, manifest, (m) =>
+      const store = snapshotStore(loadConfig().backupPath);
+      const { manifest } = await loadSnapshot(store, id);
+      const warm = (await readAllWarmCopies(store)).get(id) ?? null;
+      emit(opts, { ...manifest, warm }, (m) =>
         [
           `${m.id}  ${m.name}`,
+          warm ? `  warm        ${warm.database} (${formatBytes(warm.size_bytes)}, since ${warm.warmed_at}${warm.last_restored_at ? `, last restored ${warm.last_restored_at}` : ''})` : '',
           m.description ? `  ${m.description}` : '',
           `  created     ${m.created_at} (${formatDuration(m.duration_ms)})`,
           `  tags        ${m.tags.join(', ') || '-'}`,
@@ -126,9 +131,9 @@ export function registerSnapshotCommands(program: Command): void {
         bar.done();
         emit(opts, r, () =>
           [
-            `restored ${r.snapshot_id} into "${r.database}": ${r.tables_checked} tables, ${r.rows_restored} rows checked, in ${formatDuration(r.duration_ms)}`,
+            `restored ${r.snapshot_id} into "${r.database}" from its ${r.restored_from}: ${r.tables_checked} tables, ${r.rows_restored} rows checked, in ${formatDuration(r.duration_ms)}`,
             `  live database blocked for ${r.blocked_ms} ms; ${r.sessions_ended} session(s) ended`,
-            r.pre_restore_backup_id ? `  pre-restore backup: ${r.pre_restore_backup_id}` : '  no pre-restore backup (--skip-backup)',
+            r.pre_restore_backup_id ? `  pre-restore backup: ${r.pre_restore_backup_id}` : r.pre_restore_backup_error ? `  WARNING: ${r.pre_restore_backup_error}` : '  no pre-restore backup (--skip-backup)',
             r.schema.migrated.length ? `  migrated to ${r.schema.code}: ${r.schema.migrated.join(', ')}` : '',
             r.previous_database ? `  undo with: nfr snapshot restore --undo` : '',
             `  snapshot stage: ${r.after_restore.snapshot_stage ?? '-'}; vector index: ${r.after_restore.index.status}${r.after_restore.index.detail ? ` (${r.after_restore.index.detail})` : ''}`,
@@ -185,6 +190,43 @@ export function registerSnapshotCommands(program: Command): void {
     });
 
   snapshot
+    .command('warm')
+    .description('keep a ready copy of a snapshot on the server (a template database), so restoring it is a file copy')
+    .requiredOption('--id <id>', 'snapshot id (SNAP-YYYY-NNNN)')
+    .option('--jobs <n>', 'parallel pg_restore jobs', positiveInt('--jobs'))
+    .option('--json', 'print JSON')
+    .action(async (opts: Common & { id: string; jobs?: number }) => {
+      const id = parseSnapshotId(opts.id);
+      const ctx = await openSnapshotContext(loadConfig({ jobs: opts.jobs }));
+      const bar = progressLine(opts);
+      try {
+        const r = await warmSnapshot(ctx, { id, jobs: opts.jobs, onProgress: bar.update });
+        bar.done();
+        emit(opts, r, () =>
+          [
+            r.created ? `warmed ${r.snapshot_id} as ${r.warm.database}: ${formatBytes(r.warm.size_bytes)}, ${r.warm.rows} rows checked, in ${formatDuration(r.duration_ms)}` : `${r.snapshot_id} is already warm as ${r.warm.database}`,
+            r.cooled.length ? `  cooled to stay within NFR_WARM_MAX: ${r.cooled.join(', ')}` : '',
+          ]
+            .filter(Boolean)
+            .join('\n'),
+        );
+      } finally {
+        bar.done();
+      }
+    });
+
+  snapshot
+    .command('cool')
+    .description("drop a snapshot's warm copy (the snapshot stays)")
+    .requiredOption('--id <id>', 'snapshot id (SNAP-YYYY-NNNN)')
+    .option('--json', 'print JSON')
+    .action(async (opts: Common & { id: string }) => {
+      const id = parseSnapshotId(opts.id);
+      const r = await coolSnapshot(await openSnapshotContext(loadConfig()), id);
+      emit(opts, r, () => (r.cooled ? `cooled ${r.snapshot_id}: freed ${formatBytes(r.freed_bytes)} on the database server` : `${r.snapshot_id} was not warm`));
+    });
+
+  snapshot
     .command('status')
     .description('who holds the operation lock, what is in progress, the last operation')
     .option('--json', 'print JSON')
@@ -201,6 +243,8 @@ export function registerSnapshotCommands(program: Command): void {
           repairedLine(s.recovered),
           s.last_operation ? `last          ${s.last_operation.operation} ${s.last_operation.snapshot_id ?? ''} ${s.last_operation.status} at ${s.last_operation.at}` : 'last          -',
           s.last_restore ? `last restore  ${s.last_restore.snapshot_id} at ${s.last_restore.restored_at}${s.last_restore.undone ? ' (undone)' : ''}; ${s.last_restore.undo_command ?? 'no undo: a later restore that failed dropped the database it would bring back (restore the pre-restore backup instead)'}` : '',
+          s.backup_missing ? `WARNING       ${s.backup_missing}` : '',
+          s.warm.length ? `warm          ${s.warm.map((w) => `${w.snapshot_id} (${formatBytes(w.size_bytes)})`).join(', ')}` : '',
         ]
           .filter(Boolean)
           .join('\n'),

@@ -127,11 +127,25 @@ export class JobRunner {
 }
 
 /** Maps snapshot progress to a job percentage (phases get fixed bands, tables fill the band) and counts. */
-export function snapshotProgress(kind: 'create' | 'restore', p: Progress): JobReport {
+export function snapshotProgress(kind: 'create' | 'restore' | 'warm', p: Progress): JobReport {
   const bands: Record<string, [number, number]> =
     kind === 'create'
       ? { dumping: [2, 95], completed: [100, 100] }
-      : { verifying: [1, 5], backup: [5, 30], restoring: [30, 88], checking: [88, 92], migrating: [92, 94], swapping: [94, 96], reporting: [96, 99], resyncing: [96, 99], completed: [100, 100] };
+      : kind === 'warm'
+        ? { verifying: [1, 5], restoring: [5, 92], checking: [92, 99], completed: [100, 100] }
+        : {
+            verifying: [1, 5],
+            backup: [5, 30],
+            restoring: [30, 85],
+            cloning: [30, 85],
+            checking: [85, 88],
+            migrating: [88, 89],
+            swapping: [89, 90],
+            'backup-after-swap': [90, 97],
+            reporting: [97, 99],
+            resyncing: [97, 99],
+            completed: [100, 100],
+          };
   const [from, to] = bands[p.phase] ?? [0, 0];
   const fraction = p.tables_total ? (p.tables_done ?? 0) / p.tables_total : 0;
   // Tables and bytes go into counts, so a client shows them beside the phase and percentage.

@@ -12,7 +12,7 @@ import { atomicWriteFile, ensureDir } from '../util/fs.js';
 export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
-export const JOB_KINDS = ['snapshot.create', 'snapshot.restore', 'snapshot.undo', 'ingest.controls', 'ingest.context', 'index.sync'] as const;
+export const JOB_KINDS = ['snapshot.create', 'snapshot.restore', 'snapshot.undo', 'snapshot.warm', 'ingest.controls', 'ingest.context', 'index.sync'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 /**

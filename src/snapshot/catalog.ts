@@ -6,8 +6,9 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { messageOf } from '../errors.js';
 import { isSnapshotId, type SnapshotId } from './ids.js';
-import { readManifest, type Manifest } from './manifest.js';
+import { readManifest, summarize, type Manifest, type SnapshotSummary } from './manifest.js';
 import type { SnapshotStore } from './store.js';
+import { readAllWarmCopies } from './warm-copies.js';
 
 export interface CatalogEntry {
   readonly id: SnapshotId;
@@ -40,4 +41,13 @@ export function compareIds(a: string, b: string): number {
   const [, ya = '', na = ''] = a.split('-');
   const [, yb = '', nb = ''] = b.split('-');
   return Number(ya) - Number(yb) || Number(na) - Number(nb);
+}
+
+/** The catalog as `list` shows it: completed snapshots with their warm copies, and damaged directories. */
+export async function catalogSummaries(store: SnapshotStore): Promise<{ snapshots: SnapshotSummary[]; damaged: { id: string; problem: string | null }[] }> {
+  const [entries, warm] = await Promise.all([listCatalog(store), readAllWarmCopies(store)]);
+  return {
+    snapshots: entries.flatMap((e) => (e.manifest ? [summarize(e.manifest, warm.get(e.manifest.id))] : [])),
+    damaged: entries.filter((e) => !e.manifest).map((e) => ({ id: e.id, problem: e.problem })),
+  };
 }

@@ -12,7 +12,7 @@ import { rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
-import { NfrError } from '../errors.js';
+import { NfrError, toNfrError } from '../errors.js';
 import { conninfoDbname, connect, serverMajor, toolEnv } from '../postgres/connection.js';
 import { countRows, databaseInfo, listTables, type TableRef } from '../postgres/databases.js';
 import { schemaVersion } from '../postgres/migrate.js';
@@ -29,6 +29,8 @@ import { reserveSnapshotId } from './lock.js';
 import { withOperation, type Operation, type ProgressListener } from './operation.js';
 import { recordEvent } from './state.js';
 import { DUMP_DIR, snapshotDir, type SnapshotContext } from './store.js';
+import { warmSnapshotLocked } from './warm.js';
+import type { WarmCopy } from './warm-copies.js';
 
 export interface CreateOptions {
   readonly name: string;
@@ -40,6 +42,11 @@ export interface CreateOptions {
   readonly id?: SnapshotId | undefined;
   /** Also capture the vector index (embedded files or a Qdrant collection snapshot) and DATA_INGESTED_PATH. */
   readonly full?: boolean | undefined;
+  /**
+   * The name the manifest records, when ctx.target is not the live database itself (a
+   * pre-restore backup dumped from the database a restore replaced).
+   */
+  readonly databaseName?: string | undefined;
 }
 
 const NAME_MAX = 200;
@@ -58,10 +65,19 @@ export function validateCreateOptions(options: CreateOptions): void {
   }
 }
 
-/** Takes a snapshot of the live database under the operation lock. */
-export async function createSnapshot(ctx: SnapshotContext, options: CreateOptions): Promise<Manifest> {
+/** Takes a snapshot of the live database under the operation lock (and warms it with `warm`). */
+export async function createSnapshot(ctx: SnapshotContext, options: CreateOptions & { readonly warm?: boolean | undefined }): Promise<Manifest & { warm?: WarmCopy }> {
   validateCreateOptions(options);
-  return withOperation(ctx, 'create', null, (op) => createSnapshotLocked(ctx, op, options));
+  return withOperation(ctx, 'create', null, async (op) => {
+    const manifest = await createSnapshotLocked(ctx, op, options);
+    if (!options.warm) return manifest;
+    // Same lock, so nothing runs between the dump and its warm copy.
+    const warmed = await warmSnapshotLocked(ctx, op, { id: manifest.id as SnapshotId, jobs: options.jobs, onProgress: options.onProgress }).catch((err: unknown) => {
+      const e = toNfrError(err);
+      throw new NfrError(e.code, `snapshot ${manifest.id} was created, but warming it failed: ${e.message}; retry with nfr snapshot warm --id ${manifest.id}`, { cause: err });
+    });
+    return { ...manifest, warm: warmed.warm };
+  });
 }
 
 /** The create itself, for callers that already hold the lock (restore's pre-restore backup). */
@@ -187,7 +203,7 @@ async function dumpInto(ctx: SnapshotContext, work: string, id: string, started:
       completed_at: completed.toISOString(),
       duration_ms: completed.getTime() - started.getTime(),
       database: {
-        name: ctx.target.database,
+        name: options.databaseName ?? ctx.target.database,
         server_version: version,
         server_major: major,
         pg_dump_version: await programVersion(pgDump),

@@ -10,7 +10,7 @@ import { createDatabaseLike, derivedDatabaseName, dropDatabase } from '../postgr
 import { findClientTool } from '../postgres/tools.js';
 import type { SnapshotId } from './ids.js';
 import { withOperation } from './operation.js';
-import { checkRowCounts, restoreArchive } from './restore.js';
+import { checkRowCounts, restoreArchive } from './restore-archive.js';
 import { recordEvent } from './state.js';
 import { DUMP_DIR, type SnapshotContext } from './store.js';
 import { loadSnapshot, verifyFiles, type VerifyResult } from './verify.js';

@@ -7,6 +7,7 @@ import { withOperation } from './operation.js';
 import { recordEvent } from './state.js';
 import { snapshotDir, type SnapshotContext, type SnapshotStore } from './store.js';
 import { loadSnapshot } from './verify.js';
+import { coolLocked } from './warm-copies.js';
 
 export interface DeleteResult {
   readonly id: string;
@@ -14,10 +15,12 @@ export interface DeleteResult {
   readonly freed_bytes: number;
 }
 
-/** Deletes a snapshot. Runs under the operation lock, so never while it is being restored. */
+/** Deletes a snapshot (and its warm copy). Runs under the operation lock, so never while it is being restored. */
 export async function deleteSnapshot(ctx: SnapshotContext, id: SnapshotId): Promise<DeleteResult> {
-  return withOperation(ctx, 'delete', id, async () => {
+  return withOperation(ctx, 'delete', id, async (op) => {
     const { manifest } = await loadSnapshot(ctx.store, id);
+    // Cooled first: a kill in between leaves a snapshot that is simply not warm.
+    await coolLocked(ctx, op.maint, id);
     await removeSnapshotDir(ctx.store, id);
     await recordEvent(ctx.store, { operation: 'delete', status: 'completed', snapshot_id: id });
     return { id, name: manifest.name, freed_bytes: manifest.total_bytes };

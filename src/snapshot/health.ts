@@ -9,13 +9,15 @@ import { statfs } from 'node:fs/promises';
 import { connect } from '../postgres/connection.js';
 import { leftoverStagingDatabases } from '../postgres/databases.js';
 import { completedSnapshots } from './catalog.js';
-import { readEvents } from './state.js';
+import { needsBackup } from './pre-restore-backup.js';
+import { readEvents, readLastRestore } from './state.js';
+import { readWarmRegistry } from './warm-copies.js';
 import type { SnapshotContext } from './store.js';
 
 export type HealthLevel = 'healthy' | 'warning' | 'unhealthy';
 
 export interface HealthCheck {
-  readonly name: 'latest_snapshot' | 'failures' | 'disk' | 'staging_databases' | 'database';
+  readonly name: 'latest_snapshot' | 'failures' | 'disk' | 'warm_copies' | 'pre_restore_backup' | 'staging_databases' | 'database';
   readonly status: HealthLevel;
   readonly message: string;
   readonly value: unknown;
@@ -70,6 +72,28 @@ export async function snapshotHealth(ctx: SnapshotContext, now = new Date()): Pr
     message: `backup volume ${(used * 100).toFixed(1)} % used, ${(free / 2 ** 30).toFixed(1)} GiB free (warn at ${DISK_WARN * 100} %)`,
     value: { path: ctx.store.root, total_bytes: total, free_bytes: free, used_percent: Number((used * 100).toFixed(1)) },
   });
+
+  // Warm copies live on the database server's disk, not the backup volume: their size is shown
+  // beside it, and NFR_WARM_MAX bounds how many there are.
+  const warm = Object.values(await readWarmRegistry(ctx.store, ctx.target.database));
+  const warmBytes = warm.reduce((n, c) => n + c.size_bytes, 0);
+  checks.push({
+    name: 'warm_copies',
+    status: 'healthy',
+    message: warm.length ? `${warm.length} warm cop${warm.length === 1 ? 'y' : 'ies'} on the database server, ${warmBytes >= 2 ** 30 ? `${(warmBytes / 2 ** 30).toFixed(1)} GiB` : `${(warmBytes / 2 ** 20).toFixed(1)} MiB`} (limit ${ctx.config.warmMax} besides pinned ones)` : 'no warm copies',
+    value: { count: warm.length, total_bytes: warmBytes, limit: ctx.config.warmMax, snapshots: warm.map((c) => c.snapshot_id) },
+  });
+
+  // The replaced database is the only copy of the old state until its backup exists.
+  const last = await readLastRestore(ctx.store, ctx.target.database);
+  if (needsBackup(last) && last) {
+    checks.push({
+      name: 'pre_restore_backup',
+      status: 'unhealthy',
+      message: `the pre-restore backup of the restore of ${last.snapshot_id} ${last.backup?.status === 'failed' ? 'failed' : 'did not complete'}; the replaced database is kept as "${last.previous_database}" (undo works), and the next restore backs it up before dropping it${last.backup?.error ? `: ${last.backup.error}` : ''}`,
+      value: { snapshot_id: last.snapshot_id, kept_database: last.previous_database, backup: last.backup ?? null },
+    });
+  }
 
   try {
     const client = await connect(ctx.maintenance, 'nfr health');

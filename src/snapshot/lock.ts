@@ -29,7 +29,7 @@ const ID_LOCK_NAMESPACE = 0x4e4653;
 /** How long any operation waits for a `recover` holder (which finishes in well under a second). */
 const RECOVER_GRACE_MS = 10_000;
 
-export type OperationKind = 'create' | 'restore' | 'undo' | 'delete' | 'prune' | 'verify' | 'recover' | 'ingest';
+export type OperationKind = 'create' | 'restore' | 'undo' | 'delete' | 'prune' | 'verify' | 'recover' | 'ingest' | 'warm' | 'cool';
 
 export interface LockHolder {
   readonly pid: number;

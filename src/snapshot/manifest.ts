@@ -124,8 +124,16 @@ export async function writeManifest(dir: string, manifest: Manifest): Promise<vo
   await atomicWriteFile(path.join(dir, MANIFEST_FILE), JSON.stringify(manifestSchema.parse(manifest), null, 2) + '\n');
 }
 
-/** The catalog view of a manifest: what `list` shows. */
-export function summarize(m: Manifest) {
+/** A warm copy as the catalog shows it (see warm-copies.ts). */
+export interface WarmSummary {
+  readonly database: string;
+  readonly size_bytes: number;
+  readonly warmed_at: string;
+  readonly last_restored_at: string | null;
+}
+
+/** The catalog view of a manifest: what `list` shows; `warm` is its warm copy, if any. */
+export function summarize(m: Manifest, warm?: WarmSummary | undefined) {
   return {
     id: m.id,
     name: m.name,
@@ -142,6 +150,7 @@ export function summarize(m: Manifest) {
     total_bytes: m.total_bytes,
     tables: m.tables.length,
     rows: m.tables.reduce((sum, t) => sum + t.rows, 0),
+    warm: warm ? { database: warm.database, size_bytes: warm.size_bytes, warmed_at: warm.warmed_at, last_restored_at: warm.last_restored_at } : null,
   };
 }
 

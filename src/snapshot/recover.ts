@@ -11,6 +11,7 @@ import { databaseInfo, derivedDatabaseName, derivedDatabases, dropDatabase } fro
 import { discardStaged } from './full-files.js';
 import { clearSwapJournal, readSwapJournal, recordEvent, trimEvents } from './state.js';
 import type { SnapshotContext } from './store.js';
+import { recoverWarmLeftovers } from './warm-copies.js';
 
 export interface RecoveryReport {
   readonly removed_temp_dirs: string[];
@@ -29,7 +30,7 @@ export async function recoverLeftovers(ctx: SnapshotContext, maint: pg.ClientBas
   const live = ctx.target.database;
   await maint.query(
     'select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and datname = any($2::text[]) and pid <> pg_backend_pid()',
-    [TOOL_APPLICATION_NAME, [live, derivedDatabaseName(live, 'staging'), derivedDatabaseName(live, 'verify')]],
+    [TOOL_APPLICATION_NAME, [live, derivedDatabaseName(live, 'staging'), derivedDatabaseName(live, 'verify'), derivedDatabaseName(live, 'warming')]],
   );
 
   const removed: string[] = [];
@@ -73,11 +74,13 @@ export async function recoverLeftovers(ctx: SnapshotContext, maint: pg.ClientBas
 
   const dropped: string[] = [];
   for (const db of await derivedDatabases(maint, live)) {
-    if (db.role === 'staging' || db.role === 'verify' || db.role === 'swap') {
+    if (db.role === 'staging' || db.role === 'verify' || db.role === 'swap' || db.role === 'warming') {
       await dropDatabase(maint, db.name);
       dropped.push(db.name);
     }
   }
+  // A warm killed after its copy got the warm name but before it was recorded is not warm.
+  dropped.push(...(await recoverWarmLeftovers(ctx, maint)));
   if (dropped.length > 0) {
     await recordEvent(ctx.store, { operation: 'restore', status: 'interrupted', error: `dropped leftover databases of an interrupted operation: ${dropped.join(', ')}` });
   }

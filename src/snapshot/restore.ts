@@ -1,7 +1,9 @@
 /**
- * Restore: verify → schema check → pre-restore backup → pg_restore -j into a staging database →
- * row counts against the manifest → swap. Nothing touches the live database before the swap,
- * and the swap is one transaction, so the live database is never half-restored.
+ * Restore: verify → schema check → pg_restore -j (or a clone of the snapshot's warm copy) into a
+ * staging database → row counts against the manifest → swap → pre-restore backup, dumped from
+ * the replaced database (a full restore takes it before the swap). Nothing touches the live
+ * database before the swap, and the swap is one transaction, so the live database is never
+ * half-restored.
  *
  * The database the restore replaced is kept (as `<live>__nfr_prev`) until the next restore, so
  * `undo` can put it back by rename in about a second whatever its size.
@@ -9,16 +11,13 @@
 import path from 'node:path';
 import type pg from 'pg';
 import { NfrError, toNfrError } from '../errors.js';
-import { conninfoDbname, connect, serverMajor, toolEnv, withClient, withDatabase, type PgTarget } from '../postgres/connection.js';
-import { countRows, createDatabaseLike, databaseExists, databaseInfo, derivedDatabaseName, dropDatabase } from '../postgres/databases.js';
+import { serverMajor, withClient, withDatabase } from '../postgres/connection.js';
+import { cloneDatabase, createDatabaseLike, databaseExists, databaseInfo, derivedDatabaseName, dropDatabase } from '../postgres/databases.js';
 import { codeMigrations, codeSchemaHead, migrateToHead } from '../postgres/migrate.js';
 import { findClientTool } from '../postgres/tools.js';
-import { mapLimit } from '../util/fs.js';
 import { faultPoint } from '../util/fault.js';
-import { runProgram } from '../util/process.js';
 import { afterRestore, type AfterRestoreReport } from './after-restore.js';
 import { assertIndexCompatible, assertPreviousFilesReachable, discardStaged, stageFiles, swapPreviousFiles, swapStagedFiles } from './full-files.js';
-import { createSnapshotLocked } from './create.js';
 import type { SnapshotId } from './ids.js';
 import type { Manifest } from './manifest.js';
 import { withOperation, type Operation, type ProgressListener } from './operation.js';
@@ -26,6 +25,9 @@ import { readLastRestore, recordEvent, writeLastRestore } from './state.js';
 import { DUMP_DIR, type SnapshotContext } from './store.js';
 import { swapDatabases } from './swap.js';
 import { assertVerified, loadSnapshot } from './verify.js';
+import { checkRowCounts, restoreArchive } from './restore-archive.js';
+import { backupLiveBeforeSwap, backupReplacedDatabase, needsBackup, secureKeptDatabase } from './pre-restore-backup.js';
+import { markWarmRestored, usableWarmCopy } from './warm-copies.js';
 
 export interface RestoreOptions {
   readonly id: SnapshotId;
@@ -40,7 +42,11 @@ export interface RestoreOptions {
 export interface RestoreResult {
   readonly snapshot_id: string;
   readonly database: string;
+  /** `warm copy`: cloned from the snapshot's warm template database instead of pg_restore. */
+  readonly restored_from: 'archive' | 'warm copy';
   readonly pre_restore_backup_id: string | null;
+  /** Set when the backup dumped after the swap failed; the replaced database is kept (undo works). */
+  readonly pre_restore_backup_error: string | null;
   /** Where the replaced database is kept for `restore --undo` (null if there was none). */
   readonly previous_database: string | null;
   readonly schema: { readonly snapshot: string | null; readonly code: string; readonly migrated: string[] };
@@ -83,12 +89,13 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
   if (major !== manifest.database.server_major) {
     throw new NfrError('SCHEMA_MISMATCH', `snapshot ${manifest.id} was dumped from PostgreSQL ${manifest.database.server_major}; this server is ${major}. Restore it with pg_restore ${manifest.database.server_major} by hand, or on a matching server`);
   }
-  const pgRestore = await findClientTool('pg_restore', major, ctx.config.pgBinDir);
+  const warm = await usableWarmCopy(ctx, op.maint, manifest.id);
+  const pgRestore = warm ? null : await findClientTool('pg_restore', major, ctx.config.pgBinDir);
   const liveInfo = await databaseInfo(op.maint, live);
   const previous = derivedDatabaseName(live, 'prev');
   // The database the last restore replaced is kept for undo until this restore has a verified
   // snapshot to put in its place; dropping it early also keeps DROP DATABASE's checkpoint away
-  // from the swap.
+  // from the swap. If it never got its backup, it gets one first (or the restore is refused).
   const dropPrevious = async () => {
     if (!liveInfo) return;
     await dropDatabase(op.maint, previous);
@@ -98,27 +105,28 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
   };
 
   const takeBackup = liveInfo !== undefined && options.skipBackup !== true;
+  // A full restore's backup must capture the index and files as they are live, so it is taken
+  // first; a database-only restore's is dumped from the replaced database after the swap.
+  const backupFirst = takeBackup && full;
   // Checksums are verified before anything is written. Without a backup to take first, the
   // check runs alongside pg_restore into the staging database, which it aborts on a mismatch:
   // staging is never live, so nothing is touched either way, and the hashing costs no time.
+  // A warm copy was built from the verified archive and is checked by its row counts, so only
+  // the snapshot's other files (index, ingested files) are read.
   const abort = new AbortController();
-  const verifying = assertVerified(dir, manifest, jobs);
+  const verifying = assertVerified(dir, manifest, jobs, warm ? (file) => !file.startsWith(`${DUMP_DIR}/`) : undefined);
   let backupId: string | null = null;
-  if (takeBackup) {
+  const early = backupFirst || needsBackup(await readLastRestore(ctx.store, live));
+  if (early) {
     await verifying;
+    await secureKeptDatabase(ctx, op, jobs);
     await dropPrevious();
-    progress({ phase: 'backup' });
-    const backup = await createSnapshotLocked(ctx, op, {
-      name: `pre-restore backup before ${manifest.id}`,
-      description: `Automatic backup of "${live}" taken before restoring ${manifest.id}`,
-      tags: ['pre-restore'],
-      jobs,
-      full,
-    });
-    backupId = backup.id;
-    await op.lock.update(manifest.id);
   }
-  const verified = takeBackup
+  if (backupFirst) {
+    progress({ phase: 'backup' });
+    backupId = await backupLiveBeforeSwap(ctx, op, manifest, jobs);
+  }
+  const verified = early
     ? Promise.resolve()
     : verifying.then(dropPrevious, (err: unknown) => {
         abort.abort();
@@ -130,10 +138,15 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
   let swapped = false;
   try {
     await dropDatabase(op.maint, staging);
-    await createDatabaseLike(op.maint, staging, liveInfo ?? manifest.database);
     const stagingTarget = withDatabase(ctx.target, staging);
     try {
-      await restoreArchive(op.maint, pgRestore, stagingTarget, path.join(dir, DUMP_DIR), manifest, jobs, progress, abort.signal);
+      if (warm) {
+        progress({ phase: 'cloning', tables_done: 0, tables_total: manifest.tables.length, bytes: warm.size_bytes });
+        await cloneDatabase(op.maint, staging, warm.database);
+      } else {
+        await createDatabaseLike(op.maint, staging, liveInfo ?? manifest.database);
+        await restoreArchive(op.maint, pgRestore as string, stagingTarget, path.join(dir, DUMP_DIR), manifest, jobs, progress, abort.signal);
+      }
     } catch (err) {
       await verified; // a checksum failure explains an aborted pg_restore better than the abort
       throw err;
@@ -156,17 +169,35 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
 
     progress({ phase: 'swapping' });
     await faultPoint('before-swap');
+    const backupAfter = takeBackup && !backupFirst;
     const swap = await swapDatabases(op.maint, ctx.store, { live, incoming: staging, outgoing: previous });
     swapped = true;
     try {
       if (staged) await swapStagedFiles(ctx, staged);
     } finally {
-      // The database swap happened whatever the files did: undo must know about it.
+      // The database swap happened whatever the files did: undo must know about it, and until
+      // its backup exists the replaced database is the only copy of the old state.
       if (liveInfo) {
-        await writeLastRestore(ctx.store, { database: live, previous_database: previous, snapshot_id: manifest.id, restored_at: new Date().toISOString(), undone: false, files: staged !== null });
+        await writeLastRestore(ctx.store, {
+          database: live,
+          previous_database: previous,
+          snapshot_id: manifest.id,
+          restored_at: new Date().toISOString(),
+          undone: false,
+          files: staged !== null,
+          ...(backupAfter ? { backup: { status: 'pending' as const } } : backupId ? { backup: { status: 'completed' as const, snapshot_id: backupId } } : {}),
+        });
       }
     }
     await faultPoint('swapped');
+    if (warm) await markWarmRestored(ctx, manifest.id);
+    let backupError: string | null = null;
+    if (backupAfter) {
+      progress({ phase: 'backup-after-swap' });
+      const outcome = await backupReplacedDatabase(ctx, op, previous, manifest.id, jobs);
+      backupId = outcome.snapshot_id;
+      backupError = outcome.error;
+    }
     progress({ phase: options.resync ? 'resyncing' : 'reporting' });
     const after = await withClient(ctx.target, (client) => afterRestore(ctx.config, client, manifest, options.resync === true), 'nfr restore report').catch((err: unknown) => {
       const e = toNfrError(err);
@@ -176,7 +207,9 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
     return {
       snapshot_id: manifest.id,
       database: live,
+      restored_from: warm ? 'warm copy' : 'archive',
       pre_restore_backup_id: backupId,
+      pre_restore_backup_error: backupError,
       previous_database: liveInfo ? previous : null,
       schema: { snapshot: manifest.database.schema_version, code: schema.code, migrated },
       pipeline_stage: manifest.database.pipeline_stage,
@@ -226,84 +259,6 @@ function checkSchema(manifest: Manifest, force: boolean): { code: string; migrat
     );
   }
   return { code, migrate: true };
-}
-
-/** pg_restore -j into an empty database, reporting tables done. */
-export async function restoreArchive(
-  maint: pg.ClientBase,
-  pgRestore: string,
-  target: PgTarget,
-  archive: string,
-  manifest: Manifest,
-  jobs: number,
-  progress: ProgressListener,
-  signal?: AbortSignal,
-): Promise<void> {
-  const superuser = await maint.query<{ rolsuper: boolean }>('select rolsuper from pg_roles where rolname = current_user');
-  // Without superuser, ownership and grants of the original roles cannot be reproduced; objects
-  // then belong to the restoring role, which is what a non-superuser owner had anyway.
-  const ownership = superuser.rows[0]?.rolsuper ? [] : ['--no-owner', '--no-privileges'];
-  const total = manifest.tables.length;
-  const done = new Set<string>();
-  let bytes = 0;
-  const report = () => progress({ phase: 'restoring', tables_done: Math.min(done.size, total), tables_total: total, bytes });
-  report();
-  await faultPoint('restoring');
-  // Bytes restored so far, from the staging database's size (maint is idle while pg_restore runs).
-  const poll = setInterval(() => {
-    maint.query<{ size: string }>('select pg_database_size($1)::text as size', [target.database]).then(
-      (r) => {
-        bytes = Number(r.rows[0]?.size ?? bytes);
-        report();
-      },
-      () => {},
-    );
-  }, 500);
-  try {
-    await runProgram(
-      pgRestore,
-      ['--format=directory', `--jobs=${jobs}`, '--exit-on-error', '--verbose', ...ownership, `--dbname=${conninfoDbname(target.database)}`, archive],
-      {
-        env: toolEnv(target),
-        signal,
-        onStderrLine: (line) => {
-          const m = /finished item \d+ TABLE DATA (.+)$|processing data for table "([^"]+)"/.exec(line);
-          const table = m?.[1] ?? m?.[2];
-          if (table && !done.has(table)) {
-            done.add(table);
-            report();
-          }
-        },
-      },
-    );
-  } finally {
-    clearInterval(poll);
-  }
-}
-
-/** Every table's row count must equal the manifest's; returns the total rows. */
-export async function checkRowCounts(target: PgTarget, manifest: Manifest, jobs: number): Promise<number> {
-  const clients = await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, manifest.tables.length)) }, () => connect(target, 'nfr restore check')));
-  try {
-    const free = [...clients];
-    const mismatches: string[] = [];
-    const counts = await mapLimit(manifest.tables, clients.length, async (table) => {
-      const client = free.pop() as pg.Client;
-      try {
-        const rows = await countRows(client, table);
-        if (rows !== table.rows) mismatches.push(`${table.schema}.${table.name}: ${rows} rows restored, manifest says ${table.rows}`);
-        return rows;
-      } finally {
-        free.push(client);
-      }
-    });
-    if (mismatches.length > 0) {
-      throw new NfrError('VERIFY_FAILED', `restored data does not match snapshot ${manifest.id}; the live database was not touched:\n  ${mismatches.join('\n  ')}`);
-    }
-    return counts.reduce((a, b) => a + b, 0);
-  } finally {
-    await Promise.all(clients.map((c) => c.end().catch(() => {})));
-  }
 }
 
 export interface UndoResult {

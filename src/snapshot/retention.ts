@@ -8,6 +8,7 @@ import type { Manifest } from './manifest.js';
 import { removeSnapshotDir } from './delete.js';
 import { completedSnapshots } from './catalog.js';
 import { withOperation } from './operation.js';
+import { coolLocked } from './warm-copies.js';
 import { recordEvent } from './state.js';
 import type { SnapshotContext } from './store.js';
 
@@ -90,9 +91,13 @@ export async function pruneSnapshots(ctx: SnapshotContext, options: { dryRun: bo
     return { dry_run: dryRun, deleted, kept: decisions.filter((d) => d.keep), freed_bytes: deleted.reduce((s, d) => s + d.bytes, 0) };
   };
   if (options.dryRun) return summarize(await plan(), true);
-  return withOperation(ctx, 'prune', null, async () => {
+  return withOperation(ctx, 'prune', null, async (op) => {
     const decisions = await plan();
-    for (const d of decisions) if (!d.keep) await removeSnapshotDir(ctx.store, d.id as SnapshotId);
+    for (const d of decisions) {
+      if (d.keep) continue;
+      await coolLocked(ctx, op.maint, d.id);
+      await removeSnapshotDir(ctx.store, d.id as SnapshotId);
+    }
     const result = summarize(decisions, false);
     await recordEvent(ctx.store, { operation: 'prune', status: 'completed', details: { deleted: result.deleted.map((d) => d.id) } });
     return result;

@@ -104,6 +104,11 @@ export interface LastRestore {
   readonly files?: boolean;
   /** A later restore dropped previous_database and then failed: there is nothing to undo to. */
   readonly previous_dropped?: boolean;
+  /**
+   * The pre-restore backup of previous_database, when it is dumped after the swap: pending until
+   * it completes; pending or failed means previous_database is the only copy of that state.
+   */
+  readonly backup?: { readonly status: 'pending' | 'completed' | 'failed'; readonly snapshot_id?: string; readonly error?: string };
 }
 
 function lastRestoreFile(store: SnapshotStore, database: string): string {

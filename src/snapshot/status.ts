@@ -7,6 +7,8 @@ import { tryRecover } from './operation.js';
 import type { RecoveryReport } from './recover.js';
 import { readEvents, readLastRestore, type LastRestore, type OperationEvent } from './state.js';
 import type { SnapshotContext } from './store.js';
+import { needsBackup } from './pre-restore-backup.js';
+import { readWarmRegistry, type WarmCopy } from './warm-copies.js';
 
 export interface SnapshotStatus {
   readonly database: string;
@@ -19,6 +21,10 @@ export interface SnapshotStatus {
   readonly last_restore: (LastRestore & { readonly undo_command: string | null }) | null;
   /** What this call repaired of a killed operation (null when an operation is running). */
   readonly recovered: RecoveryReport | null;
+  /** Set when the last restore's pre-restore backup did not complete: what is kept instead. */
+  readonly backup_missing: string | null;
+  /** The warm copies of the live database's snapshots. */
+  readonly warm: WarmCopy[];
 }
 
 export async function snapshotStatus(ctx: SnapshotContext): Promise<SnapshotStatus> {
@@ -46,6 +52,11 @@ export async function snapshotStatus(ctx: SnapshotContext): Promise<SnapshotStat
     last_operation: events[events.length - 1] ?? null,
     last_restore: lastRestore ? { ...lastRestore, undo_command: lastRestore.previous_dropped ? null : 'nfr snapshot restore --undo' } : null,
     recovered,
+    backup_missing:
+      lastRestore && needsBackup(lastRestore)
+        ? `the pre-restore backup of the restore of ${lastRestore.snapshot_id} ${lastRestore.backup?.status === 'failed' ? 'failed' : 'did not complete'}; the replaced database is kept as "${lastRestore.previous_database}" (undo works), and the next restore backs it up before dropping it`
+        : null,
+    warm: Object.values(await readWarmRegistry(ctx.store, ctx.target.database)),
   };
 }
 

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { NfrError } from '../../errors.js';
 import { snapshotProgress } from '../../jobs/runner.js';
-import { listCatalog } from '../../snapshot/catalog.js';
+import { catalogSummaries } from '../../snapshot/catalog.js';
 import { createSnapshot, validateCreateOptions } from '../../snapshot/create.js';
 import { deepVerify } from '../../snapshot/deep-verify.js';
 import { deleteSnapshot } from '../../snapshot/delete.js';
@@ -15,6 +15,8 @@ import { restorePlan } from '../../snapshot/restore-plan.js';
 import { pruneSnapshots } from '../../snapshot/retention.js';
 import { snapshotStatus } from '../../snapshot/status.js';
 import { loadSnapshot, verifyFiles } from '../../snapshot/verify.js';
+import { coolSnapshot, warmSnapshot } from '../../snapshot/warm.js';
+import { readAllWarmCopies } from '../../snapshot/warm-copies.js';
 import type { ServerDeps } from '../app.js';
 import { ANY_OBJECT, ERROR_BODY, ERROR_RESPONSES } from '../schemas.js';
 import { authorize } from '../auth.js';
@@ -28,6 +30,7 @@ interface CreateBody {
   description?: string;
   tags?: string[];
   full?: boolean;
+  warm?: boolean;
 }
 
 interface RestoreBody {
@@ -57,30 +60,29 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
             description: { type: 'string', maxLength: 2000 },
             tags: { type: 'array', maxItems: 20, items: { type: 'string', maxLength: 64 } },
             full: { type: 'boolean' },
+            warm: { type: 'boolean' },
           },
         },
         response: { 202: { type: 'object', required: ['job_id', 'snapshot_id'], properties: { job_id: { type: 'string' }, snapshot_id: { type: 'string' }, status_url: { type: 'string' } } }, ...errors },
       },
     },
     async (request, reply) => {
-      const { name, description, tags, full } = request.body;
+      const { name, description, tags, full, warm } = request.body;
       validateCreateOptions({ name, description, tags });
       const snapshotId = await reserveSnapshotId(ctx);
-      const job = await jobs.create('snapshot.create', { snapshot_id: snapshotId, name, description: description ?? null, tags: tags ?? [], full: full === true });
+      const job = await jobs.create('snapshot.create', { snapshot_id: snapshotId, name, description: description ?? null, tags: tags ?? [], full: full === true, warm: warm === true });
       runner.submit(job, (report) =>
-        createSnapshot(jobContext(ctx, report), { id: snapshotId, name, description, tags, full, onProgress: (p) => report(snapshotProgress('create', p)) }).then(summarize),
+        createSnapshot(jobContext(ctx, report), { id: snapshotId, name, description, tags, full, warm, onProgress: (p) => report(snapshotProgress(p.phase === 'restoring' || p.phase === 'checking' ? 'warm' : 'create', p)) }).then((m) =>
+          summarize(m, m.warm),
+        ),
       );
       return reply.code(202).send({ job_id: job.job_id, snapshot_id: snapshotId, status_url: `${base}/job/${job.job_id}/status` });
     },
   );
 
-  app.get(`${base}`, { config: { role: 'reader' }, schema: { summary: 'List snapshots', response: { 200: ANY_OBJECT, ...errors } } }, async () => {
-    const entries = await listCatalog(ctx.store);
-    return {
-      snapshots: entries.flatMap((e) => (e.manifest ? [summarize(e.manifest)] : [])),
-      damaged: entries.filter((e) => !e.manifest).map((e) => ({ id: e.id, problem: e.problem })),
-    };
-  });
+  app.get(`${base}`, { config: { role: 'reader' }, schema: { summary: 'List snapshots (with their warm copies)', response: { 200: ANY_OBJECT, ...errors } } }, async () =>
+    catalogSummaries(ctx.store),
+  );
 
   app.get(`${base}/status`, { config: { role: 'reader' }, schema: { summary: 'Lock holder, last operation, last restore', response: { 200: ANY_OBJECT, ...errors } } }, async () =>
     snapshotStatus(ctx),
@@ -120,10 +122,29 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     },
   );
 
-  app.get<{ Params: { id: string } }>(`${base}/:id`, { config: { role: 'reader' }, schema: { summary: 'A snapshot manifest', params: ID_PARAM, response: { 200: ANY_OBJECT, ...errors } } }, async (request) => {
+  app.get<{ Params: { id: string } }>(`${base}/:id`, { config: { role: 'reader' }, schema: { summary: 'A snapshot manifest (and its warm copy)', params: ID_PARAM, response: { 200: ANY_OBJECT, ...errors } } }, async (request) => {
     const id = parseSnapshotId(request.params.id);
-    return (await loadSnapshot(ctx.store, id)).manifest;
+    const { manifest } = await loadSnapshot(ctx.store, id);
+    return { ...manifest, warm: (await readAllWarmCopies(ctx.store)).get(id) ?? null };
   });
+
+  app.post<{ Params: { id: string } }>(
+    `${base}/:id/warm`,
+    { config: { role: 'operator' }, schema: { summary: 'Keep a ready copy of the snapshot on the server, so restoring it is a file copy; poll the job', params: ID_PARAM, response: { 202: ANY_OBJECT, ...errors } } },
+    async (request, reply) => {
+      const id = parseSnapshotId(request.params.id);
+      await loadSnapshot(ctx.store, id);
+      const job = await jobs.create('snapshot.warm', { snapshot_id: id });
+      runner.submit(job, (report) => warmSnapshot(jobContext(ctx, report), { id, onProgress: (p) => report(snapshotProgress('warm', p)) }));
+      return reply.code(202).send(jobAccepted(job, `${base}/job/${job.job_id}/status`));
+    },
+  );
+
+  app.post<{ Params: { id: string } }>(
+    `${base}/:id/cool`,
+    { config: { role: 'operator' }, schema: { summary: "Drop the snapshot's warm copy (the snapshot stays)", params: ID_PARAM, response: { 200: ANY_OBJECT, ...errors } } },
+    async (request) => coolSnapshot(requestCtx, parseSnapshotId(request.params.id)),
+  );
 
   app.get<{ Params: { id: string } }>(
     `${base}/:id/restore-plan`,

@@ -1,0 +1,156 @@
+/**
+ * Warm snapshots: a ready copy of a snapshot's database kept on the server as a template, so a
+ * restore clones it (`CREATE DATABASE … TEMPLATE … STRATEGY FILE_COPY`, a file copy) instead of
+ * running pg_restore and rebuilding every index.
+ *
+ * A warm copy is built under a name of its own (`<db>__nfr_warming`), its row counts are checked
+ * against the manifest, and only then is it renamed to `<db>__nfr_warm_<YYYY>_<NNNN>`, marked
+ * IS_TEMPLATE with connections disallowed (nothing can change it), and recorded. Anything a
+ * killed warm leaves is removed by the next operation (warm-copies.ts), so nothing ever looks
+ * warm that is not.
+ */
+import path from 'node:path';
+import type pg from 'pg';
+import { NfrError } from '../errors.js';
+import { escapeIdentifier, serverMajor, withDatabase } from '../postgres/connection.js';
+import { createDatabaseLike, databaseInfo, derivedDatabaseName, dropDatabase } from '../postgres/databases.js';
+import { findClientTool } from '../postgres/tools.js';
+import { faultPoint } from '../util/fault.js';
+import type { SnapshotId } from './ids.js';
+import type { Manifest } from './manifest.js';
+import { withOperation, type Operation, type ProgressListener } from './operation.js';
+import { checkRowCounts, restoreArchive } from './restore-archive.js';
+import { recordEvent } from './state.js';
+import { DUMP_DIR, type SnapshotContext } from './store.js';
+import { assertVerified, loadSnapshot } from './verify.js';
+import { coolLocked, dropTemplate, readWarmRegistry, updateWarmRegistry, usableWarmCopy, warmDatabaseName, type WarmCopy } from './warm-copies.js';
+
+export interface WarmOptions {
+  readonly id: SnapshotId;
+  readonly jobs?: number | undefined;
+  readonly onProgress?: ProgressListener | undefined;
+}
+
+export interface WarmResult {
+  readonly snapshot_id: string;
+  readonly warm: WarmCopy;
+  /** False when the snapshot was warm already (nothing was done). */
+  readonly created: boolean;
+  /** Warm copies cooled to stay within NFR_WARM_MAX, least recently restored first. */
+  readonly cooled: readonly string[];
+  readonly duration_ms: number;
+}
+
+/** Makes a snapshot warm, under the operation lock. */
+export async function warmSnapshot(ctx: SnapshotContext, options: WarmOptions): Promise<WarmResult> {
+  return withOperation(ctx, 'warm', options.id, (op) => warmSnapshotLocked(ctx, op, options));
+}
+
+/** The warm itself, for callers that hold the lock already (`create --warm`). */
+export async function warmSnapshotLocked(ctx: SnapshotContext, op: Operation, options: WarmOptions): Promise<WarmResult> {
+  const started = Date.now();
+  const progress = options.onProgress ?? (() => {});
+  const jobs = options.jobs ?? ctx.config.parallelJobs;
+  const live = ctx.target.database;
+  try {
+    const existing = await usableWarmCopy(ctx, op.maint, options.id);
+    if (existing) return { snapshot_id: options.id, warm: existing, created: false, cooled: [], duration_ms: Date.now() - started };
+
+    progress({ phase: 'verifying' });
+    const { dir, manifest } = await loadSnapshot(ctx.store, options.id);
+    const { major } = await serverMajor(op.maint);
+    if (major !== manifest.database.server_major) {
+      throw new NfrError('SCHEMA_MISMATCH', `snapshot ${manifest.id} was dumped from PostgreSQL ${manifest.database.server_major}; this server is ${major}, so it cannot be warmed here`);
+    }
+    await assertVerified(dir, manifest, jobs, (file) => file.startsWith(`${DUMP_DIR}/`));
+    const cooled = await makeRoom(ctx, op.maint, manifest);
+
+    const building = derivedDatabaseName(live, 'warming');
+    const name = warmDatabaseName(live, options.id);
+    await dropDatabase(op.maint, building);
+    await dropTemplate(op.maint, name);
+    try {
+      await createDatabaseLike(op.maint, building, manifest.database);
+      const target = withDatabase(ctx.target, building);
+      const pgRestore = await findClientTool('pg_restore', major, ctx.config.pgBinDir);
+      await restoreArchive(op.maint, pgRestore, target, path.join(dir, DUMP_DIR), manifest, jobs, progress);
+      progress({ phase: 'checking', tables_done: 0, tables_total: manifest.tables.length });
+      const rows = await checkRowCounts(target, manifest, jobs);
+      await faultPoint('warm-checked');
+      // One transaction: the copy gets its name and becomes a template that nobody can connect to.
+      await op.maint.query('begin');
+      try {
+        await op.maint.query(`alter database ${escapeIdentifier(building)} rename to ${escapeIdentifier(name)}`);
+        await op.maint.query(`alter database ${escapeIdentifier(name)} with is_template true allow_connections false`);
+        await op.maint.query('commit');
+      } catch (err) {
+        await op.maint.query('rollback').catch(() => {});
+        throw err;
+      }
+      await faultPoint('warm-renamed');
+      const info = await databaseInfo(op.maint, name);
+      const warm: WarmCopy = { snapshot_id: manifest.id, database: name, warmed_at: new Date().toISOString(), last_restored_at: null, size_bytes: info?.sizeBytes ?? 0, rows };
+      await updateWarmRegistry(ctx.store, live, (r) => ({ ...r, [manifest.id]: warm }));
+      progress({ phase: 'completed', tables_done: manifest.tables.length, tables_total: manifest.tables.length });
+      const duration = Date.now() - started;
+      await recordEvent(ctx.store, { operation: 'warm', status: 'completed', snapshot_id: manifest.id, duration_ms: duration });
+      return { snapshot_id: manifest.id, warm, created: true, cooled, duration_ms: duration };
+    } catch (err) {
+      await dropDatabase(op.maint, building).catch(() => {});
+      throw err;
+    }
+  } catch (err) {
+    await recordEvent(ctx.store, { operation: 'warm', status: 'failed', snapshot_id: options.id, duration_ms: Date.now() - started, error: (err as Error).message }).catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Cools copies to stay within NFR_WARM_MAX: the least recently restored first. Copies of pinned
+ * snapshots may stay warm forever and do not count against the limit.
+ */
+async function makeRoom(ctx: SnapshotContext, maint: pg.ClientBase, incoming: Manifest): Promise<string[]> {
+  const limit = ctx.config.warmMax;
+  if (limit === 0) throw new NfrError('CONFIG', 'warm copies are disabled (NFR_WARM_MAX=0); set NFR_WARM_MAX to the number of warm copies the server may hold');
+  if (incoming.tags.includes('pinned')) return [];
+  const registry = await readWarmRegistry(ctx.store, ctx.target.database);
+  const counted: WarmCopy[] = [];
+  for (const copy of Object.values(registry)) {
+    if (!(await isPinned(ctx, copy.snapshot_id))) counted.push(copy);
+  }
+  counted.sort((a, b) => (a.last_restored_at ?? a.warmed_at).localeCompare(b.last_restored_at ?? b.warmed_at));
+  const cooled: string[] = [];
+  while (counted.length >= limit) {
+    const victim = counted.shift() as WarmCopy;
+    await coolLocked(ctx, maint, victim.snapshot_id);
+    cooled.push(victim.snapshot_id);
+  }
+  return cooled;
+}
+
+async function isPinned(ctx: SnapshotContext, id: string): Promise<boolean> {
+  try {
+    return (await loadSnapshot(ctx.store, id as SnapshotId)).manifest.tags.includes('pinned');
+  } catch {
+    return false;
+  }
+}
+
+export interface CoolResult {
+  readonly snapshot_id: string;
+  /** False when the snapshot was not warm. */
+  readonly cooled: boolean;
+  readonly freed_bytes: number;
+}
+
+/** Drops a snapshot's warm copy, under the operation lock. The snapshot itself stays. */
+export async function coolSnapshot(ctx: SnapshotContext, id: SnapshotId): Promise<CoolResult> {
+  return withOperation(ctx, 'cool', id, async (op) => {
+    await loadSnapshot(ctx.store, id);
+    const copy = (await readWarmRegistry(ctx.store, ctx.target.database))[id];
+    const cooled = await coolLocked(ctx, op.maint, id);
+    if (cooled) await recordEvent(ctx.store, { operation: 'cool', status: 'completed', snapshot_id: id });
+    return { snapshot_id: id, cooled, freed_bytes: cooled ? (copy?.size_bytes ?? 0) : 0 };
+  });
+}
+
