@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TestCluster } from './support/cluster.js';
 import { fingerprint, mutate, query, seed } from './support/data.js';
 
@@ -260,5 +261,60 @@ describe('warm snapshots', () => {
     const disabled = await nfrJson(['snapshot', 'warm', '--id', pinned], { ...env, NFR_WARM_MAX: '0' });
     assert.equal(disabled.code, 2);
     assert.match(disabled.body.error.message, /NFR_WARM_MAX=0/);
+  });
+});
+
+describe('warm snapshots through the API', () => {
+  it('warms as a job, creates warm, restores from the warm copy and cools', async () => {
+    const token = 'admin-token-warm-0123456789';
+    const { url, name, env } = await setup('warmapi', { API_TOKENS: `admin:${token}` });
+    const server = spawnNfr(['serve', '--port', '0'], env);
+    const base = /listening on (http:\/\/\S+)/.exec(await waitForStderr(server, /listening on (http:\/\/\S+)/))?.[1] ?? '';
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
+      return { status: res.status, json: (await res.json()) as any };
+    };
+    const finished = async (jobId: string) => {
+      for (;;) {
+        const j = await call('GET', `/api/v2/jobs/${jobId}`);
+        if (j.json.status === 'completed' || j.json.status === 'failed') return j.json;
+        await sleep(100);
+      }
+    };
+    try {
+      const snapshotState = await fingerprint(url);
+      const created = await call('POST', '/api/v2/devdata/snapshots/create', { name: 'api golden', warm: true });
+      assert.equal(created.status, 202);
+      const createJob = await finished(created.json.job_id);
+      assert.equal(createJob.status, 'completed', JSON.stringify(createJob.error));
+      assert.ok(createJob.result.warm.size_bytes > 0);
+      const id: string = created.json.snapshot_id;
+      const listed = await call('GET', '/api/v2/devdata/snapshots');
+      assert.ok(listed.json.snapshots.find((s: any) => s.id === id).warm);
+      assert.equal((await call('GET', `/api/v2/devdata/snapshots/${id}`)).json.warm.database, `${name}__nfr_warm_${id.slice(5).replace('-', '_')}`);
+
+      await mutate(url);
+      const restore = await call('POST', `/api/v2/devdata/snapshots/${id}/restore`, { skip_backup: true });
+      const restoreJob = await finished(restore.json.job_id);
+      assert.equal(restoreJob.status, 'completed', JSON.stringify(restoreJob.error));
+      assert.equal(restoreJob.result.restored_from, 'warm copy');
+      assert.deepEqual(await fingerprint(url), snapshotState);
+
+      const cooled = await call('POST', `/api/v2/devdata/snapshots/${id}/cool`, {});
+      assert.equal(cooled.status, 200);
+      assert.equal(cooled.json.cooled, true);
+      assert.deepEqual(await warmDatabases(name), []);
+      const warmed = await call('POST', `/api/v2/devdata/snapshots/${id}/warm`, {});
+      assert.equal(warmed.status, 202);
+      const warmJob = await finished(warmed.json.job_id);
+      assert.equal(warmJob.kind, 'snapshot.warm');
+      assert.equal(warmJob.status, 'completed', JSON.stringify(warmJob.error));
+      assert.equal(warmJob.progress_percent, 100);
+      assert.equal((await warmDatabases(name)).length, 1);
+      assert.equal((await call('POST', '/api/v2/devdata/snapshots/SNAP-2026-9999/warm', {})).status, 404);
+    } finally {
+      server.kill('SIGTERM');
+      await waitForExit(server);
+    }
   });
 });

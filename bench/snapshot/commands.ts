@@ -44,10 +44,25 @@ export class Commands {
   }
 
   /** `nfr snapshot restore --skip-backup --json`; returns the blocked window nfr reports. */
-  async nfrRestore(id: string): Promise<Timed<{ blocked_ms: number; duration_ms: number; sessions_ended: number }>> {
+  async nfrRestore(id: string): Promise<Timed<{ blocked_ms: number; duration_ms: number; sessions_ended: number; restored_from: string }>> {
     const { r, span } = await this.watched('pg_restore', () => this.nfr(['snapshot', 'restore', '--id', id, '--yes', '--skip-backup', '--json']));
-    const out = r.value as { blocked_ms: number; duration_ms: number; sessions_ended: number };
-    return { seconds: r.seconds, value: { blocked_ms: out.blocked_ms, duration_ms: out.duration_ms, sessions_ended: out.sessions_ended }, span };
+    const out = r.value as { blocked_ms: number; duration_ms: number; sessions_ended: number; restored_from: string };
+    return { seconds: r.seconds, value: { blocked_ms: out.blocked_ms, duration_ms: out.duration_ms, sessions_ended: out.sessions_ended, restored_from: out.restored_from }, span };
+  }
+
+  async nfrWarm(id: string): Promise<Timed<{ warm: { size_bytes: number } }>> {
+    const r = await this.timed(() => this.nfr(['snapshot', 'warm', '--id', id, '--json']));
+    return r as Timed<{ warm: { size_bytes: number } }>;
+  }
+
+  async nfrCool(id: string): Promise<void> {
+    await this.nfr(['snapshot', 'cool', '--id', id, '--json']);
+  }
+
+  /** A restore that takes the pre-restore backup (dumped after the swap for a database-only restore). */
+  async nfrRestoreWithBackup(id: string): Promise<Timed<{ blocked_ms: number; pre_restore_backup_id: string | null }>> {
+    const r = await this.timed(() => this.nfr(['snapshot', 'restore', '--id', id, '--yes', '--json']));
+    return r as Timed<{ blocked_ms: number; pre_restore_backup_id: string | null }>;
   }
 
   async nfrUndo(): Promise<Timed<{ blocked_ms: number; undone: boolean }>> {

@@ -5,6 +5,7 @@
 import type { Dataset } from './dataset.js';
 import type { CreateRuns, ProbedRestore, RestoreRuns } from './measure.js';
 import type { FullResults } from './full.js';
+import type { WarmResults } from './warm.js';
 import type { BenchSettings } from './settings.js';
 import type { ToolSpan } from './tool-watch.js';
 
@@ -27,6 +28,8 @@ export interface Results {
   readonly diagnostics: Diagnostics;
   /** Full snapshots (database + embedded index), when BENCH_FULL is not 0. */
   readonly full?: FullResults | undefined;
+  /** Warm snapshots, when BENCH_WARM is not 0. */
+  readonly warm?: WarmResults | undefined;
 }
 
 /** The targets the snapshot engine promises; a miss is reported, not an error. */

@@ -2,7 +2,8 @@
  * `npm run bench:snapshot`: nfr snapshot create/restore/undo against raw pg_dump/pg_restore on a
  * throwaway cluster holding a ~1 GB controls database (BENCH_SIZE_MB, BENCH_RUNS, BENCH_DIR,
  * POSTGRES_BACKUP_PARALLEL_JOBS, POSTGRES_BACKUP_COMPRESSION); then full snapshots with an
- * embedded index of BENCH_FULL_CONTROLS controls (default 100,000; BENCH_FULL=0 skips them).
+ * embedded index of BENCH_FULL_CONTROLS controls (default 100,000; BENCH_FULL=0 skips them); and
+ * warm restores against raw pg_restore and cp -a of the database directory (BENCH_WARM=0 skips them).
  *
  * Progress goes to stderr; the report and a final `RESULT {json}` line go to stdout. A missed
  * target is a measurement, not a failure: the exit code is non-zero only if something broke.
@@ -18,6 +19,7 @@ import { measureCreate, measureProbedRestore, measureRestore } from './measure.j
 import { formatReport, median, resultLine, type Results } from './report.js';
 import { readSettings } from './settings.js';
 import { Workspace } from './workspace.js';
+import { formatWarm, measureWarm, type WarmResults } from './warm.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -52,6 +54,12 @@ async function run(signal: AbortSignal): Promise<void> {
     log('bench: restore with a client probing the live database');
     const probedRestore = await measureProbedRestore(ws, cmd, create.snapshotId, log);
 
+    let warm: WarmResults | undefined;
+    if (process.env.BENCH_WARM !== '0') {
+      log(`bench: warm snapshot and warm restores, ${settings.runs} run(s)`);
+      warm = await measureWarm(ws, cmd, create.snapshotId, settings.runs, log);
+    }
+
     await cmd.nfrDelete(create.snapshotId);
     await rm(create.dumpDir, { recursive: true, force: true });
 
@@ -71,8 +79,10 @@ async function run(signal: AbortSignal): Promise<void> {
       probed_restore: probedRestore,
       diagnostics,
       full,
+      warm,
     };
     process.stdout.write(formatReport(results).join('\n') + '\n\n');
+    if (warm) process.stdout.write(formatWarm(warm, median(restore.nfr_s), median(restore.raw_s), diagnostics.nfr_startup_s).join('\n') + '\n\n');
     if (full) process.stdout.write(formatFull(full).join('\n') + '\n\n');
     process.stdout.write(resultLine(results) + '\n');
   } finally {
