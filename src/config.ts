@@ -16,17 +16,38 @@ const intIn = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min, `an integer from ${min} to ${max}`).max(max, `an integer from ${min} to ${max}`));
 
+const URL_FORM = 'a URL of the form postgresql://user:password@host:5432/dbname';
+
+/**
+ * The live database's URL. Shapes that URL parsers accept but mean something else are refused
+ * here (`postgresql:/user:pw@host/db` has no host: it is all path), and so are percent-escapes
+ * that cannot be decoded, which would otherwise fail later as an internal error.
+ */
 const postgresUrl = z
   .string()
   .trim()
-  .refine((v) => {
+  .superRefine((v, ctx) => {
+    let u: URL;
     try {
-      const u = new URL(v);
-      return u.protocol === 'postgres:' || u.protocol === 'postgresql:';
+      u = new URL(v);
     } catch {
-      return false;
+      ctx.addIssue({ code: 'custom', message: URL_FORM });
+      return;
     }
-  }, 'a URL of the form postgresql://user:password@host:5432/dbname');
+    if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+      ctx.addIssue({ code: 'custom', message: `${URL_FORM} (the scheme must be postgresql: or postgres:)` });
+    } else if (!u.hostname && !u.searchParams.get('host')) {
+      ctx.addIssue({ code: 'custom', message: `${URL_FORM}: no host found (is a / missing after postgresql:?)` });
+    } else {
+      try {
+        decodeURIComponent(u.username);
+        decodeURIComponent(u.password);
+        decodeURIComponent(u.pathname);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `${URL_FORM}, with valid percent-escapes: write special characters of the user or password as %XX (encodeURIComponent)` });
+      }
+    }
+  });
 
 const identifier = z.string().trim().regex(/^[A-Za-z_][A-Za-z0-9_$-]{0,62}$/, 'a PostgreSQL database or role name');
 
@@ -69,7 +90,11 @@ const ENV_SCHEMA = {
     .refine(
       (v) => v.split(',').every((pair) => /^(reader|operator|admin):.+$/.test(pair.trim())),
       'comma-separated role:token pairs, role one of reader, operator, admin (the token is everything after the first colon)',
-    ),
+    )
+    .refine((v) => {
+      const tokens = v.split(',').map((pair) => pair.trim().slice(pair.trim().indexOf(':') + 1));
+      return new Set(tokens).size === tokens.length;
+    }, 'each token given once: the same token under two roles (or twice) would make its role ambiguous'),
   NFR_API_HOST: z.string().trim().min(1),
   NFR_API_PORT: intIn(0, 65535),
   PORT: intIn(0, 65535),
@@ -228,11 +253,35 @@ function defaultJobs(): number {
   return Math.max(1, Math.min(availableParallelism(), 4));
 }
 
-function redact(name: EnvName, value: string): string {
+/**
+ * A value as it may be printed: secrets masked whatever shape the value has, since a malformed
+ * value is exactly the one that gets printed.
+ */
+export function redact(name: EnvName, value: string): string {
   if (name === 'QDRANT_API_KEY' || name === 'EMBEDDINGS_API_KEY') return '***';
-  if (name === 'API_TOKENS') return value.replace(/:[^,]*/g, ':***');
+  if (name === 'API_TOKENS') {
+    return value
+      .split(',')
+      .map((pair) => {
+        const colon = pair.indexOf(':');
+        return colon < 0 ? '***' : `${pair.slice(0, colon)}:***`;
+      })
+      .join(',');
+  }
   if (name !== 'DATABASE_URL') return value;
-  return value.replace(/:\/\/([^:@/]*):[^@]*@/, '://$1:***@');
+  return redactUrl(value);
+}
+
+/** Masks the password of anything URL-like: what follows the user name, up to the last `@`. */
+export function redactUrl(value: string): string {
+  const at = value.lastIndexOf('@');
+  if (at < 0) return value;
+  const head = value.slice(0, at);
+  // The scheme, however it is mangled (`postgresql://`, `postgresql:/`, `postgres//`).
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/{0,2}|^[A-Za-z][A-Za-z0-9+.-]*\/\//.exec(head)?.[0] ?? '';
+  const userinfo = head.slice(scheme.length);
+  const colon = userinfo.indexOf(':');
+  return colon < 0 ? value : `${scheme}${userinfo.slice(0, colon)}:***${value.slice(at)}`;
 }
 
 /** Minimal `.env` reader: KEY=VALUE lines, optional quotes, `#` comments. */

@@ -35,6 +35,31 @@ describe('config', () => {
     );
   });
 
+  it('never prints a password or token, whatever shape the setting has', () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ DATABASE_URL: 'postgres//user:Pw-secret@host:5432/db' }, /DATABASE_URL="postgres\/\/user:\*\*\*@host:5432\/db": expected a URL/],
+      [{ DATABASE_URL: 'postgresql:/user:Pw-secret@host/db' }, /DATABASE_URL="postgresql:\/user:\*\*\*@host\/db": expected .*no host found/],
+      [{ DATABASE_URL: 'postgresql://user:Pw-secret%zz@host/db' }, /DATABASE_URL="postgresql:\/\/user:\*\*\*@host\/db": expected .*percent-escapes/],
+      [{ API_TOKENS: 'justtoken-secret' }, /API_TOKENS="\*\*\*": expected comma-separated role:token pairs/],
+      [{ API_TOKENS: 'admin:Pw-secret,root:Pw-secret2' }, /API_TOKENS="admin:\*\*\*,root:\*\*\*"/],
+      [{ API_TOKENS: 'admin:Pw-secret-0123456789,reader:Pw-secret-0123456789' }, /API_TOKENS="admin:\*\*\*,reader:\*\*\*": expected each token given once/],
+    ];
+    for (const [env, expected] of cases) {
+      assert.throws(
+        () => resolveConfig({ env, cwd: '/' }),
+        (err: unknown) => {
+          assert.ok(err instanceof NfrError && err.code === 'CONFIG', String(err));
+          assert.match(err.message, expected);
+          assert.doesNotMatch(err.message, /Pw|secret/, `${JSON.stringify(env)} printed a secret: ${err.message}`);
+          return true;
+        },
+      );
+    }
+    // Well-formed values pass, including a socket directory instead of a host.
+    assert.equal(resolveConfig({ env: { DATABASE_URL: 'postgresql://u:p%40ss@db.internal:5433/nfr' }, cwd: '/' }).databaseUrl, 'postgresql://u:p%40ss@db.internal:5433/nfr');
+    assert.ok(resolveConfig({ env: { DATABASE_URL: 'postgresql:///nfr?host=/var/run/postgresql' }, cwd: '/' }).databaseUrl);
+  });
+
   it('reads .env lines with quotes, export and comments', () => {
     assert.deepEqual(parseDotenv('export A=1\n# c\nB = "two words"\nC=x # trailing\nD=\'q\'\n'), { A: '1', B: 'two words', C: 'x', D: 'q' });
   });
@@ -45,7 +70,8 @@ describe('snapshot ids', () => {
     assert.equal(parseSnapshotId('SNAP-2026-0001'), 'SNAP-2026-0001');
     assert.equal(formatSnapshotId(2026, 12345), 'SNAP-2026-12345');
     assert.deepEqual(['SNAP-2026-10000', 'SNAP-2026-9999', 'SNAP-2025-0500'].sort(compareIds), ['SNAP-2025-0500', 'SNAP-2026-9999', 'SNAP-2026-10000']);
-    for (const bad of ['../x', 'SNAP-1', 'snap-2026-0001', 'SNAP-2026-001', 'SNAP-2026-0001\n', 'SNAP-2026-0001/..', 42, null]) {
+    // SNAP-2026-00001 would be a second spelling of SNAP-2026-0001.
+    for (const bad of ['../x', 'SNAP-1', 'snap-2026-0001', 'SNAP-2026-001', 'SNAP-2026-00001', 'SNAP-2026-0001\n', 'SNAP-2026-0001/..', 42, null]) {
       assert.throws(() => parseSnapshotId(bad), /invalid snapshot id/);
     }
   });

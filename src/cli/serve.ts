@@ -4,6 +4,9 @@ import { loadConfig } from '../config.js';
 import { NfrError } from '../errors.js';
 import { startServer } from '../server/serve.js';
 
+/** Shorter tokens are accepted (development) but warned about. */
+const MIN_TOKEN_LENGTH = 16;
+
 export function registerServeCommand(program: Command): void {
   program
     .command('serve')
@@ -16,15 +19,18 @@ export function registerServeCommand(program: Command): void {
       const config = loadConfig();
       const server = await startServer(config, { host: opts.host, port: opts.port === undefined ? undefined : Number(opts.port) }).catch((err: unknown) => {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+        if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') {
           const where = `${opts.host ?? config.apiHost}:${opts.port ?? config.apiPort}`;
-          throw new NfrError('CONFIG', `cannot listen on ${where}: ${code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied' : 'no such address here'}; choose another with --port/--host or NFR_API_PORT/NFR_API_HOST`, { cause: err });
+          const why = code === 'EADDRINUSE' ? 'the port is in use' : code === 'EACCES' ? 'permission denied' : code === 'EADDRNOTAVAIL' ? 'no such address here' : 'the host name does not resolve';
+          throw new NfrError('CONFIG', `cannot listen on ${where}: ${why}; choose another with --port/--host or NFR_API_PORT/NFR_API_HOST`, { cause: err });
         }
         throw err;
       });
       const warnings = [...server.warnings];
       // No tokens is safe (every route but /health refuses), but almost certainly not what was meant.
       if (config.apiTokens.length === 0) warnings.push('API_TOKENS is empty, so every route but /health answers 401; set e.g. API_TOKENS=admin:<a long random token>');
+      const short = config.apiTokens.filter((t) => t.token.length < MIN_TOKEN_LENGTH).map((t) => t.role);
+      if (short.length > 0) warnings.push(`API_TOKENS: the ${short.join(', ')} token(s) are shorter than ${MIN_TOKEN_LENGTH} characters and easy to guess; use long random tokens (e.g. openssl rand -hex 24)`);
       if (server.migrated.length > 0) process.stderr.write(`nfr serve: migrated the database to ${server.migrated[server.migrated.length - 1]}\n`);
       process.stderr.write(`nfr serve listening on ${server.url}${server.interruptedJobs ? ` (${server.interruptedJobs} interrupted job(s) marked failed)` : ''}\n`);
       for (const w of warnings) process.stderr.write(`nfr serve: warning: ${w}\n`);
