@@ -21,6 +21,9 @@ export const ERROR_CODES = {
   FORBIDDEN: { exit: 14, http: 403 },
   PAYLOAD_TOO_LARGE: { exit: 12, http: 413 },
   UNSUPPORTED_MEDIA_TYPE: { exit: 12, http: 415 },
+  DISK_FULL: { exit: 15, http: 507 },
+  /** HTTP only: a route exists for the path, not for the method. */
+  METHOD_NOT_ALLOWED: { exit: 2, http: 405 },
 } as const satisfies Record<string, { exit: number; http: number }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -56,6 +59,8 @@ export function toNfrError(err: unknown): NfrError {
   if (isNodeConnectionError(err)) {
     return new NfrError('DATABASE', `cannot reach the database: ${messageOf(err)}`, { cause: err });
   }
+  const full = diskFull(err);
+  if (full) return full;
   if (pgCode === '42P01') {
     // undefined_table: the database lacks (part of) nfr's schema, e.g. it was never migrated.
     return new NfrError('SCHEMA_MISMATCH', `the database lacks nfr's schema (${messageOf(err)}); run \`nfr db migrate\``, { cause: err });
@@ -90,4 +95,24 @@ function isNodeConnectionError(err: unknown): boolean {
   if (typeof err !== 'object' || err === null || !('code' in err)) return false;
   const code = (err as { code: unknown }).code;
   return code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ENOTFOUND' || code === 'ETIMEDOUT';
+}
+
+/**
+ * A full disk or exhausted quota, from a file system call (ENOSPC, EDQUOT, with the path it was
+ * writing, or `writing` when the error has none) or from PostgreSQL (53100 disk_full):
+ * DISK_FULL, naming where, so the operator knows which volume to free.
+ */
+export function diskFull(err: unknown, writing?: string): NfrError | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  if (err instanceof NfrError) return err.code === 'DISK_FULL' ? err : undefined;
+  const e = err as { code?: unknown; path?: unknown; dest?: unknown };
+  if (e.code === 'ENOSPC' || e.code === 'EDQUOT') {
+    // A stream's write error carries no path: the caller says what it was writing.
+    const where = typeof e.path === 'string' ? e.path : typeof e.dest === 'string' ? e.dest : (writing ?? 'a file nfr was writing');
+    return new NfrError('DISK_FULL', `${e.code === 'EDQUOT' ? 'the disk quota is exhausted' : 'no space left on the device'} holding ${where}; free space there and retry (nothing was kept of what was being written)`, { cause: err });
+  }
+  if (e.code === '53100') {
+    return new NfrError('DISK_FULL', `the database server's disk is full (53100: ${messageOf(err)}); free space on the server and retry`, { cause: err });
+  }
+  return undefined;
 }

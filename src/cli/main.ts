@@ -36,7 +36,8 @@ Exit codes (the README's table):
   9   cancelled at the confirmation prompt
   10  database or Qdrant unavailable
   11  in use (sessions of the live database would not end)
-  12  invalid input (bad id, name, file, line or row)`;
+  12  invalid input (bad id, name, file, line or row)
+  15  disk full (no space left where nfr writes, or on the database server)`;
 
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('nfr')

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { NfrError } from '../errors.js';
+import { diskFull, NfrError } from '../errors.js';
 import { ensureDir } from '../util/fs.js';
 
 export type UploadId = string & { readonly __brand: 'UploadId' };
@@ -122,7 +122,7 @@ export async function storeUpload(client: pg.ClientBase, dataIngestedPath: strin
     } catch (err) {
       await handle.close().catch(() => {});
       await rm(storedPath, { force: true });
-      throw err;
+      throw diskFull(err, storedPath) ?? err;
     }
     return { uploadId, storedPath, relativePath: `${kind}/${path.basename(storedPath)}`, sizeBytes: size, sha256: hash.digest('hex') };
   }
@@ -154,7 +154,7 @@ export async function recordUpload(client: pg.ClientBase, kind: UploadKind, orig
 }
 
 export async function markUploadRunning(client: pg.ClientBase, uploadId: UploadId): Promise<void> {
-  await client.query(`update nfr_upload set status = 'running', started_at = now() where upload_id = $1`, [uploadId]);
+  await client.query(`update nfr_upload set status = 'running', started_at = clock_timestamp() where upload_id = $1`, [uploadId]);
 }
 
 export interface UploadCounts {
@@ -167,12 +167,13 @@ export interface UploadCounts {
 
 /**
  * Marks the upload completed with its counts. Call inside the data transaction, so the record
- * says `completed` exactly when the data committed.
+ * says `completed` exactly when the data committed. clock_timestamp(), not now(): now() is the
+ * transaction's start, which would make every batch look instantaneous.
  */
 export async function markUploadCompleted(client: pg.ClientBase, uploadId: UploadId, counts: UploadCounts, errors: readonly unknown[]): Promise<void> {
   await client.query(
     `update nfr_upload
-        set status = 'completed', finished_at = now(), rows_inserted = $2, rows_updated = $3, rows_unchanged = $4,
+        set status = 'completed', finished_at = clock_timestamp(), rows_inserted = $2, rows_updated = $3, rows_unchanged = $4,
             rows_closed = $5, rows_rejected = $6, errors = $7::jsonb
       where upload_id = $1`,
     [uploadId, counts.inserted, counts.updated, counts.unchanged, counts.closed, counts.rejected, JSON.stringify(errors.slice(0, MAX_STORED_ERRORS))],
@@ -183,7 +184,7 @@ export async function markUploadCompleted(client: pg.ClientBase, uploadId: Uploa
 export async function markUploadFailed(client: pg.ClientBase, uploadId: UploadId, rejected: number, errors: readonly unknown[]): Promise<void> {
   await client.query(
     `update nfr_upload
-        set status = 'failed', started_at = coalesce(started_at, now()), finished_at = now(),
+        set status = 'failed', started_at = coalesce(started_at, clock_timestamp()), finished_at = clock_timestamp(),
             rows_inserted = 0, rows_updated = 0, rows_unchanged = 0, rows_closed = 0, rows_rejected = $2, errors = $3::jsonb
       where upload_id = $1`,
     [uploadId, rejected, JSON.stringify(errors.slice(0, MAX_STORED_ERRORS))],

@@ -5,7 +5,7 @@
  */
 import fastifyMultipart from '@fastify/multipart';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type pg from 'pg';
 import type { Config } from '../config.js';
 import { isConnectionFailure, NfrError, sqlState, toNfrError } from '../errors.js';
@@ -61,8 +61,28 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
     // Unknown fields are errors, not silently dropped; types are not coerced into something else.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     return503OnClosing: true,
+    // What the router refuses before any route runs (a path segment over maxParamLength, a URL
+    // that does not decode) gets the one error body, without echoing the path back.
+    frameworkErrors: (err, _request, reply) => {
+      const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      void (reply as FastifyReply)
+        .code(tooLong ? 414 : 400)
+        .send({ error: { code: 'INVALID_INPUT', message: tooLong ? 'a path segment is longer than 100 characters' : 'the URL is not valid (a bad percent-escape?)' } });
+    },
+    // Requests Node's HTTP parser refuses (headers too large: 431, malformed: 400) get the same
+    // error body as everything else, and the connection is closed.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return;
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      const status = tooLarge ? 431 : 400;
+      const body = JSON.stringify({
+        error: { code: 'INVALID_INPUT', message: tooLarge ? 'the request line or headers are too large (at most 16 KiB in all)' : `malformed HTTP request (${err.code ?? 'parse error'})` },
+      });
+      socket.end(`HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
   });
 
+  const routes = routeTable(app);
   await app.register(fastifySwagger, {
     openapi: {
       info: { title: 'nfr-connect API', version: NFR_VERSION, description: 'Snapshots, ingestion pipeline, vector search and jobs of nfr-connect.' },
@@ -70,7 +90,8 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
       security: [{ bearer: [] }],
     },
   });
-  await app.register(fastifyMultipart, { limits: { fileSize: deps.config.maxUploadBytes, files: 1, fields: 10 } });
+  // Two files are let through so that the upload route can refuse the second with a reason.
+  await app.register(fastifyMultipart, { limits: { fileSize: deps.config.maxUploadBytes, files: 2, fields: 10 } });
   registerBodyParsing(app);
 
   app.addHook('onRequest', async (request) => {
@@ -88,11 +109,25 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
   });
 
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+    const pathname = request.url.split('?')[0] ?? '/';
+    // A path that exists with other methods is 405 with Allow, not 404: the client has the right
+    // resource and the wrong verb.
+    const allowed = routes.allowed(pathname);
+    if (allowed.length > 0) {
+      void reply
+        .code(405)
+        .header('allow', allowed.join(', '))
+        .send({ error: { code: 'METHOD_NOT_ALLOWED', message: `${request.method} is not allowed on ${pathname}; use ${allowed.join(' or ')}` } });
+      return;
+    }
+    void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${pathname}` } });
   });
 
-  app.setErrorHandler((err: FastifyError | NfrError | Error, _request, reply) => {
+  app.setErrorHandler((err: FastifyError | NfrError | Error, request, reply) => {
     const { status, body, retryAfter } = errorResponse(err);
+    // A server-side failure is the operator's to see (a full disk, a bug); client errors are the
+    // client's. The message never carries a token (they are not in errors) or a password.
+    if (status >= 500 && status !== 503) process.stderr.write(`nfr serve: ${request.method} ${request.url.split('?')[0]} answered ${status} ${body.error.code}: ${status === 500 ? (err as Error).message : body.error.message}\n`);
     if (retryAfter) void reply.header('Retry-After', String(retryAfter));
     if (status === 401) void reply.header('WWW-Authenticate', 'Bearer');
     void reply.code(status).send(body);
@@ -135,4 +170,16 @@ export function errorResponse(err: unknown): { status: number; body: { error: { 
   const e = toNfrError(err);
   if (e.code === 'DATABASE') return { status: 503, body: { error: { code: e.code, message: e.message } }, retryAfter: 1 };
   return { status: e.httpStatus, body: { error: { code: e.code, message: e.code === 'INTERNAL' ? 'internal error' : e.message } } };
+}
+
+/** Every route's method and path pattern, as registered, to answer which methods a path has. */
+function routeTable(app: FastifyInstance): { allowed(pathname: string): string[] } {
+  const entries: { method: string; pattern: RegExp }[] = [];
+  app.addHook('onRoute', (route) => {
+    const pattern = new RegExp(`^${route.url.split('/').map((seg) => (seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/')}$`);
+    for (const method of [route.method].flat()) entries.push({ method, pattern });
+  });
+  return {
+    allowed: (pathname) => [...new Set(entries.filter((e) => e.pattern.test(pathname)).map((e) => e.method))].sort(),
+  };
 }

@@ -11,6 +11,7 @@ import { JobStore } from '../jobs/store.js';
 import { messageOf } from '../errors.js';
 import { clientConfig, withClient } from '../postgres/connection.js';
 import { prepareSchema } from '../postgres/migrate.js';
+import { removeAbandonedParts } from '../ingest/incoming.js';
 import { waitingForLock } from '../snapshot/operation.js';
 import { openSnapshotContext } from '../snapshot/store.js';
 import { buildApp } from './app.js';
@@ -37,6 +38,8 @@ export async function startServer(config: Config, listen: { host?: string; port?
   const jobs = new JobStore(ctx.store.stateDir);
   await jobs.init();
   const interrupted = await jobs.failInterrupted('interrupted: the server that ran this job stopped before it finished');
+  // Uploads a killed server was receiving: their part files would stay forever.
+  await removeAbandonedParts(config.dataIngestedPath);
   const runner = new JobRunner(jobs);
   const warnings: string[] = [];
   let migrated: string[] = [];

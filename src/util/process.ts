@@ -79,8 +79,11 @@ export function runProgram(command: string, args: readonly string[], options: Ru
       }
       const how = signal ? `was killed by ${signal}` : `exited with code ${exitCode}`;
       const detail = lastLines(stderr, 8) || lastLines(stdout, 8);
+      // A tool reports a full disk only in words (strerror(ENOSPC)): the one case read from text,
+      // because the operator must know it is space, not the tool, that failed.
+      const full = /No space left on device|Disk quota exceeded|could not extend file/.test(stderr);
       reject(
-        new NfrError('TOOL_FAILED', `${path.basename(command)} ${how}${detail ? `:\n${detail}` : ''}`, {
+        new NfrError(full ? 'DISK_FULL' : 'TOOL_FAILED', `${path.basename(command)} ${how}${full ? ' because a disk is full' : ''}${detail ? `:\n${detail}` : ''}`, {
           details: { command: path.basename(command), exitCode, signal },
         }),
       );

@@ -4,14 +4,14 @@
  * the answer `{job_id, upload_id}`; ingestion, enrichment and the optional auto-snapshot run as
  * the job.
  */
-import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
-import { NfrError } from '../../errors.js';
+import { diskFull, NfrError } from '../../errors.js';
 import { acceptControlsUpload, ingestStoredControls } from '../../ingest/controls.js';
+import { incomingDir, newPartFile } from '../../ingest/incoming.js';
 import { controlsOutcome } from '../../jobs/outcome.js';
 import { enrichAfterIngest } from '../../pipeline/controls.js';
 import { createSnapshot } from '../../snapshot/create.js';
@@ -50,31 +50,40 @@ export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): 
       if (!/;\s*boundary\s*=/i.test(request.headers['content-type'] ?? '')) {
         throw new NfrError('INVALID_INPUT', 'Content-Type multipart/form-data has no boundary parameter, so the parts cannot be found; let the HTTP client build the body (curl -F file=@controls.csv)');
       }
-      const part = await request.file().catch((err: unknown) => {
-        throw multipartError(err);
-      });
-      if (!part) throw new NfrError('INVALID_INPUT', 'the request has no file: send the CSV in a multipart field named "file"');
-      if (part.fieldname !== 'file') {
-        part.file.resume();
-        throw new NfrError('INVALID_INPUT', `unexpected multipart field "${part.fieldname}": send the CSV in a field named "file"`);
-      }
-      const filename = path.basename(part.filename || 'upload.csv');
-      const incoming = path.join(config.dataIngestedPath, '.incoming');
       await ensureDir(config.dataIngestedPath);
-      await ensureDir(incoming);
-      const temp = path.join(incoming, `${randomUUID()}.part`);
+      await ensureDir(incomingDir(config.dataIngestedPath));
+      const temp = newPartFile(config.dataIngestedPath);
+      let filename: string | undefined;
       let stored;
       try {
-        // Streamed to disk; over the limit the stream is truncated (413 below) and the partial file goes.
-        await pipeline(part.file, createWriteStream(temp, { mode: 0o600 })).catch((err: unknown) => {
-          throw multipartError(err);
-        });
-        if (part.file.truncated) {
-          throw new NfrError('PAYLOAD_TOO_LARGE', `the upload is larger than the limit of ${config.maxUploadBytes} bytes (NFR_MAX_UPLOAD_MB); nothing was stored`);
+        // Every part is read, so a second file is refused instead of silently dropped; the first
+        // is streamed to disk as it arrives and stored only once the body has ended.
+        for await (const part of request.parts()) {
+          if (part.type === 'field') continue;
+          if (part.fieldname !== 'file') {
+            part.file.resume();
+            throw new NfrError('INVALID_INPUT', `unexpected multipart field "${part.fieldname}": send the CSV in a field named "file"; nothing was stored`);
+          }
+          if (filename !== undefined) {
+            part.file.resume();
+            throw new NfrError('INVALID_INPUT', 'the request has more than one file: send one controls CSV per upload, in the field "file"; nothing was stored');
+          }
+          filename = path.basename(part.filename || 'upload.csv');
+          // Over the limit the stream is truncated (413 below) and the partial file goes.
+          await pipeline(part.file, createWriteStream(temp, { mode: 0o600 }));
+          if (part.file.truncated) {
+            throw new NfrError('PAYLOAD_TOO_LARGE', `the upload is larger than the limit of ${config.maxUploadBytes} bytes (NFR_MAX_UPLOAD_MB); nothing was stored`);
+          }
         }
+        if (filename === undefined) throw new NfrError('INVALID_INPUT', 'the request has no file: send the CSV in a multipart field named "file"');
         // Empty, binary or headerless files are refused now, not by a job that fails later.
         await checkControlsUpload(temp, filename);
         stored = await acceptControlsUpload(ctx, temp, filename);
+      } catch (err) {
+        // The rest of the body may still be on its way, unread: close the connection after the
+        // answer, so the client's next request does not queue behind it on a kept-alive socket.
+        void reply.header('connection', 'close');
+        throw diskFull(err, temp) ?? multipartError(err);
       } finally {
         await rm(temp, { force: true });
       }
