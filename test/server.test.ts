@@ -259,9 +259,10 @@ describe('nfr serve', () => {
       assert.equal(verify.json.ok, true);
       assert.ok(verify.json.files_checked > 0);
       // requests.post(url) / fetch without a body: Content-Length: 0.
+      // A prune without a body is a dry run: nothing destructive happens by default.
       const prune = await api(server, 'POST', '/api/v2/devdata/snapshots/prune');
       assert.equal(prune.status, 200, prune.text);
-      assert.equal(prune.json.dry_run, false);
+      assert.equal(prune.json.dry_run, true);
       assert.deepEqual(prune.json.deleted, []);
       // Content-Type: application/json with an empty body, and `curl -d ''` (form-urlencoded, 0 bytes).
       const emptyJson = await rawHttp(server, [`POST /api/v2/devdata/snapshots/${id}/verify HTTP/1.1`, auth, 'Content-Type: application/json', 'Content-Length: 0']);

@@ -64,7 +64,7 @@ export interface FileSpec {
   readonly key: { readonly column: string; readonly field: string };
   /** Staging columns after the key, in the order `toRow` returns them. */
   readonly columns: readonly StagingColumn[];
-  readonly schema: z.ZodType<Record<string, unknown>>;
+  readonly schema: z.ZodObject<z.ZodRawShape>;
   /** Staging values (key first, then `columns`) of a valid line. */
   toRow(line: Record<string, unknown>): readonly CopyValue[];
   readonly checks: readonly ReferenceCheck[];
@@ -97,7 +97,7 @@ interface TreeOptions {
   readonly relation: string;
   /** Attribute columns: JSON field → staging/ver column, with types. */
   readonly attributes: readonly { readonly field: string; readonly column: string; readonly type: StagingColumn['type'] }[];
-  readonly schema: z.ZodType<Record<string, unknown>>;
+  readonly schema: z.ZodObject<z.ZodRawShape>;
 }
 
 /** functions.jsonl, locations.jsonl, consolidated.jsonl: nodes with attributes and out_id children. */

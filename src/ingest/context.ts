@@ -160,7 +160,7 @@ async function run(
   started: number,
 ): Promise<ContextIngestReport> {
   if (uploadId !== null) {
-    await client.query(`insert into nfr_upload (upload_id, kind, stored_path, status, started_at) values ($1, 'context', $2, 'running', now())`, [uploadId, root]);
+    await client.query(`insert into nfr_upload (upload_id, kind, stored_path, status, started_at) values ($1, 'context', $2, 'running', clock_timestamp())`, [uploadId, root]);
   }
   await client.query('create temp table nfr_stg_errors (file text not null, line integer, field text, message text not null) on commit drop');
 
@@ -198,7 +198,7 @@ async function run(
     const status = applied === 0 && totals.files_rejected > 0 ? 'failed' : 'completed';
     await client.query(
       `update nfr_upload set status = $2, rows_inserted = $3, rows_updated = $4, rows_unchanged = $5, rows_closed = $6, rows_rejected = $7,
-              errors = $8::jsonb, finished_at = now()
+              errors = $8::jsonb, finished_at = clock_timestamp()
         where upload_id = $1`,
       [uploadId, status, totals.inserted, totals.updated, totals.unchanged, totals.closed, totals.rejected, JSON.stringify(errors)],
     );
@@ -277,13 +277,19 @@ async function ingestFile(client: pg.ClientBase, spec: FileSpec, root: string, d
         report(rec.line, null, 'expected a JSON object');
         continue;
       }
-      const parsed = spec.schema.safeParse(value);
+      // Unknown fields are errors, as unknown CSV columns are: a misspelt field must not be
+      // silently dropped (and the provider's value with it).
+      const parsed = spec.schema.strict().safeParse(value);
       if (parsed.success) {
         yield [rec.line, true, ...spec.toRow(parsed.data)];
         continue;
       }
       badLines++;
       for (const issue of parsed.error.issues) {
+        if (issue.code === 'unrecognized_keys') {
+          for (const key of issue.keys) report(rec.line, key, `unknown field (the fields of ${spec.file} are ${Object.keys(spec.schema.shape).join(', ')})`);
+          continue;
+        }
         const field = issue.path.length > 0 ? issue.path.map(String).join('.') : null;
         const top = issue.path[0];
         const missing = issue.path.length === 1 && typeof top === 'string' && !(top in value);

@@ -241,6 +241,8 @@ export function validateRecord(layout: HeaderLayout, fields: readonly string[], 
     const v = i === undefined ? '' : (fields[i] ?? '');
     // csv-parse decodes invalid UTF-8 to U+FFFD rather than failing; catch it here, per field.
     if (v.includes('\uFFFD')) errors.push({ line, field: column, message: 'is not valid UTF-8 (or contains U+FFFD)' });
+    // PostgreSQL text cannot hold NUL; caught here it is this row's error, not a failed COPY.
+    if (v.includes('\u0000')) errors.push({ line, field: column, message: 'contains a NUL byte (\\u0000), which PostgreSQL text cannot hold' });
     input[column] = v;
   }
   const parsed = rowSchema.safeParse(input);

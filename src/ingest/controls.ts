@@ -200,7 +200,7 @@ async function processStored(
  */
 async function failInterrupted(status: pg.ClientBase): Promise<void> {
   await status.query(
-    `update nfr_upload set status = 'failed', finished_at = now(),
+    `update nfr_upload set status = 'failed', finished_at = clock_timestamp(),
             errors = jsonb_build_array(jsonb_build_object('line', null, 'field', null, 'message', 'interrupted: the ingesting process ended before it finished; nothing of it was written'))
       where kind = 'controls' and status = 'running'`,
   );

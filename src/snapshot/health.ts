@@ -62,14 +62,17 @@ export async function snapshotHealth(ctx: SnapshotContext, now = new Date()): Pr
     value: { since_last_success: failures.length, recent },
   });
 
+  // As df computes it: blocks reserved for root are neither used nor available to nfr, so they
+  // count on neither side (counting them as used showed 70 % where df says 28 %).
   const fs = await statfs(ctx.store.root);
-  const total = fs.blocks * fs.bsize;
+  const usedBytes = (fs.blocks - fs.bfree) * fs.bsize;
   const free = fs.bavail * fs.bsize;
-  const used = total > 0 ? 1 - free / total : 0;
+  const total = fs.blocks * fs.bsize;
+  const used = usedBytes + free > 0 ? usedBytes / (usedBytes + free) : 0;
   checks.push({
     name: 'disk',
     status: used >= DISK_FAIL ? 'unhealthy' : used >= DISK_WARN ? 'warning' : 'healthy',
-    message: `backup volume ${(used * 100).toFixed(1)} % used, ${(free / 2 ** 30).toFixed(1)} GiB free (warn at ${DISK_WARN * 100} %)`,
+    message: `backup volume ${(used * 100).toFixed(1)} % used, ${humanBytes(free)} free (warn at ${DISK_WARN * 100} %)`,
     value: { path: ctx.store.root, total_bytes: total, free_bytes: free, used_percent: Number((used * 100).toFixed(1)) },
   });
 
@@ -80,7 +83,7 @@ export async function snapshotHealth(ctx: SnapshotContext, now = new Date()): Pr
   checks.push({
     name: 'warm_copies',
     status: 'healthy',
-    message: warm.length ? `${warm.length} warm cop${warm.length === 1 ? 'y' : 'ies'} on the database server, ${warmBytes >= 2 ** 30 ? `${(warmBytes / 2 ** 30).toFixed(1)} GiB` : `${(warmBytes / 2 ** 20).toFixed(1)} MiB`} (limit ${ctx.config.warmMax} besides pinned ones)` : 'no warm copies',
+    message: warm.length ? `${warm.length} warm cop${warm.length === 1 ? 'y' : 'ies'} on the database server, ${humanBytes(warmBytes)} (limit ${ctx.config.warmMax} besides pinned ones)` : 'no warm copies',
     value: { count: warm.length, total_bytes: warmBytes, limit: ctx.config.warmMax, snapshots: warm.map((c) => c.snapshot_id) },
   });
 
@@ -115,4 +118,11 @@ export async function snapshotHealth(ctx: SnapshotContext, now = new Date()): Pr
 
   const status: HealthLevel = checks.some((c) => c.status === 'unhealthy') ? 'unhealthy' : checks.some((c) => c.status === 'warning') ? 'warning' : 'healthy';
   return { status, checks };
+}
+
+/** 30 MB free must not read "0.0 GiB". */
+function humanBytes(n: number): string {
+  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(1)} GiB`;
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
+  return `${(n / 1024).toFixed(0)} KiB`;
 }

@@ -3,7 +3,9 @@ import { NfrError } from '../errors.js';
 
 export type SnapshotId = string & { readonly __brand: 'SnapshotId' };
 
-const SNAPSHOT_ID = /^SNAP-(\d{4})-(\d{4,9})$/;
+// Four digits, zero-padded; more only from 10000 on, never with a leading zero (SNAP-2026-00001
+// would name the same snapshot as SNAP-2026-0001 in a second spelling).
+const SNAPSHOT_ID = /^SNAP-(\d{4})-(\d{4}|[1-9]\d{4,8})$/;
 
 /** Validates untrusted input; `../x` or `SNAP-1` never reach the file system. */
 export function parseSnapshotId(input: unknown): SnapshotId {

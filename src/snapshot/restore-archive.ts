@@ -34,15 +34,25 @@ export async function restoreArchive(
   const report = () => progress({ phase: 'restoring', tables_done: Math.min(done.size, total), tables_total: total, bytes });
   report();
   await faultPoint('restoring');
-  // Bytes restored so far, from the staging database's size (maint is idle while pg_restore runs).
+  // Bytes restored so far, from the target's size, on a session of its own: the caller's
+  // maintenance session may be asked for something else meanwhile, and a pg client runs one
+  // query at a time. A poll still running is not overlapped by the next.
+  const sizer = await connect(target, 'nfr restore progress');
+  sizer.on('error', () => {});
+  let polling = false;
   const poll = setInterval(() => {
-    maint.query<{ size: string }>('select pg_database_size($1)::text as size', [target.database]).then(
-      (r) => {
-        bytes = Number(r.rows[0]?.size ?? bytes);
-        report();
-      },
-      () => {},
-    );
+    if (polling) return;
+    polling = true;
+    sizer
+      .query<{ size: string }>('select pg_database_size(current_database())::text as size')
+      .then(
+        (r) => {
+          bytes = Number(r.rows[0]?.size ?? bytes);
+          report();
+        },
+        () => {},
+      )
+      .finally(() => (polling = false));
   }, 500);
   try {
     await runProgram(
@@ -63,6 +73,7 @@ export async function restoreArchive(
     );
   } finally {
     clearInterval(poll);
+    await sizer.end().catch(() => {});
   }
 }
 

@@ -7,6 +7,7 @@ import { tryRecover } from './operation.js';
 import type { RecoveryReport } from './recover.js';
 import { readEvents, readLastRestore, type LastRestore, type OperationEvent } from './state.js';
 import type { SnapshotContext } from './store.js';
+import { removeAbandonedParts } from '../ingest/incoming.js';
 import { needsBackup } from './pre-restore-backup.js';
 import { readWarmRegistry, type WarmCopy } from './warm-copies.js';
 
@@ -21,6 +22,8 @@ export interface SnapshotStatus {
   readonly last_restore: (LastRestore & { readonly undo_command: string | null }) | null;
   /** What this call repaired of a killed operation (null when an operation is running). */
   readonly recovered: RecoveryReport | null;
+  /** Part files of uploads a killed server was receiving, removed by this call. */
+  readonly removed_upload_parts: string[];
   /** Set when the last restore's pre-restore backup did not complete: what is kept instead. */
   readonly backup_missing: string | null;
   /** The warm copies of the live database's snapshots. */
@@ -30,6 +33,7 @@ export interface SnapshotStatus {
 export async function snapshotStatus(ctx: SnapshotContext): Promise<SnapshotStatus> {
   const lock = await lockState(ctx);
   const recovered = lock.held ? null : ((await tryRecover(ctx)) ?? null);
+  const abandonedUploads = await removeAbandonedParts(ctx.config.dataIngestedPath);
   const snapshots = await completedSnapshots(ctx.store);
   const events = await readEvents(ctx.store, 50);
   const lastRestore = await readLastRestore(ctx.store, ctx.target.database);
@@ -52,6 +56,7 @@ export async function snapshotStatus(ctx: SnapshotContext): Promise<SnapshotStat
     last_operation: events[events.length - 1] ?? null,
     last_restore: lastRestore ? { ...lastRestore, undo_command: lastRestore.previous_dropped ? null : 'nfr snapshot restore --undo' } : null,
     recovered,
+    removed_upload_parts: abandonedUploads,
     backup_missing:
       lastRestore && needsBackup(lastRestore)
         ? `the pre-restore backup of the restore of ${lastRestore.snapshot_id} ${lastRestore.backup?.status === 'failed' ? 'failed' : 'did not complete'}; the replaced database is kept as "${lastRestore.previous_database}" (undo works), and the next restore backs it up before dropping it`

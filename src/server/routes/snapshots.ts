@@ -97,9 +97,10 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     `${base}/prune`,
     {
       config: { role: 'admin' },
-      schema: { summary: 'Apply the retention policy', body: { type: 'object', additionalProperties: false, properties: { dry_run: { type: 'boolean' } } }, response: { 200: ANY_OBJECT, ...errors } },
+      schema: { summary: 'The retention policy: what it would delete (the default), or, with {"dry_run": false}, delete it', body: { type: 'object', additionalProperties: false, properties: { dry_run: { type: 'boolean' } } }, response: { 200: ANY_OBJECT, ...errors } },
     },
-    async (request) => pruneSnapshots(requestCtx, { dryRun: request.body?.dry_run === true }),
+    // Without a body nothing is deleted: applying the policy takes an explicit {"dry_run": false}.
+    async (request) => pruneSnapshots(requestCtx, { dryRun: request.body?.dry_run !== false }),
   );
 
   app.get<{ Params: { job_id: string } }>(

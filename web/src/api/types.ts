@@ -57,6 +57,8 @@ export interface SnapshotSummary {
   readonly total_bytes: number;
   readonly tables: number;
   readonly rows: number;
+  /** Its warm copy on the database server, when it has one (restores clone it). */
+  readonly warm?: { readonly database: string; readonly size_bytes: number; readonly warmed_at: string; readonly last_restored_at: string | null } | null;
 }
 
 export interface SnapshotList {
@@ -127,7 +129,9 @@ export interface AfterRestoreReport {
 
 export interface RestoreResult {
   readonly snapshot_id: string;
+  readonly restored_from?: 'archive' | 'warm copy';
   readonly pre_restore_backup_id: string | null;
+  readonly pre_restore_backup_error?: string | null;
   readonly previous_database: string | null;
   readonly schema: { readonly snapshot: string | null; readonly code: string; readonly migrated: readonly string[] };
   readonly tables_checked: number;

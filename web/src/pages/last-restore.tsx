@@ -92,8 +92,10 @@ function RestoreReport({ result, finishedAt }: { result: RestoreResult; finished
         {formatDuration(result.duration_ms)}; connections were blocked for {formatDuration(result.blocked_ms)}.
       </p>
       <dl className="facts">
+        <dt>Restored from</dt>
+        <dd>{result.restored_from === 'warm copy' ? 'its warm copy (a file copy)' : 'the archive (pg_restore)'}</dd>
         <dt>Pre-restore backup</dt>
-        <dd>{result.pre_restore_backup_id ?? 'none (skipped)'}</dd>
+        <dd className={result.pre_restore_backup_error ? 'bad-text' : undefined}>{result.pre_restore_backup_id ?? result.pre_restore_backup_error ?? 'none (skipped)'}</dd>
         <dt>Schema</dt>
         <dd>
           {result.schema.snapshot ?? '(none)'}

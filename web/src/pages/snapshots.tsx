@@ -139,6 +139,11 @@ export function Snapshots({ selected }: { selected: string | null }) {
                   <td className="num">{formatDuration(s.duration_ms)}</td>
                   <td>
                     <span className={`badge status-${s.status}`}>{s.status}</span>
+                    {s.warm ? (
+                      <span className="badge warm" title={`A ready copy (${formatBytes(s.warm.size_bytes)}) is kept on the database server: restoring it is a file copy`}>
+                        warm
+                      </span>
+                    ) : null}
                   </td>
                   <td className="row-actions" onClick={(e) => e.stopPropagation()}>
                     <ActionButton action="restore" onClick={() => setOpen({ kind: 'restore', snapshot: s })}>

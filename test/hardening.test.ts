@@ -1,0 +1,322 @@
+/**
+ * Cases found by hostile testing (issue 11), each kept fixed here: NUL bytes in a CSV, prune
+ * without a body, upload part files a killed server left, the maintenance session used by two
+ * queries at once.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
+import { TestCluster } from './support/cluster.js';
+import { baseContext, writeContext } from './support/context-fixtures.js';
+import { controlsDb, csv, row } from './support/controls-fixtures.js';
+import { query, seed } from './support/data.js';
+
+let cluster: TestCluster;
+
+before(async () => {
+  cluster = await TestCluster.start();
+});
+
+after(async () => {
+  await cluster?.stop();
+});
+
+const ADMIN = 'admin-token-hardening-0123456789';
+
+async function serve(env: Env): Promise<{ base: string; stop: () => Promise<void> }> {
+  const child = spawnNfr(['serve', '--port', '0'], env);
+  const base = /listening on (http:\/\/\S+)/.exec(await waitForStderr(child, /listening on (http:\/\/\S+)/))?.[1] ?? '';
+  return {
+    base,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await waitForExit(child);
+    },
+  };
+}
+
+describe('hardening', () => {
+  it('reports a NUL byte in a CSV field as a row error naming line and field, and writes nothing', async () => {
+    const db = await controlsDb(cluster, 'nul');
+    const file = path.join(cluster.tempDir('nul-csv'), 'nul.csv');
+    const rows = [row('CTL-1'), row('CTL-2', { description: 'before\u0000after' }), row('CTL-3')];
+    await writeFile(file, csv(rows));
+    for (const args of [['ingest', 'controls', file], ['pipeline', 'run', '--controls', file]]) {
+      const r = await nfrJson(args, db.env);
+      assert.equal(r.code, 12, `${args[0]}: ${r.stderr}`);
+      const text = JSON.stringify(r.body);
+      assert.match(text, /line 3/);
+      assert.match(text, /description/);
+      assert.match(text, /NUL/);
+      assert.doesNotMatch(text, /invalid byte sequence/);
+    }
+    assert.equal((await query(db.url, 'select count(*)::int as n from src_controls_ref_control'))[0].n, 0);
+  });
+
+  it('treats a prune without a body as a dry run; deleting needs {"dry_run": false}', async () => {
+    const db = await cluster.createDatabase('prunebody');
+    await seed(db.url, { controls: 10 });
+    const env = testEnv({
+      DATABASE_URL: db.url,
+      POSTGRES_BACKUP_PATH: cluster.tempDir('prunebody-backups'),
+      NFR_HOME: cluster.tempDir('prunebody-home'),
+      API_TOKENS: `admin:${ADMIN}`,
+      NFR_RETENTION_DAILY: '0',
+      NFR_RETENTION_WEEKLY: '0',
+      NFR_RETENTION_MONTHLY: '0',
+    });
+    assert.equal((await nfrJson(['snapshot', 'create', '--name', 'would be pruned'], env)).code, 0);
+    const server = await serve(env);
+    try {
+      const prune = (init: RequestInit) => fetch(`${server.base}/api/v2/devdata/snapshots/prune`, { method: 'POST', ...init, headers: { authorization: `Bearer ${ADMIN}`, ...init.headers } }).then(async (r) => ({ status: r.status, json: (await r.json()) as any }));
+      for (const init of [{}, { headers: { 'content-type': 'application/json' }, body: '{}' }]) {
+        const r = await prune(init);
+        assert.equal(r.status, 200);
+        assert.equal(r.json.dry_run, true);
+        assert.equal(r.json.deleted.length, 1, 'it says what would go');
+        assert.equal((await nfrJson(['snapshot', 'list'], env)).body.snapshots.length, 1, 'and nothing went');
+      }
+      const applied = await prune({ headers: { 'content-type': 'application/json' }, body: JSON.stringify({ dry_run: false }) });
+      assert.equal(applied.json.dry_run, false);
+      assert.equal((await nfrJson(['snapshot', 'list'], env)).body.snapshots.length, 0);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('removes upload part files a killed server left, at server start and in status, but not live ones', async () => {
+    const db = await cluster.createDatabase('parts');
+    await seed(db.url, { controls: 5 });
+    const data = cluster.tempDir('parts-data');
+    const env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('parts-backups'), NFR_HOME: cluster.tempDir('parts-home'), DATA_INGESTED_PATH: data, API_TOKENS: `admin:${ADMIN}` });
+    const incoming = path.join(data, '.incoming');
+    await mkdir(incoming, { recursive: true });
+    const host = encodeURIComponent(hostname());
+    const uuid = () => crypto.randomUUID();
+    const deadOwner = `999999@${host}.${uuid()}.part`;
+    const liveOwner = `${process.pid}@${host}.${uuid()}.part`;
+    const idleLegacy = `${uuid()}.part`;
+    const freshLegacy = `${uuid()}.part`;
+    for (const name of [deadOwner, liveOwner, idleLegacy, freshLegacy]) await writeFile(path.join(incoming, name), 'control_id,title\r\n');
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600 * 1000);
+    await utimes(path.join(incoming, idleLegacy), twoHoursAgo, twoHoursAgo);
+
+    const server = await serve(env);
+    await server.stop();
+    assert.deepEqual((await readdir(incoming)).sort(), [liveOwner, freshLegacy].sort());
+
+    const another = `999998@${host}.${uuid()}.part`;
+    await writeFile(path.join(incoming, another), 'x');
+    const status = await nfrJson(['snapshot', 'status'], env);
+    assert.deepEqual(status.body.removed_upload_parts, [another]);
+    assert.deepEqual((await readdir(incoming)).sort(), [liveOwner, freshLegacy].sort());
+  });
+
+  it('restores without sharing the maintenance session between two queries', async () => {
+    const db = await cluster.createDatabase('onequery');
+    await seed(db.url, { controls: 3000 });
+    const env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('onequery-backups'), NFR_HOME: cluster.tempDir('onequery-home') });
+    const created = await nfrJson(['snapshot', 'create', '--name', 'x'], env);
+    for (let i = 0; i < 2; i++) {
+      const r = await nfrJson(['snapshot', 'restore', '--id', created.body.id, '--yes'], env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(r.stderr, /already executing a query|DeprecationWarning/);
+    }
+  });
+
+  it('refuses a second file in one upload, and stores nothing', async () => {
+    const db = await controlsDb(cluster, 'twofiles');
+    const env = { ...db.env, API_TOKENS: `admin:${ADMIN}` };
+    const server = await serve(env);
+    try {
+      const form = new FormData();
+      form.append('file', new Blob([csv([row('CTL-1')])], { type: 'text/csv' }), 'one.csv');
+      form.append('file', new Blob([csv([row('CTL-2')])], { type: 'text/csv' }), 'two.csv');
+      const res = await fetch(`${server.base}/api/v2/pipelines/controls/ingest`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: form });
+      const body = (await res.json()) as any;
+      assert.equal(res.status, 400, JSON.stringify(body));
+      assert.equal(body.error.code, 'INVALID_INPUT');
+      assert.match(body.error.message, /more than one file/);
+      assert.deepEqual(await readdir(path.join(db.dataDir, 'controls')).catch(() => []), []);
+      assert.equal((await query(db.url, 'select count(*)::int as n from nfr_upload'))[0].n, 0);
+      // One file still works.
+      const one = new FormData();
+      one.append('file', new Blob([csv([row('CTL-1')])], { type: 'text/csv' }), 'one.csv');
+      const ok = await fetch(`${server.base}/api/v2/pipelines/controls/ingest`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: one });
+      assert.equal(ok.status, 202);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('starts the server only with usable settings: a bad host is a configuration error, tokens are unambiguous, short ones warned about', async () => {
+    const db = await cluster.createDatabase('serveconfig');
+    const env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('serveconfig-backups'), NFR_HOME: cluster.tempDir('serveconfig-home'), API_TOKENS: `admin:${ADMIN}` });
+    const badHost = await nfrJson(['serve', '--host', 'no-such-host.invalid', '--port', '0'], env);
+    assert.equal(badHost.code, 2, badHost.stderr);
+    assert.match(badHost.body.error.message, /cannot listen on no-such-host\.invalid/);
+    const dup = await nfrJson(['serve', '--port', '0'], { ...env, API_TOKENS: `reader:${ADMIN},admin:${ADMIN}` });
+    assert.equal(dup.code, 2);
+    assert.match(dup.body.error.message, /each token given once/);
+    assert.doesNotMatch(dup.stderr + JSON.stringify(dup.body), new RegExp(ADMIN));
+    const child = spawnNfr(['serve', '--port', '0'], { ...env, API_TOKENS: 'admin:tiny-tok' });
+    try {
+      const banner = await waitForStderr(child, /shorter than 16 characters/);
+      assert.doesNotMatch(banner, /tiny-tok/, 'the token itself is not printed');
+    } finally {
+      child.kill('SIGTERM');
+      await waitForExit(child);
+    }
+  });
+
+  it('records when an upload batch really started and finished', async () => {
+    const db = await controlsDb(cluster, 'uploadtimes');
+    const file = path.join(cluster.tempDir('uploadtimes-csv'), 'c.csv');
+    await writeFile(file, csv(Array.from({ length: 3000 }, (_, i) => row(`CTL-${i}`))));
+    const r = await nfrJson(['ingest', 'controls', file, '--no-enrich'], db.env);
+    assert.equal(r.code, 0, r.stderr);
+    const [u] = await query(db.url, `select created_at, started_at, finished_at from nfr_upload where kind = 'controls'`);
+    assert.ok(u.finished_at > u.started_at, `finished ${u.finished_at.toISOString()} after started ${u.started_at.toISOString()}`);
+  });
+
+  it('refuses an unknown field in a context file as it refuses an unknown CSV column', async () => {
+    const db = await controlsDb(cluster, 'jsonlfields');
+    const root = cluster.tempDir('jsonlfields-context');
+    const data = baseContext();
+    data.functions[1] = { ...data.functions[1], nmae: 'Operations (misspelt field)' };
+    writeContext(root, '2026-11-30', data);
+    const r = await nfrJson(['ingest', 'context', '--path', root], db.env);
+    assert.equal(r.code, 12, r.stderr);
+    const text = JSON.stringify(r.body);
+    assert.match(text, /functions\.jsonl/);
+    assert.match(text, /"line":2/);
+    assert.match(text, /"field":"nmae"/);
+    assert.match(text, /unknown field/);
+  });
+
+  it('answers a full data volume during an upload with 507 DISK_FULL naming the path, and keeps nothing', async (t) => {
+    const volume = await smallVolume(t, 256);
+    if (!volume) return;
+    try {
+      const db = await controlsDb(cluster, 'fullupload');
+      const env = { ...db.env, DATA_INGESTED_PATH: volume.dir, API_TOKENS: `admin:${ADMIN}` };
+      const server = await serve(env);
+      try {
+        const big = csv(Array.from({ length: 4000 }, (_, i) => row(`CTL-${i}`, { description: 'x'.repeat(200) })));
+        assert.ok(big.length > 600_000);
+        const form = new FormData();
+        form.append('file', new Blob([big], { type: 'text/csv' }), 'big.csv');
+        const res = await fetch(`${server.base}/api/v2/pipelines/controls/ingest`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: form, signal: AbortSignal.timeout(20_000) });
+        const body = (await res.json()) as any;
+        assert.equal(res.status, 507, JSON.stringify(body));
+        assert.equal(body.error.code, 'DISK_FULL');
+        assert.match(body.error.message, new RegExp(volume.dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+        assert.equal((await query(db.url, 'select count(*)::int as n from nfr_upload'))[0].n, 0, 'no upload row, pending or otherwise');
+        assert.deepEqual(await readdir(path.join(volume.dir, '.incoming')), [], 'no part file left');
+        // Space again: the same upload goes through.
+        await volume.grow(4096);
+        const again = new FormData();
+        again.append('file', new Blob([big], { type: 'text/csv' }), 'big.csv');
+        const ok = await fetch(`${server.base}/api/v2/pipelines/controls/ingest`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: again, signal: AbortSignal.timeout(20_000) });
+        assert.equal(ok.status, 202);
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      await volume.remove();
+    }
+  });
+
+  it('fails a snapshot create on a full backup volume with exit 15, lists nothing and leaves nothing', async (t) => {
+    const volume = await smallVolume(t, 512);
+    if (!volume) return;
+    try {
+      const db = await cluster.createDatabase('fullcreate');
+      await seed(db.url, { controls: 4000 });
+      const env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: volume.dir, NFR_HOME: cluster.tempDir('fullcreate-home') });
+      const r = await nfrJson(['snapshot', 'create', '--name', 'too big'], env);
+      assert.equal(r.code, 15, r.stderr);
+      assert.equal(r.body.error.code, 'DISK_FULL');
+      assert.match(r.body.error.message, /disk is full|no space left/i);
+      await volume.grow(64 * 1024);
+      const list = await nfrJson(['snapshot', 'list'], env);
+      assert.deepEqual(list.body.snapshots, []);
+      assert.deepEqual(await readdir(path.join(volume.dir, '.tmp')).catch(() => []), [], 'the partial dump is gone');
+      const ok = await nfrJson(['snapshot', 'create', '--name', 'fits now'], env);
+      assert.equal(ok.code, 0, ok.stderr);
+    } finally {
+      await volume.remove();
+    }
+  });
+
+  it('answers a wrong method with 405 and Allow, and refusals of the framework with the one error body', async () => {
+    const db = await cluster.createDatabase('methods');
+    const env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('methods-backups'), NFR_HOME: cluster.tempDir('methods-home'), API_TOKENS: `admin:${ADMIN}` });
+    const server = await serve(env);
+    try {
+      const call = async (method: string, pathname: string, headers: Record<string, string> = {}) => {
+        const res = await fetch(server.base + pathname, { method, headers: { authorization: `Bearer ${ADMIN}`, ...headers } });
+        const text = await res.text();
+        let json: any;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          json = undefined;
+        }
+        return { status: res.status, allow: res.headers.get('allow'), json, text };
+      };
+      for (const [method, pathname, allow] of [
+        ['GET', '/api/v2/pipelines/controls/ingest', 'POST'],
+        ['DELETE', '/api/v2/devdata/snapshots', 'GET, HEAD'],
+        ['GET', '/api/v2/devdata/snapshots/SNAP-2026-0001/restore', 'POST'],
+        ['PUT', '/api/v2/pipelines/controls/ingest', 'POST'],
+      ] as const) {
+        const r = await call(method, pathname);
+        assert.equal(r.status, 405, `${method} ${pathname}: ${r.text}`);
+        assert.equal(r.allow, allow);
+        assert.equal(r.json.error.code, 'METHOD_NOT_ALLOWED');
+      }
+      assert.equal((await call('GET', '/api/v2/no/such/route')).status, 404);
+      const big = await call('GET', '/api/v2/devdata/snapshots', { 'x-padding': 'a'.repeat(20_000) });
+      assert.equal(big.status, 431);
+      assert.equal(big.json.error.code, 'INVALID_INPUT');
+      const longParam = await call('GET', `/api/v2/devdata/snapshots/${'S'.repeat(5000)}`);
+      assert.ok(longParam.status >= 400 && longParam.status < 500, longParam.text);
+      assert.equal(typeof longParam.json?.error?.code, 'string', longParam.text);
+      assert.equal(typeof longParam.json?.error?.message, 'string', longParam.text);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+/**
+ * A tmpfs of `kib` KiB to fill up (root only); skips the test, saying why, where it cannot be
+ * mounted. `grow` remounts it larger, `remove` unmounts it.
+ */
+async function smallVolume(t: { skip: (reason: string) => void }, kib: number): Promise<{ dir: string; grow: (kib: number) => Promise<void>; remove: () => Promise<void> } | undefined> {
+  if (process.getuid?.() !== 0) {
+    t.skip('a full disk is simulated with a tmpfs, which needs root');
+    return undefined;
+  }
+  const dir = cluster.tempDir('tmpfs');
+  const mount = (args: string[]) => new Promise<number>((resolve) => spawn('mount', args, { stdio: 'ignore' }).on('close', (code) => resolve(code ?? 1)).on('error', () => resolve(1)));
+  if ((await mount(['-t', 'tmpfs', '-o', `size=${kib}k,mode=0755`, 'tmpfs', dir])) !== 0) {
+    t.skip('mount -t tmpfs failed (no CAP_SYS_ADMIN here?): cannot simulate a full disk');
+    return undefined;
+  }
+  return {
+    dir,
+    grow: async (size) => {
+      assert.equal(await mount(['-o', `remount,size=${size}k`, dir]), 0);
+    },
+    remove: async () => {
+      await new Promise<void>((resolve) => spawn('umount', ['-l', dir], { stdio: 'ignore' }).on('close', () => resolve()).on('error', () => resolve()));
+    },
+  };
+}
+
