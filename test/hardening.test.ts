@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { baseContext, writeContext } from './support/context-fixtures.js';
-import { controlsDb, csv, row } from './support/controls-fixtures.js';
+import { controlsDb, csv, row, runNfrMeasured } from './support/controls-fixtures.js';
 import { query, seed } from './support/data.js';
 
 let cluster: TestCluster;
@@ -291,6 +291,26 @@ describe('hardening', () => {
     } finally {
       await server.stop();
     }
+  });
+
+  it('bounds every field: a long one is a row error, a huge one stops the parse with its line, in bounded memory', async () => {
+    const db = await controlsDb(cluster, 'bigfields');
+    const dir = cluster.tempDir('bigfields-csv');
+    const long = path.join(dir, 'long.csv');
+    await writeFile(long, csv([row('CTL-1'), row('CTL-2', { description: 'y'.repeat(150_000) }), row('CTL-3')]));
+    const skipped = await nfrJson(['ingest', 'controls', long, '--skip-invalid', '--no-enrich'], db.env);
+    assert.equal(skipped.code, 0, skipped.stderr);
+    assert.deepEqual(skipped.body.errors.map((e: any) => [e.line, e.field]), [[3, 'description']]);
+    assert.match(skipped.body.errors[0].message, /150,000 characters; at most 100,000/);
+    assert.deepEqual((await query(db.url, 'select control_id from src_controls_ref_control order by 1')).map((r) => r.control_id), ['CTL-1', 'CTL-3']);
+
+    const huge = path.join(dir, 'huge.csv');
+    await writeFile(huge, csv([row('CTL-4'), row('CTL-5', { description: 'z'.repeat(45_000_000) }), row('CTL-6')]));
+    const refused = await runNfrMeasured(['ingest', 'controls', huge, '--json'], db.env);
+    assert.equal(refused.code, 12, refused.stderr);
+    assert.match(refused.stdout, /line 3: a record longer than 2,000,000 characters/);
+    if (refused.peakRssBytes > 0) assert.ok(refused.peakRssBytes < 256 * 1024 * 1024, `peak RSS ${(refused.peakRssBytes / 1048576).toFixed(0)} MiB`);
+    assert.equal((await query(db.url, `select count(*)::int as n from src_controls_ref_control where control_id in ('CTL-4', 'CTL-5', 'CTL-6')`))[0].n, 0);
   });
 });
 

@@ -10,7 +10,7 @@ import { parse, type Options as CsvOptions, type Parser } from 'csv-parse';
 import { z } from 'zod';
 import { controlText, textHash } from '../enrich/text.js';
 import { NfrError } from '../errors.js';
-import { CONTROLS_CSV_OPTIONS } from './csv-options.js';
+import { CONTROLS_CSV_OPTIONS, MAX_FIELD_CHARS, MAX_RECORD_CHARS } from './csv-options.js';
 
 /** Every column the format knows, in the order `nfr sample` writes them. */
 export const CONTROL_COLUMNS = [
@@ -66,6 +66,13 @@ export function csvSyntaxError(err: unknown, file: string, part: 'CSV' | 'CSV he
   const e = err as { code?: unknown; lines?: unknown; message?: unknown } | null;
   if (typeof e?.code !== 'string' || !e.code.startsWith('CSV_')) return undefined;
   const line = typeof e.lines === 'number' ? e.lines : undefined;
+  if (e.code === 'CSV_MAX_RECORD_SIZE') {
+    return new NfrError(
+      'INVALID_INPUT',
+      `${file}${line ? ` line ${line}` : ''}: a record longer than ${MAX_RECORD_CHARS.toLocaleString('en-US')} characters (a field may have at most ${MAX_FIELD_CHARS.toLocaleString('en-US')}); it was not read into memory; ${outcome}`,
+      { cause: err, details: { file, line, csv_error: e.code } },
+    );
+  }
   return new NfrError('INVALID_INPUT', `${file}${line ? ` line ${line}` : ''}: malformed ${part}: ${String(e.message)}; ${outcome}`, { cause: err, details: { file, line, csv_error: e.code } });
 }
 
@@ -241,6 +248,7 @@ export function validateRecord(layout: HeaderLayout, fields: readonly string[], 
     const v = i === undefined ? '' : (fields[i] ?? '');
     // csv-parse decodes invalid UTF-8 to U+FFFD rather than failing; catch it here, per field.
     if (v.includes('\uFFFD')) errors.push({ line, field: column, message: 'is not valid UTF-8 (or contains U+FFFD)' });
+    if (v.length > MAX_FIELD_CHARS) errors.push({ line, field: column, message: `is ${v.length.toLocaleString('en-US')} characters; at most ${MAX_FIELD_CHARS.toLocaleString('en-US')}` });
     // PostgreSQL text cannot hold NUL; caught here it is this row's error, not a failed COPY.
     if (v.includes('\u0000')) errors.push({ line, field: column, message: 'contains a NUL byte (\\u0000), which PostgreSQL text cannot hold' });
     input[column] = v;

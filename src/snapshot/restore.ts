@@ -9,7 +9,6 @@
  * `undo` can put it back by rename in about a second whatever its size.
  */
 import path from 'node:path';
-import type pg from 'pg';
 import { NfrError, toNfrError } from '../errors.js';
 import { serverMajor, withClient, withDatabase } from '../postgres/connection.js';
 import { cloneDatabase, createDatabaseLike, databaseExists, databaseInfo, derivedDatabaseName, dropDatabase } from '../postgres/databases.js';
@@ -98,7 +97,8 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
   // from the swap. If it never got its backup, it gets one first (or the restore is refused).
   const dropPrevious = async () => {
     if (!liveInfo) return;
-    await dropDatabase(op.maint, previous);
+    // On a session of its own: this may run while the staging database is being made on maint.
+    await withClient(ctx.maintenance, (client) => dropDatabase(client, previous), 'nfr restore');
     // Should this restore fail from here on, status must not offer an undo that cannot work.
     const last = await readLastRestore(ctx.store, live);
     if (last && !last.previous_dropped) await writeLastRestore(ctx.store, { ...last, previous_dropped: true });
