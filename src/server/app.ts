@@ -21,6 +21,7 @@ import { registerPipelineRoutes } from './routes/pipelines.js';
 import { registerSnapshotRoutes } from './routes/snapshots.js';
 import { cachedSignature } from './signature.js';
 import { registerConsole, SECURITY_HEADERS } from './console.js';
+import { finishOpenApi } from './openapi.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerControlRoutes } from './routes/controls.js';
 
@@ -89,6 +90,8 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
+    // Servers, licence, operationIds, the upload's body, optional bodies, 4xx: see openapi.ts.
+    transformObject: (documentObject) => finishOpenApi('openapiObject' in documentObject ? (documentObject.openapiObject as Record<string, unknown>) : (documentObject.swaggerObject as Record<string, unknown>)) as never,
   });
   // Two files are let through so that the upload route can refuse the second with a reason.
   await app.register(fastifyMultipart, { limits: { fileSize: deps.config.maxUploadBytes, files: 2, fields: 10 } });

@@ -17,3 +17,42 @@ export const ERROR_BODY = {
 export const ANY_OBJECT = { type: 'object', additionalProperties: true } as const;
 
 export const ERROR_RESPONSES = { 400: ERROR_BODY, 401: ERROR_BODY, 403: ERROR_BODY, 404: ERROR_BODY, 409: ERROR_BODY, 503: ERROR_BODY } as const;
+
+/**
+ * A job as `GET /api/v2/jobs/{job_id}` answers it (see jobs/store.ts). Typed for clients; open
+ * (additionalProperties) so that a field added to the record is never dropped by serialization.
+ */
+export const JOB = {
+  type: 'object',
+  additionalProperties: true,
+  required: ['job_id', 'kind', 'status', 'progress_percent', 'created_at', 'updated_at'],
+  properties: {
+    job_id: { type: 'string', format: 'uuid' },
+    kind: { type: 'string', enum: ['snapshot.create', 'snapshot.restore', 'snapshot.undo', 'snapshot.warm', 'ingest.controls', 'ingest.context', 'index.sync'] },
+    status: { type: 'string', enum: ['pending', 'running', 'completed', 'failed'] },
+    progress_percent: { type: 'number', minimum: 0, maximum: 100 },
+    progress: { type: 'number', description: "the original system's name for progress_percent" },
+    current_step: { type: ['string', 'null'] },
+    step: { type: ['string', 'null'], description: 'the phase the job is in (dumping, restoring, waiting for the lock held by …)' },
+    created_at: { type: 'string', format: 'date-time' },
+    started_at: { type: ['string', 'null'], format: 'date-time' },
+    finished_at: { type: ['string', 'null'], format: 'date-time' },
+    updated_at: { type: 'string', format: 'date-time' },
+    params: { type: 'object', additionalProperties: true },
+    result: { description: 'what the work returned (a manifest summary, a restore report, ingestion counts), null until completed' },
+    error: { type: ['object', 'null'], additionalProperties: true, properties: { code: { type: 'string' }, message: { type: 'string' } } },
+    counts: { type: ['object', 'null'], additionalProperties: { type: 'number' }, description: 'rows_read, rows_valid, rows_rejected, inserted, updated, unchanged, closed; tables_done, tables_total, bytes' },
+    errors: {
+      type: 'array',
+      items: { type: 'object', additionalProperties: true, properties: { line: { type: ['integer', 'null'] }, field: { type: ['string', 'null'] }, message: { type: 'string' }, file: { type: 'string' } } },
+    },
+  },
+} as const;
+
+/** The 202 answer of a request that started a job. */
+export const JOB_ACCEPTED = {
+  type: 'object',
+  additionalProperties: true,
+  required: ['job_id'],
+  properties: { job_id: { type: 'string', format: 'uuid' }, status: { type: 'string' }, status_url: { type: 'string' }, snapshot_id: { type: 'string' }, upload_id: { type: 'string' } },
+} as const;

@@ -5,7 +5,7 @@ import { JOB_STATUSES, type Job, type JobStatus } from '../../jobs/store.js';
 import type { JobReport } from '../../jobs/runner.js';
 import type { SnapshotContext } from '../../snapshot/store.js';
 import type { ServerDeps } from '../app.js';
-import { ANY_OBJECT, ERROR_BODY } from '../schemas.js';
+import { ERROR_BODY, JOB } from '../schemas.js';
 
 /**
  * A job as the API shows it: the record (status, progress_percent, current_step, counts, errors,
@@ -33,7 +33,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: ServerDeps): void 
       schema: {
         summary: 'Jobs, newest first',
         querystring: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: [...JOB_STATUSES] }, limit: { type: 'string', pattern: '^[0-9]{1,4}$' } } },
-        response: { 200: ANY_OBJECT, 400: ERROR_BODY, 401: ERROR_BODY },
+        response: { 200: { type: 'object', required: ['jobs'], properties: { jobs: { type: 'array', items: JOB } } }, 400: ERROR_BODY, 401: ERROR_BODY },
       },
     },
     async (request) => ({
@@ -47,10 +47,10 @@ export function registerJobRoutes(app: FastifyInstance, deps: ServerDeps): void 
     return jobView(job);
   };
   const params = { type: 'object', required: ['job_id'], properties: { job_id: { type: 'string', maxLength: 64 } } } as const;
-  app.get<{ Params: { job_id: string } }>('/api/v2/jobs/:job_id', { config: { role: 'reader' }, schema: { summary: 'One job', params, response: { 200: ANY_OBJECT, 404: ERROR_BODY, 401: ERROR_BODY } } }, async (r) =>
+  app.get<{ Params: { job_id: string } }>('/api/v2/jobs/:job_id', { config: { role: 'reader' }, schema: { summary: 'One job', params, response: { 200: JOB, 404: ERROR_BODY, 401: ERROR_BODY } } }, async (r) =>
     getJob(r.params.job_id),
   );
-  app.get<{ Params: { job_id: string } }>('/api/v2/pipelines/jobs/:job_id', { config: { role: 'reader' }, schema: { summary: 'A pipeline job', params, response: { 200: ANY_OBJECT, 404: ERROR_BODY, 401: ERROR_BODY } } }, async (r) =>
+  app.get<{ Params: { job_id: string } }>('/api/v2/pipelines/jobs/:job_id', { config: { role: 'reader' }, schema: { summary: 'A pipeline job', params, response: { 200: JOB, 404: ERROR_BODY, 401: ERROR_BODY } } }, async (r) =>
     getJob(r.params.job_id),
   );
 }

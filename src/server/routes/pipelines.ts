@@ -11,7 +11,7 @@ import { getPipelineStage } from '../../pipeline/stage.js';
 import { createSnapshot } from '../../snapshot/create.js';
 import type { ServerDeps } from '../app.js';
 import { withPoolClient } from '../db.js';
-import { ANY_OBJECT, ERROR_RESPONSES } from '../schemas.js';
+import { ANY_OBJECT, ERROR_RESPONSES, JOB_ACCEPTED } from '../schemas.js';
 import { jobAccepted, jobContext } from './jobs.js';
 import { registerControlsUpload } from './uploads.js';
 
@@ -67,7 +67,7 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps, s
       schema: {
         summary: 'Ingest the latest folder of each context provider under CONTEXT_PROVIDERS_PATH; poll the job',
         body: { type: 'object', additionalProperties: false, properties: { dry_run: { type: 'boolean' }, skip_invalid: { type: 'boolean' }, allow_empty: { type: 'boolean' } } },
-        response: { 202: ANY_OBJECT, ...ERROR_RESPONSES },
+        response: { 202: JOB_ACCEPTED, ...ERROR_RESPONSES },
       },
     },
     async (request, reply) => {
@@ -102,7 +102,7 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps, s
       schema: {
         summary: 'Bring the vector index in line with the current controls (incremental; force rebuilds); poll the job',
         body: { type: 'object', additionalProperties: false, properties: { force: { type: 'boolean' } } },
-        response: { 202: ANY_OBJECT, ...ERROR_RESPONSES },
+        response: { 202: JOB_ACCEPTED, ...ERROR_RESPONSES },
       },
     },
     async (request, reply) => {

@@ -18,7 +18,7 @@ import { loadSnapshot, verifyFiles } from '../../snapshot/verify.js';
 import { coolSnapshot, warmSnapshot } from '../../snapshot/warm.js';
 import { readAllWarmCopies } from '../../snapshot/warm-copies.js';
 import type { ServerDeps } from '../app.js';
-import { ANY_OBJECT, ERROR_BODY, ERROR_RESPONSES } from '../schemas.js';
+import { ANY_OBJECT, ERROR_BODY, ERROR_RESPONSES, JOB, JOB_ACCEPTED } from '../schemas.js';
 import { authorize } from '../auth.js';
 import { jobAccepted, jobContext, jobView } from './jobs.js';
 
@@ -105,7 +105,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
 
   app.get<{ Params: { job_id: string } }>(
     `${base}/job/:job_id/status`,
-    { config: { role: 'reader' }, schema: { summary: 'Status of a snapshot job', params: { type: 'object', properties: { job_id: { type: 'string', maxLength: 64 } } }, response: { 200: ANY_OBJECT, ...errors } } },
+    { config: { role: 'reader' }, schema: { summary: 'Status of a snapshot job', params: { type: 'object', properties: { job_id: { type: 'string', maxLength: 64 } } }, response: { 200: JOB, ...errors } } },
     async (request) => {
       const job = await jobs.get(request.params.job_id);
       if (!job) throw new NfrError('NOT_FOUND', `no job ${request.params.job_id}`);
@@ -115,7 +115,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
 
   app.post<{ Body: RestoreBody | undefined }>(
     `${base}/undo`,
-    { config: { role: 'admin' }, schema: { summary: 'Put back the database the last restore replaced', response: { 202: ANY_OBJECT, ...errors } } },
+    { config: { role: 'admin' }, schema: { summary: 'Put back the database the last restore replaced', response: { 202: JOB_ACCEPTED, ...errors } } },
     async (_request, reply) => {
       const job = await jobs.create('snapshot.undo', {});
       runner.submit(job, (report) => undoLastRestore(jobContext(ctx, report)));
@@ -131,7 +131,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
 
   app.post<{ Params: { id: string } }>(
     `${base}/:id/warm`,
-    { config: { role: 'operator' }, schema: { summary: 'Keep a ready copy of the snapshot on the server, so restoring it is a file copy; poll the job', params: ID_PARAM, response: { 202: ANY_OBJECT, ...errors } } },
+    { config: { role: 'operator' }, schema: { summary: 'Keep a ready copy of the snapshot on the server, so restoring it is a file copy; poll the job', params: ID_PARAM, response: { 202: JOB_ACCEPTED, ...errors } } },
     async (request, reply) => {
       const id = parseSnapshotId(request.params.id);
       await loadSnapshot(ctx.store, id);
@@ -165,7 +165,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
           additionalProperties: false,
           properties: { skip_backup: { type: 'boolean' }, force: { type: 'boolean' }, resync: { type: 'boolean' }, create_pre_restore_backup: { type: 'boolean' } },
         },
-        response: { 202: ANY_OBJECT, ...errors },
+        response: { 202: JOB_ACCEPTED, ...errors },
       },
     },
     async (request, reply) => {

@@ -17,7 +17,7 @@ import { enrichAfterIngest } from '../../pipeline/controls.js';
 import { createSnapshot } from '../../snapshot/create.js';
 import { ensureDir } from '../../util/fs.js';
 import type { ServerDeps } from '../app.js';
-import { ANY_OBJECT, ERROR_BODY, ERROR_RESPONSES } from '../schemas.js';
+import { ERROR_BODY, ERROR_RESPONSES, JOB_ACCEPTED } from '../schemas.js';
 import { checkControlsUpload } from '../upload-check.js';
 import { jobAccepted, jobContext } from './jobs.js';
 
@@ -40,7 +40,7 @@ export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): 
           additionalProperties: false,
           properties: { skip_invalid: { type: 'string', enum: ['true', 'false'] }, close_missing: { type: 'string', enum: ['true', 'false'] } },
         },
-        response: { 202: ANY_OBJECT, 413: ERROR_BODY, 415: ERROR_BODY, ...ERROR_RESPONSES },
+        response: { 202: JOB_ACCEPTED, 413: ERROR_BODY, 415: ERROR_BODY, ...ERROR_RESPONSES },
       },
     },
     async (request, reply) => {

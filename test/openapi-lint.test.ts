@@ -1,0 +1,74 @@
+/**
+ * The API document as real tools read it: `redocly lint` with the recommended rules (see
+ * redocly.yaml) finds no error and no warning, every operation has a unique operationId, and a
+ * generated client can send the controls upload.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { REPO_ROOT, spawnNfr, testEnv, waitForExit, waitForStderr } from './support/cli.js';
+import { TestCluster } from './support/cluster.js';
+
+const TOKEN = 'reader-token-openapi-0123456789';
+let cluster: TestCluster;
+
+before(async () => {
+  cluster = await TestCluster.start();
+});
+
+after(async () => {
+  await cluster?.stop();
+});
+
+function lint(file: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const cli = path.join(REPO_ROOT, 'node_modules', '@redocly', 'cli', 'bin', 'cli.js');
+    const child = spawn(process.execPath, [cli, 'lint', file, '--config', path.join(REPO_ROOT, 'redocly.yaml'), '--format=json'], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' },
+      cwd: REPO_ROOT,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+describe('OpenAPI document', () => {
+  it('lints clean with the recommended rules, with an operationId per operation and the upload body', async () => {
+    const db = await cluster.createDatabase('openapi');
+    const env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('openapi-backups'), NFR_HOME: cluster.tempDir('openapi-home'), API_TOKENS: `reader:${TOKEN}` });
+    const server = spawnNfr(['serve', '--port', '0'], env);
+    try {
+      const base = /listening on (http:\/\/\S+)/.exec(await waitForStderr(server, /listening on (http:\/\/\S+)/))?.[1] ?? '';
+      const res = await fetch(`${base}/api/v2/openapi.json`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(res.status, 200);
+      const doc = (await res.json()) as { paths: Record<string, Record<string, { operationId?: string; requestBody?: any; responses: Record<string, unknown> }>>; servers?: unknown[] };
+      const file = path.join(cluster.tempDir('openapi-doc'), 'openapi.json');
+      await writeFile(file, JSON.stringify(doc, null, 2));
+
+      const result = await lint(file);
+      const report = JSON.parse(result.stdout) as { totals: { errors: number; warnings: number }; problems: { ruleId: string; message: string; location?: { pointer?: string }[] }[] };
+      const problems = report.problems.map((p) => `${p.ruleId} ${p.location?.[0]?.pointer ?? ''}: ${p.message}`);
+      assert.deepEqual(problems, [], 'redocly lint problems');
+      assert.deepEqual(report.totals, { ...report.totals, errors: 0, warnings: 0 });
+
+      const ops = Object.entries(doc.paths).flatMap(([p, methods]) => Object.entries(methods).map(([m, op]) => ({ id: op.operationId, where: `${m} ${p}`, op })));
+      assert.ok(ops.length >= 25, `${ops.length} operations`);
+      assert.equal(new Set(ops.map((o) => o.id)).size, ops.length, 'operationIds are unique');
+      const upload = doc.paths['/api/v2/pipelines/controls/ingest']?.post;
+      assert.equal(upload?.requestBody?.content?.['multipart/form-data']?.schema?.properties?.file?.format, 'binary');
+      const verify = doc.paths['/api/v2/devdata/snapshots/{id}/verify']?.post;
+      assert.equal(verify?.requestBody?.required, false, 'an empty body works, so it is not required');
+      const job = doc.paths['/api/v2/jobs/{job_id}']?.get?.responses['200'] as any;
+      assert.ok(job?.content?.['application/json']?.schema?.properties?.status?.enum?.includes('running'), 'jobs are typed');
+    } finally {
+      server.kill('SIGTERM');
+      await waitForExit(server);
+    }
+  });
+});
