@@ -6,7 +6,8 @@ import { NfrError } from '../src/errors.js';
 import { BATCH_RECORDS, csvRecords } from '../src/ingest/csv-records.js';
 import { derivedDatabaseName } from '../src/postgres/databases.js';
 import { compareIds } from '../src/snapshot/catalog.js';
-import { formatSnapshotId, parseSnapshotId } from '../src/snapshot/ids.js';
+import { formatSnapshotId, parseSnapshotId, type SnapshotId } from '../src/snapshot/ids.js';
+import { warmDatabaseName } from '../src/snapshot/warm-copies.js';
 import { manifestFields, type Manifest } from '../src/snapshot/manifest.js';
 import { planRetention } from '../src/snapshot/retention.js';
 
@@ -74,6 +75,15 @@ describe('snapshot ids', () => {
     for (const bad of ['../x', 'SNAP-1', 'snap-2026-0001', 'SNAP-2026-001', 'SNAP-2026-00001', 'SNAP-2026-0001\n', 'SNAP-2026-0001/..', 42, null]) {
       assert.throws(() => parseSnapshotId(bad), /invalid snapshot id/);
     }
+  });
+
+  it('names warm copies within the 63-byte limit, one name per snapshot', () => {
+    assert.equal(warmDatabaseName('nfr', 'SNAP-2026-0003' as SnapshotId), 'nfr__nfr_warm_2026_0003');
+    const long = 'l'.repeat(60);
+    const names = ['SNAP-2026-0003', 'SNAP-2026-123456789'].map((id) => warmDatabaseName(long, id as SnapshotId));
+    for (const n of names) assert.ok(Buffer.byteLength(n) <= 63, n);
+    assert.match(names[1]!, /__nfr_warm_2026_123456789$/);
+    assert.notEqual(warmDatabaseName(long + 'a', 'SNAP-2026-0003' as SnapshotId), warmDatabaseName(long + 'b', 'SNAP-2026-0003' as SnapshotId));
   });
 
   it('derives staging names within the 63-byte limit', () => {

@@ -122,16 +122,21 @@ export async function recoverWarmLeftovers(ctx: SnapshotContext, maint: pg.Clien
   const live = ctx.target.database;
   const registry = await readWarmRegistry(ctx.store, live);
   const recorded = new Set(Object.values(registry).map((c) => c.database));
-  const prefix = warmDatabaseName(live, 'SNAP-0000-0000' as SnapshotId).replace(/0000_0000$/, '');
-  const r = await maint.query<{ datname: string; datistemplate: boolean }>('select datname, datistemplate from pg_database where starts_with(datname, $1)', [prefix]);
+  // Every warm-named database on the server; one is this live database's when its name is the
+  // one warmDatabaseName gives for the id it ends with (long names are hashed per id length).
+  const r = await maint.query<{ datname: string; datistemplate: boolean }>("select datname, datistemplate from pg_database where datname ~ '__nfr_warm_[0-9]{4}_[0-9]{4,}$'");
+  const ours = r.rows.filter((row) => {
+    const m = /__nfr_warm_(\d{4})_(\d{4,})$/.exec(row.datname);
+    return m !== null && warmDatabaseName(live, `SNAP-${m[1]}-${m[2]}` as SnapshotId) === row.datname;
+  });
   const dropped: string[] = [];
-  for (const row of r.rows) {
-    if (!recorded.has(row.datname) && /_\d{4}_\d{4,}$/.test(row.datname)) {
+  for (const row of ours) {
+    if (!recorded.has(row.datname)) {
       await dropTemplate(maint, row.datname);
       dropped.push(row.datname);
     }
   }
-  const present = new Set(r.rows.filter((row) => row.datistemplate).map((row) => row.datname));
+  const present = new Set(ours.filter((row) => row.datistemplate).map((row) => row.datname));
   const stale = Object.values(registry).filter((c) => !present.has(c.database));
   if (stale.length > 0) {
     await updateWarmRegistry(ctx.store, live, (reg) => Object.fromEntries(Object.entries(reg).filter(([, c]) => present.has(c.database))));
