@@ -9,6 +9,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ensureDir, fsyncDir } from '../util/fs.js';
+import { processAlive } from '../util/process.js';
 
 const TEMP_SUFFIX = '.partial';
 
@@ -89,12 +90,3 @@ async function removeStaleTemps(dir: string): Promise<void> {
   }
 }
 
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
+import { processAlive } from '../util/process.js';
 
 export const INCOMING_DIR = '.incoming';
 
@@ -36,7 +37,7 @@ export async function removeAbandonedParts(dataIngestedPath: string, now = Date.
     const st = await stat(file).catch(() => undefined);
     if (!st) continue;
     const m = PART.exec(name);
-    const ownerGone = m !== null && decodeURIComponent(m[2] ?? '') === hostname() && Number(m[1]) !== process.pid && !alive(Number(m[1]));
+    const ownerGone = m !== null && decodeURIComponent(m[2] ?? '') === hostname() && Number(m[1]) !== process.pid && !processAlive(Number(m[1]));
     if (ownerGone || now - st.mtimeMs > ABANDONED_AFTER_MS) {
       await rm(file, { force: true });
       removed.push(name);
@@ -45,11 +46,3 @@ export async function removeAbandonedParts(dataIngestedPath: string, now = Date.
   return removed;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -13,7 +13,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import { NfrError } from '../errors.js';
-import { runProgram } from '../util/process.js';
+import { processAlive, runProgram } from '../util/process.js';
 import type { PgTarget } from './connection.js';
 import { findServerTool } from './tools.js';
 
@@ -172,12 +172,7 @@ export class LocalCluster {
     const pid = Number(lines[0]);
     const port = Number(lines[3]);
     if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port)) return undefined;
-    try {
-      process.kill(pid, 0);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
-    }
-    return port;
+    return processAlive(pid) ? port : undefined;
   }
 
   private async isReady(): Promise<boolean> {

@@ -5,6 +5,7 @@
 import { type FileHandle, mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir } from '../util/fs.js';
+import { processAlive } from '../util/process.js';
 
 /** One file a sample command wrote. */
 export interface SampleFile {
@@ -98,15 +99,6 @@ async function removeStaleTemporaries(file: string): Promise<void> {
   }
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Opens a file, runs fn to fill it, commits it; removes the temporary file if fn fails. */
 export async function writeAtomically(outDir: string, relative: string, fn: (out: AtomicTextFile) => Promise<void>): Promise<SampleFile> {

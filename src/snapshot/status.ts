@@ -10,6 +10,7 @@ import type { SnapshotContext } from './store.js';
 import { removeAbandonedParts } from '../ingest/incoming.js';
 import { needsBackup } from './pre-restore-backup.js';
 import { readWarmRegistry, type WarmCopy } from './warm-copies.js';
+import { processAlive } from '../util/process.js';
 
 export interface SnapshotStatus {
   readonly database: string;
@@ -65,11 +66,3 @@ export async function snapshotStatus(ctx: SnapshotContext): Promise<SnapshotStat
   };
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

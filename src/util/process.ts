@@ -105,3 +105,14 @@ function cleanEnv(env: Readonly<Record<string, string | undefined>>): Record<str
   for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
   return out;
 }
+
+/** Whether a process with this pid exists on this host (EPERM: it does, as another user). */
+export function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
