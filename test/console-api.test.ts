@@ -155,9 +155,16 @@ describe('console API and static files', () => {
     const manifest = (await get(`/api/v2/devdata/snapshots/${id}`)).json;
     assert.equal(plan.json.rows, manifest.tables.reduce((n: number, t: any) => n + t.rows, 0));
 
-    // A snapshot from a newer nfr: not restorable, and the plan says why.
+    // A database from before the first migration: restorable with force, as restore decides.
     const file = path.join(env.POSTGRES_BACKUP_PATH!, id, 'manifest.json');
     const m = JSON.parse(await readFile(file, 'utf8'));
+    m.database.schema_version = null;
+    delete m.schema_version;
+    await writeFile(file, JSON.stringify(m));
+    const unmigrated = await get(`/api/v2/devdata/snapshots/${id}/restore-plan`);
+    assert.deepEqual([unmigrated.json.schema.relation, unmigrated.json.schema.force_required, unmigrated.json.schema.restorable], ['older', true, true]);
+
+    // A snapshot from a newer nfr: not restorable, and the plan says why.
     m.database.schema_version = '0099_from-the-future';
     delete m.schema_version;
     await writeFile(file, JSON.stringify(m));

@@ -36,11 +36,21 @@ export interface RestorePlan {
   readonly total_bytes: number;
 }
 
+/**
+ * How a snapshot's schema version stands to the code's: `same`; `older` (a migration this code
+ * has, or none at all: a database from before the first migration), restorable with force and
+ * migrated to head; `newer` (unknown to this code), never restorable. Restore decides by this too.
+ */
+export function schemaRelation(snapshot: string | null): { code: string; relation: SchemaRelation } {
+  const code = codeSchemaHead();
+  if (snapshot === code) return { code, relation: 'same' };
+  return { code, relation: snapshot === null || codeMigrations().includes(snapshot) ? 'older' : 'newer' };
+}
+
 export async function restorePlan(ctx: SnapshotContext, id: SnapshotId): Promise<RestorePlan> {
   const { manifest } = await loadSnapshot(ctx.store, id);
-  const code = codeSchemaHead();
   const snap = manifest.database.schema_version;
-  const relation: SchemaRelation = snap === code ? 'same' : snap !== null && codeMigrations().includes(snap) ? 'older' : 'newer';
+  const { code, relation } = schemaRelation(snap);
   const explanation =
     relation === 'same'
       ? `The snapshot's schema ${snap} is the code's; it restores as it is.`

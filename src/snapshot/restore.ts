@@ -12,7 +12,7 @@ import path from 'node:path';
 import { NfrError, toNfrError } from '../errors.js';
 import { serverMajor, withClient, withDatabase } from '../postgres/connection.js';
 import { cloneDatabase, createDatabaseLike, databaseExists, databaseInfo, derivedDatabaseName, dropDatabase } from '../postgres/databases.js';
-import { codeMigrations, codeSchemaHead, migrateToHead } from '../postgres/migrate.js';
+import { migrateToHead } from '../postgres/migrate.js';
 import { findClientTool } from '../postgres/tools.js';
 import { faultPoint } from '../util/fault.js';
 import { afterRestore, type AfterRestoreReport } from './after-restore.js';
@@ -25,6 +25,7 @@ import { DUMP_DIR, type SnapshotContext } from './store.js';
 import { swapDatabases } from './swap.js';
 import { assertVerified, loadSnapshot } from './verify.js';
 import { checkRowCounts, restoreArchive } from './restore-archive.js';
+import { schemaRelation } from './restore-plan.js';
 import { backupLiveBeforeSwap, backupReplacedDatabase, needsBackup, secureKeptDatabase } from './pre-restore-backup.js';
 import { markWarmRestored, usableWarmCopy } from './warm-copies.js';
 
@@ -245,10 +246,10 @@ export async function restorePreflight(ctx: SnapshotContext, id: SnapshotId, for
  * restored database is migrated to head before it goes live.
  */
 function checkSchema(manifest: Manifest, force: boolean): { code: string; migrate: boolean } {
-  const code = codeSchemaHead();
   const snap = manifest.database.schema_version;
-  if (snap === code) return { code, migrate: false };
-  if (snap !== null && !codeMigrations().includes(snap)) {
+  const { code, relation } = schemaRelation(snap);
+  if (relation === 'same') return { code, migrate: false };
+  if (relation === 'newer') {
     throw new NfrError('SCHEMA_MISMATCH', `snapshot ${manifest.id} has schema version ${snap}, which this version of nfr does not know (its head is ${code}); restore it with a newer nfr`);
   }
   if (!force) {
