@@ -27,8 +27,13 @@ export function LastRestore({ startedJob, onStarted }: { startedJob: string | nu
   const sync = useMutation({ mutationFn: () => api.indexSync(false), onSuccess: (r) => setSyncJob(r.job_id) });
   const syncing = useJob(syncJob);
 
-  const job = tracked.data;
   const last = status.data?.last_restore;
+  // The newest restore job describes the last restore only if it ended after it: a restore run
+  // by the CLI (or another server's job) since then has no job here, and an old report would
+  // describe the wrong restore.
+  const newestJob = tracked.data;
+  const job =
+    newestJob && (!isFinished(newestJob) || !last || Date.parse(newestJob.finished_at ?? '') >= Date.parse(last.restored_at) - 1000) ? newestJob : undefined;
   if (!job && !last) return null;
 
   return (
@@ -65,6 +70,7 @@ export function LastRestore({ startedJob, onStarted }: { startedJob: string | nu
           )}
           <span className="muted small">
             {last.undone ? 'Undone' : 'Restored'} {last.snapshot_id} {formatAge(last.restored_at)}
+            {job ? '' : ' (not by a job of this server, e.g. by the CLI: its report was printed there)'}
           </span>
         </div>
       ) : null}
