@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { nfr, nfrJson, REPO_ROOT, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
+import { nfr, nfrJson, REPO_ROOT, serveNfr, testEnv, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { query } from './support/data.js';
 
@@ -17,7 +17,7 @@ const READER = 'reader-token-consoleapi-0123456789';
 let cluster: TestCluster;
 let env: Env;
 let dbUrl: string;
-let server: ReturnType<typeof spawnNfr>;
+let server: Awaited<ReturnType<typeof serveNfr>>;
 let base: string;
 
 async function get(pathname: string, token: string | null = READER) {
@@ -50,15 +50,12 @@ describe('console API and static files', () => {
     });
     const run = await nfrJson(['pipeline', 'run', '--sample'], env);
     assert.equal(run.code, 0, run.stderr);
-    server = spawnNfr(['serve', '--port', '0'], env);
-    base = /listening on (http:\/\/\S+)/.exec(await waitForStderr(server, /listening on (http:\/\/\S+)/))?.[1] ?? '';
+    server = await serveNfr(env);
+    base = server.base;
   });
 
   after(async () => {
-    if (server) {
-      server.kill('SIGTERM');
-      await waitForExit(server);
-    }
+    await server?.stop();
     await cluster?.stop();
   });
 

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
+import { nfrJson, serveNfr, spawnNfr, testEnv, waitForExit, waitForStderr } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { baseContext, writeContext } from './support/context-fixtures.js';
 import { controlsDb, csv, row, runNfrMeasured } from './support/controls-fixtures.js';
@@ -27,17 +27,6 @@ after(async () => {
 
 const ADMIN = 'admin-token-hardening-0123456789';
 
-async function serve(env: Env): Promise<{ base: string; stop: () => Promise<void> }> {
-  const child = spawnNfr(['serve', '--port', '0'], env);
-  const base = /listening on (http:\/\/\S+)/.exec(await waitForStderr(child, /listening on (http:\/\/\S+)/))?.[1] ?? '';
-  return {
-    base,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await waitForExit(child);
-    },
-  };
-}
 
 describe('hardening', () => {
   it('reports a NUL byte in a CSV field as a row error naming line and field, and writes nothing', async () => {
@@ -70,7 +59,7 @@ describe('hardening', () => {
       NFR_RETENTION_MONTHLY: '0',
     });
     assert.equal((await nfrJson(['snapshot', 'create', '--name', 'would be pruned'], env)).code, 0);
-    const server = await serve(env);
+    const server = await serveNfr(env);
     try {
       const prune = (init: RequestInit) => fetch(`${server.base}/api/v2/devdata/snapshots/prune`, { method: 'POST', ...init, headers: { authorization: `Bearer ${ADMIN}`, ...init.headers } }).then(async (r) => ({ status: r.status, json: (await r.json()) as any }));
       for (const init of [{}, { headers: { 'content-type': 'application/json' }, body: '{}' }]) {
@@ -105,7 +94,7 @@ describe('hardening', () => {
     const twoHoursAgo = new Date(Date.now() - 2 * 3600 * 1000);
     await utimes(path.join(incoming, idleLegacy), twoHoursAgo, twoHoursAgo);
 
-    const server = await serve(env);
+    const server = await serveNfr(env);
     await server.stop();
     assert.deepEqual((await readdir(incoming)).sort(), [liveOwner, freshLegacy].sort());
 
@@ -131,7 +120,7 @@ describe('hardening', () => {
   it('refuses a second file in one upload, and stores nothing', async () => {
     const db = await controlsDb(cluster, 'twofiles');
     const env = { ...db.env, API_TOKENS: `admin:${ADMIN}` };
-    const server = await serve(env);
+    const server = await serveNfr(env);
     try {
       const form = new FormData();
       form.append('file', new Blob([csv([row('CTL-1')])], { type: 'text/csv' }), 'one.csv');
@@ -204,7 +193,7 @@ describe('hardening', () => {
     try {
       const db = await controlsDb(cluster, 'fullupload');
       const env = { ...db.env, DATA_INGESTED_PATH: volume.dir, API_TOKENS: `admin:${ADMIN}` };
-      const server = await serve(env);
+      const server = await serveNfr(env);
       try {
         const big = csv(Array.from({ length: 4000 }, (_, i) => row(`CTL-${i}`, { description: 'x'.repeat(200) })));
         assert.ok(big.length > 600_000);
@@ -256,7 +245,7 @@ describe('hardening', () => {
   it('answers a wrong method with 405 and Allow, and refusals of the framework with the one error body', async () => {
     const db = await cluster.createDatabase('methods');
     const env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('methods-backups'), NFR_HOME: cluster.tempDir('methods-home'), API_TOKENS: `admin:${ADMIN}` });
-    const server = await serve(env);
+    const server = await serveNfr(env);
     try {
       const call = async (method: string, pathname: string, headers: Record<string, string> = {}) => {
         const res = await fetch(server.base + pathname, { method, headers: { authorization: `Bearer ${ADMIN}`, ...headers } });

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { REPO_ROOT, spawnNfr, testEnv, waitForExit, waitForStderr } from './support/cli.js';
+import { REPO_ROOT, serveNfr, testEnv } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 
 const TOKEN = 'reader-token-openapi-0123456789';
@@ -42,10 +42,9 @@ describe('OpenAPI document', () => {
   it('lints clean with the recommended rules, with an operationId per operation and the upload body', async () => {
     const db = await cluster.createDatabase('openapi');
     const env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('openapi-backups'), NFR_HOME: cluster.tempDir('openapi-home'), API_TOKENS: `reader:${TOKEN}` });
-    const server = spawnNfr(['serve', '--port', '0'], env);
+    const server = await serveNfr(env);
     try {
-      const base = /listening on (http:\/\/\S+)/.exec(await waitForStderr(server, /listening on (http:\/\/\S+)/))?.[1] ?? '';
-      const res = await fetch(`${base}/api/v2/openapi.json`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      const res = await fetch(`${server.base}/api/v2/openapi.json`, { headers: { authorization: `Bearer ${TOKEN}` } });
       assert.equal(res.status, 200);
       const doc = (await res.json()) as { paths: Record<string, Record<string, { operationId?: string; requestBody?: any; responses: Record<string, unknown> }>>; servers?: unknown[] };
       const file = path.join(cluster.tempDir('openapi-doc'), 'openapi.json');
@@ -67,8 +66,7 @@ describe('OpenAPI document', () => {
       const job = doc.paths['/api/v2/jobs/{job_id}']?.get?.responses['200'] as any;
       assert.ok(job?.content?.['application/json']?.schema?.properties?.status?.enum?.includes('running'), 'jobs are typed');
     } finally {
-      server.kill('SIGTERM');
-      await waitForExit(server);
+      await server.stop();
     }
   });
 });

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
+import { nfrJson, serveNfr, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TestCluster } from './support/cluster.js';
 import { fingerprint, mutate, query, seed } from './support/data.js';
@@ -268,8 +268,8 @@ describe('warm snapshots through the API', () => {
   it('warms as a job, creates warm, restores from the warm copy and cools', async () => {
     const token = 'admin-token-warm-0123456789';
     const { url, name, env } = await setup('warmapi', { API_TOKENS: `admin:${token}` });
-    const server = spawnNfr(['serve', '--port', '0'], env);
-    const base = /listening on (http:\/\/\S+)/.exec(await waitForStderr(server, /listening on (http:\/\/\S+)/))?.[1] ?? '';
+    const server = await serveNfr(env);
+    const base = server.base;
     const call = async (method: string, path: string, body?: unknown) => {
       const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
       return { status: res.status, json: (await res.json()) as any };
@@ -313,8 +313,7 @@ describe('warm snapshots through the API', () => {
       assert.equal((await warmDatabases(name)).length, 1);
       assert.equal((await call('POST', '/api/v2/devdata/snapshots/SNAP-2026-9999/warm', {})).status, 404);
     } finally {
-      server.kill('SIGTERM');
-      await waitForExit(server);
+      await server.stop();
     }
   });
 });

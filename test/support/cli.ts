@@ -70,3 +70,17 @@ export function waitForExit(child: ChildProcessWithoutNullStreams): Promise<numb
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.once('close', (code) => resolve(code)));
 }
+
+/** `nfr serve --port 0` with `env`, once it listens: its URL, and a stop that waits for its exit. */
+export async function serveNfr(env: Env): Promise<{ readonly child: ChildProcessWithoutNullStreams; readonly base: string; stop(): Promise<void> }> {
+  const child = spawnNfr(['serve', '--port', '0'], env);
+  const base = /listening on (http:\/\/\S+)/.exec(await waitForStderr(child, /listening on (http:\/\/\S+)/))?.[1] ?? '';
+  return {
+    child,
+    base,
+    async stop() {
+      child.kill('SIGTERM');
+      await waitForExit(child);
+    },
+  };
+}

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from '../../test/support/cli.js';
+import { nfrJson, serveNfr, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from '../../test/support/cli.js';
 import { TestCluster } from '../../test/support/cluster.js';
 import { query } from '../../test/support/data.js';
 
@@ -20,7 +20,7 @@ const missing = existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM}: insta
 let cluster: TestCluster;
 let env: Env;
 let dbUrl: string;
-let server: ReturnType<typeof spawnNfr>;
+let server: Awaited<ReturnType<typeof serveNfr>> | undefined;
 let base: string;
 let browser: Browser;
 const offOrigin: string[] = [];
@@ -70,9 +70,8 @@ describe('web console', { skip: missing, timeout: 240_000 }, () => {
     });
     const run = await nfrJson(['pipeline', 'run', '--sample'], env);
     assert.equal(run.code, 0, run.stderr);
-    server = spawnNfr(['serve', '--port', '0'], env);
-    const banner = await waitForStderr(server, /listening on (http:\/\/\S+)/);
-    base = /listening on (http:\/\/\S+)/.exec(banner)?.[1] ?? '';
+    server = await serveNfr(env);
+    base = server.base;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -81,10 +80,7 @@ describe('web console', { skip: missing, timeout: 240_000 }, () => {
 
   after(async () => {
     await browser?.close();
-    if (server) {
-      server.kill('SIGTERM');
-      await waitForExit(server);
-    }
+    await server?.stop();
     await cluster?.stop();
     assert.deepEqual(offOrigin, [], 'the console requested something off its own origin');
     assert.deepEqual(scriptErrors, [], 'the console threw or logged script errors');
