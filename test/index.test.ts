@@ -276,5 +276,5 @@ describe('nfr search', { concurrency: 2 }, () => {
 async function seedMore(url: string): Promise<void> {
   const c = { control_id: 'CTL-NEW', title: 'Quarterly key rotation', description: 'Rotate encryption keys every quarter.' };
   await query(url, 'insert into src_controls_ref_control (control_id) values ($1)', [c.control_id]);
-  await query(url, "insert into src_controls_ver_control (control_id, title, description, status, text_hash, record_hash) values ($1, $2, $3, 'active', $4, 'r')", [c.control_id, c.title, c.description, hashOf(c)]);
+  await query(url, "insert into src_controls_ver_control (control_id, title, description, status, text_hash) values ($1, $2, $3, 'active', $4)", [c.control_id, c.title, c.description, hashOf(c)]);
 }

@@ -78,9 +78,9 @@ describe('snapshot round trip', () => {
     const id = created.body.id as string;
     assert.match(id, /^SNAP-\d{4}-\d{4}$/);
     assert.equal(created.body.status, 'completed');
-    assert.equal(created.body.database.schema_version, '0001_initial-schema');
+    assert.equal(created.body.database.schema_version, '0002_drop-record-hash');
     assert.equal(created.body.database.pipeline_stage, 'clean');
-    assert.equal(created.body.schema_version, '0001_initial-schema', 'also at the top of the manifest');
+    assert.equal(created.body.schema_version, '0002_drop-record-hash', 'also at the top of the manifest');
     assert.equal(created.body.pipeline_stage, 'clean');
     const controls = created.body.tables.find((t: { name: string }) => t.name === 'src_controls_ver_control');
     assert.equal(controls.rows, 500);
@@ -142,7 +142,7 @@ describe('snapshot round trip', () => {
     const show = await nfrJson(['snapshot', 'show', '--id', id], env);
     assert.equal(show.body.name, 'baseline');
     assert.equal(show.body.description, 'before the bad load');
-    assert.equal(show.body.schema_version, '0001_initial-schema');
+    assert.equal(show.body.schema_version, '0002_drop-record-hash');
     // A manifest written before the top-level fields existed gets them when read.
     const file = path.join(backups, id, 'manifest.json');
     const written = JSON.parse(await readFile(file, 'utf8'));
@@ -150,7 +150,7 @@ describe('snapshot round trip', () => {
     delete written.pipeline_stage;
     await writeFile(file, JSON.stringify(written));
     const older = await nfrJson(['snapshot', 'show', '--id', id], env);
-    assert.equal(older.body.schema_version, '0001_initial-schema');
+    assert.equal(older.body.schema_version, '0002_drop-record-hash');
     assert.equal(older.body.pipeline_stage, 'clean');
     const text = await nfr(['snapshot', 'show', '--id', id], env);
     assert.match(text.stdout, /src_controls_ver_control\s+500/);
@@ -270,11 +270,11 @@ describe('refusals', () => {
 
     const forced = await nfrJson(['snapshot', 'restore', '--id', old.body.id, '--yes', '--force', '--skip-backup'], env);
     assert.equal(forced.code, 0, forced.stderr);
-    assert.deepEqual(forced.body.schema.migrated, ['0001_initial-schema']);
+    assert.deepEqual(forced.body.schema.migrated, ['0001_initial-schema', '0002_drop-record-hash']);
     assert.equal((await query(db.url, 'select count(*)::int as n from legacy_notes'))[0].n, 42);
     assert.equal((await query(db.url, 'select count(*)::int as n from src_controls_ver_control'))[0].n, 0);
     const status = await nfrJson(['db', 'status'], env);
-    assert.equal(status.body.schema_version, '0001_initial-schema');
+    assert.equal(status.body.schema_version, '0002_drop-record-hash');
 
     // A snapshot from a newer schema than this code knows is refused even with --force.
     await query(db.url, "insert into nfr_migrations (name, run_on) values ('9999_from-the-future', now())");
@@ -283,6 +283,38 @@ describe('refusals', () => {
     const newer = await nfrJson(['snapshot', 'restore', '--id', future.body.id, '--yes', '--force'], env);
     assert.equal(newer.code, 5);
     assert.match(newer.body.error.message, /does not know/);
+  });
+
+  it('restores a snapshot of the previous schema (0001) with --force, migrated to head with its controls intact', async () => {
+    const db = await cluster.createDatabase('schema0001');
+    const env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('schema0001-backups'), NFR_HOME: cluster.tempDir('schema0001-home') });
+    // A database nfr 0.1 left: migrated to 0001 only, controls carrying the record_hash column.
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      const { runner } = await import('node-pg-migrate');
+      const { MIGRATIONS_DIR, MIGRATIONS_TABLE } = await import('../src/postgres/migrate.js');
+      await runner({ dbClient: client, dir: MIGRATIONS_DIR, direction: 'up', count: 1, migrationsTable: MIGRATIONS_TABLE, log: () => {} });
+      await client.query("insert into src_controls_ref_control (control_id) select 'OLD-' || g from generate_series(1, 30) g");
+      await client.query("insert into src_controls_ver_control (control_id, title, status, text_hash, record_hash) select 'OLD-' || g, 'Old control ' || g, 'active', md5(g::text), md5('r' || g) from generate_series(1, 30) g");
+    } finally {
+      await client.end();
+    }
+    const old = await nfrJson(['snapshot', 'create', '--name', 'schema-0001'], env);
+    assert.equal(old.code, 0, old.stderr);
+    assert.equal(old.body.database.schema_version, '0001_initial-schema');
+    await query(db.url, "update src_controls_ver_control set title = 'changed after the snapshot'");
+
+    const plan = await nfrJson(['snapshot', 'restore', '--id', old.body.id, '--yes'], env);
+    assert.equal(plan.code, 5, 'an older schema needs --force');
+    const forced = await nfrJson(['snapshot', 'restore', '--id', old.body.id, '--yes', '--force', '--skip-backup'], env);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.deepEqual(forced.body.schema.migrated, ['0002_drop-record-hash']);
+    const rows = await query(db.url, "select count(*)::int as n, count(*) filter (where title like 'Old control %')::int as old from src_controls_ver_control");
+    assert.deepEqual(rows[0], { n: 30, old: 30 });
+    const column = await query(db.url, "select count(*)::int as n from information_schema.columns where table_name = 'src_controls_ver_control' and column_name = 'record_hash'");
+    assert.equal(column[0].n, 0, 'the migrated copy has no record_hash');
+    assert.equal((await nfrJson(['db', 'status'], env)).body.schema_version, '0002_drop-record-hash');
   });
 
   it('validates names, tags and flags with usage errors', async () => {

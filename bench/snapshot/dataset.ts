@@ -103,13 +103,12 @@ async function insertFunctions(client: pg.ClientBase): Promise<void> {
     [FUNCTIONS],
   );
   await client.query(
-    `insert into src_orgs_ver_function (function_id, id_type, id_status, name, record_hash)
+    `insert into src_orgs_ver_function (function_id, id_type, id_status, name)
      select 'F-' || lpad(g::text, 5, '0'),
             (array['division', 'department', 'team'])[1 + g % 3],
             case when g % 17 = 0 then 'inactive' else 'active' end,
             (array['Group', 'Retail', 'Corporate', 'Markets', 'Operations', 'Technology', 'Finance', 'Compliance'])[1 + g % 8]
-              || ' ' || (array['Risk', 'Control', 'Oversight', 'Services', 'Assurance'])[1 + g % 5] || ' ' || g,
-            md5('function' || g)
+              || ' ' || (array['Risk', 'Control', 'Oversight', 'Services', 'Assurance'])[1 + g % 5] || ' ' || g
        from generate_series(1, $1::int) g`,
     [FUNCTIONS],
   );
@@ -132,11 +131,11 @@ async function insertControls(client: pg.ClientBase, lo: number, hi: number, cor
     `insert into src_controls_ver_control (
        control_id, title, description, family_id, family, key_control, control_type, execution, frequency,
        status, owner, effective_date, review_date, sox_relevant, gdpr_relevant, regulatory_references,
-       parent_control_id, owning_function_id, text_hash, record_hash, tx_from, tx_to)
+       parent_control_id, owning_function_id, text_hash, tx_from, tx_to)
      select r.control_id, r.title, r.description, r.family_id, r.family, r.key_control, r.control_type, r.execution,
             r.frequency, r.status, r.owner, r.effective_date, r.review_date, r.sox_relevant, r.gdpr_relevant,
             r.regulatory_references, r.parent_control_id, r.owning_function_id,
-            md5(r.title || r.description), md5(r.title || r.description || r.owner || v.k),
+            md5(r.title || r.description),
             case v.k when 0 then r.changed_at else r.changed_at - (30 + r.h % 400) * interval '1 day' end,
             case v.k when 0 then null else r.changed_at end
        from (

@@ -96,7 +96,7 @@ export async function controlDetail(client: pg.ClientBase, controlId: string, as
       [controlId],
     ),
   ]);
-  const { owning_function_name, owning_location_name, version_id: _v, control_id: _c, record_hash: _r, ...attributes } = row;
+  const { owning_function_name, owning_location_name, version_id: _v, control_id: _c, ...attributes } = row;
   const enriched = enrichment.rows[0];
   return {
     control_id: controlId,

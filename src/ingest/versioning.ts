@@ -20,7 +20,7 @@ export interface VersionedEntitySpec {
   readonly ver: string;
   /** Key column, the same name in ref, ver and staging, e.g. function_id. */
   readonly key: string;
-  /** Attribute columns of ver (and staging), excluding key, record_hash, upload_id, tx_*. */
+  /** Attribute columns of ver (and staging), excluding key, upload_id, tx_*. */
   readonly columns: readonly string[];
 }
 
@@ -29,11 +29,6 @@ export interface VersionCounts {
   readonly updated: number;
   readonly unchanged: number;
   readonly closed: number;
-}
-
-/** md5 over the attribute values in a fixed order; equal hash means nothing changed. */
-function hashExpression(alias: string, columns: readonly string[]): string {
-  return `md5(jsonb_build_array(${columns.map((c) => `${alias}.${id(c)}`).join(', ')})::text)`;
 }
 
 /**
@@ -55,10 +50,9 @@ export async function applyVersionedEntities(
   const changedKeys = `nfr_chg_${spec.ver}`;
   const chg = id(changedKeys);
   const cols = spec.columns.map(id);
-  const hash = hashExpression('s', spec.columns);
 
-  // The values are compared, not their hash: the current version's record_hash was computed from
-  // its values, so this is the same test, exact and cheaper (no JSON built and hashed per row).
+  // The values themselves are compared (row comparison with is distinct from): exact, and cheaper
+  // than building and hashing a JSON array per row (migration 0002 dropped the stored hash).
   await client.query(`drop table if exists ${chg}`);
   await client.query(
     `create temp table ${chg} on commit drop as
@@ -74,8 +68,8 @@ export async function applyVersionedEntities(
   await client.query(`insert into ${ref} (${key}) select c.${key} from ${chg} c on conflict (${key}) do nothing`);
   const changed = await client.query(`update ${ver} v set tx_to = now() from ${chg} c where v.${key} = c.${key} and v.tx_to is null`);
   const opened = await client.query(
-    `insert into ${ver} (${key}, ${cols.join(', ')}, record_hash, upload_id, tx_from)
-     select s.${key}, ${cols.map((c) => `s.${c}`).join(', ')}, ${hash}, $1, now()
+    `insert into ${ver} (${key}, ${cols.join(', ')}, upload_id, tx_from)
+     select s.${key}, ${cols.map((c) => `s.${c}`).join(', ')}, $1, now()
        from ${stg} s
       where exists (select 1 from ${chg} c where c.${key} = s.${key})
       order by s.${key}`,

@@ -24,13 +24,13 @@ export async function seed(url: string, options: { functions?: number; controls?
     await c.query('begin');
     await c.query(`insert into src_orgs_ref_function (function_id) select 'F-' || lpad(g::text, 4, '0') from generate_series(1, $1) g`, [functions]);
     await c.query(
-      `insert into src_orgs_ver_function (function_id, id_type, id_status, name, record_hash)
-       select 'F-' || lpad(g::text, 4, '0'), 'function', 'active', 'Function ' || g, md5(g::text) from generate_series(1, $1) g`,
+      `insert into src_orgs_ver_function (function_id, id_type, id_status, name)
+       select 'F-' || lpad(g::text, 4, '0'), 'function', 'active', 'Function ' || g from generate_series(1, $1) g`,
       [functions],
     );
     await c.query(`insert into src_controls_ref_control (control_id) select 'CTRL-' || lpad(g::text, 6, '0') from generate_series(1, $1) g`, [controls]);
     await c.query(
-      `insert into src_controls_ver_control (control_id, title, description, key_control, control_type, frequency, status, owning_function_id, text_hash, record_hash)
+      `insert into src_controls_ver_control (control_id, title, description, key_control, control_type, frequency, status, owning_function_id, text_hash)
        select 'CTRL-' || lpad(g::text, 6, '0'),
               'Control ' || g || ' ' || $3,
               repeat(md5(g::text || $3), 1 + g % 7) || ' access review, segregation of duties, quoted "text", comma, and' || E'\\n' || 'newline',
@@ -39,7 +39,7 @@ export async function seed(url: string, options: { functions?: number; controls?
               (array['daily','weekly','monthly','quarterly','annual'])[1 + g % 5],
               'active',
               'F-' || lpad((1 + g % $2)::text, 4, '0'),
-              md5('text' || g || $3), md5('rec' || g || $3)
+              md5('text' || g || $3)
          from generate_series(1, $1) g`,
       [controls, functions, tag],
     );

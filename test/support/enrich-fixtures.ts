@@ -72,8 +72,8 @@ export async function seedFamilyThemes(url: string): Promise<void> {
   await withDb(url, async (c) => {
     await c.query('insert into src_risks_ref_theme (risk_theme_id) select unnest($1::text[])', [ids]);
     await c.query(
-      `insert into src_risks_ver_theme (risk_theme_id, name, description, mapping_considerations, status, record_hash)
-       select id, name, descr, cons, 'Active', md5(id || name) from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as t(id, name, descr, cons)`,
+      `insert into src_risks_ver_theme (risk_theme_id, name, description, mapping_considerations, status)
+       select id, name, descr, cons, 'Active' from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as t(id, name, descr, cons)`,
       [ids, FAMILY_THEMES.map((t) => t.family), FAMILY_THEMES.map((t) => t.description), FAMILY_THEMES.map((t) => t.considerations)],
     );
   });
@@ -84,8 +84,8 @@ export async function seedControls(url: string, controls: readonly NistControl[]
   await withDb(url, async (c) => {
     await c.query('insert into src_controls_ref_control (control_id) select unnest($1::text[])', [controls.map((x) => x.control_id)]);
     await c.query(
-      `insert into src_controls_ver_control (control_id, title, description, family_id, family, status, text_hash, record_hash)
-       select id, title, descr, fid, fam, 'active', th, md5(id || th)
+      `insert into src_controls_ver_control (control_id, title, description, family_id, family, status, text_hash)
+       select id, title, descr, fid, fam, 'active', th
          from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) as t(id, title, descr, fid, fam, th)`,
       [
         controls.map((x) => x.control_id),
@@ -111,8 +111,8 @@ export async function changeControlText(url: string, controlId: string, descript
     if (!row) throw new Error(`no current control ${controlId}`);
     const hash = textHash(controlText(row.title, description));
     await c.query(
-      `insert into src_controls_ver_control (control_id, title, description, family_id, family, status, text_hash, record_hash, tx_from)
-       values ($1, $2, $3, $4, $5, 'active', $6, md5($1 || $6), clock_timestamp())`,
+      `insert into src_controls_ver_control (control_id, title, description, family_id, family, status, text_hash, tx_from)
+       values ($1, $2, $3, $4, $5, 'active', $6, clock_timestamp())`,
       [controlId, row.title, description, row.family_id, row.family, hash],
     );
     await c.query('commit');

@@ -33,8 +33,8 @@ export async function seedControls(url: string, controls: readonly ControlSeed[]
     const col = <K extends keyof ControlSeed>(k: K) => controls.map((x) => x[k] ?? null);
     await c.query('insert into src_controls_ref_control (control_id) select unnest($1::text[])', [col('control_id')]);
     await c.query(
-      `insert into src_controls_ver_control (control_id, title, description, status, parent_control_id, family_id, text_hash, record_hash)
-       select id, title, descr, status, parent, family, th, md5(id || th)
+      `insert into src_controls_ver_control (control_id, title, description, status, parent_control_id, family_id, text_hash)
+       select id, title, descr, status, parent, family, th
          from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) as u(id, title, descr, status, parent, family, th)`,
       [col('control_id'), col('title'), col('description'), controls.map((x) => x.status ?? 'active'), col('parent_control_id'), col('family_id'), controls.map(hashOf)],
     );
@@ -71,8 +71,8 @@ export async function changeControlText(url: string, controlId: string, title: s
     if (cur.rowCount !== 1) throw new Error(`no current version of ${controlId}`);
     const th = hashOf({ title, description });
     await c.query(
-      `insert into src_controls_ver_control (control_id, title, description, status, text_hash, record_hash, tx_from)
-       values ($1, $2, $3, $4, $5, md5($1 || $5), clock_timestamp())`,
+      `insert into src_controls_ver_control (control_id, title, description, status, text_hash, tx_from)
+       values ($1, $2, $3, $4, $5, clock_timestamp())`,
       [controlId, title, description, cur.rows[0].status, th],
     );
     await c.query('commit');
