@@ -30,20 +30,20 @@ export async function insertReferenceData(client: pg.ClientBase, sizes: Referenc
   await client.query('begin');
   await client.query(`insert into src_orgs_ref_function (function_id) select 'F-' || lpad(g::text, 4, '0') from generate_series(1, $1) g`, [sizes.functions]);
   await client.query(
-    `insert into src_orgs_ver_function (function_id, id_type, id_status, name, record_hash)
-     select 'F-' || lpad(g::text, 4, '0'), 'function', 'active', 'Function ' || g, md5('f' || g) from generate_series(1, $1) g`,
+    `insert into src_orgs_ver_function (function_id, id_type, id_status, name)
+     select 'F-' || lpad(g::text, 4, '0'), 'function', 'active', 'Function ' || g from generate_series(1, $1) g`,
     [sizes.functions],
   );
   await client.query(`insert into src_orgs_ref_location (location_id) select 'L-' || lpad(g::text, 4, '0') from generate_series(1, $1) g`, [sizes.locations]);
   await client.query(
-    `insert into src_orgs_ver_location (location_id, id_type, location_name, location_status, record_hash)
-     select 'L-' || lpad(g::text, 4, '0'), 'location', array['World', 'Site ' || g], 'active', md5('l' || g) from generate_series(1, $1) g`,
+    `insert into src_orgs_ver_location (location_id, id_type, location_name, location_status)
+     select 'L-' || lpad(g::text, 4, '0'), 'location', array['World', 'Site ' || g], 'active' from generate_series(1, $1) g`,
     [sizes.locations],
   );
   await client.query(`insert into src_risks_ref_theme (risk_theme_id) select 'RT-' || lpad(g::text, 3, '0') from generate_series(1, $1) g`, [sizes.themes]);
   await client.query(
-    `insert into src_risks_ver_theme (risk_theme_id, name, description, status, record_hash)
-     select 'RT-' || lpad(g::text, 3, '0'), 'Risk theme ' || g, 'Risk theme number ' || g, 'Active', md5('t' || g) from generate_series(1, $1) g`,
+    `insert into src_risks_ver_theme (risk_theme_id, name, description, status)
+     select 'RT-' || lpad(g::text, 3, '0'), 'Risk theme ' || g, 'Risk theme number ' || g, 'Active' from generate_series(1, $1) g`,
     [sizes.themes],
   );
   await client.query('commit');
@@ -92,6 +92,22 @@ export interface GenerateOptions {
   readonly reference?: ReferenceSizes;
   /** Added to every title: a different tag changes every control's text. */
   readonly tag?: string;
+  /** Every description padded with sentences to exactly this many characters (large fields). */
+  readonly descriptionChars?: number;
+  /** Controls whose description is this long instead (longer than nfr accepts: a row error). */
+  readonly oversize?: { readonly every: number; readonly chars: number };
+}
+
+/** `text` followed by sentences until it is exactly `chars` long. */
+function padded(text: string, chars: number, pick: () => string): string {
+  const parts = [text];
+  let length = text.length;
+  while (length < chars) {
+    const s = ` ${pick()}`;
+    parts.push(s);
+    length += s.length;
+  }
+  return parts.join('').slice(0, chars);
 }
 
 /** The lines of a generated controls CSV, header first, each ending in CRLF (RFC 4180). */
@@ -104,7 +120,10 @@ export function* controlsCsvLines(options: GenerateOptions): Generator<string> {
   for (let i = 1; i <= options.rows; i++) {
     const sentences: string[] = [];
     for (let k = 0, count = 2 + Math.floor(rand() * 4); k < count; k++) sentences.push(pick(SENTENCES));
-    const description = `Control ${i}: ${sentences.join(i % 50 === 0 ? '\n' : ' ')}`;
+    let description = `Control ${i}: ${sentences.join(i % 50 === 0 ? '\n' : ' ')}`;
+    const oversize = options.oversize !== undefined && i % options.oversize.every === 0;
+    const wanted = oversize ? options.oversize?.chars : options.descriptionChars;
+    if (wanted !== undefined) description = padded(description, wanted, () => pick(SENTENCES));
     const related = (max: number, id: (n: number) => string, size: number) =>
       Array.from({ length: Math.floor(rand() * (max + 1)) }, () => id(n(size))).join(';');
     const fields: Record<(typeof CONTROL_COLUMNS)[number], string> = {

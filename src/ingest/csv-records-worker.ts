@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { parse } from 'csv-parse';
 import { CONTROLS_CSV_OPTIONS } from './csv-options.js';
-import { BATCH_RECORDS, MAX_IN_FLIGHT, type RecordsMessage } from './csv-records.js';
+import { BATCH_CHARS, BATCH_RECORDS, MAX_IN_FLIGHT, type RecordsMessage } from './csv-records.js';
 
 const port = parentPort;
 if (!port) throw new Error('csv-records-worker runs as a worker thread');
@@ -29,11 +29,14 @@ source.pipe(parser);
 
 try {
   let batch: string[][] = [];
+  let chars = 0;
   for await (const record of parser as AsyncIterable<string[]>) {
     batch.push(record);
-    if (batch.length < BATCH_RECORDS) continue;
+    for (const field of record) chars += field.length;
+    if (batch.length < BATCH_RECORDS && chars < BATCH_CHARS) continue;
     post({ type: 'records', records: batch, bytesRead: source.bytesRead });
     batch = [];
+    chars = 0;
     inFlight++;
     while (inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => (resume = r));
   }
