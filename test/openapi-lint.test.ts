@@ -65,6 +65,22 @@ describe('OpenAPI document', () => {
       assert.equal(verify?.requestBody?.required, false, 'an empty body works, so it is not required');
       const job = doc.paths['/api/v2/jobs/{job_id}']?.get?.responses['200'] as any;
       assert.ok(job?.content?.['application/json']?.schema?.properties?.status?.enum?.includes('running'), 'jobs are typed');
+      // Manifests and the snapshot reports are typed, not bare objects.
+      const schemaOf = (p: string, m: string) => (doc.paths[p]?.[m]?.responses['200'] as any)?.content?.['application/json']?.schema;
+      const manifest = schemaOf('/api/v2/devdata/snapshots/{id}', 'get');
+      assert.ok(manifest.properties.tables.items.properties.rows, 'manifest tables have row counts');
+      assert.ok(manifest.properties.files.items.properties.sha256, 'manifest files have checksums');
+      assert.ok(manifest.properties.warm, 'the warm copy is documented');
+      for (const [p, m, field] of [
+        ['/api/v2/devdata/snapshots', 'get', 'snapshots'],
+        ['/api/v2/devdata/snapshots/{id}/restore-plan', 'get', 'schema'],
+        ['/api/v2/devdata/snapshots/{id}/verify', 'post', 'files'],
+        ['/api/v2/devdata/snapshots/prune', 'post', 'deleted'],
+        ['/api/v2/devdata/snapshots/{id}', 'delete', 'freed_bytes'],
+        ['/api/v2/devdata/snapshots/{id}/cool', 'post', 'cooled'],
+      ] as const) {
+        assert.ok(schemaOf(p, m)?.properties?.[field], `${m} ${p} documents ${field}`);
+      }
     } finally {
       await server.stop();
     }

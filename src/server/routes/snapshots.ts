@@ -18,6 +18,7 @@ import { loadSnapshot, verifyFiles } from '../../snapshot/verify.js';
 import { coolSnapshot, warmSnapshot } from '../../snapshot/warm.js';
 import { readAllWarmCopies } from '../../snapshot/warm-copies.js';
 import type { ServerDeps } from '../app.js';
+import { COOL_RESULT, DELETE_RESULT, MANIFEST_WITH_WARM, PRUNE_RESULT, RESTORE_PLAN, SNAPSHOT_LIST, VERIFY_RESULT } from '../response-schemas.js';
 import { ANY_OBJECT, ERROR_BODY, ERROR_RESPONSES, JOB, JOB_ACCEPTED } from '../schemas.js';
 import { authorize } from '../auth.js';
 import { jobAccepted, jobContext, jobView } from './jobs.js';
@@ -80,7 +81,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     },
   );
 
-  app.get(`${base}`, { config: { role: 'reader' }, schema: { summary: 'List snapshots (with their warm copies)', response: { 200: ANY_OBJECT, ...errors } } }, async () =>
+  app.get(`${base}`, { config: { role: 'reader' }, schema: { summary: 'List snapshots (with their warm copies)', response: { 200: SNAPSHOT_LIST, ...errors } } }, async () =>
     catalogSummaries(ctx.store),
   );
 
@@ -97,7 +98,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     `${base}/prune`,
     {
       config: { role: 'admin' },
-      schema: { summary: 'The retention policy: what it would delete (the default), or, with {"dry_run": false}, delete it', body: { type: 'object', additionalProperties: false, properties: { dry_run: { type: 'boolean' } } }, response: { 200: ANY_OBJECT, ...errors } },
+      schema: { summary: 'The retention policy: what it would delete (the default), or, with {"dry_run": false}, delete it', body: { type: 'object', additionalProperties: false, properties: { dry_run: { type: 'boolean' } } }, response: { 200: PRUNE_RESULT, ...errors } },
     },
     // Without a body nothing is deleted: applying the policy takes an explicit {"dry_run": false}.
     async (request) => pruneSnapshots(requestCtx, { dryRun: request.body?.dry_run !== false }),
@@ -123,7 +124,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     },
   );
 
-  app.get<{ Params: { id: string } }>(`${base}/:id`, { config: { role: 'reader' }, schema: { summary: 'A snapshot manifest (and its warm copy)', params: ID_PARAM, response: { 200: ANY_OBJECT, ...errors } } }, async (request) => {
+  app.get<{ Params: { id: string } }>(`${base}/:id`, { config: { role: 'reader' }, schema: { summary: 'A snapshot manifest (and its warm copy)', params: ID_PARAM, response: { 200: MANIFEST_WITH_WARM, ...errors } } }, async (request) => {
     const id = parseSnapshotId(request.params.id);
     const { manifest } = await loadSnapshot(ctx.store, id);
     return { ...manifest, warm: (await readAllWarmCopies(ctx.store)).get(id) ?? null };
@@ -143,13 +144,13 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
 
   app.post<{ Params: { id: string } }>(
     `${base}/:id/cool`,
-    { config: { role: 'operator' }, schema: { summary: "Drop the snapshot's warm copy (the snapshot stays)", params: ID_PARAM, response: { 200: ANY_OBJECT, ...errors } } },
+    { config: { role: 'operator' }, schema: { summary: "Drop the snapshot's warm copy (the snapshot stays)", params: ID_PARAM, response: { 200: COOL_RESULT, ...errors } } },
     async (request) => coolSnapshot(requestCtx, parseSnapshotId(request.params.id)),
   );
 
   app.get<{ Params: { id: string } }>(
     `${base}/:id/restore-plan`,
-    { config: { role: 'reader' }, schema: { summary: 'What restoring the snapshot would do (schema check, force, resync, undo); changes nothing', params: ID_PARAM, response: { 200: ANY_OBJECT, ...errors } } },
+    { config: { role: 'reader' }, schema: { summary: 'What restoring the snapshot would do (schema check, force, resync, undo); changes nothing', params: ID_PARAM, response: { 200: RESTORE_PLAN, ...errors } } },
     async (request) => restorePlan(ctx, parseSnapshotId(request.params.id)),
   );
 
@@ -181,7 +182,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     },
   );
 
-  app.delete<{ Params: { id: string } }>(`${base}/:id`, { config: { role: 'admin' }, schema: { summary: 'Delete a snapshot', params: ID_PARAM, response: { 200: ANY_OBJECT, ...errors } } }, async (request) => {
+  app.delete<{ Params: { id: string } }>(`${base}/:id`, { config: { role: 'admin' }, schema: { summary: 'Delete a snapshot', params: ID_PARAM, response: { 200: DELETE_RESULT, ...errors } } }, async (request) => {
     const id = parseSnapshotId(request.params.id);
     return deleteSnapshot(requestCtx, id);
   });
@@ -191,7 +192,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     {
       // Checking checksums only reads files; a deep verify restores into a scratch database.
       config: { role: 'reader' },
-      schema: { summary: 'Verify checksums (reader); deep: test-restore (operator)', params: ID_PARAM, body: { type: 'object', additionalProperties: false, properties: { deep: { type: 'boolean' } } }, response: { 200: ANY_OBJECT, ...errors } },
+      schema: { summary: 'Verify checksums (reader); deep: test-restore (operator)', params: ID_PARAM, body: { type: 'object', additionalProperties: false, properties: { deep: { type: 'boolean' } } }, response: { 200: VERIFY_RESULT, ...errors } },
     },
     async (request) => {
       const id = parseSnapshotId(request.params.id);

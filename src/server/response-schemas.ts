@@ -1,0 +1,154 @@
+/**
+ * Typed responses of the snapshot routes, for generated clients and the OpenAPI document. The
+ * manifest's schema is generated from the zod schema that reads manifests (snapshot/manifest.ts),
+ * so the document cannot drift from what the server writes; the reports mirror their TypeScript
+ * interfaces. Every object stays open (additionalProperties): the response serializer drops what a
+ * schema does not name, and a field added to a report must never vanish from the answer.
+ */
+import { z } from 'zod';
+import { manifestFields } from '../snapshot/manifest.js';
+
+type Json = Record<string, unknown>;
+
+/**
+ * Marks every object schema inside `schema` open, unless it says otherwise. Also drops what zod's
+ * OpenAPI 3.0 output has that the response serializer's draft-7 check refuses (boolean
+ * exclusiveMinimum) or that only states JavaScript's limits (±2^53-1 bounds).
+ */
+function open<T>(schema: T): T {
+  if (Array.isArray(schema)) return schema.map(open) as T;
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Json = {};
+  for (const [k, v] of Object.entries(schema as Json)) {
+    if ((k === 'exclusiveMinimum' || k === 'exclusiveMaximum') && typeof v === 'boolean') continue;
+    if ((k === 'minimum' || k === 'maximum') && Math.abs(v as number) === Number.MAX_SAFE_INTEGER) continue;
+    out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v as Json).map(([p, s]) => [p, open(s)])) : open(v);
+  }
+  if (out.type === 'object' && out.additionalProperties === undefined) out.additionalProperties = true;
+  return out as T;
+}
+
+const nullable = (type: string, extra: Json = {}) => ({ type, nullable: true, ...extra });
+
+const WARM = {
+  ...nullable('object'),
+  description: 'the warm copy kept on the server for this snapshot, null when it is cold',
+  properties: { database: { type: 'string' }, size_bytes: { type: 'integer' }, warmed_at: { type: 'string', format: 'date-time' }, last_restored_at: nullable('string', { format: 'date-time' }) },
+};
+
+/** A snapshot's manifest.json. */
+const MANIFEST: Json = open({
+  ...(z.toJSONSchema(manifestFields, { io: 'input', target: 'openapi-3.0', unrepresentable: 'any' }) as Json),
+  description: 'The snapshot manifest (format nfr-snapshot/1): what it holds, row counts and checksums of every file',
+});
+
+/** The manifest as `GET /api/v2/devdata/snapshots/{id}` answers it: with its warm copy. */
+export const MANIFEST_WITH_WARM = { ...MANIFEST, properties: { ...(MANIFEST.properties as Json), warm: WARM } };
+
+const SUMMARY = open({
+  type: 'object',
+  required: ['id', 'name', 'kind', 'created_at', 'total_bytes', 'tables', 'rows'],
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    description: nullable('string'),
+    tags: { type: 'array', items: { type: 'string' } },
+    status: { type: 'string' },
+    kind: { type: 'string', enum: ['postgres', 'full'] },
+    created_at: { type: 'string', format: 'date-time' },
+    completed_at: { type: 'string', format: 'date-time' },
+    duration_ms: { type: 'integer' },
+    database: { type: 'string' },
+    schema_version: nullable('string'),
+    pipeline_stage: nullable('string'),
+    total_bytes: { type: 'integer' },
+    tables: { type: 'integer', description: 'number of tables' },
+    rows: { type: 'integer', description: 'rows over all tables' },
+    warm: WARM,
+  },
+});
+
+export const SNAPSHOT_LIST = open({
+  type: 'object',
+  required: ['snapshots', 'damaged'],
+  properties: {
+    snapshots: { type: 'array', items: SUMMARY, description: 'completed snapshots, newest first' },
+    damaged: { type: 'array', description: 'snapshot directories whose manifest cannot be read', items: { type: 'object', properties: { id: { type: 'string' }, problem: nullable('string') } } },
+  },
+});
+
+export const RESTORE_PLAN = open({
+  type: 'object',
+  required: ['snapshot_id', 'schema', 'resync_offered', 'replaces_undo'],
+  properties: {
+    snapshot_id: { type: 'string' },
+    name: { type: 'string' },
+    kind: { type: 'string' },
+    pipeline_stage: nullable('string'),
+    contains: { type: 'object', properties: { postgres: { type: 'boolean' }, vector_index: { type: 'boolean' }, ingested_files: { type: 'boolean' } } },
+    schema: {
+      type: 'object',
+      properties: {
+        snapshot: nullable('string'),
+        code: { type: 'string' },
+        relation: { type: 'string', enum: ['same', 'older', 'newer'] },
+        force_required: { type: 'boolean' },
+        restorable: { type: 'boolean' },
+        explanation: { type: 'string' },
+      },
+    },
+    resync_offered: { type: 'boolean', description: 'a database-only snapshot leaves the index as it is; resync brings it in line' },
+    replaces_undo: { type: 'boolean', description: 'the restore replaces the database undo would bring back today' },
+    rows: { type: 'integer' },
+    tables: { type: 'integer' },
+    total_bytes: { type: 'integer' },
+  },
+});
+
+export const VERIFY_RESULT = open({
+  type: 'object',
+  required: ['id', 'ok', 'problems', 'files'],
+  properties: {
+    id: { type: 'string' },
+    ok: { type: 'boolean' },
+    problems: { type: 'array', items: { type: 'string' } },
+    files_checked: { type: 'integer' },
+    bytes_checked: { type: 'integer' },
+    files: {
+      type: 'array',
+      description: 'one entry per file the manifest lists, in manifest order',
+      items: { type: 'object', properties: { path: { type: 'string' }, size: { type: 'integer' }, ok: { type: 'boolean' }, problem: nullable('string') } },
+    },
+    deep: { type: 'object', description: 'with deep: the test restore', properties: { tables_checked: { type: 'integer' }, rows_checked: { type: 'integer' } } },
+  },
+});
+
+const DECISION = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    created_at: { type: 'string', format: 'date-time' },
+    keep: { type: 'boolean' },
+    reasons: { type: 'array', items: { type: 'string', enum: ['daily', 'weekly', 'monthly', 'pinned', 'pre-deployment'] } },
+    bytes: { type: 'integer' },
+  },
+};
+
+export const PRUNE_RESULT = open({
+  type: 'object',
+  required: ['dry_run', 'deleted', 'kept', 'freed_bytes'],
+  properties: { dry_run: { type: 'boolean' }, deleted: { type: 'array', items: DECISION }, kept: { type: 'array', items: DECISION }, freed_bytes: { type: 'integer' } },
+});
+
+export const DELETE_RESULT = open({
+  type: 'object',
+  required: ['id', 'freed_bytes'],
+  properties: { id: { type: 'string' }, name: { type: 'string' }, freed_bytes: { type: 'integer' } },
+});
+
+export const COOL_RESULT = open({
+  type: 'object',
+  required: ['snapshot_id', 'cooled', 'freed_bytes'],
+  properties: { snapshot_id: { type: 'string' }, cooled: { type: 'boolean', description: 'false when the snapshot was not warm' }, freed_bytes: { type: 'integer' } },
+});
