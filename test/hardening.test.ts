@@ -4,7 +4,7 @@
  * queries at once.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, symlink, utimes, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import path from 'node:path';
@@ -242,6 +242,89 @@ describe('hardening', () => {
     }
   });
 
+  it('fails enrichment on a full model-runs volume with exit 15, keeping the ingested controls and no partial model-run file', async (t) => {
+    const volume = await smallVolume(t, 1024);
+    if (!volume) return;
+    try {
+      const db = await controlsDb(cluster, 'fullruns');
+      await mkdir(db.dataDir, { recursive: true });
+      await symlink(volume.dir, path.join(db.dataDir, 'model_runs'));
+      await fill(volume.dir);
+      const file = path.join(db.dir, 'controls.csv');
+      await writeFile(file, csv(Array.from({ length: 300 }, (_, i) => row(`CTL-${i}`, { description: `Review privileged access for system ${i}. `.repeat(20) }))));
+      const r = await nfrJson(['ingest', 'controls', file], db.env);
+      assert.equal(r.code, 15, r.stderr);
+      assert.equal(r.body.error.code, 'DISK_FULL');
+      assert.match(r.body.error.message, /was ingested, but the enrichment models failed/);
+      assert.match(r.body.error.message, /no space left on the device holding .*model_runs/);
+      assert.equal((await query(db.url, 'select count(*)::int as n from src_controls_ref_control'))[0].n, 300, 'the ingestion itself is kept');
+      assert.deepEqual(await filesUnder(volume.dir), ['filler'], 'no model-run file, whole or partial');
+    } finally {
+      await volume.remove();
+    }
+  });
+
+  it('fails an index build on a full index volume with exit 15, keeping the previous generation and no partial one', async (t) => {
+    const volume = await smallVolume(t, 2048);
+    if (!volume) return;
+    try {
+      const db = await controlsDb(cluster, 'fullindex');
+      const env = { ...db.env, NFR_INDEX_PATH: volume.dir };
+      const file = path.join(db.dir, 'controls.csv');
+      await writeFile(file, csv(Array.from({ length: 40 }, (_, i) => row(`CTL-${i}`))));
+      assert.equal((await nfrJson(['ingest', 'controls', file, '--no-enrich'], env)).code, 0);
+      const first = await nfrJson(['index'], env);
+      assert.equal(first.code, 0, first.stderr);
+      const before = await filesUnder(volume.dir);
+      // Many more controls, and no room for them.
+      await writeFile(file, csv(Array.from({ length: 3000 }, (_, i) => row(`CTL-${i}`, { description: `Control text number ${i} `.repeat(30) }))));
+      assert.equal((await nfrJson(['ingest', 'controls', file, '--no-enrich'], env)).code, 0);
+      await fill(volume.dir);
+      const r = await nfrJson(['index'], env);
+      assert.equal(r.code, 15, r.stderr);
+      assert.equal(r.body.error.code, 'DISK_FULL');
+      assert.match(r.body.error.message, /no space left on the device/);
+      assert.deepEqual((await filesUnder(volume.dir)).sort(), [...before, 'filler'].sort(), 'the previous generation stays, nothing partial is left');
+      const search = await nfrJson(['search', 'Title of CTL-7'], env);
+      assert.equal(search.code, 0, search.stderr);
+      assert.equal(search.body.results.length > 0, true, 'the previous generation still answers');
+    } finally {
+      await volume.remove();
+    }
+  });
+
+  it('answers 507 DISK_FULL when job records cannot be written, and starts no work', async (t) => {
+    const volume = await smallVolume(t, 256);
+    if (!volume) return;
+    try {
+      const db = await cluster.createDatabase('fulljobs');
+      await seed(db.url, { controls: 20 });
+      const home = cluster.tempDir('fulljobs-home');
+      const backups = cluster.tempDir('fulljobs-backups');
+      // Job records live in the snapshot repository's state directory.
+      await mkdir(path.join(backups, '.state'), { recursive: true });
+      await symlink(volume.dir, path.join(backups, '.state', 'jobs'));
+      const server = await serveNfr(testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: backups, NFR_HOME: home, API_TOKENS: `admin:${ADMIN}` }));
+      try {
+        await fill(volume.dir);
+        const res = await fetch(`${server.base}/api/v2/devdata/snapshots/create`, { method: "POST", headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }, body: JSON.stringify({ name: "no room for the job" }) });
+        const body = (await res.json()) as any;
+        assert.equal(res.status, 507, JSON.stringify(body));
+        assert.equal(body.error.code, 'DISK_FULL');
+        assert.match(body.error.message, /jobs/);
+        await new Promise((r) => setTimeout(r, 500));
+        assert.deepEqual((await readdir(backups)).filter((n) => n.startsWith('SNAP-')), [], 'no snapshot was started');
+        const list = await fetch(`${server.base}/api/v2/devdata/snapshots`, { headers: { authorization: `Bearer ${ADMIN}` } });
+        assert.deepEqual(((await list.json()) as any).snapshots, []);
+        assert.deepEqual(await filesUnder(volume.dir), ['filler'], 'no half-written job record');
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      await volume.remove();
+    }
+  });
+
   it('answers a wrong method with 405 and Allow, and refusals of the framework with the one error body', async () => {
     const db = await cluster.createDatabase('methods');
     const env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('methods-backups'), NFR_HOME: cluster.tempDir('methods-home'), API_TOKENS: `admin:${ADMIN}` });
@@ -329,3 +412,25 @@ async function smallVolume(t: { skip: (reason: string) => void }, kib: number): 
   };
 }
 
+/**
+ * Fills a volume: writes `filler` until the disk refuses (ENOSPC), then one-byte files until not
+ * even a new file's first page fits, so that the next write of any size fails.
+ */
+async function fill(dir: string): Promise<void> {
+  const full = (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOSPC') throw err;
+    return 'full' as const;
+  };
+  await writeFile(path.join(dir, 'filler'), Buffer.alloc(64 * 1024 * 1024)).catch(full);
+  for (let i = 1; i < 1000; i++) if ((await writeFile(path.join(dir, `filler-${i}`), 'x').catch(full)) === 'full') return;
+  throw new Error(`${dir} did not fill up`);
+}
+
+/** Every file under `dir`, relative, sorted (hidden ones too). */
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile() && !/^filler-\d+$/.test(e.name))
+    .map((e) => path.relative(dir, path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)))
+    .sort();
+}

@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { diskFull } from '../errors.js';
 import { ensureDir, fsyncDir } from '../util/fs.js';
 import { processAlive } from '../util/process.js';
 
@@ -42,22 +43,30 @@ export class ModelRunFile {
     if (this.#stream === undefined) {
       this.#stream = createWriteStream(this.#temp, { flags: 'w', mode: 0o600 });
       // Without a listener a write error (disk full) would crash the process; keep it for the run.
+      // A write error has no path of its own: say which model run's file could not be written.
       this.#stream.on('error', (err) => {
-        this.#error = err;
+        this.#error = diskFull(err, this.path) ?? err;
       });
     }
     if (this.#error) throw this.#error;
     this.#lines++;
-    if (!this.#stream.write(`${JSON.stringify(record)}\n`)) await once(this.#stream, 'drain');
+    if (!this.#stream.write(`${JSON.stringify(record)}\n`)) {
+      await once(this.#stream, 'drain').catch((err: unknown) => {
+        throw diskFull(err, this.path) ?? err;
+      });
+    }
   }
 
   /** Flushes and fsyncs the temp file (before the database commits). No-op without lines. */
   async flush(): Promise<void> {
     const stream = this.#stream;
     if (stream === undefined) return;
+    if (this.#error) throw this.#error;
     if (!stream.writableFinished) {
       stream.end();
-      await once(stream, 'finish');
+      await once(stream, 'finish').catch((err: unknown) => {
+        throw diskFull(err, this.path) ?? err;
+      });
     }
     const handle = await open(this.#temp, 'r+');
     try {

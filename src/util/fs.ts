@@ -4,6 +4,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { diskFull } from '../errors.js';
 
 /** Flushes a directory entry so a rename inside it survives a crash. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -22,18 +23,19 @@ export async function fsyncDir(dir: string): Promise<void> {
 export async function atomicWriteFile(file: string, data: string, mode = 0o600): Promise<void> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const handle = await open(tmp, 'w', mode);
   try {
-    await handle.writeFile(data, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
+    const handle = await open(tmp, 'w', mode);
+    try {
+      await handle.writeFile(data, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
     await rename(tmp, file);
   } catch (err) {
+    // A full disk leaves no half-written temp file behind, and says which file it was.
     await rm(tmp, { force: true });
-    throw err;
+    throw diskFull(err, file) ?? err;
   }
   await fsyncDir(dir);
 }
