@@ -27,7 +27,7 @@ import { RecordingServer } from './support/qdrant-recording.js';
 const api = new OpenApi(JSON.parse(readFileSync(new URL('../../test/fixtures/qdrant-openapi-1.19.json', import.meta.url), 'utf8')));
 
 function point(controlId: string, vector: number[], text = 'h1'): IndexPoint {
-  const base = { control_id: controlId, title: `Title of ${controlId}`, status: 'active', owning_function_id: 'F-1', risk_theme_ids: ['RT-1'], model: 'test-model' };
+  const base = { control_id: controlId, title: `Title of ${controlId}`, status: 'active', owning_function_id: 'F-1', risk_theme_ids: ['RT-1'], owning_location_id: 'L-1', family_id: 'AC', key_control: true, model: 'test-model' };
   return { vector: Float32Array.from(vector), payload: { ...base, text_hash: text, payload_hash: payloadHash(base) } };
 }
 
@@ -80,6 +80,19 @@ describe('Qdrant backend: request shapes against the published Qdrant 1.19 OpenA
     const hits = await index.search(Float32Array.from([1, 0, 0, 0]), 5);
     assert.deepEqual(hits.map((h) => h.control_id), ['AC-1', 'AC-3']);
     assert.equal(hits[0]?.title, 'Title of AC-1');
+    assert.deepEqual([hits[0]?.family_id, hits[0]?.owning_location_id, hits[0]?.key_control], ['AC', 'L-1', true], 'filterable payload fields come back');
+
+    // Search filters become a payload filter the API defines (checked with every request below).
+    await index.search(Float32Array.from([1, 0, 0, 0]), 5, { status: ['active'], family_id: ['AC', 'IA'], risk_theme_id: ['RT-1'], key_control: true });
+    const filtered = server.requests.filter((r) => r.operationId === 'query_points').at(-1)?.body as { filter?: unknown };
+    assert.deepEqual(filtered.filter, {
+      must: [
+        { key: 'status', match: { any: ['active'] } },
+        { key: 'family_id', match: { any: ['AC', 'IA'] } },
+        { key: 'risk_theme_ids', match: { any: ['RT-1'] } },
+        { key: 'key_control', match: { value: true } },
+      ],
+    });
 
     // A mismatching model is refused before any write; --force recreates the collection.
     await assert.rejects(index.begin({ ...MODEL, model: 'other' }, { reset: false }), (e: NfrError) => e.code === 'SCHEMA_MISMATCH' && /nfr index --force/.test(e.message));

@@ -80,9 +80,9 @@ export class Workspace {
   }
 
   /** Runs `nfr <args>` to completion (no shell); throws with its stderr when it fails. */
-  nfr(args: readonly string[]): Promise<NfrOutput> {
+  nfr(args: readonly string[], extra: Env = {}): Promise<NfrOutput> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [NFR_BIN, ...args], { env: this.env() as NodeJS.ProcessEnv, cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [NFR_BIN, ...args], { env: this.env(extra) as NodeJS.ProcessEnv, cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

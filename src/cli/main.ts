@@ -18,6 +18,7 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   sample: async () => (await import('./sample.js')).registerSampleCommands,
   pipeline: async () => (await import('./pipeline.js')).registerPipelineCommands,
   serve: async () => (await import('./serve.js')).registerServeCommand,
+  control: async () => (await import('./control.js')).registerControlCommands,
 };
 /** `search` is registered by the same module as `index`. */
 const ALIASES: Record<string, string> = { search: 'index' };

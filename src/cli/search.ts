@@ -1,10 +1,11 @@
-/** `nfr index` and `nfr search`: flags become options for src/index/; results are printed. */
+/** `nfr index` and `nfr search`: flags become options for src/index/ and src/search/; results are printed. */
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { NfrError } from '../errors.js';
 import { checkIndex, type CheckResult } from '../index/check.js';
-import { DEFAULT_LIMIT, MAX_LIMIT, searchControls } from '../index/search.js';
 import { syncIndex } from '../index/sync.js';
+import type { SearchFilter } from '../index/types.js';
+import { DEFAULT_LIMIT, MAX_LIMIT, SEARCH_MODES, parseSearchMode, searchControls, type SearchResult } from '../search/search.js';
 import { emit, formatDuration, table } from './output.js';
 
 interface Common {
@@ -46,22 +47,66 @@ export function registerIndexCommands(program: Command): void {
 
   program
     .command('search')
-    .description('find the controls nearest to a text')
-    .argument('<text>', 'what to look for, in natural language')
+    .description('find controls: hybrid (keywords and meaning, ids first) by default')
+    .argument('<text>', 'what to look for: a question, keywords, or a control id')
+    .option('--mode <mode>', `${SEARCH_MODES.join(' | ')} (default hybrid)`)
+    .option('--status <status>', 'only controls with this status (repeatable, or a,b)', list)
+    .option('--function <id>', 'only controls owned by this function (repeatable)', list)
+    .option('--location <id>', 'only controls owned at this location (repeatable)', list)
+    .option('--theme <id>', 'only controls linked to this risk theme (repeatable)', list)
+    .option('--family <id>', 'only controls of this family, e.g. AC (repeatable)', list)
+    .option('--key-control <yes|no>', 'only key controls (yes) or only the others (no)')
     .option('--limit <n>', `number of results, 1 to ${MAX_LIMIT} (default ${DEFAULT_LIMIT})`, limitFlag)
+    .option('--cursor <cursor>', 'the next page: the next_cursor a previous search printed')
     .option('--json', 'print JSON')
-    .action(async (text: string, opts: Common & { limit?: number }) => {
-      const r = await searchControls(loadConfig(), text, { limit: opts.limit ?? DEFAULT_LIMIT });
+    .action(async (text: string, opts: Common & SearchFlags) => {
+      const r = await searchControls(loadConfig(), { q: text, mode: parseSearchMode(opts.mode, '--mode'), filter: filterFromFlags(opts), limit: opts.limit ?? DEFAULT_LIMIT, cursor: opts.cursor });
       for (const w of r.warnings) process.stderr.write(`nfr: warning: ${w}\n`);
-      emit(opts, r, () =>
-        r.results.length === 0
-          ? `no results (${r.index_points} points indexed)`
-          : table(
-              ['#', 'CONTROL', 'SCORE', 'STATUS', 'TITLE'],
-              r.results.map((h, i) => [String(i + 1), h.control_id, h.score.toFixed(4), h.status ?? '-', h.title.length > 80 ? `${h.title.slice(0, 77)}...` : h.title]),
-            ),
-      );
+      emit(opts, r, renderSearch);
     });
+}
+
+interface SearchFlags {
+  mode?: string;
+  status?: string[];
+  function?: string[];
+  location?: string[];
+  theme?: string[];
+  family?: string[];
+  keyControl?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+/** A repeatable flag whose values may also be comma-separated. */
+function list(value: string, previous: string[] = []): string[] {
+  const values = value.split(',').map((v) => v.trim()).filter(Boolean);
+  if (values.length === 0) throw new NfrError('USAGE', `an empty filter value: give at least one value`);
+  return [...previous, ...values];
+}
+
+function filterFromFlags(opts: SearchFlags): SearchFilter {
+  let keyControl: boolean | undefined;
+  if (opts.keyControl !== undefined) {
+    if (!/^(yes|no|true|false)$/i.test(opts.keyControl)) throw new NfrError('USAGE', `--key-control ${opts.keyControl}: expected yes or no`);
+    keyControl = /^(yes|true)$/i.test(opts.keyControl);
+  }
+  return { status: opts.status, owning_function_id: opts.function, owning_location_id: opts.location, risk_theme_id: opts.theme, family_id: opts.family, key_control: keyControl };
+}
+
+function renderSearch(r: SearchResult): string {
+  if (r.results.length === 0) return `no results${r.index_points !== null ? ` (${r.index_points} points indexed)` : ''}`;
+  const rows = r.results.map((h, i) => [
+    String(r.offset + i + 1),
+    h.control_id,
+    r.mode === 'id' ? '-' : h.score.toFixed(4),
+    h.status ?? '-',
+    h.family_id ?? '-',
+    h.title.length > 70 ? `${h.title.slice(0, 67)}...` : h.title,
+  ]);
+  const lines = [table(['#', 'CONTROL', 'SCORE', 'STATUS', 'FAMILY', 'TITLE'], rows)];
+  if (r.next_cursor) lines.push(`more: --cursor ${r.next_cursor}`);
+  return lines.join('\n');
 }
 
 function checkSummary(r: CheckResult): string {

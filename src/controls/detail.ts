@@ -62,40 +62,40 @@ export async function controlDetail(client: pg.ClientBase, controlId: string, as
     const when = asOf ? ` as of ${at.toISOString()}` : '';
     throw new NfrError('NOT_FOUND', known.rowCount ? `control ${controlId} had no current version${when} (it is closed or not yet loaded then)` : `no control ${controlId}`);
   }
-  const [functions, locations, themes, enrichment, mapping, history] = await Promise.all([
-    client.query<{ id: string; name: string | null }>(
-      `select r.function_id as id, f.name from src_controls_rel_related_function r
-         left join src_orgs_ver_function f on f.function_id = r.function_id and ${during('f')}
-        where r.control_id = $1 and ${during('r')} order by 1`,
-      [controlId, at],
-    ),
-    client.query<{ id: string; name: string | null }>(
-      `select r.location_id as id, l.location_name[1] as name from src_controls_rel_related_location r
-         left join src_orgs_ver_location l on l.location_id = r.location_id and ${during('l')}
-        where r.control_id = $1 and ${during('r')} order by 1`,
-      [controlId, at],
-    ),
-    client.query<{ id: string; name: string | null; status: string | null }>(
-      `select r.risk_theme_id as id, t.name, t.status from src_controls_rel_risk_theme r
-         left join src_risks_ver_theme t on t.risk_theme_id = r.risk_theme_id and ${during('t')}
-        where r.control_id = $1 and ${during('r')} order by 1`,
-      [controlId, at],
-    ),
-    client.query<{ summary: string; keywords: string[]; model_name: string; model_version: string }>(
-      'select summary, keywords, model_name, model_version from ai_controls_enrichment where control_id = $1 and text_hash = $2',
-      [controlId, row.text_hash],
-    ),
-    client.query<{ risk_theme_id: string; name: string | null; score: number; rank: number }>(
-      `select m.risk_theme_id, t.name, m.score, m.rank from ai_controls_taxonomy_mapping m
-         left join src_risks_ver_theme t on t.risk_theme_id = m.risk_theme_id and t.tx_to is null
-        where m.control_id = $1 and m.text_hash = $2 order by m.rank`,
-      [controlId, row.text_hash],
-    ),
-    client.query<{ version_id: string; title: string; status: string | null; upload_id: string | null; tx_from: Date; tx_to: Date | null }>(
-      'select version_id::text, title, status, upload_id, tx_from, tx_to from src_controls_ver_control where control_id = $1 order by tx_from desc limit 100',
-      [controlId],
-    ),
-  ]);
+  // One after another: a client runs one query at a time (pg would queue them, and warns that it
+  // will stop doing so).
+  const functions = await client.query<{ id: string; name: string | null }>(
+    `select r.function_id as id, f.name from src_controls_rel_related_function r
+       left join src_orgs_ver_function f on f.function_id = r.function_id and ${during('f')}
+      where r.control_id = $1 and ${during('r')} order by 1`,
+    [controlId, at],
+  );
+  const locations = await client.query<{ id: string; name: string | null }>(
+    `select r.location_id as id, l.location_name[1] as name from src_controls_rel_related_location r
+       left join src_orgs_ver_location l on l.location_id = r.location_id and ${during('l')}
+      where r.control_id = $1 and ${during('r')} order by 1`,
+    [controlId, at],
+  );
+  const themes = await client.query<{ id: string; name: string | null; status: string | null }>(
+    `select r.risk_theme_id as id, t.name, t.status from src_controls_rel_risk_theme r
+       left join src_risks_ver_theme t on t.risk_theme_id = r.risk_theme_id and ${during('t')}
+      where r.control_id = $1 and ${during('r')} order by 1`,
+    [controlId, at],
+  );
+  const enrichment = await client.query<{ summary: string; keywords: string[]; model_name: string; model_version: string }>(
+    'select summary, keywords, model_name, model_version from ai_controls_enrichment where control_id = $1 and text_hash = $2',
+    [controlId, row.text_hash],
+  );
+  const mapping = await client.query<{ risk_theme_id: string; name: string | null; score: number; rank: number }>(
+    `select m.risk_theme_id, t.name, m.score, m.rank from ai_controls_taxonomy_mapping m
+       left join src_risks_ver_theme t on t.risk_theme_id = m.risk_theme_id and t.tx_to is null
+      where m.control_id = $1 and m.text_hash = $2 order by m.rank`,
+    [controlId, row.text_hash],
+  );
+  const history = await client.query<{ version_id: string; title: string; status: string | null; upload_id: string | null; tx_from: Date; tx_to: Date | null }>(
+    'select version_id::text, title, status, upload_id, tx_from, tx_to from src_controls_ver_control where control_id = $1 order by tx_from desc limit 100',
+    [controlId],
+  );
   const { owning_function_name, owning_location_name, version_id: _v, control_id: _c, ...attributes } = row;
   const enriched = enrichment.rows[0];
   return {

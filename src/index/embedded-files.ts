@@ -40,6 +40,11 @@ const payloadSchema = z.object({
   status: z.string().nullable(),
   owning_function_id: z.string().nullable(),
   risk_theme_ids: z.array(z.string()),
+  // Added with search filters; a generation written before reads them as null (and its payload
+  // hashes differ, so the next `nfr index` rewrites those points with them, reusing the vectors).
+  owning_location_id: z.string().nullable().default(null),
+  family_id: z.string().nullable().default(null),
+  key_control: z.boolean().nullable().default(null),
   text_hash: z.string(),
   payload_hash: z.string(),
   model: z.string(),

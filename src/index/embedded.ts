@@ -31,7 +31,7 @@ import {
   type RowFiles,
 } from './embedded-files.js';
 import { TopK, similarity } from './top-k.js';
-import { modelMismatch, type IndexDescription, type IndexedEntry, type IndexModel, type IndexPoint, type IndexWriter, type SearchHit, type VectorIndex } from './types.js';
+import { isEmptyFilter, matchesFilter, modelMismatch, type IndexDescription, type IndexedEntry, type IndexModel, type IndexPoint, type IndexWriter, type SearchFilter, type SearchHit, type VectorIndex } from './types.js';
 
 const CURRENT_FILE = 'CURRENT';
 const GEN_PATTERN = /^gen-(\d{6,})$/;
@@ -98,15 +98,19 @@ export class EmbeddedIndex implements VectorIndex {
     return new EmbeddedWriter(this.location, tmp, generation, model, base?.dir, cur?.dir, staged);
   }
 
-  async search(vector: Float32Array, limit: number): Promise<SearchHit[]> {
+  async search(vector: Float32Array, limit: number, filter?: SearchFilter): Promise<SearchHit[]> {
     return this.#retry(async () => {
       const cur = await this.current();
       if (!cur) return [];
       const { dimension, distance } = cur.meta;
       if (vector.length !== dimension) throw new NfrError('SCHEMA_MISMATCH', `query vector has dimension ${vector.length}, the index ${dimension}; rebuild with \`nfr index --force\``);
+      const allowed = isEmptyFilter(filter) ? undefined : await this.#rowsPassing(cur.dir, cur.meta.points, filter as SearchFilter);
       const top = new TopK(limit);
       for await (const chunk of vectorChunks(path.join(cur.dir, VECTORS_FILE), dimension)) {
-        for (let i = 0; i < chunk.rows; i++) top.offer(chunk.first + i, similarity(distance, vector, chunk.data, i * dimension));
+        for (let i = 0; i < chunk.rows; i++) {
+          if (allowed && allowed[chunk.first + i] === 0) continue;
+          top.offer(chunk.first + i, similarity(distance, vector, chunk.data, i * dimension));
+        }
       }
       const best = top.sorted();
       const wanted = new Map(best.map((b) => [b.row, b.score]));
@@ -117,13 +121,25 @@ export class EmbeddedIndex implements VectorIndex {
         if (score !== undefined) {
           const p = parsePayload(line, path.join(cur.dir, POINTS_FILE), row);
           // Euclid is ranked by negated distance internally; report the distance, as Qdrant does.
-          hits.set(row, { control_id: p.control_id, title: p.title, status: p.status, score: distance === 'Euclid' ? -score : score, owning_function_id: p.owning_function_id, risk_theme_ids: p.risk_theme_ids });
+          hits.set(row, { control_id: p.control_id, title: p.title, status: p.status, score: distance === 'Euclid' ? -score : score, owning_function_id: p.owning_function_id, risk_theme_ids: p.risk_theme_ids, owning_location_id: p.owning_location_id, family_id: p.family_id, key_control: p.key_control });
           if (hits.size === wanted.size) break;
         }
         row++;
       }
       return best.flatMap((b) => hits.get(b.row) ?? []);
     });
+  }
+
+  /** Which rows' payloads pass `filter` (1) or not (0). */
+  async #rowsPassing(dir: string, points: number, filter: SearchFilter): Promise<Uint8Array> {
+    const file = path.join(dir, POINTS_FILE);
+    const pass = new Uint8Array(points);
+    let row = 0;
+    for await (const line of payloadLines(file)) {
+      if (row < points && matchesFilter(parsePayload(line, file, row), filter)) pass[row] = 1;
+      row++;
+    }
+    return pass;
   }
 
   async close(): Promise<void> {}

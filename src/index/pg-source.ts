@@ -19,6 +19,9 @@ interface ControlRow {
   description: string | null;
   status: string | null;
   owning_function_id: string | null;
+  owning_location_id: string | null;
+  family_id: string | null;
+  key_control: boolean | null;
   text_hash: string;
   risk_theme_ids: string[];
 }
@@ -36,7 +39,7 @@ interface ControlRow {
 export async function* currentControls(client: pg.ClientBase, model: string, batchSize = 1000): AsyncGenerator<SourceControl[]> {
   await client.query(
     `declare nfr_index_controls no scroll cursor for
-     select c.control_id, c.title, c.description, c.status, c.owning_function_id, c.text_hash,
+     select c.control_id, c.title, c.description, c.status, c.owning_function_id, c.owning_location_id, c.family_id, c.key_control, c.text_hash,
             coalesce((select array_agg(t.risk_theme_id order by t.risk_theme_id)
                         from src_controls_rel_risk_theme t
                        where t.control_id = c.control_id and t.tx_to is null), '{}') as risk_theme_ids
@@ -49,7 +52,17 @@ export async function* currentControls(client: pg.ClientBase, model: string, bat
       const r = await client.query<ControlRow>(`fetch forward ${Math.max(1, Math.floor(batchSize))} from nfr_index_controls`);
       if (r.rows.length === 0) return;
       yield r.rows.map((row) => {
-        const base = { control_id: row.control_id, title: row.title, status: row.status, owning_function_id: row.owning_function_id, risk_theme_ids: row.risk_theme_ids, model };
+        const base = {
+          control_id: row.control_id,
+          title: row.title,
+          status: row.status,
+          owning_function_id: row.owning_function_id,
+          risk_theme_ids: row.risk_theme_ids,
+          owning_location_id: row.owning_location_id,
+          family_id: row.family_id,
+          key_control: row.key_control,
+          model,
+        };
         return { control_id: row.control_id, title: row.title, description: row.description, payload: { ...base, text_hash: row.text_hash, payload_hash: payloadHash(base) } };
       });
     }

@@ -15,7 +15,7 @@
 import { NfrError } from '../errors.js';
 import { pointId } from './point-id.js';
 import { QdrantCollections, type QdrantOptions } from './qdrant-collections.js';
-import { modelMismatch, type IndexDescription, type IndexedEntry, type IndexModel, type IndexPoint, type IndexWriter, type SearchHit, type VectorIndex } from './types.js';
+import { isEmptyFilter, modelMismatch, type IndexDescription, type IndexedEntry, type IndexModel, type IndexPoint, type IndexWriter, type SearchFilter, type SearchHit, type VectorIndex } from './types.js';
 
 export { qdrantError, type QdrantOptions } from './qdrant-collections.js';
 
@@ -68,8 +68,11 @@ export class QdrantIndex implements VectorIndex {
     return new QdrantWriter(this, model);
   }
 
-  async search(vector: Float32Array, limit: number): Promise<SearchHit[]> {
-    const r = await this.#call('query points', () => this.collections.client.query(this.collection, { query: Array.from(vector), limit, with_payload: true, with_vector: false }));
+  async search(vector: Float32Array, limit: number, filter?: SearchFilter): Promise<SearchHit[]> {
+    const where = qdrantFilter(filter);
+    const r = await this.#call('query points', () =>
+      this.collections.client.query(this.collection, { query: Array.from(vector), limit, with_payload: true, with_vector: false, ...(where ? { filter: where } : {}) }),
+    );
     return r.points.map((p) => {
       const pl = (p.payload ?? {}) as Record<string, unknown>;
       return {
@@ -79,6 +82,9 @@ export class QdrantIndex implements VectorIndex {
         score: p.score,
         owning_function_id: typeof pl.owning_function_id === 'string' ? pl.owning_function_id : null,
         risk_theme_ids: Array.isArray(pl.risk_theme_ids) ? pl.risk_theme_ids.map(String) : [],
+        owning_location_id: typeof pl.owning_location_id === 'string' ? pl.owning_location_id : null,
+        family_id: typeof pl.family_id === 'string' ? pl.family_id : null,
+        key_control: typeof pl.key_control === 'boolean' ? pl.key_control : null,
       };
     });
   }
@@ -138,4 +144,23 @@ class QdrantWriter implements IndexWriter {
 
   /** Written points stay: each carries its text hash, so the next sync picks up where this one stopped. */
   async abort(): Promise<void> {}
+}
+
+/**
+ * A search filter as a Qdrant payload filter: every condition must hold (`must`); a list matches
+ * any of its values (`match.any`), a flag its value (`match.value`). Undefined without conditions.
+ */
+export function qdrantFilter(filter: SearchFilter | undefined): { must: Record<string, unknown>[] } | undefined {
+  if (filter === undefined || isEmptyFilter(filter)) return undefined;
+  const must: Record<string, unknown>[] = [];
+  const anyOf = (key: string, values: readonly string[] | undefined) => {
+    if (values !== undefined && values.length > 0) must.push({ key, match: { any: [...values] } });
+  };
+  anyOf('status', filter.status);
+  anyOf('owning_function_id', filter.owning_function_id);
+  anyOf('owning_location_id', filter.owning_location_id);
+  anyOf('family_id', filter.family_id);
+  anyOf('risk_theme_ids', filter.risk_theme_id);
+  if (filter.key_control !== undefined) must.push({ key: 'key_control', match: { value: filter.key_control } });
+  return { must };
 }

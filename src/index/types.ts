@@ -26,6 +26,10 @@ export interface PointPayload {
   readonly status: string | null;
   readonly owning_function_id: string | null;
   readonly risk_theme_ids: readonly string[];
+  /** Filterable attributes (search filters); null in points written before they were added. */
+  readonly owning_location_id: string | null;
+  readonly family_id: string | null;
+  readonly key_control: boolean | null;
   /** Hash of the embedded text (src_controls_ver_control.text_hash). */
   readonly text_hash: string;
   /** Hash of the other payload fields, so a status or ownership change is noticed too. */
@@ -53,6 +57,35 @@ export interface SearchHit {
   readonly score: number;
   readonly owning_function_id: string | null;
   readonly risk_theme_ids: readonly string[];
+  readonly owning_location_id: string | null;
+  readonly family_id: string | null;
+  readonly key_control: boolean | null;
+}
+
+/**
+ * Search filters, all optional, combined with AND; a list matches any of its values. Applied by
+ * both backends to the point payloads (Qdrant: a payload filter) and by keyword search in SQL.
+ */
+export interface SearchFilter {
+  readonly status?: readonly string[];
+  readonly owning_function_id?: readonly string[];
+  readonly owning_location_id?: readonly string[];
+  readonly risk_theme_id?: readonly string[];
+  readonly family_id?: readonly string[];
+  readonly key_control?: boolean;
+}
+
+export function isEmptyFilter(f: SearchFilter | undefined): boolean {
+  return f === undefined || Object.values(f).every((v) => v === undefined || (Array.isArray(v) && v.length === 0));
+}
+
+/** Whether a point's payload passes the filter (the embedded index's side of filtering). */
+export function matchesFilter(p: PointPayload, f: SearchFilter): boolean {
+  const any = (want: readonly string[] | undefined, have: string | null) => want === undefined || want.length === 0 || (have !== null && want.includes(have));
+  if (!any(f.status, p.status) || !any(f.owning_function_id, p.owning_function_id) || !any(f.owning_location_id, p.owning_location_id) || !any(f.family_id, p.family_id)) return false;
+  if (f.key_control !== undefined && p.key_control !== f.key_control) return false;
+  if (f.risk_theme_id !== undefined && f.risk_theme_id.length > 0 && !p.risk_theme_ids.some((t) => f.risk_theme_id?.includes(t))) return false;
+  return true;
 }
 
 /** A batch of writes. Embedded: nothing is visible until commit, and a crash leaves the old index. */
@@ -78,14 +111,14 @@ export interface VectorIndex {
    * otherwise the index's model must equal `model`.
    */
   begin(model: IndexModel, options: { reset: boolean }): Promise<IndexWriter>;
-  /** The `limit` nearest points to `vector`, best first. */
-  search(vector: Float32Array, limit: number): Promise<SearchHit[]>;
+  /** The `limit` nearest points to `vector` that pass `filter`, best first. */
+  search(vector: Float32Array, limit: number, filter?: SearchFilter): Promise<SearchHit[]>;
   close(): Promise<void>;
 }
 
 /** Hash of the payload fields other than the text, in a fixed order. */
 export function payloadHash(p: Omit<PointPayload, 'payload_hash' | 'text_hash'>): string {
-  const canonical = JSON.stringify([p.control_id, p.title, p.status, p.owning_function_id, [...p.risk_theme_ids].sort(), p.model]);
+  const canonical = JSON.stringify([p.control_id, p.title, p.status, p.owning_function_id, [...p.risk_theme_ids].sort(), p.model, p.owning_location_id, p.family_id, p.key_control]);
   return createHash('sha256').update(canonical, 'utf8').digest('hex').slice(0, 32);
 }
 

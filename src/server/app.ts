@@ -146,8 +146,8 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
   registerHealthRoutes(app, deps, signature);
   registerSnapshotRoutes(app, deps);
   registerJobRoutes(app, deps);
-  registerPipelineRoutes(app, deps, signature);
-  registerControlRoutes(app, deps);
+  registerPipelineRoutes(app, deps);
+  registerControlRoutes(app, deps, signature);
   registerAuthRoutes(app);
   await registerConsole(app, deps.consoleDir);
   return app;

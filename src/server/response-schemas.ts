@@ -152,3 +152,44 @@ export const COOL_RESULT = open({
   required: ['snapshot_id', 'cooled', 'freed_bytes'],
   properties: { snapshot_id: { type: 'string' }, cooled: { type: 'boolean', description: 'false when the snapshot was not warm' }, freed_bytes: { type: 'integer' } },
 });
+
+const HIT = {
+  type: 'object',
+  required: ['control_id', 'title', 'score', 'match'],
+  properties: {
+    control_id: { type: 'string' },
+    title: { type: 'string' },
+    status: nullable('string'),
+    score: { type: 'number', description: 'hybrid: fused score (an id match adds 1); keyword: BM25; semantic: similarity (Euclid: distance); id: 1' },
+    family_id: nullable('string'),
+    key_control: nullable('boolean'),
+    owning_function_id: nullable('string'),
+    owning_location_id: nullable('string'),
+    risk_theme_ids: { type: 'array', items: { type: 'string' } },
+    match: {
+      type: 'object',
+      description: 'why it is here: an id match, and its 1-based rank in each ranking that found it',
+      properties: { id: { type: 'boolean' }, keyword_rank: nullable('integer'), semantic_rank: nullable('integer') },
+    },
+  },
+};
+
+/** `GET|POST /api/v2/controls/search`. */
+export const SEARCH_RESULT = open({
+  type: 'object',
+  required: ['query', 'mode', 'limit', 'offset', 'results', 'next_cursor', 'warnings'],
+  properties: {
+    query: { type: 'string' },
+    mode: { type: 'string', enum: ['hybrid', 'keyword', 'semantic', 'id'] },
+    filter: { type: 'object', description: 'the filters applied' },
+    limit: { type: 'integer' },
+    offset: { type: 'integer' },
+    results: { type: 'array', items: HIT },
+    next_cursor: nullable('string', { description: 'pass as cursor for the next page; null on the last one' }),
+    backend: nullable('string', { description: 'embedded or qdrant; null when no vector index was used' }),
+    location: nullable('string'),
+    model: { ...nullable('object'), properties: { model: { type: 'string' }, dimension: { type: 'integer' }, distance: { type: 'string' } } },
+    index_points: nullable('integer'),
+    warnings: { type: 'array', items: { type: 'string' } },
+  },
+});

@@ -1,11 +1,122 @@
-/** `GET /api/v2/controls/{id}`: a control's attributes, links, enrichment and history (`?as_of=`). */
+/**
+ * Controls: search (`GET /api/v2/controls/search?q=` with query parameters, or the same as a JSON
+ * `POST` body) and one control (`GET /api/v2/controls/{id}`: attributes, links, enrichment and
+ * history, `?as_of=` for an earlier moment).
+ */
 import type { FastifyInstance } from 'fastify';
 import { controlDetail, parseAsOf } from '../../controls/detail.js';
+import { NfrError } from '../../errors.js';
+import type { SearchFilter } from '../../index/types.js';
+import { MAX_LIMIT, SEARCH_MODES, searchControls, type SearchMode } from '../../search/search.js';
 import type { ServerDeps } from '../app.js';
 import { withPoolClient } from '../db.js';
+import { SEARCH_RESULT } from '../response-schemas.js';
 import { ANY_OBJECT, ERROR_RESPONSES } from '../schemas.js';
 
-export function registerControlRoutes(app: FastifyInstance, deps: ServerDeps): void {
+const LIST = { type: 'string', maxLength: 2000, description: 'one value, or several separated by commas' } as const;
+
+interface SearchQuery {
+  q: string;
+  mode?: SearchMode;
+  status?: string;
+  owning_function_id?: string;
+  owning_location_id?: string;
+  risk_theme_id?: string;
+  family_id?: string;
+  key_control?: 'true' | 'false';
+  limit?: string;
+  cursor?: string;
+}
+
+interface SearchBody {
+  q: string;
+  mode?: SearchMode;
+  filters?: { status?: string[]; owning_function_id?: string[]; owning_location_id?: string[]; risk_theme_id?: string[]; family_id?: string[]; key_control?: boolean };
+  limit?: number;
+  cursor?: string;
+}
+
+const values = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean));
+const idList = { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 128 } } as const;
+
+/** `signature`: PostgreSQL's cached data signature, which search compares with the index's. */
+export function registerControlRoutes(app: FastifyInstance, deps: ServerDeps, signature: () => Promise<string>): void {
+  const search = (q: string, mode: SearchMode | undefined, filter: SearchFilter, limit: number | undefined, cursor: string | undefined) => {
+    if (limit !== undefined && (limit < 1 || limit > MAX_LIMIT)) throw new NfrError('INVALID_INPUT', `limit ${limit}: expected 1 to ${MAX_LIMIT}`);
+    return searchControls(deps.config, { q, mode, filter, limit, cursor }, { signature, withClient: (fn) => withPoolClient(deps.pool, fn) });
+  };
+
+  app.get<{ Querystring: SearchQuery }>(
+    '/api/v2/controls/search',
+    {
+      config: { role: 'reader' },
+      schema: {
+        summary: 'Search controls: hybrid (keyword and semantic fused, ids first) by default; filters and cursor paging',
+        querystring: {
+          type: 'object',
+          required: ['q'],
+          additionalProperties: false,
+          properties: {
+            q: { type: 'string', minLength: 1, maxLength: 2000 },
+            mode: { type: 'string', enum: [...SEARCH_MODES] },
+            status: LIST,
+            owning_function_id: LIST,
+            owning_location_id: LIST,
+            risk_theme_id: LIST,
+            family_id: LIST,
+            key_control: { type: 'string', enum: ['true', 'false'] },
+            limit: { type: 'string', pattern: '^[0-9]{1,3}$' },
+            cursor: { type: 'string', maxLength: 500 },
+          },
+        },
+        response: { 200: SEARCH_RESULT, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const p = request.query;
+      const filter: SearchFilter = {
+        status: values(p.status),
+        owning_function_id: values(p.owning_function_id),
+        owning_location_id: values(p.owning_location_id),
+        risk_theme_id: values(p.risk_theme_id),
+        family_id: values(p.family_id),
+        key_control: p.key_control === undefined ? undefined : p.key_control === 'true',
+      };
+      return search(p.q, p.mode, filter, p.limit === undefined ? undefined : Number(p.limit), p.cursor);
+    },
+  );
+
+  app.post<{ Body: SearchBody }>(
+    '/api/v2/controls/search',
+    {
+      config: { role: 'reader' },
+      schema: {
+        summary: 'Search controls with a JSON body: {q, mode, filters: {status, owning_function_id, owning_location_id, risk_theme_id, family_id, key_control}, limit, cursor}',
+        body: {
+          type: 'object',
+          required: ['q'],
+          additionalProperties: false,
+          properties: {
+            q: { type: 'string', minLength: 1, maxLength: 2000 },
+            mode: { type: 'string', enum: [...SEARCH_MODES] },
+            filters: {
+              type: 'object',
+              additionalProperties: false,
+              properties: { status: idList, owning_function_id: idList, owning_location_id: idList, risk_theme_id: idList, family_id: idList, key_control: { type: 'boolean' } },
+            },
+            limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT },
+            cursor: { type: 'string', maxLength: 500 },
+          },
+        },
+        response: { 200: SEARCH_RESULT, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => {
+      const b = request.body;
+      return search(b.q, b.mode, b.filters ?? {}, b.limit, b.cursor);
+    },
+  );
+
   app.get<{ Params: { id: string }; Querystring: { as_of?: string } }>(
     '/api/v2/controls/:id',
     {

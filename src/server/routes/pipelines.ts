@@ -1,8 +1,7 @@
-/** Pipeline routes (SPEC §4): control and context ingestion, index sync/check, search, stage. */
+/** Pipeline routes (SPEC §4): control and context ingestion, index sync/check, stage. */
 import type { FastifyInstance } from 'fastify';
 import { NfrError } from '../../errors.js';
 import { checkIndex } from '../../index/check.js';
-import { MAX_LIMIT, searchControls } from '../../index/search.js';
 import { syncIndex } from '../../index/sync.js';
 import { ingestContext } from '../../ingest/context.js';
 import { listUploads } from '../../ingest/uploads.js';
@@ -15,8 +14,7 @@ import { ANY_OBJECT, ERROR_RESPONSES, JOB_ACCEPTED } from '../schemas.js';
 import { jobAccepted, jobContext } from './jobs.js';
 import { registerControlsUpload } from './uploads.js';
 
-/** `signature`: PostgreSQL's cached data signature, which search compares with the index's. */
-export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps, signature: () => Promise<string>): void {
+export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): void {
   const { ctx, jobs, runner, config } = deps;
   const jobUrl = (jobId: string) => `/api/v2/pipelines/jobs/${jobId}`;
 
@@ -120,27 +118,5 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps, s
 
   app.get('/api/v2/pipelines/index/check', { config: { role: 'reader' }, schema: { summary: 'Compare PostgreSQL and the index by ids and hashes', response: { 200: ANY_OBJECT, ...ERROR_RESPONSES } } }, async () =>
     checkIndex(config),
-  );
-
-  app.get<{ Querystring: { q: string; limit?: string } }>(
-    '/api/v2/controls/search',
-    {
-      config: { role: 'reader' },
-      schema: {
-        summary: 'Semantic search over the indexed controls',
-        querystring: {
-          type: 'object',
-          required: ['q'],
-          additionalProperties: false,
-          properties: { q: { type: 'string', minLength: 1, maxLength: 2000 }, limit: { type: 'string', pattern: '^[0-9]{1,3}$' } },
-        },
-        response: { 200: ANY_OBJECT, ...ERROR_RESPONSES },
-      },
-    },
-    async (request) => {
-      const limit = request.query.limit === undefined ? undefined : Number(request.query.limit);
-      if (limit !== undefined && (limit < 1 || limit > MAX_LIMIT)) throw new NfrError('INVALID_INPUT', `limit ${limit}: expected 1 to ${MAX_LIMIT}`);
-      return searchControls(config, request.query.q, { limit, signature });
-    },
   );
 }

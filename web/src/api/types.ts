@@ -7,6 +7,7 @@ import type { ControlDetail } from '../../../src/controls/detail.js';
 import type { UploadRecord as Upload } from '../../../src/ingest/uploads.js';
 import type { AfterRestoreReport } from '../../../src/snapshot/after-restore.js';
 import type { Manifest, SnapshotSummary } from '../../../src/snapshot/manifest.js';
+import type { ControlHit as SearchHit, SearchResult as SearchResponse } from '../../../src/search/search.js';
 import type { RestorePlan } from '../../../src/snapshot/restore-plan.js';
 import type { PruneResult, RetentionDecision } from '../../../src/snapshot/retention.js';
 import type { VerifyResult } from '../../../src/snapshot/verify.js';
@@ -24,6 +25,8 @@ export type {
   RestorePlan,
   RestoreResult,
   RetentionDecision,
+  SearchHit,
+  SearchResponse,
   SnapshotHealth,
   SnapshotStatus,
   SnapshotSummary,
@@ -112,19 +115,6 @@ export interface PipelineStatus {
 
 
 
-export interface SearchHit {
-  readonly control_id: string;
-  readonly title: string;
-  readonly status: string | null;
-  readonly score: number;
-  readonly owning_function_id: string | null;
-}
-
-export interface SearchResponse {
-  readonly query: string;
-  readonly results: readonly SearchHit[];
-  readonly warnings: readonly string[];
-}
 
 export interface Named {
   readonly id: string;

@@ -1,0 +1,179 @@
+/**
+ * `npm run bench:search`: how good and how fast control search is, on a throwaway cluster.
+ *
+ * Quality: the NIST sample (`nfr pipeline run --sample`, 370 controls), every question of
+ * questions.json (natural questions, each with the family a person would expect) in every mode:
+ * hit@5 (a control of that family among the first five) and MRR (1 / rank of the first such
+ * control within the first ten, 0 when none). With the local embedder, and also with the model of
+ * EMBEDDINGS_URL when that is set.
+ *
+ * Speed: generated controls (BENCH_SEARCH_SIZES, default 20000,100000) ingested and indexed into
+ * the embedded index; then through `nfr serve`, the questions rotated: 1 connection (per-query
+ * latency) and 10 connections (throughput, p99) for BENCH_SECONDS each (default 10), in hybrid
+ * (the default) and semantic mode.
+ *
+ * Targets (issue 12): hybrid hit@5 >= 90 %; on 20,000 controls >= 300 requests/s and p99 <= 100 ms
+ * over 10 connections; on 100,000 p50 <= 50 ms per query. A missed target is a measurement, not a
+ * failure: the exit code is non-zero only if something broke. Progress on stderr; the report and a
+ * final `RESULT {json}` line on stdout.
+ */
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { z } from 'zod';
+import { loadConfig } from '../../src/config.js';
+import { clientConfig } from '../../src/postgres/connection.js';
+import { searchControls, type SearchMode } from '../../src/search/search.js';
+import { measure, type LoadStats } from '../api/load.js';
+import { BenchServer } from '../api/server.js';
+import { Workspace } from '../api/workspace.js';
+import { insertReferenceData, writeControlsCsv } from '../ingest/dataset.js';
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const TOKEN = 'bench-search-reader-token-0123456789';
+const QUESTIONS = z
+  .object({ questions: z.array(z.object({ q: z.string().min(1), family: z.string().min(1) })).min(40) })
+  .parse(JSON.parse(readFileSync(new URL('../../../bench/search/questions.json', import.meta.url), 'utf8'))).questions;
+
+const settingsSchema = z.object({
+  BENCH_DIR: z.string().min(1).optional(),
+  PG_BIN_DIR: z.string().min(1).optional(),
+  BENCH_SEARCH_SIZES: z.string().regex(/^\d+(,\d+)*$/, 'sizes like 20000,100000').optional(),
+  BENCH_SECONDS: z.string().regex(/^\d+$/, 'whole seconds').transform(Number).optional(),
+  EMBEDDINGS_URL: z.string().url().optional(),
+});
+
+interface Quality {
+  readonly embedder: string;
+  readonly mode: SearchMode;
+  readonly questions: number;
+  readonly hit_at_5: number;
+  readonly mrr: number;
+  readonly misses: string[];
+}
+
+async function quality(ws: Workspace, embedderEnv: Record<string, string | undefined>, label: string): Promise<Quality[]> {
+  const config = loadConfig({}, ws.env(embedderEnv) as NodeJS.ProcessEnv);
+  const client = new pg.Client(clientConfig(ws.cluster.target('bench_api'), 'nfr bench search'));
+  await client.connect();
+  try {
+    const out: Quality[] = [];
+    for (const mode of ['hybrid', 'keyword', 'semantic'] as const) {
+      let hits = 0;
+      let rr = 0;
+      const misses: string[] = [];
+      for (const { q, family } of QUESTIONS) {
+        const r = await searchControls(config, { q, mode, limit: 10 }, { withClient: (fn) => fn(client), checkFreshness: false });
+        const rank = r.results.findIndex((h) => (h.family_id ?? h.control_id.split('-')[0]) === family) + 1;
+        if (rank >= 1 && rank <= 5) hits++;
+        else misses.push(`${q} → ${r.results.slice(0, 3).map((h) => h.control_id).join(', ')}`);
+        if (rank >= 1) rr += 1 / rank;
+      }
+      const row = { embedder: label, mode, questions: QUESTIONS.length, hit_at_5: round(hits / QUESTIONS.length), mrr: round(rr / QUESTIONS.length), misses };
+      log(`  ${label} ${mode}: hit@5 ${(row.hit_at_5 * 100).toFixed(1)} %, MRR ${row.mrr}`);
+      out.push(row);
+    }
+    return out;
+  } finally {
+    await client.end();
+  }
+}
+
+interface Speed {
+  readonly controls: number;
+  readonly mode: SearchMode;
+  readonly single: Pick<LoadStats, 'req_per_s' | 'p50_ms' | 'p99_ms' | 'non_2xx'>;
+  readonly ten: Pick<LoadStats, 'req_per_s' | 'p50_ms' | 'p99_ms' | 'non_2xx'>;
+}
+
+async function speed(parent: string, pgBinDir: string | undefined, controls: number, seconds: number): Promise<Speed[]> {
+  const ws = await Workspace.open(parent, pgBinDir);
+  try {
+    const client = new pg.Client(clientConfig(ws.cluster.target('bench_api'), 'nfr bench search'));
+    await client.connect();
+    try {
+      await ws.nfr(['db', 'migrate']);
+      await insertReferenceData(client);
+    } finally {
+      await client.end();
+    }
+    const file = path.join(ws.root, 'controls.csv');
+    log(`bench: ${controls} generated controls: ingest and index`);
+    await writeControlsCsv(file, { rows: controls });
+    await ws.nfr(['ingest', 'controls', file, '--no-enrich']);
+    const t0 = performance.now();
+    await ws.nfr(['index']);
+    log(`  indexed in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const server = await BenchServer.start(ws.env({ API_TOKENS: `reader:${TOKEN}` }));
+    try {
+      const out: Speed[] = [];
+      for (const mode of ['hybrid', 'semantic'] as const) {
+        const paths = QUESTIONS.map(({ q }) => `/api/v2/controls/search?q=${encodeURIComponent(q)}&mode=${mode}&limit=10`);
+        const pick = (s: LoadStats) => ({ req_per_s: s.req_per_s, p50_ms: s.p50_ms, p99_ms: s.p99_ms, non_2xx: s.non_2xx });
+        const single = pick(await measure(server, { name: `${mode} x1`, paths, token: TOKEN, connections: 1 }, seconds));
+        const ten = pick(await measure(server, { name: `${mode} x10`, paths, token: TOKEN, connections: 10 }, seconds));
+        log(`  ${controls} ${mode}: 1 connection p50 ${single.p50_ms} ms; 10 connections ${ten.req_per_s} req/s, p99 ${ten.p99_ms} ms`);
+        out.push({ controls, mode, single, ten });
+      }
+      return out;
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await ws.dispose();
+  }
+}
+
+async function run(): Promise<void> {
+  const parsed = settingsSchema.safeParse(process.env);
+  if (!parsed.success) throw new Error(`invalid benchmark settings: ${parsed.error.issues.map((i) => `${String(i.path[0])}: expected ${i.message}`).join('; ')}`);
+  const s = parsed.data;
+  const parent = s.BENCH_DIR ?? tmpdir();
+  const sizes = (s.BENCH_SEARCH_SIZES ?? '20000,100000').split(',').map(Number);
+  const seconds = s.BENCH_SECONDS ?? 10;
+
+  log(`bench: quality on the NIST sample, ${QUESTIONS.length} questions`);
+  const ws = await Workspace.open(parent, s.PG_BIN_DIR);
+  const qualities: Quality[] = [];
+  try {
+    await ws.nfr(['pipeline', 'run', '--sample']);
+    qualities.push(...(await quality(ws, { EMBEDDINGS_URL: undefined }, 'nfr-local-hash-v1')));
+    if (s.EMBEDDINGS_URL) {
+      await ws.nfr(['index', '--force'], { EMBEDDINGS_URL: s.EMBEDDINGS_URL });
+      qualities.push(...(await quality(ws, { EMBEDDINGS_URL: s.EMBEDDINGS_URL }, `endpoint ${new URL(s.EMBEDDINGS_URL).host}`)));
+    }
+  } finally {
+    await ws.dispose();
+  }
+
+  const speeds: Speed[] = [];
+  for (const n of sizes) speeds.push(...(await speed(parent, s.PG_BIN_DIR, n, seconds)));
+
+  const ok = (b: boolean) => (b ? 'met' : 'MISSED');
+  const hybrid = qualities.find((q) => q.mode === 'hybrid' && q.embedder === 'nfr-local-hash-v1');
+  const lines = [`search benchmark: ${QUESTIONS.length} questions on the NIST sample; ${sizes.join(' and ')} generated controls`];
+  for (const q of qualities) lines.push(`  ${q.embedder.padEnd(22)} ${q.mode.padEnd(8)} hit@5 ${(q.hit_at_5 * 100).toFixed(1).padStart(5)} %   MRR ${q.mrr.toFixed(3)}`);
+  if (hybrid) lines.push(`  hybrid hit@5 target >= 90 %: ${ok(hybrid.hit_at_5 >= 0.9)}`);
+  for (const sp of speeds) {
+    lines.push(`  ${String(sp.controls).padStart(6)} controls ${sp.mode.padEnd(8)} 1 conn: p50 ${sp.single.p50_ms} ms (${sp.single.req_per_s} req/s); 10 conn: ${sp.ten.req_per_s} req/s, p50 ${sp.ten.p50_ms} ms, p99 ${sp.ten.p99_ms} ms${sp.ten.non_2xx ? `, ${sp.ten.non_2xx} non-2xx` : ''}`);
+    if (sp.mode === 'hybrid' && sp.controls === 20000) lines.push(`    target >= 300 req/s and p99 <= 100 ms: ${ok(sp.ten.req_per_s >= 300 && sp.ten.p99_ms <= 100)}`);
+    if (sp.mode === 'hybrid' && sp.controls === 100000) lines.push(`    target p50 <= 50 ms per query: ${ok(sp.single.p50_ms <= 50)}`);
+  }
+  for (const q of qualities.filter((x) => x.mode === 'hybrid')) if (q.misses.length) lines.push(`  ${q.embedder} hybrid misses:`, ...q.misses.map((m) => `    ${m}`));
+  process.stdout.write([...lines, '', `RESULT ${JSON.stringify({ quality: qualities, speed: speeds })}`, ''].join('\n'));
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+run().then(
+  () => {
+    process.exitCode = 0;
+  },
+  (err: unknown) => {
+    log(`bench: failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  },
+);

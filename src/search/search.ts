@@ -1,0 +1,258 @@
+/**
+ * Control search, in four modes:
+ *
+ *   hybrid    (default) keyword and semantic rankings fused by reciprocal rank fusion, with exact
+ *             id matches first. Without a usable vector index it answers from keywords alone and
+ *             says so in `warnings`.
+ *   keyword   BM25 over PostgreSQL's full-text vectors (keyword.ts).
+ *   semantic  the vector index (embedded or Qdrant) with the configured embedder.
+ *   id        controls whose id is the query or starts with it (AC-2, ac-2.1).
+ *
+ * Reciprocal rank fusion scores a control Σ 1 / (RRF_K + rank) over the rankings it appears in: it
+ * needs no calibration between BM25 scores and cosine similarities, and a control both rankings
+ * place well beats one that only one of them likes. Filters apply to every mode (SQL for keyword
+ * and id, payload filters in the index for semantic). Pages are cut from the fused ranking; the
+ * cursor holds the offset and a fingerprint of the query, so it cannot be used with another one.
+ */
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import type { Config } from '../config.js';
+import { createEmbedder } from '../enrich/create-embedder.js';
+import type { Embedder } from '../enrich/embedder.js';
+import { NfrError, messageOf } from '../errors.js';
+import { openIndex } from '../index/open-index.js';
+import { pgSignature } from '../index/pg-source.js';
+import { isEmptyFilter, modelMismatch, type IndexModel, type SearchFilter, type SearchHit, type VectorIndex } from '../index/types.js';
+import { resolveTarget, withClient } from '../postgres/connection.js';
+import { idMatches, idTokens, keywordSearch, type ControlRow } from './keyword.js';
+
+export const SEARCH_MODES = ['hybrid', 'keyword', 'semantic', 'id'] as const;
+export type SearchMode = (typeof SEARCH_MODES)[number];
+export const DEFAULT_LIMIT = 10;
+export const MAX_LIMIT = 100;
+/** How deep paging may go: offset + limit. Deeper, refine the query or the filters. */
+export const MAX_DEPTH = 1000;
+const RRF_K = 60;
+/** Each ranking contributes at least this many candidates to the fusion. */
+const FUSION_DEPTH = 50;
+
+export interface SearchRequest {
+  readonly q: string;
+  readonly mode?: SearchMode;
+  readonly filter?: SearchFilter;
+  readonly limit?: number;
+  readonly cursor?: string;
+}
+
+export interface SearchDeps {
+  readonly embedder?: Embedder;
+  readonly index?: VectorIndex;
+  /** Runs `fn` with a PostgreSQL client (the server lends one from its pool). */
+  readonly withClient?: <T>(fn: (client: pg.ClientBase) => Promise<T>) => Promise<T>;
+  /** PostgreSQL's current signature, compared with the index's (the server passes a cached one). */
+  readonly signature?: () => Promise<string>;
+  /** Compare the index with PostgreSQL and warn when it is out of date (default true). */
+  readonly checkFreshness?: boolean;
+}
+
+export interface ControlHit {
+  readonly control_id: string;
+  readonly title: string;
+  readonly status: string | null;
+  /** hybrid: the fused score; keyword: BM25; semantic: similarity (Euclid: distance); id: 1. */
+  readonly score: number;
+  readonly family_id: string | null;
+  readonly key_control: boolean | null;
+  readonly owning_function_id: string | null;
+  readonly owning_location_id: string | null;
+  readonly risk_theme_ids: readonly string[];
+  /** Why it is here: an id match, and its rank (1-based) in each ranking that found it. */
+  readonly match: { readonly id: boolean; readonly keyword_rank: number | null; readonly semantic_rank: number | null };
+}
+
+export interface SearchResult {
+  readonly query: string;
+  readonly mode: SearchMode;
+  readonly filter: SearchFilter;
+  readonly limit: number;
+  readonly offset: number;
+  readonly results: ControlHit[];
+  /** Pass as `cursor` for the next page; null on the last one. */
+  readonly next_cursor: string | null;
+  readonly backend: VectorIndex['kind'] | null;
+  readonly location: string | null;
+  readonly model: IndexModel | null;
+  readonly index_points: number | null;
+  readonly warnings: string[];
+}
+
+function fingerprint(q: string, mode: SearchMode, filter: SearchFilter): string {
+  const canonical = JSON.stringify([q, mode, Object.entries(filter).filter(([, v]) => v !== undefined).sort(([a], [b]) => a.localeCompare(b))]);
+  return createHash('sha256').update(canonical).digest('base64url').slice(0, 12);
+}
+
+function encodeCursor(offset: number, print: string): string {
+  return Buffer.from(JSON.stringify({ o: offset, f: print })).toString('base64url');
+}
+
+function decodeCursor(cursor: string, print: string): number {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  const c = parsed as { o?: unknown; f?: unknown } | undefined;
+  if (!c || typeof c.o !== 'number' || !Number.isInteger(c.o) || c.o < 0 || typeof c.f !== 'string') {
+    throw new NfrError('INVALID_INPUT', 'cursor: not a cursor this search returned (use next_cursor as it was given)');
+  }
+  if (c.f !== print) throw new NfrError('INVALID_INPUT', 'cursor: it belongs to another query, mode or filter; start again without a cursor');
+  return c.o;
+}
+
+export function parseSearchMode(value: string | undefined, where: string): SearchMode {
+  if (value === undefined) return 'hybrid';
+  if ((SEARCH_MODES as readonly string[]).includes(value)) return value as SearchMode;
+  throw new NfrError('USAGE', `${where} ${value}: expected one of ${SEARCH_MODES.join(', ')}`);
+}
+
+type Ranked = { readonly row: Omit<ControlHit, 'score' | 'match'>; readonly score: number };
+
+function fromSemantic(h: SearchHit): Omit<ControlHit, 'score' | 'match'> {
+  return {
+    control_id: h.control_id,
+    title: h.title,
+    status: h.status,
+    family_id: h.family_id,
+    key_control: h.key_control,
+    owning_function_id: h.owning_function_id,
+    owning_location_id: h.owning_location_id,
+    risk_theme_ids: h.risk_theme_ids,
+  };
+}
+
+function fromRow(r: ControlRow): Omit<ControlHit, 'score' | 'match'> {
+  return {
+    control_id: r.control_id,
+    title: r.title,
+    status: r.status,
+    family_id: r.family_id,
+    key_control: r.key_control,
+    owning_function_id: r.owning_function_id,
+    owning_location_id: r.owning_location_id,
+    risk_theme_ids: r.risk_theme_ids,
+  };
+}
+
+export async function searchControls(config: Config, request: SearchRequest, deps: SearchDeps = {}): Promise<SearchResult> {
+  const q = request.q.trim();
+  if (q === '') throw new NfrError('USAGE', 'search needs a non-empty query text');
+  const mode = request.mode ?? 'hybrid';
+  const filter = request.filter ?? {};
+  const limit = request.limit ?? DEFAULT_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new NfrError('USAGE', `limit ${limit}: expected an integer from 1 to ${MAX_LIMIT}`);
+  const print = fingerprint(q, mode, filter);
+  const offset = request.cursor === undefined ? 0 : decodeCursor(request.cursor, print);
+  const depth = offset + limit + 1;
+  if (depth > MAX_DEPTH + 1) throw new NfrError('INVALID_INPUT', `cursor: pages end at result ${MAX_DEPTH}; narrow the query or add filters`);
+  const pgClient = deps.withClient ?? (async <T>(fn: (c: pg.ClientBase) => Promise<T>) => withClient(await resolveTarget(config), fn, 'nfr search'));
+  const warnings: string[] = [];
+
+  let semantic: { hits: Ranked[]; backend: VectorIndex['kind']; location: string; model: IndexModel; points: number } | undefined;
+  if (mode === 'semantic' || mode === 'hybrid') {
+    try {
+      semantic = await semanticRanking(config, q, filter, Math.max(depth, mode === 'hybrid' ? FUSION_DEPTH : 0), deps, warnings);
+    } catch (err) {
+      if (mode === 'semantic') throw err;
+      warnings.push(`semantic ranking unavailable (${messageOf(err)}); these are keyword results only`);
+    }
+  }
+
+  const { ids, keyword } = await pgClient(async (client) => ({
+    ids: mode === 'id' ? await idMatches(client, [q.toUpperCase()], filter, { prefix: true, limit: depth }) : mode === 'hybrid' ? await idMatches(client, idTokens(q), filter, { prefix: false, limit: depth }) : [],
+    keyword: mode === 'keyword' || mode === 'hybrid' ? await keywordSearch(client, q, filter, Math.max(depth, mode === 'hybrid' ? FUSION_DEPTH : 0)) : [],
+  }));
+
+  const keywordRank = new Map(keyword.map((h, i) => [h.control_id, i + 1]));
+  const semanticRank = new Map((semantic?.hits ?? []).map((h, i) => [h.row.control_id, i + 1]));
+  const idSet = new Set(ids.map((r) => r.control_id));
+  const match = (id: string) => ({ id: idSet.has(id), keyword_rank: keywordRank.get(id) ?? null, semantic_rank: semanticRank.get(id) ?? null });
+
+  let ranked: ControlHit[];
+  if (mode === 'id') {
+    ranked = ids.map((r) => ({ ...fromRow(r), score: 1, match: match(r.control_id) }));
+  } else if (mode === 'keyword') {
+    ranked = keyword.map((h) => ({ ...fromRow(h), score: round(h.score), match: match(h.control_id) }));
+  } else if (mode === 'semantic') {
+    ranked = (semantic?.hits ?? []).map((h) => ({ ...h.row, score: h.score, match: match(h.row.control_id) }));
+  } else {
+    const fused = new Map<string, { row: Omit<ControlHit, 'score' | 'match'>; score: number }>();
+    const add = (row: Omit<ControlHit, 'score' | 'match'>, rank: number) => {
+      // The first ranking to name a control gives its attributes: keyword (PostgreSQL's current
+      // version) before the index payload.
+      const entry = fused.get(row.control_id) ?? { row, score: 0 };
+      entry.score += 1 / (RRF_K + rank);
+      fused.set(row.control_id, entry);
+    };
+    keyword.forEach((h, i) => add(fromRow(h), i + 1));
+    (semantic?.hits ?? []).forEach((h, i) => add(h.row, i + 1));
+    const byScore = [...fused.values()].sort((a, b) => b.score - a.score || a.row.control_id.localeCompare(b.row.control_id));
+    const first = ids.map((r) => ({ ...fromRow(r), score: round(1 + (fused.get(r.control_id)?.score ?? 0)), match: match(r.control_id) }));
+    ranked = [...first, ...byScore.filter((e) => !idSet.has(e.row.control_id)).map((e) => ({ ...e.row, score: round(e.score), match: match(e.row.control_id) }))];
+  }
+
+  const page = ranked.slice(offset, offset + limit);
+  const more = ranked.length > offset + limit && offset + limit < MAX_DEPTH;
+  return {
+    query: q,
+    mode,
+    filter,
+    limit,
+    offset,
+    results: page,
+    next_cursor: more ? encodeCursor(offset + limit, print) : null,
+    backend: semantic?.backend ?? null,
+    location: semantic?.location ?? null,
+    model: semantic?.model ?? null,
+    index_points: semantic?.points ?? null,
+    warnings,
+  };
+}
+
+async function semanticRanking(
+  config: Config,
+  q: string,
+  filter: SearchFilter,
+  depth: number,
+  deps: SearchDeps,
+  warnings: string[],
+): Promise<{ hits: Ranked[]; backend: VectorIndex['kind']; location: string; model: IndexModel; points: number }> {
+  const index = deps.index ?? openIndex(config);
+  try {
+    const description = await index.describe();
+    if (!description) throw new NfrError('NOT_FOUND', `no vector index at ${index.location} yet; build it with \`nfr index\``);
+    const embedder = deps.embedder ?? createEmbedder(config);
+    const [vector] = await embedder.embed([q]);
+    if (!vector) throw new NfrError('TOOL_FAILED', `embedder "${embedder.model}" returned no vector for the query`);
+    // The query's own vector tells the dimension, so an endpoint embedder needs no probe request.
+    const model: IndexModel = { model: embedder.model, dimension: vector.length, distance: embedder.distance };
+    const mismatch = modelMismatch(description, model);
+    if (mismatch) throw new NfrError('SCHEMA_MISMATCH', `${mismatch}; rebuild the index with \`nfr index --force\``);
+    const hits = await index.search(vector, Math.min(depth, MAX_DEPTH + 1), isEmptyFilter(filter) ? undefined : filter);
+    if (deps.checkFreshness !== false) {
+      try {
+        const current = deps.signature ? await deps.signature() : await withClient(await resolveTarget(config), pgSignature, 'nfr search');
+        if (current !== description.source_signature) warnings.push('the index is out of date: controls changed since the last `nfr index`; results may miss or show old controls');
+      } catch (err) {
+        warnings.push(`could not compare the index with PostgreSQL: ${messageOf(err)}`);
+      }
+    }
+    return { hits: hits.map((h) => ({ row: fromSemantic(h), score: h.score })), backend: index.kind, location: index.location, model, points: description.points };
+  } finally {
+    await index.close();
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
