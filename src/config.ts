@@ -77,6 +77,7 @@ const ENV_SCHEMA = {
   NFR_SHUTDOWN_GRACE_SECONDS: intIn(0, 3600),
   NFR_WARM_MAX: intIn(0, 100),
   NFR_INDEX_PATH: z.string().trim().min(1),
+  NFR_INDEX_MEMORY_MB: intIn(0, 1024 * 1024),
   QDRANT_URL: z.string().trim().url('an http(s) URL such as http://localhost:6333'),
   QDRANT_API_KEY: z.string().trim().min(1),
   QDRANT_COLLECTION_PREFIX: z.string().trim().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (at most 64)'),
@@ -135,6 +136,8 @@ export interface Config {
   readonly warmMax: number;
   /** Directory of the embedded vector index (used when no QDRANT_URL is set). */
   readonly indexPath: string;
+  /** nfr serve keeps the embedded index in memory when it takes at most this much (NFR_INDEX_MEMORY_MB; 0: never). */
+  readonly indexMemoryBytes: number;
   readonly qdrant: { readonly url: string; readonly apiKey: string | undefined; readonly collectionPrefix: string } | undefined;
   /** OpenAI-compatible embeddings endpoint; undefined means the deterministic local embedder. */
   readonly embeddings: { readonly url: string; readonly model: string; readonly apiKey: string | undefined } | undefined;
@@ -213,6 +216,7 @@ export function resolveConfig(sources: ConfigSources): Config {
     shutdownGraceSeconds: num('NFR_SHUTDOWN_GRACE_SECONDS') ?? 30,
     warmMax: num('NFR_WARM_MAX') ?? 2,
     indexPath: abs(str('NFR_INDEX_PATH') ?? path.join(home, 'index')),
+    indexMemoryBytes: (num('NFR_INDEX_MEMORY_MB') ?? 1024) * 1024 * 1024,
     qdrant: str('QDRANT_URL')
       ? Object.freeze({ url: str('QDRANT_URL') as string, apiKey: str('QDRANT_API_KEY'), collectionPrefix: str('QDRANT_COLLECTION_PREFIX') ?? 'nfr' })
       : undefined,

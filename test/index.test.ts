@@ -250,8 +250,9 @@ describe('nfr search', { concurrency: 2 }, () => {
 
     const human = await nfr(['search', 'multi-factor authentication for privileged accounts'], env);
     assert.equal(human.code, 0);
-    assert.match(human.stdout, /^#\s+CONTROL\s+SCORE\s+STATUS\s+TITLE/);
-    assert.equal(human.stdout.trim().split('\n').length, 11, 'header and the default 10 results');
+    assert.match(human.stdout, /^#\s+CONTROL\s+SCORE\s+STATUS\s+FAMILY\s+TITLE/);
+    assert.equal(human.stdout.trim().split('\n').length, 12, 'header, the default 10 results and the next page');
+    assert.match(human.stdout, /\nmore: --cursor \S+\n$/);
 
     // After a change the index still answers, and says it is out of date.
     await changeControlText(url, 'AC-1', 'Policy and Procedures (revised)', null);

@@ -146,6 +146,15 @@ describe('search', () => {
       assert.equal(bad.status, 400);
       assert.equal(((await bad.json()) as any).error.code, 'INVALID_INPUT');
 
+      // The server searches its in-memory copy of the index; the CLI streams the files: the same
+      // controls, the same scores.
+      const q = 'protect audit information from unauthorized modification';
+      const served = (await (await fetch(`${server.base}/api/v2/controls/search?q=${encodeURIComponent(q)}&mode=semantic&limit=20`, { headers })).json()) as any;
+      const streamed = await nfrJson(['search', q, '--mode', 'semantic', '--limit', '20'], env);
+      assert.deepEqual(served.results.map((h: any) => [h.control_id, h.score]), streamed.body.results.map((h: any) => [h.control_id, h.score]));
+      const filteredServed = (await (await fetch(`${server.base}/api/v2/controls/search?q=${encodeURIComponent(q)}&mode=semantic&family_id=AU&limit=20`, { headers })).json()) as any;
+      assert.ok(filteredServed.results.length > 0 && filteredServed.results.every((h: any) => h.family_id === 'AU'));
+
       // A control ingested and indexed while the server runs is found by it at once.
       const file = path.join(dir, 'new.csv');
       await writeFile(file, 'control_id,control_title,control_description,family_id,family\nZZ-1,Quantum key distribution links,Protect quantum key distribution links between data centres,SC,System and Communications Protection\n');

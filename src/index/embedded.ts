@@ -30,6 +30,7 @@ import {
   type GenerationMeta,
   type RowFiles,
 } from './embedded-files.js';
+import { residentGeneration } from './embedded-resident.js';
 import { TopK, similarity } from './top-k.js';
 import { isEmptyFilter, matchesFilter, modelMismatch, type IndexDescription, type IndexedEntry, type IndexModel, type IndexPoint, type IndexWriter, type SearchFilter, type SearchHit, type VectorIndex } from './types.js';
 
@@ -39,7 +40,14 @@ const ENTRY_BATCH = 1000;
 
 export class EmbeddedIndex implements VectorIndex {
   readonly kind = 'embedded' as const;
-  constructor(readonly location: string) {}
+  /**
+   * `residentMaxBytes`: keep the live generation in memory (a long-running server) when it is
+   * estimated to take at most this much (embedded-resident.ts); otherwise every search streams it.
+   */
+  constructor(
+    readonly location: string,
+    private readonly options: { readonly residentMaxBytes?: number } = {},
+  ) {}
 
   /** The live generation's directory and meta, or undefined when there is no index yet. */
   async current(): Promise<{ dir: string; meta: GenerationMeta } | undefined> {
@@ -104,7 +112,12 @@ export class EmbeddedIndex implements VectorIndex {
       if (!cur) return [];
       const { dimension, distance } = cur.meta;
       if (vector.length !== dimension) throw new NfrError('SCHEMA_MISMATCH', `query vector has dimension ${vector.length}, the index ${dimension}; rebuild with \`nfr index --force\``);
-      const allowed = isEmptyFilter(filter) ? undefined : await this.#rowsPassing(cur.dir, cur.meta.points, filter as SearchFilter);
+      const where = isEmptyFilter(filter) ? undefined : filter;
+      if (this.options.residentMaxBytes !== undefined) {
+        const held = await residentGeneration(this.location, cur.dir, cur.meta, this.options.residentMaxBytes);
+        if (held) return held.search(vector, limit, where);
+      }
+      const allowed = where === undefined ? undefined : await this.#rowsPassing(cur.dir, cur.meta.points, where);
       const top = new TopK(limit);
       for await (const chunk of vectorChunks(path.join(cur.dir, VECTORS_FILE), dimension)) {
         for (let i = 0; i < chunk.rows; i++) {

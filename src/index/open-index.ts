@@ -5,10 +5,13 @@ import { EmbeddedIndex } from './embedded.js';
 import { QdrantIndex } from './qdrant.js';
 import type { IndexModel, VectorIndex } from './types.js';
 
-/** The configured index. Construction does no I/O. */
-export function openIndex(config: Config): VectorIndex {
+/**
+ * The configured index. Construction does no I/O. `resident`: a long-running process keeps the
+ * embedded index's live generation in memory (up to NFR_INDEX_MEMORY_MB).
+ */
+export function openIndex(config: Config, options: { readonly resident?: boolean } = {}): VectorIndex {
   if (config.qdrant) return new QdrantIndex(config.qdrant);
-  return new EmbeddedIndex(config.indexPath);
+  return new EmbeddedIndex(config.indexPath, options.resident ? { residentMaxBytes: config.indexMemoryBytes } : {});
 }
 
 /**

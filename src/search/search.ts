@@ -2,8 +2,8 @@
  * Control search, in four modes:
  *
  *   hybrid    (default) keyword and semantic rankings fused by reciprocal rank fusion, with exact
- *             id matches first. Without a usable vector index it answers from keywords alone and
- *             says so in `warnings`.
+ *             id matches first. It needs the vector index, like semantic (no index, or one built
+ *             by another model, is an error: never results silently missing half their ranking).
  *   keyword   BM25 over PostgreSQL's full-text vectors (keyword.ts).
  *   semantic  the vector index (embedded or Qdrant) with the configured embedder.
  *   id        controls whose id is the query or starts with it (AC-2, ac-2.1).
@@ -160,11 +160,15 @@ export async function searchControls(config: Config, request: SearchRequest, dep
 
   let semantic: { hits: Ranked[]; backend: VectorIndex['kind']; location: string; model: IndexModel; points: number } | undefined;
   if (mode === 'semantic' || mode === 'hybrid') {
+    // No index, or one built by another model, is an error in hybrid mode too (never results that
+    // silently lack half their ranking); the message names both ways on.
     try {
       semantic = await semanticRanking(config, q, filter, Math.max(depth, mode === 'hybrid' ? FUSION_DEPTH : 0), deps, warnings);
     } catch (err) {
-      if (mode === 'semantic') throw err;
-      warnings.push(`semantic ranking unavailable (${messageOf(err)}); these are keyword results only`);
+      if (mode === 'hybrid' && err instanceof NfrError && (err.code === 'NOT_FOUND' || err.code === 'SCHEMA_MISMATCH')) {
+        throw new NfrError(err.code, `${err.message} (or search without the vector index: --mode keyword)`, { cause: err });
+      }
+      throw err;
     }
   }
 

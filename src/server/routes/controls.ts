@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { controlDetail, parseAsOf } from '../../controls/detail.js';
 import { NfrError } from '../../errors.js';
+import { openIndex } from '../../index/open-index.js';
 import type { SearchFilter } from '../../index/types.js';
 import { MAX_LIMIT, SEARCH_MODES, searchControls, type SearchMode } from '../../search/search.js';
 import type { ServerDeps } from '../app.js';
@@ -43,7 +44,8 @@ const idList = { type: 'array', maxItems: 100, items: { type: 'string', minLengt
 export function registerControlRoutes(app: FastifyInstance, deps: ServerDeps, signature: () => Promise<string>): void {
   const search = (q: string, mode: SearchMode | undefined, filter: SearchFilter, limit: number | undefined, cursor: string | undefined) => {
     if (limit !== undefined && (limit < 1 || limit > MAX_LIMIT)) throw new NfrError('INVALID_INPUT', `limit ${limit}: expected 1 to ${MAX_LIMIT}`);
-    return searchControls(deps.config, { q, mode, filter, limit, cursor }, { signature, withClient: (fn) => withPoolClient(deps.pool, fn) });
+    // The server keeps the embedded index's live generation in memory (embedded-resident.ts).
+    return searchControls(deps.config, { q, mode, filter, limit, cursor }, { signature, withClient: (fn) => withPoolClient(deps.pool, fn), index: openIndex(deps.config, { resident: true }) });
   };
 
   app.get<{ Querystring: SearchQuery }>(
