@@ -6,7 +6,9 @@
  * vector computed on the fly for a control not enriched yet. `ts_rank` has no inverse document
  * frequency, so a question's common words ("system", "control") would outweigh its rare, telling
  * ones; BM25 weighs each query term by how few controls hold it, saturates repeated terms (k1) and
- * normalises by vector length (b). A term found in the title counts TITLE_BOOST times.
+ * normalises by vector length (b; the average length is taken over the matching controls). A term
+ * found in the title counts TITLE_BOOST times. Enriched controls are found through the GIN index
+ * on feature preparation's vectors; only controls not enriched yet have theirs computed.
  *
  * The query's words are stemmed and stop-word-filtered by PostgreSQL's `english` configuration,
  * the same one the vectors were built with, and any of them may match (OR): a natural question
@@ -96,20 +98,30 @@ export async function keywordSearch(client: pg.ClientBase, q: string, filter: Se
      ), tsq as (
        -- The lexemes are stemmed already: 'simple' takes them as they are.
        select to_tsquery('simple', coalesce(string_agg(quote_literal(lexeme), ' | '), '')) as query from q
-     ), docs as materialized (
-       select v.control_id,
-              coalesce(p.search_vector,
-                       setweight(to_tsvector('english', v.title), 'A') || setweight(to_tsvector('english', coalesce(v.description, '')), 'B')) as sv
+     ), matched as materialized (
+       -- Enriched controls: feature preparation's vector of the current text, through its GIN index.
+       select v.control_id, p.search_vector as sv
+         from ai_controls_feature_prep p
+         join src_controls_ver_control v on v.control_id = p.control_id and v.text_hash = p.text_hash and v.tx_to is null
+        where p.search_vector @@ (select query from tsq) and ${f.sql}
+       union all
+       -- Controls not enriched yet: the same vector, computed.
+       select v.control_id, x.sv
          from src_controls_ver_control v
-         left join ai_controls_feature_prep p on p.control_id = v.control_id and p.text_hash = v.text_hash
+         cross join lateral (select setweight(to_tsvector('english', v.title), 'A') || setweight(to_tsvector('english', coalesce(v.description, '')), 'B') as sv) x
         where v.tx_to is null and ${f.sql}
+          and not exists (select 1 from ai_controls_feature_prep p where p.control_id = v.control_id and p.text_hash = v.text_hash)
+          and x.sv @@ (select query from tsq)
      ), stats as (
-       select count(*)::float8 as n, greatest(avg(length(sv)), 1)::float8 as avgdl from docs
+       -- N over every current control the filter admits; the average length over the matches
+       -- (reading every vector for it would cost more than the search).
+       select (select count(*) from src_controls_ver_control v where v.tx_to is null and ${f.sql})::float8 as n,
+              greatest((select avg(length(sv)) from matched), 1)::float8 as avgdl
      ), terms as (
-       select d.control_id, length(d.sv)::float8 as dl, u.lexeme,
+       select m.control_id, length(m.sv)::float8 as dl, u.lexeme,
               coalesce(array_length(u.positions, 1), 1)::float8 as tf, 'A' = any(u.weights) as in_title
-         from docs d cross join lateral unnest(d.sv) as u
-        where d.sv @@ (select query from tsq) and u.lexeme in (select lexeme from q)
+         from matched m cross join lateral unnest(m.sv) as u
+        where u.lexeme in (select lexeme from q)
      ), df as (
        select lexeme, count(*)::float8 as df from terms group by lexeme
      ), scored as (
