@@ -193,3 +193,98 @@ export const SEARCH_RESULT = open({
     warnings: { type: 'array', items: { type: 'string' } },
   },
 });
+
+const NAMED = { type: 'object', properties: { id: { type: 'string' }, name: nullable('string') } };
+
+/** `GET /api/v2/controls/{id}` (controls/detail.ts). */
+export const CONTROL_DETAIL = open({
+  type: 'object',
+  required: ['control_id', 'as_of', 'attributes', 'history'],
+  properties: {
+    control_id: { type: 'string' },
+    as_of: { type: 'string', format: 'date-time', description: 'the moment described (now unless as_of was given)' },
+    attributes: { type: 'object', description: 'the version current at as_of: title, description, family_id, status, key_control, ... (the columns of src_controls_ver_control)' },
+    owning_function: { ...nullable('object'), properties: NAMED.properties },
+    owning_location: { ...nullable('object'), properties: NAMED.properties },
+    related_functions: { type: 'array', items: NAMED },
+    related_locations: { type: 'array', items: NAMED },
+    risk_themes: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, name: nullable('string'), status: nullable('string') } } },
+    enrichment: {
+      ...nullable('object'),
+      properties: {
+        summary: { type: 'string' },
+        keywords: { type: 'array', items: { type: 'string' } },
+        model: { type: 'string' },
+        taxonomy_mapping: { type: 'array', items: { type: 'object', properties: { risk_theme_id: { type: 'string' }, name: nullable('string'), score: { type: 'number' }, rank: { type: 'integer' } } } },
+      },
+    },
+    history: {
+      type: 'array',
+      description: 'versions, newest first (transaction time: tx_to null is the current one)',
+      items: {
+        type: 'object',
+        properties: { version_id: { type: 'integer' }, title: { type: 'string' }, status: nullable('string'), upload_id: nullable('string'), tx_from: { type: 'string', format: 'date-time' }, tx_to: nullable('string', { format: 'date-time' }) },
+      },
+    },
+  },
+});
+
+/** `GET /api/v2/pipelines/uploads` (ingest/uploads.ts). */
+export const UPLOAD_LIST = open({
+  type: 'object',
+  required: ['uploads', 'total', 'limit', 'offset'],
+  properties: {
+    uploads: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          upload_id: { type: 'string' },
+          kind: { type: 'string' },
+          original_filename: nullable('string'),
+          size_bytes: nullable('integer'),
+          status: { type: 'string' },
+          rows_inserted: { type: 'integer' },
+          rows_updated: { type: 'integer' },
+          rows_unchanged: { type: 'integer' },
+          rows_closed: { type: 'integer' },
+          rows_rejected: { type: 'integer' },
+          error_count: { type: 'integer' },
+          created_at: { type: 'string', format: 'date-time' },
+          started_at: nullable('string', { format: 'date-time' }),
+          finished_at: nullable('string', { format: 'date-time' }),
+        },
+      },
+    },
+    total: { type: 'integer' },
+    limit: { type: 'integer' },
+    offset: { type: 'integer' },
+  },
+});
+
+const CHECK_LIST = { type: 'object', properties: { count: { type: 'integer' }, ids: { type: 'array', items: { type: 'string' } } } };
+
+/** `GET /api/v2/pipelines/index/check` (index/check.ts). */
+export const INDEX_CHECK = open({
+  type: 'object',
+  required: ['ok', 'backend', 'missing', 'stale', 'orphan'],
+  properties: {
+    ok: { type: 'boolean' },
+    backend: { type: 'string' },
+    location: { type: 'string' },
+    index_exists: { type: 'boolean' },
+    index_model: { ...nullable('object'), properties: { model: { type: 'string' }, dimension: { type: 'integer' }, distance: { type: 'string' } } },
+    embedder_model: { type: 'object', properties: { model: { type: 'string' }, dimension: nullable('integer'), distance: { type: 'string' } } },
+    model_mismatch: nullable('string'),
+    controls: { type: 'integer' },
+    points: { type: 'integer' },
+    up_to_date_signature: { type: 'boolean' },
+    missing: CHECK_LIST,
+    stale: {
+      type: 'object',
+      properties: { count: { type: 'integer' }, ids: { type: 'array', items: { type: 'object', properties: { control_id: { type: 'string' }, reason: { type: 'string' } } } } },
+    },
+    orphan: CHECK_LIST,
+    duration_ms: { type: 'integer' },
+  },
+});

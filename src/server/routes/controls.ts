@@ -11,8 +11,8 @@ import type { SearchFilter } from '../../index/types.js';
 import { MAX_LIMIT, SEARCH_MODES, searchControls, type SearchMode } from '../../search/search.js';
 import type { ServerDeps } from '../app.js';
 import { withPoolClient } from '../db.js';
-import { SEARCH_RESULT } from '../response-schemas.js';
-import { ANY_OBJECT, ERROR_RESPONSES } from '../schemas.js';
+import { CONTROL_DETAIL, SEARCH_RESULT } from '../response-schemas.js';
+import { ERROR_RESPONSES } from '../schemas.js';
 
 const LIST = { type: 'string', maxLength: 2000, description: 'one value, or several separated by commas' } as const;
 
@@ -127,7 +127,7 @@ export function registerControlRoutes(app: FastifyInstance, deps: ServerDeps, si
         summary: 'A control: attributes, owning function and location, risk themes, enrichment, version history; as_of answers for an earlier moment',
         params: { type: 'object', required: ['id'], properties: { id: { type: 'string', minLength: 1, maxLength: 128 } }, additionalProperties: false },
         querystring: { type: 'object', additionalProperties: false, properties: { as_of: { type: 'string', maxLength: 64 } } },
-        response: { 200: ANY_OBJECT, ...ERROR_RESPONSES },
+        response: { 200: CONTROL_DETAIL, ...ERROR_RESPONSES },
       },
     },
     async (request) => {

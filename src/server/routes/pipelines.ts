@@ -9,6 +9,7 @@ import { contextOutcome, indexSyncOutcome } from '../../jobs/outcome.js';
 import { getPipelineStage } from '../../pipeline/stage.js';
 import { createSnapshot } from '../../snapshot/create.js';
 import type { ServerDeps } from '../app.js';
+import { INDEX_CHECK, UPLOAD_LIST } from '../response-schemas.js';
 import { withPoolClient } from '../db.js';
 import { ANY_OBJECT, ERROR_RESPONSES, JOB_ACCEPTED } from '../schemas.js';
 import { jobAccepted, jobContext } from './jobs.js';
@@ -47,7 +48,7 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): 
           additionalProperties: false,
           properties: { limit: { type: 'string', pattern: '^[0-9]{1,3}$' }, offset: { type: 'string', pattern: '^[0-9]{1,9}$' } },
         },
-        response: { 200: ANY_OBJECT, ...ERROR_RESPONSES },
+        response: { 200: UPLOAD_LIST, ...ERROR_RESPONSES },
       },
     },
     async (request) => {
@@ -116,7 +117,7 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): 
     },
   );
 
-  app.get('/api/v2/pipelines/index/check', { config: { role: 'reader' }, schema: { summary: 'Compare PostgreSQL and the index by ids and hashes', response: { 200: ANY_OBJECT, ...ERROR_RESPONSES } } }, async () =>
+  app.get('/api/v2/pipelines/index/check', { config: { role: 'reader' }, schema: { summary: 'Compare PostgreSQL and the index by ids and hashes', response: { 200: INDEX_CHECK, ...ERROR_RESPONSES } } }, async () =>
     checkIndex(config),
   );
 }
