@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { nfrJson, serveNfr, testEnv, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { query } from './support/data.js';
+import { parseTsvector } from '../src/search/keyword-resident.js';
 
 const READER = 'reader-token-search-0123456789';
 let cluster: TestCluster;
@@ -32,6 +33,18 @@ after(async () => {
 });
 
 const ids = (r: { body: { results: { control_id: string }[] } }) => r.body.results.map((h) => h.control_id);
+
+describe('tsvector text', () => {
+  it('parses lexemes, positions, weights and quoting as PostgreSQL prints them', () => {
+    assert.deepEqual(parseTsvector("'access':1A,5B 'it''s':3 'plain' 'back\\\\slash':2,7A"), [
+      { lexeme: 'access', tf: 2, title: true },
+      { lexeme: "it's", tf: 1, title: false },
+      { lexeme: 'plain', tf: 1, title: false },
+      { lexeme: 'back\\slash', tf: 2, title: true },
+    ]);
+    assert.deepEqual(parseTsvector(''), []);
+  });
+});
 
 describe('search', () => {
   it('ranks hybrid by default, fusing keyword and semantic rankings', async () => {
@@ -152,6 +165,14 @@ describe('search', () => {
       const served = (await (await fetch(`${server.base}/api/v2/controls/search?q=${encodeURIComponent(q)}&mode=semantic&limit=20`, { headers })).json()) as any;
       const streamed = await nfrJson(['search', q, '--mode', 'semantic', '--limit', '20'], env);
       assert.deepEqual(served.results.map((h: any) => [h.control_id, h.score]), streamed.body.results.map((h: any) => [h.control_id, h.score]));
+      // Keyword ranking from the server's postings equals the SQL ranking the CLI runs.
+      for (const [kq, family] of [['audit record retention', ''], ['protect information', 'SC'], ['account management review', 'AC,IA']] as const) {
+        const params = `q=${encodeURIComponent(kq)}&mode=keyword&limit=15${family ? `&family_id=${family}` : ''}`;
+        const fromMemory = (await (await fetch(`${server.base}/api/v2/controls/search?${params}`, { headers })).json()) as any;
+        const fromSql = await nfrJson(['search', kq, '--mode', 'keyword', '--limit', '15', ...(family ? ['--family', family] : [])], env);
+        assert.ok(fromMemory.results.length > 0, kq);
+        assert.deepEqual(fromMemory.results.map((h: any) => [h.control_id, h.score]), fromSql.body.results.map((h: any) => [h.control_id, h.score]), kq);
+      }
       const filteredServed = (await (await fetch(`${server.base}/api/v2/controls/search?q=${encodeURIComponent(q)}&mode=semantic&family_id=AU&limit=20`, { headers })).json()) as any;
       assert.ok(filteredServed.results.length > 0 && filteredServed.results.every((h: any) => h.family_id === 'AU'));
 

@@ -17,9 +17,9 @@
 import type pg from 'pg';
 import type { SearchFilter } from '../index/types.js';
 
-const K1 = 1.2;
-const B = 0.75;
-const TITLE_BOOST = 2;
+export const K1 = 1.2;
+export const B = 0.75;
+export const TITLE_BOOST = 2;
 
 /** The filter as a SQL condition on the current version `v` (and its risk themes), with params from `$first`. */
 export function filterSql(filter: SearchFilter | undefined, first: number): { sql: string; params: unknown[] } {

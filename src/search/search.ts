@@ -24,7 +24,8 @@ import { openIndex } from '../index/open-index.js';
 import { pgSignature } from '../index/pg-source.js';
 import { isEmptyFilter, modelMismatch, type IndexModel, type SearchFilter, type SearchHit, type VectorIndex } from '../index/types.js';
 import { resolveTarget, withClient } from '../postgres/connection.js';
-import { idMatches, idTokens, keywordSearch, type ControlRow } from './keyword.js';
+import { idMatches, idTokens, keywordSearch, type ControlRow, type KeywordHit } from './keyword.js';
+import { queryLexemes, type ResidentKeywordIndex } from './keyword-resident.js';
 
 export const SEARCH_MODES = ['hybrid', 'keyword', 'semantic', 'id'] as const;
 export type SearchMode = (typeof SEARCH_MODES)[number];
@@ -53,6 +54,8 @@ export interface SearchDeps {
   readonly signature?: () => Promise<string>;
   /** Compare the index with PostgreSQL and warn when it is out of date (default true). */
   readonly checkFreshness?: boolean;
+  /** The keyword index held in memory (the server's); without it keyword ranking runs in SQL. */
+  readonly keywords?: () => Promise<ResidentKeywordIndex>;
 }
 
 export interface ControlHit {
@@ -174,7 +177,7 @@ export async function searchControls(config: Config, request: SearchRequest, dep
 
   const { ids, keyword } = await pgClient(async (client) => ({
     ids: mode === 'id' ? await idMatches(client, [q.toUpperCase()], filter, { prefix: true, limit: depth }) : mode === 'hybrid' ? await idMatches(client, idTokens(q), filter, { prefix: false, limit: depth }) : [],
-    keyword: mode === 'keyword' || mode === 'hybrid' ? await keywordSearch(client, q, filter, Math.max(depth, mode === 'hybrid' ? FUSION_DEPTH : 0)) : [],
+    keyword: mode === 'keyword' || mode === 'hybrid' ? await keywordRanking(client, q, filter, Math.max(depth, mode === 'hybrid' ? FUSION_DEPTH : 0), deps) : [],
   }));
 
   const keywordRank = new Map(keyword.map((h, i) => [h.control_id, i + 1]));
@@ -221,6 +224,12 @@ export async function searchControls(config: Config, request: SearchRequest, dep
     index_points: semantic?.points ?? null,
     warnings,
   };
+}
+
+async function keywordRanking(client: pg.ClientBase, q: string, filter: SearchFilter, limit: number, deps: SearchDeps): Promise<KeywordHit[]> {
+  if (!deps.keywords) return keywordSearch(client, q, filter, limit);
+  const lexemes = await queryLexemes(client, q);
+  return (await deps.keywords()).search(lexemes, isEmptyFilter(filter) ? undefined : filter, limit);
 }
 
 async function semanticRanking(

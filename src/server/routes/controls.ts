@@ -4,10 +4,12 @@
  * history, `?as_of=` for an earlier moment).
  */
 import type { FastifyInstance } from 'fastify';
+import type pg from 'pg';
 import { controlDetail, parseAsOf } from '../../controls/detail.js';
 import { NfrError } from '../../errors.js';
 import { openIndex } from '../../index/open-index.js';
 import type { SearchFilter } from '../../index/types.js';
+import { residentKeywords } from '../../search/keyword-resident.js';
 import { MAX_LIMIT, SEARCH_MODES, searchControls, type SearchMode } from '../../search/search.js';
 import type { ServerDeps } from '../app.js';
 import { withPoolClient } from '../db.js';
@@ -42,10 +44,13 @@ const idList = { type: 'array', maxItems: 100, items: { type: 'string', minLengt
 
 /** `signature`: PostgreSQL's cached data signature, which search compares with the index's. */
 export function registerControlRoutes(app: FastifyInstance, deps: ServerDeps, signature: () => Promise<string>): void {
+  const withClient = <T>(fn: (c: pg.ClientBase) => Promise<T>) => withPoolClient(deps.pool, fn);
+  // The server keeps the keyword postings (keyword-resident.ts) and the embedded index's live
+  // generation (embedded-resident.ts) in memory.
+  const keywords = residentKeywords(signature, withClient);
   const search = (q: string, mode: SearchMode | undefined, filter: SearchFilter, limit: number | undefined, cursor: string | undefined) => {
     if (limit !== undefined && (limit < 1 || limit > MAX_LIMIT)) throw new NfrError('INVALID_INPUT', `limit ${limit}: expected 1 to ${MAX_LIMIT}`);
-    // The server keeps the embedded index's live generation in memory (embedded-resident.ts).
-    return searchControls(deps.config, { q, mode, filter, limit, cursor }, { signature, withClient: (fn) => withPoolClient(deps.pool, fn), index: openIndex(deps.config, { resident: true }) });
+    return searchControls(deps.config, { q, mode, filter, limit, cursor }, { signature, withClient, keywords, index: openIndex(deps.config, { resident: true }) });
   };
 
   app.get<{ Querystring: SearchQuery }>(

@@ -1,0 +1,222 @@
+/**
+ * The keyword index `nfr serve` keeps in memory: the same BM25 as keyword.ts, over the same
+ * vectors, computed the same way, but from postings instead of a scan of PostgreSQL. BM25 for an
+ * OR of common words touches most controls, which in SQL means reading and unnesting most
+ * vectors on every query (about a second at 20,000 controls); from postings it is milliseconds.
+ *
+ * Built from PostgreSQL (current controls, feature preparation's vector or the computed one, and
+ * the attributes filters need) through a cursor, and rebuilt when the data signature the server
+ * already reads for search (pgSignature: any version or risk-theme link written) has changed;
+ * every request waits for the one build in progress. Only the query's words still go to
+ * PostgreSQL, to be stemmed by the same `english` configuration the vectors were built with.
+ * Memory: about 0.5 KiB per control plus 12 bytes per (control, word) pair.
+ */
+import type pg from 'pg';
+import type { SearchFilter } from '../index/types.js';
+import { TopK } from '../index/top-k.js';
+import { B, K1, TITLE_BOOST, type KeywordHit } from './keyword.js';
+
+interface Doc {
+  readonly control_id: string;
+  readonly title: string;
+  readonly status: string | null;
+  readonly family_id: string | null;
+  readonly key_control: boolean | null;
+  readonly owning_function_id: string | null;
+  readonly owning_location_id: string | null;
+  readonly risk_theme_ids: string[];
+  /** Number of lexemes in the vector: length(tsvector). */
+  readonly length: number;
+}
+
+interface Posting {
+  docs: number[];
+  tf: number[];
+  title: boolean[];
+}
+
+/**
+ * The lexemes of a tsvector's text form (`'word':1A,4B 'it''s':2`) with their position count and
+ * whether one position has weight A. A lexeme without positions counts once, weight D.
+ */
+export function parseTsvector(text: string): { lexeme: string; tf: number; title: boolean }[] {
+  const out: { lexeme: string; tf: number; title: boolean }[] = [];
+  let i = 0;
+  while (i < text.length) {
+    while (text[i] === ' ') i++;
+    if (i >= text.length) break;
+    if (text[i] !== "'") throw new Error(`tsvector text: expected a quote at ${i}`);
+    i++;
+    let lexeme = '';
+    for (;;) {
+      const c = text[i];
+      if (c === undefined) throw new Error('tsvector text: unterminated lexeme');
+      if (c === "'" && text[i + 1] === "'") {
+        lexeme += "'";
+        i += 2;
+      } else if (c === '\\') {
+        lexeme += text[i + 1] ?? '';
+        i += 2;
+      } else if (c === "'") {
+        i++;
+        break;
+      } else {
+        lexeme += c;
+        i++;
+      }
+    }
+    let tf = 1;
+    let title = false;
+    if (text[i] === ':') {
+      i++;
+      let end = text.indexOf(' ', i);
+      if (end < 0) end = text.length;
+      const positions = text.slice(i, end).split(',');
+      tf = positions.length;
+      title = positions.some((p) => p.endsWith('A'));
+      i = end;
+    }
+    out.push({ lexeme, tf, title });
+  }
+  return out;
+}
+
+function passes(d: Doc, f: SearchFilter | undefined): boolean {
+  if (!f) return true;
+  const any = (want: readonly string[] | undefined, have: string | null) => want === undefined || want.length === 0 || (have !== null && want.includes(have));
+  if (!any(f.status, d.status) || !any(f.owning_function_id, d.owning_function_id) || !any(f.owning_location_id, d.owning_location_id) || !any(f.family_id, d.family_id)) return false;
+  if (f.key_control !== undefined && d.key_control !== f.key_control) return false;
+  if (f.risk_theme_id !== undefined && f.risk_theme_id.length > 0 && !d.risk_theme_ids.some((t) => f.risk_theme_id?.includes(t))) return false;
+  return true;
+}
+
+export class ResidentKeywordIndex {
+  private constructor(
+    private readonly docs: readonly Doc[],
+    private readonly postings: ReadonlyMap<string, Posting>,
+  ) {}
+
+  get size(): number {
+    return this.docs.length;
+  }
+
+  /** Reads every current control's vector and attributes through a cursor, 5,000 at a time. */
+  static async load(client: pg.ClientBase): Promise<ResidentKeywordIndex> {
+    const docs: Doc[] = [];
+    const postings = new Map<string, Posting>();
+    await client.query('begin isolation level repeatable read read only');
+    try {
+      await client.query(
+        `declare nfr_keyword_docs no scroll cursor for
+         select v.control_id, v.title, v.status, v.family_id, v.key_control, v.owning_function_id, v.owning_location_id,
+                coalesce((select array_agg(t.risk_theme_id order by t.risk_theme_id) from src_controls_rel_risk_theme t
+                           where t.control_id = v.control_id and t.tx_to is null), '{}') as risk_theme_ids,
+                coalesce(p.search_vector,
+                         setweight(to_tsvector('english', v.title), 'A') || setweight(to_tsvector('english', coalesce(v.description, '')), 'B'))::text as sv
+           from src_controls_ver_control v
+           left join ai_controls_feature_prep p on p.control_id = v.control_id and p.text_hash = v.text_hash
+          where v.tx_to is null
+          order by v.control_id`,
+      );
+      for (;;) {
+        const r = await client.query<Omit<Doc, 'length'> & { sv: string }>('fetch forward 5000 from nfr_keyword_docs');
+        if (r.rows.length === 0) break;
+        for (const { sv, ...attributes } of r.rows) {
+          const lexemes = parseTsvector(sv);
+          const id = docs.length;
+          docs.push({ ...attributes, length: lexemes.length });
+          for (const l of lexemes) {
+            let p = postings.get(l.lexeme);
+            if (!p) postings.set(l.lexeme, (p = { docs: [], tf: [], title: [] }));
+            p.docs.push(id);
+            p.tf.push(l.tf);
+            p.title.push(l.title);
+          }
+        }
+      }
+      await client.query('commit');
+    } catch (err) {
+      await client.query('rollback').catch(() => {});
+      throw err;
+    }
+    return new ResidentKeywordIndex(docs, postings);
+  }
+
+  /** BM25 of keyword.ts: N over the controls the filter admits, average length over the matches. */
+  search(lexemes: readonly string[], filter: SearchFilter | undefined, limit: number): KeywordHit[] {
+    const terms = [...new Set(lexemes)].map((l) => this.postings.get(l)).filter((p): p is Posting => p !== undefined);
+    if (terms.length === 0) return [];
+    const docs = this.docs;
+    // Per control: 0 unknown, 1 admitted by the filter, 2 not.
+    const admitted = new Uint8Array(docs.length);
+    const ok = (doc: number) => {
+      if (!filter) return true;
+      if (admitted[doc] === 0) admitted[doc] = passes(docs[doc] as Doc, filter) ? 1 : 2;
+      return admitted[doc] === 1;
+    };
+    const n = filter ? docs.reduce((c, d) => c + (passes(d, filter) ? 1 : 0), 0) : docs.length;
+    const scores = new Float64Array(docs.length);
+    const seen = new Uint8Array(docs.length);
+    const df: number[] = [];
+    let matched = 0;
+    let total = 0;
+    for (const t of terms) {
+      let count = 0;
+      for (const doc of t.docs) {
+        if (!ok(doc)) continue;
+        count++;
+        if (seen[doc] === 0) {
+          seen[doc] = 1;
+          matched++;
+          total += (docs[doc] as Doc).length;
+        }
+      }
+      df.push(count);
+    }
+    if (matched === 0) return [];
+    const avgdl = Math.max(total / matched, 1);
+    terms.forEach((t, k) => {
+      const d = df[k] as number;
+      const idf = Math.log(1 + (n - d + 0.5) / (d + 0.5));
+      for (let j = 0; j < t.docs.length; j++) {
+        const doc = t.docs[j] as number;
+        if (!ok(doc)) continue;
+        const tf = t.tf[j] as number;
+        const dl = (docs[doc] as Doc).length;
+        scores[doc] = (scores[doc] as number) + idf * ((tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * dl) / avgdl))) * (t.title[j] ? TITLE_BOOST : 1);
+      }
+    });
+    // Ties in control id order, as the SQL orders them (docs are loaded in control id order).
+    const top = new TopK(limit);
+    for (let doc = 0; doc < docs.length; doc++) if (seen[doc] === 1) top.offer(doc, scores[doc] as number);
+    return top.sorted().map(({ row, score }) => {
+      const { length: _length, ...d } = docs[row] as Doc;
+      return { ...d, score };
+    });
+  }
+}
+
+/** The words of a query as the vectors' configuration stems them. */
+export async function queryLexemes(client: pg.ClientBase, q: string): Promise<string[]> {
+  const r = await client.query<{ lexeme: string }>("select distinct lexeme from unnest(tsvector_to_array(to_tsvector('english', $1))) as lexeme", [q]);
+  return r.rows.map((row) => row.lexeme);
+}
+
+/**
+ * The server's resident keyword index, rebuilt when `signature()` changes. `load` runs with a
+ * client of the caller's choosing (the server's pool).
+ */
+export function residentKeywords(signature: () => Promise<string>, withClient: <T>(fn: (c: pg.ClientBase) => Promise<T>) => Promise<T>): () => Promise<ResidentKeywordIndex> {
+  let held: { signature: string; index: Promise<ResidentKeywordIndex> } | undefined;
+  return async () => {
+    const current = await signature();
+    if (held?.signature !== current) {
+      const index = withClient((c) => ResidentKeywordIndex.load(c));
+      held = { signature: current, index };
+      index.catch(() => {
+        if (held?.index === index) held = undefined;
+      });
+    }
+    return held.index;
+  };
+}
