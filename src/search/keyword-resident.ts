@@ -9,7 +9,7 @@
  * already reads for search (pgSignature: any version or risk-theme link written) has changed;
  * every request waits for the one build in progress. Only the query's words still go to
  * PostgreSQL, to be stemmed by the same `english` configuration the vectors were built with.
- * Memory: about 0.5 KiB per control plus 12 bytes per (control, word) pair.
+ * Memory: about 0.5 KiB per control plus 7 bytes per (control, word) pair (typed arrays).
  */
 import type pg from 'pg';
 import type { SearchFilter } from '../index/types.js';
@@ -29,10 +29,11 @@ interface Doc {
   readonly length: number;
 }
 
+/** The controls holding one lexeme, in control id order, with its count and title flag in each. */
 interface Posting {
-  docs: number[];
-  tf: number[];
-  title: boolean[];
+  readonly docs: Int32Array;
+  readonly tf: Uint16Array;
+  readonly title: Uint8Array;
 }
 
 /**
@@ -103,7 +104,7 @@ export class ResidentKeywordIndex {
   /** Reads every current control's vector and attributes through a cursor, 5,000 at a time. */
   static async load(client: pg.ClientBase): Promise<ResidentKeywordIndex> {
     const docs: Doc[] = [];
-    const postings = new Map<string, Posting>();
+    const building = new Map<string, { docs: number[]; tf: number[]; title: number[] }>();
     await client.query('begin isolation level repeatable read read only');
     try {
       await client.query(
@@ -126,11 +127,11 @@ export class ResidentKeywordIndex {
           const id = docs.length;
           docs.push({ ...attributes, length: lexemes.length });
           for (const l of lexemes) {
-            let p = postings.get(l.lexeme);
-            if (!p) postings.set(l.lexeme, (p = { docs: [], tf: [], title: [] }));
+            let p = building.get(l.lexeme);
+            if (!p) building.set(l.lexeme, (p = { docs: [], tf: [], title: [] }));
             p.docs.push(id);
-            p.tf.push(l.tf);
-            p.title.push(l.title);
+            p.tf.push(Math.min(l.tf, 65535));
+            p.title.push(l.title ? 1 : 0);
           }
         }
       }
@@ -139,6 +140,9 @@ export class ResidentKeywordIndex {
       await client.query('rollback').catch(() => {});
       throw err;
     }
+    // Typed arrays: a quarter of the memory of number arrays, and no pointers for the GC to trace.
+    const postings = new Map<string, Posting>();
+    for (const [lexeme, p] of building) postings.set(lexeme, { docs: Int32Array.from(p.docs), tf: Uint16Array.from(p.tf), title: Uint8Array.from(p.title) });
     return new ResidentKeywordIndex(docs, postings);
   }
 
