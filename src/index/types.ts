@@ -79,8 +79,11 @@ export function isEmptyFilter(f: SearchFilter | undefined): boolean {
   return f === undefined || Object.values(f).every((v) => v === undefined || (Array.isArray(v) && v.length === 0));
 }
 
-/** Whether a point's payload passes the filter (the embedded index's side of filtering). */
-export function matchesFilter(p: PointPayload, f: SearchFilter): boolean {
+/** The attributes filters look at. */
+export type FilterFields = Pick<PointPayload, 'status' | 'owning_function_id' | 'owning_location_id' | 'family_id' | 'key_control' | 'risk_theme_ids'>;
+
+/** Whether a point's payload (or a control's attributes) passes the filter. */
+export function matchesFilter(p: FilterFields, f: SearchFilter): boolean {
   const any = (want: readonly string[] | undefined, have: string | null) => want === undefined || want.length === 0 || (have !== null && want.includes(have));
   if (!any(f.status, p.status) || !any(f.owning_function_id, p.owning_function_id) || !any(f.owning_location_id, p.owning_location_id) || !any(f.family_id, p.family_id)) return false;
   if (f.key_control !== undefined && p.key_control !== f.key_control) return false;

@@ -12,19 +12,11 @@
  * Memory: about 0.5 KiB per control plus 7 bytes per (control, word) pair (typed arrays).
  */
 import type pg from 'pg';
-import type { SearchFilter } from '../index/types.js';
+import { matchesFilter, type SearchFilter } from '../index/types.js';
 import { TopK } from '../index/top-k.js';
-import { B, K1, TITLE_BOOST, type KeywordHit } from './keyword.js';
+import { B, K1, TITLE_BOOST, type ControlRow, type KeywordHit } from './keyword.js';
 
-interface Doc {
-  readonly control_id: string;
-  readonly title: string;
-  readonly status: string | null;
-  readonly family_id: string | null;
-  readonly key_control: boolean | null;
-  readonly owning_function_id: string | null;
-  readonly owning_location_id: string | null;
-  readonly risk_theme_ids: string[];
+interface Doc extends ControlRow {
   /** Number of lexemes in the vector: length(tsvector). */
   readonly length: number;
 }
@@ -80,15 +72,6 @@ export function parseTsvector(text: string): { lexeme: string; tf: number; title
     out.push({ lexeme, tf, title });
   }
   return out;
-}
-
-function passes(d: Doc, f: SearchFilter | undefined): boolean {
-  if (!f) return true;
-  const any = (want: readonly string[] | undefined, have: string | null) => want === undefined || want.length === 0 || (have !== null && want.includes(have));
-  if (!any(f.status, d.status) || !any(f.owning_function_id, d.owning_function_id) || !any(f.owning_location_id, d.owning_location_id) || !any(f.family_id, d.family_id)) return false;
-  if (f.key_control !== undefined && d.key_control !== f.key_control) return false;
-  if (f.risk_theme_id !== undefined && f.risk_theme_id.length > 0 && !d.risk_theme_ids.some((t) => f.risk_theme_id?.includes(t))) return false;
-  return true;
 }
 
 export class ResidentKeywordIndex {
@@ -155,10 +138,10 @@ export class ResidentKeywordIndex {
     const admitted = new Uint8Array(docs.length);
     const ok = (doc: number) => {
       if (!filter) return true;
-      if (admitted[doc] === 0) admitted[doc] = passes(docs[doc] as Doc, filter) ? 1 : 2;
+      if (admitted[doc] === 0) admitted[doc] = matchesFilter(docs[doc] as Doc, filter) ? 1 : 2;
       return admitted[doc] === 1;
     };
-    const n = filter ? docs.reduce((c, d) => c + (passes(d, filter) ? 1 : 0), 0) : docs.length;
+    const n = filter ? docs.reduce((c, d) => c + (matchesFilter(d, filter) ? 1 : 0), 0) : docs.length;
     const scores = new Float64Array(docs.length);
     const seen = new Uint8Array(docs.length);
     const df: number[] = [];

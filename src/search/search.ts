@@ -121,20 +121,8 @@ export function parseSearchMode(value: string | undefined, where: string): Searc
 
 type Ranked = { readonly row: Omit<ControlHit, 'score' | 'match'>; readonly score: number };
 
-function fromSemantic(h: SearchHit): Omit<ControlHit, 'score' | 'match'> {
-  return {
-    control_id: h.control_id,
-    title: h.title,
-    status: h.status,
-    family_id: h.family_id,
-    key_control: h.key_control,
-    owning_function_id: h.owning_function_id,
-    owning_location_id: h.owning_location_id,
-    risk_theme_ids: h.risk_theme_ids,
-  };
-}
-
-function fromRow(r: ControlRow): Omit<ControlHit, 'score' | 'match'> {
+/** What a result shows of a control, from PostgreSQL's current version or the index payload. */
+function fromRow(r: ControlRow | SearchHit): Omit<ControlHit, 'score' | 'match'> {
   return {
     control_id: r.control_id,
     title: r.title,
@@ -260,7 +248,7 @@ async function semanticRanking(
         warnings.push(`could not compare the index with PostgreSQL: ${messageOf(err)}`);
       }
     }
-    return { hits: hits.map((h) => ({ row: fromSemantic(h), score: h.score })), backend: index.kind, location: index.location, model, points: description.points };
+    return { hits: hits.map((h) => ({ row: fromRow(h), score: h.score })), backend: index.kind, location: index.location, model, points: description.points };
   } finally {
     await index.close();
   }
