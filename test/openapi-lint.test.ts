@@ -71,6 +71,12 @@ describe('OpenAPI document', () => {
       assert.ok(manifest.properties.tables.items.properties.rows, 'manifest tables have row counts');
       assert.ok(manifest.properties.files.items.properties.sha256, 'manifest files have checksums');
       assert.ok(manifest.properties.warm, 'the warm copy is documented');
+      // No 200 answer is a bare object: every one names its fields.
+      const bare = ops.filter(({ op }) => {
+        const schema = (op.responses['200'] as any)?.content?.['application/json']?.schema;
+        return schema?.type === 'object' && !schema.properties;
+      });
+      assert.deepEqual(bare.map((o) => o.where), []);
       for (const [p, m, field] of [
         ['/api/v2/devdata/snapshots', 'get', 'snapshots'],
         ['/api/v2/devdata/snapshots/{id}/restore-plan', 'get', 'schema'],
@@ -78,6 +84,14 @@ describe('OpenAPI document', () => {
         ['/api/v2/devdata/snapshots/prune', 'post', 'deleted'],
         ['/api/v2/devdata/snapshots/{id}', 'delete', 'freed_bytes'],
         ['/api/v2/devdata/snapshots/{id}/cool', 'post', 'cooled'],
+        ['/api/v2/devdata/snapshots/status', 'get', 'lock'],
+        ['/api/v2/devdata/snapshots/health', 'get', 'checks'],
+        ['/api/v2/pipelines/status', 'get', 'stage'],
+        ['/api/v2/pipelines/uploads', 'get', 'uploads'],
+        ['/api/v2/pipelines/index/check', 'get', 'missing'],
+        ['/api/v2/controls/{id}', 'get', 'history'],
+        ['/api/v2/controls/search', 'get', 'next_cursor'],
+        ['/api/v2/controls/search', 'post', 'results'],
       ] as const) {
         assert.ok(schemaOf(p, m)?.properties?.[field], `${m} ${p} documents ${field}`);
       }

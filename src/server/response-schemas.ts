@@ -288,3 +288,60 @@ export const INDEX_CHECK = open({
     duration_ms: { type: 'integer' },
   },
 });
+
+/** `GET /api/v2/pipelines/status`. */
+export const PIPELINE_STATUS = open({
+  type: 'object',
+  required: ['stage', 'counts', 'current'],
+  properties: {
+    stage: { type: 'string', enum: ['clean', 'context', 'controls', 'indexed'], description: 'the last pipeline stage completed on this database' },
+    counts: { type: 'object', additionalProperties: { type: 'number' }, description: 'row counts recorded when stages completed' },
+    updated_at: { type: 'string', format: 'date-time' },
+    current: { type: 'object', properties: { controls: { type: 'integer' }, functions: { type: 'integer' }, risk_themes: { type: 'integer' } } },
+  },
+});
+
+const LOCK_HOLDER = {
+  ...nullable('object'),
+  properties: { pid: { type: 'integer' }, host: { type: 'string' }, operation: { type: 'string' }, snapshot_id: nullable('string'), database: { type: 'string' }, started_at: { type: 'string', format: 'date-time' }, backend_pid: { type: 'integer' } },
+};
+
+/** `GET /api/v2/devdata/snapshots/status` (snapshot/status.ts). */
+export const SNAPSHOT_STATUS = open({
+  type: 'object',
+  required: ['database', 'lock', 'snapshots'],
+  properties: {
+    database: { type: 'string' },
+    backup_path: { type: 'string' },
+    lock: { type: 'object', properties: { held: { type: 'boolean' }, holder: LOCK_HOLDER, holder_alive: nullable('boolean'), stale_lock_file: LOCK_HOLDER } },
+    in_progress: { type: 'array', items: { type: 'string' } },
+    snapshots: { type: 'object', properties: { count: { type: 'integer' }, total_bytes: { type: 'integer' }, latest: nullable('string') } },
+    last_operation: { ...nullable('object'), description: 'the last operation event: kind, snapshot, status, when, error' },
+    last_restore: { ...nullable('object'), description: 'the last restore: snapshot, replaced database, whether undo can bring it back (undo_command)' },
+    recovered: { ...nullable('object'), description: 'what this call repaired of a killed operation' },
+    removed_upload_parts: { type: 'array', items: { type: 'string' } },
+    backup_missing: nullable('string'),
+    warm: { type: 'array', items: { type: 'object', properties: { snapshot_id: { type: 'string' }, database: { type: 'string' }, size_bytes: { type: 'integer' } } } },
+  },
+});
+
+/** `GET /api/v2/devdata/snapshots/health` (snapshot/health.ts); 503 answers the same body. */
+export const SNAPSHOT_HEALTH = open({
+  type: 'object',
+  required: ['status', 'checks'],
+  properties: {
+    status: { type: 'string', enum: ['healthy', 'warning', 'unhealthy'] },
+    checks: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string', enum: ['latest_snapshot', 'failures', 'disk', 'warm_copies', 'pre_restore_backup', 'staging_databases', 'database'] },
+          status: { type: 'string', enum: ['healthy', 'warning', 'unhealthy'] },
+          message: { type: 'string' },
+          value: { description: 'what was measured (ages, counts, bytes), null when nothing was' },
+        },
+      },
+    },
+  },
+});

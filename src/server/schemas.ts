@@ -13,9 +13,6 @@ export const ERROR_BODY = {
   },
 } as const;
 
-/** A response object whose fields are documented by the route's summary (manifests, reports). */
-export const ANY_OBJECT = { type: 'object', additionalProperties: true } as const;
-
 export const ERROR_RESPONSES = { 400: ERROR_BODY, 401: ERROR_BODY, 403: ERROR_BODY, 404: ERROR_BODY, 409: ERROR_BODY, 503: ERROR_BODY } as const;
 
 /**

@@ -9,9 +9,9 @@ import { contextOutcome, indexSyncOutcome } from '../../jobs/outcome.js';
 import { getPipelineStage } from '../../pipeline/stage.js';
 import { createSnapshot } from '../../snapshot/create.js';
 import type { ServerDeps } from '../app.js';
-import { INDEX_CHECK, UPLOAD_LIST } from '../response-schemas.js';
+import { INDEX_CHECK, PIPELINE_STATUS, UPLOAD_LIST } from '../response-schemas.js';
 import { withPoolClient } from '../db.js';
-import { ANY_OBJECT, ERROR_RESPONSES, JOB_ACCEPTED } from '../schemas.js';
+import { ERROR_RESPONSES, JOB_ACCEPTED } from '../schemas.js';
 import { jobAccepted, jobContext } from './jobs.js';
 import { registerControlsUpload } from './uploads.js';
 
@@ -19,7 +19,7 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): 
   const { ctx, jobs, runner, config } = deps;
   const jobUrl = (jobId: string) => `/api/v2/pipelines/jobs/${jobId}`;
 
-  app.get('/api/v2/pipelines/status', { config: { role: 'reader' }, schema: { summary: 'Pipeline stage and current row counts', response: { 200: ANY_OBJECT, ...ERROR_RESPONSES } } }, async () =>
+  app.get('/api/v2/pipelines/status', { config: { role: 'reader' }, schema: { summary: 'Pipeline stage and current row counts', response: { 200: PIPELINE_STATUS, ...ERROR_RESPONSES } } }, async () =>
     withPoolClient(deps.pool, async (client) => {
       const stage = await getPipelineStage(client);
       const counts = await client.query<{ controls: string; functions: string; themes: string }>(

@@ -18,8 +18,8 @@ import { loadSnapshot, verifyFiles } from '../../snapshot/verify.js';
 import { coolSnapshot, warmSnapshot } from '../../snapshot/warm.js';
 import { readAllWarmCopies } from '../../snapshot/warm-copies.js';
 import type { ServerDeps } from '../app.js';
-import { COOL_RESULT, DELETE_RESULT, MANIFEST_WITH_WARM, PRUNE_RESULT, RESTORE_PLAN, SNAPSHOT_LIST, VERIFY_RESULT } from '../response-schemas.js';
-import { ANY_OBJECT, ERROR_BODY, ERROR_RESPONSES, JOB, JOB_ACCEPTED } from '../schemas.js';
+import { COOL_RESULT, DELETE_RESULT, MANIFEST_WITH_WARM, PRUNE_RESULT, RESTORE_PLAN, SNAPSHOT_HEALTH, SNAPSHOT_LIST, SNAPSHOT_STATUS, VERIFY_RESULT } from '../response-schemas.js';
+import { ERROR_BODY, ERROR_RESPONSES, JOB, JOB_ACCEPTED } from '../schemas.js';
 import { authorize } from '../auth.js';
 import { jobAccepted, jobContext, jobView } from './jobs.js';
 
@@ -85,11 +85,11 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     catalogSummaries(ctx.store),
   );
 
-  app.get(`${base}/status`, { config: { role: 'reader' }, schema: { summary: 'Lock holder, last operation, last restore', response: { 200: ANY_OBJECT, ...errors } } }, async () =>
+  app.get(`${base}/status`, { config: { role: 'reader' }, schema: { summary: 'Lock holder, last operation, last restore', response: { 200: SNAPSHOT_STATUS, ...errors } } }, async () =>
     snapshotStatus(ctx),
   );
 
-  app.get(`${base}/health`, { config: { role: 'reader' }, schema: { summary: 'Snapshot health; 503 when unhealthy', response: { 200: ANY_OBJECT, 503: ANY_OBJECT, 401: ERROR_BODY } } }, async (_request, reply) => {
+  app.get(`${base}/health`, { config: { role: 'reader' }, schema: { summary: 'Snapshot health; 503 when unhealthy', response: { 200: SNAPSHOT_HEALTH, 503: SNAPSHOT_HEALTH, 401: ERROR_BODY } } }, async (_request, reply) => {
     const report = await snapshotHealth(ctx);
     return reply.code(report.status === 'unhealthy' ? 503 : 200).send(report);
   });
