@@ -325,6 +325,41 @@ describe('hardening', () => {
     }
   });
 
+  it('ingests an upload on its own thread: the job says whose lock it waits for, then loads the rows', async () => {
+    const db = await controlsDb(cluster, 'uploadthread');
+    const env = { ...db.env, API_TOKENS: `admin:${ADMIN}` };
+    const server = await serveNfr(env);
+    const blocker = spawnNfr(['snapshot', 'create', '--name', 'held by the CLI'], { ...env, NFR_FAULT_POINT: 'dumped' });
+    try {
+      await waitForStderr(blocker, /nfr-fault-point: dumped/);
+      const form = new FormData();
+      form.append('file', new Blob([csv([row('CTL-T1'), row('CTL-T2')])], { type: 'text/csv' }), 'two.csv');
+      const res = await fetch(`${server.base}/api/v2/pipelines/controls/ingest`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: form });
+      assert.equal(res.status, 202);
+      const { job_id } = (await res.json()) as { job_id: string };
+      const job = async () => (await (await fetch(`${server.base}/api/v2/jobs/${job_id}`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as any;
+      let waiting: any;
+      for (let i = 0; i < 100 && !/waiting for the lock held by/.test(waiting?.current_step ?? ''); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        waiting = await job();
+      }
+      assert.match(waiting.current_step, /waiting for the lock held by create/);
+      blocker.kill('SIGKILL');
+      await waitForExit(blocker);
+      let done: any;
+      for (let i = 0; i < 300 && !['completed', 'failed'].includes(done?.status); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        done = await job();
+      }
+      assert.equal(done.status, 'completed', JSON.stringify(done.error));
+      assert.equal(done.result.controls.inserted, 2);
+      assert.equal((await query(db.url, "select count(*)::int as n from src_controls_ver_control where control_id like 'CTL-T%' and tx_to is null"))[0].n, 2);
+    } finally {
+      blocker.kill('SIGKILL');
+      await server.stop();
+    }
+  });
+
   it('answers a wrong method with 405 and Allow, and refusals of the framework with the one error body', async () => {
     const db = await cluster.createDatabase('methods');
     const env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('methods-backups'), NFR_HOME: cluster.tempDir('methods-home'), API_TOKENS: `admin:${ADMIN}` });

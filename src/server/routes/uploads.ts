@@ -10,7 +10,8 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
 import { diskFull, NfrError } from '../../errors.js';
-import { acceptControlsUpload, ingestStoredControls } from '../../ingest/controls.js';
+import { acceptControlsUpload } from '../../ingest/controls.js';
+import { ingestStoredControlsOnThread } from '../../ingest/controls-thread.js';
 import { incomingDir, newPartFile } from '../../ingest/incoming.js';
 import { controlsOutcome } from '../../jobs/outcome.js';
 import { enrichAfterIngest } from '../../pipeline/controls.js';
@@ -91,7 +92,8 @@ export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): 
       const job = await jobs.create('ingest.controls', { upload_id: stored.uploadId, filename, skip_invalid: options.skipInvalid, close_missing: options.closeMissing });
       runner.submit(job, async (report) => {
         report({ step: 'ingesting', percent: 5 });
-        const ingested = await ingestStoredControls(jobContext(ctx, report), stored, filename, options);
+        // On a thread of its own, with a bounded heap (controls-thread.ts).
+        const ingested = await ingestStoredControlsOnThread(jobContext(ctx, report), stored, filename, options);
         // Counted now, so they stay on the job if enrichment or the auto-snapshot fails.
         report({ step: 'enriching', percent: 60, ...controlsOutcome(ingested) });
         const result = await enrichAfterIngest(ctx, ingested);
