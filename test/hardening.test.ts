@@ -14,6 +14,8 @@ import { TestCluster } from './support/cluster.js';
 import { baseContext, writeContext } from './support/context-fixtures.js';
 import { controlsDb, csv, row, runNfrMeasured } from './support/controls-fixtures.js';
 import { query, seed } from './support/data.js';
+import { ERROR_CODES, NfrError, toNfrError } from '../src/errors.js';
+import { runProgram } from '../src/util/process.js';
 
 let cluster: TestCluster;
 
@@ -358,6 +360,18 @@ describe('hardening', () => {
       blocker.kill('SIGKILL');
       await server.stop();
     }
+  });
+
+  it("classifies the database server's full disk as DISK_FULL (exit 15, 507): its 53100, or pg_restore saying so", async () => {
+    // Warm copies and restores write to the database server's disk, which a test cannot fill
+    // without PostgreSQL itself stopping (a WAL write that fails is a PANIC): the two ways that
+    // disk's fullness reaches nfr are checked here instead.
+    const sql = toNfrError(Object.assign(new Error('could not extend file "base/16384/2619": No space left on device'), { code: '53100' }));
+    assert.deepEqual([sql.code, sql.exitCode, ERROR_CODES[sql.code].http], ['DISK_FULL', 15, 507]);
+    assert.match(sql.message, /database server's disk is full/);
+    const script = "process.stderr.write('pg_restore: error: could not execute query: ERROR:  could not extend file \"base/1/2\": No space left on device\\n'); process.exit(1)";
+    await assert.rejects(runProgram(process.execPath, ['-e', script]), (err: NfrError) => err.code === 'DISK_FULL' && /because a disk is full/.test(err.message) && /No space left/.test(err.message));
+    await assert.rejects(runProgram(process.execPath, ['-e', 'process.exit(3)']), (err: NfrError) => err.code === 'TOOL_FAILED');
   });
 
   it('answers a wrong method with 405 and Allow, and refusals of the framework with the one error body', async () => {
