@@ -26,7 +26,10 @@ function View({ location }: { location: Location }) {
   if (path === '/snapshots') return <Snapshots selected={null} />;
   if (path.startsWith('/snapshots/')) return <Snapshots selected={decodeURIComponent(path.slice('/snapshots/'.length))} />;
   if (path === '/pipelines') return <Pipelines />;
-  if (path === '/search') return <Search key={params.get('q') ?? ''} q={params.get('q') ?? ''} />;
+  if (path === '/search') {
+    const search = { q: params.get('q') ?? '', mode: params.get('mode') ?? '', family: params.get('family') ?? '' };
+    return <Search key={`${search.q}|${search.mode}|${search.family}`} {...search} />;
+  }
   if (path.startsWith('/controls/')) return <ControlView id={decodeURIComponent(path.slice('/controls/'.length))} asOf={params.get('as_of')} />;
   return (
     <>

@@ -280,6 +280,20 @@ describe('web console', { skip: missing, timeout: 240_000 }, () => {
     await page.getByRole('table', { name: 'Version history' }).getByText('current').waitFor();
     await page.goBack();
     await results.getByRole('link', { name: 'IA-2.1' }).waitFor();
+
+    // Keyword mode within one family, kept in the URL.
+    await page.getByLabel('Search controls').fill('backup');
+    await page.getByLabel('Mode').selectOption('keyword');
+    await page.getByLabel('Family').fill('CP');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await results.getByRole('row').nth(1).getByRole('link', { name: 'CP-9', exact: true }).waitFor();
+    const url = new URL(page.url());
+    assert.deepEqual([url.searchParams.get('q'), url.searchParams.get('mode'), url.searchParams.get('family')], ['backup', 'keyword', 'CP']);
+    const families = await results.getByRole('row').locator('td:nth-child(3)').allTextContents();
+    assert.ok(families.length > 0 && families.every((f) => f === 'CP'), families.join(','));
+    await page.reload();
+    await results.getByRole('row').nth(1).getByRole('link', { name: 'CP-9', exact: true }).waitFor();
+    assert.equal(await page.getByLabel('Mode').inputValue(), 'keyword');
     await context.close();
   });
 

@@ -164,6 +164,7 @@ export class Api {
   uploads = (page: { limit: number; offset: number }) => this.get<UploadPage>(`/api/v2/pipelines/uploads${query(page)}`);
   uploadControls = (file: File, onProgress: (sent: number, total: number) => void) => this.upload<JobAccepted>('/api/v2/pipelines/controls/ingest', file, onProgress);
 
-  search = (q: string, limit = 20) => this.get<SearchResponse>(`/api/v2/controls/search${query({ q, limit })}`);
+  search = (q: string, options: { mode?: string; family?: string; limit?: number } = {}) =>
+    this.get<SearchResponse>(`/api/v2/controls/search${query({ q, mode: options.mode, family_id: options.family, limit: options.limit ?? 20 })}`);
   control = (id: string, asOf?: string) => this.get<ControlDetail>(`/api/v2/controls/${encodeURIComponent(id)}${query({ as_of: asOf })}`);
 }

@@ -5,15 +5,32 @@ import { Empty, Loading } from '../components/loading';
 import { Link, navigate } from '../router';
 import { useApi } from '../session';
 
-/** The query is in the URL (`/search?q=...`): a search can be reloaded, shared and gone back to. */
-export function Search({ q }: { q: string }) {
+const MODES = [
+  ['', 'Hybrid (keywords and meaning, ids first)'],
+  ['keyword', 'Keyword'],
+  ['semantic', 'Semantic'],
+  ['id', 'Control id'],
+] as const;
+
+/**
+ * The query, mode and family filter are in the URL (`/search?q=...&mode=...&family=...`): a
+ * search can be reloaded, shared and gone back to.
+ */
+export function Search({ q, mode, family }: { q: string; mode: string; family: string }) {
   const api = useApi();
   const [text, setText] = useState(q);
-  const results = useQuery({ queryKey: ['search', q], queryFn: () => api.search(q), enabled: q.trim() !== '' });
+  const [chosenMode, setMode] = useState(mode);
+  const [chosenFamily, setFamily] = useState(family);
+  const results = useQuery({ queryKey: ['search', q, mode, family], queryFn: () => api.search(q, { mode: mode || undefined, family: family || undefined }), enabled: q.trim() !== '' });
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const next = text.trim();
-    navigate(next ? `/search?q=${encodeURIComponent(next)}` : '/search');
+    const params = new URLSearchParams();
+    if (next) params.set('q', next);
+    if (chosenMode) params.set('mode', chosenMode);
+    if (chosenFamily.trim()) params.set('family', chosenFamily.trim());
+    const s = params.toString();
+    navigate(next ? `/search?${s}` : '/search');
   };
   const r = results.data;
   return (
@@ -22,6 +39,16 @@ export function Search({ q }: { q: string }) {
       <form role="search" onSubmit={submit} className="search-form">
         <label htmlFor="search-q">Search controls</label>
         <input id="search-q" type="search" value={text} onChange={(e) => setText(e.target.value)} placeholder="e.g. multi-factor authentication for privileged accounts" autoFocus />
+        <label htmlFor="search-mode">Mode</label>
+        <select id="search-mode" value={chosenMode} onChange={(e) => setMode(e.target.value)}>
+          {MODES.map(([value, label]) => (
+            <option key={value} value={value}>
+              {label}
+            </option>
+          ))}
+        </select>
+        <label htmlFor="search-family">Family</label>
+        <input id="search-family" type="text" size={6} value={chosenFamily} onChange={(e) => setFamily(e.target.value)} placeholder="e.g. AC" />
         <button type="submit" className="primary">
           Search
         </button>
@@ -40,6 +67,7 @@ export function Search({ q }: { q: string }) {
             <tr>
               <th scope="col">Control</th>
               <th scope="col">Title</th>
+              <th scope="col">Family</th>
               <th scope="col">Status</th>
               <th scope="col" className="num">
                 Score
@@ -53,6 +81,7 @@ export function Search({ q }: { q: string }) {
                   <Link href={`/controls/${encodeURIComponent(hit.control_id)}`}>{hit.control_id}</Link>
                 </td>
                 <td>{hit.title}</td>
+                <td>{hit.family_id ?? '—'}</td>
                 <td>{hit.status ?? '—'}</td>
                 <td className="num">{hit.score.toFixed(3)}</td>
               </tr>
