@@ -16,31 +16,26 @@ import { withPoolClient } from '../db.js';
 import { CONTROL_DETAIL, SEARCH_RESULT } from '../response-schemas.js';
 import { ERROR_RESPONSES } from '../schemas.js';
 
-const LIST = { type: 'string', maxLength: 2000, description: 'one value, or several separated by commas' } as const;
+/** The list filters, named alike in query parameters, the POST body and SearchFilter. */
+const LIST_FILTERS = ['status', 'owning_function_id', 'owning_location_id', 'risk_theme_id', 'family_id'] as const satisfies readonly (keyof SearchFilter)[];
+type ListFilter = (typeof LIST_FILTERS)[number];
 
-interface SearchQuery {
-  q: string;
-  mode?: SearchMode;
-  status?: string;
-  owning_function_id?: string;
-  owning_location_id?: string;
-  risk_theme_id?: string;
-  family_id?: string;
-  key_control?: 'true' | 'false';
-  limit?: string;
-  cursor?: string;
-}
+/** One property schema per list filter. */
+const listFilterSchemas = <S>(schema: S) => Object.fromEntries(LIST_FILTERS.map((f) => [f, schema])) as Record<ListFilter, S>;
+const COMMON = { q: { type: 'string', minLength: 1, maxLength: 2000 }, mode: { type: 'string', enum: [...SEARCH_MODES] }, cursor: { type: 'string', maxLength: 500 } } as const;
+
+type SearchQuery = { q: string; mode?: SearchMode; key_control?: 'true' | 'false'; limit?: string; cursor?: string } & Partial<Record<ListFilter, string>>;
 
 interface SearchBody {
   q: string;
   mode?: SearchMode;
-  filters?: { status?: string[]; owning_function_id?: string[]; owning_location_id?: string[]; risk_theme_id?: string[]; family_id?: string[]; key_control?: boolean };
+  filters?: SearchFilter;
   limit?: number;
   cursor?: string;
 }
 
+/** A query parameter's comma-separated values. */
 const values = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean));
-const idList = { type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 128 } } as const;
 
 /** `signature`: PostgreSQL's cached data signature, which search compares with the index's. */
 export function registerControlRoutes(app: FastifyInstance, deps: ServerDeps, signature: () => Promise<string>): void {
@@ -64,16 +59,10 @@ export function registerControlRoutes(app: FastifyInstance, deps: ServerDeps, si
           required: ['q'],
           additionalProperties: false,
           properties: {
-            q: { type: 'string', minLength: 1, maxLength: 2000 },
-            mode: { type: 'string', enum: [...SEARCH_MODES] },
-            status: LIST,
-            owning_function_id: LIST,
-            owning_location_id: LIST,
-            risk_theme_id: LIST,
-            family_id: LIST,
+            ...COMMON,
+            ...listFilterSchemas({ type: 'string', maxLength: 2000, description: 'one value, or several separated by commas' }),
             key_control: { type: 'string', enum: ['true', 'false'] },
             limit: { type: 'string', pattern: '^[0-9]{1,3}$' },
-            cursor: { type: 'string', maxLength: 500 },
           },
         },
         response: { 200: SEARCH_RESULT, ...ERROR_RESPONSES },
@@ -82,11 +71,7 @@ export function registerControlRoutes(app: FastifyInstance, deps: ServerDeps, si
     async (request) => {
       const p = request.query;
       const filter: SearchFilter = {
-        status: values(p.status),
-        owning_function_id: values(p.owning_function_id),
-        owning_location_id: values(p.owning_location_id),
-        risk_theme_id: values(p.risk_theme_id),
-        family_id: values(p.family_id),
+        ...Object.fromEntries(LIST_FILTERS.map((f) => [f, values(p[f])])),
         key_control: p.key_control === undefined ? undefined : p.key_control === 'true',
       };
       return search(p.q, p.mode, filter, p.limit === undefined ? undefined : Number(p.limit), p.cursor);
@@ -104,15 +89,13 @@ export function registerControlRoutes(app: FastifyInstance, deps: ServerDeps, si
           required: ['q'],
           additionalProperties: false,
           properties: {
-            q: { type: 'string', minLength: 1, maxLength: 2000 },
-            mode: { type: 'string', enum: [...SEARCH_MODES] },
+            ...COMMON,
             filters: {
               type: 'object',
               additionalProperties: false,
-              properties: { status: idList, owning_function_id: idList, owning_location_id: idList, risk_theme_id: idList, family_id: idList, key_control: { type: 'boolean' } },
+              properties: { ...listFilterSchemas({ type: 'array', maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 128 } }), key_control: { type: 'boolean' } },
             },
             limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT },
-            cursor: { type: 'string', maxLength: 500 },
           },
         },
         response: { 200: SEARCH_RESULT, ...ERROR_RESPONSES },
