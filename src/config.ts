@@ -75,6 +75,8 @@ const ENV_SCHEMA = {
   NFR_RETENTION_MONTHLY: intIn(0, 1000),
   NFR_LOCK_WAIT_SECONDS: intIn(0, 24 * 3600),
   NFR_SHUTDOWN_GRACE_SECONDS: intIn(0, 3600),
+  NFR_CONTROL_DATABASE: identifier,
+  NFR_HEARTBEAT_SECONDS: intIn(1, 60),
   NFR_WARM_MAX: intIn(0, 100),
   NFR_INDEX_PATH: z.string().trim().min(1),
   NFR_INDEX_MEMORY_MB: intIn(0, 1024 * 1024),
@@ -129,6 +131,16 @@ export interface Config {
   readonly ingestLockWaitSeconds: number;
   /** How long `nfr serve` lets the running job finish on shutdown before failing it. */
   readonly shutdownGraceSeconds: number;
+  /**
+   * The control database holding the job queue, beside the live database on its server; restores
+   * never touch it. Undefined means `<live database>_nfr`.
+   */
+  readonly controlDatabase: string | undefined;
+  /**
+   * How often a server says it is alive (and its running job with it). A job whose heartbeat is
+   * three intervals old is failed as interrupted by any live server.
+   */
+  readonly heartbeatSeconds: number;
   /**
    * How many warm copies (template databases on the server) may exist besides those of pinned
    * snapshots; warming one more cools the least recently restored. 0 disables warming.
@@ -214,6 +226,8 @@ export function resolveConfig(sources: ConfigSources): Config {
     lockWaitSeconds: sources.flags?.lockWaitSeconds ?? num('NFR_LOCK_WAIT_SECONDS') ?? 0,
     ingestLockWaitSeconds: sources.flags?.lockWaitSeconds ?? num('NFR_LOCK_WAIT_SECONDS') ?? 3600,
     shutdownGraceSeconds: num('NFR_SHUTDOWN_GRACE_SECONDS') ?? 30,
+    controlDatabase: str('NFR_CONTROL_DATABASE'),
+    heartbeatSeconds: num('NFR_HEARTBEAT_SECONDS') ?? 10,
     warmMax: num('NFR_WARM_MAX') ?? 2,
     indexPath: abs(str('NFR_INDEX_PATH') ?? path.join(home, 'index')),
     indexMemoryBytes: (num('NFR_INDEX_MEMORY_MB') ?? 1024) * 1024 * 1024,

@@ -19,27 +19,16 @@ import { embedLocal, LocalEmbedder, LOCAL_DIMENSION, LOCAL_MODEL } from '../src/
 import { keywords, normaliseText, summarise, SUMMARY_MAX_CHARS } from '../src/enrich/models.js';
 import { embeddingsEndpoint, RemoteEmbedder } from '../src/enrich/remote-embedder.js';
 import { runEnrichment, runEnrichmentLocked, type EnrichmentResult } from '../src/enrich/run.js';
-import { controlText } from '../src/enrich/text.js';
+import { controlText } from '../src/ingest/text.js';
 import { tokens } from '../src/enrich/tokens.js';
 import { NfrError } from '../src/errors.js';
 import { migrateToHead } from '../src/postgres/migrate.js';
 import { targetFromUrl } from '../src/postgres/connection.js';
-import { withOperation } from '../src/snapshot/operation.js';
-import { openSnapshotContext } from '../src/snapshot/store.js';
+import { withOperation } from '../src/runtime/operation.js';
+import { openContext } from '../src/pipeline/context.js';
 import { TestCluster } from './support/cluster.js';
 import { query } from './support/data.js';
-import {
-  changeControlText,
-  readNistControls,
-  seedControls,
-  seedFamilyThemes,
-  seedUploads,
-  startEmbeddingsServer,
-  UPLOAD_1,
-  UPLOAD_2,
-  UPLOAD_3,
-  type NistControl,
-} from './support/enrich-fixtures.js';
+import { changeControlText, readNistControls, seedControls, seedFamilyThemes, seedUploads, startEmbeddingsServer, UPLOAD_1, UPLOAD_2, UPLOAD_3, type NistControl } from './support/enrich-fixtures.js';
 
 function cosine(a: Float32Array, b: Float32Array): number {
   let s = 0;
@@ -268,7 +257,7 @@ describe('model runs', () => {
 
   it('computes every output once per control text, records JSONL, and recomputes only changed texts', async () => {
     const { url, config, data } = await setup('run', { themes: true });
-    const ctx = await openSnapshotContext(config);
+    const ctx = await openContext(config);
     const progress: number[] = [];
     const first = await runEnrichment(ctx, { uploadId: UPLOAD_1, batchSize: 100, onProgress: (p) => progress.push(p.controls_done) });
     assert.equal(first.controls_current, 370);
@@ -383,7 +372,7 @@ describe('model runs', () => {
 
   it('skips taxonomy mapping without themes, and switching to a remote model replaces only the embeddings', async () => {
     const { url, config, data } = await setup('nothemes', { themes: false });
-    const ctx = await openSnapshotContext(config);
+    const ctx = await openContext(config);
     const first = await runEnrichment(ctx, { uploadId: UPLOAD_1 });
     assert.equal(first.rows.taxonomy_mapping, 0);
     assert.equal(first.models.taxonomy_mapping, null);
@@ -395,7 +384,7 @@ describe('model runs', () => {
     const server = await startEmbeddingsServer(16);
     try {
       const remoteConfig = resolveConfig({ env: { DATABASE_URL: ctx.config.databaseUrl, POSTGRES_BACKUP_PATH: config.backupPath, DATA_INGESTED_PATH: data, EMBEDDINGS_URL: server.url, EMBEDDINGS_MODEL: 'fake-embed-16' }, cwd: cluster.root });
-      const remote = await runEnrichment(await openSnapshotContext(remoteConfig), { uploadId: UPLOAD_3 });
+      const remote = await runEnrichment(await openContext(remoteConfig), { uploadId: UPLOAD_3 });
       assert.equal(remote.controls_computed, 370);
       assert.deepEqual(remote.rows, { taxonomy_mapping: 0, enrichment: 0, feature_prep: 0, embedding: 370 });
       assert.equal(remote.embedding_dimension, 16);
@@ -410,7 +399,7 @@ describe('model runs', () => {
 
   it('writes nothing when the embedder fails half-way, and respects the operation lock and the caller\'s transaction', async () => {
     const { url, config, data } = await setup('fail', { themes: true });
-    const ctx = await openSnapshotContext(config);
+    const ctx = await openContext(config);
     const server = await startEmbeddingsServer(8, ({ index }) => (index >= 2 ? { status: 500, body: 'boom' } : undefined));
     try {
       const embedder = new RemoteEmbedder({ url: server.url, model: 'flaky', apiKey: undefined, baseDelayMs: 5, maxAttempts: 2 });

@@ -11,7 +11,7 @@ import { LocalEmbedder } from '../src/enrich/local-embedder.js';
 import { EmbeddedIndex } from '../src/index/embedded.js';
 import { pointId, uuidV5 } from '../src/index/point-id.js';
 import { TopK } from '../src/index/top-k.js';
-import { controlText } from '../src/enrich/text.js';
+import { controlText } from '../src/ingest/text.js';
 import { nfr, nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { query } from './support/data.js';

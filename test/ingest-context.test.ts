@@ -12,8 +12,8 @@ import { resolveConfig } from '../src/config.js';
 import { readJsonLines } from '../src/ingest/jsonl.js';
 import { targetFromUrl } from '../src/postgres/connection.js';
 import { migrateToHead } from '../src/postgres/migrate.js';
-import { acquireOperationLock } from '../src/snapshot/lock.js';
-import { openSnapshotContext } from '../src/snapshot/store.js';
+import { acquireOperationLock } from '../src/runtime/lock.js';
+import { openContext } from '../src/pipeline/context.js';
 import { nfrJson, testEnv, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { baseContext, srcFingerprint, theme, writeContext } from './support/context-fixtures.js';
@@ -479,7 +479,7 @@ describe('context ingestion: dry run and locking', { concurrency: 2 }, () => {
   it('waits while a snapshot operation holds the lock and runs once it is released; NFR_LOCK_WAIT_SECONDS=0 refuses', async () => {
     const s = await setup('locked');
     writeContext(s.dir, '2026-03-01', baseContext());
-    const ctx = await openSnapshotContext(resolveConfig({ env: s.env, cwd: s.dir }));
+    const ctx = await openContext(resolveConfig({ env: s.env, cwd: s.dir }));
 
     // SPEC §5.3: ingestion is paused while a snapshot runs; it waits on the same lock.
     const lock = await acquireOperationLock(ctx, 'create', 'SNAP-2026-0001', 0);

@@ -10,7 +10,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { writeControlsCsv } from '../bench/ingest/dataset.js';
-import { controlText, textHash } from '../src/enrich/text.js';
+import { controlText, textHash } from '../src/ingest/text.js';
 import { nfrJson, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { controlCounts, controlsDb, csv, DEFAULT_REFERENCE, row, runNfrMeasured, waitForSession, withClient } from './support/controls-fixtures.js';

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { NfrError } from '../errors.js';
 import { ingestContext, type ContextIngestReport, type FileReport } from '../ingest/context.js';
-import { openSnapshotContext } from '../snapshot/store.js';
+import { openContext } from '../pipeline/context.js';
+import { afterContextIngested } from '../pipeline/controls.js';
 import { emit, formatDuration } from './output.js';
 
 interface ContextFlags {
@@ -25,8 +26,10 @@ export function registerContextIngest(ingest: Command): void {
     .option('--allow-empty', 'accept an empty file, closing every entity of that file (default: reject it)')
     .option('--json', 'print the report as JSON')
     .action(async (opts: ContextFlags) => {
-      const ctx = await openSnapshotContext(loadConfig());
-      const report = await ingestContext(ctx, { path: opts.path, dryRun: opts.dryRun, skipInvalid: opts.skipInvalid, allowEmpty: opts.allowEmpty });
+      const ctx = await openContext(loadConfig());
+      const ingested = await ingestContext(ctx, { path: opts.path, dryRun: opts.dryRun, skipInvalid: opts.skipInvalid, allowEmpty: opts.allowEmpty });
+      // With AUTO_SNAPSHOT_AFTER_INGESTION, a snapshot of what it applied: as after the API's job.
+      const report = await afterContextIngested(ctx, ingested);
       emit(opts, report, render);
       if (!report.ok) {
         const rejected = report.providers.flatMap((p) => p.files).filter((f) => f.status !== 'applied').map((f) => f.file);
@@ -37,7 +40,7 @@ export function registerContextIngest(ingest: Command): void {
     });
 }
 
-function render(r: ContextIngestReport): string {
+function render(r: ContextIngestReport & { readonly auto_snapshot_id: string | null }): string {
   const lines = [`${r.dry_run ? 'dry run (rolled back): ' : ''}context ingestion${r.upload_id ? ` ${r.upload_id}` : ''} from ${r.path} in ${formatDuration(r.duration_ms)}`];
   for (const p of r.providers) {
     if (p.status === 'missing') {
@@ -52,6 +55,7 @@ function render(r: ContextIngestReport): string {
   }
   const t = r.totals;
   lines.push(`  total: ${t.files_applied} file(s) applied, ${t.files_rejected} rejected; ${t.lines_read} lines, ${t.rejected} rejected; ${t.inserted} inserted, ${t.updated} updated, ${t.unchanged} unchanged, ${t.closed} closed; stage ${r.stage}`);
+  if (r.auto_snapshot_id) lines.push(`  snapshot ${r.auto_snapshot_id} taken (AUTO_SNAPSHOT_AFTER_INGESTION)`);
   return lines.join('\n');
 }
 

@@ -2,8 +2,8 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { ingestControlsFile } from '../ingest/controls.js';
-import { enrichAfterIngest, type IngestWithEnrichment } from '../pipeline/controls.js';
-import { openSnapshotContext } from '../snapshot/store.js';
+import { afterControlsIngested, type IngestWithEnrichment } from '../pipeline/controls.js';
+import { openContext } from '../pipeline/context.js';
 import { emit, formatBytes, formatDuration, progressLine } from './output.js';
 
 interface Flags {
@@ -26,7 +26,7 @@ export function registerControlsIngest(ingest: Command): void {
     .option('--no-enrich', 'do not run the enrichment models afterwards (a later ingestion or pipeline run computes what is missing)')
     .option('--json', 'print the result as JSON')
     .action(async (file: string, opts: Flags) => {
-      const ctx = await openSnapshotContext(loadConfig());
+      const ctx = await openContext(loadConfig());
       const bar = progressLine(opts);
       try {
         const ingested = await ingestControlsFile(ctx, file, {
@@ -35,8 +35,8 @@ export function registerControlsIngest(ingest: Command): void {
           dryRun: opts.dryRun,
           onProgress: bar.update,
         });
-        bar.update({ phase: 'enriching' });
-        const r = opts.enrich ? await enrichAfterIngest(ctx, ingested) : { ...ingested, enrichment: null };
+        // Enrichment and, with AUTO_SNAPSHOT_AFTER_INGESTION, a snapshot: as after an API upload.
+        const r = await afterControlsIngested(ctx, ingested, { enrich: opts.enrich, report: ({ step }) => bar.update({ phase: step }) });
         bar.done();
         emit(opts, r, human);
       } finally {
@@ -45,7 +45,7 @@ export function registerControlsIngest(ingest: Command): void {
     });
 }
 
-function human(r: IngestWithEnrichment): string {
+function human(r: IngestWithEnrichment & { readonly auto_snapshot_id: string | null }): string {
   const c = r.controls;
   const head = r.dry_run
     ? `dry run of ${r.file} (nothing written):`
@@ -62,6 +62,7 @@ function human(r: IngestWithEnrichment): string {
     const e = r.enrichment;
     lines.push(`  enrichment: ${e.controls_computed} of ${e.controls_current} controls computed in ${formatDuration(e.duration_ms)}${e.skipped.length ? ` (${e.skipped.join('; ')})` : ''}`);
   }
+  if (r.auto_snapshot_id) lines.push(`  snapshot ${r.auto_snapshot_id} taken (AUTO_SNAPSHOT_AFTER_INGESTION)`);
   if (r.error_count > 0) {
     lines.push(`  ${r.error_count} problem(s) in rejected rows:`);
     for (const e of r.errors.slice(0, 20)) lines.push(`    line ${e.line}, ${e.field}: ${e.message}`);

@@ -1,7 +1,7 @@
 /** How the CLI talks to people and scripts: JSON or text, progress on a terminal, confirmations. */
 import { createInterface } from 'node:readline/promises';
 import { NfrError, toNfrError } from '../errors.js';
-import type { Progress } from '../snapshot/operation.js';
+import type { Progress } from '../runtime/operation.js';
 
 export interface OutputOptions {
   readonly json?: boolean;

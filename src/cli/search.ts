@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { NfrError } from '../errors.js';
 import { checkIndex, type CheckResult } from '../index/check.js';
+import { openContext } from '../pipeline/context.js';
 import { syncIndex } from '../index/sync.js';
 import type { SearchFilter } from '../index/types.js';
 import { DEFAULT_LIMIT, MAX_LIMIT, SEARCH_MODES, parseSearchMode, searchControls, type SearchResult } from '../search/search.js';
@@ -35,7 +36,7 @@ export function registerIndexCommands(program: Command): void {
         if (!r.ok) throw new NfrError(r.model_mismatch ? 'SCHEMA_MISMATCH' : 'VERIFY_FAILED', `the index does not match PostgreSQL: ${checkSummary(r)}; run \`nfr index${r.model_mismatch ? ' --force' : ''}\``, { details: { reported: true } });
         return;
       }
-      const r = await syncIndex(config, { force: opts.force === true });
+      const r = await syncIndex(await openContext(config), { force: opts.force === true });
       emit(opts, r, () =>
         [
           `${r.forced ? 'rebuilt' : 'synced'} ${r.backend} index (${r.location}): ${r.points} points for ${r.controls} current controls in ${formatDuration(r.duration_ms)}`,

@@ -9,9 +9,10 @@ import { snapshotHealth } from '../snapshot/health.js';
 import { parseSnapshotId } from '../snapshot/ids.js';
 import { restorePreflight, restoreSnapshot, undoLastRestore } from '../snapshot/restore.js';
 import { pruneSnapshots } from '../snapshot/retention.js';
-import type { RecoveryReport } from '../snapshot/recover.js';
+import type { RecoveryReport } from '../runtime/context.js';
 import { snapshotStatus } from '../snapshot/status.js';
-import { openSnapshotContext, snapshotStore } from '../snapshot/store.js';
+import { openContext } from '../pipeline/context.js';
+import { snapshotStore } from '../runtime/context.js';
 import { deepVerify } from '../snapshot/deep-verify.js';
 import { loadSnapshot, verifyFiles } from '../snapshot/verify.js';
 import { coolSnapshot, warmSnapshot } from '../snapshot/warm.js';
@@ -43,7 +44,7 @@ export function registerSnapshotCommands(program: Command): void {
     .option('--warm', 'then keep a ready copy of it on the server, so restoring it is a file copy')
     .option('--json', 'print the manifest as JSON')
     .action(async (opts: Common & { name: string; description?: string; tag?: string[]; jobs?: number; full?: boolean; warm?: boolean }) => {
-      const ctx = await openSnapshotContext(loadConfig({ jobs: opts.jobs }));
+      const ctx = await openContext(loadConfig({ jobs: opts.jobs }));
       const bar = progressLine(opts);
       try {
         const m = await createSnapshot(ctx, { name: opts.name, description: opts.description, tags: opts.tag, jobs: opts.jobs, full: opts.full, warm: opts.warm, onProgress: bar.update });
@@ -114,7 +115,7 @@ export function registerSnapshotCommands(program: Command): void {
       const yes = opts.yes === true || opts.skipConfirm === true;
       if (opts.undo) {
         if (opts.id !== undefined) throw new NfrError('USAGE', '--undo takes no --id: it reverses the last restore');
-        const ctx = await openSnapshotContext(loadConfig());
+        const ctx = await openContext(loadConfig());
         await confirm(`Swap database "${ctx.target.database}" back to the state before the last restore?`, { yes, json: opts.json });
         const r = await undoLastRestore(ctx);
         emit(opts, r, () => `${r.undone ? 'undid' : 'redid'} the restore of ${r.snapshot_id} on "${r.database}" (connections blocked ${r.blocked_ms} ms, ${r.sessions_ended} sessions ended)`);
@@ -122,7 +123,7 @@ export function registerSnapshotCommands(program: Command): void {
       }
       if (opts.id === undefined) throw new NfrError('USAGE', 'restore needs --id SNAP-YYYY-NNNN (or --undo)');
       const id = parseSnapshotId(opts.id);
-      const ctx = await openSnapshotContext(loadConfig({ jobs: opts.jobs }));
+      const ctx = await openContext(loadConfig({ jobs: opts.jobs }));
       await restorePreflight(ctx, id, opts.force === true);
       await confirm(`Replace database "${ctx.target.database}" with snapshot ${id}?${opts.skipBackup ? ' (no pre-restore backup)' : ''}`, { yes, json: opts.json });
       const bar = progressLine(opts);
@@ -159,7 +160,7 @@ export function registerSnapshotCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: Common & { id: string; yes?: boolean; skipConfirm?: boolean }) => {
       const id = parseSnapshotId(opts.id);
-      const ctx = await openSnapshotContext(loadConfig());
+      const ctx = await openContext(loadConfig());
       const { manifest } = await loadSnapshot(ctx.store, id);
       await confirm(`Delete snapshot ${id} "${manifest.name}" (${formatBytes(manifest.total_bytes)})?`, { yes: opts.yes === true || opts.skipConfirm === true, json: opts.json });
       const r = await deleteSnapshot(ctx, id);
@@ -176,7 +177,7 @@ export function registerSnapshotCommands(program: Command): void {
       const id = parseSnapshotId(opts.id);
       const config = loadConfig();
       const result = opts.deep
-        ? await deepVerify(await openSnapshotContext(config), id)
+        ? await deepVerify(await openContext(config), id)
         : await (async () => {
             const { dir, manifest } = await loadSnapshot(snapshotStore(config.backupPath), id);
             return verifyFiles(dir, manifest, config.parallelJobs);
@@ -197,7 +198,7 @@ export function registerSnapshotCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: Common & { id: string; jobs?: number }) => {
       const id = parseSnapshotId(opts.id);
-      const ctx = await openSnapshotContext(loadConfig({ jobs: opts.jobs }));
+      const ctx = await openContext(loadConfig({ jobs: opts.jobs }));
       const bar = progressLine(opts);
       try {
         const r = await warmSnapshot(ctx, { id, jobs: opts.jobs, onProgress: bar.update });
@@ -222,7 +223,7 @@ export function registerSnapshotCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: Common & { id: string }) => {
       const id = parseSnapshotId(opts.id);
-      const r = await coolSnapshot(await openSnapshotContext(loadConfig()), id);
+      const r = await coolSnapshot(await openContext(loadConfig()), id);
       emit(opts, r, () => (r.cooled ? `cooled ${r.snapshot_id}: freed ${formatBytes(r.freed_bytes)} on the database server` : `${r.snapshot_id} was not warm`));
     });
 
@@ -231,7 +232,7 @@ export function registerSnapshotCommands(program: Command): void {
     .description('who holds the operation lock, what is in progress, the last operation')
     .option('--json', 'print JSON')
     .action(async (opts: Common) => {
-      const s = await snapshotStatus(await openSnapshotContext(loadConfig()));
+      const s = await snapshotStatus(await openContext(loadConfig()));
       emit(opts, s, () =>
         [
           `database      ${s.database}`,
@@ -259,14 +260,12 @@ export function registerSnapshotCommands(program: Command): void {
     .option('--skip-confirm', 'same as --yes')
     .option('--json', 'print JSON')
     .action(async (opts: Common & { dryRun?: boolean; yes?: boolean; skipConfirm?: boolean }) => {
-      const ctx = await openSnapshotContext(loadConfig());
-      if (!opts.dryRun) {
-        const plan = await pruneSnapshots(ctx, { dryRun: true });
-        if (plan.deleted.length > 0) {
-          await confirm(`Delete ${plan.deleted.length} snapshot(s) (${plan.deleted.map((d) => d.id).join(', ')})?`, { yes: opts.yes === true || opts.skipConfirm === true, json: opts.json });
-        }
-      }
-      const r = await pruneSnapshots(ctx, { dryRun: opts.dryRun === true });
+      const ctx = await openContext(loadConfig());
+      const yes = opts.yes === true || opts.skipConfirm === true;
+      const r = await pruneSnapshots(ctx, {
+        dryRun: opts.dryRun === true,
+        confirm: (plan) => confirm(`Delete ${plan.deleted.length} snapshot(s) (${plan.deleted.map((d) => d.id).join(', ')})?`, { yes, json: opts.json }),
+      });
       emit(opts, r, () =>
         [
           `${r.dry_run ? 'would delete' : 'deleted'} ${r.deleted.length} snapshot(s), ${formatBytes(r.freed_bytes)}${r.deleted.length ? ':' : ''}`,
@@ -282,7 +281,7 @@ export function registerSnapshotCommands(program: Command): void {
     .description('snapshot age, failures, backup disk space, leftovers; exits non-zero when unhealthy')
     .option('--json', 'print JSON')
     .action(async (opts: Common) => {
-      const report = await snapshotHealth(await openSnapshotContext(loadConfig()));
+      const report = await snapshotHealth(await openContext(loadConfig()));
       emit(opts, report, (r) => [`${r.status.toUpperCase()}`, ...r.checks.map((c) => `  ${c.status.padEnd(9)} ${c.name.padEnd(18)} ${c.message}`)].join('\n'));
       if (report.status === 'unhealthy') {
         throw new NfrError('UNHEALTHY', `snapshots are unhealthy: ${report.checks.filter((c) => c.status === 'unhealthy').map((c) => c.message).join('; ')}`, { details: { reported: true } });

@@ -4,7 +4,7 @@
  * tables, then one INSERT … SELECT per table).
  */
 import type pg from 'pg';
-import { copyRows, type CopyValue } from '../ingest/copy.js';
+import { copyRows, type CopyValue } from '../postgres/copy.js';
 
 /** A model's identity as stored with its outputs. */
 export interface ModelId {

@@ -14,15 +14,15 @@ import path from 'node:path';
 import type pg from 'pg';
 import { NfrError } from '../errors.js';
 import { withClient } from '../postgres/connection.js';
-import { withOperation } from '../snapshot/operation.js';
-import type { SnapshotContext } from '../snapshot/store.js';
+import { withOperation } from '../runtime/operation.js';
+import type { Context } from '../runtime/context.js';
 import { createEmbedder } from './create-embedder.js';
 import type { Embedder } from './embedder.js';
 import { LOCAL_MODEL } from './local-embedder.js';
 import { ModelRunFile } from './model-run-file.js';
 import { ENRICHMENT_MODEL, FEATURE_PREP_MODEL, TAXONOMY_MODEL, keywords, normaliseText, rankThemes, summarise, type Theme } from './models.js';
 import { analyzeControls, countCurrentControls, createStagingTables, float32Values, nextPage, writeBatch, type PendingControl, type RunModels } from './outputs.js';
-import { controlText } from './text.js';
+import { controlText } from '../ingest/text.js';
 
 /** Folder names under model_runs/, one per model. */
 export const MODEL_RUN_KINDS = ['taxonomy_mapping', 'enrichment', 'feature_prep', 'embedding'] as const;
@@ -67,7 +67,7 @@ export interface EnrichmentResult {
 const UPLOAD_ID = /^UPL-[0-9]{4}-[0-9]{4,}$/;
 
 /** Takes the operation lock ('ingest'), then runs {@link runEnrichmentLocked} on a fresh session. */
-export async function runEnrichment(ctx: SnapshotContext, options: EnrichmentOptions): Promise<EnrichmentResult> {
+export async function runEnrichment(ctx: Context, options: EnrichmentOptions): Promise<EnrichmentResult> {
   return withOperation(ctx, 'ingest', null, () => withClient(ctx.target, (client) => runEnrichmentLocked(ctx, client, options), 'nfr enrich'));
 }
 
@@ -75,7 +75,7 @@ export async function runEnrichment(ctx: SnapshotContext, options: EnrichmentOpt
  * Runs enrichment on `client`, a session on the live database that is not inside a transaction;
  * the caller already holds the operation lock. Commits one transaction.
  */
-export async function runEnrichmentLocked(ctx: SnapshotContext, client: pg.ClientBase, options: EnrichmentOptions): Promise<EnrichmentResult> {
+export async function runEnrichmentLocked(ctx: Context, client: pg.ClientBase, options: EnrichmentOptions): Promise<EnrichmentResult> {
   const started = Date.now();
   if (!UPLOAD_ID.test(options.uploadId)) throw new NfrError('USAGE', `upload id "${options.uploadId}" is not of the form UPL-YYYY-NNNN`);
   const embedder = options.embedder ?? createEmbedder(ctx.config);

@@ -15,21 +15,7 @@ import path from 'node:path';
 import { NfrError } from '../errors.js';
 import { faultPoint } from '../util/fault.js';
 import { atomicWriteFile, ensureDir, fsyncDir } from '../util/fs.js';
-import {
-  FORMAT_VERSION,
-  META_FILE,
-  POINTS_FILE,
-  VECTORS_FILE,
-  generationFiles,
-  parsePayload,
-  payloadLines,
-  readMeta,
-  rows,
-  vectorChunks,
-  RowAppender,
-  type GenerationMeta,
-  type RowFiles,
-} from './embedded-files.js';
+import { FORMAT_VERSION, META_FILE, POINTS_FILE, VECTORS_FILE, generationFiles, parsePayload, payloadLines, readMeta, rows, vectorChunks, RowAppender, type GenerationMeta, type RowFiles } from './embedded-files.js';
 import { residentGeneration } from './embedded-resident.js';
 import { TopK, similarity } from './top-k.js';
 import { isEmptyFilter, matchesFilter, modelMismatch, type IndexDescription, type IndexedEntry, type IndexModel, type IndexPoint, type IndexWriter, type SearchFilter, type SearchHit, type VectorIndex } from './types.js';

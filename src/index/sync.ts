@@ -12,12 +12,12 @@ import type { Config } from '../config.js';
 import { NfrError } from '../errors.js';
 import { createEmbedder } from '../enrich/create-embedder.js';
 import type { Embedder } from '../enrich/embedder.js';
-import { controlText } from '../enrich/text.js';
-import { completeStage } from '../pipeline/stage.js';
+import { controlText } from '../ingest/text.js';
+import { completeStage } from '../runtime/stage.js';
 import { connect } from '../postgres/connection.js';
 import { prepareSchema } from '../postgres/migrate.js';
-import { withOperation } from '../snapshot/operation.js';
-import { openSnapshotContext } from '../snapshot/store.js';
+import { withOperation } from '../runtime/operation.js';
+import type { Context } from '../runtime/context.js';
 import { embedderModel, openIndex } from './open-index.js';
 import { currentControls, inSnapshot, pgSignature, storedEmbeddings, type SourceControl } from './pg-source.js';
 import type { IndexModel, IndexPoint, VectorIndex } from './types.js';
@@ -52,8 +52,8 @@ export interface SyncResult {
 }
 
 /** Syncs the configured index with the live database under the operation lock. */
-export async function syncIndex(config: Config, options: SyncOptions = {}): Promise<SyncResult> {
-  const ctx = await openSnapshotContext(config);
+export async function syncIndex(ctx: Context, options: SyncOptions = {}): Promise<SyncResult> {
+  const config = ctx.config;
   return withOperation(ctx, 'ingest', null, async () => {
     const client = await connect(ctx.target, 'nfr index');
     const index = options.index ?? openIndex(config);

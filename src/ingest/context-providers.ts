@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { z } from 'zod';
 import { escapeIdentifier as id } from '../postgres/connection.js';
-import type { CopyValue } from './copy.js';
+import type { CopyValue } from '../postgres/copy.js';
 import { applyRelations, applyVersionedEntities, type RelationCounts, type VersionCounts, type VersionedEntitySpec } from './versioning.js';
 
 export const PROVIDERS = ['organization', 'risk_theme', 'assessment_unit'] as const;

@@ -19,11 +19,11 @@ import type pg from 'pg';
 import { NfrError } from '../errors.js';
 import { connect, escapeIdentifier as id } from '../postgres/connection.js';
 import { prepareSchema } from '../postgres/migrate.js';
-import { completeStage, getPipelineStage, type PipelineStage } from '../pipeline/stage.js';
-import { waitingForLock, withOperation } from '../snapshot/operation.js';
-import type { SnapshotContext } from '../snapshot/store.js';
+import { completeStage, getPipelineStage, type PipelineStage } from '../runtime/stage.js';
+import { waitingForLock, withOperation } from '../runtime/operation.js';
+import type { Context } from '../runtime/context.js';
 import { CONTEXT_FILES, CURRENT_COUNT_TABLES, ID_PATTERN, PROVIDERS, runChecks, type ChangeCounts, type CheckMode, type FileSpec, type ProviderName } from './context-providers.js';
-import { copyRows, type CopyValue } from './copy.js';
+import { copyRows, type CopyValue } from '../postgres/copy.js';
 import { readJsonLines } from './jsonl.js';
 import { MAX_STORED_ERRORS, nextUploadId } from './uploads.js';
 
@@ -115,7 +115,7 @@ export async function latestDateFolder(providerDir: string): Promise<string | nu
 }
 
 /** Runs context ingestion under the operation lock; see the module comment for the policy. */
-export async function ingestContext(ctx: SnapshotContext, options: ContextIngestOptions = {}): Promise<ContextIngestReport> {
+export async function ingestContext(ctx: Context, options: ContextIngestOptions = {}): Promise<ContextIngestReport> {
   const started = Date.now();
   const root = path.resolve(options.path ?? ctx.config.contextProvidersPath);
   const rootStat = await stat(root).catch(() => undefined);

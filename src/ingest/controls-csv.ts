@@ -8,7 +8,7 @@
  */
 import { parse, type Options as CsvOptions, type Parser } from 'csv-parse';
 import { z } from 'zod';
-import { controlText, textHash } from '../enrich/text.js';
+import { controlText, textHash } from './text.js';
 import { NfrError } from '../errors.js';
 import { CONTROLS_CSV_OPTIONS, MAX_FIELD_CHARS, MAX_RECORD_CHARS } from './csv-options.js';
 

@@ -15,12 +15,12 @@
 import path from 'node:path';
 import type pg from 'pg';
 import { NfrError } from '../errors.js';
-import { completeStage } from '../pipeline/stage.js';
+import { completeStage } from '../runtime/stage.js';
 import { connect } from '../postgres/connection.js';
 import { prepareSchema } from '../postgres/migrate.js';
-import { waitingForLock, withOperation, type ProgressListener } from '../snapshot/operation.js';
-import type { SnapshotContext } from '../snapshot/store.js';
-import { copyRows } from './copy.js';
+import { waitingForLock, withOperation, type ProgressListener } from '../runtime/operation.js';
+import type { Context } from '../runtime/context.js';
+import { copyRows } from '../postgres/copy.js';
 import { csvRecords } from './csv-records.js';
 import { csvSyntaxError, parseHeader, rejectedValues, STAGING_COLUMNS, validateRecord, type HeaderLayout, type RowError, type StagingValues } from './controls-csv.js';
 import { checkStaged, createStagingTables, loadKnownReferences, REJECTED_IDS, STAGING, stagedCount, stagedErrors, textChanges, unknownReferences } from './controls-staging.js';
@@ -93,7 +93,7 @@ const RELATIONS = [
  * rejects with NfrError: INVALID_INPUT (bad file or rows; `details.errors`, `details.error_count`,
  * `details.upload_id`), LOCKED (another operation runs), NOT_FOUND, SCHEMA_MISMATCH.
  */
-export async function ingestControlsFile(ctx: SnapshotContext, file: string, options: ControlsIngestOptions = {}): Promise<ControlsIngestResult> {
+export async function ingestControlsFile(ctx: Context, file: string, options: ControlsIngestOptions = {}): Promise<ControlsIngestResult> {
   const started = Date.now();
   const size = await checkUploadFile(file, ctx.config.maxUploadBytes);
   const name = path.basename(file);
@@ -123,7 +123,7 @@ export async function ingestControlsFile(ctx: SnapshotContext, file: string, opt
  * Stores a file as a controls upload and records it `pending`, without waiting for the
  * operation lock: the API answers with the upload id at once and processes it as a job.
  */
-export async function acceptControlsUpload(ctx: SnapshotContext, file: string, originalFilename: string): Promise<StoredUpload> {
+export async function acceptControlsUpload(ctx: Context, file: string, originalFilename: string): Promise<StoredUpload> {
   await checkUploadFile(file, ctx.config.maxUploadBytes);
   return withStatusSession(ctx, async (status) => {
     await prepareSchema(status, ctx.target);
@@ -134,7 +134,7 @@ export async function acceptControlsUpload(ctx: SnapshotContext, file: string, o
 }
 
 /** Processes an upload accepted with acceptControlsUpload, under the operation lock. */
-export async function ingestStoredControls(ctx: SnapshotContext, stored: StoredUpload, originalFilename: string, options: Omit<ControlsIngestOptions, 'dryRun'> = {}): Promise<ControlsIngestResult> {
+export async function ingestStoredControls(ctx: Context, stored: StoredUpload, originalFilename: string, options: Omit<ControlsIngestOptions, 'dryRun'> = {}): Promise<ControlsIngestResult> {
   const started = Date.now();
   return withOperation(ctx, 'ingest', null, async () => {
     const data = await connect(ctx.target, 'nfr ingest controls');
@@ -151,7 +151,7 @@ export async function ingestStoredControls(ctx: SnapshotContext, stored: StoredU
 }
 
 /** An autocommit session for the upload record: it must survive the data transaction's rollback. */
-async function withStatusSession<T>(ctx: SnapshotContext, fn: (status: pg.Client) => Promise<T>): Promise<T> {
+async function withStatusSession<T>(ctx: Context, fn: (status: pg.Client) => Promise<T>): Promise<T> {
   const status = await connect(ctx.target, 'nfr ingest upload');
   try {
     return await fn(status);

@@ -1,52 +1,15 @@
 /**
  * The `counts` and `errors` a job record shows (SPEC §4.2: "progress, counts, errors"), taken from
- * what the work returned, or from the error it failed with. One vocabulary for every ingestion:
- * rows_read / rows_valid / rows_rejected, error_count, and the versions inserted / updated /
- * unchanged / closed.
+ * what the work reported (pipeline/outcome.ts maps each stage's result), or from the error it
+ * failed with. One vocabulary for every ingestion: rows_read / rows_valid / rows_rejected,
+ * error_count, and the versions inserted / updated / unchanged / closed.
  */
 import type { NfrError } from '../errors.js';
-import type { SyncResult } from '../index/sync.js';
-import type { ContextIngestReport } from '../ingest/context.js';
-import type { ControlsIngestResult } from '../ingest/controls.js';
 import { MAX_JOB_ERRORS, type JobCounts, type JobError } from './store.js';
 
 export interface JobOutcome {
   readonly counts?: JobCounts;
   readonly errors?: readonly JobError[];
-}
-
-/** A controls batch: its rows, the control versions it wrote, and the rows it rejected. */
-export function controlsOutcome(r: ControlsIngestResult): JobOutcome {
-  return {
-    counts: { rows_read: r.rows.read, rows_valid: r.rows.valid, rows_rejected: r.rows.rejected, error_count: r.error_count, ...r.controls },
-    errors: r.errors.slice(0, MAX_JOB_ERRORS).map((e) => ({ line: e.line, field: e.field, message: e.message })),
-  };
-}
-
-/** A context run: lines over every file, versions over every table, files applied and rejected. */
-export function contextOutcome(r: ContextIngestReport): JobOutcome {
-  const t = r.totals;
-  const files = r.providers.flatMap((p) => p.files);
-  return {
-    counts: {
-      rows_read: t.lines_read,
-      rows_valid: t.lines_read - t.rejected,
-      rows_rejected: t.rejected,
-      error_count: files.reduce((n, f) => n + f.errors_total, 0),
-      inserted: t.inserted,
-      updated: t.updated,
-      unchanged: t.unchanged,
-      closed: t.closed,
-      files_applied: t.files_applied,
-      files_rejected: t.files_rejected,
-    },
-    errors: files.flatMap((f) => f.errors).slice(0, MAX_JOB_ERRORS).map((e) => ({ line: e.line, field: e.field, message: e.message, file: e.file })),
-  };
-}
-
-/** An index sync: what it found, embedded, wrote and deleted. */
-export function indexSyncOutcome(r: SyncResult): JobOutcome {
-  return { counts: { controls: r.controls, points: r.points, upserted: r.upserted, embedded: r.embedded, reused: r.reused, deleted: r.deleted, unchanged: r.unchanged } };
 }
 
 /**

@@ -1,12 +1,18 @@
 /**
- * Runs jobs one at a time, in submission order, recording progress in the job store. Snapshot,
- * restore, ingestion and indexing jobs therefore never overlap inside one server; across
- * processes the operation lock keeps them apart.
+ * Runs queued jobs on this server, taking them from pg-boss's queue in the control database.
+ * The queue is a singleton queue: one job is active at a time across every server sharing the
+ * control database, and they are handed out oldest first, so jobs run in the order they were
+ * submitted whichever server took the request. (The operation lock still keeps them apart from
+ * CLI operations: a job waits for it.) Taking a job from the queue and marking its record
+ * `running` are one transaction, as are finishing both; a job whose server dies meanwhile is
+ * failed by a live one (liveness.ts).
  */
 import { toNfrError } from '../errors.js';
-import type { Progress } from '../snapshot/operation.js';
+import type PgBoss from 'pg-boss';
+import { inTransaction } from './control-db.js';
+import type { Liveness, ServerIdentity } from './liveness.js';
 import { failureOutcome, type JobOutcome } from './outcome.js';
-import { failure, type Job, type JobStore } from './store.js';
+import { failure, JOB_QUEUE, jobFromRow, type Job, type JobStore } from './store.js';
 
 /**
  * What the work tells the runner as it goes. `counts` are merged into what was reported before
@@ -18,59 +24,182 @@ export interface JobReport extends JobOutcome {
   readonly step?: string;
 }
 
-export type JobWork = (report: (r: JobReport) => void, signal: AbortSignal) => Promise<unknown>;
+export type JobWork = (job: Job, report: (r: JobReport) => void, signal: AbortSignal) => Promise<unknown>;
 
 const PROGRESS_WRITE_MS = 250;
+/** How often an idle server asks the queue for work (a job created here wakes it at once). */
+const POLL_MS = 500;
+/** Serialises taking a job from the queue across servers, so the oldest is always taken first. */
+const FETCH_LOCK = 0x4e465251;
 
 export class JobRunner {
-  private queue: Promise<void> = Promise.resolve();
   private readonly abort = new AbortController();
   private running: Job | undefined;
-  private readonly pending = new Set<string>();
+  private runningDone: Promise<void> = Promise.resolve();
   private closed = false;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private beatTimer: NodeJS.Timeout | undefined;
+  private polling = false;
+  private url: string | null = null;
 
-  constructor(private readonly store: JobStore) {}
+  constructor(
+    private readonly store: JobStore,
+    private readonly boss: PgBoss,
+    private readonly liveness: Liveness,
+    private readonly work: JobWork,
+    private readonly onError: (err: unknown) => void = () => {},
+  ) {}
 
-  /** The job running right now, if any. */
+  /** Who this server is, as job records name it. */
+  get server(): ServerIdentity {
+    return this.liveness.me;
+  }
+
+  /** The job this server is running right now, if any. */
   get active(): Job | undefined {
     return this.running;
   }
 
-  /** Queues work for a job created in the store; returns at once. */
-  submit(job: Job, work: JobWork, onDone?: (job: Job) => Promise<void>): void {
-    this.pending.add(job.job_id);
-    this.queue = this.queue.then(async () => {
-      this.pending.delete(job.job_id);
-      if (this.closed) return;
-      const finished = await this.run(job, work);
-      if (onDone) await onDone(finished).catch(() => {});
-    });
+  /**
+   * Joins the servers: records this one, fails the jobs of servers that died, then polls. Jobs
+   * other live servers run are left alone.
+   */
+  async start(url: string | null): Promise<Job[]> {
+    this.url = url;
+    await this.liveness.beat(url);
+    const failed = await this.liveness.failAbandoned();
+    this.beatTimer = setInterval(() => void this.heartbeat(), this.liveness.heartbeatSeconds * 1000);
+    this.beatTimer.unref();
+    this.schedule(0);
+    return failed;
+  }
+
+  /** Looks for work now (a job was just queued here). */
+  wake(): void {
+    if (!this.closed && !this.running) this.schedule(0);
+  }
+
+  private schedule(ms: number): void {
+    if (this.closed) return;
+    clearTimeout(this.pollTimer);
+    this.pollTimer = setTimeout(() => void this.poll(), ms);
+    this.pollTimer.unref();
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      await this.liveness.beat(this.url);
+      await this.liveness.failAbandoned();
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+
+  private async poll(): Promise<void> {
+    if (this.closed || this.polling || this.running) return;
+    this.polling = true;
+    try {
+      const job = await this.take();
+      if (job) {
+        this.runningDone = this.run(job);
+        await this.runningDone;
+        this.schedule(0);
+        return;
+      }
+    } catch (err) {
+      this.onError(err);
+    } finally {
+      this.polling = false;
+    }
+    this.schedule(POLL_MS);
+  }
+
+  /** Takes the oldest queued job and marks its record running here, in one transaction. */
+  private async take(): Promise<Job | undefined> {
+    const client = await this.store.pool.connect();
+    try {
+      await client.query('begin');
+      await client.query('select pg_advisory_xact_lock($1)', [FETCH_LOCK]);
+      const db: PgBoss.Db = { executeSql: (text: string, values: unknown[]) => client.query(text, values) };
+      const [queued] = await this.boss.fetch<{ job_id: string }>(JOB_QUEUE, { batchSize: 1, db } as PgBoss.FetchOptions);
+      // Nothing queued, or another job is active (a singleton queue answers nothing then).
+      if (!queued) {
+        await client.query('rollback');
+        return undefined;
+      }
+      const me = this.liveness.me;
+      const claimed = await client.query(
+        `update nfr_job set status = 'running', started_at = now(), updated_at = now(), current_step = 'starting', server_id = $2, server = $3,
+                heartbeat_at = now(), stale_after = now() + $4 * interval '1 second'
+          where job_id = $1 and status = 'pending'
+          returning *`,
+        [queued.id, me.server_id, me.label, this.liveness.staleSeconds],
+      );
+      if (claimed.rowCount === 0) {
+        // Failed while it waited (a last server shut down): nothing to run; the queue lets it go.
+        await this.boss.complete(JOB_QUEUE, queued.id, {}, { db });
+        await client.query('commit');
+        return undefined;
+      }
+      await client.query('commit');
+      return jobFromRow(claimed.rows[0]);
+    } catch (err) {
+      await client.query('rollback').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
   }
 
   /**
-   * Graceful shutdown: no new jobs start, queued ones are marked failed, and the running one is
-   * given `graceMs` to finish. One still running then is marked failed here, so its status says
-   * what happened; the caller exits, which ends it like a kill, and every operation is safe
-   * against that (the next one cleans up what it left).
+   * Graceful shutdown: no new jobs start here, and the running one is given `graceMs` to finish.
+   * Queued jobs stay queued for the other live servers; when this is the last one, they are
+   * failed (nothing would run them). A job still running after the grace period is marked failed
+   * here, so its status says what happened; the caller exits, which ends it like a kill, and
+   * every operation is safe against that (the next one cleans up what it left).
    */
   async close(graceMs: number): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    for (const jobId of this.pending) {
-      await this.store.update(jobId, { status: 'failed', finished_at: new Date().toISOString(), ...failure('INTERRUPTED', 'the server shut down before the job started') }).catch(() => {});
+    clearTimeout(this.pollTimer);
+    const now = () => new Date().toISOString();
+    try {
+      if ((await this.liveness.otherLiveServers()) === 0) {
+        const queued = await this.store.list({ status: 'pending', limit: 10_000 });
+        for (const job of queued) {
+          await this.finish(job.job_id, { status: 'failed', finished_at: now(), ...failure('INTERRUPTED', 'the server shut down before the job started (no other server was running to take it)') }, 'pending').catch(this.onError);
+        }
+      }
+    } catch (err) {
+      this.onError(err);
     }
     let timer: NodeJS.Timeout | undefined;
-    const finished = await Promise.race([this.queue.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
+    const finished = await Promise.race([this.runningDone.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
     clearTimeout(timer);
     this.abort.abort();
     const stuck = this.running;
     if (!finished && stuck) {
       const message = `the server shut down and the job did not finish within the ${Math.round(graceMs / 1000)} s grace period (step: ${stuck.current_step ?? 'unknown'}); the next operation cleans up what it left`;
-      await this.store.update(stuck.job_id, { status: 'failed', finished_at: new Date().toISOString(), ...failure('INTERRUPTED', message) }).catch(() => {});
+      await this.finish(stuck.job_id, { status: 'failed', finished_at: now(), ...failure('INTERRUPTED', message) }, 'running').catch(this.onError);
     }
+    clearInterval(this.beatTimer);
+    await this.liveness.remove().catch(this.onError);
   }
 
-  private async run(job: Job, work: JobWork): Promise<Job> {
-    this.running = await this.store.update(job.job_id, { status: 'running', started_at: new Date().toISOString(), current_step: 'starting' });
+  /** Writes a job's end into its record and the queue together. */
+  private finish(jobId: string, change: Parameters<JobStore['update']>[1], onlyIf: 'pending' | 'running'): Promise<Job | undefined> {
+    return inTransaction(this.store.pool, async (client, db) => {
+      const job = await this.store.update(jobId, change, onlyIf, client);
+      if (job) {
+        if (job.status === 'completed') await this.boss.complete(JOB_QUEUE, jobId, {}, { db });
+        else await this.boss.fail(JOB_QUEUE, jobId, { code: job.error?.code ?? null }, { db });
+      }
+      return job;
+    });
+  }
+
+  private async run(job: Job): Promise<void> {
+    this.running = job;
     let lastWrite = 0;
     let latest: JobReport = {};
     let writing: Promise<unknown> = Promise.resolve();
@@ -91,67 +220,44 @@ export class JobRunner {
       const snapshot = latest;
       writing = writing.then(() =>
         this.store
-          .update(job.job_id, {
-            progress_percent: Math.max(0, Math.min(100, Math.round((snapshot.percent ?? 0) * 10) / 10)),
-            current_step: snapshot.step ?? null,
-            ...(snapshot.counts ? { counts: snapshot.counts } : {}),
-            ...(snapshot.errors ? { errors: [...snapshot.errors] } : {}),
+          .update(
+            job.job_id,
+            {
+              progress_percent: Math.max(0, Math.min(100, Math.round((snapshot.percent ?? 0) * 10) / 10)),
+              current_step: snapshot.step ?? null,
+              ...(snapshot.counts ? { counts: snapshot.counts } : {}),
+              ...(snapshot.errors ? { errors: [...snapshot.errors] } : {}),
+            },
+            'running',
+          )
+          .then((j) => {
+            if (j) this.running = j;
           })
-          .then((j) => (this.running = j))
           .catch(() => {}),
       );
     };
+    const now = () => new Date().toISOString();
     try {
-      const result = await work(report, this.abort.signal);
-      await writing;
-      return await this.store.update(job.job_id, {
-        status: 'completed',
-        progress_percent: 100,
-        current_step: 'completed',
-        finished_at: new Date().toISOString(),
-        result: result ?? null,
-        counts: latest.counts ?? null,
-        errors: [...(latest.errors ?? [])],
-      });
+      let change: Parameters<JobStore['update']>[1];
+      try {
+        const result = await this.work(job, report, this.abort.signal);
+        await writing;
+        change = { status: 'completed', progress_percent: 100, current_step: 'completed', finished_at: now(), result: result ?? null, counts: latest.counts ?? null, errors: [...(latest.errors ?? [])] };
+      } catch (err) {
+        await writing;
+        const e = toNfrError(err);
+        // What the failure's details say wins over what was reported before it; counts add up.
+        const found = failureOutcome(e);
+        const counts = found.counts || latest.counts ? { ...latest.counts, ...found.counts } : null;
+        change = { status: 'failed', finished_at: now(), counts, ...failure(e.code, e.message, found.errors ?? latest.errors) };
+      }
+      // Only while still running here: a job another server failed (it took this one for dead)
+      // keeps the failure it was given.
+      if (!(await this.finish(job.job_id, change, 'running'))) this.onError(new Error(`job ${job.job_id} was no longer running here when it finished (another server failed it)`));
     } catch (err) {
-      await writing;
-      const e = toNfrError(err);
-      // What the failure's details say wins over what was reported before it; counts add up.
-      const found = failureOutcome(e);
-      const counts = found.counts || latest.counts ? { ...latest.counts, ...found.counts } : null;
-      return await this.store.update(job.job_id, { status: 'failed', finished_at: new Date().toISOString(), counts, ...failure(e.code, e.message, found.errors ?? latest.errors) });
+      this.onError(err);
     } finally {
       this.running = undefined;
     }
   }
-}
-
-/** Maps snapshot progress to a job percentage (phases get fixed bands, tables fill the band) and counts. */
-export function snapshotProgress(kind: 'create' | 'restore' | 'warm', p: Progress): JobReport {
-  const bands: Record<string, [number, number]> =
-    kind === 'create'
-      ? { dumping: [2, 95], completed: [100, 100] }
-      : kind === 'warm'
-        ? { verifying: [1, 5], restoring: [5, 92], checking: [92, 99], completed: [100, 100] }
-        : {
-            verifying: [1, 5],
-            backup: [5, 30],
-            restoring: [30, 85],
-            cloning: [30, 85],
-            checking: [85, 88],
-            migrating: [88, 89],
-            swapping: [89, 90],
-            'backup-after-swap': [90, 97],
-            reporting: [97, 99],
-            resyncing: [97, 99],
-            completed: [100, 100],
-          };
-  const [from, to] = bands[p.phase] ?? [0, 0];
-  const fraction = p.tables_total ? (p.tables_done ?? 0) / p.tables_total : 0;
-  // Tables and bytes go into counts, so a client shows them beside the phase and percentage.
-  const counts: Record<string, number> = {};
-  if (p.tables_total !== undefined) counts.tables_total = p.tables_total;
-  if (p.tables_done !== undefined) counts.tables_done = p.tables_done;
-  if (p.bytes !== undefined) counts.bytes = p.bytes;
-  return { percent: from + (to - from) * fraction, step: p.phase, ...(Object.keys(counts).length ? { counts } : {}) };
 }

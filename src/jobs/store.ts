@@ -1,19 +1,24 @@
 /**
- * Durable job records: one JSON file per job under `<POSTGRES_BACKUP_PATH>/.state/jobs/`, written
- * atomically. They live outside the database on purpose: a restore replaces the database, and the
- * restore job's own status must still be pollable afterwards, as must every other job's.
+ * Durable job records, in the control database (`nfr_job`), shared by every server on the same
+ * PostgreSQL. They live outside the live database on purpose: a restore replaces it, and the
+ * restore job's own status must still be pollable afterwards, as must every other job's. The
+ * order and hand-out of the work is pg-boss's queue (see runner.ts); a job is created in both at
+ * once, in one transaction.
  */
 import { randomUUID } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
+import type pg from 'pg';
+import type PgBoss from 'pg-boss';
 import { z } from 'zod';
-import { atomicWriteFile, ensureDir } from '../util/fs.js';
+import { inTransaction } from './control-db.js';
 
 export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export const JOB_KINDS = ['snapshot.create', 'snapshot.restore', 'snapshot.undo', 'snapshot.warm', 'ingest.controls', 'ingest.context', 'index.sync'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
+
+/** The pg-boss queue every job goes through: one active job at a time across all servers, oldest first. */
+export const JOB_QUEUE = 'nfr-operations';
 
 /**
  * One problem with a job's input: the CSV or JSONL line and the column or field it concerns
@@ -36,128 +41,154 @@ export type JobError = z.infer<typeof jobErrorSchema>;
  */
 export type JobCounts = Readonly<Record<string, number>>;
 
-const jobSchema = z.object({
-  job_id: z.string().uuid(),
-  kind: z.enum(JOB_KINDS),
-  status: z.enum(JOB_STATUSES),
-  progress_percent: z.number().min(0).max(100),
-  current_step: z.string().nullable(),
-  created_at: z.string(),
-  started_at: z.string().nullable(),
-  finished_at: z.string().nullable(),
-  updated_at: z.string(),
-  params: z.record(z.string(), z.unknown()),
-  result: z.unknown().nullable(),
-  error: z.object({ code: z.string(), message: z.string() }).nullable(),
-  /** null until the job knows any; records written before these fields existed read as empty. */
-  counts: z.record(z.string(), z.number()).nullable().default(null),
+export interface Job {
+  readonly job_id: string;
+  readonly kind: JobKind;
+  readonly status: JobStatus;
+  readonly progress_percent: number;
+  readonly current_step: string | null;
+  readonly created_at: string;
+  readonly started_at: string | null;
+  readonly finished_at: string | null;
+  readonly updated_at: string;
+  readonly params: Record<string, unknown>;
+  readonly result: unknown;
+  readonly error: { readonly code: string; readonly message: string } | null;
+  /** null until the job knows any. */
+  readonly counts: Record<string, number> | null;
   /** The input's problems (at most MAX_JOB_ERRORS); a failure without row details is one entry. */
-  errors: z.array(jobErrorSchema).default([]),
-  /** pid of the server process that owns the job, to recognise jobs a dead server left behind. */
-  owner_pid: z.number().int(),
-});
-
-export type Job = z.infer<typeof jobSchema>;
+  readonly errors: readonly JobError[];
+  /** The server that runs (or ran) the job, `host:pid`, and its id; null while pending. */
+  readonly server: string | null;
+  readonly server_id: string | null;
+  /** The running job's last heartbeat. */
+  readonly heartbeat_at: string | null;
+}
 
 /** Problems kept in a job record; `counts.error_count` has the total when the job knows it. */
 export const MAX_JOB_ERRORS = 100;
 
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** What a change may set; jsonb columns are written as JSON. */
+export type JobChange = Partial<Omit<Job, 'job_id' | 'kind' | 'created_at' | 'updated_at' | 'heartbeat_at'>>;
+
+const COLUMNS = `job_id, kind, status, progress_percent, current_step, params, result, error, counts, errors, server_id, server,
+  heartbeat_at, created_at, started_at, finished_at, updated_at`;
+
+const JSON_COLUMNS = new Set(['params', 'result', 'error', 'counts', 'errors']);
+const CHANGEABLE = new Set(['status', 'progress_percent', 'current_step', 'params', 'result', 'error', 'counts', 'errors', 'server_id', 'server', 'started_at', 'finished_at']);
+
+interface JobRow {
+  job_id: string;
+  kind: JobKind;
+  status: JobStatus;
+  progress_percent: number;
+  current_step: string | null;
+  params: Record<string, unknown>;
+  result: unknown;
+  error: Job['error'];
+  counts: Record<string, number> | null;
+  errors: JobError[];
+  server_id: string | null;
+  server: string | null;
+  heartbeat_at: Date | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  updated_at: Date;
+}
+
+export function jobFromRow(r: JobRow): Job {
+  const iso = (d: Date | null) => (d === null ? null : d.toISOString());
+  return {
+    job_id: r.job_id,
+    kind: r.kind,
+    status: r.status,
+    progress_percent: r.progress_percent,
+    current_step: r.current_step,
+    created_at: r.created_at.toISOString(),
+    started_at: iso(r.started_at),
+    finished_at: iso(r.finished_at),
+    updated_at: r.updated_at.toISOString(),
+    params: r.params,
+    result: r.result,
+    error: r.error,
+    counts: r.counts,
+    errors: z.array(jobErrorSchema).catch([]).parse(r.errors),
+    server: r.server,
+    server_id: r.server_id,
+    heartbeat_at: iso(r.heartbeat_at),
+  };
+}
+
 export class JobStore {
-  readonly dir: string;
+  /**
+   * @param pool sessions on the control database
+   * @param boss the queue (started); absent for a store that only reads
+   */
+  constructor(
+    readonly pool: pg.Pool,
+    private readonly boss?: PgBoss,
+  ) {}
 
-  constructor(stateDir: string) {
-    this.dir = path.join(stateDir, 'jobs');
-  }
+  /** Told when a job was queued here, so this server looks for work at once. */
+  onQueued: () => void = () => {};
 
-  async init(): Promise<void> {
-    await ensureDir(this.dir);
-  }
-
-  /** Creates a pending job. */
+  /** Creates a pending job and queues it, in one transaction: either both exist or neither. */
   async create(kind: JobKind, params: Record<string, unknown>): Promise<Job> {
-    const now = new Date().toISOString();
-    const job: Job = {
-      job_id: randomUUID(),
-      kind,
-      status: 'pending',
-      progress_percent: 0,
-      current_step: null,
-      created_at: now,
-      started_at: null,
-      finished_at: null,
-      updated_at: now,
-      params,
-      result: null,
-      error: null,
-      counts: null,
-      errors: [],
-      owner_pid: process.pid,
-    };
-    await this.write(job);
-    return job;
+    const boss = this.boss;
+    if (!boss) throw new Error('this job store cannot queue jobs');
+    const jobId = randomUUID();
+    const row = await inTransaction(this.pool, async (client, db) => {
+      const r = await client.query<JobRow>(`insert into nfr_job (job_id, kind, status, params) values ($1, $2, 'pending', $3) returning ${COLUMNS}`, [jobId, kind, JSON.stringify(params)]);
+      // The queue's row carries only the id: what to do is in nfr_job, read by whoever runs it.
+      await boss.send(JOB_QUEUE, { job_id: jobId, kind }, { id: jobId, db } as PgBoss.SendOptions);
+      return r.rows[0]!;
+    });
+    this.onQueued();
+    return jobFromRow(row);
   }
 
-  /** A job by id, or undefined (also for ids that are not UUIDs: they never reach the disk). */
+  /** A job by id, or undefined (also for ids that are not UUIDs: they never reach the database). */
   async get(jobId: string): Promise<Job | undefined> {
     if (!JOB_ID.test(jobId)) return undefined;
-    try {
-      return jobSchema.parse(JSON.parse(await readFile(this.file(jobId), 'utf8')));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+    const r = await this.pool.query<JobRow>(`select ${COLUMNS} from nfr_job where job_id = $1`, [jobId]);
+    return r.rows[0] ? jobFromRow(r.rows[0]) : undefined;
   }
 
-  /** Applies a change to a job and writes it. */
-  async update(jobId: string, change: Partial<Omit<Job, 'job_id' | 'kind' | 'created_at'>>): Promise<Job> {
-    const current = await this.get(jobId);
-    if (!current) throw new Error(`job ${jobId} does not exist`);
-    const next: Job = { ...current, ...change, updated_at: new Date().toISOString() };
-    await this.write(next);
-    return next;
+  /**
+   * Applies a change to a job. With `onlyIf`, only while the job has that status (a job another
+   * server already failed is not brought back); answers undefined when nothing matched. `on` is
+   * a session in a transaction the change belongs to.
+   */
+  async update(jobId: string, change: JobChange, onlyIf?: JobStatus, on: pg.ClientBase | pg.Pool = this.pool): Promise<Job | undefined> {
+    const sets: string[] = [];
+    const values: unknown[] = [jobId];
+    for (const [key, value] of Object.entries(change)) {
+      if (value === undefined || !CHANGEABLE.has(key)) continue;
+      values.push(JSON_COLUMNS.has(key) ? JSON.stringify(value) : value);
+      sets.push(`${key} = $${values.length}`);
+    }
+    let where = 'job_id = $1';
+    if (onlyIf) {
+      values.push(onlyIf);
+      where += ` and status = $${values.length}`;
+    }
+    const r = await on.query<JobRow>(`update nfr_job set ${[...sets, 'updated_at = now()'].join(', ')} where ${where} returning ${COLUMNS}`, values);
+    return r.rows[0] ? jobFromRow(r.rows[0]) : undefined;
   }
 
   /** Jobs, newest first, optionally filtered by status. */
   async list(filter: { status?: JobStatus; limit?: number } = {}): Promise<Job[]> {
-    const names = (await readdir(this.dir).catch(() => [] as string[])).filter((n) => n.endsWith('.json'));
-    const jobs: Job[] = [];
-    for (const name of names) {
-      const job = await this.get(name.slice(0, -5)).catch(() => undefined);
-      if (job && (!filter.status || job.status === filter.status)) jobs.push(job);
-    }
-    jobs.sort((a, b) => b.created_at.localeCompare(a.created_at));
-    return jobs.slice(0, filter.limit ?? 100);
+    const r = await this.pool.query<JobRow>(`select ${COLUMNS} from nfr_job where ($1::text is null or status = $1) order by created_at desc, job_id limit $2`, [filter.status ?? null, filter.limit ?? 100]);
+    return r.rows.map(jobFromRow);
   }
 
-  /**
-   * Marks every pending or running job of a server that is gone as failed, with the reason. Run
-   * at server start: a job can only run inside the process that started it.
-   */
-  async failInterrupted(reason: string): Promise<Job[]> {
-    const failed: Job[] = [];
-    for (const status of ['running', 'pending'] as const) {
-      for (const job of await this.list({ status, limit: 10_000 })) {
-        if (job.owner_pid === process.pid) continue;
-        failed.push(
-          await this.update(job.job_id, {
-            status: 'failed',
-            finished_at: new Date().toISOString(),
-            ...failure('INTERRUPTED', `${reason} (the job was ${job.status}${job.current_step ? ` at step "${job.current_step}"` : ''})`, job.errors),
-          }),
-        );
-      }
-    }
-    return failed;
-  }
-
-  private file(jobId: string): string {
-    return path.join(this.dir, `${jobId}.json`);
-  }
-
-  private async write(job: Job): Promise<void> {
-    await atomicWriteFile(this.file(job.job_id), JSON.stringify(job, null, 2) + '\n');
+  /** How many jobs there are of each kind and status (for /metrics). */
+  async tally(): Promise<{ kind: string; status: string; n: number }[]> {
+    const r = await this.pool.query<{ kind: string; status: string; n: number }>('select kind, status, count(*)::int as n from nfr_job group by kind, status order by kind, status');
+    return r.rows;
   }
 }
 

@@ -18,7 +18,8 @@ import { writeNistSample } from '../sample/nist.js';
 import { createSnapshot } from '../snapshot/create.js';
 import type { SnapshotId } from '../snapshot/ids.js';
 import { restoreSnapshot } from '../snapshot/restore.js';
-import { openSnapshotContext, type SnapshotContext } from '../snapshot/store.js';
+import { openContext } from './context.js';
+import { type Context } from '../runtime/context.js';
 
 export interface PipelineOptions {
   /** Context providers directory (default CONTEXT_PROVIDERS_PATH when context is run). */
@@ -69,7 +70,7 @@ export async function runPipeline(config: Config, options: PipelineOptions): Pro
   const started = Date.now();
   const emit = options.onEvent ?? (() => {});
   const snapshots = options.snapshots === true || options.rollbackOnFailure === true;
-  const ctx = await openSnapshotContext(config);
+  const ctx = await openContext(config);
   let contextDir = options.contextDir;
   let controlsFile = options.controlsFile;
 
@@ -149,7 +150,7 @@ export async function runPipeline(config: Config, options: PipelineOptions): Pro
     name: 'indexing',
     kind: 'index',
     run: async () => {
-      const r = await syncIndex(config);
+      const r = await syncIndex(ctx);
       return { summary: `${r.backend} index: ${r.points} points (${r.upserted} upserted, ${r.deleted} deleted, ${r.unchanged} unchanged)` };
     },
   });
@@ -183,12 +184,12 @@ export async function runPipeline(config: Config, options: PipelineOptions): Pro
   return { ok: true, steps: results, last_good_checkpoint: lastGood, rolled_back_to: null, duration_ms: Date.now() - started };
 }
 
-async function takeCheckpoint(ctx: SnapshotContext, name: string, tag: string): Promise<{ summary: string; snapshotId: string }> {
+async function takeCheckpoint(ctx: Context, name: string, tag: string): Promise<{ summary: string; snapshotId: string }> {
   const m = await createSnapshot(ctx, { name, tags: ['pipeline', tag], description: 'Checkpoint taken by nfr pipeline run' });
   return { summary: `${m.id} (${m.tables.reduce((s, t) => s + t.rows, 0)} rows)`, snapshotId: m.id };
 }
 
-async function rollback(ctx: SnapshotContext, id: string, results: StepResult[], emit: (e: PipelineEvent) => void): Promise<string | null> {
+async function rollback(ctx: Context, id: string, results: StepResult[], emit: (e: PipelineEvent) => void): Promise<string | null> {
   const name = `rollback to ${id}`;
   emit({ type: 'start', step: name });
   const t0 = Date.now();

@@ -105,25 +105,34 @@ export async function migrateToHead(target: PgTarget): Promise<string[]> {
         `database "${target.database}" has migrations this version of nfr does not know (${status.unknown.join(', ')}); upgrade nfr instead of migrating`,
       );
     }
-    // Loaded here, not at the top: every command reads the schema version, few migrate, and the
-    // library costs ~0.1 s to load (a snapshot create's whole start-up is ~0.3 s).
-    const { runner } = await import('node-pg-migrate');
-    const ran = await runner({
-      dbClient: client,
-      dir: MIGRATIONS_DIR,
-      direction: 'up',
-      migrationsTable: MIGRATIONS_TABLE,
-      checkOrder: true,
-      singleTransaction: true,
-      advisoryLockMode: 'wait',
-      log: () => {},
-      logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
-    });
-    return ran.map((m) => m.name);
+    return await runMigrations(client, MIGRATIONS_DIR, MIGRATIONS_TABLE);
   } catch (err) {
     if (err instanceof NfrError) throw err;
     throw new NfrError('DATABASE', `migration of "${target.database}" failed: ${(err as Error).message}`, { cause: err });
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/**
+ * Applies the pending migrations of `dir` on `client`'s database, recorded in `table`, in one
+ * transaction. Concurrent runs wait for each other (node-pg-migrate's advisory lock), so two
+ * servers starting at once migrate once. Returns the names it applied.
+ */
+export async function runMigrations(client: pg.ClientBase, dir: string, table: string): Promise<string[]> {
+  // Loaded here, not at the top: every command reads the schema version, few migrate, and the
+  // library costs ~0.1 s to load (a snapshot create's whole start-up is ~0.3 s).
+  const { runner } = await import('node-pg-migrate');
+  const ran = await runner({
+    dbClient: client,
+    dir,
+    direction: 'up',
+    migrationsTable: table,
+    checkOrder: true,
+    singleTransaction: true,
+    advisoryLockMode: 'wait',
+    log: () => {},
+    logger: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+  });
+  return ran.map((m) => m.name);
 }

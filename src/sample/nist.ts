@@ -9,15 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse';
 import { z } from 'zod';
 import { NfrError } from '../errors.js';
-import {
-  type AssessmentUnitRecord,
-  type RiskThemeRecord,
-  consolidatedRecords,
-  flatten,
-  functionRecords,
-  locationRecords,
-  writeContext,
-} from './context.js';
+import { type AssessmentUnitRecord, type RiskThemeRecord, consolidatedRecords, flatten, functionRecords, locationRecords, writeContext } from './context.js';
 import { CONTROL_ID_MAX, CONTROL_ID_PATTERN, CONTROLS_HEADER, type ControlRecord, type ControlType, type Execution, type Frequency, TITLE_MAX, controlLine } from './controls-csv.js';
 import { consolidatedTree, locationTree } from './geography.js';
 import { FUNCTION_OWNERS, NIST_CLASSES, NIST_FAMILIES, NIST_HUBS, NIST_SITES, type NistFamily, nistFunctionTree } from './nist-catalog.js';

@@ -11,7 +11,7 @@ import type { Config } from '../config.js';
 import { isConnectionFailure, NfrError, sqlState, toNfrError } from '../errors.js';
 import type { JobRunner } from '../jobs/runner.js';
 import type { JobStore } from '../jobs/store.js';
-import type { SnapshotContext } from '../snapshot/store.js';
+import type { Context } from '../runtime/context.js';
 import { NFR_VERSION } from '../version.js';
 import { authenticate, authorize, type Role, type TokenTable } from './auth.js';
 import { registerBodyParsing } from './body.js';
@@ -28,12 +28,12 @@ import { registerControlRoutes } from './routes/controls.js';
 export interface ServerDeps {
   readonly config: Config;
   /** Snapshot context whose lock wait suits queued jobs. */
-  readonly ctx: SnapshotContext;
+  readonly ctx: Context;
   /**
    * The same, with the configured lock wait (0 by default): requests answered on the spot
    * (delete, prune, deep verify) get 409 while another operation runs instead of hanging.
    */
-  readonly requestCtx: SnapshotContext;
+  readonly requestCtx: Context;
   readonly jobs: JobStore;
   readonly runner: JobRunner;
   /** Pool on the live database; it reconnects by itself after a restore swaps the database. */

@@ -130,7 +130,7 @@ const DECISION = {
     name: { type: 'string' },
     created_at: { type: 'string', format: 'date-time' },
     keep: { type: 'boolean' },
-    reasons: { type: 'array', items: { type: 'string', enum: ['daily', 'weekly', 'monthly', 'pinned', 'pre-deployment'] } },
+    reasons: { type: 'array', items: { type: 'string', enum: ['daily', 'weekly', 'monthly', 'pinned', 'pre-deployment', 'unconfirmed'] } },
     bytes: { type: 'integer' },
   },
 };

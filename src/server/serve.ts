@@ -1,26 +1,31 @@
 /**
- * Starting and stopping the service: jobs a previous server left running are marked failed, the
- * pool is opened on the live database, and shutdown stops accepting, lets the running job finish
- * (within a grace period) and fails the queued ones.
+ * Starting and stopping the service: the control database (job queue, heartbeats) is opened and
+ * migrated, jobs of servers that died are failed (never those of live ones), the pool is opened
+ * on the live database, and shutdown stops accepting, lets the running job finish (within a grace
+ * period) and leaves queued jobs to the other servers (or fails them, if this was the last one).
  */
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
+import PgBoss from 'pg-boss';
 import type { Config } from '../config.js';
-import { JobRunner } from '../jobs/runner.js';
-import { JobStore } from '../jobs/store.js';
 import { messageOf } from '../errors.js';
+import { openControlDatabase } from '../jobs/control-db.js';
+import { Liveness, newServerIdentity } from '../jobs/liveness.js';
+import { JobRunner } from '../jobs/runner.js';
+import { JOB_QUEUE, JobStore } from '../jobs/store.js';
 import { clientConfig, withClient } from '../postgres/connection.js';
 import { prepareSchema } from '../postgres/migrate.js';
 import { removeAbandonedParts } from '../ingest/incoming.js';
-import { waitingForLock } from '../snapshot/operation.js';
-import { openSnapshotContext } from '../snapshot/store.js';
+import { jobWork } from '../pipeline/tasks.js';
+import { waitingForLock } from '../runtime/operation.js';
+import { openContext } from '../pipeline/context.js';
 import { buildApp } from './app.js';
 import { tokenTable } from './auth.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
   readonly url: string;
-  /** Jobs that a previous server left unfinished and that were marked failed at start. */
+  /** Jobs of servers that died, failed at start. */
   readonly interruptedJobs: number;
   /** Migrations applied at start (a database nfr never touched gets its schema). */
   readonly migrated: readonly string[];
@@ -33,43 +38,72 @@ export interface RunningServer {
 const JOB_LOCK_WAIT_SECONDS = 3600;
 
 export async function startServer(config: Config, listen: { host?: string; port?: number } = {}): Promise<RunningServer> {
-  const requestCtx = await openSnapshotContext(config);
+  const requestCtx = await openContext(config);
   const ctx = waitingForLock(requestCtx, JOB_LOCK_WAIT_SECONDS);
-  const jobs = new JobStore(ctx.store.stateDir);
-  await jobs.init();
-  const interrupted = await jobs.failInterrupted('interrupted: the server that ran this job stopped before it finished');
-  // Uploads a killed server was receiving: their part files would stay forever.
-  await removeAbandonedParts(config.dataIngestedPath);
-  const runner = new JobRunner(jobs);
-  const warnings: string[] = [];
-  let migrated: string[] = [];
-  try {
-    migrated = await withClient(ctx.target, (client) => prepareSchema(client, ctx.target), 'nfr serve');
-  } catch (err) {
-    // Snapshot routes work whatever the schema (a restore may be the fix); data routes say why not.
-    warnings.push(messageOf(err));
-  }
-  const pool = new pg.Pool({ ...clientConfig(ctx.target, 'nfr serve'), max: 10, idleTimeoutMillis: 30_000 });
-  // Sessions ended by a restore's swap surface here for idle clients; the pool drops them and
-  // opens new ones (to the swapped-in database) on demand.
-  pool.on('error', () => {});
-  const app = await buildApp({ config, ctx, requestCtx, jobs, runner, pool, tokens: tokenTable(config.apiTokens) });
-  const address = await app.listen({ host: listen.host ?? config.apiHost, port: listen.port ?? config.apiPort });
-  let closing: Promise<void> | undefined;
-  return {
-    app,
-    url: address,
-    interruptedJobs: interrupted.length,
-    migrated,
-    warnings,
-    close(graceMs = config.shutdownGraceSeconds * 1000) {
-      closing ??= (async () => {
-        await app.close();
-        await runner.close(graceMs);
-        // A request stuck on a connection must not hold the shutdown up.
-        await Promise.race([pool.end().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
-      })();
-      return closing;
-    },
+  const control = await openControlDatabase(ctx);
+  // What is open so far, closed again in reverse if the start fails half-way (a busy port): a
+  // pool or pg-boss's timers left open would keep the process from exiting.
+  const opened: (() => Promise<unknown>)[] = [];
+  const closeOpened = async () => {
+    for (const close of opened.reverse()) await close().catch(() => {});
   };
+  try {
+    const controlPool = new pg.Pool({ ...clientConfig(control, 'nfr serve jobs'), max: 4, idleTimeoutMillis: 30_000 });
+    controlPool.on('error', () => {});
+    opened.push(() => controlPool.end());
+    const logError = (err: unknown) => process.stderr.write(`nfr serve: job queue: ${messageOf(err)}\n`);
+    // pg-boss keeps the queue (its schema `pgboss` in the control database); nfr takes jobs itself
+    // (runner.ts), so pg-boss only supervises: archiving finished jobs, expiring lost ones.
+    const boss = new PgBoss({ ...(clientConfig(control, 'nfr serve queue') as PgBoss.DatabaseOptions), max: 2, schedule: false, supervise: true });
+    boss.on('error', logError);
+    await boss.start();
+    opened.push(() => boss.stop({ graceful: false, wait: true, close: true, timeout: 2000 }));
+    // One active job at a time across every server, oldest first; never retried (a half-done
+    // restore is not repeated behind the operator's back); a backstop expiry under pg-boss's cap.
+    await boss.createQueue(JOB_QUEUE, { name: JOB_QUEUE, policy: 'singleton', retryLimit: 0, expireInSeconds: 23 * 3600 });
+    const jobs = new JobStore(controlPool, boss);
+    const liveness = new Liveness(controlPool, boss, newServerIdentity(), config.heartbeatSeconds);
+    const runner = new JobRunner(jobs, boss, liveness, jobWork(ctx), logError);
+    jobs.onQueued = () => runner.wake();
+    // Uploads a killed server was receiving: their part files would stay forever.
+    await removeAbandonedParts(config.dataIngestedPath);
+    const warnings: string[] = [];
+    let migrated: string[] = [];
+    try {
+      migrated = await withClient(ctx.target, (client) => prepareSchema(client, ctx.target), 'nfr serve');
+    } catch (err) {
+      // Snapshot routes work whatever the schema (a restore may be the fix); data routes say why not.
+      warnings.push(messageOf(err));
+    }
+    const pool = new pg.Pool({ ...clientConfig(ctx.target, 'nfr serve'), max: 10, idleTimeoutMillis: 30_000 });
+    // Sessions ended by a restore's swap surface here for idle clients; the pool drops them and
+    // opens new ones (to the swapped-in database) on demand.
+    pool.on('error', () => {});
+    opened.push(() => pool.end());
+    const app = await buildApp({ config, ctx, requestCtx, jobs, runner, pool, tokens: tokenTable(config.apiTokens) });
+    opened.push(() => app.close());
+    const address = await app.listen({ host: listen.host ?? config.apiHost, port: listen.port ?? config.apiPort });
+    const interrupted = await runner.start(address);
+    let closing: Promise<void> | undefined;
+    return {
+      app,
+      url: address,
+      interruptedJobs: interrupted.length,
+      migrated,
+      warnings,
+      close(graceMs = config.shutdownGraceSeconds * 1000) {
+        closing ??= (async () => {
+          await app.close();
+          await runner.close(graceMs);
+          await boss.stop({ graceful: false, wait: true, close: true, timeout: 2000 }).catch(() => {});
+          // A request stuck on a connection must not hold the shutdown up.
+          await Promise.race([Promise.all([pool.end(), controlPool.end()]).catch(() => {}), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+        })();
+        return closing;
+      },
+    };
+  } catch (err) {
+    await closeOpened();
+    throw err;
+  }
 }

@@ -47,7 +47,7 @@ async function resyncIndex(config: Config, client: pg.ClientBase): Promise<After
     import('../index/open-index.js'),
     import('../index/sync.js'),
     import('../enrich/create-embedder.js'),
-    import('../pipeline/stage.js'),
+    import('../runtime/stage.js'),
   ]);
   const index = openIndex(config);
   try {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { messageOf } from '../errors.js';
 import { isSnapshotId, type SnapshotId } from './ids.js';
 import { readManifest, summarize, type Manifest, type SnapshotSummary } from './manifest.js';
-import type { SnapshotStore } from './store.js';
+import type { SnapshotStore } from '../runtime/context.js';
 import { readAllWarmCopies } from './warm-copies.js';
 
 export interface CatalogEntry {

@@ -25,10 +25,10 @@ import { captureFiles } from './full-files.js';
 import { GrowingFileHasher } from './growing-hasher.js';
 import { MANIFEST_FORMAT, writeManifest, type Manifest, type TableCount } from './manifest.js';
 import type { SnapshotId } from './ids.js';
-import { reserveSnapshotId } from './lock.js';
-import { withOperation, type Operation, type ProgressListener } from './operation.js';
-import { recordEvent } from './state.js';
-import { DUMP_DIR, snapshotDir, type SnapshotContext } from './store.js';
+import { reserveSnapshotId, recordEvent } from './state.js';
+import { withOperation, type Operation, type ProgressListener } from '../runtime/operation.js';
+import { DUMP_DIR, snapshotDir } from './store.js';
+import { type Context } from '../runtime/context.js';
 import { warmSnapshotLocked } from './warm.js';
 import type { WarmCopy } from './warm-copies.js';
 
@@ -66,7 +66,7 @@ export function validateCreateOptions(options: CreateOptions): void {
 }
 
 /** Takes a snapshot of the live database under the operation lock (and warms it with `warm`). */
-export async function createSnapshot(ctx: SnapshotContext, options: CreateOptions & { readonly warm?: boolean | undefined }): Promise<Manifest & { warm?: WarmCopy }> {
+export async function createSnapshot(ctx: Context, options: CreateOptions & { readonly warm?: boolean | undefined }): Promise<Manifest & { warm?: WarmCopy }> {
   validateCreateOptions(options);
   return withOperation(ctx, 'create', null, async (op) => {
     const manifest = await createSnapshotLocked(ctx, op, options);
@@ -81,7 +81,7 @@ export async function createSnapshot(ctx: SnapshotContext, options: CreateOption
 }
 
 /** The create itself, for callers that already hold the lock (restore's pre-restore backup). */
-export async function createSnapshotLocked(ctx: SnapshotContext, op: Operation, options: CreateOptions): Promise<Manifest> {
+export async function createSnapshotLocked(ctx: Context, op: Operation, options: CreateOptions): Promise<Manifest> {
   validateCreateOptions(options);
   const started = new Date();
   const id = options.id ?? (await reserveSnapshotId(ctx, op.maint));
@@ -102,7 +102,7 @@ export async function createSnapshotLocked(ctx: SnapshotContext, op: Operation, 
   }
 }
 
-async function dumpInto(ctx: SnapshotContext, work: string, id: string, started: Date, options: CreateOptions): Promise<Manifest> {
+async function dumpInto(ctx: Context, work: string, id: string, started: Date, options: CreateOptions): Promise<Manifest> {
   await ensureDir(work);
   const jobs = options.jobs ?? ctx.config.parallelJobs;
   const progress = options.onProgress ?? (() => {});

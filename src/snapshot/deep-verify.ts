@@ -9,13 +9,14 @@ import { serverMajor, withDatabase } from '../postgres/connection.js';
 import { createDatabaseLike, derivedDatabaseName, dropDatabase } from '../postgres/databases.js';
 import { findClientTool } from '../postgres/tools.js';
 import type { SnapshotId } from './ids.js';
-import { withOperation } from './operation.js';
+import { withOperation } from '../runtime/operation.js';
 import { checkRowCounts, restoreArchive } from './restore-archive.js';
 import { recordEvent } from './state.js';
-import { DUMP_DIR, type SnapshotContext } from './store.js';
+import { DUMP_DIR } from './store.js';
+import { type Context } from '../runtime/context.js';
 import { loadSnapshot, verifyFiles, type VerifyResult } from './verify.js';
 
-export async function deepVerify(ctx: SnapshotContext, id: SnapshotId): Promise<VerifyResult> {
+export async function deepVerify(ctx: Context, id: SnapshotId): Promise<VerifyResult> {
   return withOperation(ctx, 'verify', id, async (op) => {
     const { dir, manifest } = await loadSnapshot(ctx.store, id);
     const files = await verifyFiles(dir, manifest, ctx.config.parallelJobs);

@@ -3,9 +3,10 @@ import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir } from '../util/fs.js';
 import type { SnapshotId } from './ids.js';
-import { withOperation } from './operation.js';
+import { withOperation } from '../runtime/operation.js';
 import { recordEvent } from './state.js';
-import { snapshotDir, type SnapshotContext, type SnapshotStore } from './store.js';
+import { snapshotDir } from './store.js';
+import { type Context, type SnapshotStore } from '../runtime/context.js';
 import { loadSnapshot } from './verify.js';
 import { coolLocked } from './warm-copies.js';
 
@@ -16,7 +17,7 @@ export interface DeleteResult {
 }
 
 /** Deletes a snapshot (and its warm copy). Runs under the operation lock, so never while it is being restored. */
-export async function deleteSnapshot(ctx: SnapshotContext, id: SnapshotId): Promise<DeleteResult> {
+export async function deleteSnapshot(ctx: Context, id: SnapshotId): Promise<DeleteResult> {
   return withOperation(ctx, 'delete', id, async (op) => {
     const { manifest } = await loadSnapshot(ctx.store, id);
     // Cooled first: a kill in between leaves a snapshot that is simply not warm.

@@ -24,7 +24,7 @@ import type { StagedCollection } from '../index/qdrant-snapshot.js';
 import { faultPoint } from '../util/fault.js';
 import { fsyncDir, pathExists } from '../util/fs.js';
 import type { Manifest } from './manifest.js';
-import type { SnapshotStore } from './store.js';
+import type { SnapshotStore } from '../runtime/context.js';
 
 export const INDEX_DIR = 'index';
 export const DATA_DIR = 'data';

@@ -12,7 +12,7 @@ import { completedSnapshots } from './catalog.js';
 import { needsBackup } from './pre-restore-backup.js';
 import { readEvents, readLastRestore } from './state.js';
 import { readWarmRegistry } from './warm-copies.js';
-import type { SnapshotContext } from './store.js';
+import type { Context } from '../runtime/context.js';
 
 export type HealthLevel = 'healthy' | 'warning' | 'unhealthy';
 
@@ -31,7 +31,7 @@ export interface HealthReport {
 const DISK_WARN = 0.8;
 const DISK_FAIL = 0.95;
 
-export async function snapshotHealth(ctx: SnapshotContext, now = new Date()): Promise<HealthReport> {
+export async function snapshotHealth(ctx: Context, now = new Date()): Promise<HealthReport> {
   const checks: HealthCheck[] = [];
   const maxAgeH = ctx.config.snapshotMaxAgeHours;
 

@@ -15,9 +15,9 @@ import { databaseExists } from '../postgres/databases.js';
 import { faultPoint } from '../util/fault.js';
 import { createSnapshotLocked } from './create.js';
 import type { Manifest } from './manifest.js';
-import type { Operation } from './operation.js';
+import type { Operation } from '../runtime/operation.js';
 import { readLastRestore, writeLastRestore, type LastRestore } from './state.js';
-import type { SnapshotContext } from './store.js';
+import type { Context } from '../runtime/context.js';
 
 export interface BackupOutcome {
   readonly snapshot_id: string | null;
@@ -35,7 +35,7 @@ function backupOptions(live: string, manifestId: string, jobs: number, full: boo
 }
 
 /** A full restore's backup, of the live database, index and files, before anything changes. */
-export async function backupLiveBeforeSwap(ctx: SnapshotContext, op: Operation, manifest: Manifest, jobs: number): Promise<string> {
+export async function backupLiveBeforeSwap(ctx: Context, op: Operation, manifest: Manifest, jobs: number): Promise<string> {
   const backup = await createSnapshotLocked(ctx, op, backupOptions(ctx.target.database, manifest.id, jobs, true));
   await op.lock.update(manifest.id);
   return backup.id;
@@ -46,7 +46,7 @@ export async function backupLiveBeforeSwap(ctx: SnapshotContext, op: Operation, 
  * last-restore record. A failure does not undo the restore: it is reported, and the kept
  * database stays until it has a backup.
  */
-export async function backupReplacedDatabase(ctx: SnapshotContext, op: Operation, previous: string, snapshotId: string, jobs: number): Promise<BackupOutcome> {
+export async function backupReplacedDatabase(ctx: Context, op: Operation, previous: string, snapshotId: string, jobs: number): Promise<BackupOutcome> {
   const live = ctx.target.database;
   try {
     await faultPoint('backup-after-swap');
@@ -65,7 +65,7 @@ export async function backupReplacedDatabase(ctx: SnapshotContext, op: Operation
  * Before a restore drops the database the previous restore kept: if that database never got its
  * backup (a failed or killed post-swap dump), it is backed up now, or the restore is refused.
  */
-export async function secureKeptDatabase(ctx: SnapshotContext, op: Operation, jobs: number): Promise<string | null> {
+export async function secureKeptDatabase(ctx: Context, op: Operation, jobs: number): Promise<string | null> {
   const last = await readLastRestore(ctx.store, ctx.target.database);
   if (!needsBackup(last) || !last || !(await databaseExists(op.maint, last.previous_database))) return null;
   try {
@@ -86,7 +86,7 @@ export function needsBackup(last: LastRestore | undefined): boolean {
   return last !== undefined && !last.undone && !last.previous_dropped && (last.backup?.status === 'pending' || last.backup?.status === 'failed');
 }
 
-async function dumpKept(ctx: SnapshotContext, op: Operation, database: string, name: string, description: string, jobs: number): Promise<string> {
+async function dumpKept(ctx: Context, op: Operation, database: string, name: string, description: string, jobs: number): Promise<string> {
   // The kept database refuses connections (the swap closed it); pg_dump needs one, briefly.
   await op.maint.query(`alter database ${escapeIdentifier(database)} with allow_connections true`);
   try {
@@ -97,7 +97,7 @@ async function dumpKept(ctx: SnapshotContext, op: Operation, database: string, n
   }
 }
 
-async function setBackup(ctx: SnapshotContext, backup: NonNullable<LastRestore['backup']>): Promise<void> {
+async function setBackup(ctx: Context, backup: NonNullable<LastRestore['backup']>): Promise<void> {
   const last = await readLastRestore(ctx.store, ctx.target.database);
   if (last) await writeLastRestore(ctx.store, { ...last, backup });
 }

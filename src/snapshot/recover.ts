@@ -10,21 +10,11 @@ import { escapeIdentifier, TOOL_APPLICATION_NAME } from '../postgres/connection.
 import { databaseInfo, derivedDatabaseName, derivedDatabases, dropDatabase } from '../postgres/databases.js';
 import { discardStaged } from './full-files.js';
 import { clearSwapJournal, readSwapJournal, recordEvent, trimEvents } from './state.js';
-import type { SnapshotContext } from './store.js';
+import type { Context, RecoveryReport } from '../runtime/context.js';
 import { recoverWarmLeftovers } from './warm-copies.js';
 
-export interface RecoveryReport {
-  readonly removed_temp_dirs: string[];
-  readonly dropped_databases: string[];
-  readonly reopened_database: boolean;
-  /** Qdrant collections an unfinished full restore had created, now deleted. */
-  readonly dropped_collections: string[];
-  /** A full restore killed after its database swap: its Qdrant alias switch was completed. */
-  readonly completed_index_switch: boolean;
-}
-
 /** Call only while holding the operation lock. `maint` is a client on the maintenance database. */
-export async function recoverLeftovers(ctx: SnapshotContext, maint: pg.ClientBase): Promise<RecoveryReport> {
+export async function recoverLeftovers(ctx: Context, maint: pg.ClientBase): Promise<RecoveryReport> {
   // pg_dump/pg_restore of a killed nfr can outlive it; end their sessions before removing files
   // or databases they may still be writing to.
   const live = ctx.target.database;

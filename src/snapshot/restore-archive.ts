@@ -11,7 +11,7 @@ import { mapLimit } from '../util/fs.js';
 import { faultPoint } from '../util/fault.js';
 import { runProgram } from '../util/process.js';
 import type { Manifest } from './manifest.js';
-import type { ProgressListener } from './operation.js';
+import type { ProgressListener } from '../runtime/operation.js';
 
 /** pg_restore -j into an empty database, reporting tables done. */
 export async function restoreArchive(

@@ -7,7 +7,7 @@
 import { codeMigrations, codeSchemaHead } from '../postgres/migrate.js';
 import type { SnapshotId } from './ids.js';
 import { readLastRestore } from './state.js';
-import type { SnapshotContext } from './store.js';
+import type { Context } from '../runtime/context.js';
 import { loadSnapshot } from './verify.js';
 
 export type SchemaRelation = 'same' | 'older' | 'newer';
@@ -47,7 +47,7 @@ export function schemaRelation(snapshot: string | null): { code: string; relatio
   return { code, relation: snapshot === null || codeMigrations().includes(snapshot) ? 'older' : 'newer' };
 }
 
-export async function restorePlan(ctx: SnapshotContext, id: SnapshotId): Promise<RestorePlan> {
+export async function restorePlan(ctx: Context, id: SnapshotId): Promise<RestorePlan> {
   const { manifest } = await loadSnapshot(ctx.store, id);
   const snap = manifest.database.schema_version;
   const { code, relation } = schemaRelation(snap);

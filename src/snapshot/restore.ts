@@ -19,9 +19,10 @@ import { afterRestore, type AfterRestoreReport } from './after-restore.js';
 import { assertIndexCompatible, assertPreviousFilesReachable, discardStaged, stageFiles, swapPreviousFiles, swapStagedFiles } from './full-files.js';
 import type { SnapshotId } from './ids.js';
 import type { Manifest } from './manifest.js';
-import { withOperation, type Operation, type ProgressListener } from './operation.js';
+import { withOperation, type Operation, type ProgressListener } from '../runtime/operation.js';
 import { readLastRestore, recordEvent, writeLastRestore } from './state.js';
-import { DUMP_DIR, type SnapshotContext } from './store.js';
+import { DUMP_DIR } from './store.js';
+import { type Context } from '../runtime/context.js';
 import { swapDatabases } from './swap.js';
 import { assertVerified, loadSnapshot } from './verify.js';
 import { checkRowCounts, restoreArchive } from './restore-archive.js';
@@ -61,7 +62,7 @@ export interface RestoreResult {
 }
 
 /** Restores a snapshot over the live database. */
-export async function restoreSnapshot(ctx: SnapshotContext, options: RestoreOptions): Promise<RestoreResult> {
+export async function restoreSnapshot(ctx: Context, options: RestoreOptions): Promise<RestoreResult> {
   return withOperation(ctx, 'restore', options.id, async (op) => {
     const started = Date.now();
     try {
@@ -75,7 +76,7 @@ export async function restoreSnapshot(ctx: SnapshotContext, options: RestoreOpti
   });
 }
 
-async function restoreLocked(ctx: SnapshotContext, op: Operation, options: RestoreOptions, started: number): Promise<RestoreResult> {
+async function restoreLocked(ctx: Context, op: Operation, options: RestoreOptions, started: number): Promise<RestoreResult> {
   const progress = options.onProgress ?? (() => {});
   const jobs = options.jobs ?? ctx.config.parallelJobs;
   const live = ctx.target.database;
@@ -235,7 +236,7 @@ async function restoreLocked(ctx: SnapshotContext, op: Operation, options: Resto
  * The checks a restore makes before it changes anything, for callers that want to fail before
  * asking for confirmation: the snapshot exists and its schema version is acceptable.
  */
-export async function restorePreflight(ctx: SnapshotContext, id: SnapshotId, force: boolean): Promise<Manifest> {
+export async function restorePreflight(ctx: Context, id: SnapshotId, force: boolean): Promise<Manifest> {
   const { manifest } = await loadSnapshot(ctx.store, id);
   checkSchema(manifest, force);
   return manifest;
@@ -276,7 +277,7 @@ export interface UndoResult {
  * Puts back the database the last restore replaced, by rename. Repeating it swaps again, so an
  * undo can itself be undone.
  */
-export async function undoLastRestore(ctx: SnapshotContext): Promise<UndoResult> {
+export async function undoLastRestore(ctx: Context): Promise<UndoResult> {
   return withOperation(ctx, 'undo', null, async (op) => {
     const live = ctx.target.database;
     const last = await readLastRestore(ctx.store, live);

@@ -7,10 +7,10 @@ import type { SnapshotId } from './ids.js';
 import type { Manifest } from './manifest.js';
 import { removeSnapshotDir } from './delete.js';
 import { completedSnapshots } from './catalog.js';
-import { withOperation } from './operation.js';
+import { withOperation } from '../runtime/operation.js';
 import { coolLocked } from './warm-copies.js';
 import { recordEvent } from './state.js';
-import type { SnapshotContext } from './store.js';
+import type { Context } from '../runtime/context.js';
 
 export interface RetentionPolicy {
   readonly daily: number;
@@ -19,7 +19,8 @@ export interface RetentionPolicy {
   readonly preDeploymentDays?: number;
 }
 
-export type KeepReason = 'daily' | 'weekly' | 'monthly' | 'pinned' | 'pre-deployment';
+/** Why a snapshot is kept; `unconfirmed`: the policy came to delete it only after the question was asked. */
+export type KeepReason = 'daily' | 'weekly' | 'monthly' | 'pinned' | 'pre-deployment' | 'unconfirmed';
 
 export interface RetentionDecision {
   readonly id: string;
@@ -83,7 +84,19 @@ export interface PruneResult {
 }
 
 /** Applies the retention policy (or only reports it with dryRun). Runs under the operation lock. */
-export async function pruneSnapshots(ctx: SnapshotContext, options: { dryRun: boolean; now?: Date }): Promise<PruneResult> {
+export interface PruneOptions {
+  readonly dryRun: boolean;
+  readonly now?: Date;
+  /**
+   * Asked before anything is deleted, with what the policy would delete (only when it would
+   * delete something); throwing deletes nothing. The question is asked without holding the lock
+   * (a person may take a while); what is then deleted under the lock is the policy's plan at
+   * that moment, limited to what was confirmed, so nothing is ever deleted that was not shown.
+   */
+  readonly confirm?: (plan: PruneResult) => Promise<void>;
+}
+
+export async function pruneSnapshots(ctx: Context, options: PruneOptions): Promise<PruneResult> {
   const policy = ctx.config.retention;
   const plan = async () => planRetention(await completedSnapshots(ctx.store), policy, options.now ?? new Date());
   const summarize = (decisions: RetentionDecision[], dryRun: boolean): PruneResult => {
@@ -91,8 +104,14 @@ export async function pruneSnapshots(ctx: SnapshotContext, options: { dryRun: bo
     return { dry_run: dryRun, deleted, kept: decisions.filter((d) => d.keep), freed_bytes: deleted.reduce((s, d) => s + d.bytes, 0) };
   };
   if (options.dryRun) return summarize(await plan(), true);
+  let confirmed: Set<string> | undefined;
+  if (options.confirm) {
+    const proposed = summarize(await plan(), true);
+    if (proposed.deleted.length > 0) await options.confirm(proposed);
+    confirmed = new Set(proposed.deleted.map((d) => d.id));
+  }
   return withOperation(ctx, 'prune', null, async (op) => {
-    const decisions = await plan();
+    const decisions = (await plan()).map((d): RetentionDecision => (d.keep || !confirmed || confirmed.has(d.id) ? d : { ...d, keep: true, reasons: [...d.reasons, 'unconfirmed'] }));
     for (const d of decisions) {
       if (d.keep) continue;
       await coolLocked(ctx, op.maint, d.id);

@@ -7,7 +7,10 @@ import { appendFile, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { atomicWriteFile } from '../util/fs.js';
 import { formatSnapshotId, isSnapshotId, splitSnapshotId, type SnapshotId } from './ids.js';
-import type { SnapshotStore } from './store.js';
+import type pg from 'pg';
+import { connect } from '../postgres/connection.js';
+import type { Context, SnapshotStore } from '../runtime/context.js';
+import { lockKey } from '../runtime/lock.js';
 
 async function readJson<T>(file: string): Promise<T | undefined> {
   try {
@@ -39,6 +42,32 @@ export async function allocateSnapshotId(store: SnapshotStore, now = new Date())
   const next = last + 1;
   await atomicWriteFile(file, JSON.stringify({ ...seq, [String(year)]: next }, null, 2) + '\n');
   return formatSnapshotId(year, next);
+}
+
+/** Namespace of the short lock that serialises snapshot id allocation (the operation lock's is 0x4e4652). */
+const ID_LOCK_NAMESPACE = 0x4e4653;
+
+/**
+ * Reserves the next snapshot id. Ids are handed out under their own short transaction-scoped
+ * advisory lock, not the operation lock, so the API can answer a create request with its
+ * snapshot id at once while the create itself still waits its turn.
+ */
+export async function reserveSnapshotId(ctx: Context, maint?: pg.ClientBase): Promise<SnapshotId> {
+  const client = maint ?? (await connect(ctx.maintenance, 'nfr id'));
+  try {
+    await client.query('begin');
+    try {
+      await client.query('select pg_advisory_xact_lock($1, $2)', [ID_LOCK_NAMESPACE, lockKey(ctx.target.database)]);
+      const id = await allocateSnapshotId(ctx.store);
+      await client.query('commit');
+      return id;
+    } catch (err) {
+      await client.query('rollback').catch(() => {});
+      throw err;
+    }
+  } finally {
+    if (!maint) await (client as pg.Client).end().catch(() => {});
+  }
 }
 
 export type EventStatus = 'completed' | 'failed' | 'interrupted';

@@ -2,11 +2,10 @@
 import { readdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { completedSnapshots } from './catalog.js';
-import { lockState, type LockHolder } from './lock.js';
-import { tryRecover } from './operation.js';
-import type { RecoveryReport } from './recover.js';
+import { lockState, type LockHolder } from '../runtime/lock.js';
+import { tryRecover } from '../runtime/operation.js';
+import type { RecoveryReport, Context } from '../runtime/context.js';
 import { readEvents, readLastRestore, type LastRestore, type OperationEvent } from './state.js';
-import type { SnapshotContext } from './store.js';
 import { removeAbandonedParts } from '../ingest/incoming.js';
 import { needsBackup } from './pre-restore-backup.js';
 import { readWarmRegistry, type WarmCopy } from './warm-copies.js';
@@ -31,7 +30,7 @@ export interface SnapshotStatus {
   readonly warm: WarmCopy[];
 }
 
-export async function snapshotStatus(ctx: SnapshotContext): Promise<SnapshotStatus> {
+export async function snapshotStatus(ctx: Context): Promise<SnapshotStatus> {
   const lock = await lockState(ctx);
   const recovered = lock.held ? null : ((await tryRecover(ctx)) ?? null);
   const abandonedUploads = await removeAbandonedParts(ctx.config.dataIngestedPath);

@@ -19,7 +19,7 @@ import { escapeIdentifier } from '../postgres/connection.js';
 import { faultPoint } from '../util/fault.js';
 import { databaseExists, derivedDatabaseName } from '../postgres/databases.js';
 import { clearSwapJournal, writeSwapJournal } from './state.js';
-import type { SnapshotStore } from './store.js';
+import type { SnapshotStore } from '../runtime/context.js';
 
 export interface SwapResult {
   /** How long the live database refused connections. */

@@ -9,7 +9,8 @@ import { NfrError } from '../errors.js';
 import { listFiles, mapLimit, sha256File } from '../util/fs.js';
 import type { SnapshotId } from './ids.js';
 import { readManifest, type Manifest } from './manifest.js';
-import { MANIFEST_FILE, snapshotDir, type SnapshotStore } from './store.js';
+import { MANIFEST_FILE, snapshotDir } from './store.js';
+import { type SnapshotStore } from '../runtime/context.js';
 
 export interface VerifyResult {
   readonly id: string;

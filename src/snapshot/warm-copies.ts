@@ -12,7 +12,7 @@ import { escapeIdentifier } from '../postgres/connection.js';
 import { dropDatabase } from '../postgres/databases.js';
 import { atomicWriteFile } from '../util/fs.js';
 import type { SnapshotId } from './ids.js';
-import type { SnapshotContext, SnapshotStore } from './store.js';
+import type { Context, SnapshotStore } from '../runtime/context.js';
 
 export interface WarmCopy {
   readonly snapshot_id: string;
@@ -79,19 +79,19 @@ export async function updateWarmRegistry(store: SnapshotStore, live: string, cha
 }
 
 /** The warm copy of a snapshot if it is recorded and its template database exists as one. */
-export async function usableWarmCopy(ctx: SnapshotContext, maint: pg.ClientBase, id: string): Promise<WarmCopy | undefined> {
+export async function usableWarmCopy(ctx: Context, maint: pg.ClientBase, id: string): Promise<WarmCopy | undefined> {
   const copy = (await readWarmRegistry(ctx.store, ctx.target.database))[id];
   if (!copy) return undefined;
   const r = await maint.query<{ datistemplate: boolean }>('select datistemplate from pg_database where datname = $1', [copy.database]);
   return r.rows[0]?.datistemplate ? copy : undefined;
 }
 
-export async function markWarmRestored(ctx: SnapshotContext, id: string): Promise<void> {
+export async function markWarmRestored(ctx: Context, id: string): Promise<void> {
   await updateWarmRegistry(ctx.store, ctx.target.database, (r) => (r[id] ? { ...r, [id]: { ...r[id], last_restored_at: new Date().toISOString() } } : r));
 }
 
 /** Drops the warm copy of `id` if there is one (call under the lock). The record goes last. */
-export async function coolLocked(ctx: SnapshotContext, maint: pg.ClientBase, id: string): Promise<boolean> {
+export async function coolLocked(ctx: Context, maint: pg.ClientBase, id: string): Promise<boolean> {
   const live = ctx.target.database;
   const copy = (await readWarmRegistry(ctx.store, live))[id];
   const name = copy?.database ?? (/^SNAP-\d{4}-\d{4,}$/.test(id) ? warmDatabaseName(live, id as SnapshotId) : undefined);
@@ -118,7 +118,7 @@ export async function dropTemplate(maint: pg.ClientBase, name: string): Promise<
  * After a killed warm or cool: template databases of this live database that no record names
  * are dropped, and records whose database is gone are removed. Call under the lock.
  */
-export async function recoverWarmLeftovers(ctx: SnapshotContext, maint: pg.ClientBase): Promise<string[]> {
+export async function recoverWarmLeftovers(ctx: Context, maint: pg.ClientBase): Promise<string[]> {
   const live = ctx.target.database;
   const registry = await readWarmRegistry(ctx.store, live);
   const recorded = new Set(Object.values(registry).map((c) => c.database));

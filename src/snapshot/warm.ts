@@ -18,10 +18,11 @@ import { findClientTool } from '../postgres/tools.js';
 import { faultPoint } from '../util/fault.js';
 import type { SnapshotId } from './ids.js';
 import type { Manifest } from './manifest.js';
-import { withOperation, type Operation, type ProgressListener } from './operation.js';
+import { withOperation, type Operation, type ProgressListener } from '../runtime/operation.js';
 import { checkRowCounts, restoreArchive } from './restore-archive.js';
 import { recordEvent } from './state.js';
-import { DUMP_DIR, type SnapshotContext } from './store.js';
+import { DUMP_DIR } from './store.js';
+import { type Context } from '../runtime/context.js';
 import { assertVerified, loadSnapshot } from './verify.js';
 import { coolLocked, dropTemplate, readWarmRegistry, updateWarmRegistry, usableWarmCopy, warmDatabaseName, type WarmCopy } from './warm-copies.js';
 
@@ -42,12 +43,12 @@ export interface WarmResult {
 }
 
 /** Makes a snapshot warm, under the operation lock. */
-export async function warmSnapshot(ctx: SnapshotContext, options: WarmOptions): Promise<WarmResult> {
+export async function warmSnapshot(ctx: Context, options: WarmOptions): Promise<WarmResult> {
   return withOperation(ctx, 'warm', options.id, (op) => warmSnapshotLocked(ctx, op, options));
 }
 
 /** The warm itself, for callers that hold the lock already (`create --warm`). */
-export async function warmSnapshotLocked(ctx: SnapshotContext, op: Operation, options: WarmOptions): Promise<WarmResult> {
+export async function warmSnapshotLocked(ctx: Context, op: Operation, options: WarmOptions): Promise<WarmResult> {
   const started = Date.now();
   const progress = options.onProgress ?? (() => {});
   const jobs = options.jobs ?? ctx.config.parallelJobs;
@@ -109,7 +110,7 @@ export async function warmSnapshotLocked(ctx: SnapshotContext, op: Operation, op
  * Cools copies to stay within NFR_WARM_MAX: the least recently restored first. Copies of pinned
  * snapshots may stay warm forever and do not count against the limit.
  */
-async function makeRoom(ctx: SnapshotContext, maint: pg.ClientBase, incoming: Manifest): Promise<string[]> {
+async function makeRoom(ctx: Context, maint: pg.ClientBase, incoming: Manifest): Promise<string[]> {
   const limit = ctx.config.warmMax;
   if (limit === 0) throw new NfrError('CONFIG', 'warm copies are disabled (NFR_WARM_MAX=0); set NFR_WARM_MAX to the number of warm copies the server may hold');
   if (incoming.tags.includes('pinned')) return [];
@@ -128,7 +129,7 @@ async function makeRoom(ctx: SnapshotContext, maint: pg.ClientBase, incoming: Ma
   return cooled;
 }
 
-async function isPinned(ctx: SnapshotContext, id: string): Promise<boolean> {
+async function isPinned(ctx: Context, id: string): Promise<boolean> {
   try {
     return (await loadSnapshot(ctx.store, id as SnapshotId)).manifest.tags.includes('pinned');
   } catch {
@@ -144,7 +145,7 @@ export interface CoolResult {
 }
 
 /** Drops a snapshot's warm copy, under the operation lock. The snapshot itself stays. */
-export async function coolSnapshot(ctx: SnapshotContext, id: SnapshotId): Promise<CoolResult> {
+export async function coolSnapshot(ctx: Context, id: SnapshotId): Promise<CoolResult> {
   return withOperation(ctx, 'cool', id, async (op) => {
     await loadSnapshot(ctx.store, id);
     const copy = (await readWarmRegistry(ctx.store, ctx.target.database))[id];

@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse';
-import { controlText, textHash } from '../../src/enrich/text.js';
+import { controlText, textHash } from '../../src/ingest/text.js';
 import { withUrl } from './data.js';
 
 /** The public-domain NIST catalogue kept in the repository (samples/). */

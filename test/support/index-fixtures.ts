@@ -5,7 +5,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { parse } from 'csv-parse';
-import { controlText, textHash } from '../../src/enrich/text.js';
+import { controlText, textHash } from '../../src/ingest/text.js';
 import { targetFromUrl } from '../../src/postgres/connection.js';
 import { migrateToHead } from '../../src/postgres/migrate.js';
 import { withUrl } from './data.js';

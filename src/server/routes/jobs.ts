@@ -2,8 +2,6 @@
 import type { FastifyInstance } from 'fastify';
 import { NfrError } from '../../errors.js';
 import { JOB_STATUSES, type Job, type JobStatus } from '../../jobs/store.js';
-import type { JobReport } from '../../jobs/runner.js';
-import type { SnapshotContext } from '../../snapshot/store.js';
 import type { ServerDeps } from '../app.js';
 import { ERROR_BODY, JOB } from '../schemas.js';
 
@@ -13,11 +11,6 @@ import { ERROR_BODY, JOB } from '../schemas.js';
  */
 export function jobView(job: Job) {
   return { ...job, progress: job.progress_percent, step: job.current_step };
-}
-
-/** The job's context: while it waits for the operation lock, its step says for whom. */
-export function jobContext<C extends SnapshotContext>(ctx: C, report: (r: JobReport) => void): C {
-  return { ...ctx, onLockWait: (holder: string) => report({ step: `waiting for the lock held by ${holder}` }) };
 }
 
 /** The 202 body of a request that started a job. */

@@ -2,37 +2,22 @@
 import type { FastifyInstance } from 'fastify';
 import { NfrError } from '../../errors.js';
 import { checkIndex } from '../../index/check.js';
-import { syncIndex } from '../../index/sync.js';
-import { ingestContext } from '../../ingest/context.js';
 import { listUploads } from '../../ingest/uploads.js';
-import { contextOutcome, indexSyncOutcome } from '../../jobs/outcome.js';
-import { getPipelineStage } from '../../pipeline/stage.js';
-import { createSnapshot } from '../../snapshot/create.js';
+import { pipelineStatus } from '../../pipeline/status.js';
 import type { ServerDeps } from '../app.js';
 import { INDEX_CHECK, PIPELINE_STATUS, UPLOAD_LIST } from '../response-schemas.js';
 import { withPoolClient } from '../db.js';
 import { ERROR_RESPONSES, JOB_ACCEPTED } from '../schemas.js';
-import { jobAccepted, jobContext } from './jobs.js';
+import { queueJob } from '../../pipeline/tasks.js';
+import { jobAccepted } from './jobs.js';
 import { registerControlsUpload } from './uploads.js';
 
 export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): void {
-  const { ctx, jobs, runner, config } = deps;
+  const { jobs, config } = deps;
   const jobUrl = (jobId: string) => `/api/v2/pipelines/jobs/${jobId}`;
 
   app.get('/api/v2/pipelines/status', { config: { role: 'reader' }, schema: { summary: 'Pipeline stage and current row counts', response: { 200: PIPELINE_STATUS, ...ERROR_RESPONSES } } }, async () =>
-    withPoolClient(deps.pool, async (client) => {
-      const stage = await getPipelineStage(client);
-      const counts = await client.query<{ controls: string; functions: string; themes: string }>(
-        `select (select count(*) from src_controls_ver_control where tx_to is null)::text as controls,
-                (select count(*) from src_orgs_ver_function where tx_to is null)::text as functions,
-                (select count(*) from src_risks_ver_theme where tx_to is null)::text as themes`,
-      );
-      const row = counts.rows[0];
-      return {
-        ...stage,
-        current: { controls: Number(row?.controls ?? 0), functions: Number(row?.functions ?? 0), risk_themes: Number(row?.themes ?? 0) },
-      };
-    }),
+    withPoolClient(deps.pool, pipelineStatus),
   );
 
   registerControlsUpload(app, deps);
@@ -71,25 +56,7 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): 
     },
     async (request, reply) => {
       const body = request.body ?? {};
-      const job = await jobs.create('ingest.context', { ...body });
-      runner.submit(job, async (report) => {
-        report({ step: 'ingesting', percent: 5 });
-        // The path is the server's configuration, never taken from the request.
-        const result = await ingestContext(jobContext(ctx, report), { dryRun: body.dry_run, skipInvalid: body.skip_invalid, allowEmpty: body.allow_empty });
-        report(contextOutcome(result));
-        if (!result.ok) {
-          throw new NfrError('INVALID_INPUT', `context ingestion rejected ${result.totals.files_rejected} file(s): ${result.providers.flatMap((p) => p.files).flatMap((f) => f.errors).slice(0, 5).map((e) => `${e.file}${e.line ? `:${e.line}` : ''} ${e.field ?? ''} ${e.message}`).join('; ')}`);
-        }
-        // As after a controls upload (SPEC §6); a dry run changed nothing worth a snapshot.
-        let autoSnapshot: string | null = null;
-        if (config.autoSnapshotAfterIngestion && !body.dry_run) {
-          report({ step: 'auto-snapshot', percent: 85 });
-          const uploadId = result.upload_id ?? 'context ingestion';
-          const m = await createSnapshot(ctx, { name: `after ${uploadId}`, description: `Automatic snapshot after ingesting the context providers as ${uploadId}`, tags: ['auto'] });
-          autoSnapshot = m.id;
-        }
-        return { ...result, auto_snapshot_id: autoSnapshot };
-      });
+      const job = await queueJob(jobs, 'ingest.context', { ...body });
       return reply.code(202).send(jobAccepted(job, jobUrl(job.job_id)));
     },
   );
@@ -106,13 +73,7 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): 
     },
     async (request, reply) => {
       const force = request.body?.force === true;
-      const job = await jobs.create('index.sync', { force });
-      runner.submit(job, async (report) => {
-        report({ step: 'syncing', percent: 5 });
-        const result = await syncIndex(ctx.config, { force });
-        report(indexSyncOutcome(result));
-        return result;
-      });
+      const job = await queueJob(jobs, 'index.sync', { force });
       return reply.code(202).send(jobAccepted(job, jobUrl(job.job_id)));
     },
   );

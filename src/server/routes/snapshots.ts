@@ -1,27 +1,26 @@
 /** Snapshot routes (SPEC §5.1, API column). Long operations answer at once with a job to poll. */
 import type { FastifyInstance } from 'fastify';
 import { NfrError } from '../../errors.js';
-import { snapshotProgress } from '../../jobs/runner.js';
 import { catalogSummaries } from '../../snapshot/catalog.js';
-import { createSnapshot, validateCreateOptions } from '../../snapshot/create.js';
+import { validateCreateOptions } from '../../snapshot/create.js';
 import { deepVerify } from '../../snapshot/deep-verify.js';
 import { deleteSnapshot } from '../../snapshot/delete.js';
 import { snapshotHealth } from '../../snapshot/health.js';
 import { parseSnapshotId } from '../../snapshot/ids.js';
-import { reserveSnapshotId } from '../../snapshot/lock.js';
-import { summarize } from '../../snapshot/manifest.js';
-import { restorePreflight, restoreSnapshot, undoLastRestore } from '../../snapshot/restore.js';
+import { reserveSnapshotId } from '../../snapshot/state.js';
+import { restorePreflight } from '../../snapshot/restore.js';
 import { restorePlan } from '../../snapshot/restore-plan.js';
 import { pruneSnapshots } from '../../snapshot/retention.js';
 import { snapshotStatus } from '../../snapshot/status.js';
 import { loadSnapshot, verifyFiles } from '../../snapshot/verify.js';
-import { coolSnapshot, warmSnapshot } from '../../snapshot/warm.js';
+import { coolSnapshot } from '../../snapshot/warm.js';
 import { readAllWarmCopies } from '../../snapshot/warm-copies.js';
 import type { ServerDeps } from '../app.js';
 import { COOL_RESULT, DELETE_RESULT, MANIFEST_WITH_WARM, PRUNE_RESULT, RESTORE_PLAN, SNAPSHOT_HEALTH, SNAPSHOT_LIST, SNAPSHOT_STATUS, VERIFY_RESULT } from '../response-schemas.js';
 import { ERROR_BODY, ERROR_RESPONSES, JOB, JOB_ACCEPTED } from '../schemas.js';
 import { authorize } from '../auth.js';
-import { jobAccepted, jobContext, jobView } from './jobs.js';
+import { queueJob } from '../../pipeline/tasks.js';
+import { jobAccepted, jobView } from './jobs.js';
 
 const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } }, additionalProperties: false } as const;
 const errors = ERROR_RESPONSES;
@@ -43,7 +42,7 @@ interface RestoreBody {
 }
 
 export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): void {
-  const { ctx, requestCtx, jobs, runner } = deps;
+  const { ctx, requestCtx, jobs } = deps;
   const base = '/api/v2/devdata/snapshots';
 
   app.post<{ Body: CreateBody }>(
@@ -71,12 +70,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
       const { name, description, tags, full, warm } = request.body;
       validateCreateOptions({ name, description, tags });
       const snapshotId = await reserveSnapshotId(ctx);
-      const job = await jobs.create('snapshot.create', { snapshot_id: snapshotId, name, description: description ?? null, tags: tags ?? [], full: full === true, warm: warm === true });
-      runner.submit(job, (report) =>
-        createSnapshot(jobContext(ctx, report), { id: snapshotId, name, description, tags, full, warm, onProgress: (p) => report(snapshotProgress(p.phase === 'restoring' || p.phase === 'checking' ? 'warm' : 'create', p)) }).then((m) =>
-          summarize(m, m.warm),
-        ),
-      );
+      const job = await queueJob(jobs, 'snapshot.create', { snapshot_id: snapshotId, name, description: description ?? null, tags: tags ?? [], full: full === true, warm: warm === true });
       return reply.code(202).send({ job_id: job.job_id, snapshot_id: snapshotId, status_url: `${base}/job/${job.job_id}/status` });
     },
   );
@@ -118,8 +112,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     `${base}/undo`,
     { config: { role: 'admin' }, schema: { summary: 'Put back the database the last restore replaced', response: { 202: JOB_ACCEPTED, ...errors } } },
     async (_request, reply) => {
-      const job = await jobs.create('snapshot.undo', {});
-      runner.submit(job, (report) => undoLastRestore(jobContext(ctx, report)));
+      const job = await queueJob(jobs, 'snapshot.undo', {});
       return reply.code(202).send(jobAccepted(job, `${base}/job/${job.job_id}/status`));
     },
   );
@@ -136,8 +129,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     async (request, reply) => {
       const id = parseSnapshotId(request.params.id);
       await loadSnapshot(ctx.store, id);
-      const job = await jobs.create('snapshot.warm', { snapshot_id: id });
-      runner.submit(job, (report) => warmSnapshot(jobContext(ctx, report), { id, onProgress: (p) => report(snapshotProgress('warm', p)) }));
+      const job = await queueJob(jobs, 'snapshot.warm', { snapshot_id: id });
       return reply.code(202).send(jobAccepted(job, `${base}/job/${job.job_id}/status`));
     },
   );
@@ -176,8 +168,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
       const force = body.force === true;
       await restorePreflight(ctx, id, force);
       const resync = body.resync === true;
-      const job = await jobs.create('snapshot.restore', { snapshot_id: id, skip_backup: skipBackup, force, resync });
-      runner.submit(job, (report) => restoreSnapshot(jobContext(ctx, report), { id, skipBackup, force, resync, onProgress: (p) => report(snapshotProgress('restore', p)) }));
+      const job = await queueJob(jobs, 'snapshot.restore', { snapshot_id: id, skip_backup: skipBackup, force, resync });
       return reply.code(202).send(jobAccepted(job, `${base}/job/${job.job_id}/status`));
     },
   );

@@ -2,7 +2,7 @@
  * `POST /api/v2/pipelines/controls/ingest` (multipart field `file`): the upload is streamed to
  * disk (bounded by NFR_MAX_UPLOAD_MB), stored as `controls/UPL-YYYY-NNNN.csv` and recorded before
  * the answer `{job_id, upload_id}`; ingestion, enrichment and the optional auto-snapshot run as
- * the job.
+ * the job (pipeline/tasks.ts), on whichever server takes it: DATA_INGESTED_PATH is shared.
  */
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -11,16 +11,13 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
 import { diskFull, NfrError } from '../../errors.js';
 import { acceptControlsUpload } from '../../ingest/controls.js';
-import { ingestStoredControlsOnThread } from '../../ingest/controls-thread.js';
 import { incomingDir, newPartFile } from '../../ingest/incoming.js';
-import { controlsOutcome } from '../../jobs/outcome.js';
-import { enrichAfterIngest } from '../../pipeline/controls.js';
-import { createSnapshot } from '../../snapshot/create.js';
 import { ensureDir } from '../../util/fs.js';
 import type { ServerDeps } from '../app.js';
 import { ERROR_BODY, ERROR_RESPONSES, JOB_ACCEPTED } from '../schemas.js';
-import { checkControlsUpload } from '../upload-check.js';
-import { jobAccepted, jobContext } from './jobs.js';
+import { checkControlsUpload } from '../../ingest/upload-check.js';
+import { queueJob } from '../../pipeline/tasks.js';
+import { jobAccepted } from './jobs.js';
 
 interface UploadQuery {
   skip_invalid?: 'true' | 'false';
@@ -28,7 +25,7 @@ interface UploadQuery {
 }
 
 export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): void {
-  const { ctx, jobs, runner, config } = deps;
+  const { ctx, jobs, config } = deps;
   app.post<{ Querystring: UploadQuery }>(
     '/api/v2/pipelines/controls/ingest',
     {
@@ -88,22 +85,14 @@ export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): 
       } finally {
         await rm(temp, { force: true });
       }
-      const options = { skipInvalid: request.query.skip_invalid === 'true', closeMissing: request.query.close_missing === 'true' };
-      const job = await jobs.create('ingest.controls', { upload_id: stored.uploadId, filename, skip_invalid: options.skipInvalid, close_missing: options.closeMissing });
-      runner.submit(job, async (report) => {
-        report({ step: 'ingesting', percent: 5 });
-        // On a thread of its own, with a bounded heap (controls-thread.ts).
-        const ingested = await ingestStoredControlsOnThread(jobContext(ctx, report), stored, filename, options);
-        // Counted now, so they stay on the job if enrichment or the auto-snapshot fails.
-        report({ step: 'enriching', percent: 60, ...controlsOutcome(ingested) });
-        const result = await enrichAfterIngest(ctx, ingested);
-        let autoSnapshot: string | null = null;
-        if (config.autoSnapshotAfterIngestion) {
-          report({ step: 'auto-snapshot', percent: 85 });
-          const m = await createSnapshot(ctx, { name: `after ${stored.uploadId}`, description: `Automatic snapshot after ingesting ${filename} as ${stored.uploadId}`, tags: ['auto'] });
-          autoSnapshot = m.id;
-        }
-        return { ...result, auto_snapshot_id: autoSnapshot };
+      const job = await queueJob(jobs, 'ingest.controls', {
+        upload_id: stored.uploadId,
+        filename,
+        skip_invalid: request.query.skip_invalid === 'true',
+        close_missing: request.query.close_missing === 'true',
+        stored_file: stored.relativePath,
+        size_bytes: stored.sizeBytes,
+        sha256: stored.sha256,
       });
       return reply.code(202).send({ ...jobAccepted(job, `/api/v2/pipelines/jobs/${job.job_id}`), upload_id: stored.uploadId });
     },

@@ -16,15 +16,10 @@ import type pg from 'pg';
 import { NfrError } from '../errors.js';
 import { connect } from '../postgres/connection.js';
 import { atomicWriteFile } from '../util/fs.js';
-import type { SnapshotId } from './ids.js';
-import { allocateSnapshotId } from './state.js';
-import type { SnapshotContext, SnapshotStore } from './store.js';
+import type { Context, SnapshotStore } from './context.js';
 
 /** Advisory-lock namespace for nfr ("NFR" in ASCII); the second key is derived from the database name. */
 const LOCK_NAMESPACE = 0x4e4652;
-
-/** Namespace of the short lock that serialises snapshot id allocation. */
-const ID_LOCK_NAMESPACE = 0x4e4653;
 
 /** How long any operation waits for a `recover` holder (which finishes in well under a second). */
 const RECOVER_GRACE_MS = 10_000;
@@ -71,7 +66,7 @@ export async function readLockFile(store: SnapshotStore): Promise<LockHolder | u
  * holds it; otherwise it waits up to that long.
  */
 export async function acquireOperationLock(
-  ctx: SnapshotContext,
+  ctx: Context,
   operation: OperationKind,
   snapshotId: string | null,
   waitSeconds = ctx.config.lockWaitSeconds,
@@ -141,7 +136,7 @@ export async function acquireOperationLock(
 
 /** Runs fn while holding the operation lock, releasing it however fn ends. */
 export async function withOperationLock<T>(
-  ctx: SnapshotContext,
+  ctx: Context,
   operation: OperationKind,
   snapshotId: string | null,
   fn: (lock: OperationLock) => Promise<T>,
@@ -163,7 +158,7 @@ export interface LockState {
 }
 
 /** Who holds the operation lock right now, read from pg_locks and the lock file. */
-export async function lockState(ctx: SnapshotContext): Promise<LockState> {
+export async function lockState(ctx: Context): Promise<LockState> {
   const file = await readLockFile(ctx.store);
   const client = await connect(ctx.maintenance, 'nfr status');
   try {
@@ -194,7 +189,7 @@ async function advisoryHolderPid(client: pg.ClientBase, database: string): Promi
 }
 
 /** Who holds the lock, from the lock file when it belongs to the advisory lock's session. */
-async function describeHolder(ctx: SnapshotContext, client: pg.ClientBase): Promise<{ who: string; holder: LockHolder | undefined }> {
+async function describeHolder(ctx: Context, client: pg.ClientBase): Promise<{ who: string; holder: LockHolder | undefined }> {
   const file = await readLockFile(ctx.store);
   const pid = await advisoryHolderPid(client, ctx.target.database).catch(() => undefined);
   const holder = file && (pid === undefined || file.backend_pid === pid) ? file : undefined;
@@ -204,7 +199,7 @@ async function describeHolder(ctx: SnapshotContext, client: pg.ClientBase): Prom
   return { who, holder };
 }
 
-async function lockedError(ctx: SnapshotContext, client: pg.ClientBase, operation: OperationKind): Promise<NfrError> {
+async function lockedError(ctx: Context, client: pg.ClientBase, operation: OperationKind): Promise<NfrError> {
   const { who, holder } = await describeHolder(ctx, client);
   return new NfrError(
     'LOCKED',
@@ -213,25 +208,3 @@ async function lockedError(ctx: SnapshotContext, client: pg.ClientBase, operatio
   );
 }
 
-/**
- * Reserves the next snapshot id. Ids are handed out under their own short transaction-scoped
- * advisory lock, not the operation lock, so the API can answer a create request with its
- * snapshot id at once while the create itself still waits its turn.
- */
-export async function reserveSnapshotId(ctx: SnapshotContext, maint?: pg.ClientBase): Promise<SnapshotId> {
-  const client = maint ?? (await connect(ctx.maintenance, 'nfr id'));
-  try {
-    await client.query('begin');
-    try {
-      await client.query('select pg_advisory_xact_lock($1, $2)', [ID_LOCK_NAMESPACE, lockKey(ctx.target.database)]);
-      const id = await allocateSnapshotId(ctx.store);
-      await client.query('commit');
-      return id;
-    } catch (err) {
-      await client.query('rollback').catch(() => {});
-      throw err;
-    }
-  } finally {
-    if (!maint) await (client as pg.Client).end().catch(() => {});
-  }
-}

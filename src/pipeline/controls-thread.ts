@@ -10,9 +10,9 @@
  */
 import { Worker } from 'node:worker_threads';
 import { NfrError, type ErrorCode } from '../errors.js';
-import type { SnapshotContext } from '../snapshot/store.js';
-import type { ControlsIngestOptions, ControlsIngestResult } from './controls.js';
-import type { StoredUpload } from './uploads.js';
+import type { Context } from '../runtime/context.js';
+import type { ControlsIngestOptions, ControlsIngestResult } from '../ingest/controls.js';
+import type { StoredUpload } from '../ingest/uploads.js';
 
 /** Old-generation bound of the ingestion thread: ingestion keeps batches, not files. */
 export const INGEST_THREAD_HEAP_MB = 96;
@@ -26,14 +26,15 @@ export type IngestThreadMessage =
   | { readonly type: 'error'; readonly code: ErrorCode; readonly message: string; readonly details: Record<string, unknown> | undefined };
 
 export interface IngestThreadData {
-  readonly ctx: Omit<SnapshotContext, 'onLockWait'>;
+  /** The context without its functions (they do not cross to a thread): the worker adds them again. */
+  readonly ctx: Omit<Context, 'onLockWait' | 'recover'>;
   readonly stored: StoredUpload;
   readonly filename: string;
   readonly options: Omit<ControlsIngestOptions, 'dryRun' | 'onProgress'>;
 }
 
-export function ingestStoredControlsOnThread(ctx: SnapshotContext, stored: StoredUpload, filename: string, options: IngestThreadData['options']): Promise<ControlsIngestResult> {
-  const { onLockWait, ...plain } = ctx;
+export function ingestStoredControlsOnThread(ctx: Context, stored: StoredUpload, filename: string, options: IngestThreadData['options']): Promise<ControlsIngestResult> {
+  const { onLockWait, recover: _recover, ...plain } = ctx;
   const data: IngestThreadData = { ctx: plain, stored, filename, options };
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER, { workerData: data, resourceLimits: { maxOldGenerationSizeMb: INGEST_THREAD_HEAP_MB, maxYoungGenerationSizeMb: 16 } });

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { escapeIdentifier } from '../postgres/connection.js';
+import { escapeIdentifier } from './connection.js';
 
 export type CopyValue = string | number | boolean | null | undefined | Date | readonly string[];
 

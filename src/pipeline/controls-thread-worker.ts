@@ -1,7 +1,8 @@
 /** The worker side of controls-thread.ts: runs ingestStoredControls and posts what happened. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { toNfrError } from '../errors.js';
-import { ingestStoredControls } from './controls.js';
+import { ingestStoredControls } from '../ingest/controls.js';
+import { recoverLeftovers } from '../snapshot/recover.js';
 import type { IngestThreadData, IngestThreadMessage } from './controls-thread.js';
 
 const port = parentPort;
@@ -10,7 +11,7 @@ const { ctx, stored, filename, options } = workerData as IngestThreadData;
 const post = (m: IngestThreadMessage) => port.postMessage(m);
 
 try {
-  const result = await ingestStoredControls({ ...ctx, onLockWait: (holder) => post({ type: 'lock-wait', holder }) }, stored, filename, options);
+  const result = await ingestStoredControls({ ...ctx, recover: recoverLeftovers, onLockWait: (holder) => post({ type: 'lock-wait', holder }) }, stored, filename, options);
   post({ type: 'done', result });
 } catch (err) {
   const e = toNfrError(err);

@@ -1,10 +1,12 @@
-/** The frame every state-changing snapshot operation runs in: lock, maintenance session, recovery. */
+/**
+ * The frame every state-changing operation runs in (a snapshot, an ingestion, an index sync):
+ * the operation lock, a maintenance session, and recovery of what a killed operation left.
+ */
 import type pg from 'pg';
 import { NfrError } from '../errors.js';
 import { connect } from '../postgres/connection.js';
 import { acquireOperationLock, type OperationKind, type OperationLock } from './lock.js';
-import { recoverLeftovers, type RecoveryReport } from './recover.js';
-import type { SnapshotContext } from './store.js';
+import type { Context, RecoveryReport } from './context.js';
 
 export interface Operation {
   readonly lock: OperationLock;
@@ -25,7 +27,7 @@ export type ProgressListener = (progress: Progress) => void;
 
 /** Takes the lock, cleans up leftovers of killed operations, runs fn, and releases everything. */
 export async function withOperation<T>(
-  ctx: SnapshotContext,
+  ctx: Context,
   kind: OperationKind,
   snapshotId: string | null,
   fn: (op: Operation) => Promise<T>,
@@ -35,7 +37,7 @@ export async function withOperation<T>(
   try {
     const maint = await connect(ctx.maintenance, `nfr ${kind}`);
     try {
-      const recovery = await recoverLeftovers(ctx, maint);
+      const recovery = await ctx.recover(ctx, maint);
       return await fn({ lock, maint, recovery });
     } finally {
       await maint.end().catch(() => {});
@@ -51,11 +53,11 @@ export async function withOperation<T>(
  * hand. Returns undefined when another operation holds the lock (its leftovers are not leftovers).
  */
 /** The same context, but its operations wait up to `seconds` for the lock (never less than configured). */
-export function waitingForLock<C extends SnapshotContext>(ctx: C, seconds: number): C {
+export function waitingForLock<C extends Context>(ctx: C, seconds: number): C {
   return { ...ctx, config: { ...ctx.config, lockWaitSeconds: Math.max(ctx.config.lockWaitSeconds, seconds) } };
 }
 
-export async function tryRecover(ctx: SnapshotContext): Promise<RecoveryReport | undefined> {
+export async function tryRecover(ctx: Context): Promise<RecoveryReport | undefined> {
   try {
     return await withOperation(ctx, 'recover', null, async (op) => op.recovery, 0);
   } catch (err) {

@@ -7,7 +7,7 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { NfrError } from '../errors.js';
-import { controlsCsvParser, csvSyntaxError, parseHeader } from '../ingest/controls-csv.js';
+import { controlsCsvParser, csvSyntaxError, parseHeader } from './controls-csv.js';
 
 /** How much of the file is looked at for NUL bytes. */
 const SNIFF_BYTES = 64 * 1024;

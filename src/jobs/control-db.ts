@@ -1,0 +1,79 @@
+/**
+ * The control database: `<live>_nfr` beside the live database (or NFR_CONTROL_DATABASE), holding
+ * the job queue and the servers' heartbeats. A restore replaces the live database and never
+ * touches this one, so job states survive every restore, and every server on the same PostgreSQL
+ * shares them. It is created on first use and migrated like the app schema, from
+ * `control-migrations/`.
+ */
+import { fileURLToPath } from 'node:url';
+import type pg from 'pg';
+import type PgBoss from 'pg-boss';
+import { NfrError, sqlState } from '../errors.js';
+import { connect, escapeIdentifier, withDatabase, type PgTarget } from '../postgres/connection.js';
+import { databaseExists } from '../postgres/databases.js';
+import { runMigrations } from '../postgres/migrate.js';
+import type { Context } from '../runtime/context.js';
+
+export const CONTROL_MIGRATIONS_DIR = fileURLToPath(new URL('../../../control-migrations', import.meta.url));
+export const CONTROL_MIGRATIONS_TABLE = 'nfr_control_migrations';
+
+/** `<live>_nfr`, or NFR_CONTROL_DATABASE. Within PostgreSQL's 63 bytes, the live name is cut. */
+export function controlDatabaseName(ctx: Pick<Context, 'config' | 'target'>): string {
+  if (ctx.config.controlDatabase !== undefined) return ctx.config.controlDatabase;
+  let live = ctx.target.database;
+  while (Buffer.byteLength(live) > 59) live = live.slice(0, -1);
+  return `${live}_nfr`;
+}
+
+/**
+ * Creates the control database if it does not exist (two servers racing both succeed) and
+ * migrates it to head. Returns its target.
+ */
+export async function openControlDatabase(ctx: Context): Promise<PgTarget> {
+  const name = controlDatabaseName(ctx);
+  if (name === ctx.target.database) {
+    throw new NfrError('CONFIG', `NFR_CONTROL_DATABASE=${name} is the live database: the job queue needs a database of its own, which restores never replace`);
+  }
+  const maint = await connect(ctx.maintenance, 'nfr control');
+  try {
+    if (!(await databaseExists(maint, name))) {
+      try {
+        await maint.query(`create database ${escapeIdentifier(name)} template template0`);
+      } catch (err) {
+        // 42P04: another server created it in the meantime (23505 when the race is that close).
+        const code = sqlState(err);
+        if (code !== '42P04' && code !== '23505') {
+          throw new NfrError(code === '42501' ? 'CONFIG' : 'DATABASE', `cannot create the control database "${name}" for the job queue: ${(err as Error).message}. Create it (CREATE DATABASE ${name}) or name an existing one in NFR_CONTROL_DATABASE`, { cause: err });
+        }
+      }
+    }
+  } finally {
+    await maint.end().catch(() => {});
+  }
+  const target = withDatabase(ctx.target, name);
+  const client = await connect(target, 'nfr control migrate');
+  try {
+    await runMigrations(client, CONTROL_MIGRATIONS_DIR, CONTROL_MIGRATIONS_TABLE);
+  } catch (err) {
+    throw new NfrError('DATABASE', `migration of the control database "${name}" failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await client.end().catch(() => {});
+  }
+  return target;
+}
+
+/** A transaction on a pooled session, handed to pg-boss as its `db` so queue and records commit together. */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient, db: PgBoss.Db) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('begin');
+    const result = await fn(client, { executeSql: (text: string, values: unknown[]) => client.query(text, values) });
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Which servers are alive, by heartbeat, not by pid: pids repeat across hosts and restarts, a
+ * heartbeat in the control database does not. Every server refreshes its row and its running
+ * job's every NFR_HEARTBEAT_SECONDS; a running job whose heartbeat is three intervals old belongs
+ * to a server that died (killed, its host gone, hung) and is failed as `INTERRUPTED`, with the
+ * step it was at, by whichever live server looks first. A restarting server therefore never
+ * touches jobs that other live servers are running.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type pg from 'pg';
+import type PgBoss from 'pg-boss';
+import { NFR_VERSION } from '../version.js';
+import { inTransaction } from './control-db.js';
+import { failure, JOB_QUEUE, type Job } from './store.js';
+
+/** A heartbeat is missed for this many intervals before its server counts as dead. */
+export const MISSED_HEARTBEATS = 3;
+
+export interface ServerIdentity {
+  readonly server_id: string;
+  /** `host:pid`, what job records show. */
+  readonly label: string;
+  readonly host: string;
+  readonly pid: number;
+}
+
+export function newServerIdentity(): ServerIdentity {
+  const host = hostname();
+  return Object.freeze({ server_id: randomUUID(), host, pid: process.pid, label: `${host}:${process.pid}` });
+}
+
+export class Liveness {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly boss: PgBoss,
+    readonly me: ServerIdentity,
+    readonly heartbeatSeconds: number,
+  ) {}
+
+  /** How old a heartbeat may be before its server counts as dead. */
+  get staleSeconds(): number {
+    return this.heartbeatSeconds * MISSED_HEARTBEATS;
+  }
+
+  /** Records this server (again, if a live one took it for dead and removed it) and its running job. */
+  async beat(url: string | null): Promise<void> {
+    await this.pool.query(
+      `insert into nfr_server (server_id, host, pid, url, version, stale_after) values ($1, $2, $3, $4, $5, now() + $6 * interval '1 second')
+       on conflict (server_id) do update set heartbeat_at = now(), stale_after = excluded.stale_after, url = coalesce(excluded.url, nfr_server.url)`,
+      [this.me.server_id, this.me.host, this.me.pid, url, NFR_VERSION, this.staleSeconds],
+    );
+    await this.pool.query(`update nfr_job set heartbeat_at = now(), stale_after = now() + $2 * interval '1 second' where server_id = $1 and status = 'running'`, [this.me.server_id, this.staleSeconds]);
+  }
+
+  /**
+   * Fails every running job whose heartbeat stopped (its server is gone), in the records and in
+   * the queue at once, so the next job can start; removes the rows of dead servers. Returns what
+   * it failed.
+   */
+  async failAbandoned(): Promise<Job[]> {
+    const failed = await inTransaction(this.pool, async (client, db) => {
+      const stale = await client.query<{ job_id: string; server: string | null; current_step: string | null; heartbeat_at: Date | null; errors: unknown[] }>(
+        `select job_id, server, current_step, heartbeat_at, errors from nfr_job where status = 'running' and stale_after < now() for update skip locked`,
+      );
+      const jobs: Job[] = [];
+      for (const row of stale.rows) {
+        const since = row.heartbeat_at ? ` (its last heartbeat was at ${row.heartbeat_at.toISOString()})` : '';
+        const message = `interrupted: the server ${row.server ?? 'that ran this job'} stopped before the job finished${since}; the job was running at step "${row.current_step ?? 'unknown'}". The next operation cleans up what it left`;
+        const { error, errors } = failure('INTERRUPTED', message, Array.isArray(row.errors) && row.errors.length > 0 ? (row.errors as Job['errors']) : []);
+        await client.query(`update nfr_job set status = 'failed', finished_at = now(), updated_at = now(), error = $2, errors = $3 where job_id = $1`, [row.job_id, JSON.stringify(error), JSON.stringify(errors)]);
+        jobs.push({ job_id: row.job_id } as Job);
+      }
+      for (const job of jobs) await this.boss.fail(JOB_QUEUE, job.job_id, { message: 'its server stopped' }, { db });
+      await client.query(`delete from nfr_server where stale_after < now() and server_id <> $1`, [this.me.server_id]);
+      return jobs;
+    });
+    return failed;
+  }
+
+  /** Other servers whose heartbeat is current. */
+  async otherLiveServers(): Promise<number> {
+    const r = await this.pool.query<{ n: number }>('select count(*)::int as n from nfr_server where server_id <> $1 and stale_after >= now()', [this.me.server_id]);
+    return r.rows[0]?.n ?? 0;
+  }
+
+  /** Leaves the table on a graceful shutdown. */
+  async remove(): Promise<void> {
+    await this.pool.query('delete from nfr_server where server_id = $1', [this.me.server_id]);
+  }
+}

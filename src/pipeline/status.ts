@@ -1,0 +1,14 @@
+/** Where the pipeline is: the stage the live database records, and how many current rows it has. */
+import type pg from 'pg';
+import { getPipelineStage } from '../runtime/stage.js';
+
+export async function pipelineStatus(client: pg.ClientBase) {
+  const stage = await getPipelineStage(client);
+  const counts = await client.query<{ controls: string; functions: string; themes: string }>(
+    `select (select count(*) from src_controls_ver_control where tx_to is null)::text as controls,
+            (select count(*) from src_orgs_ver_function where tx_to is null)::text as functions,
+            (select count(*) from src_risks_ver_theme where tx_to is null)::text as themes`,
+  );
+  const row = counts.rows[0];
+  return { ...stage, current: { controls: Number(row?.controls ?? 0), functions: Number(row?.functions ?? 0), risk_themes: Number(row?.themes ?? 0) } };
+}

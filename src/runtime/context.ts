@@ -1,0 +1,82 @@
+/**
+ * The context every stage runs in: the configuration, the live database and the maintenance
+ * database beside it, the shared repository on disk, and how to repair what a killed operation
+ * left. Ingestion, enrichment, indexing and snapshots all take it; the edges (CLI, server) open it
+ * once (pipeline/context.ts) and pass it down.
+ *
+ * The repository under POSTGRES_BACKUP_PATH, shared by every process and server:
+ *
+ *   SNAP-2026-0001/                completed snapshots (snapshot/store.ts)
+ *   .tmp/SNAP-2026-0002/           a create in progress (leftovers are removed on the next run)
+ *   .trash/                        snapshots being deleted
+ *   .locks/snapshot_operation.lock who holds the operation lock
+ *   .state/                        id sequence, event log, last restore (for undo), swap journal
+ */
+import path from 'node:path';
+import type pg from 'pg';
+import type { Config } from '../config.js';
+import { resolveTarget, withDatabase, type PgTarget } from '../postgres/connection.js';
+import { ensureDir } from '../util/fs.js';
+
+export interface SnapshotStore {
+  readonly root: string;
+  readonly tmpDir: string;
+  readonly trashDir: string;
+  readonly locksDir: string;
+  readonly stateDir: string;
+}
+
+/** What recovery repaired before an operation started (nothing, usually). */
+export interface RecoveryReport {
+  readonly removed_temp_dirs: string[];
+  readonly dropped_databases: string[];
+  readonly reopened_database: boolean;
+  /** Qdrant collections an unfinished full restore had created, now deleted. */
+  readonly dropped_collections: string[];
+  /** A full restore killed after its database swap: its Qdrant alias switch was completed. */
+  readonly completed_index_switch: boolean;
+}
+
+/**
+ * Repairs what killed operations left; called with the operation lock held (so nothing it finds
+ * is in use) and a session on the maintenance database. Snapshots implement it
+ * (snapshot/recover.ts): they are what leaves databases and directories half-done.
+ */
+export type Recovery = (ctx: Context, maint: pg.ClientBase) => Promise<RecoveryReport>;
+
+export interface Context {
+  readonly config: Config;
+  /** The live database. */
+  readonly target: PgTarget;
+  /** Same server, maintenance database: locks, CREATE/DROP/RENAME DATABASE. */
+  readonly maintenance: PgTarget;
+  readonly store: SnapshotStore;
+  readonly recover: Recovery;
+  /**
+   * Told once when an operation has to wait for the lock, with who holds it. Without it the
+   * command says so on stderr; a job shows it as its step instead.
+   */
+  readonly onLockWait?: (holder: string) => void;
+}
+
+export function snapshotStore(root: string): SnapshotStore {
+  return Object.freeze({
+    root,
+    tmpDir: path.join(root, '.tmp'),
+    trashDir: path.join(root, '.trash'),
+    locksDir: path.join(root, '.locks'),
+    stateDir: path.join(root, '.state'),
+  });
+}
+
+/** Resolves the live database (starting the embedded cluster if needed) and prepares the repository. */
+export async function openRuntimeContext(config: Config, recover: Recovery): Promise<Context> {
+  const target = await resolveTarget(config);
+  const store = snapshotStore(config.backupPath);
+  await ensureStore(store);
+  return Object.freeze({ config, target, maintenance: withDatabase(target, config.maintenanceDb), store, recover });
+}
+
+export async function ensureStore(store: SnapshotStore): Promise<void> {
+  for (const dir of [store.root, store.tmpDir, store.trashDir, store.locksDir, store.stateDir]) await ensureDir(dir);
+}
