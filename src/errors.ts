@@ -28,6 +28,42 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/**
+ * What each exit code means, for `nfr --help` and the README's table (a test holds the README to
+ * it). Every exit code of ERROR_CODES is here; 13 and 14 only exist in HTTP answers.
+ */
+export const EXIT_MEANINGS: Readonly<Record<number, string>> = {
+  0: 'success',
+  1: 'internal error',
+  2: 'usage or configuration error',
+  3: 'another operation (snapshot, restore, ingestion, indexing) holds the lock',
+  4: 'not found',
+  5: 'schema version or index model mismatch',
+  6: 'verification failed (snapshot checksums, index check)',
+  7: 'external tool or service failed (pg_dump, pg_restore, initdb, Qdrant, embeddings endpoint)',
+  8: 'unhealthy (`snapshot health`)',
+  9: 'cancelled at the confirmation prompt',
+  10: 'database or Qdrant unavailable',
+  11: 'in use (sessions of the live database would not end)',
+  12: 'invalid input (bad id, name, file, line or row)',
+  13: 'unauthorized (API only: no or unknown token; HTTP 401)',
+  14: 'forbidden (API only: the token\'s role may not; HTTP 403)',
+  15: 'disk full (no space left where nfr writes, or on the database server; HTTP 507)',
+};
+
+/**
+ * One problem with a piece of input, wherever it is reported (a job record, an upload record,
+ * an ingestion report): the file if there are several, the line (CSV: where the record starts;
+ * JSONL: the line) and the column or field, null when the problem is the whole file or line,
+ * and what is wrong.
+ */
+export interface InputError {
+  readonly file?: string;
+  readonly line: number | null;
+  readonly field: string | null;
+  readonly message: string;
+}
+
 /** An error the user can act on: a stable code, a message saying what happened and what to do. */
 export class NfrError extends Error {
   readonly code: ErrorCode;

@@ -295,35 +295,48 @@ describe('hardening', () => {
     }
   });
 
-  it('answers 507 DISK_FULL when job records cannot be written, and starts no work', async (t) => {
-    const volume = await smallVolume(t, 256);
-    if (!volume) return;
+  it('answers 503 naming the control database when the job queue does not answer, starts no work, and runs jobs again once it is back', async () => {
+    const db = await cluster.createDatabase('nocontrol');
+    await seed(db.url, { controls: 20 });
+    const backups = cluster.tempDir('nocontrol-backups');
+    const server = await serveNfr(testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: backups, NFR_HOME: cluster.tempDir('nocontrol-home'), API_TOKENS: `admin:${ADMIN}` }));
+    const control = `${db.name}_nfr`;
+    const create = () =>
+      fetch(`${server.base}/api/v2/devdata/snapshots/create`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'queued?' }) });
     try {
-      const db = await cluster.createDatabase('fulljobs');
-      await seed(db.url, { controls: 20 });
-      const home = cluster.tempDir('fulljobs-home');
-      const backups = cluster.tempDir('fulljobs-backups');
-      // Job records live in the snapshot repository's state directory.
-      await mkdir(path.join(backups, '.state'), { recursive: true });
-      await symlink(volume.dir, path.join(backups, '.state', 'jobs'));
-      const server = await serveNfr(testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: backups, NFR_HOME: home, API_TOKENS: `admin:${ADMIN}` }));
-      try {
-        await fill(volume.dir);
-        const res = await fetch(`${server.base}/api/v2/devdata/snapshots/create`, { method: "POST", headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" }, body: JSON.stringify({ name: "no room for the job" }) });
-        const body = (await res.json()) as any;
-        assert.equal(res.status, 507, JSON.stringify(body));
-        assert.equal(body.error.code, 'DISK_FULL');
-        assert.match(body.error.message, /jobs/);
-        await new Promise((r) => setTimeout(r, 500));
-        assert.deepEqual((await readdir(backups)).filter((n) => n.startsWith('SNAP-')), [], 'no snapshot was started');
-        const list = await fetch(`${server.base}/api/v2/devdata/snapshots`, { headers: { authorization: `Bearer ${ADMIN}` } });
-        assert.deepEqual(((await list.json()) as any).snapshots, []);
-        assert.deepEqual(await filesUnder(volume.dir), ['filler'], 'no half-written job record');
-      } finally {
-        await server.stop();
+      // The control database stops taking sessions, and the ones it had are ended.
+      await cluster.admin(async (c) => {
+        await c.query(`alter database "${control}" allow_connections false`);
+        await c.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [control]);
+      });
+      const res = await create();
+      const body = (await res.json()) as any;
+      assert.equal(res.status, 503, JSON.stringify(body));
+      assert.equal(body.error.code, 'DATABASE');
+      assert.match(body.error.message, new RegExp(`control database "${control}" does not answer`));
+      const jobs = await fetch(`${server.base}/api/v2/jobs`, { headers: { authorization: `Bearer ${ADMIN}` } });
+      assert.equal(jobs.status, 503);
+      // The live database's reads do not depend on it.
+      const status = await fetch(`${server.base}/api/v2/pipelines/status`, { headers: { authorization: `Bearer ${ADMIN}` } });
+      assert.equal(status.status, 200);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.deepEqual((await readdir(backups)).filter((n) => n.startsWith('SNAP-')), [], 'no snapshot was started');
+
+      await cluster.admin((c) => c.query(`alter database "${control}" allow_connections true`));
+      const again = await create();
+      const accepted = (await again.json()) as any;
+      assert.equal(again.status, 202, JSON.stringify(accepted));
+      for (let i = 0; ; i++) {
+        const job = (await (await fetch(`${server.base}/api/v2/jobs/${accepted.job_id}`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as any;
+        if (job.status === 'completed') break;
+        assert.notEqual(job.status, 'failed', JSON.stringify(job));
+        assert.ok(i < 600, `job still ${job.status}`);
+        await new Promise((r) => setTimeout(r, 100));
       }
+      assert.deepEqual(((await (await fetch(`${server.base}/api/v2/devdata/snapshots`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as any).snapshots.map((m: { id: string }) => m.id), [accepted.snapshot_id]);
     } finally {
-      await volume.remove();
+      await cluster.admin((c) => c.query(`alter database "${control}" allow_connections true`)).catch(() => {});
+      await server.stop();
     }
   });
 

@@ -14,10 +14,7 @@ import pg from 'pg';
 import { withPoolClient } from '../src/server/db.js';
 import { TestCluster } from './support/cluster.js';
 import { fingerprint, mutate, query, seed } from './support/data.js';
-
-const ADMIN = 'admin-token-0123456789abcdef';
-const OPERATOR = 'operator-token-0123456789abcdef';
-const READER = 'reader-token-0123456789abcdef';
+import { ADMIN, api, API_TOKENS, OPERATOR, pollJob as pollJobAt, READER, serve, type Server } from './support/api.js';
 
 let cluster: TestCluster;
 
@@ -29,30 +26,6 @@ after(async () => {
   await cluster?.stop();
 });
 
-interface Server {
-  readonly url: string;
-  readonly env: Env;
-  readonly dbUrl: string;
-  readonly child: ReturnType<typeof spawnNfr>;
-  stop(): Promise<void>;
-}
-
-async function serve(env: Env): Promise<Server & { dbUrl: string }> {
-  const child = spawnNfr(['serve', '--port', '0'], env);
-  const banner = await waitForStderr(child, /listening on (http:\/\/\S+)/);
-  const url = /listening on (http:\/\/\S+)/.exec(banner)?.[1] ?? '';
-  return {
-    url,
-    env,
-    dbUrl: env.DATABASE_URL ?? '',
-    child,
-    async stop() {
-      child.kill('SIGTERM');
-      await waitForExit(child);
-    },
-  };
-}
-
 async function setupEnv(prefix: string, controls = 300, extra: Env = {}): Promise<Env> {
   const db = await cluster.createDatabase(prefix);
   await seed(db.url, { controls });
@@ -60,29 +33,9 @@ async function setupEnv(prefix: string, controls = 300, extra: Env = {}): Promis
     DATABASE_URL: db.url,
     POSTGRES_BACKUP_PATH: cluster.tempDir(`${prefix}-backups`),
     NFR_HOME: cluster.tempDir(`${prefix}-home`),
-    API_TOKENS: `admin:${ADMIN},operator:${OPERATOR},reader:${READER}`,
+    API_TOKENS,
     ...extra,
   });
-}
-
-async function api(server: Server, method: string, path: string, options: { token?: string | null; body?: unknown; headers?: Record<string, string> } = {}) {
-  const headers: Record<string, string> = { ...options.headers };
-  const token = options.token === undefined ? ADMIN : options.token;
-  if (token !== null) headers.authorization = `Bearer ${token}`;
-  let body: string | undefined;
-  if (options.body !== undefined) {
-    headers['content-type'] ??= 'application/json';
-    body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
-  }
-  const res = await fetch(server.url + path, { method, headers, body });
-  const text = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, text, headers: res.headers };
 }
 
 /**
@@ -111,16 +64,8 @@ async function rawHttp(server: Server, head: string[], body: Buffer | string = '
   return { status, json, text };
 }
 
-async function pollJob(server: Server, jobId: string, timeoutMs = 120_000, route = '/api/v2/devdata/snapshots/job/:id/status'): Promise<any> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await api(server, 'GET', route.replace(':id', jobId), { token: READER });
-    assert.equal(r.status, 200, r.text);
-    if (r.json.status === 'completed' || r.json.status === 'failed') return r.json;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${r.json.status}`);
-    await sleep(100);
-  }
-}
+/** The snapshot routes' own job URL, which the seed's polling flow uses. */
+const pollJob = (server: Server, jobId: string, timeoutMs = 120_000, route = '/api/v2/devdata/snapshots/job/:id/status') => pollJobAt(server, jobId, timeoutMs, route);
 
 describe('nfr serve', () => {
   it('runs the seed polling flow: create → poll → restore → poll, catalog intact', async () => {
@@ -624,7 +569,7 @@ describe('nfr serve', () => {
     const server = await serve({ ...env, NFR_FAULT_POINT: 'dumped', NFR_SHUTDOWN_GRACE_SECONDS: '1' });
     const created = await api(server, 'POST', '/api/v2/devdata/snapshots/create', { body: { name: 'stuck' } });
     assert.equal(created.status, 202, created.text);
-    await waitForStderr(server.child, /nfr-fault-point: dumped/);
+    await server.waitForStderr(/nfr-fault-point: dumped/);
     const started = Date.now();
     server.child.kill('SIGTERM');
     assert.equal(await waitForExit(server.child), 0);
@@ -644,7 +589,8 @@ describe('nfr serve', () => {
   });
 
   it('marks a job failed when the server is killed while running it', async () => {
-    const env = await setupEnv('killed', 50);
+    // A beat a second: the next server fails the dead one's job three seconds after its last.
+    const env = await setupEnv('killed', 50, { NFR_HEARTBEAT_SECONDS: '1' });
     const first = await serve({ ...env, NFR_FAULT_POINT: 'restoring' });
     let snapshotId: string;
     let jobId: string;
@@ -654,7 +600,7 @@ describe('nfr serve', () => {
       snapshotId = created.json.snapshot_id;
       const restore = await api(first, 'POST', `/api/v2/devdata/snapshots/${snapshotId}/restore`, { body: { skip_backup: true } });
       jobId = restore.json.job_id;
-      await waitForStderr(first.child, /nfr-fault-point: restoring/);
+      await first.waitForStderr(/nfr-fault-point: restoring/);
       const running = await api(first, 'GET', '/api/v2/jobs?status=running', { token: READER });
       assert.deepEqual(running.json.jobs.map((j: { job_id: string }) => j.job_id), [jobId]);
       // A snapshot under restore is never deleted: the request is refused at once, not queued.

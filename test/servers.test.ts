@@ -97,7 +97,7 @@ describe('several servers on one database', () => {
       // A stops for a moment (its restart follows), so the job is B's to take.
       await a.stop();
       const stuck = await createSnapshot(b, 'stuck on b');
-      await waitForStderr(b.child, /nfr-fault-point: dumped/);
+      await b.waitForStderr(/nfr-fault-point: dumped/);
       const running = await api(b, 'GET', '/api/v2/jobs?status=running', { token: READER });
       assert.equal(running.json.jobs.length, 1);
       const bLabel = running.json.jobs[0].server;
@@ -138,11 +138,14 @@ describe('several servers on one database', () => {
     });
   });
 
-  it('runs simultaneous creates on both servers one after the other, in the order they were queued', async () => {
+  it('starts two servers at once on a fresh database, and runs simultaneous creates on both one after the other, in the order they were queued', async () => {
     const env = await sharedEnv('two-create');
-    const a = await serve(env);
-    const b = await serve(env);
-    await withServers([a, b], async () => {
+    // Both create the control database and migrate it (and pg-boss's schema) at the same moment.
+    const starts = await Promise.allSettled([serve(env), serve(env)]);
+    const started = starts.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    await withServers(started, async () => {
+      for (const r of starts) if (r.status === 'rejected') throw r.reason;
+      const [a, b] = started as [Server, Server];
       const [x, y, z] = await Promise.all([createSnapshot(a, 'x'), createSnapshot(b, 'y'), createSnapshot(a, 'z')]);
       const jobs = await Promise.all([x, y, z].map((j, i) => pollJob(i % 2 ? a : b, j.job_id)));
       for (const j of jobs) assert.equal(j.status, 'completed', JSON.stringify(j));

@@ -1,6 +1,6 @@
 /** The `nfr` command line: builds the command tree and maps errors to exit codes. */
 import { Command, CommanderError, Option } from 'commander';
-import { ERROR_CODES } from '../errors.js';
+import { ERROR_CODES, EXIT_MEANINGS } from '../errors.js';
 import { NFR_VERSION } from '../version.js';
 import { reportError } from './output.js';
 
@@ -25,20 +25,9 @@ const ALIASES: Record<string, string> = { search: 'index' };
 
 export const EXIT_CODES_HELP = `
 Exit codes (the README's table):
-  0   success
-  1   internal error
-  2   usage or configuration error
-  3   another operation (snapshot, restore, ingestion, indexing) holds the lock
-  4   not found
-  5   schema version or index model mismatch
-  6   verification failed (snapshot checksums, index check)
-  7   external tool or service failed (pg_dump, pg_restore, initdb, Qdrant, embeddings endpoint)
-  8   unhealthy (snapshot health)
-  9   cancelled at the confirmation prompt
-  10  database or Qdrant unavailable
-  11  in use (sessions of the live database would not end)
-  12  invalid input (bad id, name, file, line or row)
-  15  disk full (no space left where nfr writes, or on the database server)`;
+${Object.entries(EXIT_MEANINGS)
+  .map(([code, meaning]) => `  ${code.padEnd(3)} ${meaning.replace(/`/g, '')}`)
+  .join('\n')}`;
 
 export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
   const program = new Command('nfr')

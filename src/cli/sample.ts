@@ -1,9 +1,9 @@
 /** `nfr sample ...`: writes sample context files and controls CSV. Flags become options; no logic here. */
 import type { Command } from 'commander';
-import { NfrError } from '../errors.js';
 import { generateSample } from '../sample/generate.js';
 import { writeNistSample } from '../sample/nist.js';
 import type { SampleSummary } from '../sample/options.js';
+import { intFlag } from './flags.js';
 import { emit, formatBytes, formatDuration, table } from './output.js';
 
 interface Common {
@@ -12,12 +12,6 @@ interface Common {
   date?: string;
 }
 
-const wholeNumber = (flag: string, min: number) => (value: string) => {
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value)) || Number(value) < min) {
-    throw new NfrError('USAGE', `${flag} ${value}: expected a whole number${min > 0 ? ` of at least ${min}` : ''}`);
-  }
-  return Number(value);
-};
 
 function human(s: SampleSummary): string {
   const rows = s.files.map((f) => [f.path, String(f.rows), formatBytes(f.bytes)]);
@@ -42,8 +36,8 @@ export function registerSampleCommands(program: Command): void {
     .command('generate')
     .description('large realistic generated data for tests and benchmarks, the same for the same seed')
     .requiredOption('--out <dir>', 'output directory (context/ and controls.csv are written in it)')
-    .requiredOption('--controls <n>', 'number of controls', wholeNumber('--controls', 1))
-    .option('--seed <n>', 'seed of the generator (default 1)', wholeNumber('--seed', 0))
+    .requiredOption('--controls <n>', 'number of controls', intFlag('--controls', 1))
+    .option('--seed <n>', 'seed of the generator (default 1)', intFlag('--seed', 0))
     .option('--date <YYYY-MM-DD>', 'date folder of the context files (default 2026-01-01)')
     .option('--json', 'print JSON')
     .action(async (opts: Common & { controls: number; seed?: number }) => {

@@ -7,16 +7,14 @@ import { openContext } from '../pipeline/context.js';
 import { syncIndex } from '../index/sync.js';
 import type { SearchFilter } from '../index/types.js';
 import { DEFAULT_LIMIT, MAX_LIMIT, SEARCH_MODES, parseSearchMode, searchControls, type SearchResult } from '../search/search.js';
+import { intFlag } from './flags.js';
 import { emit, formatDuration, table } from './output.js';
 
 interface Common {
   json?: boolean;
 }
 
-const limitFlag = (value: string): number => {
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_LIMIT) throw new NfrError('USAGE', `--limit ${value}: expected an integer from 1 to ${MAX_LIMIT}`);
-  return Number(value);
-};
+const limitFlag = intFlag('--limit', 1, MAX_LIMIT);
 
 /** Registers the top-level `index` and `search` commands. */
 export function registerIndexCommands(program: Command): void {

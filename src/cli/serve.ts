@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { NfrError } from '../errors.js';
+import { intFlag } from './flags.js';
 import { startServer } from '../server/serve.js';
 
 /** Shorter tokens are accepted (development) but warned about. */
@@ -12,12 +13,11 @@ export function registerServeCommand(program: Command): void {
     .command('serve')
     .description('serve the HTTP API (snapshots, pipeline, search, jobs)')
     .option('--host <host>', 'address to listen on (default NFR_API_HOST or 127.0.0.1)')
-    .option('--port <port>', 'port (default NFR_API_PORT or 8080; 0 picks a free one)')
+    .option('--port <port>', 'port (default NFR_API_PORT or 8080; 0 picks a free one)', intFlag('--port', 0, 65535, 'a port number from 0 to 65535'))
     .option('--json', 'once listening, print {url, interrupted_jobs, migrated, warnings} as one JSON line on stdout')
-    .action(async (opts: { host?: string; port?: string; json?: boolean }) => {
-      if (opts.port !== undefined && !(/^\d{1,5}$/.test(opts.port) && Number(opts.port) <= 65535)) throw new NfrError('USAGE', `--port ${opts.port}: expected a port number from 0 to 65535`);
+    .action(async (opts: { host?: string; port?: number; json?: boolean }) => {
       const config = loadConfig();
-      const server = await startServer(config, { host: opts.host, port: opts.port === undefined ? undefined : Number(opts.port) }).catch((err: unknown) => {
+      const server = await startServer(config, { host: opts.host, port: opts.port }).catch((err: unknown) => {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') {
           const where = `${opts.host ?? config.apiHost}:${opts.port ?? config.apiPort}`;

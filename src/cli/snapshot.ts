@@ -17,6 +17,7 @@ import { deepVerify } from '../snapshot/deep-verify.js';
 import { loadSnapshot, verifyFiles } from '../snapshot/verify.js';
 import { coolSnapshot, warmSnapshot } from '../snapshot/warm.js';
 import { readAllWarmCopies } from '../snapshot/warm-copies.js';
+import { intFlag } from './flags.js';
 import { confirm, emit, formatBytes, formatDuration, progressLine, table } from './output.js';
 
 interface Common {
@@ -25,10 +26,7 @@ interface Common {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-const positiveInt = (flag: string) => (value: string) => {
-  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 64) throw new NfrError('USAGE', `${flag} ${value}: expected an integer from 1 to 64`);
-  return Number(value);
-};
+const jobsFlag = intFlag('--jobs', 1, 64);
 
 export function registerSnapshotCommands(program: Command): void {
   const snapshot = program.command('snapshot').description('take, list, verify, restore and prune PostgreSQL snapshots');
@@ -39,7 +37,7 @@ export function registerSnapshotCommands(program: Command): void {
     .requiredOption('--name <name>', 'a name for people')
     .option('--description <text>', 'what this snapshot is for')
     .option('--tag <tag>', 'a tag (repeatable): pinned and pre-deployment change retention', collect)
-    .option('--jobs <n>', 'parallel pg_dump jobs (default POSTGRES_BACKUP_PARALLEL_JOBS)', positiveInt('--jobs'))
+    .option('--jobs <n>', 'parallel pg_dump jobs (default POSTGRES_BACKUP_PARALLEL_JOBS)', jobsFlag)
     .option('--full', 'also capture the vector index and DATA_INGESTED_PATH')
     .option('--warm', 'then keep a ready copy of it on the server, so restoring it is a file copy')
     .option('--json', 'print the manifest as JSON')
@@ -106,7 +104,7 @@ export function registerSnapshotCommands(program: Command): void {
     .option('--undo', 'put back the database the last restore replaced, by rename')
     .option('--skip-backup', 'do not take a pre-restore backup snapshot')
     .option('--force', 'restore across schema versions, then migrate to the current schema')
-    .option('--jobs <n>', 'parallel pg_restore jobs', positiveInt('--jobs'))
+    .option('--jobs <n>', 'parallel pg_restore jobs', jobsFlag)
     .option('--resync', 'bring the vector index in line after the restore')
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--skip-confirm', 'same as --yes')
@@ -194,7 +192,7 @@ export function registerSnapshotCommands(program: Command): void {
     .command('warm')
     .description('keep a ready copy of a snapshot on the server (a template database), so restoring it is a file copy')
     .requiredOption('--id <id>', 'snapshot id (SNAP-YYYY-NNNN)')
-    .option('--jobs <n>', 'parallel pg_restore jobs', positiveInt('--jobs'))
+    .option('--jobs <n>', 'parallel pg_restore jobs', jobsFlag)
     .option('--json', 'print JSON')
     .action(async (opts: Common & { id: string; jobs?: number }) => {
       const id = parseSnapshotId(opts.id);

@@ -23,6 +23,7 @@ import { ModelRunFile } from './model-run-file.js';
 import { ENRICHMENT_MODEL, FEATURE_PREP_MODEL, TAXONOMY_MODEL, keywords, normaliseText, rankThemes, summarise, type Theme } from './models.js';
 import { analyzeControls, countCurrentControls, createStagingTables, float32Values, nextPage, writeBatch, type PendingControl, type RunModels } from './outputs.js';
 import { controlText } from '../ingest/text.js';
+import { isUploadId } from '../ingest/uploads.js';
 
 /** Folder names under model_runs/, one per model. */
 export const MODEL_RUN_KINDS = ['taxonomy_mapping', 'enrichment', 'feature_prep', 'embedding'] as const;
@@ -64,8 +65,6 @@ export interface EnrichmentResult {
   readonly duration_ms: number;
 }
 
-const UPLOAD_ID = /^UPL-[0-9]{4}-[0-9]{4,}$/;
-
 /** Takes the operation lock ('ingest'), then runs {@link runEnrichmentLocked} on a fresh session. */
 export async function runEnrichment(ctx: Context, options: EnrichmentOptions): Promise<EnrichmentResult> {
   return withOperation(ctx, 'ingest', null, () => withClient(ctx.target, (client) => runEnrichmentLocked(ctx, client, options), 'nfr enrich'));
@@ -77,7 +76,7 @@ export async function runEnrichment(ctx: Context, options: EnrichmentOptions): P
  */
 export async function runEnrichmentLocked(ctx: Context, client: pg.ClientBase, options: EnrichmentOptions): Promise<EnrichmentResult> {
   const started = Date.now();
-  if (!UPLOAD_ID.test(options.uploadId)) throw new NfrError('USAGE', `upload id "${options.uploadId}" is not of the form UPL-YYYY-NNNN`);
+  if (!isUploadId(options.uploadId)) throw new NfrError('USAGE', `upload id "${options.uploadId}" is not of the form UPL-YYYY-NNNN`);
   const embedder = options.embedder ?? createEmbedder(ctx.config);
   const batchSize = options.batchSize ?? 500;
   const root = path.join(ctx.config.dataIngestedPath, 'model_runs');

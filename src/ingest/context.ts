@@ -16,7 +16,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
-import { NfrError } from '../errors.js';
+import { NfrError, type InputError } from '../errors.js';
 import { connect, escapeIdentifier as id } from '../postgres/connection.js';
 import { prepareSchema } from '../postgres/migrate.js';
 import { completeStage, getPipelineStage, type PipelineStage } from '../runtime/stage.js';
@@ -40,13 +40,8 @@ export interface ContextIngestOptions {
   readonly maxErrorsPerFile?: number | undefined;
 }
 
-/** A rejected line or file: `line` and `field` are null when the problem is the whole file or line. */
-export interface LineError {
-  readonly file: string;
-  readonly line: number | null;
-  readonly field: string | null;
-  readonly message: string;
-}
+/** A rejected line or file of a provider: always names its file. */
+export type LineError = InputError & { readonly file: string };
 
 export interface FileReport extends ChangeCounts {
   readonly provider: ProviderName;

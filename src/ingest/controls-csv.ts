@@ -9,7 +9,7 @@
 import { parse, type Options as CsvOptions, type Parser } from 'csv-parse';
 import { z } from 'zod';
 import { controlText, textHash } from './text.js';
-import { NfrError } from '../errors.js';
+import { NfrError, type InputError } from '../errors.js';
 import { CONTROLS_CSV_OPTIONS, MAX_FIELD_CHARS, MAX_RECORD_CHARS } from './csv-options.js';
 
 /** Every column the format knows, in the order `nfr sample` writes them. */
@@ -51,12 +51,8 @@ export const CONTROL_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._()/-]*$/;
 const MAX_ID = 64;
 const MAX_TITLE = 500;
 
-/** One problem with one row: CSV line (1-based, where the record starts), column, what is wrong. */
-export interface RowError {
-  readonly line: number;
-  readonly field: string;
-  readonly message: string;
-}
+/** One problem with one row of a controls CSV: always a line (1-based, where the record starts) and a column. */
+export type RowError = InputError & { readonly line: number; readonly field: string };
 
 /**
  * csv-parse's syntax errors (unclosed quote, stray quote) as INVALID_INPUT naming file and line;

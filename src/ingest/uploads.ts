@@ -23,14 +23,25 @@ export type UploadId = string & { readonly __brand: 'UploadId' };
 export type UploadKind = 'controls' | 'context';
 export type UploadStatus = 'pending' | 'running' | 'completed' | 'failed';
 
+/**
+ * `UPL-YYYY-NNNN`: a year and a number of four to nine digits (more than four once a year has
+ * 10,000 uploads). The only definition: as an id, as a stored file's name, and inside the name of
+ * a file derived from an upload (model runs: `UPL-2026-0003.taxonomy.jsonl`).
+ */
 const UPLOAD_ID = /^UPL-(\d{4})-(\d{4,9})$/;
 const STORED_FILE = /^UPL-(\d{4})-(\d{4,9})\.[A-Za-z0-9]+$/;
+const UPLOAD_ID_IN_NAME = /(?<![A-Za-z0-9])(UPL-\d{4}-\d{4,9})(?!\d)/;
 
 /** Error details kept in nfr_upload.errors; the total is in rows_rejected. */
 export const MAX_STORED_ERRORS = 100;
 
 export function isUploadId(s: string): s is UploadId {
   return UPLOAD_ID.test(s);
+}
+
+/** The upload id a file name carries (`UPL-2026-0003.csv`, `UPL-2026-0003.taxonomy.jsonl`), if any. */
+export function uploadIdInName(name: string): UploadId | undefined {
+  return UPLOAD_ID_IN_NAME.exec(name)?.[1] as UploadId | undefined;
 }
 
 export function formatUploadId(year: number, n: number): UploadId {

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type PgBoss from 'pg-boss';
 import { z } from 'zod';
+import { messageOf, NfrError, type InputError } from '../errors.js';
 import { inTransaction } from './control-db.js';
 
 export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed'] as const;
@@ -20,19 +21,15 @@ export type JobKind = (typeof JOB_KINDS)[number];
 /** The pg-boss queue every job goes through: one active job at a time across all servers, oldest first. */
 export const JOB_QUEUE = 'nfr-operations';
 
-/**
- * One problem with a job's input: the CSV or JSONL line and the column or field it concerns
- * (null when the problem is the whole file, or the job itself), what is wrong, and for context
- * ingestion the file.
- */
+/** One problem with a job's input (or the job's failure itself, with line and field null). */
+export type JobError = InputError;
+
 const jobErrorSchema = z.object({
   line: z.number().int().nullable(),
   field: z.string().nullable(),
   message: z.string(),
   file: z.string().optional(),
-});
-
-export type JobError = z.infer<typeof jobErrorSchema>;
+}) satisfies z.ZodType<InputError>;
 
 /**
  * What a job read and wrote, by name, filled in as it becomes known: for ingestion `rows_read`,
@@ -130,7 +127,15 @@ export class JobStore {
   constructor(
     readonly pool: pg.Pool,
     private readonly boss?: PgBoss,
+    /** The control database's name, for the error when it does not answer. */
+    private readonly database = 'control',
   ) {}
+
+  /** A failure of the control database, as the error a client sees (503): what is out of service and why. */
+  private unavailable(err: unknown): never {
+    if (err instanceof NfrError) throw err;
+    throw new NfrError('DATABASE', `the job queue's control database "${this.database}" does not answer (${messageOf(err)}); jobs can neither be started nor read until it does`, { cause: err });
+  }
 
   /** Told when a job was queued here, so this server looks for work at once. */
   onQueued: () => void = () => {};
@@ -145,7 +150,7 @@ export class JobStore {
       // The queue's row carries only the id: what to do is in nfr_job, read by whoever runs it.
       await boss.send(JOB_QUEUE, { job_id: jobId, kind }, { id: jobId, db } as PgBoss.SendOptions);
       return r.rows[0]!;
-    });
+    }).catch((err: unknown) => this.unavailable(err));
     this.onQueued();
     return jobFromRow(row);
   }
@@ -153,7 +158,7 @@ export class JobStore {
   /** A job by id, or undefined (also for ids that are not UUIDs: they never reach the database). */
   async get(jobId: string): Promise<Job | undefined> {
     if (!JOB_ID.test(jobId)) return undefined;
-    const r = await this.pool.query<JobRow>(`select ${COLUMNS} from nfr_job where job_id = $1`, [jobId]);
+    const r = await this.pool.query<JobRow>(`select ${COLUMNS} from nfr_job where job_id = $1`, [jobId]).catch((err: unknown) => this.unavailable(err));
     return r.rows[0] ? jobFromRow(r.rows[0]) : undefined;
   }
 
@@ -181,13 +186,13 @@ export class JobStore {
 
   /** Jobs, newest first, optionally filtered by status. */
   async list(filter: { status?: JobStatus; limit?: number } = {}): Promise<Job[]> {
-    const r = await this.pool.query<JobRow>(`select ${COLUMNS} from nfr_job where ($1::text is null or status = $1) order by created_at desc, job_id limit $2`, [filter.status ?? null, filter.limit ?? 100]);
+    const r = await this.pool.query<JobRow>(`select ${COLUMNS} from nfr_job where ($1::text is null or status = $1) order by created_at desc, job_id limit $2`, [filter.status ?? null, filter.limit ?? 100]).catch((err: unknown) => this.unavailable(err));
     return r.rows.map(jobFromRow);
   }
 
   /** How many jobs there are of each kind and status (for /metrics). */
   async tally(): Promise<{ kind: string; status: string; n: number }[]> {
-    const r = await this.pool.query<{ kind: string; status: string; n: number }>('select kind, status, count(*)::int as n from nfr_job group by kind, status order by kind, status');
+    const r = await this.pool.query<{ kind: string; status: string; n: number }>('select kind, status, count(*)::int as n from nfr_job group by kind, status order by kind, status').catch((err: unknown) => this.unavailable(err));
     return r.rows;
   }
 }

@@ -43,6 +43,9 @@ export const JOB = {
       type: 'array',
       items: { type: 'object', additionalProperties: true, properties: { line: { type: ['integer', 'null'] }, field: { type: ['string', 'null'] }, message: { type: 'string' }, file: { type: 'string' } } },
     },
+    server: { type: ['string', 'null'], description: 'the server that runs (or ran) the job, host:pid; null while it is queued' },
+    server_id: { type: ['string', 'null'], format: 'uuid' },
+    heartbeat_at: { type: ['string', 'null'], format: 'date-time', description: "the running job's last heartbeat; a job three heartbeats stale is failed by a live server" },
   },
 } as const;
 

@@ -51,17 +51,21 @@ export async function startServer(config: Config, listen: { host?: string; port?
     const controlPool = new pg.Pool({ ...clientConfig(control, 'nfr serve jobs'), max: 4, idleTimeoutMillis: 30_000 });
     controlPool.on('error', () => {});
     opened.push(() => controlPool.end());
-    const logError = (err: unknown) => process.stderr.write(`nfr serve: job queue: ${messageOf(err)}\n`);
+    // Said once per distinct problem: a control database that is down fails every poll.
+    let lastLogged = '';
+    const logError = (err: unknown) => {
+      const message = messageOf(err);
+      if (message !== lastLogged) process.stderr.write(`nfr serve: job queue: ${message}\n`);
+      lastLogged = message;
+    };
     // pg-boss keeps the queue (its schema `pgboss` in the control database); nfr takes jobs itself
     // (runner.ts), so pg-boss only supervises: archiving finished jobs, expiring lost ones.
     const boss = new PgBoss({ ...(clientConfig(control, 'nfr serve queue') as PgBoss.DatabaseOptions), max: 2, schedule: false, supervise: true });
     boss.on('error', logError);
     await boss.start();
     opened.push(() => boss.stop({ graceful: false, wait: true, close: true, timeout: 2000 }));
-    // One active job at a time across every server, oldest first; never retried (a half-done
-    // restore is not repeated behind the operator's back); a backstop expiry under pg-boss's cap.
-    await boss.createQueue(JOB_QUEUE, { name: JOB_QUEUE, policy: 'singleton', retryLimit: 0, expireInSeconds: 23 * 3600 });
-    const jobs = new JobStore(controlPool, boss);
+    await createQueueOnce(controlPool, boss);
+    const jobs = new JobStore(controlPool, boss, control.database);
     const liveness = new Liveness(controlPool, boss, newServerIdentity(), config.heartbeatSeconds);
     const runner = new JobRunner(jobs, boss, liveness, jobWork(ctx), logError);
     jobs.onQueued = () => runner.wake();
@@ -105,5 +109,28 @@ export async function startServer(config: Config, listen: { host?: string; port?
   } catch (err) {
     await closeOpened();
     throw err;
+  }
+}
+
+/** Serialises creating the queue across servers starting at once (see createQueueOnce). */
+const QUEUE_SETUP_LOCK = 0x4e465153;
+
+/**
+ * Creates the queue if it does not exist: one active job at a time across every server, oldest
+ * first; never retried (a half-done restore is not repeated behind the operator's back); a
+ * backstop expiry under pg-boss's cap. pg-boss's create_queue adds a partition to its job table,
+ * and two servers doing that at the same moment deadlock, so it runs under an advisory lock.
+ */
+async function createQueueOnce(pool: pg.Pool, boss: PgBoss): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [QUEUE_SETUP_LOCK]);
+    try {
+      if (!(await boss.getQueue(JOB_QUEUE))) await boss.createQueue(JOB_QUEUE, { name: JOB_QUEUE, policy: 'singleton', retryLimit: 0, expireInSeconds: 23 * 3600 });
+    } finally {
+      await client.query('select pg_advisory_unlock($1)', [QUEUE_SETUP_LOCK]);
+    }
+  } finally {
+    client.release();
   }
 }

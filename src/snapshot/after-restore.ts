@@ -8,6 +8,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
 import type { Config } from '../config.js';
+import { uploadIdInName } from '../ingest/uploads.js';
 import { messageOf } from '../errors.js';
 import type { Manifest } from './manifest.js';
 
@@ -30,7 +31,6 @@ export interface AfterRestoreReport {
 }
 
 const LISTED_FILES = 100;
-const UPLOAD_ID = /(UPL-\d{4}-\d{4,})/;
 
 /**
  * Builds the report on the restored live database (`client`). Runs inside the restore's
@@ -113,7 +113,7 @@ async function unreferencedFiles(config: Config, client: pg.ClientBase): Promise
     for (const e of await list(`model_runs/${model.name}`)) if (e.isFile()) candidates.push(`model_runs/${model.name}/${e.name}`);
   }
   const unreferenced = candidates.filter((f) => {
-    const id = UPLOAD_ID.exec(path.basename(f))?.[1];
+    const id = uploadIdInName(path.basename(f));
     return id !== undefined && !known.has(id);
   });
   unreferenced.sort();

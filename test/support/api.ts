@@ -17,6 +17,8 @@ export interface Server {
   readonly child: ReturnType<typeof spawnNfr>;
   /** Everything the server wrote on stderr so far. */
   stderr(): string;
+  /** Resolves with stderr once it matches (also when it already did). */
+  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -32,6 +34,15 @@ export async function serve(env: Env): Promise<Server> {
     env,
     child,
     stderr: () => seen,
+    async waitForStderr(pattern, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(seen)) {
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`nfr serve exited before ${pattern}; stderr: ${seen}`);
+        if (Date.now() > deadline) throw new Error(`no ${pattern} on stderr within ${timeoutMs} ms; stderr: ${seen}`);
+        await sleep(20);
+      }
+      return seen;
+    },
     async stop() {
       child.kill('SIGTERM');
       await waitForExit(child);
@@ -46,13 +57,13 @@ export interface ApiAnswer {
   readonly headers: Headers;
 }
 
-export async function api(server: Pick<Server, 'url'>, method: string, route: string, options: { token?: string | null; body?: unknown } = {}): Promise<ApiAnswer> {
-  const headers: Record<string, string> = {};
+export async function api(server: Pick<Server, 'url'>, method: string, route: string, options: { token?: string | null; body?: unknown; headers?: Record<string, string> } = {}): Promise<ApiAnswer> {
+  const headers: Record<string, string> = { ...options.headers };
   const token = options.token === undefined ? ADMIN : options.token;
   if (token !== null) headers.authorization = `Bearer ${token}`;
   let body: string | undefined;
   if (options.body !== undefined) {
-    headers['content-type'] = 'application/json';
+    headers['content-type'] ??= 'application/json';
     body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
   }
   const res = await fetch(server.url + route, { method, headers, body });
@@ -66,11 +77,14 @@ export async function api(server: Pick<Server, 'url'>, method: string, route: st
   return { status: res.status, json, text, headers: res.headers };
 }
 
-/** Polls `GET /api/v2/jobs/{id}` until the job completed or failed. */
-export async function pollJob(server: Pick<Server, 'url'>, jobId: string, timeoutMs = 120_000): Promise<any> {
+/**
+ * Polls a job until it completed or failed, at `route` (`:id` is the job id; any of the three
+ * routes that answer for a job).
+ */
+export async function pollJob(server: Pick<Server, 'url'>, jobId: string, timeoutMs = 120_000, route = '/api/v2/jobs/:id'): Promise<any> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const r = await api(server, 'GET', `/api/v2/jobs/${jobId}`, { token: READER });
+    const r = await api(server, 'GET', route.replace(':id', jobId), { token: READER });
     assert.equal(r.status, 200, r.text);
     if (r.json.status === 'completed' || r.json.status === 'failed') return r.json;
     if (Date.now() > deadline) throw new Error(`job ${jobId} still ${r.json.status} after ${timeoutMs} ms: ${r.text}`);

@@ -73,6 +73,8 @@ export interface Job {
   readonly error: { readonly code: string; readonly message: string } | null;
   readonly counts: Record<string, number> | null;
   readonly errors: readonly JobError[];
+  /** The server that runs (or ran) it, `host:pid`; null while queued. */
+  readonly server: string | null;
 }
 
 export interface JobAccepted {
@@ -104,6 +106,8 @@ export interface ServiceHealth {
   readonly database: { readonly status: 'ok' | 'error'; readonly message?: string };
   readonly index: { readonly backend: string; readonly status: string; readonly points: number; readonly in_sync: boolean | null; readonly message?: string; readonly model?: string };
   readonly active_job: string | null;
+  /** The server that answered, `host:pid`. */
+  readonly server: string;
 }
 
 export interface PipelineStatus {

@@ -39,7 +39,7 @@ export function JobProgress({ job }: { job: Job }) {
         <span className={`badge status-${job.status}`}>{job.status}</span>
         <span className="muted">
           phase <strong>{job.step ?? 'waiting'}</strong>
-          {parts.length ? ` · ${parts.join(' · ')}` : ''} · {percent} %
+          {parts.length ? ` · ${parts.join(' · ')}` : ''} · {percent} %{job.server && job.status === 'running' ? ` · on ${job.server}` : ''}
         </span>
       </div>
       {job.status === 'failed' ? null : (

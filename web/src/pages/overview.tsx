@@ -97,7 +97,10 @@ export function Overview() {
               <p>Free: no operation is running.</p>
             )
           ) : null}
-          <p className="muted small">Running job: {h?.active_job ?? 'none'}</p>
+          <p className="muted small">
+            Running job: {h?.active_job ?? 'none'}
+            {h?.server ? ` · this page is served by ${h.server}` : ''}
+          </p>
         </section>
       </div>
 
