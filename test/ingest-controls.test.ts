@@ -254,6 +254,29 @@ describe('ingest controls: invalid rows', () => {
   });
 });
 
+describe('ingest controls: what follows an ingestion', () => {
+  it('takes a snapshot afterwards with AUTO_SNAPSHOT_AFTER_INGESTION, as an API upload does, and none after a dry run', async () => {
+    const db = await controlsDb(cluster, 'autosnap');
+    const env = { ...db.env, AUTO_SNAPSHOT_AFTER_INGESTION: 'true' };
+    const file = await write(db.dir, 'c.csv', csv([row('A-1'), row('A-2')]));
+    const dry = await ingest(file, env, '--dry-run');
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(dry.body.auto_snapshot_id, null);
+    const r = await ingest(file, env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.body.auto_snapshot_id, /^SNAP-\d{4}-\d{4}$/);
+    const list = await nfrJson(['snapshot', 'list', '--json'], env);
+    assert.deepEqual(
+      list.body.snapshots.map((s: { id: string; name: string; tags: string[] }) => [s.id, s.name, s.tags]),
+      [[r.body.auto_snapshot_id, `after ${r.body.upload_id}`, ['auto']]],
+    );
+    // Without the setting, nothing is taken.
+    const plain = await ingest(await write(db.dir, 'd.csv', csv([row('A-3')])), db.env);
+    assert.equal(plain.body.auto_snapshot_id, null);
+    assert.equal((await nfrJson(['snapshot', 'list', '--json'], env)).body.snapshots.length, 1);
+  });
+});
+
 describe('ingest controls: upload ids', () => {
   it('continue above the stored files after a restore rolled the sequence back, never overwriting one', async () => {
     const db = await controlsDb(cluster, 'ids');
