@@ -55,27 +55,26 @@ export class Liveness {
 
   /**
    * Fails every running job whose heartbeat stopped (its server is gone), in the records and in
-   * the queue at once, so the next job can start; removes the rows of dead servers. Returns what
-   * it failed.
+   * the queue at once, so the next job can start; removes the rows of dead servers. Returns the
+   * ids of the jobs it failed.
    */
-  async failAbandoned(): Promise<Job[]> {
-    const failed = await inTransaction(this.pool, async (client, db) => {
+  async failAbandoned(): Promise<string[]> {
+    return inTransaction(this.pool, async (client, db) => {
       const stale = await client.query<{ job_id: string; server: string | null; current_step: string | null; heartbeat_at: Date | null; errors: unknown[] }>(
         `select job_id, server, current_step, heartbeat_at, errors from nfr_job where status = 'running' and stale_after < now() for update skip locked`,
       );
-      const jobs: Job[] = [];
+      const failed: string[] = [];
       for (const row of stale.rows) {
         const since = row.heartbeat_at ? ` (its last heartbeat was at ${row.heartbeat_at.toISOString()})` : '';
         const message = `interrupted: the server ${row.server ?? 'that ran this job'} stopped before the job finished${since}; the job was running at step "${row.current_step ?? 'unknown'}". The next operation cleans up what it left`;
         const { error, errors } = failure('INTERRUPTED', message, Array.isArray(row.errors) && row.errors.length > 0 ? (row.errors as Job['errors']) : []);
         await client.query(`update nfr_job set status = 'failed', finished_at = now(), updated_at = now(), error = $2, errors = $3 where job_id = $1`, [row.job_id, JSON.stringify(error), JSON.stringify(errors)]);
-        jobs.push({ job_id: row.job_id } as Job);
+        await this.boss.fail(JOB_QUEUE, row.job_id, { message: 'its server stopped' }, { db });
+        failed.push(row.job_id);
       }
-      for (const job of jobs) await this.boss.fail(JOB_QUEUE, job.job_id, { message: 'its server stopped' }, { db });
       await client.query(`delete from nfr_server where stale_after < now() and server_id <> $1`, [this.me.server_id]);
-      return jobs;
+      return failed;
     });
-    return failed;
   }
 
   /** Other servers whose heartbeat is current. */

@@ -61,10 +61,10 @@ export class JobRunner {
   }
 
   /**
-   * Joins the servers: records this one, fails the jobs of servers that died, then polls. Jobs
-   * other live servers run are left alone.
+   * Joins the servers: records this one, fails the jobs of servers that died (answering their
+   * ids), then polls. Jobs other live servers run are left alone.
    */
-  async start(url: string | null): Promise<Job[]> {
+  async start(url: string | null): Promise<string[]> {
     this.url = url;
     await this.liveness.beat(url);
     const failed = await this.liveness.failAbandoned();
