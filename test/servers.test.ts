@@ -116,7 +116,12 @@ describe('several servers on one database', () => {
       );
       assert.equal((await api(a, 'GET', `/api/v2/jobs/${queued.job_id}`, { token: READER })).json.status, 'pending', 'one job at a time: the next one waits');
 
-      // B dies without a word. A notices the missing heartbeat and fails B's job, then runs the next.
+      // B dies without a word. Servers on one machine see each other's pids; make B one A cannot
+      // see (as on another host), so only the missing heartbeat can tell A. A fails B's job, then
+      // runs the next.
+      const database = new URL(env.DATABASE_URL!).pathname.slice(1);
+      const moved = await query(cluster.url(`${database}_nfr`), "update nfr_server set pid_space = 'another-host' where server_id = $1 returning server_id", [running.json.jobs[0].server_id]);
+      assert.equal(moved.length, 1);
       const killedAt = Date.now();
       b.child.kill('SIGKILL');
       await waitForExit(b.child);

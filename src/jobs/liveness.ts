@@ -7,6 +7,7 @@
  * touches jobs that other live servers are running.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type pg from 'pg';
 import type PgBoss from 'pg-boss';
@@ -23,11 +24,37 @@ export interface ServerIdentity {
   readonly label: string;
   readonly host: string;
   readonly pid: number;
+  /**
+   * Where `pid` means something: the kernel's boot id and the pid namespace (Linux; null
+   * elsewhere). Two servers with the same pid space see the same processes, so one can tell
+   * that the other's pid is gone at once; with different ones (other hosts, containers, even
+   * with the same host name) only the heartbeat tells.
+   */
+  readonly pid_space: string | null;
 }
 
 export function newServerIdentity(): ServerIdentity {
   const host = hostname();
-  return Object.freeze({ server_id: randomUUID(), host, pid: process.pid, label: `${host}:${process.pid}` });
+  return Object.freeze({ server_id: randomUUID(), host, pid: process.pid, label: `${host}:${process.pid}`, pid_space: pidSpace() });
+}
+
+function pidSpace(): string | null {
+  try {
+    return `${readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}/${readlinkSync('/proc/self/ns/pid')}`;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a process of this pid space is gone (a pid that exists, or may, counts as alive). */
+function processGone(pid: number): boolean {
+  if (pid === process.pid) return true; // this process is not the server that had the pid before
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }
 
 export class Liveness {
@@ -46,25 +73,31 @@ export class Liveness {
   /** Records this server (again, if a live one took it for dead and removed it) and its running job. */
   async beat(url: string | null): Promise<void> {
     await this.pool.query(
-      `insert into nfr_server (server_id, host, pid, url, version, stale_after) values ($1, $2, $3, $4, $5, now() + $6 * interval '1 second')
+      `insert into nfr_server (server_id, host, pid, pid_space, url, version, stale_after) values ($1, $2, $3, $4, $5, $6, now() + $7 * interval '1 second')
        on conflict (server_id) do update set heartbeat_at = now(), stale_after = excluded.stale_after, url = coalesce(excluded.url, nfr_server.url)`,
-      [this.me.server_id, this.me.host, this.me.pid, url, NFR_VERSION, this.staleSeconds],
+      [this.me.server_id, this.me.host, this.me.pid, this.me.pid_space, url, NFR_VERSION, this.staleSeconds],
     );
     await this.pool.query(`update nfr_job set heartbeat_at = now(), stale_after = now() + $2 * interval '1 second' where server_id = $1 and status = 'running'`, [this.me.server_id, this.staleSeconds]);
   }
 
   /**
-   * Fails every running job whose heartbeat stopped (its server is gone), in the records and in
-   * the queue at once, so the next job can start; removes the rows of dead servers. Returns the
-   * ids of the jobs it failed.
+   * Fails every running job whose server is gone — its heartbeat stopped, or, for a server of
+   * this pid space, its process no longer exists (a restart on the same machine fails the jobs
+   * its killed predecessor left at once) — in the records and in the queue at once, so the next
+   * job can start; removes the rows of dead servers. Returns the ids of the jobs it failed.
    */
   async failAbandoned(): Promise<string[]> {
     return inTransaction(this.pool, async (client, db) => {
-      const stale = await client.query<{ job_id: string; server: string | null; current_step: string | null; heartbeat_at: Date | null; errors: unknown[] }>(
-        `select job_id, server, current_step, heartbeat_at, errors from nfr_job where status = 'running' and stale_after < now() for update skip locked`,
+      const running = await client.query<{ job_id: string; server: string | null; current_step: string | null; heartbeat_at: Date | null; errors: unknown[]; stale: boolean; pid: number | null; pid_space: string | null }>(
+        `select j.job_id, j.server, j.current_step, j.heartbeat_at, j.errors, j.stale_after < now() as stale, s.pid, s.pid_space
+           from nfr_job j left join nfr_server s on s.server_id = j.server_id
+          where j.status = 'running' and j.server_id is distinct from $1
+            for update of j skip locked`,
+        [this.me.server_id],
       );
+      const gone = (row: (typeof running.rows)[number]) => row.stale || (this.me.pid_space !== null && row.pid_space === this.me.pid_space && row.pid !== null && processGone(row.pid));
       const failed: string[] = [];
-      for (const row of stale.rows) {
+      for (const row of running.rows.filter(gone)) {
         const since = row.heartbeat_at ? ` (its last heartbeat was at ${row.heartbeat_at.toISOString()})` : '';
         const message = `interrupted: the server ${row.server ?? 'that ran this job'} stopped before the job finished${since}; the job was running at step "${row.current_step ?? 'unknown'}". The next operation cleans up what it left`;
         const { error, errors } = failure('INTERRUPTED', message, Array.isArray(row.errors) && row.errors.length > 0 ? (row.errors as Job['errors']) : []);
