@@ -316,6 +316,15 @@ describe('hardening', () => {
       assert.match(body.error.message, new RegExp(`control database "${control}" does not answer`));
       const jobs = await fetch(`${server.base}/api/v2/jobs`, { headers: { authorization: `Bearer ${ADMIN}` } });
       assert.equal(jobs.status, 503);
+      // An upload is stored before its job is queued: its record says no job will process it.
+      const form = new FormData();
+      form.append('file', new Blob(['control_id,title\nQ-1,Queued nowhere\n'], { type: 'text/csv' }), 'q.csv');
+      const upload = await fetch(`${server.base}/api/v2/pipelines/controls/ingest`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: form });
+      assert.equal(upload.status, 503, await upload.clone().text());
+      const uploads = await query(db.url, 'select status, errors from nfr_upload');
+      assert.equal(uploads.length, 1);
+      assert.equal(uploads[0].status, 'failed');
+      assert.match(uploads[0].errors[0].message, /no job could be queued for it: the job queue's control database/);
       // The live database's reads do not depend on it.
       const status = await fetch(`${server.base}/api/v2/pipelines/status`, { headers: { authorization: `Bearer ${ADMIN}` } });
       assert.equal(status.status, 200);

@@ -9,9 +9,11 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
-import { diskFull, NfrError } from '../../errors.js';
+import { diskFull, messageOf, NfrError } from '../../errors.js';
 import { acceptControlsUpload } from '../../ingest/controls.js';
 import { incomingDir, newPartFile } from '../../ingest/incoming.js';
+import { markUploadFailed } from '../../ingest/uploads.js';
+import { withPoolClient } from '../db.js';
 import { ensureDir } from '../../util/fs.js';
 import type { ServerDeps } from '../app.js';
 import { ERROR_BODY, ERROR_RESPONSES, JOB_ACCEPTED } from '../schemas.js';
@@ -85,14 +87,20 @@ export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): 
       } finally {
         await rm(temp, { force: true });
       }
+      const upload = stored;
       const job = await queueJob(jobs, 'ingest.controls', {
-        upload_id: stored.uploadId,
+        upload_id: upload.uploadId,
         filename,
         skip_invalid: request.query.skip_invalid === 'true',
         close_missing: request.query.close_missing === 'true',
-        stored_file: stored.relativePath,
-        size_bytes: stored.sizeBytes,
-        sha256: stored.sha256,
+        stored_file: upload.relativePath,
+        size_bytes: upload.sizeBytes,
+        sha256: upload.sha256,
+      }).catch(async (err: unknown) => {
+        // No job will process it: the upload's record says so instead of staying pending.
+        const message = `no job could be queued for it: ${messageOf(err)}`;
+        await withPoolClient(deps.pool, (c) => markUploadFailed(c, upload.uploadId, 0, [{ line: null, field: null, message }])).catch(() => {});
+        throw err;
       });
       return reply.code(202).send({ ...jobAccepted(job, `/api/v2/pipelines/jobs/${job.job_id}`), upload_id: stored.uploadId });
     },
