@@ -14,7 +14,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { POINTS_FILE, VECTORS_FILE, parsePayload, payloadLines, vectorChunks, type GenerationMeta } from './embedded-files.js';
-import { TopK } from './top-k.js';
+import { cosine, dot, TopK } from './top-k.js';
 import { matchesFilter, type PointPayload, type SearchFilter, type SearchHit } from './types.js';
 
 /** Bytes a parsed payload takes in memory, estimated from its JSON line (strings, object, array). */
@@ -47,11 +47,7 @@ export class ResidentGeneration {
       rows = chunk.first + chunk.rows;
     }
     const squares = new Float64Array(rows);
-    for (let r = 0; r < rows; r++) {
-      let s = 0;
-      for (let i = r * dimension, end = i + dimension; i < end; i++) s += (vectors[i] as number) * (vectors[i] as number);
-      squares[r] = s;
-    }
+    for (let r = 0; r < rows; r++) squares[r] = dot(vectors, r * dimension, vectors, r * dimension, dimension);
     const file = path.join(dir, POINTS_FILE);
     const payloads: PointPayload[] = [];
     for await (const line of payloadLines(file)) {
@@ -71,8 +67,8 @@ export class ResidentGeneration {
     const { dimension, distance } = this.meta;
     const v = this.vectors;
     const top = new TopK(limit);
-    let qq = 0;
-    for (let i = 0; i < dimension; i++) qq += (query[i] as number) * (query[i] as number);
+    const qq = dot(query, 0, query, 0, dimension);
+    const cosineDistance = distance === 'Cosine';
     for (let r = 0; r < this.payloads.length; r++) {
       if (filter && !matchesFilter(this.payloads[r] as PointPayload, filter)) continue;
       const base = r * dimension;
@@ -85,10 +81,8 @@ export class ResidentGeneration {
         }
         score = -Math.sqrt(sum);
       } else {
-        let dot = 0;
-        for (let i = 0; i < dimension; i++) dot += (query[i] as number) * (v[base + i] as number);
-        const vv = this.squares[r] as number;
-        score = distance === 'Dot' ? dot : qq === 0 || vv === 0 ? 0 : dot / Math.sqrt(qq * vv);
+        const qv = dot(query, 0, v, base, dimension);
+        score = cosineDistance ? cosine(qv, qq, this.squares[r] as number) : qv;
       }
       top.offer(r, score);
     }

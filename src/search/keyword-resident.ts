@@ -75,10 +75,15 @@ export function parseTsvector(text: string): { lexeme: string; tf: number; title
 }
 
 export class ResidentKeywordIndex {
+  /** Lexemes per control, by row: read in the scoring loops without touching the objects. */
+  private readonly lengths: Uint32Array;
+
   private constructor(
     private readonly docs: readonly Doc[],
     private readonly postings: ReadonlyMap<string, Posting>,
-  ) {}
+  ) {
+    this.lengths = Uint32Array.from(docs, (d) => d.length);
+  }
 
   get size(): number {
     return this.docs.length;
@@ -134,45 +139,55 @@ export class ResidentKeywordIndex {
     const terms = [...new Set(lexemes)].map((l) => this.postings.get(l)).filter((p): p is Posting => p !== undefined);
     if (terms.length === 0) return [];
     const docs = this.docs;
-    // Per control: 0 unknown, 1 admitted by the filter, 2 not.
-    const admitted = new Uint8Array(docs.length);
-    const ok = (doc: number) => {
-      if (!filter) return true;
-      if (admitted[doc] === 0) admitted[doc] = matchesFilter(docs[doc] as Doc, filter) ? 1 : 2;
-      return admitted[doc] === 1;
-    };
-    const n = filter ? docs.reduce((c, d) => c + (matchesFilter(d, filter) ? 1 : 0), 0) : docs.length;
+    const lengths = this.lengths;
+    // Per control, when filtered: 1 admitted, 0 not (computed once per query, over every control).
+    let admitted: Uint8Array | undefined;
+    let n = docs.length;
+    if (filter) {
+      admitted = new Uint8Array(docs.length);
+      n = 0;
+      for (let doc = 0; doc < docs.length; doc++) {
+        if (matchesFilter(docs[doc] as Doc, filter)) {
+          admitted[doc] = 1;
+          n++;
+        }
+      }
+    }
     const scores = new Float64Array(docs.length);
     const seen = new Uint8Array(docs.length);
-    const df: number[] = [];
+    const df = new Float64Array(terms.length);
     let matched = 0;
     let total = 0;
-    for (const t of terms) {
+    for (let k = 0; k < terms.length; k++) {
+      const postings = (terms[k] as Posting).docs;
       let count = 0;
-      for (const doc of t.docs) {
-        if (!ok(doc)) continue;
+      for (let j = 0; j < postings.length; j++) {
+        const doc = postings[j] as number;
+        if (admitted !== undefined && admitted[doc] === 0) continue;
         count++;
         if (seen[doc] === 0) {
           seen[doc] = 1;
           matched++;
-          total += (docs[doc] as Doc).length;
+          total += lengths[doc] as number;
         }
       }
-      df.push(count);
+      df[k] = count;
     }
     if (matched === 0) return [];
     const avgdl = Math.max(total / matched, 1);
-    terms.forEach((t, k) => {
+    for (let k = 0; k < terms.length; k++) {
+      const t = terms[k] as Posting;
       const d = df[k] as number;
       const idf = Math.log(1 + (n - d + 0.5) / (d + 0.5));
-      for (let j = 0; j < t.docs.length; j++) {
-        const doc = t.docs[j] as number;
-        if (!ok(doc)) continue;
-        const tf = t.tf[j] as number;
-        const dl = (docs[doc] as Doc).length;
-        scores[doc] = (scores[doc] as number) + idf * ((tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * dl) / avgdl))) * (t.title[j] ? TITLE_BOOST : 1);
+      const { docs: postings, tf: tfs, title } = t;
+      for (let j = 0; j < postings.length; j++) {
+        const doc = postings[j] as number;
+        if (admitted !== undefined && admitted[doc] === 0) continue;
+        const tf = tfs[j] as number;
+        const dl = lengths[doc] as number;
+        scores[doc] = (scores[doc] as number) + idf * ((tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * dl) / avgdl))) * (title[j] ? TITLE_BOOST : 1);
       }
-    });
+    }
     // Ties in control id order, as the SQL orders them (docs are loaded in control id order).
     const top = new TopK(limit);
     for (let doc = 0; doc < docs.length; doc++) if (seen[doc] === 1) top.offer(doc, scores[doc] as number);
@@ -183,7 +198,6 @@ export class ResidentKeywordIndex {
   }
 }
 
-/** The words of a query as the vectors' configuration stems them. */
 export async function queryLexemes(client: pg.ClientBase, q: string): Promise<string[]> {
   const r = await client.query<{ lexeme: string }>("select distinct lexeme from unnest(tsvector_to_array(to_tsvector('english', $1))) as lexeme", [q]);
   return r.rows.map((row) => row.lexeme);
