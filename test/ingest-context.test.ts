@@ -14,7 +14,7 @@ import { targetFromUrl } from '../src/postgres/connection.js';
 import { migrateToHead } from '../src/postgres/migrate.js';
 import { acquireOperationLock } from '../src/runtime/lock.js';
 import { openContext } from '../src/pipeline/context.js';
-import { nfrJson, testEnv, type Env } from './support/cli.js';
+import { nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { baseContext, srcFingerprint, theme, writeContext } from './support/context-fixtures.js';
 import { query } from './support/data.js';
@@ -484,13 +484,12 @@ describe('context ingestion: dry run and locking', { concurrency: 2 }, () => {
     // SPEC §5.3: ingestion is paused while a snapshot runs; it waits on the same lock.
     const lock = await acquireOperationLock(ctx, 'create', 'SNAP-2026-0001', 0);
     // (The test environment sets NFR_LOCK_WAIT_SECONDS=0; here the default is what is tested.)
-    const waiting = nfrJson(['ingest', 'context'], { ...s.env, NFR_LOCK_WAIT_SECONDS: undefined });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const waiting = spawnNfr(['ingest', 'context', '--json'], { ...s.env, NFR_LOCK_WAIT_SECONDS: undefined });
+    // Released only once the command says it waits (a fixed pause raced a slow start).
+    await waitForStderr(waiting, /ingest waits \(up to 3600 s\) for the operation lock held by create of SNAP-2026-0001 by pid/);
     assert.deepEqual(await current(s.url, 'select count(*)::int as n from src_orgs_ver_function'), [{ n: 0 }], 'still waiting');
     await lock.release();
-    const r = await waiting;
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /ingest waits \(up to 3600 s\) for the operation lock held by create of SNAP-2026-0001 by pid/);
+    assert.equal(await waitForExit(waiting), 0);
     assert.deepEqual(await current(s.url, 'select count(*)::int as n from src_orgs_ver_function'), [{ n: 4 }]);
 
     // Told not to wait, it is refused at once, saying who holds the lock.
