@@ -11,9 +11,6 @@ create table nfr_server (
   server_id    uuid primary key,
   host         text not null,
   pid          integer not null,
-  -- The kernel boot and pid namespace the pid belongs to (Linux): a server that sees the same
-  -- one can tell for certain that the pid is gone, without waiting for missed heartbeats.
-  pid_space    text,
   url          text,
   version      text not null,
   started_at   timestamptz not null default now(),
