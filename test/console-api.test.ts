@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { nfr, nfrJson, REPO_ROOT, serveNfr, testEnv, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { query } from './support/data.js';
+import { api } from './support/api.js';
 
 const ADMIN = 'admin-token-consoleapi-0123456789';
 const OPERATOR = 'operator-token-consoleapi-0123456789';
@@ -20,22 +21,9 @@ let dbUrl: string;
 let server: Awaited<ReturnType<typeof serveNfr>>;
 let base: string;
 
-async function get(pathname: string, token: string | null = READER) {
-  const res = await fetch(base + pathname, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-  const text = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, text, headers: res.headers };
-}
+const get = (pathname: string, token: string | null = READER) => api({ url: base }, 'GET', pathname, { token });
 
-async function post(pathname: string, body: unknown, token = ADMIN) {
-  const res = await fetch(base + pathname, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.status, json: (await res.json()) as any };
-}
+const post = (pathname: string, body: unknown, token = ADMIN) => api({ url: base }, 'POST', pathname, { token, body });
 
 describe('console API and static files', () => {
   before(async () => {

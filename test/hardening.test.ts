@@ -16,6 +16,7 @@ import { controlsDb, csv, row, runNfrMeasured } from './support/controls-fixture
 import { query, seed } from './support/data.js';
 import { ERROR_CODES, NfrError, toNfrError } from '../src/errors.js';
 import { runProgram } from '../src/util/process.js';
+import { api } from './support/api.js';
 
 let cluster: TestCluster;
 
@@ -402,15 +403,8 @@ describe('hardening', () => {
     const server = await serveNfr(env);
     try {
       const call = async (method: string, pathname: string, headers: Record<string, string> = {}) => {
-        const res = await fetch(server.base + pathname, { method, headers: { authorization: `Bearer ${ADMIN}`, ...headers } });
-        const text = await res.text();
-        let json: any;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        return { status: res.status, allow: res.headers.get('allow'), json, text };
+        const r = await api({ url: server.base }, method, pathname, { token: ADMIN, headers });
+        return { ...r, allow: r.headers.get('allow') };
       };
       for (const [method, pathname, allow] of [
         ['GET', '/api/v2/pipelines/controls/ingest', 'POST'],

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import type PgBoss from 'pg-boss';
 import { NfrError, sqlState } from '../errors.js';
-import { connect, escapeIdentifier, withDatabase, type PgTarget } from '../postgres/connection.js';
+import { connect, escapeIdentifier, transaction, withDatabase, type PgTarget } from '../postgres/connection.js';
 import { databaseExists } from '../postgres/databases.js';
 import { runMigrations } from '../postgres/migrate.js';
 import type { Context } from '../runtime/context.js';
@@ -66,13 +66,7 @@ export async function openControlDatabase(ctx: Context): Promise<PgTarget> {
 export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient, db: PgBoss.Db) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('begin');
-    const result = await fn(client, { executeSql: (text: string, values: unknown[]) => client.query(text, values) });
-    await client.query('commit');
-    return result;
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    throw err;
+    return await transaction(client, () => fn(client, { executeSql: (text: string, values: unknown[]) => client.query(text, values) }));
   } finally {
     client.release();
   }

@@ -114,19 +114,16 @@ export class JobRunner {
     this.schedule(POLL_MS);
   }
 
-  /** Takes the oldest queued job and marks its record running here, in one transaction. */
-  private async take(): Promise<Job | undefined> {
-    const client = await this.store.pool.connect();
-    try {
-      await client.query('begin');
+  /**
+   * Takes the oldest queued job and marks its record running here, in one transaction. (When
+   * another job is active, pg-boss's fetch fails on its unique index and answers nothing; the
+   * aborted transaction then commits as a rollback, which is all there is to do.)
+   */
+  private take(): Promise<Job | undefined> {
+    return inTransaction(this.store.pool, async (client, db) => {
       await client.query('select pg_advisory_xact_lock($1)', [FETCH_LOCK]);
-      const db: PgBoss.Db = { executeSql: (text: string, values: unknown[]) => client.query(text, values) };
       const [queued] = await this.boss.fetch<{ job_id: string }>(JOB_QUEUE, { batchSize: 1, db } as PgBoss.FetchOptions);
-      // Nothing queued, or another job is active (a singleton queue answers nothing then).
-      if (!queued) {
-        await client.query('rollback');
-        return undefined;
-      }
+      if (!queued) return undefined;
       const me = this.liveness.me;
       const claimed = await client.query(
         `update nfr_job set status = 'running', started_at = now(), updated_at = now(), current_step = 'starting', server_id = $2, server = $3,
@@ -138,17 +135,10 @@ export class JobRunner {
       if (claimed.rowCount === 0) {
         // Failed while it waited (a last server shut down): nothing to run; the queue lets it go.
         await this.boss.complete(JOB_QUEUE, queued.id, {}, { db });
-        await client.query('commit');
         return undefined;
       }
-      await client.query('commit');
       return jobFromRow(claimed.rows[0]);
-    } catch (err) {
-      await client.query('rollback').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /**

@@ -80,6 +80,19 @@ export async function connect(target: PgTarget, applicationName?: string): Promi
   return client;
 }
 
+/** Runs fn in a transaction on `client`: committed when fn resolves, rolled back when it throws. */
+export async function transaction<T>(client: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
+  await client.query('begin');
+  try {
+    const result = await fn();
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    await client.query('rollback').catch(() => {});
+    throw err;
+  }
+}
+
 /** Runs fn with a fresh client and always closes it. */
 export async function withClient<T>(target: PgTarget, fn: (client: pg.Client) => Promise<T>, applicationName?: string): Promise<T> {
   const client = await connect(target, applicationName);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { atomicWriteFile } from '../util/fs.js';
 import { formatSnapshotId, isSnapshotId, splitSnapshotId, type SnapshotId } from './ids.js';
 import type pg from 'pg';
-import { connect } from '../postgres/connection.js';
+import { connect, transaction } from '../postgres/connection.js';
 import type { Context, SnapshotStore } from '../runtime/context.js';
 import { lockKey } from '../runtime/lock.js';
 
@@ -55,16 +55,10 @@ const ID_LOCK_NAMESPACE = 0x4e4653;
 export async function reserveSnapshotId(ctx: Context, maint?: pg.ClientBase): Promise<SnapshotId> {
   const client = maint ?? (await connect(ctx.maintenance, 'nfr id'));
   try {
-    await client.query('begin');
-    try {
+    return await transaction(client, async () => {
       await client.query('select pg_advisory_xact_lock($1, $2)', [ID_LOCK_NAMESPACE, lockKey(ctx.target.database)]);
-      const id = await allocateSnapshotId(ctx.store);
-      await client.query('commit');
-      return id;
-    } catch (err) {
-      await client.query('rollback').catch(() => {});
-      throw err;
-    }
+      return allocateSnapshotId(ctx.store);
+    });
   } finally {
     if (!maint) await (client as pg.Client).end().catch(() => {});
   }
