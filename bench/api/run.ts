@@ -21,6 +21,7 @@ import { printReport, type BenchResult } from './report.js';
 import { restoreUnderLoad } from './restore.js';
 import { BenchServer } from './server.js';
 import { Workspace } from './workspace.js';
+import { runBench } from '../main.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -136,12 +137,4 @@ async function run(): Promise<void> {
   }
 }
 
-run().then(
-  () => {
-    process.exitCode = 0;
-  },
-  (err: unknown) => {
-    log(`bench: FAILED: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exitCode = 1;
-  },
-);
+runBench(run);

@@ -37,6 +37,7 @@ import { fairCopyBaseline, tableCounts, tablesFilled } from './fair-baseline.js'
 import { runMeasured, type MeasuredRun } from './measure.js';
 import { ingestThroughServer, withServer } from './serve.js';
 import { MAX_FIELD_CHARS } from '../../src/ingest/csv-options.js';
+import { runBench } from '../main.js';
 
 const NFR_BIN = fileURLToPath(new URL('../../../bin/nfr.js', import.meta.url));
 const DATABASE = 'bench_ingest';
@@ -265,12 +266,4 @@ function round(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
-run().then(
-  () => {
-    process.exitCode = 0;
-  },
-  (err: unknown) => {
-    log(`bench: failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  },
-);
+runBench(run);

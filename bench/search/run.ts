@@ -29,6 +29,7 @@ import { measure, type LoadStats } from '../api/load.js';
 import { BenchServer } from '../api/server.js';
 import { Workspace } from '../api/workspace.js';
 import { insertReferenceData, writeControlsCsv } from '../ingest/dataset.js';
+import { runBench } from '../main.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const TOKEN = 'bench-search-reader-token-0123456789';
@@ -169,12 +170,4 @@ function round(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
-run().then(
-  () => {
-    process.exitCode = 0;
-  },
-  (err: unknown) => {
-    log(`bench: failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  },
-);
+runBench(run);

@@ -20,6 +20,7 @@ import { formatReport, median, resultLine, type Results } from './report.js';
 import { readSettings } from './settings.js';
 import { Workspace } from './workspace.js';
 import { formatWarm, measureWarm, type WarmResults } from './warm.js';
+import { runBench } from '../main.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -107,12 +108,4 @@ function onSignals(controller: AbortController): void {
 
 const controller = new AbortController();
 onSignals(controller);
-run(controller.signal).then(
-  () => {
-    process.exitCode = 0;
-  },
-  (err: unknown) => {
-    log(`bench: failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  },
-);
+runBench(() => run(controller.signal));
