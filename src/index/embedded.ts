@@ -27,6 +27,14 @@ const ENTRY_BATCH = 1000;
 export class EmbeddedIndex implements VectorIndex {
   readonly kind = 'embedded' as const;
   /**
+   * The live generation as this instance first read it, for describe() and search() of a
+   * resident instance: the server opens one per request, so a request's description and its
+   * hits come from the same generation, read once (CURRENT and meta.json are two file reads, a
+   * good part of a resident search's cost).
+   */
+  #live: Promise<{ dir: string; meta: GenerationMeta } | undefined> | undefined;
+
+  /**
    * `residentMaxBytes`: keep the live generation in memory (a long-running server) when it is
    * estimated to take at most this much (embedded-resident.ts); otherwise every search streams it.
    */
@@ -49,8 +57,15 @@ export class EmbeddedIndex implements VectorIndex {
     return { dir, meta: await readMeta(dir) };
   }
 
+  /** current(), read once per resident instance (see #live); every call for a streaming one. */
+  #reading(): Promise<{ dir: string; meta: GenerationMeta } | undefined> {
+    if (this.options.residentMaxBytes === undefined) return this.current();
+    this.#live ??= this.current();
+    return this.#live;
+  }
+
   async describe(): Promise<IndexDescription | undefined> {
-    const cur = await this.#retry(() => this.current());
+    const cur = await this.#retry(() => this.#reading());
     if (!cur) return undefined;
     const m = cur.meta;
     return { model: m.model, dimension: m.dimension, distance: m.distance, points: m.points, source_signature: m.source_signature };
@@ -94,7 +109,7 @@ export class EmbeddedIndex implements VectorIndex {
 
   async search(vector: Float32Array, limit: number, filter?: SearchFilter): Promise<SearchHit[]> {
     return this.#retry(async () => {
-      const cur = await this.current();
+      const cur = await this.#reading();
       if (!cur) return [];
       const { dimension, distance } = cur.meta;
       if (vector.length !== dimension) throw new NfrError('SCHEMA_MISMATCH', `query vector has dimension ${vector.length}, the index ${dimension}; rebuild with \`nfr index --force\``);
@@ -149,6 +164,8 @@ export class EmbeddedIndex implements VectorIndex {
       return await fn();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // The generation was replaced while it was read: read CURRENT again.
+      this.#live = undefined;
       return fn();
     }
   }

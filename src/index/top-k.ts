@@ -46,7 +46,10 @@ export function cosine(qv: number, qq: number, vv: number): number {
   return qq === 0 || vv === 0 ? 0 : qv / Math.sqrt(qq * vv);
 }
 
-/** Keeps the k highest-scoring rows; ties keep the earlier row, so results are deterministic. */
+/**
+ * Keeps the k highest-scoring rows; ties keep the earlier row, so results are deterministic and
+ * do not depend on the order rows are offered in.
+ */
 export class TopK {
   readonly #heap: { row: number; score: number }[] = [];
   constructor(readonly k: number) {}
@@ -56,10 +59,18 @@ export class TopK {
     if (h.length < this.k) {
       h.push({ row, score });
       this.#up(h.length - 1);
-    } else if (this.k > 0 && score > (h[0] as { score: number }).score) {
+      return;
+    }
+    const min = h[0];
+    if (min !== undefined && (score > min.score || (score === min.score && row < min.row))) {
       h[0] = { row, score };
       this.#down(0);
     }
+  }
+
+  /** A score below this cannot enter (-Infinity until k rows are held): callers skip offer() for it. */
+  get floor(): number {
+    return this.#heap.length < this.k ? -Infinity : (this.#heap[0] as { score: number }).score;
   }
 
   /** Best first. */

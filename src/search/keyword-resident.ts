@@ -153,10 +153,14 @@ export class ResidentKeywordIndex {
         }
       }
     }
+    // The controls holding any term, in the order first met; per control its running score and
+    // the length part of BM25's denominator, the same for every term.
+    const matched = new Int32Array(docs.length);
     const scores = new Float64Array(docs.length);
+    const lengthNorm = new Float64Array(docs.length);
     const seen = new Uint8Array(docs.length);
     const df = new Float64Array(terms.length);
-    let matched = 0;
+    let m = 0;
     let total = 0;
     for (let k = 0; k < terms.length; k++) {
       const postings = (terms[k] as Posting).docs;
@@ -167,14 +171,18 @@ export class ResidentKeywordIndex {
         count++;
         if (seen[doc] === 0) {
           seen[doc] = 1;
-          matched++;
+          matched[m++] = doc;
           total += lengths[doc] as number;
         }
       }
       df[k] = count;
     }
-    if (matched === 0) return [];
-    const avgdl = Math.max(total / matched, 1);
+    if (m === 0) return [];
+    const avgdl = Math.max(total / m, 1);
+    for (let i = 0; i < m; i++) {
+      const doc = matched[i] as number;
+      lengthNorm[doc] = K1 * (1 - B + (B * (lengths[doc] as number)) / avgdl);
+    }
     for (let k = 0; k < terms.length; k++) {
       const t = terms[k] as Posting;
       const d = df[k] as number;
@@ -184,22 +192,44 @@ export class ResidentKeywordIndex {
         const doc = postings[j] as number;
         if (admitted !== undefined && admitted[doc] === 0) continue;
         const tf = tfs[j] as number;
-        const dl = lengths[doc] as number;
-        scores[doc] = (scores[doc] as number) + idf * ((tf * (K1 + 1)) / (tf + K1 * (1 - B + (B * dl) / avgdl))) * (title[j] ? TITLE_BOOST : 1);
+        scores[doc] = (scores[doc] as number) + idf * ((tf * (K1 + 1)) / (tf + (lengthNorm[doc] as number))) * (title[j] ? TITLE_BOOST : 1);
       }
     }
-    // Ties in control id order, as the SQL orders them (docs are loaded in control id order).
+    // Ties in control id order, as the SQL orders them (docs are loaded in control id order, and
+    // TopK breaks ties by row whatever the order of offers).
     const top = new TopK(limit);
-    for (let doc = 0; doc < docs.length; doc++) if (seen[doc] === 1) top.offer(doc, scores[doc] as number);
+    let floor = -Infinity;
+    for (let i = 0; i < m; i++) {
+      const doc = matched[i] as number;
+      const score = scores[doc] as number;
+      if (score < floor) continue;
+      top.offer(doc, score);
+      floor = top.floor;
+    }
     return top.sorted().map(({ row, score }) => {
-      const { length: _length, ...d } = docs[row] as Doc;
-      return { ...d, score };
+      const d = docs[row] as Doc;
+      return {
+        control_id: d.control_id,
+        title: d.title,
+        status: d.status,
+        family_id: d.family_id,
+        key_control: d.key_control,
+        owning_function_id: d.owning_function_id,
+        owning_location_id: d.owning_location_id,
+        risk_theme_ids: d.risk_theme_ids,
+        score,
+      };
     });
   }
 }
 
+/** The query's words as the `english` configuration stems them (a prepared statement: planned once per connection). */
 export async function queryLexemes(client: pg.ClientBase, q: string): Promise<string[]> {
-  const r = await client.query<{ lexeme: string }>("select distinct lexeme from unnest(tsvector_to_array(to_tsvector('english', $1))) as lexeme", [q]);
+  const r = await client.query<{ lexeme: string }>({
+    name: 'nfr-query-lexemes',
+    text: "select distinct lexeme from unnest(tsvector_to_array(to_tsvector('english', $1))) as lexeme",
+    values: [q],
+  });
   return r.rows.map((row) => row.lexeme);
 }
 

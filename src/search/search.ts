@@ -121,8 +121,11 @@ export function parseSearchMode(value: string | undefined, where: string): Searc
 
 type Ranked = { readonly row: Omit<ControlHit, 'score' | 'match'>; readonly score: number };
 
+/** Ties of the fused ranking in control id order (the collator of localeCompare, made once). */
+const byControlId = new Intl.Collator().compare;
+
 /** What a result shows of a control, from PostgreSQL's current version or the index payload. */
-function fromRow(r: ControlRow | SearchHit): Omit<ControlHit, 'score' | 'match'> {
+function fromRow(r: Omit<ControlHit, 'score' | 'match'>): Omit<ControlHit, 'score' | 'match'> {
   return {
     control_id: r.control_id,
     title: r.title,
@@ -173,30 +176,32 @@ export async function searchControls(config: Config, request: SearchRequest, dep
   const idSet = new Set(ids.map((r) => r.control_id));
   const match = (id: string) => ({ id: idSet.has(id), keyword_rank: keywordRank.get(id) ?? null, semantic_rank: semanticRank.get(id) ?? null });
 
-  let ranked: ControlHit[];
+  // Ranked entries first, result objects only for the page.
+  type Entry = { readonly row: Omit<ControlHit, 'score' | 'match'>; readonly score: number };
+  let ranked: Entry[];
   if (mode === 'id') {
-    ranked = ids.map((r) => ({ ...fromRow(r), score: 1, match: match(r.control_id) }));
+    ranked = ids.map((r) => ({ row: r, score: 1 }));
   } else if (mode === 'keyword') {
-    ranked = keyword.map((h) => ({ ...fromRow(h), score: round(h.score), match: match(h.control_id) }));
+    ranked = keyword.map((h) => ({ row: h, score: round(h.score) }));
   } else if (mode === 'semantic') {
-    ranked = (semantic?.hits ?? []).map((h) => ({ ...h.row, score: h.score, match: match(h.row.control_id) }));
+    ranked = (semantic?.hits ?? []).map((h) => ({ row: h.row, score: h.score }));
   } else {
     const fused = new Map<string, { row: Omit<ControlHit, 'score' | 'match'>; score: number }>();
     const add = (row: Omit<ControlHit, 'score' | 'match'>, rank: number) => {
       // The first ranking to name a control gives its attributes: keyword (PostgreSQL's current
       // version) before the index payload.
-      const entry = fused.get(row.control_id) ?? { row, score: 0 };
-      entry.score += 1 / (RRF_K + rank);
-      fused.set(row.control_id, entry);
+      const entry = fused.get(row.control_id);
+      if (entry) entry.score += 1 / (RRF_K + rank);
+      else fused.set(row.control_id, { row, score: 1 / (RRF_K + rank) });
     };
-    keyword.forEach((h, i) => add(fromRow(h), i + 1));
+    keyword.forEach((h, i) => add(h, i + 1));
     (semantic?.hits ?? []).forEach((h, i) => add(h.row, i + 1));
-    const byScore = [...fused.values()].sort((a, b) => b.score - a.score || a.row.control_id.localeCompare(b.row.control_id));
-    const first = ids.map((r) => ({ ...fromRow(r), score: round(1 + (fused.get(r.control_id)?.score ?? 0)), match: match(r.control_id) }));
-    ranked = [...first, ...byScore.filter((e) => !idSet.has(e.row.control_id)).map((e) => ({ ...e.row, score: round(e.score), match: match(e.row.control_id) }))];
+    const byScore = [...fused.values()].sort((a, b) => b.score - a.score || byControlId(a.row.control_id, b.row.control_id));
+    const first = ids.map((r) => ({ row: r, score: round(1 + (fused.get(r.control_id)?.score ?? 0)) }));
+    ranked = [...first, ...byScore.filter((e) => !idSet.has(e.row.control_id)).map((e) => ({ row: e.row, score: round(e.score) }))];
   }
 
-  const page = ranked.slice(offset, offset + limit);
+  const page = ranked.slice(offset, offset + limit).map((e): ControlHit => ({ ...fromRow(e.row), score: e.score, match: match(e.row.control_id) }));
   const more = ranked.length > offset + limit && offset + limit < MAX_DEPTH;
   return {
     query: q,
@@ -248,7 +253,7 @@ async function semanticRanking(
         warnings.push(`could not compare the index with PostgreSQL: ${messageOf(err)}`);
       }
     }
-    return { hits: hits.map((h) => ({ row: fromRow(h), score: h.score })), backend: index.kind, location: index.location, model, points: description.points };
+    return { hits: hits.map((h) => ({ row: h, score: h.score })), backend: index.kind, location: index.location, model, points: description.points };
   } finally {
     await index.close();
   }
