@@ -32,7 +32,7 @@ interface Wasm {
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object) => { exports: { mem: { grow(pages: number): number; buffer: ArrayBuffer }; axpy: (q: number, col: number, sum: number, n: number) => void } };
 }
-const wasm = (globalThis as { WebAssembly?: Wasm }).WebAssembly;
+const wasm = (globalThis as unknown as { WebAssembly?: Wasm }).WebAssembly;
 
 /** The module: memory of `pages` pages, exported as `mem`; `axpy(q f64, col i32, sum i32, n i32)`. */
 function moduleBytes(pages: number): Uint8Array {

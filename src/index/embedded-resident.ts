@@ -16,7 +16,7 @@
  * (once, however many requests ask at the same time) and replaces the old, which is freed when
  * the last search using it ends. Memory: the vectors (dimension × 4 bytes per control: 1.5 KiB at
  * 384 dimensions), a norm per control, the parsed payloads (~0.5 KiB per control) and four
- * float64 sums per control for the search in progress: about 200 MiB per 100,000 controls at 384
+ * float64 sums per control for the search in progress: about 240 MiB per 100,000 controls at 384
  * dimensions. A generation estimated larger than NFR_INDEX_MEMORY_MB is not loaded; searches
  * stream it from disk as the CLI does.
  */

@@ -156,6 +156,14 @@ export class EmbeddedIndex implements VectorIndex {
     return pass;
   }
 
+  /** A resident instance loads the live generation, so the first search does not wait for it. */
+  async warm(): Promise<void> {
+    const max = this.options.residentMaxBytes;
+    if (max === undefined) return;
+    const cur = await this.#retry(() => this.#reading());
+    if (cur) await residentGeneration(this.location, cur.dir, cur.meta, max);
+  }
+
   async close(): Promise<void> {}
 
   /** A writer may remove the generation a reader just resolved; reading again finds the new one. */

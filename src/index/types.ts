@@ -116,6 +116,8 @@ export interface VectorIndex {
   begin(model: IndexModel, options: { reset: boolean }): Promise<IndexWriter>;
   /** The `limit` nearest points to `vector` that pass `filter`, best first. */
   search(vector: Float32Array, limit: number, filter?: SearchFilter): Promise<SearchHit[]>;
+  /** Loads ahead what searches will need (the embedded index's resident generation), if anything. */
+  warm?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -22,9 +22,9 @@ import type { Embedder } from '../enrich/embedder.js';
 import { NfrError, messageOf } from '../errors.js';
 import { openIndex } from '../index/open-index.js';
 import { pgSignature } from '../index/pg-source.js';
-import { isEmptyFilter, modelMismatch, type IndexModel, type SearchFilter, type SearchHit, type VectorIndex } from '../index/types.js';
+import { isEmptyFilter, modelMismatch, type IndexModel, type SearchFilter, type VectorIndex } from '../index/types.js';
 import { resolveTarget, withClient } from '../postgres/connection.js';
-import { idMatches, idTokens, keywordSearch, type ControlRow, type KeywordHit } from './keyword.js';
+import { idMatches, idTokens, keywordSearch, type KeywordHit } from './keyword.js';
 import { queryLexemes, type ResidentKeywordIndex } from './keyword-resident.js';
 
 export const SEARCH_MODES = ['hybrid', 'keyword', 'semantic', 'id'] as const;
@@ -119,6 +119,7 @@ export function parseSearchMode(value: string | undefined, where: string): Searc
   throw new NfrError('USAGE', `${where} ${value}: expected one of ${SEARCH_MODES.join(', ')}`);
 }
 
+/** A control in a ranking: what a result shows of it (fromRow picks it out) and its score. */
 type Ranked = { readonly row: Omit<ControlHit, 'score' | 'match'>; readonly score: number };
 
 /** Ties of the fused ranking in control id order (the collator of localeCompare, made once). */
@@ -177,8 +178,7 @@ export async function searchControls(config: Config, request: SearchRequest, dep
   const match = (id: string) => ({ id: idSet.has(id), keyword_rank: keywordRank.get(id) ?? null, semantic_rank: semanticRank.get(id) ?? null });
 
   // Ranked entries first, result objects only for the page.
-  type Entry = { readonly row: Omit<ControlHit, 'score' | 'match'>; readonly score: number };
-  let ranked: Entry[];
+  let ranked: Ranked[];
   if (mode === 'id') {
     ranked = ids.map((r) => ({ row: r, score: 1 }));
   } else if (mode === 'keyword') {

@@ -43,6 +43,13 @@ export function registerControlRoutes(app: FastifyInstance, deps: ServerDeps, si
   // The server keeps the keyword postings (keyword-resident.ts) and the embedded index's live
   // generation (embedded-resident.ts) in memory.
   const keywords = residentKeywords(signature, withClient);
+  // Both are built in the background once the server listens, so the first search does not wait
+  // for them (seconds at 100,000 controls). A failure here (no schema yet, no index) is met
+  // again, and reported, by the search that needs them.
+  app.addHook('onReady', async () => {
+    const index = openIndex(deps.config, { resident: true });
+    void Promise.allSettled([keywords(), index.warm?.()]).finally(() => index.close());
+  });
   const search = (q: string, mode: SearchMode | undefined, filter: SearchFilter, limit: number | undefined, cursor: string | undefined) => {
     if (limit !== undefined && (limit < 1 || limit > MAX_LIMIT)) throw new NfrError('INVALID_INPUT', `limit ${limit}: expected 1 to ${MAX_LIMIT}`);
     return searchControls(deps.config, { q, mode, filter, limit, cursor }, { signature, withClient, keywords, index: openIndex(deps.config, { resident: true }) });
