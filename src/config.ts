@@ -80,6 +80,11 @@ const ENV_SCHEMA = {
   NFR_WARM_MAX: intIn(0, 100),
   NFR_INDEX_PATH: z.string().trim().min(1),
   NFR_INDEX_MEMORY_MB: intIn(0, 1024 * 1024),
+  NFR_SEARCH_KEYWORD_WEIGHT: z
+    .string()
+    .trim()
+    .regex(/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/, 'a number from 0 to 1, such as 0.7')
+    .transform(Number),
   QDRANT_URL: z.string().trim().url('an http(s) URL such as http://localhost:6333'),
   QDRANT_API_KEY: z.string().trim().min(1),
   QDRANT_COLLECTION_PREFIX: z.string().trim().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (at most 64)'),
@@ -150,6 +155,8 @@ export interface Config {
   readonly indexPath: string;
   /** nfr serve keeps the embedded index in memory when it takes at most this much (NFR_INDEX_MEMORY_MB; 0: never). */
   readonly indexMemoryBytes: number;
+  /** Keyword ranking's share of a hybrid search score, 0..1 (NFR_SEARCH_KEYWORD_WEIGHT); the semantic ranking has the rest. */
+  readonly searchKeywordWeight: number;
   readonly qdrant: { readonly url: string; readonly apiKey: string | undefined; readonly collectionPrefix: string } | undefined;
   /** OpenAI-compatible embeddings endpoint; undefined means the deterministic local embedder. */
   readonly embeddings: { readonly url: string; readonly model: string; readonly apiKey: string | undefined } | undefined;
@@ -231,6 +238,7 @@ export function resolveConfig(sources: ConfigSources): Config {
     warmMax: num('NFR_WARM_MAX') ?? 2,
     indexPath: abs(str('NFR_INDEX_PATH') ?? path.join(home, 'index')),
     indexMemoryBytes: (num('NFR_INDEX_MEMORY_MB') ?? 1024) * 1024 * 1024,
+    searchKeywordWeight: num('NFR_SEARCH_KEYWORD_WEIGHT') ?? 0.7,
     qdrant: str('QDRANT_URL')
       ? Object.freeze({ url: str('QDRANT_URL') as string, apiKey: str('QDRANT_API_KEY'), collectionPrefix: str('QDRANT_COLLECTION_PREFIX') ?? 'nfr' })
       : undefined,

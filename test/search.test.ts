@@ -61,6 +61,30 @@ describe('search', () => {
     assert.deepEqual(scores, [...scores].sort((a: number, b: number) => b - a), 'best first');
   });
 
+  it('weighs the two rankings by NFR_SEARCH_KEYWORD_WEIGHT, and refuses a weight outside 0..1', async () => {
+    const q = 'protect audit information from unauthorized modification';
+    const ranking = async (extra: Record<string, string>, mode?: string) => {
+      const r = await nfrJson(['search', q, '--limit', '10', ...(mode ? ['--mode', mode] : [])], { ...env, ...extra });
+      assert.equal(r.code, 0, r.stderr);
+      return r.body.results as { control_id: string; score: number; match: { keyword_rank: number | null; semantic_rank: number | null } }[];
+    };
+    const keyword = await ranking({}, 'keyword');
+    const semantic = await ranking({}, 'semantic');
+    const allKeyword = await ranking({ NFR_SEARCH_KEYWORD_WEIGHT: '1' });
+    const allSemantic = await ranking({ NFR_SEARCH_KEYWORD_WEIGHT: '0' });
+    const mixed = await ranking({});
+    // Scaled scores keep each ranking's order; a weight of 1 or 0 leaves one ranking alone.
+    assert.deepEqual(allKeyword.map((h) => h.control_id), keyword.map((h) => h.control_id));
+    assert.deepEqual(allSemantic.map((h) => h.control_id), semantic.map((h) => h.control_id));
+    assert.equal(allKeyword[0]?.score, 1, 'the best keyword match scales to 1');
+    assert.notDeepEqual(mixed.map((h) => h.control_id), keyword.map((h) => h.control_id), 'the default weight mixes both');
+    assert.ok(mixed.some((h) => h.match.keyword_rank !== null && h.match.semantic_rank !== null));
+
+    const bad = await nfrJson(['search', q], { ...env, NFR_SEARCH_KEYWORD_WEIGHT: '1.5' });
+    assert.equal(bad.code, 2);
+    assert.match(bad.body.error.message, /NFR_SEARCH_KEYWORD_WEIGHT="1.5": expected a number from 0 to 1/);
+  });
+
   it('answers each mode from its own ranking', async () => {
     const keyword = await nfrJson(['search', 'audit record retention', '--mode', 'keyword', '--limit', '5'], env);
     assert.equal(keyword.code, 0, keyword.stderr);

@@ -5,7 +5,7 @@
  * questions.json (natural questions, each with the family a person would expect) in every mode:
  * hit@5 (a control of that family among the first five) and MRR (1 / rank of the first such
  * control within the first ten, 0 when none). With the local embedder, and also with the model of
- * EMBEDDINGS_URL when that is set.
+ * EMBEDDINGS_URL when that is set; hybrid with NFR_SEARCH_KEYWORD_WEIGHT as set (default 0.7).
  *
  * Speed: generated controls (BENCH_SEARCH_SIZES, default 20000,100000) ingested and indexed into
  * the embedded index; then through `nfr serve`, one search timed alone (the first after start,
@@ -44,6 +44,8 @@ const settingsSchema = z.object({
   BENCH_SEARCH_SIZES: z.string().regex(/^\d+(,\d+)*$/, 'sizes like 20000,100000').optional(),
   BENCH_SECONDS: z.string().regex(/^\d+$/, 'whole seconds').transform(Number).optional(),
   EMBEDDINGS_URL: z.string().url().optional(),
+  // Passed on to nfr, which checks it.
+  NFR_SEARCH_KEYWORD_WEIGHT: z.string().optional(),
 });
 
 interface Quality {
@@ -52,6 +54,8 @@ interface Quality {
   readonly questions: number;
   readonly hit_at_5: number;
   readonly mrr: number;
+  /** NFR_SEARCH_KEYWORD_WEIGHT the hybrid mode ran with. */
+  readonly keyword_weight: number;
   readonly misses: string[];
 }
 
@@ -72,7 +76,7 @@ async function quality(ws: Workspace, embedderEnv: Record<string, string | undef
         else misses.push(`${q} → ${r.results.slice(0, 3).map((h) => h.control_id).join(', ')}`);
         if (rank >= 1) rr += 1 / rank;
       }
-      const row = { embedder: label, mode, questions: QUESTIONS.length, hit_at_5: round(hits / QUESTIONS.length), mrr: round(rr / QUESTIONS.length), misses };
+      const row = { embedder: label, mode, questions: QUESTIONS.length, hit_at_5: round(hits / QUESTIONS.length), mrr: round(rr / QUESTIONS.length), keyword_weight: config.searchKeywordWeight, misses };
       log(`  ${label} ${mode}: hit@5 ${(row.hit_at_5 * 100).toFixed(1)} %, MRR ${row.mrr}`);
       out.push(row);
     }
@@ -91,7 +95,7 @@ interface Speed {
   readonly ten: Pick<LoadStats, 'req_per_s' | 'p50_ms' | 'p99_ms' | 'non_2xx'>;
 }
 
-async function speed(parent: string, pgBinDir: string | undefined, controls: number, seconds: number): Promise<Speed[]> {
+async function speed(parent: string, pgBinDir: string | undefined, controls: number, seconds: number, keywordWeight: string | undefined): Promise<Speed[]> {
   const ws = await Workspace.open(parent, pgBinDir);
   try {
     const client = new pg.Client(clientConfig(ws.cluster.target('bench_api'), 'nfr bench search'));
@@ -110,7 +114,7 @@ async function speed(parent: string, pgBinDir: string | undefined, controls: num
     const t0 = performance.now();
     await ws.nfr(['index']);
     log(`  indexed in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    const server = await BenchServer.start(ws.env({ API_TOKENS: `reader:${TOKEN}` }));
+    const server = await BenchServer.start(ws.env({ API_TOKENS: `reader:${TOKEN}`, NFR_SEARCH_KEYWORD_WEIGHT: keywordWeight }));
     try {
       const out: Speed[] = [];
       for (const mode of ['hybrid', 'semantic'] as const) {
@@ -148,22 +152,23 @@ async function run(): Promise<void> {
   const qualities: Quality[] = [];
   try {
     await ws.nfr(['pipeline', 'run', '--sample']);
-    qualities.push(...(await quality(ws, { EMBEDDINGS_URL: undefined }, 'nfr-local-hash-v1')));
+    const weight = { NFR_SEARCH_KEYWORD_WEIGHT: s.NFR_SEARCH_KEYWORD_WEIGHT };
+    qualities.push(...(await quality(ws, { EMBEDDINGS_URL: undefined, ...weight }, 'nfr-local-hash-v1')));
     if (s.EMBEDDINGS_URL) {
       await ws.nfr(['index', '--force'], { EMBEDDINGS_URL: s.EMBEDDINGS_URL });
-      qualities.push(...(await quality(ws, { EMBEDDINGS_URL: s.EMBEDDINGS_URL }, `endpoint ${new URL(s.EMBEDDINGS_URL).host}`)));
+      qualities.push(...(await quality(ws, { EMBEDDINGS_URL: s.EMBEDDINGS_URL, ...weight }, `endpoint ${new URL(s.EMBEDDINGS_URL).host}`)));
     }
   } finally {
     await ws.dispose();
   }
 
   const speeds: Speed[] = [];
-  for (const n of sizes) speeds.push(...(await speed(parent, s.PG_BIN_DIR, n, seconds)));
+  for (const n of sizes) speeds.push(...(await speed(parent, s.PG_BIN_DIR, n, seconds, s.NFR_SEARCH_KEYWORD_WEIGHT)));
 
   const ok = (b: boolean) => (b ? 'met' : 'MISSED');
   const hybrid = qualities.find((q) => q.mode === 'hybrid' && q.embedder === 'nfr-local-hash-v1');
   const lines = [`search benchmark: ${QUESTIONS.length} questions on the NIST sample; ${sizes.join(' and ')} generated controls`];
-  for (const q of qualities) lines.push(`  ${q.embedder.padEnd(22)} ${q.mode.padEnd(8)} hit@5 ${(q.hit_at_5 * 100).toFixed(1).padStart(5)} %   MRR ${q.mrr.toFixed(3)}`);
+  for (const q of qualities) lines.push(`  ${q.embedder.padEnd(22)} ${q.mode.padEnd(8)} hit@5 ${(q.hit_at_5 * 100).toFixed(1).padStart(5)} %   MRR ${q.mrr.toFixed(3)}${q.mode === 'hybrid' ? `   (keyword weight ${q.keyword_weight})` : ''}`);
   if (hybrid) lines.push(`  hybrid hit@5 target >= 90 %: ${ok(hybrid.hit_at_5 >= 0.9)}`);
   for (const sp of speeds) {
     lines.push(`  ${String(sp.controls).padStart(6)} controls ${sp.mode.padEnd(8)} first ${sp.first_ms} ms; 1 conn: p50 ${sp.single.p50_ms} ms (${sp.single.req_per_s} req/s); 10 conn: ${sp.ten.req_per_s} req/s, p50 ${sp.ten.p50_ms} ms, p99 ${sp.ten.p99_ms} ms${sp.ten.non_2xx ? `, ${sp.ten.non_2xx} non-2xx` : ''}`);
