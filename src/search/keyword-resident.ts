@@ -77,6 +77,7 @@ export function parseTsvector(text: string): { lexeme: string; tf: number; title
 export class ResidentKeywordIndex {
   /** Lexemes per control, by row: read in the scoring loops without touching the objects. */
   private readonly lengths: Uint32Array;
+  #scratch: { matched: Int32Array; scores: Float64Array; lengthNorm: Float64Array; seen: Uint8Array } | undefined;
 
   private constructor(
     private readonly docs: readonly Doc[],
@@ -154,72 +155,82 @@ export class ResidentKeywordIndex {
       }
     }
     // The controls holding any term, in the order first met; per control its running score and
-    // the length part of BM25's denominator, the same for every term.
-    const matched = new Int32Array(docs.length);
-    const scores = new Float64Array(docs.length);
-    const lengthNorm = new Float64Array(docs.length);
-    const seen = new Uint8Array(docs.length);
-    const df = new Float64Array(terms.length);
+    // the length part of BM25's denominator, the same for every term. Reused by every search
+    // (they run one at a time) and cleared where this one wrote: no megabytes allocated per query.
+    const { matched, scores, lengthNorm, seen } = (this.#scratch ??= {
+      matched: new Int32Array(docs.length),
+      scores: new Float64Array(docs.length),
+      lengthNorm: new Float64Array(docs.length),
+      seen: new Uint8Array(docs.length),
+    });
     let m = 0;
-    let total = 0;
-    for (let k = 0; k < terms.length; k++) {
-      const postings = (terms[k] as Posting).docs;
-      let count = 0;
-      for (let j = 0; j < postings.length; j++) {
-        const doc = postings[j] as number;
-        if (admitted !== undefined && admitted[doc] === 0) continue;
-        count++;
-        if (seen[doc] === 0) {
-          seen[doc] = 1;
-          matched[m++] = doc;
-          total += lengths[doc] as number;
+    try {
+      const df = new Float64Array(terms.length);
+      let total = 0;
+      for (let k = 0; k < terms.length; k++) {
+        const postings = (terms[k] as Posting).docs;
+        let count = 0;
+        for (let j = 0; j < postings.length; j++) {
+          const doc = postings[j] as number;
+          if (admitted !== undefined && admitted[doc] === 0) continue;
+          count++;
+          if (seen[doc] === 0) {
+            seen[doc] = 1;
+            matched[m++] = doc;
+            total += lengths[doc] as number;
+          }
+        }
+        df[k] = count;
+      }
+      if (m === 0) return [];
+      const avgdl = Math.max(total / m, 1);
+      for (let i = 0; i < m; i++) {
+        const doc = matched[i] as number;
+        lengthNorm[doc] = K1 * (1 - B + (B * (lengths[doc] as number)) / avgdl);
+      }
+      for (let k = 0; k < terms.length; k++) {
+        const d = df[k] as number;
+        const idf = Math.log(1 + (n - d + 0.5) / (d + 0.5));
+        const { docs: postings, tf: tfs, title } = terms[k] as Posting;
+        for (let j = 0; j < postings.length; j++) {
+          const doc = postings[j] as number;
+          if (admitted !== undefined && admitted[doc] === 0) continue;
+          const tf = tfs[j] as number;
+          scores[doc] = (scores[doc] as number) + idf * ((tf * (K1 + 1)) / (tf + (lengthNorm[doc] as number))) * (title[j] ? TITLE_BOOST : 1);
         }
       }
-      df[k] = count;
-    }
-    if (m === 0) return [];
-    const avgdl = Math.max(total / m, 1);
-    for (let i = 0; i < m; i++) {
-      const doc = matched[i] as number;
-      lengthNorm[doc] = K1 * (1 - B + (B * (lengths[doc] as number)) / avgdl);
-    }
-    for (let k = 0; k < terms.length; k++) {
-      const t = terms[k] as Posting;
-      const d = df[k] as number;
-      const idf = Math.log(1 + (n - d + 0.5) / (d + 0.5));
-      const { docs: postings, tf: tfs, title } = t;
-      for (let j = 0; j < postings.length; j++) {
-        const doc = postings[j] as number;
-        if (admitted !== undefined && admitted[doc] === 0) continue;
-        const tf = tfs[j] as number;
-        scores[doc] = (scores[doc] as number) + idf * ((tf * (K1 + 1)) / (tf + (lengthNorm[doc] as number))) * (title[j] ? TITLE_BOOST : 1);
+      // Ties in control id order, as the SQL orders them (docs are loaded in control id order, and
+      // TopK breaks ties by row whatever the order of offers).
+      const top = new TopK(limit);
+      let floor = -Infinity;
+      for (let i = 0; i < m; i++) {
+        const doc = matched[i] as number;
+        const score = scores[doc] as number;
+        if (score < floor) continue;
+        top.offer(doc, score);
+        floor = top.floor;
+      }
+      return top.sorted().map(({ row, score }) => {
+        const d = docs[row] as Doc;
+        return {
+          control_id: d.control_id,
+          title: d.title,
+          status: d.status,
+          family_id: d.family_id,
+          key_control: d.key_control,
+          owning_function_id: d.owning_function_id,
+          owning_location_id: d.owning_location_id,
+          risk_theme_ids: d.risk_theme_ids,
+          score,
+        };
+      });
+    } finally {
+      for (let i = 0; i < m; i++) {
+        const doc = matched[i] as number;
+        seen[doc] = 0;
+        scores[doc] = 0;
       }
     }
-    // Ties in control id order, as the SQL orders them (docs are loaded in control id order, and
-    // TopK breaks ties by row whatever the order of offers).
-    const top = new TopK(limit);
-    let floor = -Infinity;
-    for (let i = 0; i < m; i++) {
-      const doc = matched[i] as number;
-      const score = scores[doc] as number;
-      if (score < floor) continue;
-      top.offer(doc, score);
-      floor = top.floor;
-    }
-    return top.sorted().map(({ row, score }) => {
-      const d = docs[row] as Doc;
-      return {
-        control_id: d.control_id,
-        title: d.title,
-        status: d.status,
-        family_id: d.family_id,
-        key_control: d.key_control,
-        owning_function_id: d.owning_function_id,
-        owning_location_id: d.owning_location_id,
-        risk_theme_ids: d.risk_theme_ids,
-        score,
-      };
-    });
   }
 }
 
