@@ -5,9 +5,9 @@
  *
  * The vectors are held dimension by dimension (one column of every control's value per
  * dimension), so a query is scored column by column, and a dimension where the query is zero is
- * skipped. The local hash embedder's query vectors are sparse — a question of ten words sets
- * about forty of 384 dimensions — so scoring 20,000 controls reads 0.8 million values instead of
- * 7.7 million; a dense model's query reads every column, still as contiguous runs. The sums are
+ * skipped. The local hash embedder's query vectors are sparse — the bench questions set about
+ * twenty of 384 dimensions — so scoring 20,000 controls reads 0.4 million values instead of 7.7
+ * million; a dense model's query reads every column, still as contiguous runs. The sums are
  * kept in dot()'s four interleaved accumulators (dimension i adds to sum i mod 4, in dimension
  * order), and a skipped term is an exact zero, so every score equals the streamed one.
  *
@@ -45,7 +45,8 @@ export class ResidentGeneration {
   /** Estimated memory of `dir`'s generation once loaded, from its file sizes. */
   static async estimate(dir: string): Promise<number> {
     const [v, p] = await Promise.all([stat(path.join(dir, VECTORS_FILE)), stat(path.join(dir, POINTS_FILE))]);
-    // Vectors, a float64 norm and four float64 sums per float32 row of 384 values (÷ 96 per 8 bytes).
+    // The vectors, and per row a float64 norm and four float64 sums: 40 bytes, 5/192 of a row of
+    // 384 float32 values (estimated for that dimension; the payloads dominate the error anyway).
     return v.size + (5 * v.size) / 192 + p.size * PAYLOAD_OVERHEAD;
   }
 

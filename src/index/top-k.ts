@@ -70,6 +70,7 @@ export class TopK {
 
   /** A score below this cannot enter (-Infinity until k rows are held): callers skip offer() for it. */
   get floor(): number {
+    if (this.k <= 0) return Infinity;
     return this.#heap.length < this.k ? -Infinity : (this.#heap[0] as { score: number }).score;
   }
 
