@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Distance } from '../src/enrich/embedder.js';
 import { embedLocal } from '../src/enrich/local-embedder.js';
-import { columnStore } from '../src/index/column-kernel.js';
+import { BLOCK_ROWS, columnStore } from '../src/index/column-kernel.js';
 import { EmbeddedIndex } from '../src/index/embedded.js';
 import { TopK } from '../src/index/top-k.js';
 import type { IndexPoint, SearchFilter } from '../src/index/types.js';
@@ -99,12 +99,28 @@ describe('the resident embedded index', () => {
     for (let round = 0; round < 5; round++) {
       for (let c = 0; c < 3; c++) {
         const q = next() * 3 - 1.5;
-        simd.axpy(q, c, (c % 4) as 0 | 1 | 2 | 3);
-        js.axpy(q, c, (c % 4) as 0 | 1 | 2 | 3);
+        simd.axpy(q, c, (c % 4) as 0 | 1 | 2 | 3, 0, simd.stride);
+        js.axpy(q, c, (c % 4) as 0 | 1 | 2 | 3, 0, js.stride);
       }
     }
+    // A block in the middle of the column, into the start of the sums.
+    simd.axpy(0.25, 2, 3, 500, 200);
+    js.axpy(0.25, 2, 3, 500, 200);
     for (let k = 0; k < 4; k++) assert.deepEqual(simd.sums[k], js.sums[k], `sum ${k}`);
     assert.notEqual(simd.sums[0][17], 0);
+    assert.notEqual(simd.sums[3][5], 0);
+    // Cosines from the four sums, as cosine() computes them; a zero vector's row is NaN.
+    for (let r = 0; r < simd.stride; r++) {
+      const vv = r === 40 ? 0 : next() * 2;
+      simd.squares[r] = vv;
+      js.squares[r] = vv;
+    }
+    for (const store of [simd, js]) for (const sum of store.sums) sum[10] = 0; // row 40 is a zero vector: its sums are 0
+    simd.cosines(0.7, 30, 600);
+    js.cosines(0.7, 30, 600);
+    assert.deepEqual(simd.sums[0], js.sums[0]);
+    assert.ok(Number.isNaN(simd.sums[0][10]), 'a zero vector gives NaN (search reads it as cosine()\'s 0)');
+    assert.ok(Number.isFinite(simd.sums[0][11]) && simd.sums[0][11] !== 0);
   });
 
   for (const distance of ['Cosine', 'Dot', 'Euclid'] as const) {
@@ -129,6 +145,21 @@ describe('the resident embedded index', () => {
       if (distance !== 'Dot') assert.deepEqual(resident.map((h) => h.control_id), ['CTRL-000010', 'CTRL-000257']);
     });
   }
+
+  it('scores across blocks of rows like the streamed search', async () => {
+    const next = random(99);
+    const rows = 2 * BLOCK_ROWS + 37; // two whole blocks and an odd part of a third
+    const vectors = Array.from({ length: rows }, () => Float32Array.from({ length: 6 }, () => next() * 2 - 1));
+    const location = await generation('Cosine', 6, vectors);
+    const sparse = Float32Array.from([0, 0.5, 0, 0, -0.5, 0.1]);
+    for (const [query, limit, filter] of [[sparse, 30, undefined], [vectors[rows - 1] as Float32Array, 10, undefined], [sparse, 12, { status: ['retired'] }]] as const) {
+      const { resident, streamed } = await both(location, query, limit, filter);
+      assert.equal(resident.length, limit);
+      assert.deepEqual(resident, streamed);
+    }
+    const { resident } = await both(location, vectors[rows - 1] as Float32Array, 1);
+    assert.equal(resident[0]?.control_id, `CTRL-${String(rows - 1).padStart(6, '0')}`, 'the last row, in the partial block, is found');
+  });
 
   it('scores the local embedder’s sparse question vectors like the streamed search', async () => {
     const texts = Array.from({ length: 300 }, (_, i) => `control ${i}: ${['audit records are retained', 'accounts are reviewed', 'information flows are enforced', 'backups are tested'][i % 4]} for system ${i % 17}`);

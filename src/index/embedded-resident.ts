@@ -15,9 +15,8 @@
  * `CURRENT` (as the streamed search does); when it names another generation, that one is loaded
  * (once, however many requests ask at the same time) and replaces the old, which is freed when
  * the last search using it ends. Memory: the vectors (dimension × 4 bytes per control: 1.5 KiB at
- * 384 dimensions), a norm per control, the parsed payloads (~0.5 KiB per control) and four
- * float64 sums per control for the search in progress: about 240 MiB per 100,000 controls at 384
- * dimensions. A generation estimated larger than NFR_INDEX_MEMORY_MB is not loaded; searches
+ * 384 dimensions), a norm per control and the parsed payloads (~0.5 KiB per control): about
+ * 240 MiB per 100,000 controls at 384 dimensions. A generation estimated larger than NFR_INDEX_MEMORY_MB is not loaded; searches
  * stream it from disk as the CLI does.
  */
 import { stat } from 'node:fs/promises';
@@ -34,10 +33,11 @@ export class ResidentGeneration {
   private constructor(
     readonly dir: string,
     readonly meta: GenerationMeta,
-    /** Dimension d of control r at d × stride + r, and the four running sums of the search in progress (searches run one at a time). */
+    /**
+     * Dimension d of control r at d × stride + r, Σ v² per control (summed as similarity() sums
+     * it), and the four running sums of the search in progress (searches run one at a time).
+     */
     private readonly store: ColumnStore,
-    /** Σ v² per control, summed as similarity() sums it. */
-    private readonly squares: Float64Array,
     private readonly payloads: readonly PointPayload[],
     readonly bytes: number,
   ) {}
@@ -45,16 +45,15 @@ export class ResidentGeneration {
   /** Estimated memory of `dir`'s generation once loaded, from its file sizes. */
   static async estimate(dir: string): Promise<number> {
     const [v, p] = await Promise.all([stat(path.join(dir, VECTORS_FILE)), stat(path.join(dir, POINTS_FILE))]);
-    // The vectors, and per row a float64 norm and four float64 sums: 40 bytes, 5/192 of a row of
-    // 384 float32 values (estimated for that dimension; the payloads dominate the error anyway).
-    return v.size + (5 * v.size) / 192 + p.size * PAYLOAD_OVERHEAD;
+    // The vectors, and per row a float64 norm: 8 bytes, 1/192 of a row of 384 float32 values
+    // (estimated for that dimension; the payloads dominate the error anyway). The sums are one block.
+    return v.size + v.size / 192 + p.size * PAYLOAD_OVERHEAD;
   }
 
   static async load(dir: string, meta: GenerationMeta): Promise<ResidentGeneration> {
     const { dimension, points } = meta;
     const store = columnStore(points, dimension);
-    const { columns, stride } = store;
-    const squares = new Float64Array(points);
+    const { columns, stride, squares } = store;
     let rows = 0;
     for await (const chunk of vectorChunks(path.join(dir, VECTORS_FILE), dimension)) {
       if (chunk.first + chunk.rows > points) break;
@@ -74,7 +73,7 @@ export class ResidentGeneration {
       payloads.push(parsePayload(line, file, payloads.length));
     }
     const count = Math.min(rows, payloads.length);
-    return new ResidentGeneration(dir, meta, store, squares.subarray(0, count), payloads.slice(0, count), await ResidentGeneration.estimate(dir));
+    return new ResidentGeneration(dir, meta, store, payloads.slice(0, count), await ResidentGeneration.estimate(dir));
   }
 
   get points(): number {
@@ -87,45 +86,59 @@ export class ResidentGeneration {
     const n = this.payloads.length;
     const { columns, stride, sums } = this.store;
     const [s0, s1, s2, s3] = sums;
-    s0.fill(0);
-    if (distance === 'Euclid') {
-      // One sum in dimension order, as similarity() adds the squared differences.
-      for (let d = 0; d < dimension; d++) {
-        const q = query[d] as number;
-        const base = d * stride;
-        for (let r = 0; r < n; r++) {
-          const diff = q - (columns[base + r] as number);
-          s0[r] = (s0[r] as number) + diff * diff;
-        }
-      }
-    } else {
-      s1.fill(0);
-      s2.fill(0);
-      s3.fill(0);
-      // dot(): dimension d adds to sum d mod 4, except the tail past the last multiple of four,
-      // which goes to the first sum.
-      const main = dimension - (dimension % 4);
-      for (let d = 0; d < dimension; d++) {
-        const q = query[d] as number;
-        if (q !== 0) this.store.axpy(q, d, d >= main ? 0 : ((d & 3) as 0 | 1 | 2 | 3));
-      }
-    }
+    const block = s0.length;
     const qq = dot(query, 0, query, 0, dimension);
-    const { payloads, squares } = this;
+    const { payloads } = this;
+    const { squares } = this.store;
     const euclid = distance === 'Euclid';
     const cosineDistance = distance === 'Cosine';
+    // dot(): dimension d adds to sum d mod 4, except the tail past the last multiple of four,
+    // which goes to the first sum.
+    const main = dimension - (dimension % 4);
     const top = new TopK(limit);
     let floor = -Infinity;
-    for (let r = 0; r < n; r++) {
-      let score: number;
-      if (euclid) score = -Math.sqrt(s0[r] as number);
-      else {
-        const qv = (s0[r] as number) + (s1[r] as number) + (s2[r] as number) + (s3[r] as number);
-        score = cosineDistance ? cosine(qv, qq, squares[r] as number) : qv;
+    for (let first = 0; first < n; first += block) {
+      const count = Math.min(block, stride - first);
+      s0.fill(0, 0, count);
+      if (euclid) {
+        // One sum in dimension order, as similarity() adds the squared differences.
+        for (let d = 0; d < dimension; d++) {
+          const q = query[d] as number;
+          const base = d * stride + first;
+          for (let i = 0; i < count; i++) {
+            const diff = q - (columns[base + i] as number);
+            s0[i] = (s0[i] as number) + diff * diff;
+          }
+        }
+      } else {
+        s1.fill(0, 0, count);
+        s2.fill(0, 0, count);
+        s3.fill(0, 0, count);
+        for (let d = 0; d < dimension; d++) {
+          const q = query[d] as number;
+          if (q !== 0) this.store.axpy(q, d, d >= main ? 0 : ((d & 3) as 0 | 1 | 2 | 3), first, count);
+        }
       }
-      if (score < floor || (filter && !matchesFilter(payloads[r] as PointPayload, filter))) continue;
-      top.offer(r, score);
-      floor = top.floor;
+      // Cosine, the usual case, is computed in the store (SIMD) into the first sum, as cosine()
+      // computes it; a zero vector's NaN there is cosine()'s 0.
+      const scored = cosineDistance && qq !== 0;
+      if (scored) this.store.cosines(qq, first, count);
+      const end = Math.min(count, n - first);
+      for (let i = 0; i < end; i++) {
+        const r = first + i;
+        let score: number;
+        if (scored) {
+          score = s0[i] as number;
+          if (score !== score) score = 0;
+        } else if (euclid) score = -Math.sqrt(s0[i] as number);
+        else {
+          const qv = (s0[i] as number) + (s1[i] as number) + (s2[i] as number) + (s3[i] as number);
+          score = cosineDistance ? cosine(qv, qq, squares[r] as number) : qv;
+        }
+        if (score < floor || (filter && !matchesFilter(payloads[r] as PointPayload, filter))) continue;
+        top.offer(r, score);
+        floor = top.floor;
+      }
     }
     return top.sorted().map(({ row, score }) => {
       const p = this.payloads[row] as PointPayload;
