@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { nfrJson, serveNfr, spawnNfr, testEnv, waitForExit, waitForStderr } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { baseContext, writeContext } from './support/context-fixtures.js';
@@ -16,6 +17,7 @@ import { controlsDb, csv, row, runNfrMeasured } from './support/controls-fixture
 import { query, seed } from './support/data.js';
 import { ERROR_CODES, NfrError, toNfrError } from '../src/errors.js';
 import { runProgram } from '../src/util/process.js';
+import { inTransaction } from '../src/jobs/control-db.js';
 import { api } from './support/api.js';
 
 let cluster: TestCluster;
@@ -293,6 +295,31 @@ describe('hardening', () => {
       assert.equal(search.body.results.length > 0, true, 'the previous generation still answers');
     } finally {
       await volume.remove();
+    }
+  });
+
+  it('survives the control database ending a session mid-transaction: that call fails, the next runs on a new session', async () => {
+    // The job queue's polls and heartbeats run in transactions on checked-out clients; a session
+    // ended between two of their queries used to raise an 'error' event nothing listened to, and
+    // the server process died (seen as "fetch failed" when a test terminated the control sessions).
+    const db = await cluster.createDatabase('endedsession');
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    pool.on('error', () => {});
+    try {
+      const pids: number[] = [];
+      const failed = inTransaction(pool, async (client) => {
+        pids.push((await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
+        await cluster.admin((c) => c.query('select pg_terminate_backend($1)', [pids[0]]));
+        // The termination arrives while the client sits idle in its transaction.
+        await new Promise((r) => setTimeout(r, 300));
+        await client.query('select 1');
+      });
+      await assert.rejects(failed, /terminat|connection error/i);
+      const again = await inTransaction(pool, async (client) => (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
+      assert.notEqual(again, pids[0], 'the ended session was destroyed, not handed out again');
+      assert.equal(pool.totalCount, 1);
+    } finally {
+      await pool.end();
     }
   });
 

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
 import pg from 'pg';
-import { withPoolClient } from '../src/server/db.js';
+import { withPoolClient } from '../src/postgres/pool.js';
 import { TestCluster } from './support/cluster.js';
 import { fingerprint, mutate, query, seed } from './support/data.js';
 import { ADMIN, api, API_TOKENS, OPERATOR, pollJob as pollJobAt, READER, serve, type Server } from './support/api.js';

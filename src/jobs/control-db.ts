@@ -12,6 +12,7 @@ import { NfrError, sqlState } from '../errors.js';
 import { connect, escapeIdentifier, transaction, withDatabase, type PgTarget } from '../postgres/connection.js';
 import { databaseExists } from '../postgres/databases.js';
 import { runMigrations } from '../postgres/migrate.js';
+import { withPoolClient } from '../postgres/pool.js';
 import type { Context } from '../runtime/context.js';
 
 export const CONTROL_MIGRATIONS_DIR = fileURLToPath(new URL('../../../control-migrations', import.meta.url));
@@ -63,11 +64,7 @@ export async function openControlDatabase(ctx: Context): Promise<PgTarget> {
 }
 
 /** A transaction on a pooled session, handed to pg-boss as its `db` so queue and records commit together. */
-export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient, db: PgBoss.Db) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    return await transaction(client, () => fn(client, { executeSql: (text: string, values: unknown[]) => client.query(text, values) }));
-  } finally {
-    client.release();
-  }
+export function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient, db: PgBoss.Db) => Promise<T>): Promise<T> {
+  // A session the control database ends mid-transaction (a restart) fails this call, never the process.
+  return withPoolClient(pool, (client) => transaction(client, () => fn(client, { executeSql: (text: string, values: unknown[]) => client.query(text, values) })), false);
 }

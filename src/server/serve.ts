@@ -15,6 +15,7 @@ import { JobRunner } from '../jobs/runner.js';
 import { JOB_QUEUE, JobStore } from '../jobs/store.js';
 import { clientConfig, withClient } from '../postgres/connection.js';
 import { prepareSchema } from '../postgres/migrate.js';
+import { withPoolClient } from '../postgres/pool.js';
 import { removeAbandonedParts } from '../ingest/incoming.js';
 import { jobWork } from '../pipeline/tasks.js';
 import { waitingForLock } from '../runtime/operation.js';
@@ -122,15 +123,16 @@ const QUEUE_SETUP_LOCK = 0x4e465153;
  * and two servers doing that at the same moment deadlock, so it runs under an advisory lock.
  */
 async function createQueueOnce(pool: pg.Pool, boss: PgBoss): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('select pg_advisory_lock($1)', [QUEUE_SETUP_LOCK]);
-    try {
-      if (!(await boss.getQueue(JOB_QUEUE))) await boss.createQueue(JOB_QUEUE, { name: JOB_QUEUE, policy: 'singleton', retryLimit: 0, expireInSeconds: 23 * 3600 });
-    } finally {
-      await client.query('select pg_advisory_unlock($1)', [QUEUE_SETUP_LOCK]);
-    }
-  } finally {
-    client.release();
-  }
+  await withPoolClient(
+    pool,
+    async (client) => {
+      await client.query('select pg_advisory_lock($1)', [QUEUE_SETUP_LOCK]);
+      try {
+        if (!(await boss.getQueue(JOB_QUEUE))) await boss.createQueue(JOB_QUEUE, { name: JOB_QUEUE, policy: 'singleton', retryLimit: 0, expireInSeconds: 23 * 3600 });
+      } finally {
+        await client.query('select pg_advisory_unlock($1)', [QUEUE_SETUP_LOCK]);
+      }
+    },
+    false,
+  );
 }

@@ -1,7 +1,7 @@
 /** PostgreSQL's data signature of the controls (see pgSignature), read on the server's pool. */
 import type pg from 'pg';
 import { pgSignature } from '../index/pg-source.js';
-import { withPoolClient } from './db.js';
+import { withPoolClient } from '../postgres/pool.js';
 
 /** A reading is used for this long after it started. */
 const SIGNATURE_TTL_MS = 1000;

@@ -12,7 +12,7 @@ import type { SearchFilter } from '../../index/types.js';
 import { residentKeywords } from '../../search/keyword-resident.js';
 import { MAX_LIMIT, SEARCH_MODES, searchControls, type SearchMode } from '../../search/search.js';
 import type { ServerDeps } from '../app.js';
-import { withPoolClient } from '../db.js';
+import { withPoolClient } from '../../postgres/pool.js';
 import { CONTROL_DETAIL, SEARCH_RESULT } from '../response-schemas.js';
 import { ERROR_RESPONSES } from '../schemas.js';
 

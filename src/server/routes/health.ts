@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { renderMetrics } from '../../pipeline/metrics.js';
 import type { ServerDeps } from '../app.js';
-import { withPoolClient } from '../db.js';
+import { withPoolClient } from '../../postgres/pool.js';
 import { indexHealthProbe } from '../index-health.js';
 
 /** `signature`: PostgreSQL's cached data signature, to tell whether the index is in sync. */

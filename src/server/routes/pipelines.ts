@@ -6,7 +6,7 @@ import { listUploads } from '../../ingest/uploads.js';
 import { pipelineStatus } from '../../pipeline/status.js';
 import type { ServerDeps } from '../app.js';
 import { INDEX_CHECK, PIPELINE_STATUS, UPLOAD_LIST } from '../response-schemas.js';
-import { withPoolClient } from '../db.js';
+import { withPoolClient } from '../../postgres/pool.js';
 import { ERROR_RESPONSES, JOB_ACCEPTED } from '../schemas.js';
 import { queueJob } from '../../pipeline/tasks.js';
 import { jobAccepted } from './jobs.js';

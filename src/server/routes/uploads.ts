@@ -13,7 +13,7 @@ import { diskFull, messageOf, NfrError } from '../../errors.js';
 import { acceptControlsUpload } from '../../ingest/controls.js';
 import { incomingDir, newPartFile } from '../../ingest/incoming.js';
 import { markUploadFailed } from '../../ingest/uploads.js';
-import { withPoolClient } from '../db.js';
+import { withPoolClient } from '../../postgres/pool.js';
 import { ensureDir } from '../../util/fs.js';
 import type { ServerDeps } from '../app.js';
 import { ERROR_BODY, ERROR_RESPONSES, JOB_ACCEPTED } from '../schemas.js';

@@ -1,4 +1,8 @@
-/** Database access for request handlers, resilient to a restore swapping the live database. */
+/**
+ * Pooled sessions that survive the server ending them: request handlers (a restore swaps the live
+ * database and ends its sessions) and the job queue (its control database restarts) both check
+ * clients out through here.
+ */
 import type pg from 'pg';
 import { isConnectionFailure, sqlState } from '../errors.js';
 
@@ -11,9 +15,10 @@ function isConnectionLoss(err: unknown): boolean {
 
 /**
  * Runs fn with a pooled client. A client whose session was ended (a restore ends every session
- * of the live database) is destroyed, not returned to the pool, and a read is retried once on a
- * fresh connection — which reaches the swapped-in database. If the database is refusing
- * connections at that instant, the error reaches the error handler, which answers 503.
+ * of the live database) is destroyed, not returned to the pool, and with `retry` fn runs once
+ * more on a fresh connection — which reaches the swapped-in database. Only a read may be
+ * retried: a transaction whose commit was lost in flight may have committed. If the database is
+ * refusing connections at that instant, the error reaches the caller (a request answers 503).
  *
  * While checked out, a client has no listener of the pool's: a session ended between two of fn's
  * queries would raise an unhandled 'error' event and take the server down. The listener added
