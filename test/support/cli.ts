@@ -71,16 +71,24 @@ export function waitForExit(child: ChildProcessWithoutNullStreams): Promise<numb
   return new Promise((resolve) => child.once('close', (code) => resolve(code)));
 }
 
-/** `nfr serve --port 0` with `env`, once it listens: its URL, and a stop that waits for its exit. */
+/**
+ * `nfr serve --port 0` with `env`, once it listens: its URL, and a stop that waits for its exit.
+ * A server that died on its own makes stop() throw with its stderr, so a test that saw only
+ * "fetch failed" says why.
+ */
 export async function serveNfr(env: Env): Promise<{ readonly child: ChildProcessWithoutNullStreams; readonly base: string; stop(): Promise<void> }> {
   const child = spawnNfr(['serve', '--port', '0'], env);
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
   const base = /listening on (http:\/\/\S+)/.exec(await waitForStderr(child, /listening on (http:\/\/\S+)/))?.[1] ?? '';
   return {
     child,
     base,
     async stop() {
+      const died = child.exitCode !== null && child.exitCode !== 0 ? child.exitCode : undefined;
       child.kill('SIGTERM');
       await waitForExit(child);
+      if (died !== undefined) throw new Error(`nfr serve exited (${died}) before the test stopped it; its stderr:\n${stderr}`);
     },
   };
 }
