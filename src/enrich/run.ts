@@ -18,6 +18,7 @@ import { withOperation } from '../runtime/operation.js';
 import type { Context } from '../runtime/context.js';
 import { createEmbedder } from './create-embedder.js';
 import type { Embedder } from './embedder.js';
+import { GLOVE_MODEL } from './glove-embedder.js';
 import { LOCAL_MODEL } from './local-embedder.js';
 import { ModelRunFile } from './model-run-file.js';
 import { ENRICHMENT_MODEL, FEATURE_PREP_MODEL, TAXONOMY_MODEL, keywords, normaliseText, rankThemes, summarise, type Theme } from './models.js';
@@ -91,7 +92,7 @@ export async function runEnrichmentLocked(ctx: Context, client: pg.ClientBase, o
     const themeRows = await currentThemes(client);
     if (themeRows.length === 0) skipped.push('taxonomy_mapping: there are no current active risk themes (ingest the context first)');
     const models: RunModels = {
-      embedding: { name: embedder.model, version: embedder.model === LOCAL_MODEL ? '1' : 'openai-compatible' },
+      embedding: { name: embedder.model, version: embedder.model === LOCAL_MODEL || embedder.model === GLOVE_MODEL ? '1' : 'openai-compatible' },
       enrichment: ENRICHMENT_MODEL,
       featurePrep: FEATURE_PREP_MODEL,
       // The themes and the embedder are inputs of the mapping: a change to either remaps every control.

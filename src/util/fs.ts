@@ -20,13 +20,13 @@ export async function fsyncDir(dir: string): Promise<void> {
  * Writes a file so that readers see either the old content or the new, never a torn one:
  * temp file in the same directory, fsync, rename, fsync the directory.
  */
-export async function atomicWriteFile(file: string, data: string, mode = 0o600): Promise<void> {
+export async function atomicWriteFile(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
   try {
     const handle = await open(tmp, 'w', mode);
     try {
-      await handle.writeFile(data, 'utf8');
+      await handle.writeFile(data);
       await handle.sync();
     } finally {
       await handle.close();

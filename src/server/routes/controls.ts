@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { controlDetail, parseAsOf } from '../../controls/detail.js';
+import { createEmbedder } from '../../enrich/create-embedder.js';
 import { NfrError } from '../../errors.js';
 import { openIndex } from '../../index/open-index.js';
 import type { SearchFilter } from '../../index/types.js';
@@ -43,16 +44,18 @@ export function registerControlRoutes(app: FastifyInstance, deps: ServerDeps, si
   // The server keeps the keyword postings (keyword-resident.ts) and the embedded index's live
   // generation (embedded-resident.ts) in memory.
   const keywords = residentKeywords(signature, withClient);
-  // Both are built in the background once the server listens, so the first search does not wait
+  // Both (and the embedder's model) are loaded in the background once the server listens, so the first search does not wait
   // for them (seconds at 100,000 controls). A failure here (no schema yet, no index) is met
   // again, and reported, by the search that needs them.
+  // One embedder for every request: the GloVe one holds its 40 MB word table.
+  const embedder = createEmbedder(deps.config);
   app.addHook('onReady', async () => {
     const index = openIndex(deps.config, { resident: true });
-    void Promise.allSettled([keywords(), index.warm?.()]).finally(() => index.close());
+    void Promise.allSettled([keywords(), index.warm?.(), embedder.warm?.()]).finally(() => index.close());
   });
   const search = (q: string, mode: SearchMode | undefined, filter: SearchFilter, limit: number | undefined, cursor: string | undefined) => {
     if (limit !== undefined && (limit < 1 || limit > MAX_LIMIT)) throw new NfrError('INVALID_INPUT', `limit ${limit}: expected 1 to ${MAX_LIMIT}`);
-    return searchControls(deps.config, { q, mode, filter, limit, cursor }, { signature, withClient, keywords, index: openIndex(deps.config, { resident: true }) });
+    return searchControls(deps.config, { q, mode, filter, limit, cursor }, { signature, withClient, keywords, embedder, index: openIndex(deps.config, { resident: true }) });
   };
 
   app.get<{ Querystring: SearchQuery }>(

