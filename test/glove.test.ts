@@ -5,6 +5,7 @@
  * answering with it on the NIST sample, including questions whose words no control contains.
  */
 import assert from 'node:assert/strict';
+import { createWriteStream } from 'node:fs';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -94,6 +95,37 @@ describe('GloVe embedder', () => {
     await writeFile(short, JSON.stringify({ dimensions: 100, wordIndex: 101, vectors: { alpha: values(0), beta: values(1) } }));
     await assert.rejects(loadGloveTable(path.join(dir, 'cache'), short), /short\.json.*2 of the 100000 most frequent words have vectors/);
     assert.deepEqual(await readdir(path.join(dir, 'cache')).catch(() => []), [], 'no table, and no temporary file, written');
+  });
+
+  it('builds from a source of the same form, keeps working where the table cannot be written, and stops on garbage in bounded memory', async () => {
+    const dir = cluster.tempDir('glove-synthetic');
+    // The package's form: a word list first (skipped), then word → [100 values, norm, rank].
+    const source = path.join(dir, 'synthetic.json');
+    const out = createWriteStream(source);
+    out.write('{"precision":8,"l2NormIndex":100,"wordIndex":101,"size":100001,"dimensions":100,"words":["w0"],"vectors":{');
+    for (let rank = 0; rank <= GLOVE_VOCABULARY; rank++) {
+      const values = Array.from({ length: 100 }, (_, d) => (d === rank % 100 ? 3 : d === (rank + 1) % 100 ? 4 : 0));
+      out.write(`${rank ? ',' : ''}"w${rank}":[${values.join(',')},5,${rank}]`);
+    }
+    await new Promise<void>((resolve) => out.end('},"unkVector":[0]}', () => resolve()));
+    const notADir = path.join(dir, 'a-file');
+    await writeFile(notADir, 'x');
+    const said: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string) => said.push(String(chunk)) > 0) as typeof process.stderr.write;
+    const t = await loadGloveTable(path.join(notADir, 'models'), source).finally(() => (process.stderr.write = write));
+    assert.match(said.join(''), /cannot keep the GloVe word table at .*a-file\/models\/glove-100d-100000-\d+\.bin \(ENOTDIR/);
+    assert.equal(t.rank.size, GLOVE_VOCABULARY, 'the word past the vocabulary is left out');
+    assert.equal(t.rank.get(`w${GLOVE_VOCABULARY}`), undefined);
+    const r = t.rank.get('w7') as number;
+    assert.deepEqual(Array.from(t.vectors.subarray(r * 100 + 6, r * 100 + 10)), [0, Math.fround(0.6), Math.fround(0.8), 0], 'normalised');
+
+    const garbage = path.join(dir, 'garbage.json');
+    const g = createWriteStream(garbage);
+    g.write(`{"dimensions":100,"wordIndex":101,"vectors":{"a":[${[1, ...Array(99).fill(0), 1, 0].join(',')}],`);
+    for (let i = 0; i < 4096; i++) g.write('x'.repeat(1024));
+    await new Promise<void>((resolve) => g.end('}}', () => resolve()));
+    await assert.rejects(loadGloveTable(path.join(dir, 'cache'), garbage), /garbage\.json is not the GloVe table nfr expects: unreadable after 1 word: ",?xxx/);
   });
 
   it('refuses NFR_EMBEDDER values it does not know, and GloVe together with EMBEDDINGS_URL', async () => {

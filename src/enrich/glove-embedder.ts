@@ -21,7 +21,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Config } from '../config.js';
-import { NfrError } from '../errors.js';
+import { messageOf, NfrError } from '../errors.js';
 import { atomicWriteFile } from '../util/fs.js';
 import type { Distance, Embedder } from './embedder.js';
 
@@ -128,17 +128,20 @@ export async function loadGloveTable(cacheDir: string, source = glovePackageFile
   const { size } = await stat(source);
   // The source's size names the table, so a different package version builds its own.
   const file = path.join(cacheDir, `glove-100d-${GLOVE_VOCABULARY}-${size}.bin`);
-  const existing = await readFile(file).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw err;
-  });
+  // Missing or unreadable: built again (and kept, if it can be written).
+  const existing = await readFile(file).catch(() => undefined);
   const parsed = existing && parseTable(existing);
   if (parsed) return parsed;
-  await mkdir(cacheDir, { recursive: true });
   const built = await buildTable(source);
-  await atomicWriteFile(file, built, 0o644);
   const table = parseTable(built);
   if (!table) throw new NfrError('INTERNAL', `the GloVe table built from ${source} does not read back`);
+  try {
+    await mkdir(cacheDir, { recursive: true });
+    await atomicWriteFile(file, built, 0o644);
+  } catch (err) {
+    // The table is whole in memory, so this process goes on; the next one builds it again.
+    process.stderr.write(`nfr: cannot keep the GloVe word table at ${file} (${messageOf(err)}); each process builds it again (~8 s) until that is fixed\n`);
+  }
   return table;
 }
 
@@ -207,13 +210,20 @@ async function buildTable(source: string): Promise<Buffer> {
       norm = Math.sqrt(norm);
       if (!(norm > 0)) continue;
       if (words[rank] === undefined) kept++;
-      const word = JSON.parse(m[1] as string) as string;
+      let word: string;
+      try {
+        word = JSON.parse(m[1] as string) as string;
+      } catch {
+        throw bad(`the word ${(m[1] as string).slice(0, 40)} is not a JSON string`);
+      }
       // The table separates words by newlines; a word holding one could never be typed anyway.
       words[rank] = word.includes('\n') ? '' : word;
       for (let d = 0; d < GLOVE_DIMENSION; d++) vectors[rank * GLOVE_DIMENSION + d] = Number(values[d]) / norm;
     }
     buf = buf.slice(at);
     if (/^\s*}/.test(buf)) done = true;
+    // An entry is about 1 kB: a megabyte that is none is not this format (and must not pile up).
+    else if (buf.length > 1 << 21) throw bad(`unreadable after ${kept} word${kept === 1 ? '' : 's'}: ${JSON.stringify(buf.slice(0, 60))}`);
   }
   if (!inVectors) throw bad('no "vectors" object');
   if (kept < GLOVE_VOCABULARY) throw bad(`${kept} of the ${GLOVE_VOCABULARY} most frequent words have vectors`);
