@@ -67,7 +67,7 @@ export class GloveEmbedder implements Embedder {
     if (!this.#table) {
       const loading = loadGloveTable(this.cacheDir);
       this.#table = loading;
-      // A failed load (no package, a full disk) is tried again by the next call, not remembered.
+      // A failed load (no package, an unreadable source) is tried again by the next call, not remembered.
       loading.catch(() => {
         if (this.#table === loading) this.#table = undefined;
       });
