@@ -123,6 +123,17 @@ describe('the resident embedded index', () => {
     assert.ok(Number.isFinite(simd.sums[0][11]) && simd.sums[0][11] !== 0);
   });
 
+  it('scores dense 100-dimension queries across blocks like the streamed search', async () => {
+    const next = random(5);
+    const rows = BLOCK_ROWS + 301;
+    const vectors = Array.from({ length: rows }, () => Float32Array.from({ length: 100 }, () => next() * 2 - 1));
+    const location = await generation('Cosine', 100, vectors);
+    for (const query of [vectors[rows - 2] as Float32Array, Float32Array.from({ length: 100 }, () => next() - 0.5)]) {
+      const { resident, streamed } = await both(location, query, 40, undefined);
+      assert.deepEqual(resident, streamed);
+    }
+  });
+
   for (const distance of ['Cosine', 'Dot', 'Euclid'] as const) {
     it(`scores ${distance} like the streamed search, dense and sparse queries, with filters`, async () => {
       const next = random(distance.length * 31);
