@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createWriteStream } from 'node:fs';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { nfr, nfrJson, serveNfr, testEnv, type Env } from './support/cli.js';
@@ -108,6 +108,18 @@ describe('GloVe embedder', () => {
       out.write(`${rank ? ',' : ''}"w${rank}":[${values.join(',')},5,${rank}]`);
     }
     await new Promise<void>((resolve) => out.end('},"unkVector":[0]}', () => resolve()));
+    // A build killed while writing left its temporary table; the next build removes it.
+    const cache = path.join(dir, 'cache-abandoned');
+    await mkdir(cache);
+    const abandoned = path.join(cache, `.glove-100d-${GLOVE_VOCABULARY}-1234.bin.999999999.1700000000000.tmp`);
+    const ours = path.join(cache, `.glove-100d-${GLOVE_VOCABULARY}-1234.bin.${process.pid}.1700000000000.tmp`);
+    await writeFile(abandoned, 'partial');
+    await writeFile(ours, 'partial');
+    await loadGloveTable(cache, source);
+    const left = await readdir(cache);
+    assert.ok(!left.includes(path.basename(abandoned)), 'the dead process’s temporary table is removed');
+    assert.ok(left.includes(path.basename(ours)), 'a live process’s is kept');
+    assert.equal(left.filter((n) => n.endsWith('.bin')).length, 1);
     const notADir = path.join(dir, 'a-file');
     await writeFile(notADir, 'x');
     const said: string[] = [];

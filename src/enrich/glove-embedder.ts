@@ -17,7 +17,7 @@
  * vectors: rename the model.
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Config } from '../config.js';
@@ -132,6 +132,7 @@ export async function loadGloveTable(cacheDir: string, source = glovePackageFile
   const existing = await readFile(file).catch(() => undefined);
   const parsed = existing && parseTable(existing);
   if (parsed) return parsed;
+  await removeAbandonedTables(cacheDir);
   const built = await buildTable(source);
   const table = parseTable(built);
   if (!table) throw new NfrError('INTERNAL', `the GloVe table built from ${source} does not read back`);
@@ -143,6 +144,29 @@ export async function loadGloveTable(cacheDir: string, source = glovePackageFile
     process.stderr.write(`nfr: cannot keep the GloVe word table at ${file} (${messageOf(err)}); each process builds it again (~8 s) until that is fixed\n`);
   }
   return table;
+}
+
+/**
+ * Temporary tables of builds killed while writing (atomicWriteFile's `.<name>.<pid>.<ms>.tmp`,
+ * 40 MB each): removed when their process is gone. A live build's is left alone.
+ */
+async function removeAbandonedTables(cacheDir: string): Promise<void> {
+  const names = await readdir(cacheDir).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = /^\.glove-100d-[^/]*\.(\d+)\.\d+\.tmp$/.exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    await rm(path.join(cacheDir, name), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function parseTable(bytes: Buffer): GloveTable | undefined {
