@@ -9,10 +9,10 @@ import type pg from 'pg';
 import type { Config } from '../config.js';
 import { createEmbedder } from '../enrich/create-embedder.js';
 import type { Embedder } from '../enrich/embedder.js';
-import { connect, resolveTarget } from '../postgres/connection.js';
+import { connect, inSnapshot, resolveTarget } from '../postgres/connection.js';
 import { prepareSchema } from '../postgres/migrate.js';
 import { openIndex } from './open-index.js';
-import { currentControls, inSnapshot, pgSignature } from './pg-source.js';
+import { currentControls, pgSignature } from './pg-source.js';
 import type { IndexDescription, IndexModel, VectorIndex } from './types.js';
 
 /** At most this many ids of each kind are listed; the counts are always exact. */

@@ -30,8 +30,8 @@ interface ControlRow {
  * Current controls (tx_to is null), whatever their status: a retired or inactive control is still
  * a control people search for, so it is indexed with its status in the payload.
  *
- * Streamed through a cursor inside the caller's transaction (see inSnapshot), `batchSize` rows at
- * a time. A cursor rather than keyset pages: on a freshly loaded table without statistics,
+ * Streamed through a cursor inside the caller's transaction (inSnapshot, postgres/connection.ts),
+ * `batchSize` rows at a time. A cursor rather than keyset pages: on a freshly loaded table without statistics,
  * PostgreSQL plans each `control_id > $last ... limit` page as a bitmap scan plus a sort of all
  * remaining rows (measured: 50 ms per 1000-row page at 100k controls, quadratic overall); a cursor
  * is planned once, for a fast start.
@@ -103,17 +103,4 @@ export async function pgSignature(client: pg.ClientBase): Promise<string> {
               (select count(*) || ':' || count(tx_to) || ':' || coalesce(extract(epoch from max(tx_to))::text, '-') from src_controls_rel_risk_theme)) as sig`,
   );
   return r.rows[0]?.sig ?? '';
-}
-
-/** Runs fn in one read-only repeatable-read transaction, so every batch sees the same data (and cursors work). */
-export async function inSnapshot<T>(client: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
-  await client.query('begin isolation level repeatable read read only');
-  try {
-    const result = await fn();
-    await client.query('commit');
-    return result;
-  } catch (err) {
-    await client.query('rollback').catch(() => {});
-    throw err;
-  }
 }

@@ -14,12 +14,12 @@ import { createEmbedder } from '../enrich/create-embedder.js';
 import type { Embedder } from '../enrich/embedder.js';
 import { controlText } from '../ingest/text.js';
 import { completeStage } from '../runtime/stage.js';
-import { connect } from '../postgres/connection.js';
+import { connect, inSnapshot } from '../postgres/connection.js';
 import { prepareSchema } from '../postgres/migrate.js';
 import { withOperation } from '../runtime/operation.js';
 import type { Context } from '../runtime/context.js';
 import { embedderModel, openIndex } from './open-index.js';
-import { currentControls, inSnapshot, pgSignature, storedEmbeddings, type SourceControl } from './pg-source.js';
+import { currentControls, pgSignature, storedEmbeddings, type SourceControl } from './pg-source.js';
 import type { IndexModel, IndexPoint, VectorIndex } from './types.js';
 
 export interface SyncOptions {

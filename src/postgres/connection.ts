@@ -80,9 +80,12 @@ export async function connect(target: PgTarget, applicationName?: string): Promi
   return client;
 }
 
-/** Runs fn in a transaction on `client`: committed when fn resolves, rolled back when it throws. */
-export async function transaction<T>(client: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
-  await client.query('begin');
+/**
+ * Runs fn in a transaction on `client`: committed when fn resolves, rolled back when it throws.
+ * `begin` is the statement that opens it (an isolation level, read only).
+ */
+export async function transaction<T>(client: pg.ClientBase, fn: () => Promise<T>, begin = 'begin'): Promise<T> {
+  await client.query(begin);
   try {
     const result = await fn();
     await client.query('commit');
@@ -91,6 +94,11 @@ export async function transaction<T>(client: pg.ClientBase, fn: () => Promise<T>
     await client.query('rollback').catch(() => {});
     throw err;
   }
+}
+
+/** Runs fn in one read-only repeatable-read transaction, so every query sees the same data (and cursors work). */
+export function inSnapshot<T>(client: pg.ClientBase, fn: () => Promise<T>): Promise<T> {
+  return transaction(client, fn, 'begin isolation level repeatable read read only');
 }
 
 /** Runs fn with a fresh client and always closes it. */

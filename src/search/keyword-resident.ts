@@ -13,6 +13,7 @@
  */
 import type pg from 'pg';
 import { matchesFilter, type SearchFilter } from '../index/types.js';
+import { inSnapshot } from '../postgres/connection.js';
 import { TopK } from '../index/top-k.js';
 import { B, K1, TITLE_BOOST, type ControlRow, type KeywordHit } from './keyword.js';
 
@@ -94,8 +95,7 @@ export class ResidentKeywordIndex {
   static async load(client: pg.ClientBase): Promise<ResidentKeywordIndex> {
     const docs: Doc[] = [];
     const building = new Map<string, { docs: number[]; tf: number[]; title: number[] }>();
-    await client.query('begin isolation level repeatable read read only');
-    try {
+    await inSnapshot(client, async () => {
       await client.query(
         `declare nfr_keyword_docs no scroll cursor for
          select v.control_id, v.title, v.status, v.family_id, v.key_control, v.owning_function_id, v.owning_location_id,
@@ -124,11 +124,7 @@ export class ResidentKeywordIndex {
           }
         }
       }
-      await client.query('commit');
-    } catch (err) {
-      await client.query('rollback').catch(() => {});
-      throw err;
-    }
+    });
     // Typed arrays: a quarter of the memory of number arrays, and no pointers for the GC to trace.
     const postings = new Map<string, Posting>();
     for (const [lexeme, p] of building) postings.set(lexeme, { docs: Int32Array.from(p.docs), tf: Uint16Array.from(p.tf), title: Uint8Array.from(p.title) });
