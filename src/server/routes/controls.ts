@@ -44,11 +44,11 @@ export function registerControlRoutes(app: FastifyInstance, deps: ServerDeps, si
   // The server keeps the keyword postings (keyword-resident.ts) and the embedded index's live
   // generation (embedded-resident.ts) in memory.
   const keywords = residentKeywords(signature, withClient);
-  // Both (and the embedder's model) are loaded in the background once the server listens, so the first search does not wait
-  // for them (seconds at 100,000 controls). A failure here (no schema yet, no index) is met
-  // again, and reported, by the search that needs them.
   // One embedder for every request: the GloVe one holds its 40 MB word table.
   const embedder = createEmbedder(deps.config);
+  // All three are loaded in the background once the server listens, so the first search does not
+  // wait for them (seconds at 100,000 controls). A failure here (no schema yet, no index) is met
+  // again, and reported, by the search that needs them.
   app.addHook('onReady', async () => {
     const index = openIndex(deps.config, { resident: true });
     void Promise.allSettled([keywords(), index.warm?.(), embedder.warm?.()]).finally(() => index.close());
