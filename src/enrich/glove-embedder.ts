@@ -80,31 +80,29 @@ export function gloveEmbedder(config: Config): GloveEmbedder {
   return new GloveEmbedder(path.join(config.home, 'models'));
 }
 
-/** The words of a text the embedder reads, each with its weight (the title's twice). */
-export function gloveWords(table: GloveTable, text: string): [number, number][] {
-  const lines = text.replace(/\[[^\]\n]*\]/g, ' ').split('\n');
-  const out: [number, number][] = [];
-  const titleWeight = lines.length > 1 ? 2 : 1;
-  lines.forEach((line, i) => {
-    const lineWeight = i === 0 ? titleWeight : 1;
-    for (const word of line.toLowerCase().match(/[\p{L}\p{N}]+(?:-[\p{L}\p{N}]+)*/gu) ?? []) {
-      for (const w of table.rank.has(word) ? [word] : word.split('-')) {
-        const rank = table.rank.get(w);
-        if (rank === undefined || STOPWORDS.has(w)) continue;
-        const p = 1 / ((rank + 10) * Math.log(GLOVE_VOCABULARY));
-        out.push([rank, (lineWeight * SIF_A) / (SIF_A + p)]);
-      }
-    }
-  });
-  return out;
-}
+const LOG_VOCABULARY = Math.log(GLOVE_VOCABULARY);
+const WORD = /[\p{L}\p{N}]+(?:-[\p{L}\p{N}]+)*/gu;
 
 export function embedGlove(table: GloveTable, text: string): Float32Array {
   const acc = new Float64Array(GLOVE_DIMENSION);
-  for (const [rank, weight] of gloveWords(table, text)) {
+  const { rank: ranks, vectors } = table;
+  const add = (word: string, lineWeight: number) => {
+    const rank = ranks.get(word);
+    if (rank === undefined || STOPWORDS.has(word)) return;
+    const p = 1 / ((rank + 10) * LOG_VOCABULARY);
+    const weight = (lineWeight * SIF_A) / (SIF_A + p);
     const base = rank * GLOVE_DIMENSION;
-    for (let d = 0; d < GLOVE_DIMENSION; d++) acc[d] = (acc[d] as number) + weight * (table.vectors[base + d] as number);
-  }
+    for (let d = 0; d < GLOVE_DIMENSION; d++) acc[d] = (acc[d] as number) + weight * (vectors[base + d] as number);
+  };
+  const lines = text.replace(/\[[^\]\n]*\]/g, ' ').split('\n');
+  const titleWeight = lines.length > 1 ? 2 : 1;
+  lines.forEach((line, i) => {
+    const lineWeight = i === 0 ? titleWeight : 1;
+    for (const [word] of line.toLowerCase().matchAll(WORD)) {
+      if (ranks.has(word) || !word.includes('-')) add(word, lineWeight);
+      else for (const part of word.split('-')) add(part, lineWeight);
+    }
+  });
   let norm = 0;
   for (const v of acc) norm += v * v;
   norm = Math.sqrt(norm);
