@@ -160,10 +160,9 @@ async function run(): Promise<void> {
     await ws.nfr(['pipeline', 'run', '--sample']);
     const weight = { NFR_SEARCH_KEYWORD_WEIGHT: s.NFR_SEARCH_KEYWORD_WEIGHT };
     const local = { EMBEDDINGS_URL: undefined, ...weight };
-    // The pipeline indexed with the default, GloVe; then the hashing embedder's index.
-    qualities.push(...(await quality(ws, { ...local, NFR_EMBEDDER: 'glove' }, GLOVE_MODEL)));
-    await ws.nfr(['index', '--force'], { ...local, NFR_EMBEDDER: 'hash' });
     qualities.push(...(await quality(ws, { ...local, NFR_EMBEDDER: 'hash' }, LOCAL_MODEL)));
+    await ws.nfr(['index', '--force'], { ...local, NFR_EMBEDDER: 'glove' });
+    qualities.push(...(await quality(ws, { ...local, NFR_EMBEDDER: 'glove' }, GLOVE_MODEL)));
     if (s.EMBEDDINGS_URL) {
       await ws.nfr(['index', '--force'], { EMBEDDINGS_URL: s.EMBEDDINGS_URL, NFR_EMBEDDER: undefined });
       qualities.push(...(await quality(ws, { EMBEDDINGS_URL: s.EMBEDDINGS_URL, NFR_EMBEDDER: undefined, ...weight }, `endpoint ${new URL(s.EMBEDDINGS_URL).host}`)));
