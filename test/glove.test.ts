@@ -1,6 +1,6 @@
 /**
- * The GloVe embedder (the default): its word table built once from the package into the
- * installation's cache and read back, rebuilt when damaged, refused when the source is not the table it expects; vectors that
+ * The GloVe embedder (NFR_EMBEDDER=glove): its word table built once from the package and read
+ * back, rebuilt when damaged, refused when the source is not the table it expects; vectors that
  * know meanings the hashing embedder cannot; and the pipeline, the CLI's search and the API's
  * answering with it on the NIST sample, including questions whose words no control contains.
  */
@@ -9,7 +9,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { nfr, nfrJson, REPO_ROOT, serveNfr, testEnv, type Env } from './support/cli.js';
+import { nfr, nfrJson, serveNfr, testEnv, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { query } from './support/data.js';
 import { embedGlove, GLOVE_DIMENSION, GLOVE_MODEL, GLOVE_VOCABULARY, glovePackageFile, loadGloveTable, type GloveTable } from '../src/enrich/glove-embedder.js';
@@ -26,11 +26,11 @@ before(async () => {
   cluster = await TestCluster.start();
   const db = await cluster.createDatabase('glove');
   home = cluster.tempDir('glove-home');
-  // GloVe is the default: no NFR_EMBEDDER.
-  env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('glove-backups'), NFR_HOME: home, API_TOKENS: `reader:${READER}` });
+  env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('glove-backups'), NFR_HOME: home, NFR_EMBEDDER: 'glove', API_TOKENS: `reader:${READER}` });
+  // The pipeline builds the table under $NFR_HOME/models; the tests below read that one.
   const run = await nfrJson(['pipeline', 'run', '--sample'], env);
   assert.equal(run.code, 0, run.stderr);
-  table = await loadGloveTable(SHARED);
+  table = await loadGloveTable(path.join(home, 'models'));
 });
 
 after(async () => {
@@ -38,9 +38,10 @@ after(async () => {
 });
 
 const cosine = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * (b[i] as number), 0);
-/** The installation's table cache, shared by every home. */
-const SHARED = path.join(REPO_ROOT, 'node_modules', '.cache', 'nfr');
-const tableName = async () => `glove-100d-${GLOVE_VOCABULARY}-${(await stat(glovePackageFile())).size}.bin`;
+const tableFile = async () => {
+  const { size } = await stat(glovePackageFile());
+  return path.join(home, 'models', `glove-100d-${GLOVE_VOCABULARY}-${size}.bin`);
+};
 
 describe('GloVe embedder', () => {
   it('keeps the 100,000 most frequent words as unit vectors, read back the same from its table', async () => {
@@ -53,10 +54,7 @@ describe('GloVe embedder', () => {
       const v = table.vectors.subarray(r * GLOVE_DIMENSION, (r + 1) * GLOVE_DIMENSION);
       assert.ok(Math.abs(cosine(v, v) - 1) < 1e-5, `${word}: unit length`);
     }
-    // The pipeline kept it in the installation's cache, not in its home.
-    assert.equal((await stat(path.join(SHARED, await tableName()))).size, 16 + 4 * Math.ceil((await readFile(path.join(SHARED, await tableName()))).readUInt32LE(12) / 4) + GLOVE_VOCABULARY * GLOVE_DIMENSION * 4);
-    assert.deepEqual(await readdir(path.join(home, 'models')).catch(() => []), []);
-    const again = await loadGloveTable([path.join(home, 'models'), SHARED]);
+    const again = await loadGloveTable(path.join(home, 'models'));
     assert.deepEqual(Buffer.from(again.vectors.buffer), Buffer.from(table.vectors.buffer));
   });
 
@@ -81,11 +79,10 @@ describe('GloVe embedder', () => {
   });
 
   it('rebuilds a damaged table, and refuses a source that is not the table it expects, writing nothing', async () => {
-    const own = cluster.tempDir('glove-damaged');
-    const file = path.join(own, await tableName());
-    const whole = await readFile(path.join(SHARED, await tableName()));
+    const file = await tableFile();
+    const whole = await readFile(file);
     await writeFile(file, whole.subarray(0, 1000));
-    const rebuilt = await loadGloveTable(own);
+    const rebuilt = await loadGloveTable(path.join(home, 'models'));
     assert.deepEqual(Buffer.from(rebuilt.vectors.buffer), Buffer.from(table.vectors.buffer));
     assert.equal((await stat(file)).size, whole.length);
 
@@ -129,7 +126,7 @@ describe('GloVe embedder', () => {
     const write = process.stderr.write;
     process.stderr.write = ((chunk: string) => said.push(String(chunk)) > 0) as typeof process.stderr.write;
     const t = await loadGloveTable(path.join(notADir, 'models'), source).finally(() => (process.stderr.write = write));
-    assert.match(said.join(''), /cannot keep the GloVe word table \(.*a-file\/models\/glove-100d-100000-\d+\.bin: ENOTDIR/);
+    assert.match(said.join(''), /cannot keep the GloVe word table at .*a-file\/models\/glove-100d-100000-\d+\.bin \(ENOTDIR/);
     assert.equal(t.rank.size, GLOVE_VOCABULARY, 'the word past the vocabulary is left out');
     assert.equal(t.rank.get(`w${GLOVE_VOCABULARY}`), undefined);
     const r = t.rank.get('w7') as number;
@@ -146,8 +143,8 @@ describe('GloVe embedder', () => {
   it('refuses NFR_EMBEDDER values it does not know, and GloVe together with EMBEDDINGS_URL', async () => {
     const bad = await nfr(['search', 'access'], { ...env, NFR_EMBEDDER: 'bert' });
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /NFR_EMBEDDER="bert": expected glove \(the default\) or hash/);
-    const both = await nfr(['search', 'access'], { ...env, NFR_EMBEDDER: 'glove', EMBEDDINGS_URL: 'http://127.0.0.1:9/v1' });
+    assert.match(bad.stderr, /NFR_EMBEDDER="bert": expected hash \(the default\) or glove/);
+    const both = await nfr(['search', 'access'], { ...env, EMBEDDINGS_URL: 'http://127.0.0.1:9/v1' });
     assert.equal(both.code, 2);
     assert.match(both.stderr, /NFR_EMBEDDER="glove" and EMBEDDINGS_URL are both set/);
   });

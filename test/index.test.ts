@@ -32,8 +32,7 @@ async function setup(prefix: string, controls = syntheticControls(30)): Promise<
   await seedControls(db.url, controls);
   const home = cluster.tempDir(`${prefix}-home`);
   const indexPath = path.join(home, 'index');
-  // The hashing embedder: these tests store its vectors themselves and pin its model and size.
-  return { url: db.url, indexPath, env: testEnv({ DATABASE_URL: db.url, NFR_HOME: home, NFR_INDEX_PATH: indexPath, NFR_EMBEDDER: 'hash' }) };
+  return { url: db.url, indexPath, env: testEnv({ DATABASE_URL: db.url, NFR_HOME: home, NFR_INDEX_PATH: indexPath }) };
 }
 
 async function generation(indexPath: string): Promise<string> {

