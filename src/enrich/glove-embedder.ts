@@ -23,6 +23,7 @@ import path from 'node:path';
 import type { Config } from '../config.js';
 import { messageOf, NfrError } from '../errors.js';
 import { atomicWriteFile } from '../util/fs.js';
+import { processAlive } from '../util/process.js';
 import type { Distance, Embedder } from './embedder.js';
 
 export const GLOVE_MODEL = 'nfr-glove-100d-sif-v1';
@@ -154,16 +155,6 @@ async function removeAbandonedTables(cacheDir: string): Promise<void> {
     const m = /^\.glove-100d-[^/]*\.(\d+)\.\d+\.tmp$/.exec(name);
     if (!m || processAlive(Number(m[1]))) continue;
     await rm(path.join(cacheDir, name), { force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
