@@ -16,3 +16,14 @@ export interface Embedder {
   /** Loads what the first embed would (a long-running server calls it when it starts). */
   warm?(): Promise<void>;
 }
+
+/** `acc` scaled to unit length as float32, summing the squares in order; all zeros stays zeros. */
+export function unitVector(acc: Float64Array): Float32Array {
+  let norm = 0;
+  for (const v of acc) norm += v * v;
+  norm = Math.sqrt(norm);
+  const out = new Float32Array(acc.length);
+  if (norm === 0) return out;
+  for (let i = 0; i < acc.length; i++) out[i] = (acc[i] as number) / norm;
+  return out;
+}

@@ -24,7 +24,7 @@ import type { Config } from '../config.js';
 import { messageOf, NfrError } from '../errors.js';
 import { atomicWriteFile } from '../util/fs.js';
 import { processAlive } from '../util/process.js';
-import type { Distance, Embedder } from './embedder.js';
+import { unitVector, type Distance, type Embedder } from './embedder.js';
 
 export const GLOVE_MODEL = 'nfr-glove-100d-sif-v1';
 export const GLOVE_DIMENSION = 100;
@@ -104,13 +104,7 @@ export function embedGlove(table: GloveTable, text: string): Float32Array {
       else for (const part of word.split('-')) add(part, lineWeight);
     }
   });
-  let norm = 0;
-  for (const v of acc) norm += v * v;
-  norm = Math.sqrt(norm);
-  const out = new Float32Array(GLOVE_DIMENSION);
-  if (norm === 0) return out;
-  for (let d = 0; d < GLOVE_DIMENSION; d++) out[d] = (acc[d] as number) / norm;
-  return out;
+  return unitVector(acc);
 }
 
 /** Where the package's JSON is, or a CONFIG error saying how to get it. */

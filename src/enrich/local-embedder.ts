@@ -10,7 +10,7 @@
  * accounts" but not paraphrases without shared words; an OpenAI-compatible model replaces it
  * when EMBEDDINGS_URL is set. Changing anything here changes stored vectors: rename the model.
  */
-import type { Distance, Embedder } from './embedder.js';
+import { unitVector, type Distance, type Embedder } from './embedder.js';
 import { tokens } from './tokens.js';
 
 export const LOCAL_MODEL = 'nfr-local-hash-v1';
@@ -60,13 +60,7 @@ export function embedLocal(text: string, dimension = LOCAL_DIMENSION): Float32Ar
   // Sorted iteration: floating-point sums are order-dependent, and Map order follows the text.
   for (const [t, n] of [...counts].sort(byKey)) add(t, 1 + Math.log(n));
   for (const [b, n] of [...bigramCounts].sort(byKey)) add(b, BIGRAM_WEIGHT * (1 + Math.log(n)));
-  let norm = 0;
-  for (const v of acc) norm += v * v;
-  norm = Math.sqrt(norm);
-  const out = new Float32Array(dimension);
-  if (norm === 0) return out;
-  for (let i = 0; i < dimension; i++) out[i] = (acc[i] as number) / norm;
-  return out;
+  return unitVector(acc);
 }
 
 function byKey(a: [string, number], b: [string, number]): number {
