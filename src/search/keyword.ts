@@ -85,6 +85,16 @@ export async function idMatches(client: pg.ClientBase, ids: readonly string[], f
   return r.rows;
 }
 
+/**
+ * The current rows of `ids` (any order; ids that are not current controls are absent): what the
+ * semantic ranking's hits look like in the live database now, rather than in the index payload.
+ */
+export async function currentRows(client: pg.ClientBase, ids: readonly string[]): Promise<ControlRow[]> {
+  if (ids.length === 0) return [];
+  const r = await client.query<ControlRow>(`select ${ROW_COLUMNS} from src_controls_ver_control v where v.tx_to is null and v.control_id = any($1::text[])`, [[...ids]]);
+  return r.rows;
+}
+
 export interface KeywordHit extends ControlRow {
   readonly score: number;
 }

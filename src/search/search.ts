@@ -28,9 +28,9 @@ import type { Embedder } from '../enrich/embedder.js';
 import { NfrError, messageOf } from '../errors.js';
 import { openIndex } from '../index/open-index.js';
 import { pgSignature } from '../index/pg-source.js';
-import { isEmptyFilter, modelMismatch, type IndexModel, type SearchFilter, type VectorIndex } from '../index/types.js';
+import { isEmptyFilter, matchesFilter, modelMismatch, type IndexModel, type SearchFilter, type VectorIndex } from '../index/types.js';
 import { resolveTarget, withClient } from '../postgres/connection.js';
-import { idMatches, idTokens, keywordSearch, type KeywordHit } from './keyword.js';
+import { currentRows, idMatches, idTokens, keywordSearch, type KeywordHit } from './keyword.js';
 import { queryLexemes, type ResidentKeywordIndex } from './keyword-resident.js';
 
 export const SEARCH_MODES = ['hybrid', 'keyword', 'semantic', 'id'] as const;
@@ -147,8 +147,13 @@ function fromRow(r: Omit<ControlHit, 'score' | 'match'>): Omit<ControlHit, 'scor
 export async function searchControls(config: Config, request: SearchRequest, deps: SearchDeps = {}): Promise<SearchResult> {
   const q = request.q.trim();
   if (q === '') throw new NfrError('USAGE', 'search needs a non-empty query text');
+  // PostgreSQL text cannot hold NUL: refused here, named, rather than failing in a query.
+  if (q.includes('\u0000')) throw new NfrError('INVALID_INPUT', 'q: the query contains a NUL character (\\0, %00); send the text without it');
   const mode = request.mode ?? 'hybrid';
   const filter = request.filter ?? {};
+  for (const [name, value] of Object.entries(filter)) {
+    if (Array.isArray(value) && value.some((v) => typeof v === 'string' && v.includes('\u0000'))) throw new NfrError('INVALID_INPUT', `${name}: a filter value contains a NUL character (\\0, %00); send it without it`);
+  }
   const limit = request.limit ?? DEFAULT_LIMIT;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new NfrError('USAGE', `limit ${limit}: expected an integer from 1 to ${MAX_LIMIT}`);
   const print = fingerprint(q, mode, filter);
@@ -157,6 +162,19 @@ export async function searchControls(config: Config, request: SearchRequest, dep
   if (depth > MAX_DEPTH + 1) throw new NfrError('INVALID_INPUT', `cursor: pages end at result ${MAX_DEPTH}; narrow the query or add filters`);
   const pgClient = deps.withClient ?? (async <T>(fn: (c: pg.ClientBase) => Promise<T>) => withClient(await resolveTarget(config), fn, 'nfr search'));
   const warnings: string[] = [];
+
+  // PostgreSQL first: the query's words (a query of stop words only is refused before any
+  // ranking runs), the id matches and the keyword ranking.
+  const { ids, keyword } = await pgClient(async (client) => {
+    const lexemes = mode === 'id' ? [] : await queryLexemes(client, q);
+    if (mode !== 'id' && lexemes.length === 0) {
+      throw new NfrError('INVALID_INPUT', `q "${q.length > 80 ? `${q.slice(0, 77)}...` : q}": nothing to search for: every word is a stop word (the, of, and, ...) or punctuation; add words that say what the control is about`);
+    }
+    return {
+      ids: mode === 'id' ? await idMatches(client, [q.toUpperCase()], filter, { prefix: true, limit: depth }) : mode === 'hybrid' ? await idMatches(client, idTokens(q), filter, { prefix: false, limit: depth }) : [],
+      keyword: mode === 'keyword' || mode === 'hybrid' ? await keywordRanking(client, q, lexemes, filter, Math.max(depth, mode === 'hybrid' ? FUSION_DEPTH : 0), deps) : [],
+    };
+  });
 
   let semantic: { hits: Ranked[]; backend: VectorIndex['kind']; location: string; model: IndexModel; points: number } | undefined;
   if (mode === 'semantic' || mode === 'hybrid') {
@@ -170,12 +188,21 @@ export async function searchControls(config: Config, request: SearchRequest, dep
       }
       throw err;
     }
+    // Results are controls of the live database, shown as they are there now: a hit of an index
+    // that is behind (a control deleted, or the database restored without --resync) is dropped,
+    // as is one whose current attributes no longer pass the filter.
+    if (semantic.hits.length > 0) {
+      const hits = semantic.hits;
+      const live = new Map((await pgClient((client) => currentRows(client, hits.map((h) => h.row.control_id)))).map((r) => [r.control_id, r]));
+      const kept = hits.flatMap((h) => {
+        const row = live.get(h.row.control_id);
+        return row && (isEmptyFilter(filter) || matchesFilter(row, filter)) ? [{ row, score: h.score }] : [];
+      });
+      const dropped = hits.length - kept.length;
+      if (dropped > 0) warnings.push(`${dropped} index hit(s) dropped: not current controls of the database (or no longer passing the filter); run \`nfr index\` to bring the index up to date`);
+      semantic = { ...semantic, hits: kept };
+    }
   }
-
-  const { ids, keyword } = await pgClient(async (client) => ({
-    ids: mode === 'id' ? await idMatches(client, [q.toUpperCase()], filter, { prefix: true, limit: depth }) : mode === 'hybrid' ? await idMatches(client, idTokens(q), filter, { prefix: false, limit: depth }) : [],
-    keyword: mode === 'keyword' || mode === 'hybrid' ? await keywordRanking(client, q, filter, Math.max(depth, mode === 'hybrid' ? FUSION_DEPTH : 0), deps) : [],
-  }));
 
   const keywordRank = new Map(keyword.map((h, i) => [h.control_id, i + 1]));
   const semanticRank = new Map((semantic?.hits ?? []).map((h, i) => [h.row.control_id, i + 1]));
@@ -230,9 +257,8 @@ export async function searchControls(config: Config, request: SearchRequest, dep
   };
 }
 
-async function keywordRanking(client: pg.ClientBase, q: string, filter: SearchFilter, limit: number, deps: SearchDeps): Promise<KeywordHit[]> {
+async function keywordRanking(client: pg.ClientBase, q: string, lexemes: readonly string[], filter: SearchFilter, limit: number, deps: SearchDeps): Promise<KeywordHit[]> {
   if (!deps.keywords) return keywordSearch(client, q, filter, limit);
-  const lexemes = await queryLexemes(client, q);
   return (await deps.keywords()).search(lexemes, isEmptyFilter(filter) ? undefined : filter, limit);
 }
 
@@ -255,6 +281,12 @@ async function semanticRanking(
     const model: IndexModel = { model: embedder.model, dimension: vector.length, distance: embedder.distance };
     const mismatch = modelMismatch(description, model);
     if (mismatch) throw new NfrError('SCHEMA_MISMATCH', `${mismatch}; rebuild the index with \`nfr index --force\``);
+    // A query none of whose words the embedder knows is the zero vector: every control would score
+    // 0 (cosine), a ranking of nothing.
+    if (model.distance !== 'Euclid' && vector.every((v) => v === 0)) {
+      warnings.push('the semantic ranking found nothing: none of the query\'s words carries meaning for the embedder');
+      return { hits: [], backend: index.kind, location: index.location, model, points: description.points };
+    }
     const hits = await index.search(vector, Math.min(depth, MAX_DEPTH + 1), isEmptyFilter(filter) ? undefined : filter);
     if (deps.checkFreshness !== false) {
       try {

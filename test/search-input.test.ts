@@ -1,0 +1,115 @@
+/**
+ * Search's answers to input it cannot search for, and to an index that is behind the database
+ * (issue 19, items 7, 8 and 9), on the NIST sample in a real cluster, through the CLI and a
+ * running server alike:
+ *
+ *   - a NUL character in the query or a filter is 400 INVALID_INPUT (never a 500), in every mode,
+ *     GET and POST;
+ *   - a query of stop words only is 400 / exit 12 INVALID_INPUT saying there is nothing to search
+ *     for, never a page of score-0 controls;
+ *   - after restoring an empty snapshot without --resync, the index still holds every control,
+ *     but search returns none of them: stale hits are dropped and counted in a warning.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { API_TOKENS, READER, api, serve, type Server } from './support/api.js';
+import { nfrJson, testEnv, type Env } from './support/cli.js';
+import { TestCluster } from './support/cluster.js';
+
+let cluster: TestCluster;
+let env: Env;
+let server: Server;
+let emptySnapshot: string;
+
+before(async () => {
+  cluster = await TestCluster.start();
+  const db = await cluster.createDatabase('search_input');
+  env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('search-input-backups'), NFR_HOME: cluster.tempDir('search-input-home'), API_TOKENS });
+  const migrated = await nfrJson(['db', 'migrate'], env);
+  assert.equal(migrated.code, 0, migrated.stderr);
+  const empty = await nfrJson(['snapshot', 'create', '--name', 'empty catalogue', '--json'], env);
+  assert.equal(empty.code, 0, empty.stderr);
+  emptySnapshot = empty.body.id;
+  const run = await nfrJson(['pipeline', 'run', '--sample'], env);
+  assert.equal(run.code, 0, run.stderr);
+  server = await serve(env);
+});
+
+after(async () => {
+  await server?.stop();
+  await cluster?.stop();
+});
+
+const get = (q: string, extra = '') => api(server, 'GET', `/api/v2/controls/search?q=${q}${extra}`, { token: READER });
+const post = (body: unknown) => api(server, 'POST', '/api/v2/controls/search', { token: READER, body });
+
+describe('search input', () => {
+  it('answers a NUL in the query or a filter with 400 INVALID_INPUT in every mode, GET and POST', async () => {
+    for (const mode of ['hybrid', 'keyword', 'semantic', 'id']) {
+      const g = await get('a%00b', `&mode=${mode}`);
+      assert.equal(g.status, 400, `GET ${mode}: ${g.text}`);
+      assert.equal(g.json.error.code, 'INVALID_INPUT');
+      assert.match(g.json.error.message, /NUL/);
+      const p = await post({ q: 'a\u0000b', mode });
+      assert.equal(p.status, 400, `POST ${mode}: ${p.text}`);
+      assert.equal(p.json.error.code, 'INVALID_INPUT');
+      const f = await post({ q: 'access', mode, filters: { family_id: ['A\u0000C'] } });
+      assert.equal(f.status, 400, `POST ${mode} filter: ${f.text}`);
+      assert.match(f.json.error.message, /family_id/);
+    }
+    const filtered = await get('access', '&status=a%00b');
+    assert.equal(filtered.status, 400, filtered.text);
+    // The server is still well.
+    const fine = await get('access%20control');
+    assert.equal(fine.status, 200, fine.text);
+    assert.ok(fine.json.results.length > 0);
+  });
+
+  it('says there is nothing to search for when every word is a stop word, CLI and API alike', async () => {
+    for (const mode of ['hybrid', 'keyword', 'semantic']) {
+      const cli = await nfrJson(['search', 'the of and', '--mode', mode, '--json'], env);
+      assert.equal(cli.code, 12, `${mode}: ${cli.stderr}`);
+      assert.match(cli.stderr, /nothing to search for/);
+      const g = await get('the%20of%20and', `&mode=${mode}`);
+      assert.equal(g.status, 400, g.text);
+      assert.equal(g.json.error.code, 'INVALID_INPUT');
+      assert.match(g.json.error.message, /nothing to search for/);
+    }
+    const punctuation = await post({ q: '?! ...' });
+    assert.equal(punctuation.status, 400, punctuation.text);
+    assert.match(punctuation.json.error.message, /nothing to search for/);
+    // A stop word beside a real one still searches; id mode looks at ids, not words.
+    const real = await nfrJson(['search', 'the audit', '--json'], env);
+    assert.equal(real.code, 0, real.stderr);
+    assert.ok(real.body.results.length > 0);
+    assert.ok(real.body.results.every((h: { score: number }) => h.score > 0));
+    const id = await nfrJson(['search', 'the', '--mode', 'id', '--json'], env);
+    assert.equal(id.code, 0, id.stderr);
+    assert.deepEqual(id.body.results, []);
+  });
+});
+
+describe('stale index hits', () => {
+  it('returns only controls of the live database after an empty snapshot is restored without --resync', async () => {
+    const before = await nfrJson(['search', 'identification and authentication of organizational users', '--json'], env);
+    assert.equal(before.code, 0, before.stderr);
+    assert.ok(before.body.results.some((h: { control_id: string }) => h.control_id.startsWith('IA-2')), JSON.stringify(before.body.results.map((h: { control_id: string }) => h.control_id)));
+
+    const restored = await nfrJson(['snapshot', 'restore', '--id', emptySnapshot, '--skip-backup', '--yes', '--json'], env);
+    assert.equal(restored.code, 0, restored.stderr);
+
+    for (const mode of ['hybrid', 'semantic']) {
+      const cli = await nfrJson(['search', 'identification and authentication of organizational users', '--mode', mode, '--json'], env);
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.equal(cli.body.index_points, 370, 'the index still holds the sample');
+      assert.deepEqual(cli.body.results, [], `${mode}: no control of the empty database`);
+      assert.ok(cli.body.warnings.some((w: string) => /^\d+ index hit\(s\) dropped/.test(w)), cli.body.warnings.join('; '));
+      const g = await get('identification%20and%20authentication%20of%20organizational%20users', `&mode=${mode}`);
+      assert.equal(g.status, 200, g.text);
+      assert.deepEqual(g.json.results, [], `${mode} through the server`);
+      assert.deepEqual(g.json.warnings, cli.body.warnings, 'the same warnings through the CLI and the server');
+    }
+    const detail = await api(server, 'GET', '/api/v2/controls/IA-2.1', { token: READER });
+    assert.equal(detail.status, 404, 'the control a stale hit would have linked to is gone');
+  });
+});
