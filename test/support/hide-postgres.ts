@@ -1,0 +1,30 @@
+/**
+ * Runs a program on a machine that looks as if only Node were installed: started by
+ * `unshare --mount` (see withoutSystemPostgres), it bind-mounts an empty directory over the
+ * system's PostgreSQL (server binaries and Debian's pg_wrapper behind /usr/bin/psql, pg_dump...)
+ * in its private mount namespace, then runs argv[2..] there and exits with its code.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const HIDDEN_POSTGRES_DIRS = ['/usr/lib/postgresql', '/usr/share/postgresql-common'] as const;
+
+function main(): void {
+  const [program, ...args] = process.argv.slice(2);
+  if (!program) throw new Error('usage: hide-postgres.js PROGRAM [ARGS...]');
+  const empty = mkdtempSync(path.join(tmpdir(), 'nfr-empty-'));
+  // Mounts made here must not leak to the host, whatever the host's propagation default.
+  run('mount', ['--make-rprivate', '/']);
+  for (const dir of HIDDEN_POSTGRES_DIRS) if (existsSync(dir)) run('mount', ['--bind', empty, dir]);
+  const r = spawnSync(program, args, { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
+
+function run(program: string, args: string[]): void {
+  const r = spawnSync(program, args, { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`${program} ${args.join(' ')} failed (${r.status ?? r.error?.message})`);
+}
+
+main();
