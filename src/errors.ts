@@ -22,6 +22,8 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: { exit: 12, http: 413 },
   UNSUPPORTED_MEDIA_TYPE: { exit: 12, http: 415 },
   DISK_FULL: { exit: 15, http: 507 },
+  /** A job stopped because someone cancelled it (`nfr job cancel`, the API, the console). */
+  CANCELLED: { exit: 19, http: 409 },
   /** HTTP only: a route exists for the path, not for the method. */
   METHOD_NOT_ALLOWED: { exit: 2, http: 405 },
 } as const satisfies Record<string, { exit: number; http: number }>;
@@ -49,6 +51,7 @@ export const EXIT_MEANINGS: Readonly<Record<number, string>> = {
   13: 'unauthorized (API only: no or unknown token; HTTP 401)',
   14: 'forbidden (API only: the token\'s role may not; HTTP 403)',
   15: 'disk full (no space left where nfr writes, or on the database server; HTTP 507)',
+  19: 'cancelled (`nfr job cancel`, the API or the console stopped the job)',
 };
 
 /**

@@ -19,6 +19,7 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   pipeline: async () => (await import('./pipeline.js')).registerPipelineCommands,
   serve: async () => (await import('./serve.js')).registerServeCommand,
   control: async () => (await import('./control.js')).registerControlCommands,
+  job: async () => (await import('./job.js')).registerJobCommands,
 };
 /** `search` is registered by the same module as `index`. */
 const ALIASES: Record<string, string> = { search: 'index' };

@@ -12,6 +12,8 @@
  * Memory stays bounded whatever the file size: records flow from the file through csv-parse and
  * validation into COPY with backpressure; only the first errors are kept.
  */
+import { throwIfCancelled } from '../runtime/cancel.js';
+import { faultPoint } from '../util/fault.js';
 import path from 'node:path';
 import type pg from 'pg';
 import { NfrError } from '../errors.js';
@@ -35,6 +37,8 @@ export interface ControlsIngestOptions {
   /** Validate and count what would change, write nothing, store nothing, allocate no upload id. */
   readonly dryRun?: boolean;
   readonly onProgress?: ProgressListener;
+  /** A cancelled job: checked before the commit, so a cancelled batch writes nothing. */
+  readonly signal?: AbortSignal;
 }
 
 /** Errors listed in results and messages; the total is always reported too. */
@@ -264,6 +268,8 @@ async function loadBatch(client: pg.ClientBase, file: string, name: string, uplo
       await markUploadCompleted(client, uploadId, { ...controls, rejected }, errors);
       await completeStage(client, 'controls', await currentCounts(client));
     }
+    await faultPoint('before-commit', options.signal);
+    throwIfCancelled(options, 'before the batch was committed');
     await client.query(options.dryRun ? 'rollback' : 'commit');
     return { read: parsed.read, valid, errors, errorCount, controls, relations, textChanged: changed };
   } catch (err) {

@@ -7,7 +7,7 @@
  * `running` are one transaction, as are finishing both; a job whose server dies meanwhile is
  * failed by a live one (liveness.ts).
  */
-import { toNfrError } from '../errors.js';
+import { NfrError, toNfrError } from '../errors.js';
 import type PgBoss from 'pg-boss';
 import { inTransaction } from './control-db.js';
 import type { Liveness, ServerIdentity } from './liveness.js';
@@ -24,16 +24,21 @@ export interface JobReport extends JobOutcome {
   readonly step?: string;
 }
 
+/**
+ * `signal` aborts when someone cancels the job (on any server): the work checks it at its safe
+ * points and stops there with CANCELLED, leaving nothing half-done.
+ */
 export type JobWork = (job: Job, report: (r: JobReport) => void, signal: AbortSignal) => Promise<unknown>;
 
 const PROGRESS_WRITE_MS = 250;
+/** How often the server running a job looks whether someone asked to cancel it. */
+const CANCEL_POLL_MS = 1000;
 /** How often an idle server asks the queue for work (a job created here wakes it at once). */
 const POLL_MS = 500;
 /** Serialises taking a job from the queue across servers, so the oldest is always taken first. */
 const FETCH_LOCK = 0x4e465251;
 
 export class JobRunner {
-  private readonly abort = new AbortController();
   private running: Job | undefined;
   private runningDone: Promise<void> = Promise.resolve();
   private closed = false;
@@ -166,7 +171,6 @@ export class JobRunner {
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([this.runningDone.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)))]);
     clearTimeout(timer);
-    this.abort.abort();
     const stuck = this.running;
     if (!finished && stuck) {
       const message = `the server shut down and the job did not finish within the ${Math.round(graceMs / 1000)} s grace period (step: ${stuck.current_step ?? 'unknown'}); the next operation cleans up what it left`;
@@ -227,15 +231,41 @@ export class JobRunner {
       );
     };
     const now = () => new Date().toISOString();
+    // A cancel request is a change of the job's row, made on whichever server got it.
+    const cancel = new AbortController();
+    let cancelledBy: string | undefined;
+    const watchCancel = setInterval(() => {
+      this.store
+        .cancelRequest(job.job_id)
+        .then((by) => {
+          if (by === undefined || cancel.signal.aborted) return;
+          cancelledBy = by;
+          cancel.abort(new NfrError('CANCELLED', `cancelled by ${by}`));
+        })
+        .catch(() => {});
+    }, CANCEL_POLL_MS);
+    watchCancel.unref();
     try {
       let change: Parameters<JobStore['update']>[1];
       try {
-        const result = await this.work(job, report, this.abort.signal);
+        let result = await this.work(job, report, cancel.signal);
         await writing;
+        if (cancelledBy !== undefined && typeof result === 'object' && result !== null) {
+          // Past its last safe point (a restore after its swap), the work completes, and says so.
+          result = { ...result, cancel_too_late: `${cancelledBy} asked to cancel the job after its last safe point (${latest.step ?? 'unknown step'}); it completed` };
+        }
         change = { status: 'completed', progress_percent: 100, current_step: 'completed', finished_at: now(), result: result ?? null, counts: latest.counts ?? null, errors: [...(latest.errors ?? [])] };
       } catch (err) {
         await writing;
         const e = toNfrError(err);
+        if (cancelledBy !== undefined) {
+          // Whatever the work threw once it was told to stop (CANCELLED at a safe point, or an
+          // aborted pg_restore), the job ends cancelled, saying where it was and what was kept.
+          const message = `cancelled by ${cancelledBy} at step "${latest.step ?? 'starting'}"; nothing of it was kept${e.code === 'CANCELLED' ? '' : ` (it stopped with: ${e.message})`}`;
+          change = { status: 'cancelled', finished_at: now(), counts: latest.counts ?? null, ...failure('CANCELLED', message) };
+          if (!(await this.finish(job.job_id, change, 'running'))) this.onError(new Error(`job ${job.job_id} was no longer running here when it was cancelled`));
+          return;
+        }
         // What the failure's details say wins over what was reported before it; counts add up.
         const found = failureOutcome(e);
         const counts = found.counts || latest.counts ? { ...latest.counts, ...found.counts } : null;
@@ -247,6 +277,7 @@ export class JobRunner {
     } catch (err) {
       this.onError(err);
     } finally {
+      clearInterval(watchCancel);
       this.running = undefined;
     }
   }

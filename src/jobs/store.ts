@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { messageOf, NfrError, type InputError } from '../errors.js';
 import { inTransaction } from './control-db.js';
 
-export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed'] as const;
+export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export const JOB_KINDS = ['snapshot.create', 'snapshot.restore', 'snapshot.undo', 'snapshot.warm', 'ingest.controls', 'ingest.context', 'index.sync'] as const;
@@ -60,6 +60,9 @@ export interface Job {
   readonly server_id: string | null;
   /** The running job's last heartbeat. */
   readonly heartbeat_at: string | null;
+  /** When someone asked to cancel the job (it stops at its next safe point), and who. */
+  readonly cancel_requested_at: string | null;
+  readonly cancelled_by: string | null;
 }
 
 /** Problems kept in a job record; `counts.error_count` has the total when the job knows it. */
@@ -68,10 +71,10 @@ export const MAX_JOB_ERRORS = 100;
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** What a change may set; jsonb columns are written as JSON. */
-export type JobChange = Partial<Omit<Job, 'job_id' | 'kind' | 'created_at' | 'updated_at' | 'heartbeat_at'>>;
+export type JobChange = Partial<Omit<Job, 'job_id' | 'kind' | 'created_at' | 'updated_at' | 'heartbeat_at' | 'cancel_requested_at' | 'cancelled_by'>>;
 
 const COLUMNS = `job_id, kind, status, progress_percent, current_step, params, result, error, counts, errors, server_id, server,
-  heartbeat_at, created_at, started_at, finished_at, updated_at`;
+  heartbeat_at, created_at, started_at, finished_at, updated_at, cancel_requested_at, cancelled_by`;
 
 const JSON_COLUMNS = new Set(['params', 'result', 'error', 'counts', 'errors']);
 const CHANGEABLE = new Set(['status', 'progress_percent', 'current_step', 'params', 'result', 'error', 'counts', 'errors', 'server_id', 'server', 'started_at', 'finished_at']);
@@ -94,6 +97,8 @@ interface JobRow {
   started_at: Date | null;
   finished_at: Date | null;
   updated_at: Date;
+  cancel_requested_at: Date | null;
+  cancelled_by: string | null;
 }
 
 export function jobFromRow(r: JobRow): Job {
@@ -116,6 +121,8 @@ export function jobFromRow(r: JobRow): Job {
     server: r.server,
     server_id: r.server_id,
     heartbeat_at: iso(r.heartbeat_at),
+    cancel_requested_at: iso(r.cancel_requested_at),
+    cancelled_by: r.cancelled_by,
   };
 }
 
@@ -182,6 +189,52 @@ export class JobStore {
     }
     const r = await on.query<JobRow>(`update nfr_job set ${[...sets, 'updated_at = now()'].join(', ')} where ${where} returning ${COLUMNS}`, values);
     return r.rows[0] ? jobFromRow(r.rows[0]) : undefined;
+  }
+
+  /**
+   * Cancels a job on behalf of `by`: a queued one ends `cancelled` at once (the queue lets its
+   * entry go when a server takes it); a running one is asked to stop, which the server running it
+   * sees within a second (runner.ts) and does at the work's next safe point. A finished job
+   * cannot be cancelled (IN_USE would be wrong: CANCELLED is what the job is, not this request).
+   */
+  async cancel(jobId: string, by: string): Promise<Job> {
+    const job = await this.get(jobId);
+    if (!job) throw new NfrError('NOT_FOUND', `no job ${jobId}; \`GET /api/v2/jobs\` lists the jobs`);
+    const r = await this.pool
+      .query<JobRow>(
+        `update nfr_job set
+            status = case when status = 'pending' then 'cancelled' else status end,
+            finished_at = case when status = 'pending' then now() else finished_at end,
+            error = case when status = 'pending' then $3::jsonb else error end,
+            errors = case when status = 'pending' then $4::jsonb else errors end,
+            cancel_requested_at = coalesce(cancel_requested_at, now()),
+            cancelled_by = coalesce(cancelled_by, $2),
+            updated_at = now()
+          where job_id = $1 and status in ('pending', 'running')
+          returning ${COLUMNS}`,
+        [jobId, by, JSON.stringify(failure('CANCELLED', `cancelled by ${by} before it started`).error), JSON.stringify(failure('CANCELLED', `cancelled by ${by} before it started`).errors)],
+      )
+      .catch((err: unknown) => this.unavailable(err));
+    if (r.rows[0]) return jobFromRow(r.rows[0]);
+    const now = (await this.get(jobId)) ?? job;
+    throw new NfrError('INVALID_INPUT', `job ${jobId} is ${now.status}${now.finished_at ? ` since ${now.finished_at}` : ''}; only a queued or running job can be cancelled`, { details: { status: now.status } });
+  }
+
+  /** Waits (polling) until a job is no longer pending or running, or `timeoutMs` passed; answers it as it is then. */
+  async waitFinished(jobId: string, timeoutMs: number, pollMs = 250): Promise<Job | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const job = await this.get(jobId);
+      if (!job || (job.status !== 'pending' && job.status !== 'running') || Date.now() >= deadline) return job;
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+  }
+
+  /** Who asked to cancel a job, if anyone did (the running server polls this). */
+  async cancelRequest(jobId: string): Promise<string | undefined> {
+    const r = await this.pool.query<{ cancelled_by: string | null; cancel_requested_at: Date | null }>('select cancelled_by, cancel_requested_at from nfr_job where job_id = $1', [jobId]);
+    const row = r.rows[0];
+    return row?.cancel_requested_at ? (row.cancelled_by ?? 'someone') : undefined;
   }
 
   /** Jobs, newest first, optionally filtered by status. */

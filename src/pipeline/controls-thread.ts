@@ -25,23 +25,34 @@ export type IngestThreadMessage =
   | { readonly type: 'done'; readonly result: ControlsIngestResult }
   | { readonly type: 'error'; readonly code: ErrorCode; readonly message: string; readonly details: Record<string, unknown> | undefined };
 
+/** Caller → thread: the job was cancelled (the thread stops at its next safe point). */
+export interface IngestThreadCancel {
+  readonly type: 'cancel';
+  readonly reason: string;
+}
+
 export interface IngestThreadData {
   /** The context without its functions (they do not cross to a thread): the worker adds them again. */
-  readonly ctx: Omit<Context, 'onLockWait' | 'recover'>;
+  readonly ctx: Omit<Context, 'onLockWait' | 'recover' | 'signal'>;
   readonly stored: StoredUpload;
   readonly filename: string;
-  readonly options: Omit<ControlsIngestOptions, 'dryRun' | 'onProgress'>;
+  readonly options: Omit<ControlsIngestOptions, 'dryRun' | 'onProgress' | 'signal'>;
 }
 
 export function ingestStoredControlsOnThread(ctx: Context, stored: StoredUpload, filename: string, options: IngestThreadData['options']): Promise<ControlsIngestResult> {
-  const { onLockWait, recover: _recover, ...plain } = ctx;
+  const { onLockWait, recover: _recover, signal, ...plain } = ctx;
   const data: IngestThreadData = { ctx: plain, stored, filename, options };
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER, { workerData: data, resourceLimits: { maxOldGenerationSizeMb: INGEST_THREAD_HEAP_MB, maxYoungGenerationSizeMb: 16 } });
+    // An AbortSignal does not cross to a thread: a cancel is passed on as a message.
+    const onCancel = () => worker.postMessage({ type: 'cancel', reason: signal?.reason instanceof Error ? signal.reason.message : 'cancelled' } satisfies IngestThreadCancel);
+    if (signal?.aborted) onCancel();
+    else signal?.addEventListener('abort', onCancel, { once: true });
     let settled = false;
     const settle = (fn: () => void) => {
       if (settled) return;
       settled = true;
+      signal?.removeEventListener('abort', onCancel);
       fn();
     };
     worker.on('message', (m: IngestThreadMessage) => {

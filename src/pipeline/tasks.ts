@@ -79,7 +79,8 @@ const TASKS: { [K in JobKind]: Task<K> } = {
     const ingested = await ingestStoredControlsOnThread(ctx, stored, p.filename, { skipInvalid: p.skip_invalid, closeMissing: p.close_missing });
     // Counted now, so they stay on the job if enrichment or the auto-snapshot fails.
     report(controlsOutcome(ingested));
-    return afterControlsIngested(ctx, ingested, { report });
+    // The batch is committed: a cancel from here on is too late, and what follows completes.
+    return afterControlsIngested(uncancellable(ctx), ingested, { report });
   },
   'ingest.context': async (ctx, p, report) => {
     report({ step: 'ingesting', percent: 5 });
@@ -90,7 +91,7 @@ const TASKS: { [K in JobKind]: Task<K> } = {
       const problems = result.providers.flatMap((f) => f.files).flatMap((f) => f.errors).slice(0, 5);
       throw new NfrError('INVALID_INPUT', `context ingestion rejected ${result.totals.files_rejected} file(s): ${problems.map((e) => `${e.file}${e.line ? `:${e.line}` : ''} ${e.field ?? ''} ${e.message}`).join('; ')}`);
     }
-    return afterContextIngested(ctx, result, report);
+    return afterContextIngested(uncancellable(ctx), result, report);
   },
   'index.sync': async (ctx, p, report) => {
     report({ step: 'syncing', percent: 5 });
@@ -105,12 +106,18 @@ const TASKS: { [K in JobKind]: Task<K> } = {
  * step ("waiting for the lock held by …").
  */
 export function jobWork(ctx: Context): JobWork {
-  return async (job: Job, reportTo) => {
+  return async (job: Job, reportTo, signal) => {
     const parsed = TASK_PARAMS[job.kind].safeParse(job.params);
     if (!parsed.success) throw new NfrError('INVALID_INPUT', `job ${job.job_id} (${job.kind}) has parameters this version cannot read: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    const jobCtx: Context = { ...ctx, onLockWait: (holder: string) => reportTo({ step: `waiting for the lock held by ${holder}` }) };
+    const jobCtx: Context = { ...ctx, signal, onLockWait: (holder: string) => reportTo({ step: `waiting for the lock held by ${holder}` }) };
     return (TASKS[job.kind] as Task<JobKind>)(jobCtx, parsed.data, reportTo);
   };
+}
+
+/** The same context without the job's cancel signal: for work past the job's last safe point. */
+function uncancellable(ctx: Context): Context {
+  const { signal: _signal, ...rest } = ctx;
+  return rest;
 }
 
 /** Queues a job of `kind` (its parameters checked against what the task will read). */

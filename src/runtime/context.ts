@@ -57,6 +57,8 @@ export interface Context {
    * command says so on stderr; a job shows it as its step instead.
    */
   readonly onLockWait?: (holder: string) => void;
+  /** Aborted when the job this context runs for is cancelled (runtime/cancel.ts). */
+  readonly signal?: AbortSignal;
 }
 
 export function snapshotStore(root: string): SnapshotStore {

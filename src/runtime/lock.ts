@@ -8,6 +8,7 @@
  * holds it, for `status` and for the message a refused caller sees; it is overwritten by the
  * next holder and never needs to be removed by hand.
  */
+import { throwIfCancelled } from './cancel.js';
 import { createHash } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -91,6 +92,7 @@ export async function acquireOperationLock(
         if (ctx.onLockWait) ctx.onLockWait(who);
         else process.stderr.write(`nfr: ${operation} waits (up to ${waitSeconds} s) for the operation lock held by ${who}\n`);
       }
+      throwIfCancelled(ctx, 'while it waited for the operation lock');
       await new Promise((resolve) => setTimeout(resolve, briefHolder ? 50 : 250));
     }
   } catch (err) {

@@ -26,7 +26,7 @@ export const JOB = {
   properties: {
     job_id: { type: 'string', format: 'uuid' },
     kind: { type: 'string', enum: ['snapshot.create', 'snapshot.restore', 'snapshot.undo', 'snapshot.warm', 'ingest.controls', 'ingest.context', 'index.sync'] },
-    status: { type: 'string', enum: ['pending', 'running', 'completed', 'failed'] },
+    status: { type: 'string', enum: ['pending', 'running', 'completed', 'failed', 'cancelled'] },
     progress_percent: { type: 'number', minimum: 0, maximum: 100 },
     progress: { type: 'number', description: "the original system's name for progress_percent" },
     current_step: { type: ['string', 'null'] },
@@ -46,6 +46,8 @@ export const JOB = {
     server: { type: ['string', 'null'], description: 'the server that runs (or ran) the job, host:pid; null while it is queued' },
     server_id: { type: ['string', 'null'], format: 'uuid' },
     heartbeat_at: { type: ['string', 'null'], format: 'date-time', description: "the running job's last heartbeat; a job three heartbeats stale is failed by a live server" },
+    cancel_requested_at: { type: ['string', 'null'], format: 'date-time', description: 'when someone asked to cancel the job' },
+    cancelled_by: { type: ['string', 'null'], description: 'who asked to cancel the job (a token role, or `cli` and the OS user)' },
   },
 } as const;
 

@@ -8,6 +8,7 @@
  * Everything is written under `.tmp/<id>`, checksummed, given its manifest, and only then renamed
  * into the catalog: a killed create never appears as completed.
  */
+import { throwIfCancelled } from '../runtime/cancel.js';
 import { rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
@@ -89,7 +90,10 @@ export async function createSnapshotLocked(ctx: Context, op: Operation, options:
   await op.lock.update(id);
   const work = path.join(ctx.store.tmpDir, id);
   try {
+    throwIfCancelled(ctx, 'before the dump');
     const manifest = await dumpInto(ctx, work, id, started, options);
+    // The last safe point: once renamed, the snapshot is listed.
+    throwIfCancelled(ctx, 'before the snapshot was put in the catalog');
     const final = snapshotDir(ctx.store, id);
     await rename(work, final);
     await fsyncDir(ctx.store.root);
@@ -152,6 +156,8 @@ async function dumpInto(ctx: Context, work: string, id: string, started: Date, o
         ],
         {
           env: toolEnv(ctx.target),
+          // A cancelled job stops pg_dump at once: the temporary directory is all it wrote.
+          ...(ctx.signal ? { signal: ctx.signal } : {}),
           onStderrLine: (line) => {
             const done = /finished item (\d+) TABLE DATA (.+)$/.exec(line);
             if (done?.[1] && done[2]) {
@@ -182,7 +188,8 @@ async function dumpInto(ctx: Context, work: string, id: string, started: Date, o
     }
     await client.query('commit');
 
-    await faultPoint('dumped');
+    await faultPoint('dumped', ctx.signal);
+    throwIfCancelled(ctx, 'after the dump');
     // Index and ingested files cannot change meanwhile: indexing and ingestion take the same lock.
     const indexInfo = options.full ? await captureFiles(ctx.config, work) : null;
     const files = await checksums.finish(Math.max(2, jobs));

@@ -8,6 +8,7 @@
  * The database the restore replaced is kept (as `<live>__nfr_prev`) until the next restore, so
  * `undo` can put it back by rename in about a second whatever its size.
  */
+import { throwIfCancelled } from '../runtime/cancel.js';
 import path from 'node:path';
 import { NfrError, toNfrError } from '../errors.js';
 import { serverMajor, withClient, withDatabase } from '../postgres/connection.js';
@@ -116,6 +117,9 @@ async function restoreLocked(ctx: Context, op: Operation, options: RestoreOption
   // A warm copy was built from the verified archive and is checked by its row counts, so only
   // the snapshot's other files (index, ingested files) are read.
   const abort = new AbortController();
+  // A cancelled job stops pg_restore into the staging database; the live one is never touched.
+  const onCancel = () => abort.abort();
+  ctx.signal?.addEventListener('abort', onCancel, { once: true });
   const verifying = assertVerified(dir, manifest, jobs, warm ? (file) => !file.startsWith(`${DUMP_DIR}/`) : undefined);
   let backupId: string | null = null;
   const early = backupFirst || needsBackup(await readLastRestore(ctx.store, live));
@@ -154,6 +158,7 @@ async function restoreLocked(ctx: Context, op: Operation, options: RestoreOption
       throw err;
     }
     await verified;
+    throwIfCancelled(ctx, 'after restoring into the staging database, before the swap');
     await faultPoint('restored');
     progress({ phase: 'checking', tables_done: 0, tables_total: manifest.tables.length });
     const rows = await checkRowCounts(stagingTarget, manifest, jobs);
@@ -169,8 +174,12 @@ async function restoreLocked(ctx: Context, op: Operation, options: RestoreOption
     const staged = full ? await stageFiles(ctx, dir, manifest) : null;
     await faultPoint('files-staged');
 
+    throwIfCancelled(ctx, 'before the swap');
     progress({ phase: 'swapping' });
-    await faultPoint('before-swap');
+    await faultPoint('before-swap', ctx.signal);
+    // The last safe point: from the swap on, the restore completes (and says it was asked to stop).
+    throwIfCancelled(ctx, 'before the swap');
+    ctx.signal?.removeEventListener('abort', onCancel);
     const backupAfter = takeBackup && !backupFirst;
     const swap = await swapDatabases(op.maint, ctx.store, { live, incoming: staging, outgoing: previous });
     swapped = true;
@@ -191,7 +200,7 @@ async function restoreLocked(ctx: Context, op: Operation, options: RestoreOption
         });
       }
     }
-    await faultPoint('swapped');
+    await faultPoint('swapped', ctx.signal);
     if (warm) await markWarmRestored(ctx, manifest.id);
     let backupError: string | null = null;
     if (backupAfter) {

@@ -5,12 +5,24 @@
  *
  * `NFR_FAULT_POINT=<name>:fail` makes the point throw instead, so a test can watch the
  * operation's own error handling run (cleanup, message, exit code) from exactly that step.
+ * `NFR_FAULT_POINT=<name>:pause` stops there like the plain form, but only until the job is
+ * cancelled (`signal`): the cancel tests catch a job at an exact step and cancel it there.
+ *
  * Unset (the normal case) it does nothing.
  */
 import { NfrError } from '../errors.js';
 
-export async function faultPoint(name: string): Promise<void> {
+export async function faultPoint(name: string, signal?: AbortSignal): Promise<void> {
   const setting = process.env.NFR_FAULT_POINT;
+  if (setting === `${name}:pause`) {
+    process.stderr.write(`nfr-fault-point: ${name}\n`);
+    if (signal?.aborted) return;
+    await new Promise<void>((resolve) => {
+      const keepAlive = setInterval(() => {}, 1 << 30);
+      signal?.addEventListener('abort', () => (clearInterval(keepAlive), resolve()), { once: true });
+    });
+    return;
+  }
   if (setting === `${name}:fail`) {
     throw new NfrError('INTERNAL', `injected failure at fault point "${name}" (NFR_FAULT_POINT=${setting})`);
   }

@@ -86,7 +86,7 @@ export async function pollJob(server: Pick<Server, 'url'>, jobId: string, timeou
   for (;;) {
     const r = await api(server, 'GET', route.replace(':id', jobId), { token: READER });
     assert.equal(r.status, 200, r.text);
-    if (r.json.status === 'completed' || r.json.status === 'failed') return r.json;
+    if (r.json.status === 'completed' || r.json.status === 'failed' || r.json.status === 'cancelled') return r.json;
     if (Date.now() > deadline) throw new Error(`job ${jobId} still ${r.json.status} after ${timeoutMs} ms: ${r.text}`);
     await sleep(100);
   }

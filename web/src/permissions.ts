@@ -14,6 +14,8 @@ export const ACTIONS = {
   undo: 'admin',
   delete: 'admin',
   prune: 'admin',
+  cancelJob: 'operator',
+  changeSchedules: 'admin',
 } as const satisfies Record<string, Role>;
 
 export type Action = keyof typeof ACTIONS;

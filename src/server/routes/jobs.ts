@@ -1,5 +1,5 @@
 /** Job routes: a client that reloads finds its job again with `GET /api/v2/jobs?status=running`. */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NfrError } from '../../errors.js';
 import { JOB_STATUSES, type Job, type JobStatus } from '../../jobs/store.js';
 import type { ServerDeps } from '../app.js';
@@ -11,6 +11,11 @@ import { ERROR_BODY, JOB } from '../schemas.js';
  */
 export function jobView(job: Job) {
   return { ...job, progress: job.progress_percent, step: job.current_step };
+}
+
+/** Who made a request, as records name them (`cancelled_by`): the token's role. */
+export function requestActor(request: FastifyRequest): string {
+  return `${request.role ?? 'unknown'} token (API)`;
 }
 
 /** The 202 body of a request that started a job. */
@@ -43,6 +48,23 @@ export function registerJobRoutes(app: FastifyInstance, deps: ServerDeps): void 
   app.get<{ Params: { job_id: string } }>('/api/v2/jobs/:job_id', { config: { role: 'reader' }, schema: { summary: 'One job', params, response: { 200: JOB, 404: ERROR_BODY, 401: ERROR_BODY } } }, async (r) =>
     getJob(r.params.job_id),
   );
+  // Cancel: operators and admins; the same under each route a job is polled at.
+  for (const url of ['/api/v2/jobs/:job_id/cancel', '/api/v2/pipelines/jobs/:job_id/cancel', '/api/v2/devdata/snapshots/job/:job_id/cancel']) {
+    app.post<{ Params: { job_id: string } }>(
+      url,
+      {
+        config: { role: 'operator' },
+        schema: {
+          summary: 'Cancel a queued or running job',
+          description:
+            'A queued job ends `cancelled` at once; a running one is asked to stop and ends `cancelled` at its next safe point (a create lists nothing, a restore before its swap leaves the live database untouched, an ingestion writes nothing of its batch). A restore past its swap completes and says so in `result.cancel_too_late`. Answers the job as it is now: poll it for the end.',
+          params,
+          response: { 200: JOB, 400: ERROR_BODY, 401: ERROR_BODY, 403: ERROR_BODY, 404: ERROR_BODY },
+        },
+      },
+      async (request) => jobView(await deps.jobs.cancel(request.params.job_id, requestActor(request))),
+    );
+  }
   app.get<{ Params: { job_id: string } }>('/api/v2/pipelines/jobs/:job_id', { config: { role: 'reader' }, schema: { summary: 'A pipeline job', params, response: { 200: JOB, 404: ERROR_BODY, 401: ERROR_BODY } } }, async (r) =>
     getJob(r.params.job_id),
   );

@@ -155,6 +155,7 @@ export class Api {
   prune = (dryRun: boolean) => this.post<PruneResult>(`${SNAPSHOTS}/prune`, { dry_run: dryRun });
 
   job = (id: string) => this.get<Job>(`/api/v2/jobs/${encodeURIComponent(id)}`);
+  cancelJob = (id: string) => this.post<Job>(`/api/v2/jobs/${encodeURIComponent(id)}/cancel`);
   jobs = (params: { status?: string; limit?: number } = {}) => this.get<{ jobs: Job[] }>(`/api/v2/jobs${query(params)}`);
 
   pipelineStatus = () => this.get<PipelineStatus>('/api/v2/pipelines/status');

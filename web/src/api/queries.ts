@@ -7,7 +7,7 @@ import { useEffect, useRef } from 'react';
 import { useApi } from '../session';
 import type { Job } from './types';
 
-export const isFinished = (job: Job | undefined) => job?.status === 'completed' || job?.status === 'failed';
+export const isFinished = (job: Job | undefined) => job?.status === 'completed' || job?.status === 'failed' || job?.status === 'cancelled';
 
 /** What a finished job of each kind may have changed. */
 export function invalidateAfter(client: QueryClient, job: Job): void {

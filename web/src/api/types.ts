@@ -50,7 +50,7 @@ export interface Me {
   readonly schema_version?: string;
 }
 
-export type JobStatus = 'pending' | 'running' | 'completed' | 'failed';
+export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
 
 export interface JobError {
   readonly line: number | null;
@@ -73,6 +73,8 @@ export interface Job {
   readonly error: { readonly code: string; readonly message: string } | null;
   readonly counts: Record<string, number> | null;
   readonly errors: readonly JobError[];
+  readonly cancel_requested_at?: string | null;
+  readonly cancelled_by?: string | null;
   /** The server that runs (or ran) it, `host:pid`; null while queued. */
   readonly server: string | null;
 }

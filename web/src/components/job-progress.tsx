@@ -1,9 +1,11 @@
-import { useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef } from 'react';
 import { ApiError } from '../api/client';
 import { useActiveJobs } from '../api/queries';
 import type { Job } from '../api/types';
 import { formatAge, formatBytes, formatNumber } from '../format';
+import { useApi } from '../session';
+import { ActionButton } from './action-button';
 import { ErrorMessage } from './error-message';
 
 const KIND_LABELS: Record<string, string> = {
@@ -13,6 +15,7 @@ const KIND_LABELS: Record<string, string> = {
   'ingest.controls': 'Controls upload',
   'ingest.context': 'Context ingestion',
   'index.sync': 'Index sync',
+  'snapshot.scheduled': 'Scheduled snapshot',
 };
 
 /** "Restore SNAP-2026-0002", "Controls upload UPL-2026-0003 (controls.csv)". */
@@ -42,13 +45,37 @@ export function JobProgress({ job }: { job: Job }) {
           {parts.length ? ` · ${parts.join(' · ')}` : ''} · {percent} %{job.server && job.status === 'running' ? ` · on ${job.server}` : ''}
         </span>
       </div>
-      {job.status === 'failed' ? null : (
+      {job.status === 'pending' || job.status === 'running' ? <CancelJob job={job} /> : null}
+      {job.status === 'failed' || job.status === 'cancelled' ? null : (
         <progress max={100} value={job.progress_percent} aria-label={`${jobTitle(job)} progress`}>
           {percent} %
         </progress>
       )}
       {job.status === 'pending' ? <p className="muted small">Queued since {formatAge(job.created_at)}, behind the jobs before it.</p> : null}
       {job.error ? <ErrorMessage error={new ApiError(job.error.code, job.error.message, 0)} /> : null}
+    </div>
+  );
+}
+
+/** Cancels a queued job at once, a running one at its next safe point (operators and admins). */
+function CancelJob({ job }: { job: Job }) {
+  const api = useApi();
+  const client = useQueryClient();
+  const cancel = useMutation({
+    mutationFn: () => api.cancelJob(job.job_id),
+    onSuccess: () => {
+      void client.invalidateQueries({ queryKey: ['jobs'] });
+      void client.invalidateQueries({ queryKey: ['job', job.job_id] });
+    },
+  });
+  const asked = Boolean(job.cancel_requested_at) || cancel.isSuccess;
+  return (
+    <div className="job-cancel">
+      <ActionButton action="cancelJob" aria-label="Cancel" onClick={() => cancel.mutate()} disabled={asked || cancel.isPending}>
+        Cancel
+      </ActionButton>
+      {asked && job.status === 'running' ? <span className="muted small"> Cancelling: the job stops at its next safe point.</span> : null}
+      {cancel.error ? <ErrorMessage error={cancel.error} title="Cancel" /> : null}
     </div>
   );
 }
