@@ -3,10 +3,11 @@
  * demand, reused across commands, stopped with `nfr db stop` (and as root, run by `postgres`).
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, it } from 'node:test';
+import pg from 'pg';
 import { nfr, nfrJson, testEnv } from './support/cli.js';
 
 const cwd = mkdtempSync(path.join(tmpdir(), 'nfr-embedded-'));
@@ -43,4 +44,46 @@ it('runs migrate, snapshot and list on its own cluster under ./.nfr, and stops i
   const again = await nfrJson(['db', 'status'], env, cwd);
   assert.equal(again.code, 0, again.stderr);
   assert.equal(again.body.schema_version, '0002_drop-record-hash');
+});
+
+it('prints the live database URL with the password redacted, and opens psql on it', async () => {
+  const url = await nfrJson(['db', 'url'], env, cwd);
+  assert.equal(url.code, 0, url.stderr);
+  const passwordFile = path.join(cwd, '.nfr', 'pg', 'password');
+  const password = readFileSync(passwordFile, 'utf8').trim();
+  assert.equal(url.body.embedded, true);
+  assert.equal(url.body.password_file, passwordFile);
+  assert.match(url.body.url, /^postgresql:\/\/nfr:\*\*\*@127\.0\.0\.1:\d+\/nfr$/);
+  assert.ok(!JSON.stringify(url.body).includes(password), 'the password is redacted');
+  const text = await nfr(['db', 'url'], env, cwd);
+  assert.match(text.stdout, new RegExp(`password in ${passwordFile}`));
+
+  const shown = await nfrJson(['db', 'url', '--show-password'], env, cwd);
+  const client = new pg.Client({ connectionString: shown.body.url });
+  await client.connect();
+  try {
+    assert.equal((await client.query('select current_database() as d')).rows[0]?.d, 'nfr');
+  } finally {
+    await client.end();
+  }
+
+  const psql = await nfr(['db', 'psql', '--', '-At', '-c', 'select current_database(), current_user'], env, cwd);
+  assert.equal(psql.code, 0, psql.stderr);
+  assert.equal(psql.stdout.trim(), 'nfr|nfr');
+  // psql's own exit code comes back.
+  const failing = await nfr(['db', 'psql', '--', '-v', 'ON_ERROR_STOP=1', '-c', 'select 1/0'], env, cwd);
+  assert.equal(failing.code, 1);
+  assert.match(failing.stderr, /division by zero/);
+});
+
+it('prints DATABASE_URL redacted, without a password file', async () => {
+  const external = testEnv({ DATABASE_URL: 'postgresql://ops:s3cret%3Ax@db.example:5433/risk?sslmode=require' });
+  const url = await nfrJson(['db', 'url'], external, cwd);
+  assert.equal(url.code, 0, url.stderr);
+  assert.deepEqual(
+    { url: url.body.url, embedded: url.body.embedded, password_file: url.body.password_file },
+    { url: 'postgresql://ops:***@db.example:5433/risk?sslmode=require', embedded: false, password_file: null },
+  );
+  const shown = await nfrJson(['db', 'url', '--show-password'], external, cwd);
+  assert.equal(shown.body.url, 'postgresql://ops:s3cret%3Ax@db.example:5433/risk?sslmode=require');
 });

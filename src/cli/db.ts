@@ -4,6 +4,7 @@ import { loadConfig } from '../config.js';
 import { embeddedCluster } from '../postgres/cluster.js';
 import { resolveTarget, withClient } from '../postgres/connection.js';
 import { migrateToHead, migrationStatus } from '../postgres/migrate.js';
+import { databaseUrl, runPsql } from '../postgres/psql.js';
 import { emit } from './output.js';
 
 interface Common {
@@ -76,5 +77,23 @@ export function registerDbCommands(program: Command): void {
       emit(opts, { stopped, embedded: config.databaseUrl === undefined }, (r) =>
         !r.embedded ? 'DATABASE_URL is set: there is no embedded cluster to stop' : r.stopped ? 'embedded cluster stopped' : 'embedded cluster was not running',
       );
+    });
+
+  db.command('url')
+    .description('print the live database\'s URL (the embedded cluster\'s or DATABASE_URL), password redacted')
+    .option('--show-password', 'print the password in the URL')
+    .option('--json', 'print JSON')
+    .action(async (opts: Common & { showPassword?: boolean }) => {
+      const result = await databaseUrl(loadConfig(), { showPassword: opts.showPassword });
+      emit(opts, result, (r) =>
+        [r.url, r.password_file && !r.password_shown ? `password in ${r.password_file} (or: nfr db url --show-password, nfr db psql)` : ''].filter(Boolean).join('\n'),
+      );
+    });
+
+  db.command('psql')
+    .description('open psql on the live database (arguments after -- go to psql; the password travels in PGPASSFILE)')
+    .argument('[psql-args...]', 'passed to psql, e.g. nfr db psql -- -c "select 1"')
+    .action(async (psqlArgs: string[]) => {
+      process.exitCode = await runPsql(loadConfig(), psqlArgs);
     });
 }

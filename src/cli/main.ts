@@ -80,7 +80,8 @@ export async function main(rawArgv: readonly string[]): Promise<number> {
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv as string[]);
-    return 0;
+    // A command that hands its exit code on (`nfr db psql` returns psql's) sets process.exitCode.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version end with a CommanderError too, with exit code 0.

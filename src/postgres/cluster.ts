@@ -45,7 +45,8 @@ export class LocalCluster {
   readonly root: string;
   readonly dataDir: string;
   private readonly logFile: string;
-  private readonly passwordFile: string;
+  /** The superuser's password, alone on one line, readable only by the invoking user. */
+  readonly passwordFile: string;
   private readonly stateFile: string;
   private readonly pgBinDir: string | undefined;
   private readonly runAs: OsUser | undefined;

@@ -104,6 +104,21 @@ export async function findClientTool(program: 'pg_dump' | 'pg_restore' | 'psql',
 }
 
 /**
+ * psql for an interactive session: the server's major if installed, else the newest psql found
+ * (psql talks to other majors, with a warning, where pg_dump refuses).
+ */
+export async function findPsql(serverMajor: number, pgBinDir: string | undefined): Promise<string> {
+  try {
+    return await findClientTool('psql', serverMajor, pgBinDir);
+  } catch (err) {
+    for (const file of candidates('psql', pgBinDir)) {
+      if (await programMajor(file).then(() => true, () => false)) return file;
+    }
+    throw err;
+  }
+}
+
+/**
  * Server-side programs for the embedded cluster: the newest installed major unless PG_BIN_DIR says
  * otherwise; with none on the system, the npm package's, copied once under `npmCacheRoot`.
  */

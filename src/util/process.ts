@@ -91,6 +91,26 @@ export function runProgram(command: string, args: readonly string[], options: Ru
   });
 }
 
+/**
+ * Runs a program on this terminal (stdin, stdout and stderr inherited) and resolves to its exit
+ * code. While it runs, Ctrl-C belongs to it (psql cancels its query) rather than to us.
+ */
+export function runInteractive(command: string, args: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ignore = () => {};
+    process.on('SIGINT', ignore);
+    const child = spawn(command, args, { shell: false, env: cleanEnv(env), stdio: 'inherit' });
+    child.on('error', (err) => {
+      process.off('SIGINT', ignore);
+      reject(new NfrError('TOOL_FAILED', `${path.basename(command)} could not be started: ${err.message}`, { cause: err }));
+    });
+    child.on('close', (code, signal) => {
+      process.off('SIGINT', ignore);
+      resolve(code ?? (signal ? 128 : 1));
+    });
+  });
+}
+
 function keepTail(s: string): string {
   return s.length > KEEP_BYTES ? s.slice(s.length - KEEP_BYTES) : s;
 }
