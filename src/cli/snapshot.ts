@@ -7,7 +7,7 @@ import { createSnapshot } from '../snapshot/create.js';
 import { deleteSnapshot } from '../snapshot/delete.js';
 import { snapshotHealth } from '../snapshot/health.js';
 import { parseSnapshotId } from '../snapshot/ids.js';
-import { restorePreflight, restoreSnapshot, undoLastRestore } from '../snapshot/restore.js';
+import { restorePreflight, restoreSnapshot, undoLastRestore } from '../snapshot/restore/index.js';
 import { pruneSnapshots } from '../snapshot/retention.js';
 import type { RecoveryReport } from '../runtime/context.js';
 import { snapshotStatus } from '../snapshot/status.js';

@@ -17,7 +17,7 @@ import { migrateToHead } from '../postgres/migrate.js';
 import { writeNistSample } from '../sample/nist.js';
 import { createSnapshot } from '../snapshot/create.js';
 import type { SnapshotId } from '../snapshot/ids.js';
-import { restoreSnapshot } from '../snapshot/restore.js';
+import { restoreSnapshot } from '../snapshot/restore/index.js';
 import { openContext } from './context.js';
 import { type Context } from '../runtime/context.js';
 
@@ -68,37 +68,23 @@ interface Step {
 /** Runs the pipeline; resolves with every step's result, `ok: false` when a stage failed. */
 export async function runPipeline(config: Config, options: PipelineOptions): Promise<PipelineResult> {
   const started = Date.now();
-  const emit = options.onEvent ?? (() => {});
-  const snapshots = options.snapshots === true || options.rollbackOnFailure === true;
   const ctx = await openContext(config);
+  const inputs = resolveInputs(config, options);
+  const steps = planSteps(ctx, config, options, inputs);
+  return runSteps(ctx, steps, options, started);
+}
+
+/** The files the stages read; the sample step fills them in when it writes the sample. */
+interface Inputs {
+  contextDir: string | undefined;
+  controlsFile: string | undefined;
+  readonly runsContext: boolean;
+  readonly runsControls: boolean;
+}
+
+function resolveInputs(config: Config, options: PipelineOptions): Inputs {
   let contextDir = options.contextDir;
-  let controlsFile = options.controlsFile;
-
-  const steps: Step[] = [];
-  steps.push({
-    name: 'schema migration',
-    kind: 'setup',
-    run: async () => {
-      const applied = await migrateToHead(ctx.target);
-      return { summary: applied.length ? `applied ${applied.join(', ')}` : 'schema up to date' };
-    },
-  });
-  if (options.sample) {
-    steps.push({
-      name: 'sample data',
-      kind: 'setup',
-      run: async () => {
-        const out = path.join(config.home, 'sample');
-        const summary = await writeNistSample({ outDir: out });
-        contextDir ??= path.join(out, 'context');
-        controlsFile ??= path.join(out, 'controls.csv');
-        return { summary: `NIST SP 800-53 rev5 HIGH: ${summary.controls} controls in ${out}` };
-      },
-    });
-  }
-  const checkpoint = (name: string, tag: string) =>
-    steps.push({ name: `${name} snapshot`, kind: 'snapshot', run: () => takeCheckpoint(ctx, `${name} checkpoint`, tag) });
-
+  const controlsFile = options.controlsFile;
   // With neither given, the configured providers folder is the input, as for `nfr ingest context`.
   if (options.sample !== true && contextDir === undefined && controlsFile === undefined && statSync(config.contextProvidersPath, { throwIfNoEntry: false })?.isDirectory()) {
     contextDir = config.contextProvidersPath;
@@ -108,59 +94,109 @@ export async function runPipeline(config: Config, options: PipelineOptions): Pro
   if (!runsContext && !runsControls) {
     throw new NfrError('USAGE', `nothing to run: give --context DIR and/or --controls FILE, or --sample (CONTEXT_PROVIDERS_PATH ${config.contextProvidersPath} does not exist)`);
   }
-  if (snapshots) checkpoint('pre-pipeline', 'pipeline:pre');
-  if (runsContext) {
-    steps.push({
-      name: 'context ingestion',
-      kind: 'context',
-      run: async () => {
-        const report = await ingestContext(ctx, { path: contextDir });
-        if (!report.ok) throw new NfrError('INVALID_INPUT', `context ingestion rejected ${report.totals.files_rejected} file(s); run \`nfr ingest context --path ${report.path}\` to see the errors`);
-        const t = report.totals;
-        return { summary: `${t.files_applied} files, ${t.lines_read} lines: ${t.inserted} new, ${t.updated} changed, ${t.closed} closed, ${t.unchanged} unchanged` };
-      },
-    });
-    if (snapshots) checkpoint('post-context', 'pipeline:context');
-  }
-  let uploadId: string | null = null;
-  if (runsControls) {
-    steps.push({
-      name: 'control ingestion',
-      kind: 'controls',
-      run: async () => {
-        if (!controlsFile) throw new NfrError('USAGE', 'no controls file: give --controls FILE');
-        const r = await ingestControlsFile(ctx, controlsFile);
-        uploadId = r.upload_id;
-        const c = r.controls;
-        return { summary: `${r.upload_id}: ${r.rows.read} rows: ${c.inserted} new, ${c.updated} changed, ${c.unchanged} unchanged` };
-      },
-    });
-    steps.push({
-      name: 'enrichment',
-      kind: 'enrichment',
-      run: async () => {
-        if (!uploadId) return { summary: 'nothing ingested' };
-        const r = await runEnrichment(ctx, { uploadId });
-        return { summary: `${r.controls_computed} of ${r.controls_current} controls computed (${Object.entries(r.rows).map(([k, n]) => `${k} ${n}`).join(', ')})` };
-      },
-    });
-    if (snapshots) checkpoint('post-controls', 'pipeline:controls');
-  }
-  steps.push({
+  return { contextDir, controlsFile, runsContext, runsControls };
+}
+
+/** The steps in order: setup, then each stage with its checkpoint after it when snapshots are on. */
+function planSteps(ctx: Context, config: Config, options: PipelineOptions, inputs: Inputs): Step[] {
+  const snapshots = options.snapshots === true || options.rollbackOnFailure === true;
+  const checkpoint = (name: string, tag: string): Step[] => (snapshots ? [{ name: `${name} snapshot`, kind: 'snapshot', run: () => takeCheckpoint(ctx, `${name} checkpoint`, tag) }] : []);
+  const upload: { id: string | null } = { id: null };
+  return [
+    migrationStep(ctx),
+    ...(options.sample ? [sampleStep(config, inputs)] : []),
+    ...checkpoint('pre-pipeline', 'pipeline:pre'),
+    ...(inputs.runsContext ? [contextStep(ctx, inputs), ...checkpoint('post-context', 'pipeline:context')] : []),
+    ...(inputs.runsControls ? [controlsStep(ctx, inputs, upload), enrichmentStep(ctx, upload), ...checkpoint('post-controls', 'pipeline:controls')] : []),
+    indexStep(ctx),
+    ...checkpoint('production', 'pipeline:production'),
+  ];
+}
+
+function migrationStep(ctx: Context): Step {
+  return {
+    name: 'schema migration',
+    kind: 'setup',
+    run: async () => {
+      const applied = await migrateToHead(ctx.target);
+      return { summary: applied.length ? `applied ${applied.join(', ')}` : 'schema up to date' };
+    },
+  };
+}
+
+function sampleStep(config: Config, inputs: Inputs): Step {
+  return {
+    name: 'sample data',
+    kind: 'setup',
+    run: async () => {
+      const out = path.join(config.home, 'sample');
+      const summary = await writeNistSample({ outDir: out });
+      inputs.contextDir ??= path.join(out, 'context');
+      inputs.controlsFile ??= path.join(out, 'controls.csv');
+      return { summary: `NIST SP 800-53 rev5 HIGH: ${summary.controls} controls in ${out}` };
+    },
+  };
+}
+
+function contextStep(ctx: Context, inputs: Inputs): Step {
+  return {
+    name: 'context ingestion',
+    kind: 'context',
+    run: async () => {
+      const report = await ingestContext(ctx, { path: inputs.contextDir });
+      if (!report.ok) throw new NfrError('INVALID_INPUT', `context ingestion rejected ${report.totals.files_rejected} file(s); run \`nfr ingest context --path ${report.path}\` to see the errors`);
+      const t = report.totals;
+      return { summary: `${t.files_applied} files, ${t.lines_read} lines: ${t.inserted} new, ${t.updated} changed, ${t.closed} closed, ${t.unchanged} unchanged` };
+    },
+  };
+}
+
+function controlsStep(ctx: Context, inputs: Inputs, upload: { id: string | null }): Step {
+  return {
+    name: 'control ingestion',
+    kind: 'controls',
+    run: async () => {
+      if (!inputs.controlsFile) throw new NfrError('USAGE', 'no controls file: give --controls FILE');
+      const r = await ingestControlsFile(ctx, inputs.controlsFile);
+      upload.id = r.upload_id;
+      const c = r.controls;
+      return { summary: `${r.upload_id}: ${r.rows.read} rows: ${c.inserted} new, ${c.updated} changed, ${c.unchanged} unchanged` };
+    },
+  };
+}
+
+function enrichmentStep(ctx: Context, upload: { readonly id: string | null }): Step {
+  return {
+    name: 'enrichment',
+    kind: 'enrichment',
+    run: async () => {
+      if (!upload.id) return { summary: 'nothing ingested' };
+      const r = await runEnrichment(ctx, { uploadId: upload.id });
+      return { summary: `${r.controls_computed} of ${r.controls_current} controls computed (${Object.entries(r.rows).map(([k, n]) => `${k} ${n}`).join(', ')})` };
+    },
+  };
+}
+
+function indexStep(ctx: Context): Step {
+  return {
     name: 'indexing',
     kind: 'index',
     run: async () => {
       const r = await syncIndex(ctx);
       return { summary: `${r.backend} index: ${r.points} points (${r.upserted} upserted, ${r.deleted} deleted, ${r.unchanged} unchanged)` };
     },
-  });
-  if (snapshots) checkpoint('production', 'pipeline:production');
+  };
+}
 
+/**
+ * Runs the steps in order and stops at the first failure: the rest are reported skipped, and with
+ * rollbackOnFailure the checkpoint taken before the failing stage is restored.
+ */
+async function runSteps(ctx: Context, steps: readonly Step[], options: PipelineOptions, started: number): Promise<PipelineResult> {
+  const emit = options.onEvent ?? (() => {});
   const results: StepResult[] = [];
   let lastGood: string | null = null;
-  let checkpointBeforeStage: string | null = null;
-  let rolledBackTo: string | null = null;
-  for (const step of steps) {
+  for (const [i, step] of steps.entries()) {
     emit({ type: 'start', step: step.name });
     const t0 = Date.now();
     try {
@@ -168,16 +204,15 @@ export async function runPipeline(config: Config, options: PipelineOptions): Pro
       const result: StepResult = { step: step.name, kind: step.kind, status: 'completed', duration_ms: Date.now() - t0, summary: out.summary, snapshot_id: out.snapshotId };
       results.push(result);
       emit({ type: 'end', result });
-      if (out.snapshotId) lastGood = checkpointBeforeStage = out.snapshotId;
+      if (out.snapshotId) lastGood = out.snapshotId;
     } catch (err) {
       const e = toNfrError(err);
       const result: StepResult = { step: step.name, kind: step.kind, status: 'failed', duration_ms: Date.now() - t0, summary: e.message.split('\n')[0] ?? '', error: { code: e.code, message: e.message } };
       results.push(result);
       emit({ type: 'end', result });
-      for (const rest of steps.slice(steps.indexOf(step) + 1)) results.push({ step: rest.name, kind: rest.kind, status: 'skipped', duration_ms: 0, summary: 'not run' });
-      if (options.rollbackOnFailure && checkpointBeforeStage) {
-        rolledBackTo = await rollback(ctx, checkpointBeforeStage, results, emit);
-      }
+      for (const rest of steps.slice(i + 1)) results.push({ step: rest.name, kind: rest.kind, status: 'skipped', duration_ms: 0, summary: 'not run' });
+      // Checkpoints are taken only while the pipeline is good, so the last one precedes this stage.
+      const rolledBackTo = options.rollbackOnFailure && lastGood ? await rollback(ctx, lastGood, results, emit) : null;
       return { ok: false, steps: results, last_good_checkpoint: lastGood, rolled_back_to: rolledBackTo, duration_ms: Date.now() - started };
     }
   }

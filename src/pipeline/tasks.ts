@@ -16,7 +16,7 @@ import type { Job, JobKind, JobStore } from '../jobs/store.js';
 import { createSnapshot } from '../snapshot/create.js';
 import { parseSnapshotId } from '../snapshot/ids.js';
 import { summarize } from '../snapshot/manifest.js';
-import { restoreSnapshot, undoLastRestore } from '../snapshot/restore.js';
+import { restoreSnapshot, undoLastRestore } from '../snapshot/restore/index.js';
 import type { Context } from '../runtime/context.js';
 import { warmSnapshot } from '../snapshot/warm.js';
 import { afterContextIngested, afterControlsIngested } from './controls.js';

@@ -8,7 +8,7 @@ import { deleteSnapshot } from '../../snapshot/delete.js';
 import { snapshotHealth } from '../../snapshot/health.js';
 import { parseSnapshotId } from '../../snapshot/ids.js';
 import { reserveSnapshotId } from '../../snapshot/state.js';
-import { restorePreflight } from '../../snapshot/restore.js';
+import { restorePreflight } from '../../snapshot/restore/index.js';
 import { restorePlan } from '../../snapshot/restore-plan.js';
 import { pruneSnapshots } from '../../snapshot/retention.js';
 import { snapshotStatus } from '../../snapshot/status.js';

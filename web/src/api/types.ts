@@ -13,7 +13,7 @@ import type { PruneResult, RetentionDecision } from '../../../src/snapshot/reten
 import type { VerifyResult } from '../../../src/snapshot/verify.js';
 import type { CheckResult as IndexCheck } from '../../../src/index/check.js';
 import type { HealthReport as SnapshotHealth } from '../../../src/snapshot/health.js';
-import type { RestoreResult, UndoResult } from '../../../src/snapshot/restore.js';
+import type { RestoreResult, UndoResult } from '../../../src/snapshot/restore/index.js';
 import type { SnapshotStatus } from '../../../src/snapshot/status.js';
 
 export type {
