@@ -108,6 +108,7 @@ const ENV_SCHEMA = {
   NFR_API_PORT: intIn(0, 65535),
   PORT: intIn(0, 65535),
   AUTO_SNAPSHOT_AFTER_INGESTION: z.enum(['true', 'false', '1', '0', 'yes', 'no'], 'true or false'),
+  NFR_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'one of fatal, error, warn, info, debug, trace, silent'),
 } as const;
 
 type EnvName = keyof typeof ENV_SCHEMA;
@@ -169,6 +170,8 @@ export interface Config {
   readonly apiHost: string;
   readonly apiPort: number;
   readonly autoSnapshotAfterIngestion: boolean;
+  /** How much `nfr serve` logs (NFR_LOG_LEVEL, pino's levels; default info). */
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
 /** Values given on the command line; they win over the environment. */
@@ -266,6 +269,7 @@ export function resolveConfig(sources: ConfigSources): Config {
     apiHost: str('NFR_API_HOST') ?? '127.0.0.1',
     apiPort: num('NFR_API_PORT') ?? num('PORT') ?? 8080,
     autoSnapshotAfterIngestion: ['true', '1', 'yes'].includes(str('AUTO_SNAPSHOT_AFTER_INGESTION') ?? 'false'),
+    logLevel: (str('NFR_LOG_LEVEL') as Config['logLevel'] | undefined) ?? 'info',
   };
   return Object.freeze(config);
 }

@@ -4,6 +4,7 @@ import { loadConfig } from '../config.js';
 import { NfrError } from '../errors.js';
 import { intFlag } from './flags.js';
 import { startServer } from '../server/serve.js';
+import { heldUntilOpen, humanReadable, serverLogger } from '../server/log.js';
 
 /** Shorter tokens are accepted (development) but warned about. */
 const MIN_TOKEN_LENGTH = 16;
@@ -17,7 +18,12 @@ export function registerServeCommand(program: Command): void {
     .option('--json', 'once listening, print {url, interrupted_jobs, migrated, warnings} as one JSON line on stdout')
     .action(async (opts: { host?: string; port?: number; json?: boolean }) => {
       const config = loadConfig();
-      const server = await startServer(config, { host: opts.host, port: opts.port }).catch((err: unknown) => {
+      // JSON lines on stdout; readable lines when a person watches a terminal. Held back until the
+      // start-up lines are out, so `--json`'s object is the first line of stdout.
+      const destination = heldUntilOpen(process.stdout.isTTY && !opts.json ? humanReadable(process.stdout) : process.stdout);
+      const log = serverLogger(config, destination);
+      const server = await startServer(config, { host: opts.host, port: opts.port, log }).catch((err: unknown) => {
+        destination.open();
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') {
           const where = `${opts.host ?? config.apiHost}:${opts.port ?? config.apiPort}`;
@@ -35,6 +41,7 @@ export function registerServeCommand(program: Command): void {
       process.stderr.write(`nfr serve listening on ${server.url}${server.interruptedJobs ? ` (${server.interruptedJobs} interrupted job(s) marked failed)` : ''}\n`);
       for (const w of warnings) process.stderr.write(`nfr serve: warning: ${w}\n`);
       if (opts.json) process.stdout.write(`${JSON.stringify({ url: server.url, interrupted_jobs: server.interruptedJobs, migrated: server.migrated, warnings })}\n`);
+      destination.open();
       await new Promise<void>((resolve) => {
         let signals = 0;
         const onSignal = (signal: NodeJS.Signals) => {

@@ -9,6 +9,7 @@
  */
 import { NfrError, toNfrError } from '../errors.js';
 import type PgBoss from 'pg-boss';
+import type { Logger } from 'pino';
 import { inTransaction } from './control-db.js';
 import type { Liveness, ServerIdentity } from './liveness.js';
 import { failureOutcome, type JobOutcome } from './outcome.js';
@@ -29,6 +30,20 @@ export interface JobReport extends JobOutcome {
  * points and stops there with CANCELLED, leaving nothing half-done.
  */
 export type JobWork = (job: Job, report: (r: JobReport) => void, signal: AbortSignal) => Promise<unknown>;
+
+/** A job that ended here, as metrics see it. */
+export interface JobEnded {
+  readonly job: Job;
+  readonly status: 'completed' | 'failed' | 'cancelled';
+  readonly seconds: number;
+}
+
+export interface JobRunnerOptions {
+  /** Job starts, ends and failures, and the runner's own troubles (a control database down). */
+  readonly log?: Pick<Logger, 'info' | 'warn' | 'error'>;
+  /** Told when a job this server ran has ended (its record already written). */
+  readonly onJobEnded?: (ended: JobEnded) => void;
+}
 
 const PROGRESS_WRITE_MS = 250;
 /** How often the server running a job looks whether someone asked to cancel it. */
@@ -52,8 +67,16 @@ export class JobRunner {
     private readonly boss: PgBoss,
     private readonly liveness: Liveness,
     private readonly work: JobWork,
-    private readonly onError: (err: unknown) => void = () => {},
+    private readonly options: JobRunnerOptions = {},
   ) {}
+
+  /** Said once per distinct problem: a control database that is down fails every poll. */
+  private lastError = '';
+  private readonly onError = (err: unknown): void => {
+    const message = err instanceof Error ? err.message : String(err);
+    if (message !== this.lastError) this.options.log?.error({ err }, `job queue: ${message}`);
+    this.lastError = message;
+  };
 
   /** Who this server is, as job records name it. */
   get server(): ServerIdentity {
@@ -174,6 +197,7 @@ export class JobRunner {
     const stuck = this.running;
     if (!finished && stuck) {
       const message = `the server shut down and the job did not finish within the ${Math.round(graceMs / 1000)} s grace period (step: ${stuck.current_step ?? 'unknown'}); the next operation cleans up what it left`;
+      this.options.log?.error({ job_id: stuck.job_id, kind: stuck.kind, code: 'INTERRUPTED' }, `job ${stuck.kind} failed: ${message}`);
       await this.finish(stuck.job_id, { status: 'failed', finished_at: now(), ...failure('INTERRUPTED', message) }, 'running').catch(this.onError);
     }
     clearInterval(this.beatTimer);
@@ -245,6 +269,9 @@ export class JobRunner {
         .catch(() => {});
     }, CANCEL_POLL_MS);
     watchCancel.unref();
+    const started = performance.now();
+    const fields = { job_id: job.job_id, kind: job.kind };
+    this.options.log?.info(fields, `job ${job.kind} started`);
     try {
       let change: Parameters<JobStore['update']>[1];
       try {
@@ -263,17 +290,24 @@ export class JobRunner {
           // aborted pg_restore), the job ends cancelled, saying where it was and what was kept.
           const message = `cancelled by ${cancelledBy} at step "${latest.step ?? 'starting'}"; nothing of it was kept${e.code === 'CANCELLED' ? '' : ` (it stopped with: ${e.message})`}`;
           change = { status: 'cancelled', finished_at: now(), counts: latest.counts ?? null, ...failure('CANCELLED', message) };
-          if (!(await this.finish(job.job_id, change, 'running'))) this.onError(new Error(`job ${job.job_id} was no longer running here when it was cancelled`));
-          return;
+        } else {
+          // What the failure's details say wins over what was reported before it; counts add up.
+          const found = failureOutcome(e);
+          const counts = found.counts || latest.counts ? { ...latest.counts, ...found.counts } : null;
+          change = { status: 'failed', finished_at: now(), counts, ...failure(e.code, e.message, found.errors ?? latest.errors) };
         }
-        // What the failure's details say wins over what was reported before it; counts add up.
-        const found = failureOutcome(e);
-        const counts = found.counts || latest.counts ? { ...latest.counts, ...found.counts } : null;
-        change = { status: 'failed', finished_at: now(), counts, ...failure(e.code, e.message, found.errors ?? latest.errors) };
       }
       // Only while still running here: a job another server failed (it took this one for dead)
       // keeps the failure it was given.
-      if (!(await this.finish(job.job_id, change, 'running'))) this.onError(new Error(`job ${job.job_id} was no longer running here when it finished (another server failed it)`));
+      const seconds = (performance.now() - started) / 1000;
+      const ended = { ...fields, duration_ms: Math.round(seconds * 1000) };
+      const status = change.status === 'completed' || change.status === 'cancelled' ? change.status : 'failed';
+      if (status === 'completed') this.options.log?.info(ended, `job ${job.kind} completed`);
+      else if (status === 'cancelled') this.options.log?.warn({ ...ended, error: change.error?.message }, `job ${job.kind} cancelled`);
+      else this.options.log?.error({ ...ended, code: change.error?.code, error: change.error?.message }, `job ${job.kind} failed`);
+      const finished = await this.finish(job.job_id, change, 'running');
+      if (!finished) this.onError(new Error(`job ${job.job_id} was no longer running here when it ended (another server failed it)`));
+      else this.options.onJobEnded?.({ job: finished, status, seconds });
     } catch (err) {
       this.onError(err);
     } finally {

@@ -5,7 +5,7 @@
  */
 import fastifyMultipart from '@fastify/multipart';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type pg from 'pg';
 import type { Config } from '../config.js';
 import { isConnectionFailure, NfrError, sqlState, toNfrError } from '../errors.js';
@@ -24,6 +24,7 @@ import { registerConsole, SECURITY_HEADERS } from './console.js';
 import { finishOpenApi } from './openapi.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerControlRoutes } from './routes/controls.js';
+import { REQUEST_ID_HEADER, requestId, type Logger } from './log.js';
 
 export interface ServerDeps {
   readonly config: Config;
@@ -41,6 +42,8 @@ export interface ServerDeps {
   readonly tokens: TokenTable;
   /** The built console (default: the package's web/dist). */
   readonly consoleDir?: string;
+  /** The server's log (log.ts): one line per request, 5xx errors with their cause. */
+  readonly log: Logger;
 }
 
 declare module 'fastify' {
@@ -57,17 +60,23 @@ declare module 'fastify' {
 
 export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: false,
+    loggerInstance: deps.log as FastifyBaseLogger,
+    // One line per request (onResponse below) instead of Fastify's two, with the route pattern.
+    disableRequestLogging: true,
+    requestIdHeader: false,
+    genReqId: requestId,
+    requestIdLogLabel: 'request_id',
     bodyLimit: 1024 * 1024,
     // Unknown fields are errors, not silently dropped; types are not coerced into something else.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     return503OnClosing: true,
     // What the router refuses before any route runs (a path segment over maxParamLength, a URL
     // that does not decode) gets the one error body, without echoing the path back.
-    frameworkErrors: (err, _request, reply) => {
+    frameworkErrors: (err, request, reply) => {
       const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH';
       void (reply as FastifyReply)
         .code(tooLong ? 414 : 400)
+        .header(REQUEST_ID_HEADER, request.id)
         .send({ error: { code: 'INVALID_INPUT', message: tooLong ? 'a path segment is longer than 100 characters' : 'the URL is not valid (a bad percent-escape?)' } });
     },
     // Requests Node's HTTP parser refuses (headers too large: 431, malformed: 400) get the same
@@ -96,6 +105,20 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
   // Two files are let through so that the upload route can refuse the second with a reason.
   await app.register(fastifyMultipart, { limits: { fileSize: deps.config.maxUploadBytes, files: 2, fields: 10 } });
   registerBodyParsing(app);
+
+  // First of all, so that refusals (401, 404) carry it too.
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header(REQUEST_ID_HEADER, request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url;
+    // Probes and scrapes come every few seconds: their lines are for debugging only.
+    const quiet = route === '/health' || route === '/metrics' || request.routeOptions.config?.public === true;
+    request.log[quiet ? 'debug' : 'info'](
+      { method: request.method, route: route ?? null, path: request.url.split('?')[0], status: reply.statusCode, duration_ms: Math.round(reply.elapsedTime * 10) / 10, role: request.role ?? null },
+      'request completed',
+    );
+  });
 
   app.addHook('onRequest', async (request) => {
     const needed = request.routeOptions.config?.role;
@@ -128,9 +151,10 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler((err: FastifyError | NfrError | Error, request, reply) => {
     const { status, body, retryAfter } = errorResponse(err);
-    // A server-side failure is the operator's to see (a full disk, a bug); client errors are the
-    // client's. The message never carries a token (they are not in errors) or a password.
-    if (status >= 500 && status !== 503) process.stderr.write(`nfr serve: ${request.method} ${request.url.split('?')[0]} answered ${status} ${body.error.code}: ${status === 500 ? (err as Error).message : body.error.message}\n`);
+    // A server-side failure is the operator's to see (a full disk, a bug), with its cause; client
+    // errors are the client's. 503 is a database briefly away (a restore's swap): a warning.
+    // The log scrubs tokens and passwords from every line (log.ts).
+    if (status >= 500) request.log[status === 503 ? 'warn' : 'error']({ err, status, code: body.error.code, path: request.url.split('?')[0] }, `answered ${status} ${body.error.code}`);
     if (retryAfter) void reply.header('Retry-After', String(retryAfter));
     if (status === 401) void reply.header('WWW-Authenticate', 'Bearer');
     void reply.code(status).send(body);

@@ -22,6 +22,7 @@ import { waitingForLock } from '../runtime/operation.js';
 import { openContext } from '../pipeline/context.js';
 import { buildApp } from './app.js';
 import { tokenTable } from './auth.js';
+import { serverLogger, type Logger } from './log.js';
 
 export interface RunningServer {
   readonly app: FastifyInstance;
@@ -38,7 +39,15 @@ export interface RunningServer {
 /** Jobs queue behind each other and behind CLI operations instead of failing on the lock. */
 const JOB_LOCK_WAIT_SECONDS = 3600;
 
-export async function startServer(config: Config, listen: { host?: string; port?: number } = {}): Promise<RunningServer> {
+export interface ServerOptions {
+  readonly host?: string | undefined;
+  readonly port?: number | undefined;
+  /** Where the log goes (default: JSON lines on stdout at NFR_LOG_LEVEL). */
+  readonly log?: Logger;
+}
+
+export async function startServer(config: Config, listen: ServerOptions = {}): Promise<RunningServer> {
+  const log = listen.log ?? serverLogger(config);
   const requestCtx = await openContext(config);
   const ctx = waitingForLock(requestCtx, JOB_LOCK_WAIT_SECONDS);
   const control = await openControlDatabase(ctx);
@@ -56,7 +65,7 @@ export async function startServer(config: Config, listen: { host?: string; port?
     let lastLogged = '';
     const logError = (err: unknown) => {
       const message = messageOf(err);
-      if (message !== lastLogged) process.stderr.write(`nfr serve: job queue: ${message}\n`);
+      if (message !== lastLogged) log.error({ err }, `job queue: ${message}`);
       lastLogged = message;
     };
     // pg-boss keeps the queue (its schema `pgboss` in the control database); nfr takes jobs itself
@@ -68,7 +77,7 @@ export async function startServer(config: Config, listen: { host?: string; port?
     await createQueueOnce(controlPool, boss);
     const jobs = new JobStore(controlPool, boss, control.database);
     const liveness = new Liveness(controlPool, boss, newServerIdentity(), config.heartbeatSeconds);
-    const runner = new JobRunner(jobs, boss, liveness, jobWork(ctx), logError);
+    const runner = new JobRunner(jobs, boss, liveness, jobWork(ctx), { log });
     jobs.onQueued = () => runner.wake();
     // Uploads a killed server was receiving: their part files would stay forever.
     await removeAbandonedParts(config.dataIngestedPath);
@@ -85,7 +94,7 @@ export async function startServer(config: Config, listen: { host?: string; port?
     // opens new ones (to the swapped-in database) on demand.
     pool.on('error', () => {});
     opened.push(() => pool.end());
-    const app = await buildApp({ config, ctx, requestCtx, jobs, runner, pool, tokens: tokenTable(config.apiTokens) });
+    const app = await buildApp({ config, ctx, requestCtx, jobs, runner, pool, tokens: tokenTable(config.apiTokens), log });
     opened.push(() => app.close());
     const address = await app.listen({ host: listen.host ?? config.apiHost, port: listen.port ?? config.apiPort });
     const interrupted = await runner.start(address);

@@ -17,6 +17,8 @@ export interface Server {
   readonly child: ReturnType<typeof spawnNfr>;
   /** Everything the server wrote on stderr so far. */
   stderr(): string;
+  /** Its log so far: the JSON lines on stdout (read as they come, so a full pipe never blocks it). */
+  stdout(): string;
   /** Resolves with stderr once it matches (also when it already did). */
   waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<string>;
   stop(): Promise<void>;
@@ -27,6 +29,8 @@ export async function serve(env: Env): Promise<Server> {
   const child = spawnNfr(['serve', '--port', '0'], env);
   let seen = '';
   child.stderr.on('data', (chunk: Buffer) => (seen += chunk.toString('utf8')));
+  let log = '';
+  child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString('utf8')));
   const banner = await waitForStderr(child, /listening on (http:\/\/\S+)/);
   const url = /listening on (http:\/\/\S+)/.exec(banner)?.[1] ?? '';
   return {
@@ -34,6 +38,7 @@ export async function serve(env: Env): Promise<Server> {
     env,
     child,
     stderr: () => seen,
+    stdout: () => log,
     async waitForStderr(pattern, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       while (!pattern.test(seen)) {

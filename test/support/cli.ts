@@ -80,6 +80,8 @@ export async function serveNfr(env: Env): Promise<{ readonly child: ChildProcess
   const child = spawnNfr(['serve', '--port', '0'], env);
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
+  // Its log: read, so that a full pipe never blocks the server.
+  child.stdout.resume();
   const base = /listening on (http:\/\/\S+)/.exec(await waitForStderr(child, /listening on (http:\/\/\S+)/))?.[1] ?? '';
   return {
     child,
