@@ -11,6 +11,7 @@ import type { Config } from '../config.js';
 import { isConnectionFailure, NfrError, sqlState, toNfrError } from '../errors.js';
 import type { JobRunner } from '../jobs/runner.js';
 import type { JobStore } from '../jobs/store.js';
+import type { ServerMetrics } from '../pipeline/metrics.js';
 import type { Context } from '../runtime/context.js';
 import { NFR_VERSION } from '../version.js';
 import { authenticate, authorize, type Role, type TokenTable } from './auth.js';
@@ -44,6 +45,8 @@ export interface ServerDeps {
   readonly consoleDir?: string;
   /** The server's log (log.ts): one line per request, 5xx errors with their cause. */
   readonly log: Logger;
+  /** The server's own metrics registry (`GET /metrics`). */
+  readonly metrics: ServerMetrics;
 }
 
 declare module 'fastify' {
@@ -112,6 +115,7 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url;
+    deps.metrics.httpRequestDuration.observe({ method: request.method, route: route ?? 'unmatched', status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
     // Probes and scrapes come every few seconds: their lines are for debugging only.
     const quiet = route === '/health' || route === '/metrics' || request.routeOptions.config?.public === true;
     request.log[quiet ? 'debug' : 'info'](

@@ -17,6 +17,7 @@ import { clientConfig, withClient } from '../postgres/connection.js';
 import { prepareSchema } from '../postgres/migrate.js';
 import { withPoolClient } from '../postgres/pool.js';
 import { removeAbandonedParts } from '../ingest/incoming.js';
+import { ServerMetrics } from '../pipeline/metrics.js';
 import { jobWork } from '../pipeline/tasks.js';
 import { waitingForLock } from '../runtime/operation.js';
 import { openContext } from '../pipeline/context.js';
@@ -77,7 +78,12 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
     await createQueueOnce(controlPool, boss);
     const jobs = new JobStore(controlPool, boss, control.database);
     const liveness = new Liveness(controlPool, boss, newServerIdentity(), config.heartbeatSeconds);
-    const runner = new JobRunner(jobs, boss, liveness, jobWork(ctx), { log });
+    // Filled in once the live pool exists; jobs only end after that.
+    let metrics: ServerMetrics | undefined;
+    const runner = new JobRunner(jobs, boss, liveness, jobWork(ctx), {
+      log,
+      onJobEnded: ({ job, status, seconds }) => metrics?.jobDuration.observe({ kind: job.kind, status }, seconds),
+    });
     jobs.onQueued = () => runner.wake();
     // Uploads a killed server was receiving: their part files would stay forever.
     await removeAbandonedParts(config.dataIngestedPath);
@@ -94,7 +100,8 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
     // opens new ones (to the swapped-in database) on demand.
     pool.on('error', () => {});
     opened.push(() => pool.end());
-    const app = await buildApp({ config, ctx, requestCtx, jobs, runner, pool, tokens: tokenTable(config.apiTokens), log });
+    metrics = new ServerMetrics({ ctx, jobs, queryLive: async (sql) => (await withPoolClient(pool, (c) => c.query(sql))).rows });
+    const app = await buildApp({ config, ctx, requestCtx, jobs, runner, pool, tokens: tokenTable(config.apiTokens), log, metrics });
     opened.push(() => app.close());
     const address = await app.listen({ host: listen.host ?? config.apiHost, port: listen.port ?? config.apiPort });
     const interrupted = await runner.start(address);

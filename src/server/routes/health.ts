@@ -1,6 +1,5 @@
 /** `GET /health` (liveness, database, index; no token) and `GET /metrics` (Prometheus text). */
 import type { FastifyInstance } from 'fastify';
-import { renderMetrics } from '../../pipeline/metrics.js';
 import type { ServerDeps } from '../app.js';
 import { withPoolClient } from '../../postgres/pool.js';
 import { indexHealthProbe } from '../index-health.js';
@@ -31,7 +30,7 @@ export function registerHealthRoutes(app: FastifyInstance, deps: ServerDeps, sig
   );
 
   app.get('/metrics', { config: { role: 'reader' }, schema: { summary: 'Prometheus metrics', produces: ['text/plain'] } }, async (_request, reply) => {
-    const text = await renderMetrics({ ctx: deps.ctx, jobs: deps.jobs, queryLive: async (sql) => (await withPoolClient(deps.pool, (c) => c.query(sql))).rows });
-    return reply.type('text/plain; version=0.0.4').send(text);
+    const text = await deps.metrics.render();
+    return reply.type(deps.metrics.contentType).send(text);
   });
 }
