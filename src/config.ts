@@ -93,6 +93,23 @@ const ENV_SCHEMA = {
   EMBEDDINGS_MODEL: z.string().trim().min(1),
   EMBEDDINGS_API_KEY: z.string().trim().min(1),
   NFR_MAX_UPLOAD_MB: intIn(1, 100_000),
+  NFR_SCHEDULE_CHECK_SECONDS: intIn(1, 60),
+  NFR_ALERT_WEBHOOK_URL: z
+    .string()
+    .trim()
+    .refine((v) => v.split(',').every((u) => /^https?:\/\/[^\s,]+$/.test(u.trim()) && URL.canParse(u.trim())), 'one or more http(s) URLs, comma-separated'),
+  NFR_ALERT_WEBHOOK_SECRET: z.string().min(1),
+  NFR_ALERT_SNAPSHOT_MAX_AGE: z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?\s*(s|m|h|d)?$/, 'a duration such as 25h, 90m, 2d or 3600s (a bare number is hours)')
+    .transform((v) => {
+      const m = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)?$/.exec(v) as RegExpExecArray;
+      return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 'h') as 's' | 'm' | 'h' | 'd'];
+    })
+    .pipe(z.number().positive('a duration above 0')),
+  NFR_ALERT_CHECK_SECONDS: intIn(1, 60),
+  NFR_ALERT_TIMEOUT_SECONDS: intIn(1, 120),
   API_TOKENS: z
     .string()
     .trim()
@@ -167,6 +184,20 @@ export interface Config {
   readonly maxUploadBytes: number;
   /** API tokens and their roles; the token is everything after the first colon. Never logged. */
   readonly apiTokens: readonly { readonly role: 'reader' | 'operator' | 'admin'; readonly token: string }[];
+  /** How often every server looks for due schedule ticks (NFR_SCHEDULE_CHECK_SECONDS, default 5). */
+  readonly scheduleCheckSeconds: number;
+  /** Alert webhooks (NFR_ALERT_WEBHOOK_URL, comma-separated) and what they are sent (README, Alerts). */
+  readonly alerts: {
+    readonly webhookUrls: readonly string[];
+    /** NFR_ALERT_WEBHOOK_SECRET: each request is signed `X-NFR-Signature: sha256=<HMAC-SHA256 of the body>`. Never logged. */
+    readonly secret: string | undefined;
+    /** NFR_ALERT_SNAPSHOT_MAX_AGE: the latest completed snapshot older than this alerts (default 25 h). */
+    readonly snapshotMaxAgeSeconds: number;
+    /** NFR_ALERT_CHECK_SECONDS: how often every server checks the conditions (default 60). */
+    readonly checkSeconds: number;
+    /** NFR_ALERT_TIMEOUT_SECONDS: one delivery attempt's timeout (default 10). */
+    readonly timeoutSeconds: number;
+  };
   readonly apiHost: string;
   readonly apiPort: number;
   readonly autoSnapshotAfterIngestion: boolean;
@@ -266,6 +297,19 @@ export function resolveConfig(sources: ConfigSources): Config {
           return Object.freeze({ role: pair.slice(0, colon) as 'reader' | 'operator' | 'admin', token: pair.slice(colon + 1) });
         }),
     ),
+    scheduleCheckSeconds: num('NFR_SCHEDULE_CHECK_SECONDS') ?? 5,
+    alerts: Object.freeze({
+      webhookUrls: Object.freeze(
+        (str('NFR_ALERT_WEBHOOK_URL') ?? '')
+          .split(',')
+          .map((u) => u.trim())
+          .filter(Boolean),
+      ),
+      secret: values.NFR_ALERT_WEBHOOK_SECRET as string | undefined,
+      snapshotMaxAgeSeconds: (values.NFR_ALERT_SNAPSHOT_MAX_AGE as number | undefined) ?? 25 * 3600,
+      checkSeconds: num('NFR_ALERT_CHECK_SECONDS') ?? 60,
+      timeoutSeconds: num('NFR_ALERT_TIMEOUT_SECONDS') ?? 10,
+    }),
     apiHost: str('NFR_API_HOST') ?? '127.0.0.1',
     apiPort: num('NFR_API_PORT') ?? num('PORT') ?? 8080,
     autoSnapshotAfterIngestion: ['true', '1', 'yes'].includes(str('AUTO_SNAPSHOT_AFTER_INGESTION') ?? 'false'),
@@ -295,7 +339,9 @@ function defaultJobs(): number {
  * value is exactly the one that gets printed.
  */
 export function redact(name: EnvName, value: string): string {
-  if (name === 'QDRANT_API_KEY' || name === 'EMBEDDINGS_API_KEY') return '***';
+  if (name === 'QDRANT_API_KEY' || name === 'EMBEDDINGS_API_KEY' || name === 'NFR_ALERT_WEBHOOK_SECRET') return '***';
+  // A webhook's path is often its secret (Slack's, Teams'): only the origin is shown.
+  if (name === 'NFR_ALERT_WEBHOOK_URL') return value.split(',').map((u) => (URL.canParse(u.trim()) ? `${new URL(u.trim()).origin}/***` : '***')).join(',');
   if (name === 'API_TOKENS') {
     return value
       .split(',')

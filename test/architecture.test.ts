@@ -22,6 +22,8 @@ const SRC = path.join(REPO, 'src');
 const LAYERS: Record<string, number> = {
   cli: 0, // edges
   server: 1,
+  alerts: 1.4, // what the server watches and tells webhooks about
+  schedules: 1.6, // snapshot schedules, run by the server through the job queue
   pipeline: 2, // sequences of stages, the queue's tasks, the context the edges open
   search: 3, // stages
   snapshot: 3,

@@ -24,16 +24,21 @@ export function cliActor(): string {
   return `cli:${user}`;
 }
 
-async function withJobStore<T>(fn: (store: JobStore) => Promise<T>): Promise<T> {
+/** Sessions on the control database (created and migrated if needed) for the length of `fn`. */
+export async function withControlPool<T>(fn: (pool: pg.Pool, database: string) => Promise<T>): Promise<T> {
   const ctx = await openContext(loadConfig());
   const control = await openControlDatabase(ctx);
-  const pool = new pg.Pool({ ...clientConfig(control, 'nfr job'), max: 2 });
+  const pool = new pg.Pool({ ...clientConfig(control, 'nfr cli'), max: 2 });
   pool.on('error', () => {});
   try {
-    return await fn(new JobStore(pool, undefined, control.database));
+    return await fn(pool, control.database);
   } finally {
     await pool.end().catch(() => {});
   }
+}
+
+function withJobStore<T>(fn: (store: JobStore) => Promise<T>): Promise<T> {
+  return withControlPool((pool, database) => fn(new JobStore(pool, undefined, database)));
 }
 
 export function registerJobCommands(program: Command): void {

@@ -20,6 +20,7 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   serve: async () => (await import('./serve.js')).registerServeCommand,
   control: async () => (await import('./control.js')).registerControlCommands,
   job: async () => (await import('./job.js')).registerJobCommands,
+  schedule: async () => (await import('./schedule.js')).registerScheduleCommands,
 };
 /** `search` is registered by the same module as `index`. */
 const ALIASES: Record<string, string> = { search: 'index' };

@@ -15,7 +15,7 @@ import { inTransaction } from './control-db.js';
 export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
-export const JOB_KINDS = ['snapshot.create', 'snapshot.restore', 'snapshot.undo', 'snapshot.warm', 'ingest.controls', 'ingest.context', 'index.sync'] as const;
+export const JOB_KINDS = ['snapshot.create', 'snapshot.restore', 'snapshot.undo', 'snapshot.warm', 'ingest.controls', 'ingest.context', 'index.sync', 'snapshot.scheduled'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 /** The pg-boss queue every job goes through: one active job at a time across all servers, oldest first. */
@@ -149,17 +149,24 @@ export class JobStore {
 
   /** Creates a pending job and queues it, in one transaction: either both exist or neither. */
   async create(kind: JobKind, params: Record<string, unknown>): Promise<Job> {
+    if (!this.boss) throw new Error('this job store cannot queue jobs');
+    const job = await inTransaction(this.pool, (client, db) => this.createIn(client, db, kind, params)).catch((err: unknown) => this.unavailable(err));
+    this.onQueued();
+    return job;
+  }
+
+  /**
+   * Creates a pending job and queues it in the caller's transaction (a schedule's tick is taken
+   * in the same one); the caller calls onQueued after its commit.
+   */
+  async createIn(client: pg.ClientBase, db: PgBoss.Db, kind: JobKind, params: Record<string, unknown>): Promise<Job> {
     const boss = this.boss;
     if (!boss) throw new Error('this job store cannot queue jobs');
     const jobId = randomUUID();
-    const row = await inTransaction(this.pool, async (client, db) => {
-      const r = await client.query<JobRow>(`insert into nfr_job (job_id, kind, status, params) values ($1, $2, 'pending', $3) returning ${COLUMNS}`, [jobId, kind, JSON.stringify(params)]);
-      // The queue's row carries only the id: what to do is in nfr_job, read by whoever runs it.
-      await boss.send(JOB_QUEUE, { job_id: jobId, kind }, { id: jobId, db } as PgBoss.SendOptions);
-      return r.rows[0]!;
-    }).catch((err: unknown) => this.unavailable(err));
-    this.onQueued();
-    return jobFromRow(row);
+    const r = await client.query<JobRow>(`insert into nfr_job (job_id, kind, status, params) values ($1, $2, 'pending', $3) returning ${COLUMNS}`, [jobId, kind, JSON.stringify(params)]);
+    // The queue's row carries only the id: what to do is in nfr_job, read by whoever runs it.
+    await boss.send(JOB_QUEUE, { job_id: jobId, kind }, { id: jobId, db } as PgBoss.SendOptions);
+    return jobFromRow(r.rows[0]!);
   }
 
   /** A job by id, or undefined (also for ids that are not UUIDs: they never reach the database). */
@@ -241,6 +248,19 @@ export class JobStore {
   async list(filter: { status?: JobStatus; limit?: number } = {}): Promise<Job[]> {
     const r = await this.pool.query<JobRow>(`select ${COLUMNS} from nfr_job where ($1::text is null or status = $1) order by created_at desc, job_id limit $2`, [filter.status ?? null, filter.limit ?? 100]).catch((err: unknown) => this.unavailable(err));
     return r.rows.map(jobFromRow);
+  }
+
+  /**
+   * Finished jobs no server has alerted about yet — failed ones, and restores that completed
+   * leaving the index out of date — claimed by this caller, each once across servers.
+   */
+  async claimForAlerts(): Promise<Job[]> {
+    const r = await this.pool.query<JobRow>(
+      `update nfr_job set alerted_at = now()
+        where job_id in (select job_id from nfr_job where alerted_at is null and status in ('completed', 'failed') for update skip locked)
+        returning ${COLUMNS}`,
+    );
+    return r.rows.map(jobFromRow).sort((a, b) => (a.finished_at ?? '').localeCompare(b.finished_at ?? ''));
   }
 
   /** How many jobs there are of each kind and status (for /metrics). */

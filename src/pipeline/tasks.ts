@@ -17,6 +17,7 @@ import { createSnapshot } from '../snapshot/create.js';
 import { parseSnapshotId } from '../snapshot/ids.js';
 import { summarize } from '../snapshot/manifest.js';
 import { restoreSnapshot, undoLastRestore } from '../snapshot/restore/index.js';
+import { pruneSnapshots } from '../snapshot/retention.js';
 import type { Context } from '../runtime/context.js';
 import { warmSnapshot } from '../snapshot/warm.js';
 import { afterContextIngested, afterControlsIngested } from './controls.js';
@@ -43,6 +44,8 @@ export const TASK_PARAMS = {
   }),
   'ingest.context': z.object({ dry_run: z.boolean().optional(), skip_invalid: z.boolean().optional(), allow_empty: z.boolean().optional() }),
   'index.sync': z.object({ force: z.boolean() }),
+  /** A schedule's run (schedules/ticker.ts): the snapshot's name and tags are decided at the tick. */
+  'snapshot.scheduled': z.object({ schedule: z.string(), tick_at: z.string(), name: z.string(), tags: z.array(z.string()), full: z.boolean(), warm: z.boolean(), prune: z.boolean() }),
 } as const satisfies Record<JobKind, z.ZodType>;
 
 export type TaskParams<K extends JobKind> = z.infer<(typeof TASK_PARAMS)[K]>;
@@ -93,6 +96,22 @@ const TASKS: { [K in JobKind]: Task<K> } = {
     }
     return afterContextIngested(uncancellable(ctx), result, report);
   },
+  'snapshot.scheduled': async (ctx, p, report) => {
+    const m = await createSnapshot(ctx, {
+      name: p.name,
+      description: `taken by schedule "${p.schedule}" at its tick of ${p.tick_at}`,
+      tags: p.tags,
+      full: p.full,
+      warm: p.warm,
+      onProgress: (progress) => report(snapshotProgress(progress.phase === 'restoring' || progress.phase === 'checking' ? 'warm' : 'create', progress)),
+    });
+    const snapshot = summarize(m, m.warm);
+    if (!p.prune) return { schedule: p.schedule, snapshot, prune: null };
+    // The snapshot is taken: a cancel from here on is too late for it, and retention follows.
+    report({ step: 'pruning' });
+    const pruned = await pruneSnapshots(uncancellable(ctx), { dryRun: false });
+    return { schedule: p.schedule, snapshot, prune: { deleted: pruned.deleted.map((d) => d.id), freed_bytes: pruned.freed_bytes } };
+  },
   'index.sync': async (ctx, p, report) => {
     report({ step: 'syncing', percent: 5 });
     const result = await syncIndex(ctx, { force: p.force });
@@ -118,6 +137,11 @@ export function jobWork(ctx: Context): JobWork {
 function uncancellable(ctx: Context): Context {
   const { signal: _signal, ...rest } = ctx;
   return rest;
+}
+
+/** A job's parameters, checked against what the task will read (for a caller that queues it itself). */
+export function queueParams<K extends JobKind>(kind: K, params: TaskParams<K>): Record<string, unknown> {
+  return TASK_PARAMS[kind].parse(params) as Record<string, unknown>;
 }
 
 /** Queues a job of `kind` (its parameters checked against what the task will read). */

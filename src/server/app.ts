@@ -19,6 +19,7 @@ import { registerBodyParsing } from './body.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerPipelineRoutes } from './routes/pipelines.js';
+import { registerScheduleRoutes } from './routes/schedules.js';
 import { registerSnapshotRoutes } from './routes/snapshots.js';
 import { cachedSignature } from './signature.js';
 import { registerConsole, SECURITY_HEADERS } from './console.js';
@@ -174,6 +175,7 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
   registerHealthRoutes(app, deps, signature);
   registerSnapshotRoutes(app, deps);
   registerJobRoutes(app, deps);
+  registerScheduleRoutes(app, deps);
   registerPipelineRoutes(app, deps);
   registerControlRoutes(app, deps, signature);
   registerAuthRoutes(app);

@@ -21,6 +21,7 @@ import { ServerMetrics } from '../pipeline/metrics.js';
 import { jobWork } from '../pipeline/tasks.js';
 import { waitingForLock } from '../runtime/operation.js';
 import { openContext } from '../pipeline/context.js';
+import { startTicker } from '../schedules/ticker.js';
 import { buildApp } from './app.js';
 import { tokenTable } from './auth.js';
 import { serverLogger, type Logger } from './log.js';
@@ -105,6 +106,8 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
     opened.push(() => app.close());
     const address = await app.listen({ host: listen.host ?? config.apiHost, port: listen.port ?? config.apiPort });
     const interrupted = await runner.start(address);
+    // Schedules run from every server; each tick is taken by one (schedules/ticker.ts).
+    const ticker = startTicker(jobs, config.scheduleCheckSeconds, logError);
     let closing: Promise<void> | undefined;
     return {
       app,
@@ -115,6 +118,7 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
       close(graceMs = config.shutdownGraceSeconds * 1000) {
         closing ??= (async () => {
           await app.close();
+          await ticker.stop();
           await runner.close(graceMs);
           await boss.stop({ graceful: false, wait: true, close: true, timeout: 2000 }).catch(() => {});
           // A request stuck on a connection must not hold the shutdown up.
