@@ -13,6 +13,8 @@ import type {
   PipelineStatus,
   PruneResult,
   RestorePlan,
+  Schedule,
+  ScheduleInput,
   SearchResponse,
   ServiceHealth,
   SnapshotHealth,
@@ -153,6 +155,11 @@ export class Api {
   deleteSnapshot = (id: string) => this.request<{ id: string; freed_bytes: number }>('DELETE', `${SNAPSHOTS}/${encodeURIComponent(id)}`);
   /** Always says which: a prune request without dry_run is never sent. */
   prune = (dryRun: boolean) => this.post<PruneResult>(`${SNAPSHOTS}/prune`, { dry_run: dryRun });
+
+  schedules = () => this.get<{ schedules: Schedule[] }>(`${SNAPSHOTS}/schedules`);
+  addSchedule = (body: ScheduleInput) => this.post<Schedule>(`${SNAPSHOTS}/schedules`, body);
+  removeSchedule = (name: string) => this.request<{ name: string; removed: boolean }>('DELETE', `${SNAPSHOTS}/schedules/${encodeURIComponent(name)}`);
+  pauseSchedule = (name: string, paused: boolean) => this.post<Schedule>(`${SNAPSHOTS}/schedules/${encodeURIComponent(name)}/${paused ? 'pause' : 'resume'}`);
 
   job = (id: string) => this.get<Job>(`/api/v2/jobs/${encodeURIComponent(id)}`);
   cancelJob = (id: string) => this.post<Job>(`/api/v2/jobs/${encodeURIComponent(id)}/cancel`);

@@ -50,6 +50,42 @@ export interface Me {
   readonly schema_version?: string;
 }
 
+export interface ScheduleRun {
+  readonly tick_at: string;
+  readonly outcome: 'queued' | 'skipped' | 'missed';
+  readonly reason: string | null;
+  readonly missed_ticks: number;
+  readonly job_id: string | null;
+  readonly job_status: JobStatus | null;
+  readonly snapshot_id: string | null;
+  readonly error: { readonly code: string; readonly message: string } | null;
+}
+
+export interface Schedule {
+  readonly name: string;
+  readonly cron: string;
+  readonly tz: string;
+  readonly full: boolean;
+  readonly warm: boolean;
+  readonly tags: readonly string[];
+  readonly prune: boolean;
+  readonly paused: boolean;
+  readonly created_by: string;
+  readonly next_run_at: string | null;
+  readonly last_run: ScheduleRun | null;
+  readonly last_success_at: string | null;
+}
+
+export interface ScheduleInput {
+  readonly name: string;
+  readonly cron: string;
+  readonly tz?: string;
+  readonly full?: boolean;
+  readonly warm?: boolean;
+  readonly tags?: string[];
+  readonly prune?: boolean;
+}
+
 export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
 
 export interface JobError {

@@ -10,6 +10,7 @@ import { navigate } from '../router';
 import { useApi, useSession } from '../session';
 import { LastRestore } from './last-restore';
 import { ManifestView } from './manifest';
+import { Schedules } from './schedules';
 import { CreateDialog, DeleteDialog, PruneDialog, RestoreDialog, VerifyDialog } from './snapshot-dialogs';
 
 type Open = { kind: 'create' } | { kind: 'prune' } | { kind: 'restore' | 'verify' | 'delete'; snapshot: SnapshotSummary } | null;
@@ -166,6 +167,7 @@ export function Snapshots({ selected }: { selected: string | null }) {
         <Empty>{snapshots.length === 0 ? 'No snapshots yet. Create one to have a point to roll back to.' : 'No snapshot matches the filter.'}</Empty>
       ) : null}
       {selected ? <ManifestView id={selected} /> : <p className="muted small">Select a snapshot to see its manifest.</p>}
+      <Schedules />
 
       {open?.kind === 'create' ? <CreateDialog onClose={() => setOpen(null)} /> : null}
       {open?.kind === 'prune' ? <PruneDialog onClose={() => setOpen(null)} /> : null}
