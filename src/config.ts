@@ -5,6 +5,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { NfrError } from './errors.js';
 
@@ -367,17 +368,12 @@ export function redactUrl(value: string): string {
   return colon < 0 ? value : `${scheme}${userinfo.slice(0, colon)}:***${value.slice(at)}`;
 }
 
-/** Minimal `.env` reader: KEY=VALUE lines, optional quotes, `#` comments. */
+/**
+ * `.env` through Node's own parser (the one behind `node --env-file`): KEY=VALUE lines, `export`,
+ * quotes, multi-line double-quoted values with `\n` escapes, `#` comments.
+ */
 export function parseDotenv(text: string): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const line of text.split(/\r?\n/)) {
-    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
-    if (!m || m[1] === undefined) continue;
-    let value = m[2] ?? '';
-    const quoted = /^(['"])(.*?)\1(\s+#.*)?$/.exec(value);
-    if (quoted) value = quoted[2] ?? '';
-    else value = value.replace(/\s+#.*$/, '');
-    out[m[1]] = value;
-  }
+  for (const [name, value] of Object.entries(parseEnv(text))) if (value !== undefined) out[name] = value;
   return out;
 }

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'csv-parse';
-import { CONTROL_COLUMNS, CONTROL_STATUSES, CONTROL_TYPES, EXECUTIONS, FREQUENCIES, csvField } from '../src/sample/controls-csv.js';
+import { CONTROL_COLUMNS, CONTROL_STATUSES, CONTROL_TYPES, EXECUTIONS, FREQUENCIES, csvLine } from '../src/sample/controls-csv.js';
 import { generateSample } from '../src/sample/generate.js';
 import { writeNistSample } from '../src/sample/nist.js';
 import type { SampleSummary } from '../src/sample/options.js';
@@ -195,7 +195,7 @@ describe('nfr sample nist', () => {
     });
     // The encoder round-trips the awkward cases too.
     const awkward = ['a,b', 'say "hi"', 'line\nbreak', 'cr\r\nlf', '"', '', 'plain'];
-    const line = awkward.map(csvField).join(',') + '\n';
+    const line = csvLine(awkward);
     const back: string[][] = [];
     for await (const rec of parse(line) as AsyncIterable<string[]>) back.push(rec);
     assert.deepEqual(back, [awkward]);

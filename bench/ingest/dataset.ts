@@ -10,7 +10,11 @@ import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import { stringify } from 'csv-stringify/sync';
 import { CONTROL_COLUMNS } from '../../src/ingest/controls-csv.js';
+import { CSV_OPTIONS } from '../../src/sample/controls-csv.js';
+
+const CSV_CRLF = { ...CSV_OPTIONS, record_delimiter: 'windows' } as const;
 
 export interface ReferenceSizes {
   readonly functions: number;
@@ -82,10 +86,6 @@ function rng(seed: number): () => number {
   };
 }
 
-function csvField(v: string): string {
-  return /[",\n\r]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
-}
-
 export interface GenerateOptions {
   readonly rows: number;
   readonly seed?: number;
@@ -116,7 +116,7 @@ export function* controlsCsvLines(options: GenerateOptions): Generator<string> {
   const rand = rng(options.seed ?? 1);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
   const n = (max: number) => 1 + Math.floor(rand() * max);
-  yield CONTROL_COLUMNS.join(',') + '\r\n';
+  yield stringify([CONTROL_COLUMNS], CSV_CRLF);
   for (let i = 1; i <= options.rows; i++) {
     const sentences: string[] = [];
     for (let k = 0, count = 2 + Math.floor(rand() * 4); k < count; k++) sentences.push(pick(SENTENCES));
@@ -150,7 +150,7 @@ export function* controlsCsvLines(options: GenerateOptions): Generator<string> {
       related_location_ids: related(2, locationId, ref.locations),
       risk_theme_ids: Array.from({ length: 1 + Math.floor(rand() * 3) }, () => themeId(n(ref.themes))).join(';'),
     };
-    yield CONTROL_COLUMNS.map((c) => csvField(fields[c])).join(',') + '\r\n';
+    yield stringify([CONTROL_COLUMNS.map((c) => fields[c])], CSV_CRLF);
   }
 }
 

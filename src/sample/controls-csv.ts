@@ -3,6 +3,7 @@
  * and RFC 4180 encoding (UTF-8 without BOM, '\n' line ends, lists joined with ';').
  */
 
+import { stringify } from 'csv-stringify/sync';
 // One definition of the format: the ingester's. The sample writers follow it exactly.
 import { CONTROL_COLUMNS, CONTROL_ID_PATTERN, CONTROL_TYPES, EXECUTIONS, FREQUENCIES, STATUSES as CONTROL_STATUSES } from '../ingest/controls-csv.js';
 
@@ -42,15 +43,22 @@ export interface ControlRecord {
   readonly risk_theme_ids: readonly string[];
 }
 
-const NEEDS_QUOTES = /[",\r\n]/;
-
-/** One field, quoted when it holds a comma, a quote, CR or LF; embedded quotes doubled. */
-export function csvField(value: string): string {
-  return NEEDS_QUOTES.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+/**
+ * One CSV line, newline included, by csv-stringify: a field is quoted when it holds a comma, a
+ * quote, CR or LF, with embedded quotes doubled.
+ */
+export function csvLine(fields: readonly string[]): string {
+  return stringify([fields], CSV_OPTIONS);
 }
 
+/**
+ * csv-stringify quotes a field holding the record delimiter, but not a lone CR or LF inside
+ * one; any reader would split the row there, so quoted_match quotes those too.
+ */
+export const CSV_OPTIONS = { record_delimiter: 'unix', quoted_match: /[\r\n]/ } as const;
+
 /** The header line, newline included. */
-export const CONTROLS_HEADER = CONTROL_COLUMNS.join(',') + '\n';
+export const CONTROLS_HEADER = csvLine(CONTROL_COLUMNS);
 
 /** One control as a CSV line, newline included. List items must not contain ';'. */
 export function controlLine(c: ControlRecord): string {
@@ -78,5 +86,5 @@ export function controlLine(c: ControlRecord): string {
     c.related_location_ids.join(';'),
     c.risk_theme_ids.join(';'),
   ];
-  return fields.map(csvField).join(',') + '\n';
+  return csvLine(fields);
 }
