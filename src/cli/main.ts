@@ -1,5 +1,5 @@
 /** The `nfr` command line: builds the command tree and maps errors to exit codes. */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, Help, Option } from 'commander';
 import { ERROR_CODES, EXIT_MEANINGS } from '../errors.js';
 import { NFR_VERSION } from '../version.js';
 import { reportError } from './output.js';
@@ -25,13 +25,34 @@ const GROUPS: Record<string, () => Promise<Register>> = {
 /** `search` is registered by the same module as `index`. */
 const ALIASES: Record<string, string> = { search: 'index' };
 
+/**
+ * What `nfr --help` lists, so the list loads no group at all (every group would cost more than
+ * node's own start-up). test/cli-startup.test.ts keeps it equal to what the groups register.
+ */
+export const COMMAND_LIST: readonly (readonly [term: string, description: string])[] = [
+  ['db', 'schema migrations and the embedded PostgreSQL cluster'],
+  ['snapshot', 'take, list, verify, restore and prune PostgreSQL snapshots'],
+  ['ingest', 'load context providers and controls into PostgreSQL'],
+  ['index [options]', 'sync the vector index with the current controls (incremental by text hash)'],
+  ['search [options] <text>', 'find controls: hybrid (keywords and meaning, ids first) by default'],
+  ['sample', 'write sample context files and a controls CSV to ingest'],
+  ['pipeline', 'run the whole pipeline with checkpoints'],
+  ['serve [options]', 'serve the HTTP API (snapshots, pipeline, search, jobs)'],
+  ['control', 'look at one control: attributes, links, enrichment, history'],
+  ['job', 'the jobs `nfr serve` runs (any server sharing the database)'],
+];
+
 export const EXIT_CODES_HELP = `
 Exit codes (the README's table):
 ${Object.entries(EXIT_MEANINGS)
   .map(([code, meaning]) => `  ${code.padEnd(3)} ${meaning.replace(/`/g, '')}`)
   .join('\n')}`;
 
-export async function buildProgram(argv: readonly string[] = []): Promise<Command> {
+/**
+ * The command tree for `argv`: only the group its command belongs to; for the top-level help (no
+ * command, or `help` alone) only the list above; with `allGroups`, or an unknown command, all.
+ */
+export async function buildProgram(argv: readonly string[] = [], options: { allGroups?: boolean } = {}): Promise<Command> {
   const program = new Command('nfr')
     .description('nfr-connect: non-financial-risk data in PostgreSQL, with snapshots you can trust')
     .version(NFR_VERSION)
@@ -39,12 +60,30 @@ export async function buildProgram(argv: readonly string[] = []): Promise<Comman
     .addHelpText('after', EXIT_CODES_HELP)
     // Before registering subcommands: they inherit it, so usage errors return instead of exiting.
     .exitOverride();
-  const first = argv.slice(2).find((a) => !a.startsWith('-'));
+  const positional = argv.slice(2).filter((a) => !a.startsWith('-'));
+  // `nfr help snapshot` is help for the snapshot group.
+  const first = positional[0] === 'help' ? positional[1] : positional[0];
+  if (first === undefined && !options.allGroups) {
+    listCommands(program);
+    return program;
+  }
   const group = first === undefined ? undefined : (ALIASES[first] ?? first);
-  const load = group !== undefined && group in GROUPS ? [GROUPS[group] as () => Promise<Register>] : Object.values(GROUPS);
+  const load = !options.allGroups && group !== undefined && group in GROUPS ? [GROUPS[group] as () => Promise<Register>] : Object.values(GROUPS);
   for (const register of await Promise.all(load.map((l) => l()))) register(program);
   acceptYesEverywhere(program);
   return program;
+}
+
+/** Placeholder commands that show COMMAND_LIST in the help, each printed with its usage term. */
+function listCommands(program: Command): void {
+  const terms = new Map<string, string>();
+  for (const [term, description] of COMMAND_LIST) {
+    const name = term.split(' ')[0] as string;
+    terms.set(name, term);
+    program.command(name).description(description);
+  }
+  const help = new Help();
+  program.configureHelp({ subcommandTerm: (cmd) => terms.get(cmd.name()) ?? help.subcommandTerm(cmd) });
 }
 
 /**

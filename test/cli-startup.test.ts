@@ -1,0 +1,69 @@
+/**
+ * CLI start-up: a command loads only what it uses. `nfr --help` lists the commands without loading
+ * any group; `nfr snapshot list` loads the snapshot group, not the server, the index or the
+ * embedders. (Timings are in bench/cli; these check what is loaded, which is what decides them.)
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { buildProgram } from '../src/cli/main.js';
+import { NFR_BIN, testEnv } from './support/cli.js';
+
+/** A module hook that prints every file URL resolved, so the test sees what a command loads. */
+const TRACE = `data:text/javascript,${encodeURIComponent(
+  `import { register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent("export async function resolve(s, c, n) { const r = await n(s, c); if (r.url.startsWith('file:')) process.stderr.write('LOADED ' + r.url + '\\\\n'); return r; }"));`,
+)}`;
+
+const home = mkdtempSync(path.join(tmpdir(), 'nfr-startup-'));
+after(() => rmSync(home, { recursive: true, force: true }));
+
+function loaded(args: readonly string[]): Promise<{ code: number; files: string[] }> {
+  return new Promise((resolve, reject) => {
+    const env = testEnv({ POSTGRES_BACKUP_PATH: path.join(home, 'backups'), NFR_HOME: path.join(home, 'nfr') });
+    const child = spawn(process.execPath, ['--import', TRACE, NFR_BIN, ...args], { env: env as NodeJS.ProcessEnv, cwd: home, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const files = [...stderr.matchAll(/^LOADED file:\/\/(.+)$/gm)].map((m) => m[1] as string);
+      resolve({ code: code ?? 1, files });
+    });
+  });
+}
+
+const under = (files: string[], fragment: string) => files.filter((f) => f.includes(fragment));
+
+describe('CLI start-up', () => {
+  it('lists the same commands in the fast top-level help as the groups register', async () => {
+    const fast = await buildProgram(['node', 'nfr', '--help']);
+    const full = await buildProgram(['node', 'nfr'], { allGroups: true });
+    assert.equal(fast.helpInformation(), full.helpInformation(), 'COMMAND_LIST in src/cli/main.ts differs from what the command groups register');
+    assert.ok(full.commands.length >= 10, 'every group was loaded for the comparison');
+  });
+
+  it('`nfr --help` loads no command group, no zod and no pg', async () => {
+    const { code, files } = await loaded(['--help']);
+    assert.equal(code, 0);
+    assert.ok(files.some((f) => f.endsWith('/dist/src/cli/main.js')), 'the trace sees the CLI load');
+    assert.deepEqual(under(files, '/dist/src/cli/').map((f) => path.basename(f)).sort(), ['main.js', 'output.js']);
+    assert.deepEqual(under(files, '/node_modules/zod/'), []);
+    assert.deepEqual(under(files, '/node_modules/pg/'), []);
+  });
+
+  it('`nfr snapshot list` loads neither the server, the index, the embedders, nor other groups', async () => {
+    const { code, files } = await loaded(['snapshot', 'list', '--json']);
+    assert.equal(code, 0);
+    assert.ok(under(files, '/dist/src/snapshot/').length > 0, 'the trace sees the snapshot modules load');
+    for (const part of ['/dist/src/server/', '/dist/src/index/', '/dist/src/enrich/', '/dist/src/search/', '/node_modules/fastify/', '/node_modules/@qdrant/', '/node_modules/pg-boss/']) {
+      assert.deepEqual(under(files, part), [], `${part} is loaded by snapshot list`);
+    }
+    assert.deepEqual(
+      under(files, '/dist/src/cli/').map((f) => path.basename(f)).filter((f) => !['main.js', 'output.js', 'snapshot.js', 'flags.js'].includes(f)),
+      [],
+    );
+  });
+});
