@@ -27,7 +27,8 @@ const ALIASES: Record<string, string> = { search: 'index' };
 
 /**
  * What `nfr --help` lists, so the list loads no group at all (every group would cost more than
- * node's own start-up). test/cli-startup.test.ts keeps it equal to what the groups register.
+ * node's own start-up). test/cli-startup.test.ts keeps it equal to what the groups register: a
+ * new group adds its line here.
  */
 export const COMMAND_LIST: readonly (readonly [term: string, description: string])[] = [
   ['db', 'schema migrations and the embedded PostgreSQL cluster'],
@@ -40,6 +41,7 @@ export const COMMAND_LIST: readonly (readonly [term: string, description: string
   ['serve [options]', 'serve the HTTP API (snapshots, pipeline, search, jobs)'],
   ['control', 'look at one control: attributes, links, enrichment, history'],
   ['job', 'the jobs `nfr serve` runs (any server sharing the database)'],
+  ['schedule', 'snapshots on a schedule (cron with a time zone), run by `nfr serve`'],
 ];
 
 export const EXIT_CODES_HELP = `
