@@ -18,6 +18,7 @@ import { loadSnapshot, verifyFiles } from '../snapshot/verify.js';
 import { coolSnapshot, warmSnapshot } from '../snapshot/warm.js';
 import { readAllWarmCopies } from '../snapshot/warm-copies.js';
 import { intFlag } from './flags.js';
+import { registerSnapshotDiff } from './snapshot-diff.js';
 import { confirm, emit, formatBytes, formatDuration, progressLine, table } from './output.js';
 
 interface Common {
@@ -30,6 +31,7 @@ const jobsFlag = intFlag('--jobs', 1, 64);
 
 export function registerSnapshotCommands(program: Command): void {
   const snapshot = program.command('snapshot').description('take, list, verify, restore and prune PostgreSQL snapshots');
+  registerSnapshotDiff(snapshot);
 
   snapshot
     .command('create')

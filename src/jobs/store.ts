@@ -15,7 +15,7 @@ import { inTransaction } from './control-db.js';
 export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
-export const JOB_KINDS = ['snapshot.create', 'snapshot.restore', 'snapshot.undo', 'snapshot.warm', 'ingest.controls', 'ingest.context', 'index.sync', 'snapshot.scheduled'] as const;
+export const JOB_KINDS = ['snapshot.create', 'snapshot.restore', 'snapshot.undo', 'snapshot.warm', 'snapshot.diff', 'ingest.controls', 'ingest.context', 'index.sync', 'snapshot.scheduled'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 /** The pg-boss queue every job goes through: one active job at a time across all servers, oldest first. */

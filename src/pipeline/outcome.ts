@@ -45,12 +45,14 @@ export function indexSyncOutcome(r: SyncResult): JobOutcome {
 }
 
 /** Maps snapshot progress to a job percentage (phases get fixed bands, tables fill the band) and counts. */
-export function snapshotProgress(kind: 'create' | 'restore' | 'warm', p: Progress): JobReport {
+export function snapshotProgress(kind: 'create' | 'restore' | 'warm' | 'diff', p: Progress): JobReport {
   const bands: Record<string, [number, number]> =
     kind === 'create'
       ? { dumping: [2, 95], completed: [100, 100] }
       : kind === 'warm'
         ? { verifying: [1, 5], restoring: [5, 92], checking: [92, 99], completed: [100, 100] }
+        : kind === 'diff'
+          ? { cloning: [5, 60], restoring: [5, 80], comparing: [80, 99], completed: [100, 100] }
         : {
             verifying: [1, 5],
             backup: [5, 30],

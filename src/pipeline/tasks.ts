@@ -14,6 +14,7 @@ import { isUploadId, type StoredUpload } from '../ingest/uploads.js';
 import type { JobReport, JobWork } from '../jobs/runner.js';
 import type { Job, JobKind, JobStore } from '../jobs/store.js';
 import { createSnapshot } from '../snapshot/create.js';
+import { DIFF_CHANGES, DIFF_ENTITIES, diffSnapshot } from '../snapshot/diff/index.js';
 import { parseSnapshotId } from '../snapshot/ids.js';
 import { summarize } from '../snapshot/manifest.js';
 import { restoreSnapshot, undoLastRestore } from '../snapshot/restore/index.js';
@@ -32,6 +33,14 @@ export const TASK_PARAMS = {
   'snapshot.restore': z.object({ snapshot_id: z.string(), skip_backup: z.boolean(), force: z.boolean(), resync: z.boolean() }),
   'snapshot.undo': z.object({}),
   'snapshot.warm': z.object({ snapshot_id: z.string() }),
+  'snapshot.diff': z.object({
+    snapshot_id: z.string(),
+    to: z.string(),
+    limit: z.number().int().optional(),
+    cursor: z.string().optional(),
+    entity: z.enum(DIFF_ENTITIES.map((e) => e.entity)).optional(),
+    change: z.enum(DIFF_CHANGES).optional(),
+  }),
   'ingest.controls': z.object({
     upload_id: uploadId,
     filename: z.string(),
@@ -68,6 +77,16 @@ const TASKS: { [K in JobKind]: Task<K> } = {
   'snapshot.restore': (ctx, p, report) =>
     restoreSnapshot(ctx, { id: parseSnapshotId(p.snapshot_id), skipBackup: p.skip_backup, force: p.force, resync: p.resync, onProgress: (progress) => report(snapshotProgress('restore', progress)) }),
   'snapshot.undo': (ctx) => undoLastRestore(ctx),
+  'snapshot.diff': (ctx, p, report) =>
+    diffSnapshot(ctx, {
+      id: parseSnapshotId(p.snapshot_id),
+      to: p.to === 'live' ? 'live' : parseSnapshotId(p.to),
+      limit: p.limit,
+      cursor: p.cursor,
+      entity: p.entity,
+      change: p.change,
+      onProgress: (progress) => report(snapshotProgress('diff', progress)),
+    }),
   'snapshot.warm': (ctx, p, report) => warmSnapshot(ctx, { id: parseSnapshotId(p.snapshot_id), onProgress: (progress) => report(snapshotProgress('warm', progress)) }),
   'ingest.controls': async (ctx, p, report) => {
     report({ step: 'ingesting', percent: 5 });

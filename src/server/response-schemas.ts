@@ -30,6 +30,47 @@ function open<T>(schema: T): T {
 
 const nullable = (type: string, extra: Json = {}) => ({ type, nullable: true, ...extra });
 
+const CHANGE_COUNTS = { type: 'object', properties: { removes: { type: 'integer' }, brings_back: { type: 'integer' }, reverts: { type: 'integer' } } };
+
+/** What restoring a snapshot would change (snapshot/diff/index.ts SnapshotDiff). */
+export const SNAPSHOT_DIFF = open({
+  type: 'object',
+  required: ['snapshot_id', 'to', 'method', 'schema', 'tables', 'summary', 'changes', 'next_cursor'],
+  properties: {
+    snapshot_id: { type: 'string' },
+    to: { type: 'string', description: 'live, or the other snapshot id' },
+    method: { type: 'string', enum: ['history', 'warm', 'scratch'], description: 'history: read from the live transaction-time history; warm/scratch: compared with a clone of the warm copy or a scratch restore' },
+    method_reason: { type: 'string' },
+    schema: {
+      type: 'object',
+      properties: { snapshot: nullable('string'), to: nullable('string'), code: { type: 'string' }, relation: { type: 'string', enum: ['same', 'older', 'newer'] }, force_required: { type: 'boolean' }, restorable: { type: 'boolean' } },
+    },
+    tables: {
+      type: 'array',
+      items: { type: 'object', properties: { schema: { type: 'string' }, name: { type: 'string' }, snapshot_rows: nullable('integer'), to_rows: nullable('integer'), difference: { type: 'integer', description: 'snapshot_rows − to_rows' } } },
+    },
+    summary: {
+      type: 'object',
+      description: 'per entity (controls, functions, locations, risk_themes, assessment_units): what a restore removes (added since), brings back (closed since) and reverts (changed since)',
+      properties: { controls: CHANGE_COUNTS, functions: CHANGE_COUNTS, locations: CHANGE_COUNTS, risk_themes: CHANGE_COUNTS, assessment_units: CHANGE_COUNTS },
+    },
+    changes: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          entity: { type: 'string' },
+          change: { type: 'string', enum: ['removes', 'brings_back', 'reverts'] },
+          id: { type: 'string' },
+          attributes: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, snapshot: {}, to: {} } } },
+        },
+      },
+    },
+    next_cursor: nullable('string'),
+    duration_ms: { type: 'integer' },
+  },
+});
+
 const WARM = {
   ...nullable('object'),
   description: 'the warm copy kept on the server for this snapshot, null when it is cold',

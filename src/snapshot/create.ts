@@ -22,6 +22,7 @@ import { directorySize, ensureDir, fsyncDir, pathExists } from '../util/fs.js';
 import { faultPoint } from '../util/fault.js';
 import { runProgram } from '../util/process.js';
 import { NFR_VERSION } from '../version.js';
+import { readHistoryMark } from './diff/history-mark.js';
 import { captureFiles } from './full-files.js';
 import { GrowingFileHasher } from './growing-hasher.js';
 import { MANIFEST_FORMAT, writeManifest, type Manifest, type TableCount } from './manifest.js';
@@ -124,6 +125,10 @@ async function dumpInto(ctx: Context, work: string, id: string, started: Date, o
     const tables = await listTables(client);
     const schema = await schemaVersion(client);
     const stage = await pipelineStage(client);
+    // Read in the exporting transaction (the dump's own snapshot) while pg_dump runs: the client
+    // queues it before any count, and the dump does not wait for it.
+    const historyMark = readHistoryMark(client);
+    historyMark.catch(() => {}); // awaited below, before the transaction ends
     progress({ phase: 'dumping', tables_done: 0, tables_total: tables.length, bytes: 0 });
 
     const dumpDir = path.join(work, DUMP_DIR);
@@ -186,6 +191,7 @@ async function dumpInto(ctx: Context, work: string, id: string, started: Date, o
     } finally {
       clearInterval(poll);
     }
+    const history = await historyMark;
     await client.query('commit');
 
     await faultPoint('dumped', ctx.signal);
@@ -228,6 +234,7 @@ async function dumpInto(ctx: Context, work: string, id: string, started: Date, o
       total_bytes: totalBytes,
       contains: { postgres: true, vector_index: indexInfo !== null, ingested_files: options.full === true },
       index: indexInfo,
+      history,
       created_by: { host: hostname(), pid: process.pid, nfr_version: NFR_VERSION },
     };
     await writeManifest(work, manifest);

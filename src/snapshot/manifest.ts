@@ -77,6 +77,12 @@ export const manifestFields = z.object({
     })
     .nullable()
     .optional(),
+  /**
+   * The high-water mark of the transaction-time history and a digest of the history up to it
+   * (snapshot/diff/history-mark.ts): a diff reads the snapshot's state from the live history when
+   * the live database descends from it. Manifests written before it was added have none.
+   */
+  history: z.object({ high_water: z.string().nullable(), digest: z.string() }).nullable().optional(),
   created_by: z.object({
     host: z.string(),
     pid: z.number().int(),

@@ -20,7 +20,7 @@ export async function recoverLeftovers(ctx: Context, maint: pg.ClientBase): Prom
   const live = ctx.target.database;
   await maint.query(
     'select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and datname = any($2::text[]) and pid <> pg_backend_pid()',
-    [TOOL_APPLICATION_NAME, [live, derivedDatabaseName(live, 'staging'), derivedDatabaseName(live, 'verify'), derivedDatabaseName(live, 'warming')]],
+    [TOOL_APPLICATION_NAME, [live, derivedDatabaseName(live, 'staging'), derivedDatabaseName(live, 'verify'), derivedDatabaseName(live, 'warming'), derivedDatabaseName(live, 'diff'), derivedDatabaseName(live, 'diffto')]],
   );
 
   const removed: string[] = [];
@@ -64,7 +64,7 @@ export async function recoverLeftovers(ctx: Context, maint: pg.ClientBase): Prom
 
   const dropped: string[] = [];
   for (const db of await derivedDatabases(maint, live)) {
-    if (db.role === 'staging' || db.role === 'verify' || db.role === 'swap' || db.role === 'warming') {
+    if (db.role === 'staging' || db.role === 'verify' || db.role === 'swap' || db.role === 'warming' || db.role === 'diff' || db.role === 'diffto') {
       await dropDatabase(maint, db.name);
       dropped.push(db.name);
     }

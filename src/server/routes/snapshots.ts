@@ -10,13 +10,14 @@ import { parseSnapshotId } from '../../snapshot/ids.js';
 import { reserveSnapshotId } from '../../snapshot/state.js';
 import { restorePreflight } from '../../snapshot/restore/index.js';
 import { restorePlan } from '../../snapshot/restore-plan.js';
+import { DIFF_CHANGES, DIFF_ENTITIES, DIFF_LIMIT_MAX, diffSnapshot, planDiff, type DiffChange, type DiffEntity } from '../../snapshot/diff/index.js';
 import { pruneSnapshots } from '../../snapshot/retention.js';
 import { snapshotStatus } from '../../snapshot/status.js';
 import { loadSnapshot, verifyFiles } from '../../snapshot/verify.js';
 import { coolSnapshot } from '../../snapshot/warm.js';
 import { readAllWarmCopies } from '../../snapshot/warm-copies.js';
 import type { ServerDeps } from '../app.js';
-import { COOL_RESULT, DELETE_RESULT, MANIFEST_WITH_WARM, PRUNE_RESULT, RESTORE_PLAN, SNAPSHOT_HEALTH, SNAPSHOT_LIST, SNAPSHOT_STATUS, VERIFY_RESULT } from '../response-schemas.js';
+import { SNAPSHOT_DIFF, COOL_RESULT, DELETE_RESULT, MANIFEST_WITH_WARM, PRUNE_RESULT, RESTORE_PLAN, SNAPSHOT_HEALTH, SNAPSHOT_LIST, SNAPSHOT_STATUS, VERIFY_RESULT } from '../response-schemas.js';
 import { ERROR_BODY, ERROR_RESPONSES, JOB, JOB_ACCEPTED } from '../schemas.js';
 import { authorize } from '../auth.js';
 import { queueJob } from '../../pipeline/tasks.js';
@@ -144,6 +145,38 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     `${base}/:id/restore-plan`,
     { config: { role: 'reader' }, schema: { summary: 'What restoring the snapshot would do (schema check, force, resync, undo); changes nothing', params: ID_PARAM, response: { 200: RESTORE_PLAN, ...errors } } },
     async (request) => restorePlan(ctx, parseSnapshotId(request.params.id)),
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { to?: string; limit?: string; cursor?: string; entity?: DiffEntity; change?: DiffChange } }>(
+    `${base}/:id/diff`,
+    {
+      config: { role: 'reader' },
+      schema: {
+        summary: 'What restoring the snapshot over live (or another snapshot) would change: schema, row counts, and the controls and context entities removed, brought back and reverted; 202 with a job when it needs a scratch restore or a warm clone',
+        params: ID_PARAM,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            to: { type: 'string', maxLength: 64, default: 'live' },
+            limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `ids per page, 1 to ${DIFF_LIMIT_MAX} (default 100)` },
+            cursor: { type: 'string', maxLength: 2000 },
+            entity: { type: 'string', enum: DIFF_ENTITIES.map((e) => e.entity) },
+            change: { type: 'string', enum: [...DIFF_CHANGES] },
+          },
+        },
+        response: { 200: SNAPSHOT_DIFF, 202: JOB_ACCEPTED, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const q = request.query;
+      const options = { id: parseSnapshotId(request.params.id), to: q.to === undefined || q.to === 'live' ? ('live' as const) : parseSnapshotId(q.to), limit: q.limit === undefined ? undefined : Number(q.limit), cursor: q.cursor, entity: q.entity, change: q.change };
+      const plan = await planDiff(requestCtx, options);
+      if (plan.method === 'history') return diffSnapshot(requestCtx, options);
+      // A copy of the snapshot takes seconds to minutes: a job, with progress, whose result is the diff.
+      const job = await queueJob(jobs, 'snapshot.diff', { snapshot_id: options.id, to: options.to, limit: options.limit, cursor: q.cursor, entity: q.entity, change: q.change });
+      return reply.code(202).send({ ...jobAccepted(job, `${base}/job/${job.job_id}/status`), method: plan.method, method_reason: plan.reason });
+    },
   );
 
   app.post<{ Params: { id: string }; Body: RestoreBody | undefined }>(
