@@ -21,6 +21,7 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   control: async () => (await import('./control.js')).registerControlCommands,
   job: async () => (await import('./job.js')).registerJobCommands,
   schedule: async () => (await import('./schedule.js')).registerScheduleCommands,
+  alert: async () => (await import('./alert.js')).registerAlertCommands,
 };
 /** `search` is registered by the same module as `index`. */
 const ALIASES: Record<string, string> = { search: 'index' };

@@ -18,6 +18,18 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 export const JOB_KINDS = ['snapshot.create', 'snapshot.restore', 'snapshot.undo', 'snapshot.warm', 'snapshot.diff', 'ingest.controls', 'ingest.context', 'index.sync', 'snapshot.scheduled'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
+/** What operation each kind of job is, as alerts and /metrics name failures. */
+export const JOB_OPERATION: Readonly<Record<JobKind, string>> = {
+  'snapshot.create': 'snapshot',
+  'snapshot.warm': 'snapshot',
+  'snapshot.scheduled': 'scheduled_run',
+  'snapshot.restore': 'restore',
+  'snapshot.undo': 'restore',
+  'ingest.controls': 'ingestion',
+  'ingest.context': 'ingestion',
+  'index.sync': 'index',
+};
+
 /** The pg-boss queue every job goes through: one active job at a time across all servers, oldest first. */
 export const JOB_QUEUE = 'nfr-operations';
 

@@ -10,8 +10,9 @@
  * Names and labels follow Prometheus' guidelines: `nfr_` prefix, base units in the name
  * (`_seconds`, `_bytes`), `_total` only on counters. prom-client escapes label values.
  */
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { JobStore } from '../jobs/store.js';
+import { statfs } from 'node:fs/promises';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { JOB_OPERATION, type JobKind, type JobStore } from '../jobs/store.js';
 import type { Context } from '../runtime/context.js';
 import { completedSnapshots } from '../snapshot/catalog.js';
 import { readEvents } from '../snapshot/state.js';
@@ -21,6 +22,10 @@ export interface MetricSources {
   readonly jobs: JobStore;
   /** Runs a query on the live database (the server's pool, resilient to a restore's swap). */
   readonly queryLive: <R>(sql: string) => Promise<R[]>;
+  /** Each schedule's last successful run (schedules/store.ts), when the server runs schedules. */
+  readonly schedules?: () => Promise<readonly { readonly name: string; readonly last_success_at: string | null; readonly paused: boolean }[]>;
+  /** Alert conditions firing now (alerts/watcher.ts). */
+  readonly firingAlerts?: () => Promise<readonly { readonly key: string; readonly severity: string }[]>;
 }
 
 type Labels = Record<string, string>;
@@ -33,6 +38,15 @@ export class Scrape {
   readonly snapshots = once(() => completedSnapshots(this.sources.ctx.store));
   readonly events = once(() => readEvents(this.sources.ctx.store, 2000));
   readonly jobTally = once(() => this.sources.jobs.tally());
+  readonly schedules = once(async () => (await this.sources.schedules?.()) ?? []);
+  readonly firingAlerts = once(async () => (await this.sources.firingAlerts?.()) ?? []);
+  /** The backup volume (POSTGRES_BACKUP_PATH's file system), as df counts it (see snapshot/health.ts). */
+  readonly volume = once(async () => {
+    const fs = await statfs(this.sources.ctx.store.root);
+    const used = (fs.blocks - fs.bfree) * fs.bsize;
+    const free = fs.bavail * fs.bsize;
+    return { used, free, size: fs.blocks * fs.bsize, ratio: used + free > 0 ? used / (used + free) : 0 };
+  });
   /** Upload batches by status, or undefined when the live database does not answer. */
   readonly uploads = once(() =>
     this.sources
@@ -84,6 +98,33 @@ export const SCRAPED_GAUGES: readonly ScrapedGauge[] = [
       return [...durations].map(([operation, seconds]) => [{ operation }, seconds] as const);
     },
   },
+  {
+    name: 'nfr_snapshot_latest_completed_timestamp_seconds',
+    help: 'When the newest completed snapshot completed (Unix time; 0 when there is none)',
+    labelNames: [],
+    read: async (s) => [[{}, (await s.snapshots()).reduce((t, m) => Math.max(t, Date.parse(m.completed_at) / 1000), 0)]],
+  },
+  {
+    name: 'nfr_operation_failures',
+    help: 'Jobs that failed, by operation (snapshot, scheduled_run, restore, ingestion, index); it only grows, so alert on its increase',
+    labelNames: ['operation'],
+    read: async (s) => {
+      const byOperation = new Map<string, number>(Object.values(JOB_OPERATION).map((o) => [o, 0]));
+      for (const t of await s.jobTally()) if (t.status === 'failed') byOperation.set(JOB_OPERATION[t.kind as JobKind] ?? t.kind, (byOperation.get(JOB_OPERATION[t.kind as JobKind] ?? t.kind) ?? 0) + t.n);
+      return [...byOperation].map(([operation, n]) => [{ operation }, n] as const);
+    },
+  },
+  {
+    name: 'nfr_schedule_last_success_timestamp_seconds',
+    help: "When each schedule's last successful run finished (Unix time; 0 before the first)",
+    labelNames: ['schedule'],
+    read: async (s) => (await s.schedules()).map((sc) => [{ schedule: sc.name }, sc.last_success_at ? Date.parse(sc.last_success_at) / 1000 : 0] as const),
+  },
+  { name: 'nfr_schedule_paused', help: 'Whether each schedule is paused', labelNames: ['schedule'], read: async (s) => (await s.schedules()).map((sc) => [{ schedule: sc.name }, sc.paused ? 1 : 0] as const) },
+  { name: 'nfr_backup_volume_used_ratio', help: 'Share of the backup volume in use (0 to 1, as df counts it)', labelNames: [], read: async (s) => [[{}, (await s.volume()).ratio]] },
+  { name: 'nfr_backup_volume_free_bytes', help: 'Bytes free on the backup volume', labelNames: [], read: async (s) => [[{}, (await s.volume()).free]] },
+  { name: 'nfr_backup_volume_size_bytes', help: 'Size of the backup volume', labelNames: [], read: async (s) => [[{}, (await s.volume()).size]] },
+  { name: 'nfr_alerts_firing', help: 'Alert conditions firing now (every server agrees: the state is in the control database)', labelNames: ['alert', 'severity'], read: async (s) => (await s.firingAlerts()).map((a) => [{ alert: a.key, severity: a.severity }, 1] as const) },
   { name: 'nfr_jobs', help: 'Jobs by kind and status', labelNames: ['kind', 'status'], read: async (s) => (await s.jobTally()).map((t) => [{ kind: t.kind, status: t.status }, t.n] as const) },
   { name: 'nfr_ingestion_uploads', help: 'Upload batches by status', labelNames: ['status'], read: async (s) => ((await s.uploads()) ?? []).map((r) => [{ status: r.status }, Number(r.n)] as const) },
   {
@@ -122,6 +163,10 @@ export class ServerMetrics {
     buckets: JOB_BUCKETS,
     registers: [this.registry],
   });
+
+  /** Alert deliveries this server made, by event, that every retry failed / that a receiver accepted. */
+  readonly alertDeliveryFailures = new Counter({ name: 'nfr_alert_delivery_failures_total', help: 'Alert deliveries to a webhook that failed after every retry, by event', labelNames: ['event'] as const, registers: [this.registry] });
+  readonly alertDeliveries = new Counter({ name: 'nfr_alert_deliveries_total', help: 'Alert deliveries a webhook accepted, by event', labelNames: ['event'] as const, registers: [this.registry] });
 
   constructor(private readonly sources: MetricSources) {
     collectDefaultMetrics({ register: this.registry });

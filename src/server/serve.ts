@@ -21,6 +21,8 @@ import { ServerMetrics } from '../pipeline/metrics.js';
 import { jobWork } from '../pipeline/tasks.js';
 import { waitingForLock } from '../runtime/operation.js';
 import { openContext } from '../pipeline/context.js';
+import { firingAlerts, startWatcher } from '../alerts/watcher.js';
+import { ScheduleStore } from '../schedules/store.js';
 import { startTicker } from '../schedules/ticker.js';
 import { buildApp } from './app.js';
 import { tokenTable } from './auth.js';
@@ -101,13 +103,34 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
     // opens new ones (to the swapped-in database) on demand.
     pool.on('error', () => {});
     opened.push(() => pool.end());
-    metrics = new ServerMetrics({ ctx, jobs, queryLive: async (sql) => (await withPoolClient(pool, (c) => c.query(sql))).rows });
+    const schedules = new ScheduleStore(controlPool);
+    metrics = new ServerMetrics({
+      ctx,
+      jobs,
+      queryLive: async (sql) => (await withPoolClient(pool, (c) => c.query(sql))).rows,
+      schedules: () => schedules.list(),
+      firingAlerts: () => firingAlerts(controlPool),
+    });
+    const serverMetrics = metrics;
     const app = await buildApp({ config, ctx, requestCtx, jobs, runner, pool, tokens: tokenTable(config.apiTokens), log, metrics });
     opened.push(() => app.close());
     const address = await app.listen({ host: listen.host ?? config.apiHost, port: listen.port ?? config.apiPort });
     const interrupted = await runner.start(address);
     // Schedules run from every server; each tick is taken by one (schedules/ticker.ts).
     const ticker = startTicker(jobs, config.scheduleCheckSeconds, logError);
+    // Every server watches for what the webhooks are told; each alert is claimed by one.
+    const watcher = startWatcher({
+      ctx,
+      jobs,
+      config: config.alerts,
+      server: runner.server.label,
+      report: {
+        log: (line) => log.warn(line),
+        failed: (event) => serverMetrics.alertDeliveryFailures.inc({ event }),
+        delivered: (event) => serverMetrics.alertDeliveries.inc({ event }),
+      },
+      onError: (err) => log.error({ err }, `alerts: ${messageOf(err)}`),
+    });
     let closing: Promise<void> | undefined;
     return {
       app,
@@ -119,6 +142,7 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
         closing ??= (async () => {
           await app.close();
           await ticker.stop();
+          await watcher.stop();
           await runner.close(graceMs);
           await boss.stop({ graceful: false, wait: true, close: true, timeout: 2000 }).catch(() => {});
           // A request stuck on a connection must not hold the shutdown up.

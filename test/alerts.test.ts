@@ -1,0 +1,230 @@
+/**
+ * Webhook alerts (issue 22 items 2 and 5): a receiver on loopback gets, with two servers
+ * running, a failed create (the backup volume full: a tmpfs), a stale snapshot, the 80 % and
+ * 95 % volume levels and their resolution — each exactly once, signed with the secret; an
+ * unreachable receiver delays nothing and its failures are logged and counted; `nfr alert test`
+ * says what each receiver answered. Conditions are checked every second here
+ * (NFR_ALERT_CHECK_SECONDS=1).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { appendFile, rm, statfs } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { nfrJson, testEnv, type Env } from './support/cli.js';
+import { TestCluster } from './support/cluster.js';
+import { seed } from './support/data.js';
+import { api, API_TOKENS, pollJob, READER, serve, type Server } from './support/api.js';
+
+let cluster: TestCluster;
+const SECRET = 'alert-secret-0123456789';
+
+before(async () => {
+  cluster = await TestCluster.start();
+});
+
+after(async () => {
+  await cluster?.stop();
+});
+
+interface Received {
+  readonly body: any;
+  readonly raw: string;
+  readonly headers: IncomingHttpHeaders;
+}
+
+/** A webhook receiver on loopback that records every POST. */
+async function receiver(status = 200): Promise<{ url: string; received: Received[]; close(): Promise<void> }> {
+  const received: Received[] = [];
+  const server: HttpServer = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c: Buffer) => (raw += c.toString('utf8')));
+    req.on('end', () => {
+      received.push({ body: JSON.parse(raw), raw, headers: req.headers });
+      res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'nope');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/hooks/nfr`, received, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+/** A socket that accepts connections and never answers. */
+async function blackhole(): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer(() => {});
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => (server.closeAllConnections(), server.close(() => resolve()))) };
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+async function withServers<T>(servers: Server[], fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } finally {
+    for (const s of servers) if (s.child.exitCode === null && s.child.signalCode === null) await s.stop();
+  }
+}
+
+/** Writes `filler` so that the volume at `dir` is `percent` % used, or has only `leaveBytes` free. */
+async function fillTo(dir: string, filler: string, percent: number, leaveBytes = 0): Promise<void> {
+  // Grown by appending: removing it first would dip below the level a check may be looking at.
+  const fs = await statfs(dir);
+  const used = (fs.blocks - fs.bfree) * fs.bsize;
+  const total = fs.blocks * fs.bsize;
+  const want = Math.max(0, Math.min(Math.floor((total * percent) / 100), total - leaveBytes) - used);
+  await appendFile(filler, Buffer.alloc(want));
+}
+
+const canMount = process.getuid?.() === 0;
+
+describe('webhook alerts', { concurrency: true }, () => {
+  it('sends a failed create, the volume at 80 % and 95 % and back, and a stale snapshot once each from two servers, signed', { skip: canMount ? false : 'needs root to mount a tmpfs' }, async () => {
+    const hook = await receiver();
+    const mountPoint = cluster.tempDir('alerts-volume');
+    mkdirSync(mountPoint, { recursive: true });
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', mountPoint]);
+    assert.equal(mounted.status, 0, `mount: ${mounted.stderr}`);
+    try {
+      const backups = `${mountPoint}/backups`;
+      const db = await cluster.createDatabase('alerts-two');
+      await seed(db.url, { controls: 100 });
+      const env: Env = testEnv({
+        DATABASE_URL: db.url,
+        POSTGRES_BACKUP_PATH: backups,
+        DATA_INGESTED_PATH: cluster.tempDir('alerts-two-data'),
+        NFR_HOME: cluster.tempDir('alerts-two-home'),
+        API_TOKENS,
+        NFR_HEARTBEAT_SECONDS: '1',
+        NFR_ALERT_WEBHOOK_URL: hook.url,
+        NFR_ALERT_WEBHOOK_SECRET: SECRET,
+        NFR_ALERT_CHECK_SECONDS: '1',
+        NFR_ALERT_SNAPSHOT_MAX_AGE: '20s',
+      });
+      const first = await nfrJson(['snapshot', 'create', '--name', 'first', '--json'], env);
+      assert.equal(first.code, 0, first.stderr);
+      const a = await serve(env);
+      const b = await serve(env);
+      const got = (event: string, status = 'firing') => hook.received.filter((r) => r.body.event === event && r.body.status === status);
+      await withServers([a, b], async () => {
+        const filler = `${mountPoint}/filler`;
+        await fillTo(mountPoint, filler, 85);
+        await until('the 80 % warning', () => got('backup_volume_warning').length > 0);
+        await fillTo(mountPoint, filler, 96);
+        await until('the 95 % alert', () => got('backup_volume_critical').length > 0);
+        // Room for the id the request reserves, not for the dump.
+        await fillTo(mountPoint, filler, 100, 16 * 1024);
+        const create = await api(a, 'POST', '/api/v2/devdata/snapshots/create', { body: { name: 'no room' } });
+        assert.equal(create.status, 202, create.text);
+        const failed = await pollJob(b, create.json.job_id, 60_000);
+        assert.equal(failed.status, 'failed');
+        assert.equal(failed.error.code, 'DISK_FULL', JSON.stringify(failed.error));
+        await until('the failed job', () => got('job_failed').length > 0);
+        await rm(filler);
+        await until('both volume alerts resolved', () => got('backup_volume_warning', 'resolved').length > 0 && got('backup_volume_critical', 'resolved').length > 0);
+        await until('the stale snapshot', () => got('snapshot_stale').length > 0, 60_000);
+        const fresh = await api(b, 'POST', '/api/v2/devdata/snapshots/create', { body: { name: 'fresh' } });
+        assert.equal((await pollJob(a, fresh.json.job_id)).status, 'completed');
+        await until('the stale snapshot resolved', () => got('snapshot_stale', 'resolved').length > 0);
+        // Both servers checked many times meanwhile: still exactly one of each.
+        const seenBy = new Set<string>();
+        for (const [event, status] of [
+          ['backup_volume_warning', 'firing'],
+          ['backup_volume_critical', 'firing'],
+          ['job_failed', 'firing'],
+          ['backup_volume_warning', 'resolved'],
+          ['backup_volume_critical', 'resolved'],
+          ['snapshot_stale', 'firing'],
+          ['snapshot_stale', 'resolved'],
+        ] as const) {
+          const these = got(event, status);
+          assert.equal(these.length, 1, `${event} ${status}: ${JSON.stringify(these.map((r) => r.body))}`);
+          seenBy.add(these[0]!.body.server);
+        }
+        const job = got('job_failed')[0]!.body;
+        assert.equal(job.severity, 'critical');
+        assert.equal(job.details.job_id, create.json.job_id);
+        assert.equal(job.details.operation, 'snapshot');
+        assert.match(job.summary, /DISK_FULL/);
+        assert.match(job.text, /^\[CRITICAL\] nfr job_failed: /);
+        for (const r of hook.received) {
+          assert.deepEqual(Object.keys(r.body).sort(), ['details', 'event', 'occurred_at', 'server', 'severity', 'status', 'summary', 'text']);
+          assert.equal(r.headers['x-nfr-signature'], `sha256=${createHmac('sha256', SECRET).update(r.raw).digest('hex')}`);
+          assert.equal(r.headers['content-type'], 'application/json');
+        }
+        const metrics = await api(a, 'GET', '/metrics', { token: READER });
+        assert.match(metrics.text, /nfr_snapshot_latest_completed_timestamp_seconds \d+/);
+        assert.match(metrics.text, /nfr_backup_volume_used_ratio 0\.\d+/);
+      });
+    } finally {
+      await hook.close();
+      spawnSync('umount', ['-l', mountPoint]);
+      rmSync(mountPoint, { recursive: true, force: true });
+    }
+  });
+
+  it('an unreachable receiver delays no job; its failures are logged and counted; nfr alert test says what each receiver answered', async () => {
+    const hole = await blackhole();
+    const ok = await receiver();
+    const refusing = await receiver(403);
+    const db = await cluster.createDatabase('alerts-down');
+    await seed(db.url, { controls: 50 });
+    const env: Env = testEnv({
+      DATABASE_URL: db.url,
+      POSTGRES_BACKUP_PATH: cluster.tempDir('alerts-down-backups'),
+      DATA_INGESTED_PATH: cluster.tempDir('alerts-down-data'),
+      NFR_HOME: cluster.tempDir('alerts-down-home'),
+      API_TOKENS,
+      NFR_ALERT_WEBHOOK_URL: `${hole.url},http://127.0.0.1:1/closed`,
+      NFR_ALERT_TIMEOUT_SECONDS: '1',
+      NFR_ALERT_CHECK_SECONDS: '1',
+    });
+    const server = await serve({ ...env, NFR_FAULT_POINT: 'dumped:fail' });
+    try {
+      await withServers([server], async () => {
+        const failing = await api(server, 'POST', '/api/v2/devdata/snapshots/create', { body: { name: 'fails' } });
+        assert.equal((await pollJob(server, failing.json.job_id)).status, 'failed');
+        // The alert for it is being retried against a receiver that never answers; the queue goes on.
+        const next = await api(server, 'POST', '/api/v2/devdata/snapshots/create', { body: { name: 'also fails, promptly' } });
+        const t0 = Date.now();
+        assert.equal((await pollJob(server, next.json.job_id)).status, 'failed');
+        assert.ok(Date.now() - t0 < 5000, `the second job took ${Date.now() - t0} ms`);
+        await until('the failed delivery in the log', () => /alert job_failed \(firing\) could not be delivered to http:\/\/127\.0\.0\.1:\d+ after 4 attempt\(s\)/.test(server.stdout()), 90_000);
+        const metrics = await api(server, 'GET', '/metrics', { token: READER });
+        assert.match(metrics.text, /nfr_alert_delivery_failures_total\{event="job_failed"\} [1-9]/);
+        assert.doesNotMatch(server.stdout(), /\/closed/, 'a receiver is logged by its origin, never its path');
+      });
+      const test = await nfrJson(['alert', 'test', '--json'], { ...env, NFR_ALERT_WEBHOOK_URL: `${ok.url},${refusing.url}`, NFR_ALERT_WEBHOOK_SECRET: SECRET });
+      assert.equal(test.code, 7, test.stderr);
+      assert.deepEqual(
+        test.body.answers.map((a: any) => [a.ok, a.status, a.body]),
+        [
+          [true, 200, 'ok'],
+          [false, 403, 'nope'],
+        ],
+      );
+      assert.equal(ok.received[0]?.body.event, 'test');
+      assert.equal(ok.received[0]?.headers['x-nfr-signature'], `sha256=${createHmac('sha256', SECRET).update(ok.received[0]!.raw).digest('hex')}`);
+      const none = await nfrJson(['alert', 'test', '--json'], env.NFR_ALERT_WEBHOOK_URL ? { ...env, NFR_ALERT_WEBHOOK_URL: undefined } : env);
+      assert.equal(none.code, 2);
+      assert.match(none.body.error.message, /NFR_ALERT_WEBHOOK_URL is not set/);
+    } finally {
+      await hole.close();
+      await ok.close();
+      await refusing.close();
+    }
+  });
+});
