@@ -43,6 +43,7 @@ export const COMMAND_LIST: readonly (readonly [term: string, description: string
   ['control', 'look at one control: attributes, links, enrichment, history'],
   ['job', 'the jobs `nfr serve` runs (any server sharing the database)'],
   ['schedule', 'snapshots on a schedule (cron with a time zone), run by `nfr serve`'],
+  ['alert', 'webhook alerts (NFR_ALERT_WEBHOOK_URL)'],
 ];
 
 export const EXIT_CODES_HELP = `
