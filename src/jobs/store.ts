@@ -25,6 +25,7 @@ export const JOB_OPERATION: Readonly<Record<JobKind, string>> = {
   'snapshot.scheduled': 'scheduled_run',
   'snapshot.restore': 'restore',
   'snapshot.undo': 'restore',
+  'snapshot.diff': 'diff',
   'ingest.controls': 'ingestion',
   'ingest.context': 'ingestion',
   'index.sync': 'index',
