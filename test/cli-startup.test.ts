@@ -54,11 +54,12 @@ describe('CLI start-up', () => {
     assert.deepEqual(under(files, '/node_modules/pg/'), []);
   });
 
-  it('`nfr snapshot list` loads neither the server, the index, the embedders, nor other groups', async () => {
+  it('`nfr snapshot list` loads neither the server, an index backend, the embedders, nor other groups', async () => {
     const { code, files } = await loaded(['snapshot', 'list', '--json']);
     assert.equal(code, 0);
     assert.ok(under(files, '/dist/src/snapshot/').length > 0, 'the trace sees the snapshot modules load');
-    for (const part of ['/dist/src/server/', '/dist/src/index/', '/dist/src/enrich/', '/dist/src/search/', '/node_modules/fastify/', '/node_modules/@qdrant/', '/node_modules/pg-boss/']) {
+    const heavy = ['/dist/src/server/', '/dist/src/index/qdrant', '/dist/src/index/embedded', '/dist/src/enrich/', '/dist/src/search/', '/node_modules/fastify/', '/node_modules/@qdrant/', '/node_modules/pg-boss/'];
+    for (const part of heavy) {
       assert.deepEqual(under(files, part), [], `${part} is loaded by snapshot list`);
     }
     assert.deepEqual(

@@ -197,7 +197,7 @@ async function dumpInto(ctx: Context, work: string, id: string, started: Date, o
     await faultPoint('dumped', ctx.signal);
     throwIfCancelled(ctx, 'after the dump');
     // Index and ingested files cannot change meanwhile: indexing and ingestion take the same lock.
-    const indexInfo = options.full ? await captureFiles(ctx.config, work) : null;
+    const indexInfo = options.full ? await captureFiles(ctx, work) : null;
     const files = await checksums.finish(Math.max(2, jobs));
     const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
     progress({ phase: 'completed', tables_done: tables.length, tables_total: tables.length, bytes: totalBytes });

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { NfrError } from '../errors.js';
+import { INDEX_BACKENDS } from '../index/snapshot.js';
 import { atomicWriteFile } from '../util/fs.js';
 import { MANIFEST_FILE } from './store.js';
 
@@ -65,7 +66,7 @@ export const manifestFields = z.object({
   /** Full snapshots: the model, dimension and distance of the captured vector index. */
   index: z
     .object({
-      backend: z.enum(['embedded', 'qdrant']),
+      backend: z.enum(INDEX_BACKENDS),
       model: z.string(),
       dimension: z.number().int(),
       distance: z.string(),
