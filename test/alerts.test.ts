@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nfrJson, testEnv, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
-import { seed } from './support/data.js';
+import { query, seed } from './support/data.js';
 import { api, API_TOKENS, pollJob, READER, serve, type Server } from './support/api.js';
 
 let cluster: TestCluster;
@@ -173,6 +173,47 @@ describe('webhook alerts', { concurrency: true }, () => {
       await hook.close();
       spawnSync('umount', ['-l', mountPoint]);
       rmSync(mountPoint, { recursive: true, force: true });
+    }
+  });
+
+  it('sends missed ticks and a failed scheduled run once each, naming the schedule', async () => {
+    const hook = await receiver();
+    const db = await cluster.createDatabase('alerts-sched');
+    await seed(db.url, { controls: 50 });
+    const env: Env = testEnv({
+      DATABASE_URL: db.url,
+      POSTGRES_BACKUP_PATH: cluster.tempDir('alerts-sched-backups'),
+      DATA_INGESTED_PATH: cluster.tempDir('alerts-sched-data'),
+      NFR_HOME: cluster.tempDir('alerts-sched-home'),
+      API_TOKENS,
+      NFR_ALERT_WEBHOOK_URL: hook.url,
+      NFR_ALERT_CHECK_SECONDS: '1',
+      NFR_SCHEDULE_CHECK_SECONDS: '1',
+    });
+    try {
+      const added = await nfrJson(['schedule', 'add', '--name', 'hourly-ish', '--cron', '* * * * *', '--json'], env);
+      assert.equal(added.code, 0, added.stderr);
+      // Added ten minutes ago, while no server was up.
+      const control = cluster.url(`${new URL(db.url).pathname.slice(1)}_nfr`);
+      await query(control, "update nfr_schedule set last_tick_at = now() - interval '10 minutes'");
+      const server = await serve({ ...env, NFR_FAULT_POINT: 'dumped:fail' });
+      await withServers([server], async () => {
+        const missed = await until('the missed ticks', () => hook.received.find((r) => r.body.event === 'schedule_missed'));
+        assert.equal(missed.body.severity, 'warning');
+        assert.equal(missed.body.details.schedule, 'hourly-ish');
+        assert.ok(missed.body.details.missed_ticks >= 8, JSON.stringify(missed.body));
+        const failed = await until('the failed run', () => hook.received.find((r) => r.body.event === 'job_failed'));
+        assert.equal(failed.body.details.operation, 'scheduled_run');
+        assert.equal(failed.body.details.schedule, 'hourly-ish');
+        assert.match(failed.body.summary, /of schedule "hourly-ish" failed: INTERNAL injected failure/);
+        const listed = await nfrJson(['schedule', 'list', '--json'], env);
+        assert.equal(listed.body.schedules[0].last_run.job_status, 'failed');
+        assert.match(listed.body.schedules[0].last_run.error.message, /injected failure/);
+      });
+      assert.equal(hook.received.filter((r) => r.body.event === 'schedule_missed').length, 1);
+      assert.equal(hook.received.filter((r) => r.body.event === 'job_failed' && r.body.details.job_id === hook.received.find((x) => x.body.event === 'job_failed')!.body.details.job_id).length, 1);
+    } finally {
+      await hook.close();
     }
   });
 
