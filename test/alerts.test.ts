@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nfrJson, testEnv, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
-import { query, seed } from './support/data.js';
+import { mutate, query, seed } from './support/data.js';
 import { api, API_TOKENS, pollJob, READER, serve, type Server } from './support/api.js';
 
 let cluster: TestCluster;
@@ -212,6 +212,51 @@ describe('webhook alerts', { concurrency: true }, () => {
       });
       assert.equal(hook.received.filter((r) => r.body.event === 'schedule_missed').length, 1);
       assert.equal(hook.received.filter((r) => r.body.event === 'job_failed' && r.body.details.job_id === hook.received.find((x) => x.body.event === 'job_failed')!.body.details.job_id).length, 1);
+    } finally {
+      await hook.close();
+    }
+  });
+
+  it('sends a restore that left the index out of sync, and a missing pre-restore backup until it exists', async () => {
+    const hook = await receiver();
+    const db = await cluster.createDatabase('alerts-restore');
+    await seed(db.url, { controls: 50 });
+    const env: Env = testEnv({
+      DATABASE_URL: db.url,
+      POSTGRES_BACKUP_PATH: cluster.tempDir('alerts-restore-backups'),
+      DATA_INGESTED_PATH: cluster.tempDir('alerts-restore-data'),
+      NFR_HOME: cluster.tempDir('alerts-restore-home'),
+      API_TOKENS,
+      NFR_ALERT_WEBHOOK_URL: hook.url,
+      NFR_ALERT_CHECK_SECONDS: '1',
+    });
+    try {
+      const s1 = await nfrJson(['snapshot', 'create', '--name', 's1', '--json'], env);
+      assert.equal(s1.code, 0, s1.stderr);
+      await mutate(db.url);
+      const indexed = await nfrJson(['index', '--json'], env);
+      assert.equal(indexed.code, 0, indexed.stderr);
+      // The restore's own backup (dumped after the swap) fails: the replaced database is the only copy.
+      const server = await serve({ ...env, NFR_FAULT_POINT: 'backup-after-swap:fail' });
+      await withServers([server], async () => {
+        const restore = await api(server, 'POST', `/api/v2/devdata/snapshots/${s1.body.id}/restore`, { body: {} });
+        assert.equal(restore.status, 202, restore.text);
+        const done = await pollJob(server, restore.json.job_id);
+        assert.equal(done.status, 'completed', JSON.stringify(done));
+        assert.equal(done.result.after_restore.index.status, 'out-of-date');
+        const index = await until('the index alert', () => hook.received.find((r) => r.body.event === 'index_out_of_sync'));
+        assert.equal(index.body.details.job_id, restore.json.job_id);
+        assert.match(index.body.summary, /out of sync after the restore of SNAP-/);
+        const missing = await until('the missing backup', () => hook.received.find((r) => r.body.event === 'pre_restore_backup_missing' && r.body.status === 'firing'));
+        assert.equal(missing.body.severity, 'critical');
+        // The next restore backs the kept database up first: resolved.
+        const again = await nfrJson(['snapshot', 'restore', '--id', s1.body.id, '--yes', '--json'], env);
+        assert.equal(again.code, 0, again.stderr);
+        await until('the backup alert resolved', () => hook.received.find((r) => r.body.event === 'pre_restore_backup_missing' && r.body.status === 'resolved'));
+      });
+      for (const [event, status] of [['index_out_of_sync', 'firing'], ['pre_restore_backup_missing', 'firing'], ['pre_restore_backup_missing', 'resolved']]) {
+        assert.equal(hook.received.filter((r) => r.body.event === event && r.body.status === status).length, 1, `${event} ${status}`);
+      }
     } finally {
       await hook.close();
     }

@@ -12,6 +12,7 @@
 import type pg from 'pg';
 import { JOB_OPERATION, type Job, type JobStore } from '../jobs/store.js';
 import type { Context } from '../runtime/context.js';
+import { lockState } from '../runtime/lock.js';
 import { ScheduleStore } from '../schedules/store.js';
 import { completedSnapshots } from '../snapshot/catalog.js';
 import { snapshotHealth } from '../snapshot/health.js';
@@ -70,7 +71,12 @@ export async function checkConditions(ctx: Context, config: AlertConfig, now = n
     }
   }
   const backup = health.checks.find((c) => c.name === 'pre_restore_backup');
-  out.push({ key: 'pre_restore_backup_missing', firing: backup !== undefined && backup.status !== 'healthy', severity: 'critical', summary: backup?.message ?? 'the last restore has its pre-restore backup', details: { ...((backup?.value as object | undefined) ?? {}) } });
+  // A backup still `pending` while an operation holds the lock is the restore dumping it after its
+  // swap, as every database-only restore does: only a failed one, or one its restore left pending
+  // (killed), is missing.
+  const backupStatus = (backup?.value as { backup?: { status?: string } | null } | undefined)?.backup?.status;
+  const missing = backup !== undefined && backup.status !== 'healthy' && (backupStatus === 'failed' || !(await lockState(ctx)).held);
+  out.push({ key: 'pre_restore_backup_missing', firing: missing, severity: 'critical', summary: backup?.message ?? 'the last restore has its pre-restore backup', details: { ...((backup?.value as object | undefined) ?? {}) } });
   const offsite = await offsiteCondition(ctx, now);
   if (offsite) out.push(offsite);
   return out;
