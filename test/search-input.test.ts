@@ -89,6 +89,32 @@ describe('search input', () => {
   });
 });
 
+describe('resident memory budget', () => {
+  it('searches from PostgreSQL and disk when nothing fits NFR_INDEX_MEMORY_MB, says so, and answers as the CLI does', async () => {
+    const small = await serve({ ...env, NFR_INDEX_MEMORY_MB: '0' });
+    try {
+      const q = 'review privileged accounts';
+      for (const mode of ['hybrid', 'keyword', 'semantic']) {
+        const served = await api(small, 'GET', `/api/v2/controls/search?q=${encodeURIComponent(q)}&mode=${mode}&limit=15`, { token: READER });
+        assert.equal(served.status, 200, served.text);
+        const cli = await nfrJson(['search', q, '--mode', mode, '--limit', '15', '--json'], env);
+        assert.equal(cli.code, 0, cli.stderr);
+        assert.ok(cli.body.results.length > 0);
+        assert.deepEqual(served.json.results, cli.body.results, mode);
+        const expected = [...(mode === 'semantic' ? [] : [/^the keyword rankings need about \d+ MiB of memory, more than NFR_INDEX_MEMORY_MB=0 allows; keyword ranking runs in PostgreSQL/]), ...(mode === 'keyword' ? [] : [/the vector index need about \d+ MiB .*NFR_INDEX_MEMORY_MB=0 allows; searches read it from disk/])];
+        for (const e of expected) assert.ok(served.json.warnings.some((w: string) => e.test(w)), `${mode}: ${e} in ${served.json.warnings.join(' | ')}`);
+        assert.equal(served.json.warnings.length, expected.length, served.json.warnings.join(' | '));
+      }
+      await small.waitForStderr(/NFR_INDEX_MEMORY_MB/);
+    } finally {
+      await small.stop();
+    }
+    // The default budget holds the sample: no such warning.
+    const roomy = await get('review%20privileged%20accounts');
+    assert.deepEqual(roomy.json.warnings, []);
+  });
+});
+
 describe('stale index hits', () => {
   it('returns only controls of the live database after an empty snapshot is restored without --resync', async () => {
     const before = await nfrJson(['search', 'identification and authentication of organizational users', '--json'], env);

@@ -16,7 +16,8 @@ import { NfrError } from '../errors.js';
 import { faultPoint } from '../util/fault.js';
 import { atomicWriteFile, ensureDir, fsyncDir } from '../util/fs.js';
 import { FORMAT_VERSION, META_FILE, POINTS_FILE, VECTORS_FILE, generationFiles, parsePayload, payloadLines, readMeta, rows, vectorChunks, RowAppender, type GenerationMeta, type RowFiles } from './embedded-files.js';
-import { residentGeneration } from './embedded-resident.js';
+import { residentGeneration, residentRefusal } from './embedded-resident.js';
+import { residentBudget } from './resident-budget.js';
 import { TopK, similarity } from './top-k.js';
 import { isEmptyFilter, matchesFilter, modelMismatch, type IndexDescription, type IndexedEntry, type IndexModel, type IndexPoint, type IndexWriter, type SearchFilter, type SearchHit, type VectorIndex } from './types.js';
 
@@ -115,7 +116,7 @@ export class EmbeddedIndex implements VectorIndex {
       if (vector.length !== dimension) throw new NfrError('SCHEMA_MISMATCH', `query vector has dimension ${vector.length}, the index ${dimension}; rebuild with \`nfr index --force\``);
       const where = isEmptyFilter(filter) ? undefined : filter;
       if (this.options.residentMaxBytes !== undefined) {
-        const held = await residentGeneration(this.location, cur.dir, cur.meta, this.options.residentMaxBytes);
+        const held = await residentGeneration(this.location, cur.dir, cur.meta, residentBudget(this.options.residentMaxBytes));
         if (held) return held.search(vector, limit, where);
       }
       const allowed = where === undefined ? undefined : await this.#rowsPassing(cur.dir, cur.meta.points, where);
@@ -161,7 +162,12 @@ export class EmbeddedIndex implements VectorIndex {
     const max = this.options.residentMaxBytes;
     if (max === undefined) return;
     const cur = await this.#retry(() => this.#reading());
-    if (cur) await residentGeneration(this.location, cur.dir, cur.meta, max);
+    if (cur) await residentGeneration(this.location, cur.dir, cur.meta, residentBudget(max));
+  }
+
+  /** Why a resident instance searches from disk (its generation does not fit NFR_INDEX_MEMORY_MB). */
+  memoryNote(): string | undefined {
+    return this.options.residentMaxBytes === undefined ? undefined : residentRefusal(this.location);
   }
 
   async close(): Promise<void> {}

@@ -118,6 +118,8 @@ export interface VectorIndex {
   search(vector: Float32Array, limit: number, filter?: SearchFilter): Promise<SearchHit[]>;
   /** Loads ahead what searches will need (the embedded index's resident generation), if anything. */
   warm?(): Promise<void>;
+  /** Why searches are slower than they could be (the resident copy does not fit in memory), after a search. */
+  memoryNote?(): string | undefined;
   close(): Promise<void>;
 }
 

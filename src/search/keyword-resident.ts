@@ -12,22 +12,12 @@
  * Memory: about 0.5 KiB per control plus 7 bytes per (control, word) pair (typed arrays).
  */
 import type pg from 'pg';
-import { matchesFilter, type SearchFilter } from '../index/types.js';
+import { AttributeTable, type ControlAttributes } from '../index/attribute-table.js';
+import { ResidentDoesNotFit, type ResidentBudget } from '../index/resident-budget.js';
+import type { SearchFilter } from '../index/types.js';
 import { inSnapshot } from '../postgres/connection.js';
 import { TopK } from '../index/top-k.js';
-import { B, K1, TITLE_BOOST, type ControlRow, type KeywordHit } from './keyword.js';
-
-interface Doc extends ControlRow {
-  /** Number of lexemes in the vector: length(tsvector). */
-  readonly length: number;
-}
-
-/** The controls holding one lexeme, in control id order, with its count and title flag in each. */
-interface Posting {
-  readonly docs: Int32Array;
-  readonly tf: Uint16Array;
-  readonly title: Uint8Array;
-}
+import { B, K1, TITLE_BOOST, type KeywordHit } from './keyword.js';
 
 /**
  * The lexemes of a tsvector's text form (`'word':1A,4B 'it''s':2`) with their position count and
@@ -75,27 +65,57 @@ export function parseTsvector(text: string): { lexeme: string; tf: number; title
   return out;
 }
 
+/** Entries per chunk of the build's stream of (lexeme, tf and title) pairs: 384 KiB each. */
+const STREAM_CHUNK = 65536;
+
 export class ResidentKeywordIndex {
-  /** Lexemes per control, by row: read in the scoring loops without touching the objects. */
-  private readonly lengths: Uint32Array;
   #scratch: { matched: Int32Array; scores: Float64Array; lengthNorm: Float64Array; seen: Uint8Array } | undefined;
 
+  /**
+   * Postings of every lexeme, one after another in lexeme number order: lexeme k's controls are
+   * rows docs[start[k] .. start[k + 1]) in row (control id) order, and tfTitle holds for each its
+   * position count times two, plus one when a position has weight A (the title). PostgreSQL keeps
+   * at most 256 positions per lexeme, so the count always fits.
+   */
   private constructor(
-    private readonly docs: readonly Doc[],
-    private readonly postings: ReadonlyMap<string, Posting>,
-  ) {
-    this.lengths = Uint32Array.from(docs, (d) => d.length);
-  }
+    private readonly table: AttributeTable,
+    /** Lexemes per control, by row: length(tsvector). */
+    private readonly lengths: Uint32Array,
+    private readonly lexemes: ReadonlyMap<string, number>,
+    private readonly start: Uint32Array,
+    private readonly docs: Int32Array,
+    private readonly tfTitle: Uint16Array,
+  ) {}
 
   get size(): number {
-    return this.docs.length;
+    return this.table.size;
   }
 
-  /** Reads every current control's vector and attributes through a cursor, 5,000 at a time. */
-  static async load(client: pg.ClientBase): Promise<ResidentKeywordIndex> {
-    const docs: Doc[] = [];
-    const building = new Map<string, { docs: number[]; tf: number[]; title: number[] }>();
+  /** Memory it holds, estimated (typed arrays exactly; strings and the lexeme map roughly). */
+  get bytes(): number {
+    let lexemes = 0;
+    for (const l of this.lexemes.keys()) lexemes += 48 + l.length;
+    return this.table.bytes + this.lengths.byteLength + this.start.byteLength + this.docs.byteLength + this.tfTitle.byteLength + lexemes;
+  }
+
+  /**
+   * Reads every current control's vector and attributes through a cursor, 5,000 at a time,
+   * straight into the final arrays: the (lexeme, tf, title) pairs are appended to a stream of
+   * fixed-size typed chunks as the controls arrive, then laid out by lexeme (a counting sort) and
+   * the stream dropped. The transient is the stream, 6 bytes per pair; nothing is held per pair
+   * as a JavaScript value. `fits(steady, building)` may refuse once the size is known (from the
+   * count and the first batch): the load then fails with RESOURCE_LIMIT and nothing is kept.
+   */
+  static async load(client: pg.ClientBase, fits: (bytes: { steady: number; building: number }) => void = () => {}): Promise<ResidentKeywordIndex> {
+    const lexemes = new Map<string, number>();
+    const chunks: { lex: Int32Array; tft: Uint16Array }[] = [];
+    let pairs = 0;
+    let table: AttributeTable | undefined;
+    let lengths = new Uint32Array(0);
     await inSnapshot(client, async () => {
+      const count = Number((await client.query<{ n: string }>('select count(*) as n from src_controls_ver_control where tx_to is null')).rows[0]?.n ?? 0);
+      const builder = AttributeTable.builder(count);
+      lengths = new Uint32Array(count);
       await client.query(
         `declare nfr_keyword_docs no scroll cursor for
          select v.control_id, v.title, v.status, v.family_id, v.key_control, v.owning_function_id, v.owning_location_id,
@@ -108,63 +128,100 @@ export class ResidentKeywordIndex {
           where v.tx_to is null
           order by v.control_id`,
       );
+      let checked = false;
       for (;;) {
-        const r = await client.query<Omit<Doc, 'length'> & { sv: string }>('fetch forward 5000 from nfr_keyword_docs');
+        const r = await client.query<ControlAttributes & { sv: string }>('fetch forward 5000 from nfr_keyword_docs');
         if (r.rows.length === 0) break;
         for (const { sv, ...attributes } of r.rows) {
-          const lexemes = parseTsvector(sv);
-          const id = docs.length;
-          docs.push({ ...attributes, length: lexemes.length });
-          for (const l of lexemes) {
-            let p = building.get(l.lexeme);
-            if (!p) building.set(l.lexeme, (p = { docs: [], tf: [], title: [] }));
-            p.docs.push(id);
-            p.tf.push(Math.min(l.tf, 65535));
-            p.title.push(l.title ? 1 : 0);
+          const doc = builder.size;
+          if (doc >= count) break;
+          builder.add(attributes);
+          const parsed = parseTsvector(sv);
+          lengths[doc] = parsed.length;
+          for (const l of parsed) {
+            let id = lexemes.get(l.lexeme);
+            if (id === undefined) lexemes.set(l.lexeme, (id = lexemes.size));
+            const at = pairs % STREAM_CHUNK;
+            if (at === 0) chunks.push({ lex: new Int32Array(STREAM_CHUNK), tft: new Uint16Array(STREAM_CHUNK) });
+            const chunk = chunks[chunks.length - 1] as { lex: Int32Array; tft: Uint16Array };
+            chunk.lex[at] = id;
+            chunk.tft[at] = Math.min(l.tf, 32767) * 2 + (l.title ? 1 : 0);
+            pairs++;
           }
         }
+        if (!checked && builder.size > 0) {
+          // The first batch tells the size of the whole: pairs and attribute bytes per control.
+          checked = true;
+          const pairsPerControl = pairs / builder.size;
+          const steady = count * (builder.bytesPerRow + 4 + pairsPerControl * 6) + 96 * lexemes.size;
+          fits({ steady: Math.round(steady), building: Math.round(steady + count * pairsPerControl * 6) });
+        }
       }
+      table = builder.finish();
     });
-    // Typed arrays: a quarter of the memory of number arrays, and no pointers for the GC to trace.
-    const postings = new Map<string, Posting>();
-    for (const [lexeme, p] of building) postings.set(lexeme, { docs: Int32Array.from(p.docs), tf: Uint16Array.from(p.tf), title: Uint8Array.from(p.title) });
-    return new ResidentKeywordIndex(docs, postings);
+    // Lay the stream out by lexeme: count, prefix sums, then place each pair (rows in order).
+    const start = new Uint32Array(lexemes.size + 1);
+    for (const c of chunks) {
+      const used = c === chunks[chunks.length - 1] ? pairs - (chunks.length - 1) * STREAM_CHUNK : STREAM_CHUNK;
+      for (let i = 0; i < used; i++) { const k = (c.lex[i] as number) + 1; start[k] = (start[k] as number) + 1; }
+    }
+    for (let k = 0; k < lexemes.size; k++) start[k + 1] = (start[k + 1] as number) + (start[k] as number);
+    const next = start.slice(0, lexemes.size);
+    const docs = new Int32Array(pairs);
+    const tfTitle = new Uint16Array(pairs);
+    let doc = 0;
+    let left = lengths[0] ?? 0;
+    for (let p = 0; p < pairs; p++) {
+      while (left === 0) left = lengths[++doc] as number;
+      const c = chunks[Math.floor(p / STREAM_CHUNK)] as { lex: Int32Array; tft: Uint16Array };
+      const k = c.lex[p % STREAM_CHUNK] as number;
+      const at = next[k] as number;
+      next[k] = at + 1;
+      docs[at] = doc;
+      tfTitle[at] = c.tft[p % STREAM_CHUNK] as number;
+      left--;
+      // A chunk fully placed is dropped at once.
+      if ((p + 1) % STREAM_CHUNK === 0) chunks[Math.floor(p / STREAM_CHUNK)] = EMPTY_CHUNK;
+    }
+    return new ResidentKeywordIndex(table as unknown as AttributeTable, lengths, lexemes, start, docs, tfTitle);
   }
 
   /** BM25 of keyword.ts: N over the controls the filter admits, average length over the matches. */
   search(lexemes: readonly string[], filter: SearchFilter | undefined, limit: number): KeywordHit[] {
-    const terms = [...new Set(lexemes)].map((l) => this.postings.get(l)).filter((p): p is Posting => p !== undefined);
+    const terms: { docs: Int32Array; tfTitle: Uint16Array }[] = [];
+    for (const l of new Set(lexemes)) {
+      const k = this.lexemes.get(l);
+      if (k === undefined) continue;
+      const from = this.start[k] as number;
+      const to = this.start[k + 1] as number;
+      terms.push({ docs: this.docs.subarray(from, to), tfTitle: this.tfTitle.subarray(from, to) });
+    }
     if (terms.length === 0) return [];
-    const docs = this.docs;
+    const size = this.table.size;
     const lengths = this.lengths;
     // Per control, when filtered: 1 admitted, 0 not (computed once per query, over every control).
     let admitted: Uint8Array | undefined;
-    let n = docs.length;
+    let n = size;
     if (filter) {
-      admitted = new Uint8Array(docs.length);
-      n = 0;
-      for (let doc = 0; doc < docs.length; doc++) {
-        if (matchesFilter(docs[doc] as Doc, filter)) {
-          admitted[doc] = 1;
-          n++;
-        }
-      }
+      const a = this.table.admitted(filter);
+      admitted = a.rows;
+      n = a.count;
     }
     // The controls holding any term, in the order first met; per control its running score and
     // the length part of BM25's denominator, the same for every term. Reused by every search
     // (they run one at a time) and cleared where this one wrote: no megabytes allocated per query.
     const { matched, scores, lengthNorm, seen } = (this.#scratch ??= {
-      matched: new Int32Array(docs.length),
-      scores: new Float64Array(docs.length),
-      lengthNorm: new Float64Array(docs.length),
-      seen: new Uint8Array(docs.length),
+      matched: new Int32Array(size),
+      scores: new Float64Array(size),
+      lengthNorm: new Float64Array(size),
+      seen: new Uint8Array(size),
     });
     let m = 0;
     try {
       const df = new Float64Array(terms.length);
       let total = 0;
       for (let k = 0; k < terms.length; k++) {
-        const postings = (terms[k] as Posting).docs;
+        const postings = (terms[k] as { docs: Int32Array }).docs;
         let count = 0;
         for (let j = 0; j < postings.length; j++) {
           const doc = postings[j] as number;
@@ -187,12 +244,13 @@ export class ResidentKeywordIndex {
       for (let k = 0; k < terms.length; k++) {
         const d = df[k] as number;
         const idf = Math.log(1 + (n - d + 0.5) / (d + 0.5));
-        const { docs: postings, tf: tfs, title } = terms[k] as Posting;
+        const { docs: postings, tfTitle } = terms[k] as { docs: Int32Array; tfTitle: Uint16Array };
         for (let j = 0; j < postings.length; j++) {
           const doc = postings[j] as number;
           if (admitted !== undefined && admitted[doc] === 0) continue;
-          const tf = tfs[j] as number;
-          scores[doc] = (scores[doc] as number) + idf * ((tf * (K1 + 1)) / (tf + (lengthNorm[doc] as number))) * (title[j] ? TITLE_BOOST : 1);
+          const packed = tfTitle[j] as number;
+          const tf = packed >> 1;
+          scores[doc] = (scores[doc] as number) + idf * ((tf * (K1 + 1)) / (tf + (lengthNorm[doc] as number))) * ((packed & 1) !== 0 ? TITLE_BOOST : 1);
         }
       }
       // Ties in control id order, as the SQL orders them (docs are loaded in control id order, and
@@ -206,20 +264,7 @@ export class ResidentKeywordIndex {
         top.offer(doc, score);
         floor = top.floor;
       }
-      return top.sorted().map(({ row, score }) => {
-        const d = docs[row] as Doc;
-        return {
-          control_id: d.control_id,
-          title: d.title,
-          status: d.status,
-          family_id: d.family_id,
-          key_control: d.key_control,
-          owning_function_id: d.owning_function_id,
-          owning_location_id: d.owning_location_id,
-          risk_theme_ids: d.risk_theme_ids,
-          score,
-        };
-      });
+      return top.sorted().map(({ row, score }) => ({ ...this.table.row(row), score }) as KeywordHit);
     } finally {
       for (let i = 0; i < m; i++) {
         const doc = matched[i] as number;
@@ -229,6 +274,8 @@ export class ResidentKeywordIndex {
     }
   }
 }
+
+const EMPTY_CHUNK = { lex: new Int32Array(0), tft: new Uint16Array(0) };
 
 /** The query's words as the `english` configuration stems them (a prepared statement: planned once per connection). */
 export async function queryLexemes(client: pg.ClientBase, q: string): Promise<string[]> {
@@ -242,17 +289,33 @@ export async function queryLexemes(client: pg.ClientBase, q: string): Promise<st
 
 /**
  * The server's resident keyword index, rebuilt when `signature()` changes. `load` runs with a
- * client of the caller's choosing (the server's pool).
+ * client of the caller's choosing (the server's pool). The index claims its size from `budget`
+ * (NFR_INDEX_MEMORY_MB, shared with the embedded index's generation) before it is built; when it
+ * does not fit, the promise rejects with ResidentDoesNotFit (kept until the data changes, so the
+ * size is not measured again on every search) and search ranks keywords in PostgreSQL.
  */
-export function residentKeywords(signature: () => Promise<string>, withClient: <T>(fn: (c: pg.ClientBase) => Promise<T>) => Promise<T>): () => Promise<ResidentKeywordIndex> {
+export function residentKeywords(signature: () => Promise<string>, withClient: <T>(fn: (c: pg.ClientBase) => Promise<T>) => Promise<T>, budget?: ResidentBudget): () => Promise<ResidentKeywordIndex> {
   let held: { signature: string; index: Promise<ResidentKeywordIndex> } | undefined;
+  // One build at a time: a rebuild waits for the build before it, so two never hold their
+  // transient memory together.
+  let building: Promise<unknown> = Promise.resolve();
   return async () => {
     const current = await signature();
     if (held?.signature !== current) {
-      const index = withClient((c) => ResidentKeywordIndex.load(c));
+      const fits = (bytes: { steady: number; building: number }) =>
+        budget?.claim('keywords', bytes.building, 'the keyword rankings', 'keyword ranking runs in PostgreSQL, slower');
+      const index = building.then(() =>
+        withClient(async (c) => {
+          const built = await ResidentKeywordIndex.load(c, fits);
+          // Built: what it holds from now on, rather than what building it took.
+          budget?.claim('keywords', built.bytes, 'the keyword rankings', 'keyword ranking runs in PostgreSQL, slower');
+          return built;
+        }),
+      );
+      building = index.catch(() => {});
       held = { signature: current, index };
-      index.catch(() => {
-        if (held?.index === index) held = undefined;
+      index.catch((err: unknown) => {
+        if (held?.index === index && !(err instanceof ResidentDoesNotFit)) held = undefined;
       });
     }
     return held.index;

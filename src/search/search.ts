@@ -27,6 +27,7 @@ import { createEmbedder } from '../enrich/create-embedder.js';
 import type { Embedder } from '../enrich/embedder.js';
 import { NfrError, messageOf } from '../errors.js';
 import { openIndex } from '../index/open-index.js';
+import { ResidentDoesNotFit } from '../index/resident-budget.js';
 import { pgSignature } from '../index/pg-source.js';
 import { isEmptyFilter, matchesFilter, modelMismatch, type IndexModel, type SearchFilter, type VectorIndex } from '../index/types.js';
 import { resolveTarget, withClient } from '../postgres/connection.js';
@@ -172,7 +173,7 @@ export async function searchControls(config: Config, request: SearchRequest, dep
     }
     return {
       ids: mode === 'id' ? await idMatches(client, [q.toUpperCase()], filter, { prefix: true, limit: depth }) : mode === 'hybrid' ? await idMatches(client, idTokens(q), filter, { prefix: false, limit: depth }) : [],
-      keyword: mode === 'keyword' || mode === 'hybrid' ? await keywordRanking(client, q, lexemes, filter, Math.max(depth, mode === 'hybrid' ? FUSION_DEPTH : 0), deps) : [],
+      keyword: mode === 'keyword' || mode === 'hybrid' ? await keywordRanking(client, q, lexemes, filter, Math.max(depth, mode === 'hybrid' ? FUSION_DEPTH : 0), deps, warnings) : [],
     };
   });
 
@@ -257,9 +258,18 @@ export async function searchControls(config: Config, request: SearchRequest, dep
   };
 }
 
-async function keywordRanking(client: pg.ClientBase, q: string, lexemes: readonly string[], filter: SearchFilter, limit: number, deps: SearchDeps): Promise<KeywordHit[]> {
+async function keywordRanking(client: pg.ClientBase, q: string, lexemes: readonly string[], filter: SearchFilter, limit: number, deps: SearchDeps, warnings: string[]): Promise<KeywordHit[]> {
   if (!deps.keywords) return keywordSearch(client, q, filter, limit);
-  return (await deps.keywords()).search(lexemes, isEmptyFilter(filter) ? undefined : filter, limit);
+  let resident: ResidentKeywordIndex;
+  try {
+    resident = await deps.keywords();
+  } catch (err) {
+    // Too large for NFR_INDEX_MEMORY_MB: ranked in PostgreSQL, and the answer says why it is slow.
+    if (!(err instanceof ResidentDoesNotFit)) throw err;
+    warnings.push(err.message);
+    return keywordSearch(client, q, filter, limit);
+  }
+  return resident.search(lexemes, isEmptyFilter(filter) ? undefined : filter, limit);
 }
 
 async function semanticRanking(
@@ -288,6 +298,8 @@ async function semanticRanking(
       return { hits: [], backend: index.kind, location: index.location, model, points: description.points };
     }
     const hits = await index.search(vector, Math.min(depth, MAX_DEPTH + 1), isEmptyFilter(filter) ? undefined : filter);
+    const note = index.memoryNote?.();
+    if (note) warnings.push(note);
     if (deps.checkFreshness !== false) {
       try {
         const current = deps.signature ? await deps.signature() : await withClient(await resolveTarget(config), pgSignature, 'nfr search');

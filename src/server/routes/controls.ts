@@ -9,6 +9,7 @@ import { controlDetail, parseAsOf } from '../../controls/detail.js';
 import { createEmbedder } from '../../enrich/create-embedder.js';
 import { NfrError } from '../../errors.js';
 import { openIndex } from '../../index/open-index.js';
+import { ResidentDoesNotFit, residentBudget } from '../../index/resident-budget.js';
 import type { SearchFilter } from '../../index/types.js';
 import { residentKeywords } from '../../search/keyword-resident.js';
 import { MAX_LIMIT, SEARCH_MODES, searchControls, type SearchMode } from '../../search/search.js';
@@ -43,15 +44,30 @@ export function registerControlRoutes(app: FastifyInstance, deps: ServerDeps, si
   const withClient = <T>(fn: (c: pg.ClientBase) => Promise<T>) => withPoolClient(deps.pool, fn);
   // The server keeps the keyword postings (keyword-resident.ts) and the embedded index's live
   // generation (embedded-resident.ts) in memory.
-  const keywords = residentKeywords(signature, withClient);
+  const keywords = residentKeywords(signature, withClient, residentBudget(deps.config.indexMemoryBytes));
   // One embedder for every request: the GloVe one holds its 40 MB word table.
   const embedder = createEmbedder(deps.config);
   // All three are loaded in the background once the server listens, so the first search does not
   // wait for them (seconds at 100,000 controls). A failure here (no schema yet, no index) is met
   // again, and reported, by the search that needs them.
   app.addHook('onReady', async () => {
+    // The keyword postings first: they claim their share of NFR_INDEX_MEMORY_MB before the
+    // vector index does (see resident-budget.ts). What does not fit is said once here, and in
+    // every search answer it slows.
+    const warn = (message: string) => {
+      app.log.warn(message);
+      // Beside the start-up warnings of `nfr serve`, where an operator looks first.
+      process.stderr.write(`nfr serve: warning: ${message}\n`);
+    };
     const index = openIndex(deps.config, { resident: true });
-    void Promise.allSettled([keywords(), index.warm?.(), embedder.warm?.()]).finally(() => index.close());
+    const keywordsReady = keywords().catch((err: unknown) => {
+      if (err instanceof ResidentDoesNotFit) warn(err.message);
+    });
+    const indexReady = keywordsReady.then(() => index.warm?.()).then(() => {
+      const note = index.memoryNote?.();
+      if (note) warn(note);
+    });
+    void Promise.allSettled([indexReady, embedder.warm?.()]).finally(() => index.close());
   });
   const search = (q: string, mode: SearchMode | undefined, filter: SearchFilter, limit: number | undefined, cursor: string | undefined) => {
     if (limit !== undefined && (limit < 1 || limit > MAX_LIMIT)) throw new NfrError('INVALID_INPUT', `limit ${limit}: expected 1 to ${MAX_LIMIT}`);
