@@ -21,12 +21,14 @@ export interface ServedIngest {
   readonly ingestPeakRssBytes: number;
   /** VmHWM at the end of the whole job (ingestion and enrichment), or when ingestion ended. */
   readonly jobPeakRssBytes: number;
+  /** VmRSS then: what the server keeps once the work is done (steady), bytes. */
+  readonly steadyRssBytes: number;
   readonly status: string;
   readonly job: Record<string, unknown>;
 }
 
-async function vmHwm(pid: number): Promise<number> {
-  const m = /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''));
+async function vmHwm(pid: number, field: 'VmHWM' | 'VmRSS' = 'VmHWM'): Promise<number> {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''));
   return m ? Number(m[1]) * 1024 : 0;
 }
 
@@ -109,7 +111,7 @@ export async function ingestThroughServer(base: string, pid: number, token: stri
       ingestPeak = await vmHwm(pid);
     }
     if ((options.untilIngested && ingestSeconds > 0) || (job.status !== 'pending' && job.status !== 'running')) {
-      return { ingestSeconds, uploadPeakRssBytes: uploadPeak, ingestPeakRssBytes: ingestPeak, jobPeakRssBytes: await vmHwm(pid), status: job.status as string, job };
+      return { ingestSeconds, uploadPeakRssBytes: uploadPeak, ingestPeakRssBytes: ingestPeak, jobPeakRssBytes: await vmHwm(pid), steadyRssBytes: await vmHwm(pid, 'VmRSS'), status: job.status as string, job };
     }
   }
 }

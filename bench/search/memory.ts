@@ -12,7 +12,6 @@
  * and across the rebuild; at 200,000 peak <= steady + 64 MiB. Progress on stderr; the report and
  * a final `RESULT {json}` line on stdout. A missed target is a measurement, not a failure.
  */
-import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -22,10 +21,10 @@ import { BenchServer } from '../api/server.js';
 import { Workspace } from '../api/workspace.js';
 import { insertReferenceData, writeControlsCsv } from '../ingest/dataset.js';
 import { runBench } from '../main.js';
+import { processMemory, type ProcessMemory } from './memory-probe.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const TOKEN = 'bench-search-reader-token-0123456789';
-const MIB = 1048576;
 
 const settingsSchema = z.object({
   BENCH_DIR: z.string().min(1).optional(),
@@ -34,20 +33,6 @@ const settingsSchema = z.object({
   NFR_EMBEDDER: z.string().optional(),
   NFR_INDEX_MEMORY_MB: z.string().optional(),
 });
-
-export interface ProcessMemory {
-  /** VmHWM: the highest resident set so far, MiB. */
-  readonly peak_mib: number;
-  /** VmRSS now, MiB. */
-  readonly rss_mib: number;
-}
-
-/** VmHWM and VmRSS of `pid` from /proc (zeros where /proc is not available). */
-export async function processMemory(pid: number | undefined): Promise<ProcessMemory> {
-  const status = pid === undefined ? '' : await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
-  return { peak_mib: Math.round((kib('VmHWM') * 1024) / MIB), rss_mib: Math.round((kib('VmRSS') * 1024) / MIB) };
-}
 
 /** Two searches that need both resident rankings; throws when one does not answer 200. */
 export async function warmSearches(server: BenchServer, token: string): Promise<void> {

@@ -35,6 +35,7 @@ import { BenchServer } from '../api/server.js';
 import { Workspace } from '../api/workspace.js';
 import { insertReferenceData, writeControlsCsv } from '../ingest/dataset.js';
 import { runBench } from '../main.js';
+import { processMemory, type ProcessMemory } from './memory-probe.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const TOKEN = 'bench-search-reader-token-0123456789';
@@ -99,6 +100,8 @@ interface Speed {
   readonly first_ms: number;
   readonly single: Pick<LoadStats, 'req_per_s' | 'p50_ms' | 'p99_ms' | 'non_2xx'>;
   readonly ten: Pick<LoadStats, 'req_per_s' | 'p50_ms' | 'p99_ms' | 'non_2xx'>;
+  /** The server's VmHWM (peak) and VmRSS (steady) after the load of this mode. */
+  readonly memory: ProcessMemory;
 }
 
 async function speed(parent: string, pgBinDir: string | undefined, controls: number, seconds: number, nfrEnv: Record<string, string | undefined>): Promise<Speed[]> {
@@ -133,8 +136,9 @@ async function speed(parent: string, pgBinDir: string | undefined, controls: num
         const pick = (s: LoadStats) => ({ req_per_s: s.req_per_s, p50_ms: s.p50_ms, p99_ms: s.p99_ms, non_2xx: s.non_2xx });
         const single = pick(await measure(server, { name: `${mode} x1`, paths, token: TOKEN, connections: 1 }, seconds));
         const ten = pick(await measure(server, { name: `${mode} x10`, paths, token: TOKEN, connections: 10 }, seconds));
-        log(`  ${controls} ${mode}: first ${firstMs} ms; 1 connection p50 ${single.p50_ms} ms; 10 connections ${ten.req_per_s} req/s, p99 ${ten.p99_ms} ms`);
-        out.push({ controls, mode, first_ms: firstMs, single, ten });
+        const memory = await processMemory(server.pid);
+        log(`  ${controls} ${mode}: first ${firstMs} ms; 1 connection p50 ${single.p50_ms} ms; 10 connections ${ten.req_per_s} req/s, p99 ${ten.p99_ms} ms; server peak ${memory.peak_mib} MiB, steady ${memory.rss_mib} MiB`);
+        out.push({ controls, mode, first_ms: firstMs, single, ten, memory });
       }
       return out;
     } finally {
@@ -180,7 +184,7 @@ async function run(): Promise<void> {
   for (const q of qualities) lines.push(`  ${q.embedder.padEnd(22)} ${q.mode.padEnd(8)} hit@5 ${(q.hit_at_5 * 100).toFixed(1).padStart(5)} %   MRR ${q.mrr.toFixed(3)}${q.mode === 'hybrid' ? `   (keyword weight ${q.keyword_weight})` : ''}`);
   for (const q of qualities.filter((x) => x.mode === 'hybrid')) lines.push(`  hybrid hit@5 target >= 90 % with ${q.embedder}: ${ok(q.hit_at_5 >= 0.9)}`);
   for (const sp of speeds) {
-    lines.push(`  ${String(sp.controls).padStart(6)} controls ${sp.mode.padEnd(8)} first ${sp.first_ms} ms; 1 conn: p50 ${sp.single.p50_ms} ms (${sp.single.req_per_s} req/s); 10 conn: ${sp.ten.req_per_s} req/s, p50 ${sp.ten.p50_ms} ms, p99 ${sp.ten.p99_ms} ms${sp.ten.non_2xx ? `, ${sp.ten.non_2xx} non-2xx` : ''}`);
+    lines.push(`  ${String(sp.controls).padStart(6)} controls ${sp.mode.padEnd(8)} first ${sp.first_ms} ms; 1 conn: p50 ${sp.single.p50_ms} ms (${sp.single.req_per_s} req/s); 10 conn: ${sp.ten.req_per_s} req/s, p50 ${sp.ten.p50_ms} ms, p99 ${sp.ten.p99_ms} ms${sp.ten.non_2xx ? `, ${sp.ten.non_2xx} non-2xx` : ''}; server peak ${sp.memory.peak_mib} MiB, steady ${sp.memory.rss_mib} MiB`);
     if (sp.mode === 'hybrid' && sp.controls === 20000) lines.push(`    target >= 300 req/s and p99 <= 100 ms: ${ok(sp.ten.req_per_s >= 300 && sp.ten.p99_ms <= 100)}`);
     if (sp.mode === 'hybrid' && sp.controls === 100000) lines.push(`    target p50 <= 50 ms per query: ${ok(sp.single.p50_ms <= 50)}`);
   }
