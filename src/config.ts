@@ -127,6 +127,23 @@ const ENV_SCHEMA = {
   PORT: intIn(0, 65535),
   AUTO_SNAPSHOT_AFTER_INGESTION: z.enum(['true', 'false', '1', '0', 'yes', 'no'], 'true or false'),
   NFR_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'one of fatal, error, warn, info, debug, trace, silent'),
+  NFR_S3_REPOSITORY: z
+    .string()
+    .trim()
+    .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9!_.*'()-]+)*\/?$/, 's3://BUCKET or s3://BUCKET/PREFIX (a bucket name of 3 to 63 lower-case letters, digits, . and -)'),
+  NFR_S3_FORCE_PATH_STYLE: z.enum(['true', 'false', '1', '0', 'yes', 'no'], 'true or false'),
+  AWS_ENDPOINT_URL_S3: z.string().trim().url('an http(s) URL such as https://s3.example.com'),
+  AWS_ENDPOINT_URL: z.string().trim().url('an http(s) URL such as https://s3.example.com'),
+  AWS_REGION: z.string().trim().regex(/^[a-z0-9-]{1,40}$/, 'a region name such as us-east-1'),
+  AWS_DEFAULT_REGION: z.string().trim().regex(/^[a-z0-9-]{1,40}$/, 'a region name such as us-east-1'),
+  NFR_REPOSITORY_KEY_FILE: z.string().trim().min(1),
+  NFR_OFFSITE_MAX_DELAY: z
+    .string()
+    .trim()
+    .regex(/^\d+(s|m|h|d)?$/, 'a duration such as 3600, 90m, 1h or 2d')
+    .transform((v) => Number(/^\d+/.exec(v)?.[0]) * ({ s: 1, m: 60, h: 3600, d: 86400 }[v.slice(-1)] ?? 1))
+    .pipe(z.number().int().min(1, 'a duration of at least 1 second')),
+  NFR_LOCAL_KEEP: intIn(1, 1_000_000),
 } as const;
 
 type EnvName = keyof typeof ENV_SCHEMA;
@@ -204,6 +221,27 @@ export interface Config {
   readonly autoSnapshotAfterIngestion: boolean;
   /** How much `nfr serve` logs (NFR_LOG_LEVEL, pino's levels; default info). */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /**
+   * The offsite repository (NFR_S3_REPOSITORY), or undefined when snapshots live on local disk only.
+   * Credentials are not here: the AWS SDK reads them its standard way (environment, shared files).
+   */
+  readonly offsite: OffsiteConfig | undefined;
+  /** Health turns unhealthy when a completed snapshot has not been offsite for this long (NFR_OFFSITE_MAX_DELAY). */
+  readonly offsiteMaxDelaySeconds: number;
+  /** Keep local copies of only the newest N snapshots (NFR_LOCAL_KEEP); undefined keeps all. */
+  readonly localKeep: number | undefined;
+}
+
+export interface OffsiteConfig {
+  readonly bucket: string;
+  /** Key prefix without a trailing slash ('' for the bucket's root). */
+  readonly prefix: string;
+  /** AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL; undefined means AWS itself. */
+  readonly endpoint: string | undefined;
+  readonly region: string;
+  readonly forcePathStyle: boolean;
+  /** NFR_REPOSITORY_KEY_FILE: encrypt every object on the client with the key (or passphrase) it holds. */
+  readonly keyFile: string | undefined;
 }
 
 /** Values given on the command line; they win over the environment. */
@@ -315,8 +353,29 @@ export function resolveConfig(sources: ConfigSources): Config {
     apiPort: num('NFR_API_PORT') ?? num('PORT') ?? 8080,
     autoSnapshotAfterIngestion: ['true', '1', 'yes'].includes(str('AUTO_SNAPSHOT_AFTER_INGESTION') ?? 'false'),
     logLevel: (str('NFR_LOG_LEVEL') as Config['logLevel'] | undefined) ?? 'info',
+    offsite: offsiteConfig(str, abs),
+    offsiteMaxDelaySeconds: num('NFR_OFFSITE_MAX_DELAY') ?? 3600,
+    localKeep: num('NFR_LOCAL_KEEP'),
   };
   return Object.freeze(config);
+}
+
+function offsiteConfig(str: (name: EnvName) => string | undefined, abs: (p: string) => string): OffsiteConfig | undefined {
+  const repository = str('NFR_S3_REPOSITORY');
+  if (!repository) return undefined;
+  const rest = repository.slice('s3://'.length).replace(/\/+$/, '');
+  const slash = rest.indexOf('/');
+  const endpoint = str('AWS_ENDPOINT_URL_S3') ?? str('AWS_ENDPOINT_URL');
+  const keyFile = str('NFR_REPOSITORY_KEY_FILE');
+  return Object.freeze({
+    bucket: slash < 0 ? rest : rest.slice(0, slash),
+    prefix: slash < 0 ? '' : rest.slice(slash + 1),
+    endpoint,
+    region: str('AWS_REGION') ?? str('AWS_DEFAULT_REGION') ?? 'us-east-1',
+    // Most S3-compatible stores (Swift, MinIO, Ceph) only answer path-style requests.
+    forcePathStyle: endpoint !== undefined || ['true', '1', 'yes'].includes(str('NFR_S3_FORCE_PATH_STYLE') ?? 'false'),
+    keyFile: keyFile === undefined ? undefined : abs(keyFile),
+  });
 }
 
 /** Reads `.env` from the working directory if there is one, then resolves the config. */

@@ -22,6 +22,12 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: { exit: 12, http: 413 },
   UNSUPPORTED_MEDIA_TYPE: { exit: 12, http: 415 },
   DISK_FULL: { exit: 15, http: 507 },
+  /** The offsite repository's endpoint does not answer (down, wrong address, DNS). */
+  OFFSITE_UNREACHABLE: { exit: 16, http: 504 },
+  /** The offsite repository refused the credentials (or they are missing). */
+  OFFSITE_DENIED: { exit: 17, http: 502 },
+  /** The offsite repository's bucket does not exist. */
+  OFFSITE_NO_BUCKET: { exit: 18, http: 424 },
   /** A job stopped because someone cancelled it (`nfr job cancel`, the API, the console). */
   CANCELLED: { exit: 19, http: 409 },
   /** HTTP only: a route exists for the path, not for the method. */
@@ -51,6 +57,9 @@ export const EXIT_MEANINGS: Readonly<Record<number, string>> = {
   13: 'unauthorized (API only: no or unknown token; HTTP 401)',
   14: 'forbidden (API only: the token\'s role may not; HTTP 403)',
   15: 'disk full (no space left where nfr writes, or on the database server; HTTP 507)',
+  16: 'offsite repository unreachable (the S3 endpoint does not answer; HTTP 504)',
+  17: 'offsite repository refused the credentials (HTTP 502)',
+  18: 'offsite repository bucket does not exist (HTTP 424)',
   19: 'cancelled (`nfr job cancel`, the API or the console stopped the job)',
 };
 
