@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { NfrError } from '../errors.js';
 import { catalogSummaries } from '../snapshot/catalog.js';
+import { findManifest, pushSnapshot } from '../snapshot/offsite/copies.js';
+import { offsiteRepository } from '../snapshot/offsite/repository.js';
 import { createSnapshot } from '../snapshot/create.js';
 import { deleteSnapshot } from '../snapshot/delete.js';
 import { snapshotHealth } from '../snapshot/health.js';
@@ -50,7 +52,9 @@ export function registerSnapshotCommands(program: Command): void {
         const m = await createSnapshot(ctx, { name: opts.name, description: opts.description, tags: opts.tag, jobs: opts.jobs, full: opts.full, warm: opts.warm, onProgress: bar.update });
         bar.done();
         emit(opts, { ...m, snapshot_id: m.id, warm: m.warm ?? null }, () =>
-          `created ${m.id} "${m.name}": ${m.tables.length} tables, ${m.tables.reduce((s, t) => s + t.rows, 0)} rows, ${formatBytes(m.total_bytes)} in ${formatDuration(m.duration_ms)}${m.warm ? `; warm as ${m.warm.database} (${formatBytes(m.warm.size_bytes)})` : ''}`,
+          `created ${m.id} "${m.name}": ${m.tables.length} tables, ${m.tables.reduce((s, t) => s + t.rows, 0)} rows, ${formatBytes(m.total_bytes)} in ${formatDuration(m.duration_ms)}${m.warm ? `; warm as ${m.warm.database} (${formatBytes(m.warm.size_bytes)})` : ''}${
+            m.offsite?.status === 'completed' ? `; offsite in ${m.offsite.repository}` : m.offsite?.status === 'failed' ? `\nWARNING: ${m.offsite.error}` : ''
+          }`,
         );
       } finally {
         bar.done();
@@ -62,12 +66,14 @@ export function registerSnapshotCommands(program: Command): void {
     .description('list snapshots, oldest first')
     .option('--json', 'print JSON')
     .action(async (opts: Common) => {
-      const store = snapshotStore(loadConfig().backupPath);
-      const { snapshots, damaged } = await catalogSummaries(store);
-      emit(opts, { snapshots, damaged }, (r) => {
-        if (r.snapshots.length === 0 && r.damaged.length === 0) return `no snapshots in ${store.root}`;
-        const rows = r.snapshots.map((s) => [s.id, s.name, s.created_at.replace('T', ' ').slice(0, 19), s.tags.join(','), s.pipeline_stage ?? '-', formatBytes(s.total_bytes), s.warm ? formatBytes(s.warm.size_bytes) : '-']);
-        const text = table(['ID', 'NAME', 'CREATED (UTC)', 'TAGS', 'STAGE', 'SIZE', 'WARM'], rows);
+      const config = loadConfig();
+      const store = snapshotStore(config.backupPath);
+      const { snapshots, damaged, offsite } = await catalogSummaries(store, config);
+      emit(opts, { snapshots, damaged, offsite }, (r) => {
+        const warning = r.offsite.error ? `\nWARNING: the offsite repository could not be read, so LOCATION shows only what is on local disk: ${r.offsite.error}` : '';
+        if (r.snapshots.length === 0 && r.damaged.length === 0) return `no snapshots in ${store.root}${r.offsite.repository === 'none' ? '' : ` or ${r.offsite.repository}`}${warning}`;
+        const rows = r.snapshots.map((s) => [s.id, s.name, s.created_at.replace('T', ' ').slice(0, 19), s.tags.join(','), s.pipeline_stage ?? '-', formatBytes(s.total_bytes), s.location, s.warm ? formatBytes(s.warm.size_bytes) : '-']);
+        const text = table(['ID', 'NAME', 'CREATED (UTC)', 'TAGS', 'STAGE', 'SIZE', 'LOCATION', 'WARM'], rows) + warning;
         return r.damaged.length ? `${text}\n\ndamaged:\n${r.damaged.map((d) => `  ${d.id}: ${d.problem}`).join('\n')}` : text;
       });
     });
@@ -79,12 +85,14 @@ export function registerSnapshotCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: Common & { id: string }) => {
       const id = parseSnapshotId(opts.id);
-      const store = snapshotStore(loadConfig().backupPath);
-      const { manifest } = await loadSnapshot(store, id);
+      const config = loadConfig();
+      const store = snapshotStore(config.backupPath);
+      const { manifest, location } = await findManifest({ config, store }, id);
       const warm = (await readAllWarmCopies(store)).get(id) ?? null;
-      emit(opts, { ...manifest, warm }, (m) =>
+      emit(opts, { ...manifest, location, warm }, (m) =>
         [
           `${m.id}  ${m.name}`,
+          `  location    ${location}`,
           warm ? `  warm        ${warm.database} (${formatBytes(warm.size_bytes)}, since ${warm.warmed_at}${warm.last_restored_at ? `, last restored ${warm.last_restored_at}` : ''})` : '',
           m.description ? `  ${m.description}` : '',
           `  created     ${m.created_at} (${formatDuration(m.duration_ms)})`,
@@ -161,8 +169,8 @@ export function registerSnapshotCommands(program: Command): void {
     .action(async (opts: Common & { id: string; yes?: boolean; skipConfirm?: boolean }) => {
       const id = parseSnapshotId(opts.id);
       const ctx = await openContext(loadConfig());
-      const { manifest } = await loadSnapshot(ctx.store, id);
-      await confirm(`Delete snapshot ${id} "${manifest.name}" (${formatBytes(manifest.total_bytes)})?`, { yes: opts.yes === true || opts.skipConfirm === true, json: opts.json });
+      const { manifest, location } = await findManifest(ctx, id);
+      await confirm(`Delete snapshot ${id}${location === 'both' ? ' (local and offsite copies)' : location === 'offsite' ? ' (offsite copy)' : ''} "${manifest.name}" (${formatBytes(manifest.total_bytes)})?`, { yes: opts.yes === true || opts.skipConfirm === true, json: opts.json });
       const r = await deleteSnapshot(ctx, id);
       emit(opts, r, () => `deleted ${r.id} "${r.name}", freed ${formatBytes(r.freed_bytes)}`);
     });
@@ -172,11 +180,16 @@ export function registerSnapshotCommands(program: Command): void {
     .description('check every file of a snapshot against its manifest')
     .requiredOption('--id <id>', 'snapshot id (SNAP-YYYY-NNNN)')
     .option('--deep', 'also restore into a scratch database and compare row counts')
+    .option('--offsite', 'check the offsite copy instead: read every object back from the bucket')
     .option('--json', 'print JSON')
-    .action(async (opts: Common & { id: string; deep?: boolean }) => {
+    .action(async (opts: Common & { id: string; deep?: boolean; offsite?: boolean }) => {
       const id = parseSnapshotId(opts.id);
       const config = loadConfig();
-      const result = opts.deep
+      if (opts.deep && opts.offsite) throw new NfrError('USAGE', '--deep and --offsite check different copies: give one');
+      const bar = progressLine(opts);
+      const result = opts.offsite
+        ? await offsiteRepository(config).verify(id, (p) => bar.update({ phase: p.phase, tables_done: p.files_done, tables_total: p.files_total, bytes: p.bytes })).finally(() => bar.done())
+        : opts.deep
         ? await deepVerify(await openContext(config), id)
         : await (async () => {
             const { dir, manifest } = await loadSnapshot(snapshotStore(config.backupPath), id);
@@ -188,6 +201,28 @@ export function registerSnapshotCommands(program: Command): void {
           : `${r.id} FAILED:\n  ${r.problems.join('\n  ')}`,
       );
       if (!result.ok) throw new NfrError('VERIFY_FAILED', `snapshot ${id} failed verification (${result.problems.length} problem(s))`, { details: { problems: result.problems, reported: true } });
+    });
+
+  snapshot
+    .command('push')
+    .description('upload a snapshot that is not offsite yet to the offsite repository (NFR_S3_REPOSITORY)')
+    .requiredOption('--id <id>', 'snapshot id (SNAP-YYYY-NNNN)')
+    .option('--json', 'print JSON')
+    .action(async (opts: Common & { id: string }) => {
+      const id = parseSnapshotId(opts.id);
+      const ctx = await openContext(loadConfig());
+      const bar = progressLine(opts);
+      try {
+        const r = await pushSnapshot(ctx, id, bar.update);
+        bar.done();
+        emit(opts, r, () =>
+          r.uploaded
+            ? `pushed ${r.snapshot_id} to ${offsiteRepository(ctx.config).description}: ${r.files} files, ${formatBytes(r.bytes)}${r.encrypted ? ` encrypted (key ${r.key_fingerprint})` : ''}, read back and checked`
+            : `${r.snapshot_id} is already offsite in ${offsiteRepository(ctx.config).description}`,
+        );
+      } finally {
+        bar.done();
+      }
     });
 
   snapshot

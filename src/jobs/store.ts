@@ -15,7 +15,7 @@ import { inTransaction } from './control-db.js';
 export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
-export const JOB_KINDS = ['snapshot.create', 'snapshot.restore', 'snapshot.undo', 'snapshot.warm', 'snapshot.diff', 'ingest.controls', 'ingest.context', 'index.sync', 'snapshot.scheduled'] as const;
+export const JOB_KINDS = ['snapshot.create', 'snapshot.restore', 'snapshot.undo', 'snapshot.warm', 'snapshot.diff', 'snapshot.push', 'ingest.controls', 'ingest.context', 'index.sync', 'snapshot.scheduled'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 /** What operation each kind of job is, as alerts and /metrics name failures. */
@@ -26,6 +26,7 @@ export const JOB_OPERATION: Readonly<Record<JobKind, string>> = {
   'snapshot.restore': 'restore',
   'snapshot.undo': 'restore',
   'snapshot.diff': 'diff',
+  'snapshot.push': 'snapshot',
   'ingest.controls': 'ingestion',
   'ingest.context': 'ingestion',
   'index.sync': 'index',

@@ -45,15 +45,18 @@ export function indexSyncOutcome(r: SyncResult): JobOutcome {
 }
 
 /** Maps snapshot progress to a job percentage (phases get fixed bands, tables fill the band) and counts. */
-export function snapshotProgress(kind: 'create' | 'restore' | 'warm' | 'diff', p: Progress): JobReport {
+export function snapshotProgress(kind: 'create' | 'restore' | 'warm' | 'diff' | 'push', p: Progress): JobReport {
   const bands: Record<string, [number, number]> =
-    kind === 'create'
-      ? { dumping: [2, 95], completed: [100, 100] }
+    kind === 'push'
+      ? { uploading: [1, 90], 'checking upload': [90, 99], completed: [100, 100] }
+      : kind === 'create'
+      ? { dumping: [2, 95], uploading: [95, 98], 'checking upload': [98, 99], completed: [100, 100] }
       : kind === 'warm'
         ? { verifying: [1, 5], restoring: [5, 92], checking: [92, 99], completed: [100, 100] }
         : kind === 'diff'
           ? { cloning: [5, 60], restoring: [5, 80], comparing: [80, 99], completed: [100, 100] }
         : {
+            downloading: [0, 1],
             verifying: [1, 5],
             backup: [5, 30],
             restoring: [30, 85],

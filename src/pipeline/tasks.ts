@@ -21,6 +21,7 @@ import { restoreSnapshot, undoLastRestore } from '../snapshot/restore/index.js';
 import { pruneSnapshots } from '../snapshot/retention.js';
 import type { Context } from '../runtime/context.js';
 import { warmSnapshot } from '../snapshot/warm.js';
+import { pushSnapshot } from '../snapshot/offsite/copies.js';
 import { afterContextIngested, afterControlsIngested } from './controls.js';
 import { ingestStoredControlsOnThread } from './controls-thread.js';
 import { contextOutcome, controlsOutcome, indexSyncOutcome, snapshotProgress } from './outcome.js';
@@ -41,6 +42,7 @@ export const TASK_PARAMS = {
     entity: z.enum(DIFF_ENTITIES.map((e) => e.entity)).optional(),
     change: z.enum(DIFF_CHANGES).optional(),
   }),
+  'snapshot.push': z.object({ snapshot_id: z.string() }),
   'ingest.controls': z.object({
     upload_id: uploadId,
     filename: z.string(),
@@ -88,6 +90,7 @@ const TASKS: { [K in JobKind]: Task<K> } = {
       onProgress: (progress) => report(snapshotProgress('diff', progress)),
     }),
   'snapshot.warm': (ctx, p, report) => warmSnapshot(ctx, { id: parseSnapshotId(p.snapshot_id), onProgress: (progress) => report(snapshotProgress('warm', progress)) }),
+  'snapshot.push': (ctx, p, report) => pushSnapshot(ctx, parseSnapshotId(p.snapshot_id), (progress) => report(snapshotProgress('push', progress))),
   'ingest.controls': async (ctx, p, report) => {
     report({ step: 'ingesting', percent: 5 });
     const stored: StoredUpload = {

@@ -25,7 +25,7 @@ const LOCK_NAMESPACE = 0x4e4652;
 /** How long any operation waits for a `recover` holder (which finishes in well under a second). */
 const RECOVER_GRACE_MS = 10_000;
 
-export type OperationKind = 'create' | 'restore' | 'undo' | 'delete' | 'prune' | 'verify' | 'recover' | 'ingest' | 'warm' | 'cool' | 'diff';
+export type OperationKind = 'create' | 'restore' | 'undo' | 'delete' | 'prune' | 'verify' | 'recover' | 'ingest' | 'warm' | 'cool' | 'diff' | 'push';
 
 export interface LockHolder {
   readonly pid: number;

@@ -25,7 +25,7 @@ export const JOB = {
   required: ['job_id', 'kind', 'status', 'progress_percent', 'created_at', 'updated_at'],
   properties: {
     job_id: { type: 'string', format: 'uuid' },
-    kind: { type: 'string', enum: ['snapshot.create', 'snapshot.restore', 'snapshot.undo', 'snapshot.warm', 'snapshot.diff', 'ingest.controls', 'ingest.context', 'index.sync', 'snapshot.scheduled'] },
+    kind: { type: 'string', enum: ['snapshot.create', 'snapshot.restore', 'snapshot.undo', 'snapshot.warm', 'snapshot.diff', 'snapshot.push', 'ingest.controls', 'ingest.context', 'index.sync', 'snapshot.scheduled'] },
     status: { type: 'string', enum: ['pending', 'running', 'completed', 'failed', 'cancelled'] },
     progress_percent: { type: 'number', minimum: 0, maximum: 100 },
     progress: { type: 'number', description: "the original system's name for progress_percent" },

@@ -25,6 +25,9 @@ import { firingAlerts, startWatcher } from '../alerts/watcher.js';
 import { ScheduleStore } from '../schedules/store.js';
 import { startTicker } from '../schedules/ticker.js';
 import { buildApp } from './app.js';
+import { pushPending } from '../snapshot/offsite/copies.js';
+import { offsiteRepository } from '../snapshot/offsite/repository.js';
+import type { Context } from '../runtime/context.js';
 import { tokenTable } from './auth.js';
 import { serverLogger, type Logger } from './log.js';
 
@@ -54,6 +57,8 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
   const log = listen.log ?? serverLogger(config);
   const requestCtx = await openContext(config);
   const ctx = waitingForLock(requestCtx, JOB_LOCK_WAIT_SECONDS);
+  // A bucket that is missing, unreachable or refuses us is said at start-up, not at the first push.
+  await offsiteRepository(config).check();
   const control = await openControlDatabase(ctx);
   // What is open so far, closed again in reverse if the start fails half-way (a busy port): a
   // pool or pg-boss's timers left open would keep the process from exiting.
@@ -131,6 +136,7 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
       },
       onError: (err) => log.error({ err }, `alerts: ${messageOf(err)}`),
     });
+    const offsiteRetry = retryOffsite(requestCtx, logError);
     let closing: Promise<void> | undefined;
     return {
       app,
@@ -140,6 +146,7 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
       warnings,
       close(graceMs = config.shutdownGraceSeconds * 1000) {
         closing ??= (async () => {
+          offsiteRetry.stop();
           await app.close();
           await ticker.stop();
           await watcher.stop();
@@ -155,6 +162,34 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
     await closeOpened();
     throw err;
   }
+}
+
+/** How often a server pushes the snapshots that are not offsite yet (a failed upload, a bucket that was down). */
+const OFFSITE_RETRY_MS = 5 * 60_000;
+
+/** Retries pushes in the background; a busy lock just means next time. */
+function retryOffsite(ctx: Context, logError: (err: unknown) => void): { stop(): void } {
+  if (!offsiteRepository(ctx.config).configured) return { stop() {} };
+  let running = false;
+  const tick = () => {
+    if (running) return;
+    running = true;
+    pushPending(ctx)
+      .then((results) => {
+        for (const r of results) if (!r.ok) logError(new Error(`offsite push of ${r.id}: ${r.error}`));
+      }, logError)
+      .finally(() => (running = false));
+  };
+  const first = setTimeout(tick, 30_000);
+  const timer = setInterval(tick, OFFSITE_RETRY_MS);
+  first.unref();
+  timer.unref();
+  return {
+    stop() {
+      clearTimeout(first);
+      clearInterval(timer);
+    },
+  };
 }
 
 /** Serialises creating the queue across servers starting at once (see createQueueOnce). */

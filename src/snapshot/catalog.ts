@@ -9,6 +9,8 @@ import { isSnapshotId, type SnapshotId } from './ids.js';
 import { readManifest, summarize, type Manifest, type SnapshotSummary } from './manifest.js';
 import type { SnapshotStore } from '../runtime/context.js';
 import { readAllWarmCopies } from './warm-copies.js';
+import { offsiteRepository, type OffsiteRepository } from './offsite/repository.js';
+import type { Config } from '../config.js';
 
 export interface CatalogEntry {
   readonly id: SnapshotId;
@@ -43,11 +45,41 @@ export function compareIds(a: string, b: string): number {
   return Number(ya) - Number(yb) || Number(na) - Number(nb);
 }
 
-/** The catalog as `list` shows it: completed snapshots with their warm copies, and damaged directories. */
-export async function catalogSummaries(store: SnapshotStore): Promise<{ snapshots: SnapshotSummary[]; damaged: { id: string; problem: string | null }[] }> {
-  const [entries, warm] = await Promise.all([listCatalog(store), readAllWarmCopies(store)]);
+/** Where the catalog's snapshots are kept; `error` says why the offsite side could not be read. */
+export interface CatalogPlaces {
+  readonly repository: string;
+  readonly error: string | null;
+}
+
+/**
+ * The catalog as `list` shows it: completed snapshots in either place (local directory, offsite
+ * repository) with where each is and its warm copy, and damaged directories. An offsite
+ * repository that cannot be read does not hide the local snapshots: they are listed, and
+ * `offsite.error` says why their offsite side is unknown.
+ */
+export async function catalogSummaries(
+  store: SnapshotStore,
+  config: Config,
+): Promise<{ snapshots: (SnapshotSummary & { location: 'local' | 'offsite' | 'both' })[]; damaged: { id: string; problem: string | null }[]; offsite: CatalogPlaces }> {
+  const repo: OffsiteRepository = offsiteRepository(config);
+  const [entries, warm, remote] = await Promise.all([
+    listCatalog(store),
+    readAllWarmCopies(store),
+    repo.ids().then(
+      (ids) => ({ ids, error: null }),
+      (err: unknown) => ({ ids: new Set<SnapshotId>(), error: messageOf(err) }),
+    ),
+  ]);
+  const local = entries.flatMap((e) => (e.manifest ? [summarize(e.manifest, warm.get(e.manifest.id))] : []));
+  const localIds = new Set(entries.map((e) => e.id));
+  const offsiteOnly: (SnapshotSummary & { location: 'offsite' })[] = [];
+  for (const id of [...remote.ids].filter((i) => !localIds.has(i)).sort(compareIds)) {
+    const found = await repo.get(id).catch(() => undefined);
+    if (found) offsiteOnly.push({ ...summarize(found.manifest), location: 'offsite' });
+  }
   return {
-    snapshots: entries.flatMap((e) => (e.manifest ? [summarize(e.manifest, warm.get(e.manifest.id))] : [])),
+    snapshots: [...local.map((s) => ({ ...s, location: remote.ids.has(s.id as SnapshotId) ? ('both' as const) : ('local' as const) })), ...offsiteOnly].sort((a, b) => compareIds(a.id, b.id)),
     damaged: entries.filter((e) => !e.manifest).map((e) => ({ id: e.id, problem: e.problem })),
+    offsite: { repository: repo.description, error: remote.error },
   };
 }

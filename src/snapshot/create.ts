@@ -33,6 +33,7 @@ import { DUMP_DIR, snapshotDir } from './store.js';
 import { type Context } from '../runtime/context.js';
 import { warmSnapshotLocked } from './warm.js';
 import type { WarmCopy } from './warm-copies.js';
+import { copyOffsite, type OffsiteCopy } from './offsite/copies.js';
 
 export interface CreateOptions {
   readonly name: string;
@@ -68,7 +69,7 @@ export function validateCreateOptions(options: CreateOptions): void {
 }
 
 /** Takes a snapshot of the live database under the operation lock (and warms it with `warm`). */
-export async function createSnapshot(ctx: Context, options: CreateOptions & { readonly warm?: boolean | undefined }): Promise<Manifest & { warm?: WarmCopy }> {
+export async function createSnapshot(ctx: Context, options: CreateOptions & { readonly warm?: boolean | undefined }): Promise<Manifest & { warm?: WarmCopy; offsite?: OffsiteCopy }> {
   validateCreateOptions(options);
   return withOperation(ctx, 'create', null, async (op) => {
     const manifest = await createSnapshotLocked(ctx, op, options);
@@ -83,7 +84,7 @@ export async function createSnapshot(ctx: Context, options: CreateOptions & { re
 }
 
 /** The create itself, for callers that already hold the lock (restore's pre-restore backup). */
-export async function createSnapshotLocked(ctx: Context, op: Operation, options: CreateOptions): Promise<Manifest> {
+export async function createSnapshotLocked(ctx: Context, op: Operation, options: CreateOptions): Promise<Manifest & { offsite?: OffsiteCopy }> {
   validateCreateOptions(options);
   const started = new Date();
   const id = options.id ?? (await reserveSnapshotId(ctx, op.maint));
@@ -99,7 +100,9 @@ export async function createSnapshotLocked(ctx: Context, op: Operation, options:
     await rename(work, final);
     await fsyncDir(ctx.store.root);
     await recordEvent(ctx.store, { operation: 'create', status: 'completed', snapshot_id: id, duration_ms: manifest.duration_ms });
-    return manifest;
+    // Completed from here on, whatever the bucket does: a failed upload leaves it not offsite yet.
+    const offsite = await copyOffsite(ctx, manifest, options.onProgress);
+    return { ...manifest, offsite };
   } catch (err) {
     await rm(work, { recursive: true, force: true }).catch(() => {});
     await recordEvent(ctx.store, { operation: 'create', status: 'failed', snapshot_id: id, duration_ms: Date.now() - started.getTime(), error: (err as Error).message }).catch(() => {});

@@ -7,8 +7,11 @@ import { withOperation } from '../runtime/operation.js';
 import { recordEvent } from './state.js';
 import { snapshotDir } from './store.js';
 import { type Context, type SnapshotStore } from '../runtime/context.js';
-import { loadSnapshot } from './verify.js';
 import { coolLocked } from './warm-copies.js';
+import { findManifest } from './offsite/copies.js';
+import { offsiteRepository } from './offsite/repository.js';
+import { pathExists } from '../util/fs.js';
+import type pg from 'pg';
 
 export interface DeleteResult {
   readonly id: string;
@@ -16,16 +19,29 @@ export interface DeleteResult {
   readonly freed_bytes: number;
 }
 
-/** Deletes a snapshot (and its warm copy). Runs under the operation lock, so never while it is being restored. */
+/**
+ * Deletes a snapshot everywhere: its warm copy, its offsite copy and its local directory. Runs
+ * under the operation lock, so never while it is being restored.
+ */
 export async function deleteSnapshot(ctx: Context, id: SnapshotId): Promise<DeleteResult> {
   return withOperation(ctx, 'delete', id, async (op) => {
-    const { manifest } = await loadSnapshot(ctx.store, id);
-    // Cooled first: a kill in between leaves a snapshot that is simply not warm.
-    await coolLocked(ctx, op.maint, id);
-    await removeSnapshotDir(ctx.store, id);
+    const { manifest } = await findManifest(ctx, id);
+    await removeEverywhere(ctx, op.maint, id);
     await recordEvent(ctx.store, { operation: 'delete', status: 'completed', snapshot_id: id });
     return { id, name: manifest.name, freed_bytes: manifest.total_bytes };
   });
+}
+
+/**
+ * Removes every copy of a snapshot; call under the lock. Cooled first: a kill in between leaves
+ * a snapshot that is simply not warm. Then the offsite copy: should the bucket fail, the local
+ * copy is still there and the delete can be retried, where the other order would leave the
+ * snapshot deleted here and still listed (and restorable) from the bucket.
+ */
+export async function removeEverywhere(ctx: Context, maint: pg.ClientBase, id: SnapshotId): Promise<void> {
+  await coolLocked(ctx, maint, id);
+  await offsiteRepository(ctx.config).remove(id);
+  if (await pathExists(snapshotDir(ctx.store, id))) await removeSnapshotDir(ctx.store, id);
 }
 
 /** Moves the snapshot out of the catalog atomically, then deletes its files. Call under the lock. */

@@ -5,6 +5,8 @@
  * staging databases, a backup volume 95 % full, an unreachable server. No snapshot yet and a
  * volume 80 % full are warnings.
  */
+import { notOffsite } from './offsite/copies.js';
+import { offsiteRepository } from './offsite/repository.js';
 import { statfs } from 'node:fs/promises';
 import { connect } from '../postgres/connection.js';
 import { leftoverStagingDatabases } from '../postgres/databases.js';
@@ -17,7 +19,7 @@ import type { Context } from '../runtime/context.js';
 export type HealthLevel = 'healthy' | 'warning' | 'unhealthy';
 
 export interface HealthCheck {
-  readonly name: 'latest_snapshot' | 'failures' | 'disk' | 'warm_copies' | 'pre_restore_backup' | 'staging_databases' | 'database';
+  readonly name: 'latest_snapshot' | 'failures' | 'disk' | 'warm_copies' | 'pre_restore_backup' | 'staging_databases' | 'database' | 'offsite';
   readonly status: HealthLevel;
   readonly message: string;
   readonly value: unknown;
@@ -116,6 +118,9 @@ export async function snapshotHealth(ctx: Context, now = new Date()): Promise<He
     checks.push({ name: 'database', status: 'unhealthy', message: (err as Error).message, value: null });
   }
 
+  const offsite = await offsiteHealth(ctx, now);
+  if (offsite) checks.push(offsite);
+
   const status: HealthLevel = checks.some((c) => c.status === 'unhealthy') ? 'unhealthy' : checks.some((c) => c.status === 'warning') ? 'warning' : 'healthy';
   return { status, checks };
 }
@@ -125,4 +130,33 @@ function humanBytes(n: number): string {
   if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(1)} GiB`;
   if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
   return `${(n / 1024).toFixed(0)} KiB`;
+}
+
+/**
+ * Snapshots not offsite yet: unhealthy once one has waited longer than NFR_OFFSITE_MAX_DELAY (or
+ * the repository cannot be read), a warning while uploads are merely pending. Undefined without
+ * an offsite repository.
+ */
+async function offsiteHealth(ctx: Context, now: Date): Promise<HealthCheck | undefined> {
+  const repo = offsiteRepository(ctx.config);
+  if (!repo.configured) return undefined;
+  const maxDelay = ctx.config.offsiteMaxDelaySeconds;
+  let pending: Awaited<ReturnType<typeof notOffsite>>;
+  try {
+    pending = await notOffsite(ctx);
+  } catch (err) {
+    return { name: 'offsite', status: 'unhealthy', message: (err as Error).message, value: { repository: repo.description } };
+  }
+  const overdue = pending.filter((m) => now.getTime() - new Date(m.completed_at).getTime() > maxDelay * 1000);
+  const ids = (list: typeof pending) => list.map((m) => m.id);
+  return {
+    name: 'offsite',
+    status: overdue.length ? 'unhealthy' : pending.length ? 'warning' : 'healthy',
+    message: overdue.length
+      ? `${overdue.length} snapshot(s) not offsite for longer than ${maxDelay} s (NFR_OFFSITE_MAX_DELAY): ${ids(overdue).join(', ')}; push with nfr snapshot push --id ${overdue[0]?.id}`
+      : pending.length
+        ? `${pending.length} snapshot(s) waiting to be pushed to ${repo.description}: ${ids(pending).join(', ')}`
+        : `every snapshot is in ${repo.description}`,
+    value: { repository: repo.description, not_offsite: ids(pending), overdue: ids(overdue), max_delay_seconds: maxDelay },
+  };
 }

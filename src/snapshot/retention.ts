@@ -5,10 +5,9 @@
  */
 import type { SnapshotId } from './ids.js';
 import type { Manifest } from './manifest.js';
-import { removeSnapshotDir } from './delete.js';
-import { completedSnapshots } from './catalog.js';
+import { removeEverywhere } from './delete.js';
+import { everySnapshot } from './offsite/copies.js';
 import { withOperation } from '../runtime/operation.js';
-import { coolLocked } from './warm-copies.js';
 import { recordEvent } from './state.js';
 import type { Context } from '../runtime/context.js';
 
@@ -98,7 +97,7 @@ export interface PruneOptions {
 
 export async function pruneSnapshots(ctx: Context, options: PruneOptions): Promise<PruneResult> {
   const policy = ctx.config.retention;
-  const plan = async () => planRetention(await completedSnapshots(ctx.store), policy, options.now ?? new Date());
+  const plan = async () => planRetention(await everySnapshot(ctx), policy, options.now ?? new Date());
   const summarize = (decisions: RetentionDecision[], dryRun: boolean): PruneResult => {
     const deleted = decisions.filter((d) => !d.keep);
     return { dry_run: dryRun, deleted, kept: decisions.filter((d) => d.keep), freed_bytes: deleted.reduce((s, d) => s + d.bytes, 0) };
@@ -114,8 +113,7 @@ export async function pruneSnapshots(ctx: Context, options: PruneOptions): Promi
     const decisions = (await plan()).map((d): RetentionDecision => (d.keep || !confirmed || confirmed.has(d.id) ? d : { ...d, keep: true, reasons: [...d.reasons, 'unconfirmed'] }));
     for (const d of decisions) {
       if (d.keep) continue;
-      await coolLocked(ctx, op.maint, d.id);
-      await removeSnapshotDir(ctx.store, d.id as SnapshotId);
+      await removeEverywhere(ctx, op.maint, d.id as SnapshotId);
     }
     const result = summarize(decisions, false);
     await recordEvent(ctx.store, { operation: 'prune', status: 'completed', details: { deleted: result.deleted.map((d) => d.id) } });

@@ -11,6 +11,8 @@ import type pg from 'pg';
 import { connect, transaction } from '../postgres/connection.js';
 import type { Context, SnapshotStore } from '../runtime/context.js';
 import { lockKey } from '../runtime/lock.js';
+import { openControlDatabase } from '../jobs/control-db.js';
+import { offsiteRepository } from './offsite/repository.js';
 
 async function readJson<T>(file: string): Promise<T | undefined> {
   try {
@@ -26,11 +28,16 @@ async function readJson<T>(file: string): Promise<T | undefined> {
  * file is advanced before the id is used, and existing directories (completed, in progress
  * or being deleted) are taken into account, so an id is never handed out twice.
  */
-export async function allocateSnapshotId(store: SnapshotStore, now = new Date()): Promise<SnapshotId> {
+export async function allocateSnapshotId(store: SnapshotStore, now = new Date(), taken: Iterable<string> = []): Promise<SnapshotId> {
   const year = now.getUTCFullYear();
   const file = path.join(store.stateDir, 'sequence.json');
   const seq = (await readJson<Record<string, number>>(file)) ?? {};
   let last = seq[String(year)] ?? 0;
+  for (const id of taken) {
+    if (!isSnapshotId(id)) continue;
+    const { year: y, n } = splitSnapshotId(id);
+    if (y === year && n > last) last = n;
+  }
   for (const dir of [store.root, store.tmpDir, store.trashDir]) {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       const id = name.slice(0, name.indexOf('@') === -1 ? undefined : name.indexOf('@'));
@@ -51,16 +58,31 @@ const ID_LOCK_NAMESPACE = 0x4e4653;
  * Reserves the next snapshot id. Ids are handed out under their own short transaction-scoped
  * advisory lock, not the operation lock, so the API can answer a create request with its
  * snapshot id at once while the create itself still waits its turn.
+ *
+ * The sequence lives in the control database (shared by every server of this database), and
+ * each allocation is seeded from the highest id on local disk and in the offsite repository:
+ * servers with separate backup directories sharing one bucket never hand out the same id.
  */
-export async function reserveSnapshotId(ctx: Context, maint?: pg.ClientBase): Promise<SnapshotId> {
-  const client = maint ?? (await connect(ctx.maintenance, 'nfr id'));
+export async function reserveSnapshotId(ctx: Context, _maint?: pg.ClientBase): Promise<SnapshotId> {
+  // Ids in the bucket only seed the sequence; one that cannot be listed now is still in the
+  // control database's sequence if a server of this database made it.
+  const offsite = await offsiteRepository(ctx.config)
+    .ids()
+    .catch(() => new Set<string>());
+  const control = await openControlDatabase(ctx);
+  const client = await connect(control, 'nfr id');
   try {
     return await transaction(client, async () => {
+      const year = new Date().getUTCFullYear();
       await client.query('select pg_advisory_xact_lock($1, $2)', [ID_LOCK_NAMESPACE, lockKey(ctx.target.database)]);
-      return allocateSnapshotId(ctx.store);
+      const row = await client.query<{ last: number }>('select last from nfr_snapshot_sequence where year = $1', [year]);
+      const shared = row.rows[0] ? [formatSnapshotId(year, row.rows[0].last)] : [];
+      const id = await allocateSnapshotId(ctx.store, new Date(), [...offsite, ...shared]);
+      await client.query('insert into nfr_snapshot_sequence (year, last) values ($1, $2) on conflict (year) do update set last = excluded.last', [year, splitSnapshotId(id).n]);
+      return id;
     });
   } finally {
-    if (!maint) await (client as pg.Client).end().catch(() => {});
+    await client.end().catch(() => {});
   }
 }
 

@@ -8,6 +8,8 @@
  * `NFR_FAULT_POINT=<name>:pause` stops there like the plain form, but only until the job is
  * cancelled (`signal`): the cancel tests catch a job at an exact step and cancel it there.
  *
+ * `NFR_FAULT_POINT=<name>:hold` announces the point and waits there for SIGUSR2, so a test can
+ * change the world (stop the object store) at exactly that step and let the operation run on.
  * Unset (the normal case) it does nothing.
  */
 import { NfrError } from '../errors.js';
@@ -21,6 +23,11 @@ export async function faultPoint(name: string, signal?: AbortSignal): Promise<vo
       const keepAlive = setInterval(() => {}, 1 << 30);
       signal?.addEventListener('abort', () => (clearInterval(keepAlive), resolve()), { once: true });
     });
+    return;
+  }
+  if (setting === `${name}:hold`) {
+    process.stderr.write(`nfr-fault-point: ${name}\n`);
+    await new Promise<void>((resolve) => process.once('SIGUSR2', () => resolve()));
     return;
   }
   if (setting === `${name}:fail`) {

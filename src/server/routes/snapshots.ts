@@ -2,6 +2,8 @@
 import type { FastifyInstance } from 'fastify';
 import { NfrError } from '../../errors.js';
 import { catalogSummaries } from '../../snapshot/catalog.js';
+import { findManifest } from '../../snapshot/offsite/copies.js';
+import { offsiteRepository } from '../../snapshot/offsite/repository.js';
 import { validateCreateOptions } from '../../snapshot/create.js';
 import { deepVerify } from '../../snapshot/deep-verify.js';
 import { deleteSnapshot } from '../../snapshot/delete.js';
@@ -77,7 +79,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
   );
 
   app.get(`${base}`, { config: { role: 'reader' }, schema: { summary: 'List snapshots (with their warm copies)', response: { 200: SNAPSHOT_LIST, ...errors } } }, async () =>
-    catalogSummaries(ctx.store),
+    catalogSummaries(ctx.store, ctx.config),
   );
 
   app.get(`${base}/status`, { config: { role: 'reader' }, schema: { summary: 'Lock holder, last operation, last restore', response: { 200: SNAPSHOT_STATUS, ...errors } } }, async () =>
@@ -120,9 +122,21 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
 
   app.get<{ Params: { id: string } }>(`${base}/:id`, { config: { role: 'reader' }, schema: { summary: 'A snapshot manifest (and its warm copy)', params: ID_PARAM, response: { 200: MANIFEST_WITH_WARM, ...errors } } }, async (request) => {
     const id = parseSnapshotId(request.params.id);
-    const { manifest } = await loadSnapshot(ctx.store, id);
-    return { ...manifest, warm: (await readAllWarmCopies(ctx.store)).get(id) ?? null };
+    const { manifest, location } = await findManifest(ctx, id);
+    return { ...manifest, location, warm: (await readAllWarmCopies(ctx.store)).get(id) ?? null };
   });
+
+  app.post<{ Params: { id: string } }>(
+    `${base}/:id/push`,
+    { config: { role: 'operator' }, schema: { summary: 'Upload a snapshot that is not offsite yet to the offsite repository; poll the job', params: ID_PARAM, response: { 202: JOB_ACCEPTED, ...errors } } },
+    async (request, reply) => {
+      const id = parseSnapshotId(request.params.id);
+      await loadSnapshot(ctx.store, id);
+      await offsiteRepository(ctx.config).check();
+      const job = await queueJob(jobs, 'snapshot.push', { snapshot_id: id });
+      return reply.code(202).send(jobAccepted(job, `${base}/job/${job.job_id}/status`));
+    },
+  );
 
   app.post<{ Params: { id: string } }>(
     `${base}/:id/warm`,
@@ -211,12 +225,12 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     return deleteSnapshot(requestCtx, id);
   });
 
-  app.post<{ Params: { id: string }; Body: { deep?: boolean } | undefined }>(
+  app.post<{ Params: { id: string }; Body: { deep?: boolean; offsite?: boolean } | undefined }>(
     `${base}/:id/verify`,
     {
       // Checking checksums only reads files; a deep verify restores into a scratch database.
       config: { role: 'reader' },
-      schema: { summary: 'Verify checksums (reader); deep: test-restore (operator)', params: ID_PARAM, body: { type: 'object', additionalProperties: false, properties: { deep: { type: 'boolean' } } }, response: { 200: VERIFY_RESULT, ...errors } },
+      schema: { summary: 'Verify checksums (reader); deep: test-restore (operator)', params: ID_PARAM, body: { type: 'object', additionalProperties: false, properties: { deep: { type: 'boolean' }, offsite: { type: 'boolean', description: 'check the offsite copy (read back from the bucket) instead of the local one' } } }, response: { 200: VERIFY_RESULT, ...errors } },
     },
     async (request) => {
       const id = parseSnapshotId(request.params.id);
@@ -224,6 +238,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
         authorize(request.role ?? 'reader', 'operator');
         return deepVerify(requestCtx, id);
       }
+      if (request.body?.offsite) return offsiteRepository(ctx.config).verify(id);
       const { dir, manifest } = await loadSnapshot(ctx.store, id);
       return verifyFiles(dir, manifest, ctx.config.parallelJobs);
     },

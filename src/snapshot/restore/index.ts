@@ -2,6 +2,7 @@
  * Restore, as a recipe (pgBackRest's src/command/restore/ is the model): each step is a file
  * beside this one, with the crash argument beside the step it protects.
  *
+ *   fetch            a snapshot kept only offsite is downloaded and checked first
  *   preflight        read the manifest, check schema, server and index; nothing changes
  *   verify           every checksum (alongside staging, or first when a backup must come first)
  *   stage            warm clone or pg_restore -j into staging, row counts, migrate, stage files
@@ -18,6 +19,7 @@ import type { Context } from '../../runtime/context.js';
 import { withOperation, type Operation } from '../../runtime/operation.js';
 import { recordEvent } from '../state.js';
 import { backupAfter } from './backup-after.js';
+import { fetchFromBucket } from './fetch.js';
 import { preflight, type RestoreOptions } from './preflight.js';
 import { report, type RestoreResult } from './report.js';
 import { stage } from './stage.js';
@@ -44,6 +46,7 @@ export async function restoreSnapshot(ctx: Context, options: RestoreOptions): Pr
 }
 
 async function restoreLocked(ctx: Context, op: Operation, options: RestoreOptions, started: number): Promise<RestoreResult> {
+  await fetchFromBucket(ctx, op, options);
   const plan = await preflight(ctx, op, options, started);
   const verification = await verify(ctx, op, plan);
   const staged = await stage(ctx, op, plan, verification);

@@ -14,6 +14,7 @@ import type { SnapshotId } from '../ids.js';
 import type { Manifest } from '../manifest.js';
 import { schemaRelation } from '../restore-plan.js';
 import { loadSnapshot } from '../verify.js';
+import { findManifest } from '../offsite/copies.js';
 import { usableWarmCopy, type WarmCopy } from '../warm-copies.js';
 
 export interface RestoreOptions {
@@ -97,7 +98,8 @@ export async function preflight(ctx: Context, op: Operation, options: RestoreOpt
  * asking for confirmation: the snapshot exists and its schema version is acceptable.
  */
 export async function restorePreflight(ctx: Context, id: SnapshotId, force: boolean): Promise<Manifest> {
-  const { manifest } = await loadSnapshot(ctx.store, id);
+  // Wherever it is: a snapshot kept only offsite is fetched by the restore's first step.
+  const { manifest } = await findManifest(ctx, id);
   checkSchema(manifest, force);
   return manifest;
 }

@@ -1,0 +1,63 @@
+/**
+ * The S3 client of the offsite repository, and what its failures mean. Endpoint and region come
+ * from the configuration (AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, AWS_REGION); credentials from
+ * the SDK's standard chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, the shared credentials and
+ * config files, AWS_PROFILE, ...), so nothing secret passes through nfr's own configuration.
+ */
+import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import type { OffsiteConfig } from '../../config.js';
+import { messageOf, NfrError } from '../../errors.js';
+
+/** `s3://bucket/prefix at http://endpoint`: how messages name the repository (never a secret). */
+export function describeRepository(cfg: OffsiteConfig): string {
+  return `s3://${cfg.bucket}${cfg.prefix ? `/${cfg.prefix}` : ''} at ${cfg.endpoint ?? `AWS S3 (${cfg.region})`}`;
+}
+
+export function createS3Client(cfg: OffsiteConfig): S3Client {
+  // The SDK warns on every process under Node 22 that its future releases will need Node 22;
+  // that is for nfr's maintainers, not for an operator's terminal. The SDK reads this variable
+  // when the client is constructed, and only for that warning.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  return new S3Client({
+    region: cfg.region,
+    ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
+    forcePathStyle: cfg.forcePathStyle,
+    // Checksums only where S3 requires them: S3-compatible stores such as Swift answer the SDK's
+    // default CRC32 trailer (aws-chunked) with 501, and they do not check x-amz-checksum-* anyway:
+    // nfr checks every object itself, against the manifest's SHA-256, after upload.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 3,
+  });
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'TimeoutError', 'RequestTimeout']);
+const DENIED = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'CredentialsProviderError', 'InvalidToken', 'ExpiredToken', 'Forbidden']);
+
+/** Turns an SDK failure into the error an operator can act on, naming the bucket and endpoint. */
+export function offsiteError(err: unknown, cfg: OffsiteConfig, doing: string): NfrError {
+  if (err instanceof NfrError) return err;
+  const e = err as { name?: string; code?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  const code = e.Code ?? e.code ?? e.name ?? '';
+  const where = describeRepository(cfg);
+  if (UNREACHABLE.has(code) || UNREACHABLE.has(e.name ?? '') || (status === undefined && !DENIED.has(code)) || (status !== undefined && status >= 500)) {
+    return new NfrError('OFFSITE_UNREACHABLE', `offsite repository ${where} does not answer (${status ? `HTTP ${status} ` : ''}${code || messageOf(err)}) while ${doing}; check the endpoint (AWS_ENDPOINT_URL_S3) and that the store is up`, { cause: err });
+  }
+  if (DENIED.has(code) || status === 401 || status === 403) {
+    return new NfrError('OFFSITE_DENIED', `offsite repository ${where} refused the credentials (${code || `HTTP ${status}`}) while ${doing}; check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the shared credentials file)`, { cause: err });
+  }
+  if (code === 'NoSuchBucket' || code === 'NotFound' || status === 404) {
+    return new NfrError('OFFSITE_NO_BUCKET', `offsite repository bucket "${cfg.bucket}" does not exist at ${cfg.endpoint ?? 'AWS S3'} (${doing}); create it, or correct NFR_S3_REPOSITORY`, { cause: err });
+  }
+  return new NfrError('TOOL_FAILED', `offsite repository ${where} failed while ${doing}: ${code ? `${code}: ` : ''}${messageOf(err)}`, { cause: err });
+}
+
+/** Checks that the bucket exists and the credentials are accepted. */
+export async function checkBucket(client: S3Client, cfg: OffsiteConfig): Promise<void> {
+  try {
+    await client.send(new HeadBucketCommand({ Bucket: cfg.bucket }));
+  } catch (err) {
+    throw offsiteError(err, cfg, 'checking the bucket');
+  }
+}
