@@ -251,6 +251,29 @@ describe('offsite repository on Swift', () => {
     assert.deepEqual([...(await listed(a.env)).entries()], [[ids[1], 'both']]);
   });
 
+  it('NFR_LOCAL_KEEP keeps the newest local copies (and pinned ones); an evicted snapshot is fetched back to restore', async () => {
+    const b = await bucket();
+    const a = await home('keep', `s3://${b}`, { NFR_LOCAL_KEEP: '1' });
+    const first = await nfrJson(['snapshot', 'create', '--name', 'oldest'], a.env);
+    assert.equal(first.code, 0, first.stderr);
+    const oldestData = await fingerprint(a.url);
+    const pinned = await nfrJson(['snapshot', 'create', '--name', 'kept', '--tag', 'pinned'], a.env);
+    await mutate(a.url);
+    const newest = await nfrJson(['snapshot', 'create', '--name', 'newest'], a.env);
+    assert.equal(newest.code, 0, newest.stderr);
+    assert.deepEqual(newest.body.offsite.evicted, [first.body.id]);
+    const where = await listed(a.env);
+    assert.equal(where.get(first.body.id), 'offsite');
+    assert.equal(where.get(pinned.body.id), 'both');
+    assert.equal(where.get(newest.body.id), 'both');
+    assert.ok(!existsSync(path.join(a.backups, first.body.id)));
+
+    const restored = await nfrJson(['snapshot', 'restore', '--id', first.body.id, '--yes', '--skip-backup'], a.env);
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.deepEqual(await fingerprint(a.url), oldestData);
+    assert.equal((await listed(a.env)).get(first.body.id), 'both');
+  });
+
   it('two homes sharing the bucket but not the directory never hand out the same id', async () => {
     const b = await bucket();
     const db = await cluster.createDatabase('shared');

@@ -123,10 +123,15 @@ export class Commands {
     return { env: toolEnv(this.ws.live), signal: this.signal, timeoutMs: TIMEOUT_MS };
   }
 
+  /** `nfr snapshot restore --skip-backup --json` with more environment (the offsite row: another home, the bucket). */
+  async nfrRestoreWith(id: string, env: Record<string, string>): Promise<Timed<{ duration_ms: number }>> {
+    return this.timed(async () => (await this.nfr(['snapshot', 'restore', '--id', id, '--yes', '--skip-backup', '--json'], env)) as { duration_ms: number });
+  }
+
   /** Runs nfr with the benchmark's environment and parses its JSON output. */
-  private async nfr(args: readonly string[]): Promise<unknown> {
+  private async nfr(args: readonly string[], extraEnv: Record<string, string> = {}): Promise<unknown> {
     const { stdout } = await runProgram(process.execPath, [NFR_BIN, ...args], {
-      env: this.nfrEnv(),
+      env: { ...this.nfrEnv(), ...extraEnv },
       // Not the repository: nfr reads `.env` from its working directory, and a developer's
       // `.env` must not change what is measured.
       cwd: this.ws.root,

@@ -2,6 +2,7 @@
  * Turns the runs into the printed results: medians, nfr/raw ratios, PASS/FAIL per target, where
  * nfr's extra time goes, and one `RESULT {json}` line for machines.
  */
+import type { OffsiteResults } from './offsite.js';
 import type { Dataset } from './dataset.js';
 import type { CreateRuns, ProbedRestore, RestoreRuns } from './measure.js';
 import type { FullResults } from './full.js';
@@ -30,6 +31,8 @@ export interface Results {
   readonly full?: FullResults | undefined;
   /** Warm snapshots, when BENCH_WARM is not 0. */
   readonly warm?: WarmResults | undefined;
+  /** The offsite repository, when BENCH_OFFSITE is not 0. */
+  readonly offsite?: OffsiteResults | undefined;
 }
 
 /** The targets the snapshot engine promises; a miss is reported, not an error. */

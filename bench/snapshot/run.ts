@@ -3,7 +3,8 @@
  * throwaway cluster holding a ~1 GB controls database (BENCH_SIZE_MB, BENCH_RUNS, BENCH_DIR,
  * POSTGRES_BACKUP_PARALLEL_JOBS, POSTGRES_BACKUP_COMPRESSION); then full snapshots with an
  * embedded index of BENCH_FULL_CONTROLS controls (default 100,000; BENCH_FULL=0 skips them); and
- * warm restores against raw pg_restore and cp -a of the database directory (BENCH_WARM=0 skips them).
+ * warm restores against raw pg_restore and cp -a of the database directory (BENCH_WARM=0 skips them);
+ * and the offsite repository on a loopback Swift (BENCH_OFFSITE=0 skips it; see offsite.ts).
  *
  * Progress goes to stderr; the report and a final `RESULT {json}` line go to stdout. A missed
  * target is a measurement, not a failure: the exit code is non-zero only if something broke.
@@ -20,6 +21,7 @@ import { formatReport, median, resultLine, type Results } from './report.js';
 import { readSettings } from './settings.js';
 import { Workspace } from './workspace.js';
 import { formatWarm, measureWarm, type WarmResults } from './warm.js';
+import { formatOffsite, measureOffsite, type OffsiteResults } from './offsite.js';
 import { runBench } from '../main.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -61,6 +63,12 @@ async function run(signal: AbortSignal): Promise<void> {
       warm = await measureWarm(ws, cmd, create.snapshotId, settings.runs, log);
     }
 
+    let offsite: OffsiteResults | undefined;
+    if (process.env.BENCH_OFFSITE !== '0') {
+      log('bench: offsite repository (upload, download, restore from the bucket)');
+      offsite = await measureOffsite(ws, cmd, create.snapshotId, log);
+    }
+
     await cmd.nfrDelete(create.snapshotId);
     await rm(create.dumpDir, { recursive: true, force: true });
 
@@ -81,10 +89,12 @@ async function run(signal: AbortSignal): Promise<void> {
       diagnostics,
       full,
       warm,
+      offsite,
     };
     process.stdout.write(formatReport(results).join('\n') + '\n\n');
     if (warm) process.stdout.write(formatWarm(warm, median(restore.nfr_s), median(restore.raw_s), diagnostics.nfr_startup_s).join('\n') + '\n\n');
     if (full) process.stdout.write(formatFull(full).join('\n') + '\n\n');
+    if (offsite) process.stdout.write(formatOffsite(offsite).join('\n') + '\n\n');
     process.stdout.write(resultLine(results) + '\n');
   } finally {
     log(`bench: stopping the cluster and removing ${ws.root}`);

@@ -106,6 +106,7 @@ const SUMMARY = open({
     tables: { type: 'integer', description: 'number of tables' },
     rows: { type: 'integer', description: 'rows over all tables' },
     warm: WARM,
+    location: { type: 'string', enum: ['local', 'offsite', 'both'], description: "where the snapshot is kept: this server's backup directory, the offsite repository (NFR_S3_REPOSITORY), or both" },
   },
 });
 

@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
 import { NfrError, toNfrError } from '../errors.js';
-import { conninfoDbname, connect, serverMajor, toolEnv } from '../postgres/connection.js';
+import { conninfoDbname, connect, serverMajor, toolEnv, withDatabase } from '../postgres/connection.js';
 import { countRows, databaseInfo, listTables, type TableRef } from '../postgres/databases.js';
 import { schemaVersion } from '../postgres/migrate.js';
 import { findClientTool, programVersion } from '../postgres/tools.js';
@@ -87,7 +87,9 @@ export async function createSnapshot(ctx: Context, options: CreateOptions & { re
 export async function createSnapshotLocked(ctx: Context, op: Operation, options: CreateOptions): Promise<Manifest & { offsite?: OffsiteCopy }> {
   validateCreateOptions(options);
   const started = new Date();
-  const id = options.id ?? (await reserveSnapshotId(ctx, op.maint));
+  // A pre-restore backup dumps another database (ctx.target) on behalf of the live one: ids and
+  // their control database belong to the live database.
+  const id = options.id ?? (await reserveSnapshotId(options.databaseName ? { ...ctx, target: withDatabase(ctx.target, options.databaseName) } : ctx, op.maint));
   if (await pathExists(snapshotDir(ctx.store, id))) throw new NfrError('INVALID_INPUT', `snapshot ${id} already exists`);
   await op.lock.update(id);
   const work = path.join(ctx.store.tmpDir, id);

@@ -8,7 +8,7 @@ import { recordEvent } from './state.js';
 import { snapshotDir } from './store.js';
 import { type Context, type SnapshotStore } from '../runtime/context.js';
 import { coolLocked } from './warm-copies.js';
-import { findManifest } from './offsite/copies.js';
+import { findManifest } from './offsite/find.js';
 import { offsiteRepository } from './offsite/repository.js';
 import { pathExists } from '../util/fs.js';
 import type pg from 'pg';

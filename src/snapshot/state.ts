@@ -51,6 +51,19 @@ export async function allocateSnapshotId(store: SnapshotStore, now = new Date(),
   return formatSnapshotId(year, next);
 }
 
+/** Without an offsite repository every server shares the backup directory and its sequence file. */
+async function reserveInDirectory(ctx: Context, maint?: pg.ClientBase): Promise<SnapshotId> {
+  const client = maint ?? (await connect(ctx.maintenance, 'nfr id'));
+  try {
+    return await transaction(client, async () => {
+      await client.query('select pg_advisory_xact_lock($1, $2)', [ID_LOCK_NAMESPACE, lockKey(ctx.target.database)]);
+      return allocateSnapshotId(ctx.store);
+    });
+  } finally {
+    if (!maint) await (client as pg.Client).end().catch(() => {});
+  }
+}
+
 /** Namespace of the short lock that serialises snapshot id allocation (the operation lock's is 0x4e4652). */
 const ID_LOCK_NAMESPACE = 0x4e4653;
 
@@ -59,16 +72,17 @@ const ID_LOCK_NAMESPACE = 0x4e4653;
  * advisory lock, not the operation lock, so the API can answer a create request with its
  * snapshot id at once while the create itself still waits its turn.
  *
- * The sequence lives in the control database (shared by every server of this database), and
- * each allocation is seeded from the highest id on local disk and in the offsite repository:
- * servers with separate backup directories sharing one bucket never hand out the same id.
+ * With an offsite repository, servers need not share a backup directory, so the directory's
+ * sequence file is not enough: the sequence lives in the control database (shared by every
+ * server of this database), and each allocation is seeded from the highest id on local disk and
+ * in the bucket, so servers sharing one bucket never hand out the same id.
  */
-export async function reserveSnapshotId(ctx: Context, _maint?: pg.ClientBase): Promise<SnapshotId> {
+export async function reserveSnapshotId(ctx: Context, maint?: pg.ClientBase): Promise<SnapshotId> {
+  const repo = offsiteRepository(ctx.config);
+  if (!repo.configured) return reserveInDirectory(ctx, maint);
   // Ids in the bucket only seed the sequence; one that cannot be listed now is still in the
   // control database's sequence if a server of this database made it.
-  const offsite = await offsiteRepository(ctx.config)
-    .ids()
-    .catch(() => new Set<string>());
+  const offsite = await repo.ids().catch(() => new Set<string>());
   const control = await openControlDatabase(ctx);
   const client = await connect(control, 'nfr id');
   try {

@@ -182,6 +182,7 @@ export class TestSwift {
 
   /** An S3 client of this store, for tests that look at or damage the bucket directly. */
   client(): S3Client {
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     return new S3Client({
       endpoint: this.endpoint,
       region: 'us-east-1',

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { NfrError } from '../../errors.js';
 import { catalogSummaries } from '../../snapshot/catalog.js';
-import { findManifest } from '../../snapshot/offsite/copies.js';
+import { findManifest } from '../../snapshot/offsite/find.js';
 import { offsiteRepository } from '../../snapshot/offsite/repository.js';
 import { validateCreateOptions } from '../../snapshot/create.js';
 import { deepVerify } from '../../snapshot/deep-verify.js';

@@ -19,9 +19,9 @@ import type { Manifest } from '../manifest.js';
 import { recordEvent } from '../state.js';
 import { snapshotDir } from '../store.js';
 import { loadSnapshot } from '../verify.js';
+import { removeSnapshotDir } from '../delete.js';
+import { readAllWarmCopies } from '../warm-copies.js';
 import { notConfigured, offsiteRepository, type PushResult, type TransferProgress } from './repository.js';
-
-export type Location = 'local' | 'offsite' | 'both';
 
 /** What happened to the offsite copy of a snapshot just created. */
 export interface OffsiteCopy {
@@ -30,6 +30,8 @@ export interface OffsiteCopy {
   readonly repository: string;
   readonly error: string | null;
   readonly push: PushResult | null;
+  /** Local copies removed to stay within NFR_LOCAL_KEEP (they live on offsite). */
+  readonly evicted: string[];
 }
 
 function transfer(onProgress: ProgressListener | undefined): (p: TransferProgress) => void {
@@ -42,16 +44,21 @@ function transfer(onProgress: ProgressListener | undefined): (p: TransferProgres
  */
 export async function copyOffsite(ctx: Context, manifest: Manifest, onProgress?: ProgressListener): Promise<OffsiteCopy> {
   const repo = offsiteRepository(ctx.config);
-  if (!repo.configured) return { status: 'disabled', repository: repo.description, error: null, push: null };
+  if (!repo.configured) return { status: 'disabled', repository: repo.description, error: null, push: null, evicted: [] };
   const id = manifest.id as SnapshotId;
   try {
     const push = await repo.push(snapshotDir(ctx.store, id), manifest, transfer(onProgress));
     await recordEvent(ctx.store, { operation: 'push', status: 'completed', snapshot_id: id, duration_ms: push.upload_ms + push.check_ms, details: { stored_bytes: push.stored_bytes, encrypted: push.encrypted } });
-    return { status: 'completed', repository: repo.description, error: null, push };
+    // The snapshot is offsite whatever eviction does; a failure to evict is a failed operation of its own.
+    const evicted = await evictLocalCopies(ctx).catch(async (err: unknown) => {
+      await recordEvent(ctx.store, { operation: 'evict', status: 'failed', error: messageOf(err) }).catch(() => {});
+      return [] as string[];
+    });
+    return { status: 'completed', repository: repo.description, error: null, push, evicted };
   } catch (err) {
     const error = `${messageOf(err)}; snapshot ${id} is completed locally but not offsite yet: nfr snapshot push --id ${id} (running servers retry)`;
     await recordEvent(ctx.store, { operation: 'push', status: 'failed', snapshot_id: id, error: messageOf(err) }).catch(() => {});
-    return { status: 'failed', repository: repo.description, error, push: null };
+    return { status: 'failed', repository: repo.description, error, push: null, evicted: [] };
   }
 }
 
@@ -65,6 +72,7 @@ export async function pushSnapshot(ctx: Context, id: SnapshotId, onProgress?: Pr
     try {
       const r = await repo.push(dir, manifest, transfer(onProgress));
       await recordEvent(ctx.store, { operation: 'push', status: 'completed', snapshot_id: id, duration_ms: r.upload_ms + r.check_ms });
+      await evictLocalCopies(ctx);
       return r;
     } catch (err) {
       await recordEvent(ctx.store, { operation: 'push', status: 'failed', snapshot_id: id, error: messageOf(err) }).catch(() => {});
@@ -141,17 +149,24 @@ export async function everySnapshot(ctx: Context): Promise<Manifest[]> {
   return [...local, ...remote].sort((a, b) => compareIds(a.id, b.id));
 }
 
-/** A snapshot's manifest from wherever it is: local first, else the offsite repository (NOT_FOUND if neither). */
-export async function findManifest(ctx: Pick<Context, 'config' | 'store'>, id: SnapshotId): Promise<{ manifest: Manifest; location: Location }> {
-  const repo = offsiteRepository(ctx.config);
-  try {
-    const { manifest } = await loadSnapshot(ctx.store, id);
-    const remote = repo.configured ? await repo.ids().then((ids) => ids.has(id), () => false) : false;
-    return { manifest, location: remote ? 'both' : 'local' };
-  } catch (err) {
-    if (!(err instanceof NfrError && err.code === 'NOT_FOUND')) throw err;
-    const remote = await repo.get(id);
-    if (!remote) throw err;
-    return { manifest: remote.manifest, location: 'offsite' };
+
+/**
+ * NFR_LOCAL_KEEP=N: local copies beyond the newest N are removed, but only of snapshots whose
+ * offsite copy is committed, and never of pinned or warm ones (they always stay and do not count).
+ * An evicted snapshot is still listed (location `offsite`) and comes back on demand: a restore
+ * fetches it first. Call under the operation lock.
+ */
+export async function evictLocalCopies(ctx: Context): Promise<string[]> {
+  const keep = ctx.config.localKeep;
+  if (keep === undefined) return [];
+  const [local, remote, warm] = await Promise.all([completedSnapshots(ctx.store), offsiteRepository(ctx.config).ids(), readAllWarmCopies(ctx.store)]);
+  const evictable = local.filter((m) => !m.tags.includes('pinned') && !warm.has(m.id));
+  const evicted: string[] = [];
+  for (const m of evictable.slice(0, Math.max(0, evictable.length - keep))) {
+    if (!remote.has(m.id as SnapshotId)) continue;
+    await removeSnapshotDir(ctx.store, m.id as SnapshotId);
+    await recordEvent(ctx.store, { operation: 'evict', status: 'completed', snapshot_id: m.id, details: { local_keep: keep } });
+    evicted.push(m.id);
   }
+  return evicted;
 }

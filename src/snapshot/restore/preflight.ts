@@ -14,7 +14,7 @@ import type { SnapshotId } from '../ids.js';
 import type { Manifest } from '../manifest.js';
 import { schemaRelation } from '../restore-plan.js';
 import { loadSnapshot } from '../verify.js';
-import { findManifest } from '../offsite/copies.js';
+import { findManifest } from '../offsite/find.js';
 import { usableWarmCopy, type WarmCopy } from '../warm-copies.js';
 
 export interface RestoreOptions {

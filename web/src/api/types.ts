@@ -123,7 +123,8 @@ export interface JobAccepted {
 
 
 export interface SnapshotList {
-  readonly snapshots: readonly SnapshotSummary[];
+  /** `location`: where the snapshot is kept, on this server's disk, in the offsite repository or both. */
+  readonly snapshots: readonly (SnapshotSummary & { readonly location?: 'local' | 'offsite' | 'both' })[];
   readonly damaged: readonly { readonly id: string; readonly problem: string }[];
 }
 

@@ -85,6 +85,7 @@ export function Snapshots({ selected }: { selected: string | null }) {
                 <th scope="col" className="num">
                   Size
                 </th>
+                <th scope="col">Location</th>
                 <th scope="col">Created</th>
                 <th scope="col" className="num">
                   Duration
@@ -102,6 +103,7 @@ export function Snapshots({ selected }: { selected: string | null }) {
                   <td />
                   <td>{j.params.full ? 'full' : 'postgres'}</td>
                   <td className="num">—</td>
+                  <td />
                   <td>{formatAge(j.created_at)}</td>
                   <td className="num">—</td>
                   <td>
@@ -136,6 +138,7 @@ export function Snapshots({ selected }: { selected: string | null }) {
                   <td>{s.pipeline_stage ?? '—'}</td>
                   <td>{s.kind}</td>
                   <td className="num">{formatBytes(s.total_bytes)}</td>
+                  <td title={s.location === 'offsite' ? 'Only in the offsite repository: a restore downloads it first' : undefined}>{s.location ?? 'local'}</td>
                   <td title={s.created_at}>{formatTime(s.created_at)}</td>
                   <td className="num">{formatDuration(s.duration_ms)}</td>
                   <td>
