@@ -238,7 +238,8 @@ export interface OffsiteConfig {
   readonly prefix: string;
   /** AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL; undefined means AWS itself. */
   readonly endpoint: string | undefined;
-  readonly region: string;
+  /** AWS_REGION or AWS_DEFAULT_REGION; undefined: the shared config file's, else us-east-1. */
+  readonly region: string | undefined;
   readonly forcePathStyle: boolean;
   /** NFR_REPOSITORY_KEY_FILE: encrypt every object on the client with the key (or passphrase) it holds. */
   readonly keyFile: string | undefined;
@@ -371,7 +372,7 @@ function offsiteConfig(str: (name: EnvName) => string | undefined, abs: (p: stri
     bucket: slash < 0 ? rest : rest.slice(0, slash),
     prefix: slash < 0 ? '' : rest.slice(slash + 1),
     endpoint,
-    region: str('AWS_REGION') ?? str('AWS_DEFAULT_REGION') ?? 'us-east-1',
+    region: str('AWS_REGION') ?? str('AWS_DEFAULT_REGION'),
     // Most S3-compatible stores (Swift, MinIO, Ceph) only answer path-style requests.
     forcePathStyle: endpoint !== undefined || ['true', '1', 'yes'].includes(str('NFR_S3_FORCE_PATH_STYLE') ?? 'false'),
     keyFile: keyFile === undefined ? undefined : abs(keyFile),

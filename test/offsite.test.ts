@@ -9,7 +9,11 @@ import { existsSync } from 'node:fs';
 import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { Readable, Writable, type Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CHUNK_BYTES, decryptStream, encryptedSize, encryptStream } from '../src/snapshot/offsite/encryption.js';
 import { nfr, nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { fingerprint, mutate, seed } from './support/data.js';
@@ -65,6 +69,37 @@ async function listed(env: Env): Promise<Map<string, string>> {
   assert.equal(r.code, 0, r.stderr);
   return new Map(r.body.snapshots.map((s: { id: string; location: string }) => [s.id, s.location]));
 }
+
+/** Runs `input` through a stream and collects the output (or the error). */
+async function through(stream: Transform, input: Buffer): Promise<Buffer> {
+  const out: Buffer[] = [];
+  await pipeline(Readable.from([input.subarray(0, 100), input.subarray(100)]), stream, new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }));
+  return Buffer.concat(out);
+}
+
+describe('offsite encryption stream', () => {
+  it('round-trips every size, and refuses a flipped bit, a dropped or swapped chunk, a cut-off end and another key', async () => {
+    const key = randomBytes(32);
+    for (const size of [0, 1, CHUNK_BYTES - 1, CHUNK_BYTES, CHUNK_BYTES + 1, 3 * CHUNK_BYTES + 5]) {
+      const plain = randomBytes(size);
+      const sealed = await through(encryptStream(key), plain);
+      assert.equal(sealed.length, encryptedSize(size), `size ${size}`);
+      assert.deepEqual(await through(decryptStream(key, 'x'), sealed), plain, `size ${size}`);
+    }
+    const plain = randomBytes(3 * CHUNK_BYTES + 5);
+    const sealed = await through(encryptStream(key), plain);
+    const chunk = 1 + 12 + 4 + CHUNK_BYTES + 16;
+    const header = 8;
+    const flipped = Buffer.from(sealed);
+    flipped[header + chunk + 500]! ^= 0x04;
+    const swapped = Buffer.concat([sealed.subarray(0, header), sealed.subarray(header + chunk, header + 2 * chunk), sealed.subarray(header, header + chunk), sealed.subarray(header + 2 * chunk)]);
+    const dropped = Buffer.concat([sealed.subarray(0, header + chunk), sealed.subarray(header + 2 * chunk)]);
+    const cut = sealed.subarray(0, header + 3 * chunk);
+    for (const [what, data, k] of [['flipped', flipped, key], ['swapped', swapped, key], ['dropped', dropped, key], ['cut', cut, key], ['other key', sealed, randomBytes(32)]] as const) {
+      await assert.rejects(through(decryptStream(k, 'db/1.dat'), data), (err: Error) => /db\/1\.dat: .*(authentication|truncated)/.test(err.message), what);
+    }
+  });
+});
 
 describe('offsite repository on Swift', () => {
   it('round trip: an encrypted snapshot is restored by a second home with an empty backup directory', async () => {

@@ -10,7 +10,7 @@ import { messageOf, NfrError } from '../../errors.js';
 
 /** `s3://bucket/prefix at http://endpoint`: how messages name the repository (never a secret). */
 export function describeRepository(cfg: OffsiteConfig): string {
-  return `s3://${cfg.bucket}${cfg.prefix ? `/${cfg.prefix}` : ''} at ${cfg.endpoint ?? `AWS S3 (${cfg.region})`}`;
+  return `s3://${cfg.bucket}${cfg.prefix ? `/${cfg.prefix}` : ''} at ${cfg.endpoint ?? `AWS S3${cfg.region ? ` (${cfg.region})` : ''}`}`;
 }
 
 export function createS3Client(cfg: OffsiteConfig): S3Client {
@@ -19,7 +19,7 @@ export function createS3Client(cfg: OffsiteConfig): S3Client {
   // when the client is constructed, and only for that warning.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new S3Client({
-    region: cfg.region,
+    region: cfg.region ?? defaultRegion,
     ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
     forcePathStyle: cfg.forcePathStyle,
     // Checksums only where S3 requires them: S3-compatible stores such as Swift answer the SDK's
@@ -29,6 +29,21 @@ export function createS3Client(cfg: OffsiteConfig): S3Client {
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 3,
   });
+}
+
+/**
+ * The region without AWS_REGION: the SDK's own lookup (AWS_PROFILE's section of the shared config
+ * file), else us-east-1, which S3-compatible stores accept whatever they are.
+ */
+async function defaultRegion(): Promise<string> {
+  const probe = new S3Client({});
+  try {
+    return await probe.config.region();
+  } catch {
+    return 'us-east-1';
+  } finally {
+    probe.destroy();
+  }
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'TimeoutError', 'RequestTimeout']);
