@@ -209,6 +209,34 @@ describe('schedules', { concurrency: true }, () => {
     });
   });
 
+  it('applies retention after a run with --prune, and /metrics shows the last success', async () => {
+    const env = await sharedEnv('sched-prune');
+    const old: string[] = [];
+    for (const name of ['manual one', 'manual two']) {
+      const r = await nfrJson(['snapshot', 'create', '--name', name, '--json'], env);
+      assert.equal(r.code, 0, r.stderr);
+      old.push(r.body.id);
+    }
+    const added = await nfrJson(['schedule', 'add', '--name', 'pruner', '--cron', '* * * * *', '--prune', '--tag', 'extra', '--json'], env);
+    assert.equal(added.code, 0, added.stderr);
+    const server = await serve(env);
+    await withServers([server], async () => {
+      await makeTickDue(env, 'pruner');
+      const run = await until('a queued run', async () => (await runsOf(env, 'pruner')).find((r) => r.outcome === 'queued'));
+      const done = await pollJob(server, run.job_id);
+      assert.equal(done.status, 'completed', JSON.stringify(done));
+      // Retention keeps the newest snapshot of the day (and of the week and month): the scheduled one.
+      assert.deepEqual([...done.result.prune.deleted].sort(), old.sort());
+      const list = await api(server, 'GET', '/api/v2/devdata/snapshots', { token: READER });
+      assert.deepEqual(list.json.snapshots.map((x: any) => [x.id, [...x.tags].sort()]), [[done.result.snapshot.id, ['extra', 'pruner', 'scheduled']]]);
+      const metrics = await api(server, 'GET', '/metrics', { token: READER });
+      const success = /nfr_schedule_last_success_timestamp_seconds\{schedule="pruner"\} ([0-9.e+]+)/.exec(metrics.text);
+      assert.ok(success && Math.abs(Number(success[1]) - Date.parse(done.finished_at) / 1000) < 1, metrics.text);
+      assert.match(metrics.text, /nfr_operation_failures\{operation="scheduled_run"\} 0/);
+      assert.match(metrics.text, /nfr_jobs\{kind="snapshot.scheduled",status="completed"\} 1/);
+    });
+  });
+
   it('pauses and resumes: paused ticks are neither run nor missed', async () => {
     const env = await sharedEnv('sched-pause');
     const server = await serve(env);
