@@ -112,6 +112,11 @@ export function parseHeader(fields: readonly string[], file: string): HeaderLayo
   return Object.freeze({ ...(layout as Record<ControlColumn, number | undefined>), width: fields.length });
 }
 
+/** The known columns a file leaves out: for existing controls, "not provided, keep what is there". */
+export function absentColumns(layout: HeaderLayout): ControlColumn[] {
+  return CONTROL_COLUMNS.filter((c) => layout[c] === undefined);
+}
+
 // ---- field validators: input is the raw CSV text, '' means "not given" ---------------------------
 
 const empty = (v: string) => v.trim() === '';

@@ -7,7 +7,8 @@
  */
 import type pg from 'pg';
 import { escapeIdentifier } from '../postgres/connection.js';
-import type { ControlRow, RowError } from './controls-csv.js';
+import type { ControlColumn, ControlRow, RowError } from './controls-csv.js';
+import { controlText, textHash } from './text.js';
 
 export const STAGING = 'nfr_stg_controls';
 export const ERRORS = 'nfr_stg_errors';
@@ -27,6 +28,62 @@ export async function createStagingTables(client: pg.ClientBase): Promise<void> 
     ) on commit drop`);
   await client.query(`create temp table ${ERRORS} (line int not null, field text not null, message text not null) on commit drop`);
   await client.query(`create temp table ${REJECTED_IDS} (control_id text primary key) on commit drop`);
+}
+
+/** The link-list columns and the relation table holding the current links of each. */
+const LINK_COLUMNS = {
+  related_function_ids: { table: 'src_controls_rel_related_function', id: 'function_id' },
+  related_location_ids: { table: 'src_controls_rel_related_location', id: 'location_id' },
+  risk_theme_ids: { table: 'src_controls_rel_risk_theme', id: 'risk_theme_id' },
+} as const satisfies Partial<Record<ControlColumn, { table: string; id: string }>>;
+
+/** Rows re-hashed per round trip when a file without `description` changes titles. */
+const REHASH_BATCH = 2000;
+
+/**
+ * A column the file leaves out means "not provided, keep what is there" (README, Controls CSV):
+ * every staged row of an existing control takes the current value, or the current links, for
+ * each absent column; new controls get the defaults. An empty cell of a present column is what
+ * clears a value. Without `description`, the text hash of a control whose title changed is
+ * computed again from the kept description.
+ */
+export async function keepAbsentColumns(client: pg.ClientBase, absent: readonly ControlColumn[]): Promise<void> {
+  const attributes = absent.filter((c) => c !== 'control_id' && c !== 'title' && !(c in LINK_COLUMNS));
+  if (attributes.length > 0) {
+    const keepHash = attributes.includes('description') ? ', text_hash = case when s.title = v.title then v.text_hash end' : '';
+    await client.query(
+      `update ${STAGING} s set ${attributes.map((c) => `${escapeIdentifier(c)} = v.${escapeIdentifier(c)}`).join(', ')}${keepHash}
+         from src_controls_ver_control v
+        where v.control_id = s.control_id and v.tx_to is null and not s.rejected`,
+    );
+    if (keepHash) await rehashChangedTitles(client);
+  }
+  for (const column of absent) {
+    if (!(column in LINK_COLUMNS)) continue;
+    const rel = LINK_COLUMNS[column as keyof typeof LINK_COLUMNS];
+    // Sorted as validation sorts a given list, so unchanged links compare equal.
+    await client.query(
+      `update ${STAGING} s
+          set ${escapeIdentifier(column)} = coalesce((select array_agg(r.${escapeIdentifier(rel.id)} order by r.${escapeIdentifier(rel.id)} collate "C")
+                                                      from ${escapeIdentifier(rel.table)} r where r.control_id = s.control_id and r.tx_to is null), '{}')
+        where not s.rejected`,
+    );
+  }
+}
+
+/** Staged rows left without a text hash by keepAbsentColumns get it from their title and kept description. */
+async function rehashChangedTitles(client: pg.ClientBase): Promise<void> {
+  for (;;) {
+    const r = await client.query<{ line: number; title: string; description: string | null }>(
+      `select line, title, description from ${STAGING} where text_hash is null and not rejected limit $1`,
+      [REHASH_BATCH],
+    );
+    if (r.rows.length === 0) return;
+    await client.query(
+      `update ${STAGING} s set text_hash = h.hash from unnest($1::int[], $2::text[]) as h(line, hash) where s.line = h.line`,
+      [r.rows.map((x) => x.line), r.rows.map((x) => textHash(controlText(x.title, x.description)))],
+    );
+  }
 }
 
 /** Ids a row may reference: the current functions, locations and risk themes. */

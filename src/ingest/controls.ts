@@ -24,8 +24,8 @@ import { waitingForLock, withOperation, type ProgressListener } from '../runtime
 import type { Context } from '../runtime/context.js';
 import { copyRows } from '../postgres/copy.js';
 import { csvRecords } from './csv-records.js';
-import { csvSyntaxError, parseHeader, rejectedValues, STAGING_COLUMNS, validateRecord, type HeaderLayout, type RowError, type StagingValues } from './controls-csv.js';
-import { checkStaged, createStagingTables, loadKnownReferences, REJECTED_IDS, STAGING, stagedCount, stagedErrors, textChanges, unknownReferences } from './controls-staging.js';
+import { absentColumns, csvSyntaxError, parseHeader, rejectedValues, STAGING_COLUMNS, validateRecord, type ControlColumn, type HeaderLayout, type RowError, type StagingValues } from './controls-csv.js';
+import { checkStaged, createStagingTables, keepAbsentColumns, loadKnownReferences, REJECTED_IDS, STAGING, stagedCount, stagedErrors, textChanges, unknownReferences } from './controls-staging.js';
 import { applyRelations, applyVersionedEntities, type RelationCounts, type VersionCounts } from './versioning.js';
 import { checkUploadFile, markUploadCompleted, markUploadFailed, markUploadRunning, recordUpload, storeUpload, type StoredUpload, type UploadId } from './uploads.js';
 
@@ -236,6 +236,9 @@ async function loadBatch(client: pg.ClientBase, file: string, name: string, uplo
     // Temporary tables are never auto-analyzed. Row count and the join keys are what the plans
     // need; skipping the long text columns keeps this cheap.
     await client.query(`analyze ${STAGING} (line, control_id, parent_control_id, owning_function_id, owning_location_id)`);
+    // A column the file does not have means "not provided": existing controls keep their values
+    // and links for it. Done before the checks, so a kept parent is checked like a given one.
+    await keepAbsentColumns(client, parsed.absent);
 
     options.onProgress?.({ phase: 'checking' });
     await checkStaged(client, { closeMissing: options.closeMissing === true, rejectedWhileParsing: parsed.errorCount > 0 });
@@ -279,18 +282,22 @@ async function loadBatch(client: pg.ClientBase, file: string, name: string, uplo
 }
 
 /** Streams the CSV through validation into the staging table; returns counts and the first errors. */
-async function stageFile(client: pg.ClientBase, file: string, name: string, onProgress: ProgressListener | undefined): Promise<{ read: number; errors: RowError[]; errorCount: number }> {
+async function stageFile(
+  client: pg.ClientBase,
+  file: string,
+  name: string,
+  onProgress: ProgressListener | undefined,
+): Promise<{ read: number; errors: RowError[]; errorCount: number; absent: ControlColumn[] }> {
   let bytesRead = 0;
   const known = await loadKnownReferences(client);
   // Parsed on a worker thread, so parsing overlaps validation and COPY (csv-records.ts).
   const records = csvRecords(file, (bytes) => (bytesRead = bytes));
   let read = 0;
   let errorCount = 0;
-  let sawHeader = false;
+  let layout: HeaderLayout | undefined;
   const errors: RowError[] = [];
 
   async function* rows(): AsyncGenerator<StagingValues> {
-    let layout: HeaderLayout | undefined;
     let line = 1;
     let lastReport = 0;
     try {
@@ -299,7 +306,6 @@ async function stageFile(client: pg.ClientBase, file: string, name: string, onPr
         line += 1 + newlinesIn(record);
         if (layout === undefined) {
           layout = parseHeader(record, name);
-          sawHeader = true;
           continue;
         }
         // A blank line parses as one empty field: no data, not a row.
@@ -331,9 +337,9 @@ async function stageFile(client: pg.ClientBase, file: string, name: string, onPr
     await records.return(undefined).catch(() => {});
     throw err;
   }
-  if (!sawHeader) throw new NfrError('INVALID_INPUT', `${name} is empty: expected a header row naming the columns (control_id, title, ...) and one row per control`, { details: { file: name } });
+  if (layout === undefined) throw new NfrError('INVALID_INPUT', `${name} is empty: expected a header row naming the columns (control_id, title, ...) and one row per control`, { details: { file: name } });
   if (read === 0) throw new NfrError('INVALID_INPUT', `${name} has a header but no data rows`, { details: { file: name } });
-  return { read, errors, errorCount };
+  return { read, errors, errorCount, absent: absentColumns(layout) };
 }
 
 /** Lines a record spans beyond its first: newlines inside quoted fields. */
