@@ -5,7 +5,7 @@
  * API refuses it; parent cycles are rejected with the lines involved.
  */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { controlText, textHash } from '../src/ingest/text.js';
@@ -124,5 +124,74 @@ describe('controls CSV: absent columns keep, empty cells clear', () => {
     // Not in the file: kept.
     assert.equal(now.description, 'Description of AC-2');
     assert.deepEqual(now.related_locations, ['L-0002']);
+  });
+});
+
+describe('controls CSV: parser errors, binary files, parent cycles', () => {
+  it('reports every csv-parse error as a row error naming the line and column: exit 12 INVALID_INPUT, nothing written', async () => {
+    const db = await controlsDb(cluster, 'parse');
+    const cases: [string, string, number, string][] = [
+      ['opening.csv', 'control_id,title,description\nQ-0,ok,fine\nQ-1,x"y "quoted",desc\n', 3, 'title'],
+      ['formula.csv', 'control_id,title,description\nFO-1,=HYPERLINK("http://evil"),d\n', 2, 'title'],
+      ['closing.csv', 'control_id,title\nA-1,"x"y\n', 2, 'title'],
+    ];
+    for (const [name, text, line, field] of cases) {
+      const r = await ingest(await write(db.dir, name, text), db.env);
+      assert.equal(r.code, 12, `${name}: ${r.stderr}`);
+      assert.equal(r.body.error.code, 'INVALID_INPUT', name);
+      assert.match(r.stderr, new RegExp(`${name.replace('.', '\\.')} line ${line}: malformed CSV: .*Quote.*; the file cannot be read past this point; nothing was written`), name);
+      assert.deepEqual(
+        r.body.error.details.errors.map((e: { line: number; field: string }) => [e.line, e.field]),
+        [[line, field]],
+        name,
+      );
+      assert.match(r.body.error.details.upload_id, /^UPL-\d{4}-\d{4}$/, `${name}: the refused batch is on record`);
+    }
+    assert.equal((await query(db.url, 'select count(*)::int as n from src_controls_ref_control'))[0].n, 0);
+  });
+
+  it('refuses a binary file before storing it, as the API does (415 check), but a NUL inside a field is a row error', async () => {
+    const db = await controlsDb(cluster, 'binary');
+    const png = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex');
+    const r = await ingest(await write(db.dir, 'image.csv', png), db.env);
+    assert.equal(r.code, 12, r.stderr);
+    assert.equal(r.body.error.code, 'UNSUPPORTED_MEDIA_TYPE');
+    assert.match(r.stderr, /image\.csv is not a text CSV: byte 9 is a NUL byte.*nothing was stored/);
+    const utf16 = await ingest(await write(db.dir, 'utf16.csv', Buffer.from('\ufeffcontrol_id,title\nAC-1,x\n', 'utf16le')), db.env);
+    assert.equal(utf16.body.error.code, 'UNSUPPORTED_MEDIA_TYPE');
+    await assert.rejects(readdir(path.join(db.dataDir, 'controls')), /ENOENT/, 'nothing stored');
+
+    const nul = await ingest(await write(db.dir, 'nul.csv', csv([row('N-1'), row('N-2', { description: 'a\u0000b' })])), db.env);
+    assert.equal(nul.code, 12);
+    assert.deepEqual(nul.body.error.details.errors.map((e: { line: number; field: string }) => [e.line, e.field]), [[3, 'description']]);
+  });
+
+  it('rejects parent cycles within the file and through current controls, naming the lines involved', async () => {
+    const db = await controlsDb(cluster, 'cycles');
+    const cyclic = [row('PC-1', { parent_control_id: 'PC-2' }), row('PC-2', { parent_control_id: 'PC-1' }), row('PC-3', { parent_control_id: 'PC-1' }), row('OK-1')];
+    const r = await ingest(await write(db.dir, 'cycle.csv', csv(cyclic)), db.env);
+    assert.equal(r.code, 12, r.stderr);
+    const errors = r.body.error.details.errors.map((e: { line: number; field: string; message: string }) => [e.line, e.field, e.message]);
+    assert.deepEqual(errors, [
+      [2, 'parent_control_id', 'parent cycle: PC-1 (line 2) → PC-2 (line 3) → PC-1; a control cannot be its own ancestor'],
+      [3, 'parent_control_id', 'parent cycle: PC-2 (line 3) → PC-1 (line 2) → PC-2; a control cannot be its own ancestor'],
+      [4, 'parent_control_id', 'unknown parent control PC-1: it is not a valid row of this file nor a current control'],
+    ]);
+    assert.equal((await query(db.url, 'select count(*)::int as n from src_controls_ref_control'))[0].n, 0);
+
+    // Through the database: PC-2 → PC-1 is current; a file making PC-1's parent PC-2 closes the loop.
+    const base = await ingest(await write(db.dir, 'base.csv', csv([row('PC-1'), row('PC-2', { parent_control_id: 'PC-1' })])), db.env);
+    assert.equal(base.code, 0, base.stderr);
+    const loop = await ingest(await write(db.dir, 'loop.csv', csv([row('PC-1', { parent_control_id: 'PC-2' })])), db.env);
+    assert.equal(loop.code, 12, loop.stderr);
+    assert.deepEqual(
+      loop.body.error.details.errors.map((e: { line: number; message: string }) => [e.line, e.message]),
+      [[2, 'parent cycle: PC-1 (line 2) → PC-2 (current) → PC-1; a control cannot be its own ancestor']],
+    );
+    const [pc1] = await query(db.url, "select parent_control_id from src_controls_ver_control where control_id = 'PC-1' and tx_to is null");
+    assert.equal(pc1.parent_control_id, null, 'nothing written');
+    // A skip-invalid load writes the rest.
+    const skipped = await ingest(await write(db.dir, 'cycle2.csv', csv(cyclic)), db.env, '--skip-invalid');
+    assert.equal(skipped.code, 0, skipped.stderr);
   });
 });

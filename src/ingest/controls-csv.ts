@@ -54,22 +54,34 @@ const MAX_TITLE = 500;
 /** One problem with one row of a controls CSV: always a line (1-based, where the record starts) and a column. */
 export type RowError = InputError & { readonly line: number; readonly field: string };
 
+/** What csv-parse's syntax errors mean, and what to do about them. */
+const CSV_PROBLEMS: Readonly<Record<string, string>> = {
+  INVALID_OPENING_QUOTE: 'a quote inside a field that does not start with one; quote the whole field and double the quotes inside it (x"y becomes "x""y")',
+  CSV_INVALID_CLOSING_QUOTE: 'characters after the closing quote of a quoted field; double a quote that belongs to the text ("x""y")',
+  CSV_QUOTE_NOT_CLOSED: 'a quote opened in this record is never closed',
+  CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE: 'characters after the closing quote of a quoted field',
+};
+
 /**
- * csv-parse's syntax errors (unclosed quote, stray quote) as INVALID_INPUT naming file and line;
- * undefined for any other error. `part` is what was being read, `outcome` what that means.
+ * csv-parse's syntax errors (unclosed quote, stray quote, oversized record) as INVALID_INPUT
+ * naming file and line, with the problem as a row error in `details.errors` (line and, when
+ * `layout` is known, the column), as every other bad row is reported; undefined for any other
+ * error. `part` is what was being read, `outcome` what that means.
  */
-export function csvSyntaxError(err: unknown, file: string, part: 'CSV' | 'CSV header', outcome: string): NfrError | undefined {
-  const e = err as { code?: unknown; lines?: unknown; message?: unknown } | null;
-  if (typeof e?.code !== 'string' || !e.code.startsWith('CSV_')) return undefined;
+export function csvSyntaxError(err: unknown, file: string, part: 'CSV' | 'CSV header', outcome: string, layout?: HeaderLayout): NfrError | undefined {
+  const e = err as { code?: unknown; lines?: unknown; message?: unknown; index?: unknown } | null;
+  if (typeof e?.code !== 'string' || !(e.code.startsWith('CSV_') || e.code in CSV_PROBLEMS)) return undefined;
   const line = typeof e.lines === 'number' ? e.lines : undefined;
+  const at = `${file}${line ? ` line ${line}` : ''}`;
+  const field = (layout && typeof e.index === 'number' && CONTROL_COLUMNS.find((c) => layout[c] === e.index)) || '(row)';
+  const details = (message: string) => ({ file, line, csv_error: e.code, rows_rejected: 1, error_count: 1, errors: [{ line: line ?? null, field, message }] });
   if (e.code === 'CSV_MAX_RECORD_SIZE') {
-    return new NfrError(
-      'INVALID_INPUT',
-      `${file}${line ? ` line ${line}` : ''}: a record longer than ${MAX_RECORD_CHARS.toLocaleString('en-US')} characters (a field may have at most ${MAX_FIELD_CHARS.toLocaleString('en-US')}); it was not read into memory; ${outcome}`,
-      { cause: err, details: { file, line, csv_error: e.code } },
-    );
+    const message = `a record longer than ${MAX_RECORD_CHARS.toLocaleString('en-US')} characters (a field may have at most ${MAX_FIELD_CHARS.toLocaleString('en-US')}); it was not read into memory`;
+    return new NfrError('INVALID_INPUT', `${at}: ${message}; ${outcome}`, { cause: err, details: details(message) });
   }
-  return new NfrError('INVALID_INPUT', `${file}${line ? ` line ${line}` : ''}: malformed ${part}: ${String(e.message)}; ${outcome}`, { cause: err, details: { file, line, csv_error: e.code } });
+  const meaning = CSV_PROBLEMS[e.code];
+  const message = `malformed ${part}: ${String(e.message)}${meaning ? ` (${meaning})` : ''}`;
+  return new NfrError('INVALID_INPUT', `${at}: ${message}; the file cannot be read past this point; ${outcome}`, { cause: err, details: details(message) });
 }
 
 /** A parser with the controls CSV options (see csv-options.ts); `extra` adds options such as `to_line`. */

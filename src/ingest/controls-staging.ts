@@ -132,8 +132,8 @@ export function unknownReferences(row: ControlRow, line: number, known: KnownRef
 /**
  * Runs the set-based checks, then removes the rows with a problem (and the rows rejected while
  * parsing or for an unknown reference) from staging, remembering their control ids. Parent
- * references are checked last and repeatedly: a row whose parent row was just rejected is
- * rejected too.
+ * references and parent cycles are checked last and repeatedly: a row whose parent row was just
+ * rejected is rejected too.
  */
 export async function checkStaged(client: pg.ClientBase, options: { readonly closeMissing: boolean; readonly rejectedWhileParsing: boolean }): Promise<void> {
   // Every occurrence of a duplicated id is rejected: which one was meant is anybody's guess.
@@ -150,20 +150,60 @@ export async function checkStaged(client: pg.ClientBase, options: { readonly clo
   if (options.rejectedWhileParsing || (await hasErrors(client))) await removeRejected(client);
 
   for (;;) {
-    const r = await client.query(
-      `insert into ${ERRORS} (line, field, message)
-       select s.line, 'parent_control_id',
-              format('unknown parent control %s: it is not a valid row of this file%s', s.parent_control_id,
-                     case when $1 then ' (with --close-missing the parent must be in the file)' else ' nor a current control' end)
-         from ${STAGING} s
-        where s.parent_control_id is not null
-          and not exists (select 1 from ${STAGING} p where p.control_id = s.parent_control_id)
-          and ($1 or not exists (select 1 from src_controls_ver_control v where v.control_id = s.parent_control_id and v.tx_to is null))`,
-      [options.closeMissing],
-    );
-    if ((r.rowCount ?? 0) === 0) break;
+    if ((await unknownParents(client, options.closeMissing)) === 0 && (await parentCycles(client)) === 0) break;
     await removeRejected(client);
   }
+}
+
+/** Rows whose parent is neither a valid row of the file nor (without --close-missing) a current control. */
+async function unknownParents(client: pg.ClientBase, closeMissing: boolean): Promise<number> {
+  const r = await client.query(
+    `insert into ${ERRORS} (line, field, message)
+     select s.line, 'parent_control_id',
+            format('unknown parent control %s: it is not a valid row of this file%s', s.parent_control_id,
+                   case when $1 then ' (with --close-missing the parent must be in the file)' else ' nor a current control' end)
+       from ${STAGING} s
+      where s.parent_control_id is not null
+        and not exists (select 1 from ${STAGING} p where p.control_id = s.parent_control_id)
+        and ($1 or not exists (select 1 from src_controls_ver_control v where v.control_id = s.parent_control_id and v.tx_to is null))`,
+    [closeMissing],
+  );
+  return r.rowCount ?? 0;
+}
+
+/**
+ * Rows that would be their own ancestor once the batch is written: the parents are the rows' own,
+ * and those of current controls the file does not name (a cycle may run through the database, as
+ * PC-1 → PC-2 in the file and PC-2 → PC-1 current). Every row on a cycle is rejected, its error
+ * naming the whole cycle with the line of each control of the file.
+ */
+async function parentCycles(client: pg.ClientBase): Promise<number> {
+  const r = await client.query(
+    `with recursive parent_of (control_id, parent_control_id) as (
+       select control_id, parent_control_id from ${STAGING} where parent_control_id is not null
+       union all
+       select v.control_id, v.parent_control_id from src_controls_ver_control v
+        where v.tx_to is null and v.parent_control_id is not null
+          and not exists (select 1 from ${STAGING} s where s.control_id = v.control_id)),
+     walk (start, node, path) as (
+       select p.control_id, p.parent_control_id, array[p.control_id, p.parent_control_id]
+         from parent_of p join ${STAGING} s on s.control_id = p.control_id
+       union all
+       select w.start, p.parent_control_id, w.path || p.parent_control_id
+         from walk w join parent_of p on p.control_id = w.node
+        where w.node <> w.start and not p.parent_control_id = any (w.path[2:]))
+     insert into ${ERRORS} (line, field, message)
+     select s.line, 'parent_control_id',
+            'parent cycle: '
+            || (select string_agg(c.id || coalesce(' (line ' || x.line || ')', ' (current)'), ' → ' order by c.n)
+                  from unnest(w.path) with ordinality as c (id, n)
+                  left join ${STAGING} x on x.control_id = c.id
+                 where c.n < cardinality(w.path))
+            || ' → ' || w.start || '; a control cannot be its own ancestor'
+       from walk w join ${STAGING} s on s.control_id = w.start
+      where w.node = w.start`,
+  );
+  return r.rowCount ?? 0;
 }
 
 async function hasErrors(client: pg.ClientBase): Promise<boolean> {

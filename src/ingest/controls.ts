@@ -26,6 +26,7 @@ import { copyRows } from '../postgres/copy.js';
 import { csvRecords } from './csv-records.js';
 import { absentColumns, csvSyntaxError, parseHeader, rejectedValues, STAGING_COLUMNS, validateRecord, type ControlColumn, type HeaderLayout, type RowError, type StagingValues } from './controls-csv.js';
 import { checkStaged, createStagingTables, keepAbsentColumns, loadKnownReferences, REJECTED_IDS, STAGING, stagedCount, stagedErrors, textChanges, unknownReferences } from './controls-staging.js';
+import { refuseBinary } from './upload-check.js';
 import { applyRelations, applyVersionedEntities, type RelationCounts, type VersionCounts } from './versioning.js';
 import { checkUploadFile, markUploadCompleted, markUploadFailed, markUploadRunning, recordUpload, storeUpload, type StoredUpload, type UploadId } from './uploads.js';
 
@@ -101,6 +102,8 @@ export async function ingestControlsFile(ctx: Context, file: string, options: Co
   const started = Date.now();
   const size = await checkUploadFile(file, ctx.config.maxUploadBytes);
   const name = path.basename(file);
+  // The API refuses a binary file before storing it (415); the CLI refuses it the same way.
+  await refuseBinary(file, name);
   // Ingestion waits for a snapshot (or another ingestion) to finish rather than failing (SPEC §5.3).
   return withOperation(waitingForLock(ctx, ctx.config.ingestLockWaitSeconds), 'ingest', null, async () => {
     const data = await connect(ctx.target, 'nfr ingest controls');
@@ -326,7 +329,7 @@ async function stageFile(
         }
       }
     } catch (err) {
-      throw csvError(err, name);
+      throw csvError(err, name, layout);
     }
   }
 
@@ -352,9 +355,17 @@ function newlinesIn(record: readonly string[]): number {
 }
 
 /** csv-parse's syntax errors (unclosed quote, stray quote) become INVALID_INPUT with the line. */
-function csvError(err: unknown, name: string): unknown {
+function csvError(err: unknown, name: string, layout: HeaderLayout | undefined): unknown {
   if (err instanceof NfrError) return err;
-  return csvSyntaxError(err, name, 'CSV', 'nothing was written') ?? err;
+  const header = (err as { header?: unknown }).header;
+  if (layout === undefined && Array.isArray(header)) {
+    try {
+      layout = parseHeader(header as string[], name);
+    } catch {
+      // A bad header is named by the syntax error's line alone.
+    }
+  }
+  return csvSyntaxError(err, name, 'CSV', 'nothing was written', layout) ?? err;
 }
 
 function rejectionMessage(name: string, rejected: number, errorCount: number, errors: readonly RowError[]): string {

@@ -23,12 +23,22 @@ port.on('message', () => {
 
 const post = (m: RecordsMessage) => port.postMessage(m);
 const source = createReadStream(file, { highWaterMark: 1 << 20 });
-const parser = parse(CONTROLS_CSV_OPTIONS);
+// The header as the parser read it: a parse error discards the records of its chunk that were
+// not yet read, the header among them when the error is near the top, and the consumer needs it
+// to name the column of the error.
+let header: string[] | undefined;
+const parser = parse({
+  ...CONTROLS_CSV_OPTIONS,
+  on_record: (record: string[]) => {
+    header ??= record;
+    return record;
+  },
+});
 source.on('error', (err) => parser.destroy(err));
 source.pipe(parser);
 
+let batch: string[][] = [];
 try {
-  let batch: string[][] = [];
   let chars = 0;
   for await (const record of parser as AsyncIterable<string[]>) {
     batch.push(record);
@@ -43,8 +53,11 @@ try {
   if (batch.length > 0) post({ type: 'records', records: batch, bytesRead: source.bytesRead });
   post({ type: 'done', bytesRead: source.bytesRead });
 } catch (err) {
-  const e = err as { code?: unknown; message?: unknown; lines?: unknown };
-  post({ type: 'error', code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message ?? err), lines: typeof e.lines === 'number' ? e.lines : undefined });
+  // The records before the bad one first: the consumer needs the header to name the column.
+  if (batch.length > 0) post({ type: 'records', records: batch, bytesRead: source.bytesRead });
+  const e = err as { code?: unknown; message?: unknown; lines?: unknown; index?: unknown };
+  const number = (v: unknown) => (typeof v === 'number' ? v : undefined);
+  post({ type: 'error', code: typeof e.code === 'string' ? e.code : undefined, message: String(e.message ?? err), lines: number(e.lines), index: number(e.index), header });
 } finally {
   source.destroy();
 }

@@ -6,8 +6,8 @@
  * Records cross in batches (structured clone) of at most BATCH_RECORDS records and BATCH_CHARS
  * characters. The worker keeps at most MAX_IN_FLIGHT batches ahead of the consumer, so memory
  * stays bounded whatever the file size and however long its fields. A parse or read error
- * ends the records (after those the parser delivered before it) and keeps csv-parse's `code` and
- * `lines`. Leaving the loop early (the COPY failed) stops the worker.
+ * ends the records (after those the parser delivered before it) and keeps csv-parse's `code`,
+ * `lines`, `index` (of the field) and the file's `header` record. Leaving the loop early (the COPY failed) stops the worker.
  */
 import { Worker } from 'node:worker_threads';
 
@@ -22,7 +22,7 @@ export const MAX_IN_FLIGHT = 4;
 /** Worker → main. */
 export type RecordsMessage =
   | { readonly type: 'records'; readonly records: string[][]; readonly bytesRead: number }
-  | { readonly type: 'error'; readonly code: string | undefined; readonly message: string; readonly lines: number | undefined }
+  | { readonly type: 'error'; readonly code: string | undefined; readonly message: string; readonly lines: number | undefined; readonly index: number | undefined; readonly header: string[] | undefined }
   | { readonly type: 'done'; readonly bytesRead: number };
 
 const WORKER = new URL('./csv-records-worker.js', import.meta.url);
@@ -63,7 +63,7 @@ export async function* csvRecords(file: string, onBytes?: (bytesRead: number) =>
         await new Promise<void>((resolve) => (wake = resolve));
         continue;
       }
-      if (m.type === 'error') throw Object.assign(new Error(m.message), { code: m.code, lines: m.lines });
+      if (m.type === 'error') throw Object.assign(new Error(m.message), { code: m.code, lines: m.lines, index: m.index, header: m.header });
       onBytes?.(m.bytesRead);
       if (m.type === 'done') return;
       worker.postMessage('next');

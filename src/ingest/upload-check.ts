@@ -18,13 +18,7 @@ export async function checkControlsUpload(file: string, name: string): Promise<v
   if (head.length === 0) {
     throw new NfrError('INVALID_INPUT', `${name} is empty (0 bytes): upload a controls CSV with a header row (control_id, title, ...) and one row per control; nothing was stored`);
   }
-  const nul = head.indexOf(0);
-  if (nul !== -1) {
-    throw new NfrError(
-      'UNSUPPORTED_MEDIA_TYPE',
-      `${name} is not a text CSV: byte ${nul + 1} is a NUL byte (a binary file, or text in UTF-16?); upload the controls as UTF-8 CSV; nothing was stored`,
-    );
-  }
+  await refuseBinary(file, name);
   const header = await firstRecord(file, name);
   if (header === undefined) {
     throw new NfrError('INVALID_INPUT', `${name} line 1: no complete header record (a quote opened in the header is never closed?); nothing was stored`);
@@ -34,6 +28,36 @@ export async function checkControlsUpload(file: string, name: string): Promise<v
   } catch (err) {
     if (err instanceof NfrError) throw new NfrError(err.code, `${err.message}; nothing was stored`, { cause: err, details: err.details ? { ...err.details } : undefined });
     throw err;
+  }
+}
+
+/**
+ * Throws UNSUPPORTED_MEDIA_TYPE when `file` is binary (or UTF-16 text), not a controls CSV: the
+ * start of it holds a NUL byte, on line 1 or with a first record that is no controls header. A CSV with a good
+ * header and a NUL inside a field is text with a bad row, which ingestion reports by line and
+ * field. The API's upload check and `nfr ingest controls` both ask.
+ */
+export async function refuseBinary(file: string, name: string): Promise<void> {
+  const head = await firstBytes(file, SNIFF_BYTES);
+  const nul = head.indexOf(0);
+  if (nul === -1) return;
+  // A NUL on line 1 is never text of a header (UTF-16 puts one after every ASCII character).
+  const eol = head.indexOf(0x0a);
+  if (eol !== -1 && nul > eol && (await hasControlsHeader(file, name))) return;
+  throw new NfrError(
+    'UNSUPPORTED_MEDIA_TYPE',
+    `${name} is not a text CSV: byte ${nul + 1} is a NUL byte (a binary file, or text in UTF-16?); save the controls as UTF-8 CSV; nothing was stored`,
+  );
+}
+
+async function hasControlsHeader(file: string, name: string): Promise<boolean> {
+  try {
+    const header = await firstRecord(file, name);
+    if (header === undefined) return false;
+    parseHeader(header, name);
+    return true;
+  } catch {
+    return false;
   }
 }
 
