@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { nfr, nfrJson, REPO_ROOT, serveNfr, testEnv, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
-import { query } from './support/data.js';
+import { controlQuery, query } from './support/data.js';
 import { api } from './support/api.js';
 
 const ADMIN = 'admin-token-consoleapi-0123456789';
@@ -61,7 +61,7 @@ describe('console API and static files', () => {
   it('pages through the upload history, newest first', async () => {
     const all = await get('/api/v2/pipelines/uploads');
     assert.equal(all.status, 200, all.text);
-    const rows = await query<{ upload_id: string; kind: string }>(dbUrl, 'select upload_id, kind from nfr_upload order by created_at desc, upload_id desc');
+    const rows = await controlQuery<{ upload_id: string; kind: string }>(dbUrl, 'select upload_id, kind from nfr_upload order by created_at desc, upload_id desc');
     assert.equal(all.json.total, rows.length);
     assert.deepEqual(all.json.uploads.map((u: any) => u.upload_id), rows.map((r) => r.upload_id));
     const controls = all.json.uploads.find((u: any) => u.kind === 'controls');

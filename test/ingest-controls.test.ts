@@ -14,7 +14,7 @@ import { controlText, textHash } from '../src/ingest/text.js';
 import { nfrJson, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { controlCounts, controlsDb, csv, DEFAULT_REFERENCE, row, runNfrMeasured, waitForSession, withClient } from './support/controls-fixtures.js';
-import { fingerprint, query } from './support/data.js';
+import { controlQuery, controlUrl, fingerprint, query } from './support/data.js';
 import { NIST_CSV } from './support/enrich-fixtures.js';
 
 let cluster: TestCluster;
@@ -71,7 +71,7 @@ describe('ingest controls: happy path and versioning', () => {
     assert.deepEqual(await readFile(stored), text);
     assert.equal((await stat(stored)).mode & 0o777, 0o600);
     assert.equal((await stat(path.dirname(stored))).mode & 0o777, 0o700);
-    const [upload] = await query(db.url, 'select * from nfr_upload where upload_id = $1', [r.upload_id]);
+    const [upload] = await controlQuery(db.url, 'select * from nfr_upload where upload_id = $1', [r.upload_id]);
     assert.equal(upload.status, 'completed');
     assert.equal(upload.kind, 'controls');
     assert.equal(upload.original_filename, 'controls v1.csv');
@@ -200,7 +200,7 @@ describe('ingest controls: invalid rows', () => {
     assert.match(JSON.stringify(d.errors), /duplicate control_id C-8: it appears 2 times in the file \(lines 10, 11\)/);
     // Nothing written, but the batch is on record as failed, with its errors.
     assert.equal((await controlCounts(db.url)).src_controls_ref_control!.all, 0);
-    const [upload] = await query(db.url, 'select status, rows_rejected, errors from nfr_upload where upload_id = $1', [d.upload_id]);
+    const [upload] = await controlQuery(db.url, 'select status, rows_rejected, errors from nfr_upload where upload_id = $1', [d.upload_id]);
     assert.equal(upload.status, 'failed');
     assert.equal(upload.rows_rejected, 11);
     assert.equal(upload.errors.length, 11);
@@ -212,7 +212,7 @@ describe('ingest controls: invalid rows', () => {
     assert.equal(skipped.body.error_count, 11);
     const ids = await query(db.url, 'select control_id from src_controls_ver_control where tx_to is null order by 1');
     assert.deepEqual(ids.map((x) => x.control_id), ['C-1', 'C-11']);
-    const [upload2] = await query(db.url, 'select status, rows_inserted, rows_rejected from nfr_upload where upload_id = $1', [skipped.body.upload_id]);
+    const [upload2] = await controlQuery(db.url, 'select status, rows_inserted, rows_rejected from nfr_upload where upload_id = $1', [skipped.body.upload_id]);
     assert.deepEqual(upload2, { status: 'completed', rows_inserted: 2, rows_rejected: 11 });
   });
 
@@ -234,7 +234,7 @@ describe('ingest controls: invalid rows', () => {
       assert.match(r.stderr, pattern, name);
     }
     assert.equal((await controlCounts(db.url)).src_controls_ref_control!.all, 0);
-    const failed = await query(db.url, "select count(*)::int as n from nfr_upload where status = 'failed'");
+    const failed = await controlQuery(db.url, "select count(*)::int as n from nfr_upload where status = 'failed'");
     assert.equal(failed[0].n, cases.length, 'every refused file is on record');
     const missing = await ingest(path.join(db.dir, 'nope.csv'), db.env);
     assert.equal(missing.code, 4);
@@ -286,7 +286,12 @@ describe('ingest controls: upload ids', () => {
     const year = new Date().getUTCFullYear();
     assert.deepEqual(ids, [1, 2, 3].map((n) => `UPL-${year}-000${n}`));
     const third = await readFile(path.join(db.dataDir, 'controls', ids[2]! + '.csv'));
-    // What a restore of an older snapshot does: the sequence and the upload records go back.
+    // The upload records and their sequence are lost (a control database dropped and created
+    // again): the files on disk still keep every id unique.
+    await withClient(controlUrl(db.url), async (c) => {
+      await c.query('delete from nfr_upload');
+      await c.query('delete from nfr_upload_sequence');
+    });
     await withClient(db.url, async (c) => {
       await c.query('update src_controls_ver_control set upload_id = null');
       await c.query('update src_controls_rel_related_function set upload_id = null');

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { nfrJson, testEnv } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
-import { fingerprint, query } from './support/data.js';
+import { controlQuery, fingerprint, query } from './support/data.js';
 
 let cluster: TestCluster;
 
@@ -76,8 +76,15 @@ describe('nfr pipeline run', () => {
     // this run's context upload record and stage timestamp are newer).
     const data = (f: Record<string, unknown>) => Object.fromEntries(Object.entries(f).filter(([t]) => /^public\.(src_|ai_)/.test(t)));
     assert.deepEqual(data(await fingerprint(url)), data(good), 'the database is back at the pre-controls checkpoint');
-    const uploads = await query<{ kind: string; status: string }>(url, 'select kind, status from nfr_upload order by upload_id');
-    assert.ok(!uploads.some((u) => u.status === 'failed'), 'the failed upload belongs to the state that was rolled back');
+    // The record of the upload that failed survives the rollback (issue 19.4): it is in the
+    // control database, which restores never replace.
+    const uploads = await controlQuery<{ kind: string; status: string; original_filename: string | null; errors: { line: number; field: string }[] }>(
+      url,
+      'select kind, status, original_filename, errors from nfr_upload order by upload_id',
+    );
+    const failedUpload = uploads.filter((u) => u.status === 'failed');
+    assert.deepEqual(failedUpload.map((u) => [u.kind, u.original_filename, u.errors.map((x) => [x.line, x.field])]), [['controls', 'controls.csv', [[2, 'frequency']]]]);
+    assert.deepEqual(uploads.filter((u) => u.kind === 'context').map((u) => u.status), ['completed', 'completed'], 'both context runs on record');
     const skipped = run.body.steps.filter((s: { status: string }) => s.status === 'skipped').map((s: { step: string }) => s.step);
     assert.deepEqual(skipped, ['enrichment', 'post-controls snapshot', 'indexing', 'production snapshot']);
 

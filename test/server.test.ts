@@ -13,7 +13,7 @@ import { nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from
 import pg from 'pg';
 import { withPoolClient } from '../src/postgres/pool.js';
 import { TestCluster } from './support/cluster.js';
-import { fingerprint, mutate, query, seed } from './support/data.js';
+import { controlQuery, fingerprint, mutate, query, seed } from './support/data.js';
 import { ADMIN, api, API_TOKENS, OPERATOR, pollJob as pollJobAt, READER, serve, type Server } from './support/api.js';
 
 let cluster: TestCluster;
@@ -304,7 +304,7 @@ describe('nfr serve', () => {
       const data = path.join(env.NFR_HOME!, 'data');
       assert.deepEqual(await readdir(path.join(data, 'controls')).catch(() => []), []);
       assert.deepEqual(await readdir(path.join(data, '.incoming')), []);
-      assert.deepEqual(await query(env.DATABASE_URL!, 'select upload_id from nfr_upload'), []);
+      assert.deepEqual(await controlQuery(env.DATABASE_URL!, 'select upload_id from nfr_upload'), []);
       assert.deepEqual((await api(server, 'GET', '/api/v2/jobs', { token: READER })).json.jobs, []);
 
       // A header in another order, with a BOM and CRLF, passes the check (its rows are the job's business).

@@ -25,6 +25,7 @@ import { ENRICHMENT_MODEL, FEATURE_PREP_MODEL, TAXONOMY_MODEL, keywords, normali
 import { analyzeControls, countCurrentControls, createStagingTables, float32Values, nextPage, writeBatch, type PendingControl, type RunModels } from './outputs.js';
 import { controlText } from '../ingest/text.js';
 import { isUploadId } from '../ingest/uploads.js';
+import { legacyUploadRecorded, uploadRecorded, withUploadRecords } from '../ingest/upload-records.js';
 
 /** Folder names under model_runs/, one per model. */
 export const MODEL_RUN_KINDS = ['taxonomy_mapping', 'enrichment', 'feature_prep', 'embedding'] as const;
@@ -41,7 +42,7 @@ export interface EnrichmentProgress {
 }
 
 export interface EnrichmentOptions {
-  /** Upload the outputs belong to (nfr_upload.upload_id); names the JSONL files. */
+  /** Upload the outputs belong to (recorded in the control database); names the JSONL files. */
   readonly uploadId: string;
   readonly onProgress?: (progress: EnrichmentProgress) => void;
   /** Defaults to the configured embedder (createEmbedder). */
@@ -88,7 +89,7 @@ export async function runEnrichmentLocked(ctx: Context, client: pg.ClientBase, o
   await assertNoTransaction(client);
   await client.query('begin');
   try {
-    await assertUploadExists(client, options.uploadId);
+    await assertUploadExists(ctx, client, options.uploadId);
     const themeRows = await currentThemes(client);
     if (themeRows.length === 0) skipped.push('taxonomy_mapping: there are no current active risk themes (ingest the context first)');
     const models: RunModels = {
@@ -176,9 +177,11 @@ async function assertNoTransaction(client: pg.ClientBase): Promise<void> {
   if (r.rows[0]?.open === true) throw new NfrError('INTERNAL', 'enrichment needs a session outside a transaction: it commits its own');
 }
 
-async function assertUploadExists(client: pg.ClientBase, uploadId: string): Promise<void> {
-  const r = await client.query('select 1 from nfr_upload where upload_id = $1', [uploadId]);
-  if (r.rowCount === 0) throw new NfrError('NOT_FOUND', `upload ${uploadId} does not exist; model outputs must belong to a recorded upload`);
+/** Recorded in the control database, or in the upload history a live database kept before uploads moved there. */
+async function assertUploadExists(ctx: Context, client: pg.ClientBase, uploadId: string): Promise<void> {
+  if (!(await withUploadRecords(ctx, (control) => uploadRecorded(control, uploadId))) && !(await legacyUploadRecorded(client, uploadId))) {
+    throw new NfrError('NOT_FOUND', `upload ${uploadId} does not exist; model outputs must belong to a recorded upload`);
+  }
 }
 
 /** Active themes of the current taxonomy state; a few thousand at most, so held in memory. */

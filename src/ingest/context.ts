@@ -17,7 +17,7 @@ import { throwIfCancelled } from '../runtime/cancel.js';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
-import { NfrError, type InputError } from '../errors.js';
+import { NfrError, toNfrError, type InputError } from '../errors.js';
 import { connect, escapeIdentifier as id } from '../postgres/connection.js';
 import { prepareSchema } from '../postgres/migrate.js';
 import { completeStage, getPipelineStage, type PipelineStage } from '../runtime/stage.js';
@@ -26,7 +26,8 @@ import type { Context } from '../runtime/context.js';
 import { CONTEXT_FILES, CURRENT_COUNT_TABLES, ID_PATTERN, PROVIDERS, runChecks, type ChangeCounts, type CheckMode, type FileSpec, type ProviderName } from './context-providers.js';
 import { copyRows, type CopyValue } from '../postgres/copy.js';
 import { readJsonLines } from './jsonl.js';
-import { MAX_STORED_ERRORS, nextUploadId } from './uploads.js';
+import { adoptLegacyUploads, failDeadUploads, withUploadRecords } from './upload-records.js';
+import { legacyUploadFloor, markUploadFailed, markUploadFinished, markUploadRunning, MAX_STORED_ERRORS, nextUploadId, recordContextRun } from './uploads.js';
 
 export interface ContextIngestOptions {
   /** Providers directory; default CONTEXT_PROVIDERS_PATH. */
@@ -74,7 +75,7 @@ export interface ProviderReport {
 
 export interface ContextIngestReport {
   readonly path: string;
-  /** The nfr_upload row of this run; null for a dry run, whose row is rolled back. */
+  /** The upload record of this run (control database); null for a dry run, which records none. */
   readonly upload_id: string | null;
   readonly dry_run: boolean;
   readonly skip_invalid: boolean;
@@ -129,23 +130,47 @@ export async function ingestContext(ctx: Context, options: ContextIngestOptions 
     const client = await connect(ctx.target, 'nfr ingest context');
     try {
       await prepareSchema(client, ctx.target, { readOnly: options.dryRun === true });
-      // Allocated before the transaction (autocommit), so the sequence row is not locked for the
-      // whole run; a dry run writes no upload record and needs no id.
-      const uploadId = options.dryRun ? null : await nextUploadId(client, path.join(ctx.config.dataIngestedPath, 'controls'), new Date().getUTCFullYear());
-      await client.query('begin');
-      try {
-        const report = await run(client, root, folders, uploadId, options, started);
-        throwIfCancelled(ctx, 'before the context batch was committed');
-        await client.query(options.dryRun ? 'rollback' : 'commit');
+      // A dry run writes no upload record and needs no id.
+      if (options.dryRun) return await runBatch(client, root, folders, null, options, started);
+      return await withUploadRecords(ctx, async (control) => {
+        await failDeadUploads(control, { holdingLock: true });
+        await adoptLegacyUploads(client, control);
+        const year = new Date().getUTCFullYear();
+        const uploadId = await nextUploadId(control, path.join(ctx.config.dataIngestedPath, 'controls'), year, await legacyUploadFloor(client, year));
+        await recordContextRun(control, uploadId, root);
+        await markUploadRunning(control, uploadId, ctx.target.database);
+        let report: ContextIngestReport;
+        try {
+          report = await runBatch(client, root, folders, uploadId, options, started);
+        } catch (err) {
+          const e = toNfrError(err);
+          await markUploadFailed(control, uploadId, 0, [{ line: null, field: null, message: e.message }]).catch(() => {});
+          throw err;
+        }
+        const t = report.totals;
+        const status = t.files_applied === 0 && t.files_rejected > 0 ? 'failed' : 'completed';
+        const errors = report.providers.flatMap((p) => p.files.flatMap((f) => f.errors)).slice(0, MAX_STORED_ERRORS);
+        await markUploadFinished(control, uploadId, status, t, errors);
         return report;
-      } catch (err) {
-        await client.query('rollback').catch(() => {});
-        throw err;
-      }
+      });
     } finally {
       await client.end().catch(() => {});
     }
   });
+
+  /** One transaction; a dry run rolls it back. The upload record is written around it, in the control database. */
+  async function runBatch(client: pg.ClientBase, root: string, folders: Map<ProviderName, string | null>, uploadId: string | null, options: ContextIngestOptions, started: number): Promise<ContextIngestReport> {
+    await client.query('begin');
+    try {
+      const report = await run(client, root, folders, uploadId, options, started);
+      throwIfCancelled(ctx, 'before the context batch was committed');
+      await client.query(options.dryRun ? 'rollback' : 'commit');
+      return report;
+    } catch (err) {
+      await client.query('rollback').catch(() => {});
+      throw err;
+    }
+  }
 }
 
 async function run(
@@ -156,9 +181,6 @@ async function run(
   options: ContextIngestOptions,
   started: number,
 ): Promise<ContextIngestReport> {
-  if (uploadId !== null) {
-    await client.query(`insert into nfr_upload (upload_id, kind, stored_path, status, started_at) values ($1, 'context', $2, 'running', clock_timestamp())`, [uploadId, root]);
-  }
   await client.query('create temp table nfr_stg_errors (file text not null, line integer, field text, message text not null) on commit drop');
 
   const providers: ProviderReport[] = [];
@@ -190,16 +212,6 @@ async function run(
     closed: sum('closed'),
   };
   if (applied > 0) await completeStage(client, 'context', await currentCounts(client));
-  const errors = all.flatMap((f) => f.errors).slice(0, MAX_STORED_ERRORS);
-  if (uploadId !== null) {
-    const status = applied === 0 && totals.files_rejected > 0 ? 'failed' : 'completed';
-    await client.query(
-      `update nfr_upload set status = $2, rows_inserted = $3, rows_updated = $4, rows_unchanged = $5, rows_closed = $6, rows_rejected = $7,
-              errors = $8::jsonb, finished_at = clock_timestamp()
-        where upload_id = $1`,
-      [uploadId, status, totals.inserted, totals.updated, totals.unchanged, totals.closed, totals.rejected, JSON.stringify(errors)],
-    );
-  }
   return {
     path: root,
     upload_id: uploadId,

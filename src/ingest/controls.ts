@@ -5,9 +5,12 @@
  * the operation lock shared with snapshots, so a rejected batch writes nothing and ingestion
  * never overlaps a snapshot or a restore.
  *
- *   store file (UPL-YYYY-NNNN) → nfr_upload pending → running
- *   begin → COPY rows → checks → [reject: rollback, nfr_upload failed]
- *         → versioned controls + relations → nfr_upload completed → pipeline stage → commit
+ *   store file (UPL-YYYY-NNNN) → upload recorded pending → running   (control database)
+ *   begin → COPY rows → checks → [reject: rollback, upload failed]
+ *         → versioned controls + relations → pipeline stage → commit → upload completed
+ *
+ * The upload's record is in the control database (upload-records.ts), which restores never
+ * replace; the data goes to whatever database is live when the batch gets the lock.
  *
  * Memory stays bounded whatever the file size: records flow from the file through csv-parse and
  * validation into COPY with backpressure; only the first errors are kept.
@@ -18,7 +21,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import { NfrError } from '../errors.js';
 import { completeStage } from '../runtime/stage.js';
-import { connect } from '../postgres/connection.js';
+import { connect, withClient } from '../postgres/connection.js';
 import { prepareSchema } from '../postgres/migrate.js';
 import { waitingForLock, withOperation, type ProgressListener } from '../runtime/operation.js';
 import type { Context } from '../runtime/context.js';
@@ -28,7 +31,8 @@ import { absentColumns, csvSyntaxError, parseHeader, rejectedValues, STAGING_COL
 import { checkStaged, createStagingTables, keepAbsentColumns, loadKnownReferences, REJECTED_IDS, STAGING, stagedCount, stagedErrors, textChanges, unknownReferences } from './controls-staging.js';
 import { refuseBinary } from './upload-check.js';
 import { applyRelations, applyVersionedEntities, type RelationCounts, type VersionCounts } from './versioning.js';
-import { checkUploadFile, markUploadCompleted, markUploadFailed, markUploadRunning, recordUpload, storeUpload, type StoredUpload, type UploadId } from './uploads.js';
+import { adoptLegacyUploads, failDeadUploads, withUploadRecords } from './upload-records.js';
+import { checkUploadFile, legacyUploadFloor, markUploadCompleted, markUploadFailed, markUploadRunning, recordUpload, storeUpload, type StoredUpload, type UploadId } from './uploads.js';
 
 export interface ControlsIngestOptions {
   /** Write the valid rows and report the rest, instead of rejecting the whole file. */
@@ -113,12 +117,13 @@ export async function ingestControlsFile(ctx: Context, file: string, options: Co
         const loaded = await loadBatch(data, file, name, null, options);
         return result(loaded, { upload_id: null, file, stored_file: null, size_bytes: size, sha256: null }, options, started);
       }
-      return await withStatusSession(ctx, async (status) => {
-        await failInterrupted(status);
+      return await withUploadRecords(ctx, async (control) => {
+        await failDeadUploads(control, { holdingLock: true });
+        await adoptLegacyUploads(data, control);
         options.onProgress?.({ phase: 'storing' });
-        const stored = await storeUpload(status, ctx.config.dataIngestedPath, 'controls', file);
-        await recordUpload(status, 'controls', name, stored);
-        return processStored(data, status, stored, file, name, options, started);
+        const stored = await storeUpload(control, ctx.config.dataIngestedPath, 'controls', file, { legacyFloor: await legacyUploadFloor(data, new Date().getUTCFullYear()) });
+        await recordUpload(control, 'controls', name, stored);
+        return processStored(ctx, data, control, stored, file, name, options, started);
       });
     } finally {
       await data.end().catch(() => {});
@@ -127,17 +132,32 @@ export async function ingestControlsFile(ctx: Context, file: string, options: Co
 }
 
 /**
- * Stores a file as a controls upload and records it `pending`, without waiting for the
- * operation lock: the API answers with the upload id at once and processes it as a job.
+ * Stores a file as a controls upload and records it `pending` in the control database, without
+ * waiting for the operation lock and without touching the live database (a restore may be
+ * replacing it): the API answers with the upload id at once and processes it as a job, against
+ * whatever database is live when the job gets the lock.
  */
 export async function acceptControlsUpload(ctx: Context, file: string, originalFilename: string): Promise<StoredUpload> {
   await checkUploadFile(file, ctx.config.maxUploadBytes);
-  return withStatusSession(ctx, async (status) => {
-    await prepareSchema(status, ctx.target);
-    const stored = await storeUpload(status, ctx.config.dataIngestedPath, 'controls', file);
-    await recordUpload(status, 'controls', originalFilename, stored);
+  const legacyFloor = await bestEffortLegacyFloor(ctx);
+  return withUploadRecords(ctx, async (control) => {
+    const stored = await storeUpload(control, ctx.config.dataIngestedPath, 'controls', file, { legacyFloor });
+    await recordUpload(control, 'controls', originalFilename, stored);
     return stored;
   });
+}
+
+/**
+ * The live database's pre-move upload history as a floor for the next id, if the live database
+ * answers now; 0 while a restore swaps it (the disk and the control database's own record still
+ * keep every id unique: ingestion adopts that history under the lock).
+ */
+async function bestEffortLegacyFloor(ctx: Context): Promise<number> {
+  try {
+    return await withClient(ctx.target, (live) => legacyUploadFloor(live, new Date().getUTCFullYear()), 'nfr upload id');
+  } catch {
+    return 0;
+  }
 }
 
 /** Processes an upload accepted with acceptControlsUpload, under the operation lock. */
@@ -146,10 +166,11 @@ export async function ingestStoredControls(ctx: Context, stored: StoredUpload, o
   return withOperation(ctx, 'ingest', null, async () => {
     const data = await connect(ctx.target, 'nfr ingest controls');
     try {
-      return await withStatusSession(ctx, async (status) => {
-        await failInterrupted(status);
+      return await withUploadRecords(ctx, async (control) => {
+        await failDeadUploads(control, { holdingLock: true });
         await prepareSchema(data, ctx.target);
-        return processStored(data, status, stored, originalFilename, originalFilename, options, started);
+        await adoptLegacyUploads(data, control);
+        return processStored(ctx, data, control, stored, originalFilename, originalFilename, options, started);
       });
     } finally {
       await data.end().catch(() => {});
@@ -157,60 +178,41 @@ export async function ingestStoredControls(ctx: Context, stored: StoredUpload, o
   });
 }
 
-/** An autocommit session for the upload record: it must survive the data transaction's rollback. */
-async function withStatusSession<T>(ctx: Context, fn: (status: pg.Client) => Promise<T>): Promise<T> {
-  const status = await connect(ctx.target, 'nfr ingest upload');
-  try {
-    return await fn(status);
-  } finally {
-    await status.end().catch(() => {});
-  }
-}
-
-/** Runs the batch of a stored upload, recording running → completed | failed. */
+/** Runs the batch of a stored upload, recording running → completed | failed in the control database. */
 async function processStored(
+  ctx: Context,
   data: pg.ClientBase,
-  status: pg.ClientBase,
+  control: pg.ClientBase,
   stored: StoredUpload,
   file: string,
   name: string,
   options: ControlsIngestOptions,
   started: number,
 ): Promise<ControlsIngestResult> {
-  await markUploadRunning(status, stored.uploadId);
+  await markUploadRunning(control, stored.uploadId, ctx.target.database);
+  let loaded: Loaded;
   try {
-    const loaded = await loadBatch(data, stored.storedPath, name, stored.uploadId, options);
-    // Fresh statistics for the tables the batch changed: without them the first enrichment or
-    // index sync after a large load plans seq-scan-and-sort pages (56 s instead of 3 s for 20k).
-    // VACUUM too, as after any bulk load: it sets the hint bits and visibility map of the new
-    // rows once (0.6 s for 200k controls), rather than the next readers each paying for it, and
-    // lets them use index-only scans. Only pages changed since the last vacuum are visited. A
-    // batch that wrote nothing changed nothing (about 1 s saved per 200k unchanged rows).
-    if (rowsWritten(loaded) > 0) await data.query(`vacuum (analyze) ${ANALYZED_TABLES.join(', ')}`);
-    return result(loaded, { upload_id: stored.uploadId, file, stored_file: stored.storedPath, size_bytes: stored.sizeBytes, sha256: stored.sha256 }, options, started);
+    loaded = await loadBatch(data, stored.storedPath, name, stored.uploadId, options);
   } catch (err) {
     const details = err instanceof NfrError ? err.details : undefined;
     const errors = Array.isArray(details?.errors) ? (details.errors as RowError[]) : [{ line: null, field: null, message: err instanceof Error ? err.message : String(err) }];
     const rejected = typeof details?.rows_rejected === 'number' ? details.rows_rejected : 0;
-    await markUploadFailed(status, stored.uploadId, rejected, errors).catch(() => {});
+    await markUploadFailed(control, stored.uploadId, rejected, errors).catch(() => {});
     if (err instanceof NfrError) {
       throw new NfrError(err.code, `${err.message}\n  (upload ${stored.uploadId} is recorded as failed)`, { cause: err.cause, details: { ...err.details, upload_id: stored.uploadId } });
     }
     throw err;
   }
-}
-
-/**
- * Marks control uploads left `running` by a killed process as failed. Only one ingestion holds the
- * operation lock, and we hold it now, so a `running` one is not running any more. (`pending` ones
- * may be queued jobs waiting for the lock, and are left alone.)
- */
-async function failInterrupted(status: pg.ClientBase): Promise<void> {
-  await status.query(
-    `update nfr_upload set status = 'failed', finished_at = clock_timestamp(),
-            errors = jsonb_build_array(jsonb_build_object('line', null, 'field', null, 'message', 'interrupted: the ingesting process ended before it finished; nothing of it was written'))
-      where kind = 'controls' and status = 'running'`,
-  );
+  // Committed: the record says so at once (it is in another database, so it cannot commit with the data).
+  await markUploadCompleted(control, stored.uploadId, { ...loaded.controls, rejected: loaded.read - loaded.valid }, loaded.errors);
+  // Fresh statistics for the tables the batch changed: without them the first enrichment or
+  // index sync after a large load plans seq-scan-and-sort pages (56 s instead of 3 s for 20k).
+  // VACUUM too, as after any bulk load: it sets the hint bits and visibility map of the new
+  // rows once (0.6 s for 200k controls), rather than the next readers each paying for it, and
+  // lets them use index-only scans. Only pages changed since the last vacuum are visited. A
+  // batch that wrote nothing changed nothing (about 1 s saved per 200k unchanged rows).
+  if (rowsWritten(loaded) > 0) await data.query(`vacuum (analyze) ${ANALYZED_TABLES.join(', ')}`);
+  return result(loaded, { upload_id: stored.uploadId, file, stored_file: stored.storedPath, size_bytes: stored.sizeBytes, sha256: stored.sha256 }, options, started);
 }
 
 interface Loaded {
@@ -270,10 +272,7 @@ async function loadBatch(client: pg.ClientBase, file: string, name: string, uplo
     const controls = { ...versions, closed };
     const relations = await applyControlRelations(client, uploadId, options.closeMissing === true);
 
-    if (uploadId !== null) {
-      await markUploadCompleted(client, uploadId, { ...controls, rejected }, errors);
-      await completeStage(client, 'controls', await currentCounts(client));
-    }
+    if (uploadId !== null) await completeStage(client, 'controls', await currentCounts(client));
     await faultPoint('before-commit', options.signal);
     throwIfCancelled(options, 'before the batch was committed');
     await client.query(options.dryRun ? 'rollback' : 'commit');

@@ -2,12 +2,15 @@
  * Upload batches: ids (`UPL-YYYY-NNNN`), the stored copy of the uploaded file under
  * `DATA_INGESTED_PATH/<kind>/<UPLOAD-ID>.csv`, and the `nfr_upload` row that records the batch.
  *
- * Ids come from `nfr_id_sequence`, but a restore of an older snapshot rolls that table (and
- * nfr_upload) back while the stored files stay on disk. So the next number is also above every
- * id already on disk, and the file is created with O_EXCL: a stored upload is never overwritten.
+ * The record lives in the control database (upload-records.ts opens it), beside the jobs, where
+ * restores cannot replace it: an upload accepted while a restore runs, or whose run is rolled
+ * back, keeps its record, and its history survives every restore. Ids come from the control
+ * database's `nfr_upload_sequence`, above every recorded upload, every file already on disk and
+ * (best effort) the history the live database kept before uploads moved; the file is created
+ * with O_EXCL, so a stored upload is never overwritten and an id never reused.
  *
- * The nfr_upload row is written by its own autocommit session, so a failed or rejected batch
- * keeps its record (status, errors) after the data transaction rolls back.
+ * Every function here takes a session on the control database, in autocommit: a failed or
+ * rejected batch keeps its record (status, errors) after the data transaction rolls back.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -16,6 +19,7 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import { hostname } from 'node:os';
 import { diskFull, NfrError } from '../errors.js';
 import { ensureDir } from '../util/fs.js';
 
@@ -66,32 +70,50 @@ export async function highestStoredNumber(dir: string, year: number): Promise<nu
 }
 
 /**
- * Hands out the next upload number of `year`: above the sequence, above every nfr_upload row and
- * above every file already stored in `dir`. Runs in autocommit so the number is never reused.
+ * Hands out the next upload number of `year`: above the sequence, above every recorded upload,
+ * above every file already stored in `dir`, and above `legacyFloor` (the history of the live
+ * database, see legacyUploadFloor). Runs in autocommit so the number is never reused.
  */
-export async function nextUploadId(client: pg.ClientBase, dir: string, year: number): Promise<UploadId> {
+export async function nextUploadId(control: pg.ClientBase, dir: string, year: number, legacyFloor = 0): Promise<UploadId> {
   const onDisk = await highestStoredNumber(dir, year);
-  const r = await client.query<{ n: number }>(
+  const r = await control.query<{ n: number }>(
     `with floor as (
-       select greatest($2::int,
+       select greatest($2::int, $3::int,
                        coalesce((select max(substring(upload_id from '^UPL-[0-9]{4}-([0-9]+)$')::int)
                                    from nfr_upload where upload_id like 'UPL-' || $1::text || '-%'), 0)) as n)
-     insert into nfr_id_sequence as s (prefix, year, last_value)
-     select 'UPL', $1::int, floor.n + 1 from floor
-     on conflict (prefix, year) do update set last_value = greatest(s.last_value, (select n from floor)) + 1
+     insert into nfr_upload_sequence as s (year, last_value)
+     select $1::int, floor.n + 1 from floor
+     on conflict (year) do update set last_value = greatest(s.last_value, (select n from floor)) + 1
      returning last_value as n`,
-    [year, onDisk],
+    [year, onDisk, legacyFloor],
   );
   const n = r.rows[0]?.n;
-  if (n === undefined) throw new NfrError('INTERNAL', 'nfr_id_sequence returned no upload number');
+  if (n === undefined) throw new NfrError('INTERNAL', 'nfr_upload_sequence returned no upload number');
   return formatUploadId(year, n);
+}
+
+/**
+ * The highest upload number of `year` the live database knew before uploads moved to the control
+ * database (its nfr_upload and nfr_id_sequence, kept read-only by migration 0003), 0 if none.
+ * Context runs stored no file, so the disk alone would not cover their ids.
+ */
+export async function legacyUploadFloor(live: pg.ClientBase, year: number): Promise<number> {
+  const r = await live.query<{ n: number }>(
+    `select greatest(
+       case when to_regclass('nfr_upload') is null then 0 else
+         (select coalesce(max(substring(upload_id from '^UPL-[0-9]{4}-([0-9]+)$')::int), 0) from nfr_upload where upload_id like 'UPL-' || $1::text || '-%') end,
+       case when to_regclass('nfr_id_sequence') is null then 0 else
+         (select coalesce(max(last_value), 0)::int from nfr_id_sequence where prefix = 'UPL' and year = $1::int) end) as n`,
+    [year],
+  );
+  return r.rows[0]?.n ?? 0;
 }
 
 export interface StoredUpload {
   readonly uploadId: UploadId;
   /** Absolute path of the stored copy. */
   readonly storedPath: string;
-  /** Path relative to DATA_INGESTED_PATH, as recorded in nfr_upload (relocatable with the folder). */
+  /** Path relative to DATA_INGESTED_PATH, as recorded (relocatable with the folder). */
   readonly relativePath: string;
   readonly sizeBytes: number;
   readonly sha256: string;
@@ -102,13 +124,14 @@ export interface StoredUpload {
  * with mode 0600 in 0700 directories, allocating the id. The file is created exclusively: if a
  * file with the allocated id appears meanwhile, the next id is taken. A failed copy leaves nothing.
  */
-export async function storeUpload(client: pg.ClientBase, dataIngestedPath: string, kind: UploadKind, source: string, ext = 'csv'): Promise<StoredUpload> {
+export async function storeUpload(control: pg.ClientBase, dataIngestedPath: string, kind: UploadKind, source: string, options: { readonly ext?: string; readonly legacyFloor?: number } = {}): Promise<StoredUpload> {
+  const ext = options.ext ?? 'csv';
   const dir = path.join(dataIngestedPath, kind);
   await ensureDir(dataIngestedPath);
   await ensureDir(dir);
   const year = new Date().getUTCFullYear();
   for (let attempt = 0; ; attempt++) {
-    const uploadId = await nextUploadId(client, dir, year);
+    const uploadId = await nextUploadId(control, dir, year, options.legacyFloor);
     const storedPath = path.join(dir, `${uploadId}.${ext}`);
     let handle;
     try {
@@ -155,7 +178,7 @@ export async function checkUploadFile(file: string, maxBytes: number): Promise<n
   return st.size;
 }
 
-/** Records a stored upload as `pending` (autocommit session). */
+/** Records a stored upload as `pending`. */
 export async function recordUpload(client: pg.ClientBase, kind: UploadKind, originalFilename: string, stored: StoredUpload): Promise<void> {
   await client.query(
     `insert into nfr_upload (upload_id, kind, original_filename, stored_path, size_bytes, sha256, status)
@@ -164,8 +187,12 @@ export async function recordUpload(client: pg.ClientBase, kind: UploadKind, orig
   );
 }
 
-export async function markUploadRunning(client: pg.ClientBase, uploadId: UploadId): Promise<void> {
-  await client.query(`update nfr_upload set status = 'running', started_at = clock_timestamp() where upload_id = $1`, [uploadId]);
+/** Marks the upload running in `database` by this process (recovery fails it if the process dies). */
+export async function markUploadRunning(control: pg.ClientBase, uploadId: UploadId, database: string): Promise<void> {
+  await control.query(
+    `update nfr_upload set status = 'running', started_at = clock_timestamp(), finished_at = null, database = $2, host = $3, pid = $4 where upload_id = $1`,
+    [uploadId, database, hostname(), process.pid],
+  );
 }
 
 export interface UploadCounts {
@@ -177,12 +204,12 @@ export interface UploadCounts {
 }
 
 /**
- * Marks the upload completed with its counts. Call inside the data transaction, so the record
- * says `completed` exactly when the data committed. clock_timestamp(), not now(): now() is the
- * transaction's start, which would make every batch look instantaneous.
+ * Marks the upload completed with its counts, right after the data transaction committed (the
+ * record is in another database, so the two cannot commit together; recovery says so of a batch
+ * whose process died in between). clock_timestamp(), not now(): now() is the transaction's start.
  */
-export async function markUploadCompleted(client: pg.ClientBase, uploadId: UploadId, counts: UploadCounts, errors: readonly unknown[]): Promise<void> {
-  await client.query(
+export async function markUploadCompleted(control: pg.ClientBase, uploadId: UploadId, counts: UploadCounts, errors: readonly unknown[]): Promise<void> {
+  await control.query(
     `update nfr_upload
         set status = 'completed', finished_at = clock_timestamp(), rows_inserted = $2, rows_updated = $3, rows_unchanged = $4,
             rows_closed = $5, rows_rejected = $6, errors = $7::jsonb
@@ -191,7 +218,28 @@ export async function markUploadCompleted(client: pg.ClientBase, uploadId: Uploa
   );
 }
 
-/** Marks the upload failed (autocommit session, after the data transaction rolled back). */
+/** Records a context ingestion run of the folder `root` as `pending`. */
+export async function recordContextRun(control: pg.ClientBase, uploadId: UploadId, root: string): Promise<void> {
+  await control.query(`insert into nfr_upload (upload_id, kind, stored_path, status) values ($1, 'context', $2, 'pending')`, [uploadId, root]);
+}
+
+/** Marks a context run finished with its totals: `failed` when every file was rejected. */
+export async function markUploadFinished(
+  control: pg.ClientBase,
+  uploadId: UploadId,
+  status: 'completed' | 'failed',
+  counts: UploadCounts,
+  errors: readonly unknown[],
+): Promise<void> {
+  await control.query(
+    `update nfr_upload set status = $2, rows_inserted = $3, rows_updated = $4, rows_unchanged = $5, rows_closed = $6, rows_rejected = $7,
+            errors = $8::jsonb, finished_at = clock_timestamp()
+      where upload_id = $1`,
+    [uploadId, status, counts.inserted, counts.updated, counts.unchanged, counts.closed, counts.rejected, JSON.stringify(errors.slice(0, MAX_STORED_ERRORS))],
+  );
+}
+
+/** Marks the upload failed (after the data transaction rolled back). */
 export async function markUploadFailed(client: pg.ClientBase, uploadId: UploadId, rejected: number, errors: readonly unknown[]): Promise<void> {
   await client.query(
     `update nfr_upload
@@ -220,8 +268,8 @@ export interface UploadRecord {
 }
 
 /**
- * Upload batches of the live database, newest first, a page at a time. The history is part of
- * the database: after a restore it is the history of the restored state.
+ * Upload batches, newest first, a page at a time, from the control database: the whole history,
+ * whatever was restored since (an upload's versions may be gone from the live database).
  */
 export async function listUploads(client: pg.ClientBase, page: { limit: number; offset: number }): Promise<{ uploads: UploadRecord[]; total: number; limit: number; offset: number }> {
   const rows = await client.query<UploadRecord & { size_bytes: string | null; total: string; created_at: Date; started_at: Date | null; finished_at: Date | null }>(

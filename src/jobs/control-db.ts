@@ -30,7 +30,7 @@ export function controlDatabaseName(ctx: Pick<Context, 'config' | 'target'>): st
  * Creates the control database if it does not exist (two servers racing both succeed) and
  * migrates it to head. Returns its target.
  */
-export async function openControlDatabase(ctx: Context): Promise<PgTarget> {
+export async function openControlDatabase(ctx: Pick<Context, 'config' | 'target' | 'maintenance'>): Promise<PgTarget> {
   const name = controlDatabaseName(ctx);
   if (name === ctx.target.database) {
     throw new NfrError('CONFIG', `NFR_CONTROL_DATABASE=${name} is the live database: the job queue needs a database of its own, which restores never replace`);

@@ -47,11 +47,19 @@ export class Scrape {
     const free = fs.bavail * fs.bsize;
     return { used, free, size: fs.blocks * fs.bsize, ratio: used + free > 0 ? used / (used + free) : 0 };
   });
-  /** Upload batches by status, or undefined when the live database does not answer. */
+  /** Upload batches by status, from the control database where they are recorded (ingest/upload-records.ts). */
   readonly uploads = once(() =>
-    this.sources
-      .queryLive<{ status: string; rows: string; n: string }>('select status, coalesce(sum(rows_inserted + rows_updated), 0)::text as rows, count(*)::text as n from nfr_upload group by status')
+    this.sources.jobs.pool
+      .query<{ status: string; rows: string; n: string }>('select status, coalesce(sum(rows_inserted + rows_updated), 0)::text as rows, count(*)::text as n from nfr_upload group by status')
+      .then((r) => r.rows)
       .catch(() => undefined),
+  );
+  /** Whether the live database answers. */
+  readonly liveUp = once(() =>
+    this.sources
+      .queryLive('select 1')
+      .then(() => true)
+      .catch(() => false),
   );
 }
 
@@ -133,7 +141,7 @@ export const SCRAPED_GAUGES: readonly ScrapedGauge[] = [
     labelNames: ['status'],
     read: async (s) => ((await s.uploads()) ?? []).map((r) => [{ status: r.status }, Number(r.rows)] as const),
   },
-  { name: 'nfr_database_up', help: 'Whether the live database answered', labelNames: [], read: async (s) => [[{}, (await s.uploads()) === undefined ? 0 : 1]] },
+  { name: 'nfr_database_up', help: 'Whether the live database answered', labelNames: [], read: async (s) => [[{}, (await s.liveUp()) ? 1 : 0]] },
 ];
 
 /** Request durations: from a millisecond to a minute (an upload of a large file). */

@@ -8,6 +8,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
 import type { Config } from '../config.js';
+import { uploadsRecordedBefore, withUploadRecords, type UploadRecordsContext } from '../ingest/upload-records.js';
 import { uploadIdInName } from '../ingest/uploads.js';
 import { messageOf } from '../errors.js';
 import type { Manifest } from './manifest.js';
@@ -36,9 +37,10 @@ const LISTED_FILES = 100;
  * Builds the report on the restored live database (`client`). Runs inside the restore's
  * operation, so a resync here cannot race another ingestion or index sync.
  */
-export async function afterRestore(config: Config, client: pg.ClientBase, manifest: Manifest, resync: boolean): Promise<AfterRestoreReport> {
+export async function afterRestore(ctx: UploadRecordsContext, client: pg.ClientBase, manifest: Manifest, resync: boolean): Promise<AfterRestoreReport> {
+  const config = ctx.config;
   const index = resync ? await resyncIndex(config, client) : await indexState(config, client);
-  return { snapshot_stage: manifest.database.pipeline_stage, index, unreferenced_files: await unreferencedFiles(config, client) };
+  return { snapshot_stage: manifest.database.pipeline_stage, index, unreferenced_files: await unreferencedFiles(ctx, client, manifest) };
 }
 
 async function resyncIndex(config: Config, client: pg.ClientBase): Promise<AfterRestoreReport['index']> {
@@ -97,14 +99,19 @@ async function hasStageTable(client: pg.ClientBase): Promise<boolean> {
   return r.rows[0]?.ok === true;
 }
 
-/** Files named after an upload id (controls/UPL-….csv, model_runs/<model>/UPL-….jsonl) unknown to nfr_upload. */
-async function unreferencedFiles(config: Config, client: pg.ClientBase): Promise<AfterRestoreReport['unreferenced_files']> {
-  const known = new Set<string>();
+/**
+ * Files named after an upload id (controls/UPL-….csv, model_runs/<model>/UPL-….jsonl) whose
+ * upload the restored database never saw: not recorded (control database) by the time the
+ * snapshot was taken, nor in the upload history of the restored database itself (snapshots
+ * taken before uploads moved to the control database).
+ */
+async function unreferencedFiles(ctx: UploadRecordsContext, client: pg.ClientBase, manifest: Manifest): Promise<AfterRestoreReport['unreferenced_files']> {
+  const known = await withUploadRecords(ctx, (control) => uploadsRecordedBefore(control, manifest.created_at));
   const exists = await client.query<{ ok: boolean }>("select to_regclass('nfr_upload') is not null as ok");
   if (exists.rows[0]?.ok) {
     for (const row of (await client.query<{ upload_id: string }>('select upload_id from nfr_upload')).rows) known.add(row.upload_id);
   }
-  const root = config.dataIngestedPath;
+  const root = ctx.config.dataIngestedPath;
   const candidates: string[] = [];
   const list = async (rel: string) => (await readdir(path.join(root, rel), { withFileTypes: true }).catch(() => [])) as import('node:fs').Dirent[];
   for (const e of await list('controls')) if (e.isFile()) candidates.push(`controls/${e.name}`);

@@ -83,3 +83,17 @@ export async function fingerprint(url: string): Promise<Record<string, TableFing
 export async function query<T extends pg.QueryResultRow = any>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
   return withUrl(url, async (c) => (await c.query<T>(sql, params)).rows);
 }
+
+/** The URL of the control database beside `url` (`<db>_nfr`), where jobs and uploads are recorded. */
+export function controlUrl(url: string): string {
+  const u = new URL(url);
+  u.pathname = `${u.pathname}_nfr`;
+  return u.toString();
+}
+
+/** Rows of a query on the control database beside `url`; [] when it was never created (nothing was recorded). */
+export async function controlQuery<T extends pg.QueryResultRow = any>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const name = `${decodeURIComponent(new URL(url).pathname.slice(1))}_nfr`;
+  if ((await query(url, 'select 1 from pg_database where datname = $1', [name])).length === 0) return [];
+  return query<T>(controlUrl(url), sql, params);
+}

@@ -40,7 +40,8 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): 
       const limit = request.query.limit === undefined ? 20 : Number(request.query.limit);
       if (limit < 1 || limit > 200) throw new NfrError('INVALID_INPUT', `limit ${limit}: expected 1 to 200`);
       const offset = request.query.offset === undefined ? 0 : Number(request.query.offset);
-      return withPoolClient(deps.pool, (client) => listUploads(client, { limit, offset }));
+      // The record of uploads is in the control database, beside the jobs (ingest/upload-records.ts).
+      return withPoolClient(deps.jobs.pool, (client) => listUploads(client, { limit, offset }));
     },
   );
 

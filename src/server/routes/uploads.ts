@@ -99,7 +99,7 @@ export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): 
       }).catch(async (err: unknown) => {
         // No job will process it: the upload's record says so instead of staying pending.
         const message = `no job could be queued for it: ${messageOf(err)}`;
-        await withPoolClient(deps.pool, (c) => markUploadFailed(c, upload.uploadId, 0, [{ line: null, field: null, message }])).catch(() => {});
+        await withPoolClient(deps.jobs.pool, (c) => markUploadFailed(c, upload.uploadId, 0, [{ line: null, field: null, message }])).catch(() => {});
         throw err;
       });
       return reply.code(202).send({ ...jobAccepted(job, `/api/v2/pipelines/jobs/${job.job_id}`), upload_id: stored.uploadId });

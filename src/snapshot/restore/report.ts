@@ -38,7 +38,7 @@ export async function report(ctx: Context, plan: RestorePlan, staged: Staged, sw
   const { manifest, progress } = plan;
   const resync = plan.options.resync === true;
   progress({ phase: resync ? 'resyncing' : 'reporting' });
-  const after = await withClient(ctx.target, (client) => afterRestore(ctx.config, client, manifest, resync), 'nfr restore report').catch((err: unknown) => {
+  const after = await withClient(ctx.target, (client) => afterRestore(ctx, client, manifest, resync), 'nfr restore report').catch((err: unknown) => {
     const e = toNfrError(err);
     throw new NfrError(e.code, `${manifest.id} was restored, but ${resync ? 'the index resync' : 'the post-restore report'} failed: ${e.message}`, { cause: err });
   });

@@ -1,0 +1,122 @@
+/**
+ * Where the record of uploads lives: the control database (`<live>_nfr`, beside the jobs, see
+ * jobs/control-db.ts), which a restore never replaces. An upload accepted while a restore runs
+ * keeps its record and is ingested into whatever database is live when its job gets the
+ * operation lock; a run rolled back by `pipeline run --rollback-on-failure` keeps the record of
+ * the batch that failed; and recovery fails the batch of a process that died, instead of leaving
+ * it `running`.
+ *
+ *   withUploadRecords   a session on the control database (created and migrated on first use)
+ *   adoptLegacyUploads  copies the history the live database kept before uploads moved
+ *   failDeadUploads     recovery: `running` batches whose process is gone become `failed`
+ */
+import { hostname } from 'node:os';
+import type pg from 'pg';
+import { openControlDatabase } from '../jobs/control-db.js';
+import { connect, type PgTarget } from '../postgres/connection.js';
+import type { Context } from '../runtime/context.js';
+import { processAlive } from '../util/process.js';
+
+export type UploadRecordsContext = Pick<Context, 'config' | 'target' | 'maintenance'>;
+
+/** Control databases opened (created, migrated) by this process, by where they are. */
+const opened = new Map<string, Promise<PgTarget>>();
+
+/** The control database's target; created and migrated once per process. */
+export function uploadRecordsTarget(ctx: UploadRecordsContext): Promise<PgTarget> {
+  const key = `${ctx.target.host}:${ctx.target.port}/${ctx.target.database}/${ctx.config.controlDatabase ?? ''}`;
+  let target = opened.get(key);
+  if (target === undefined) {
+    target = openControlDatabase(ctx);
+    opened.set(key, target);
+    // A failure (the server was down) is not remembered: the next call tries again.
+    target.catch(() => opened.delete(key));
+  }
+  return target;
+}
+
+/** Runs `fn` with an autocommit session on the control database, where uploads are recorded. */
+export async function withUploadRecords<T>(ctx: UploadRecordsContext, fn: (control: pg.Client) => Promise<T>): Promise<T> {
+  const control = await connect(await uploadRecordsTarget(ctx), 'nfr uploads');
+  try {
+    return await fn(control);
+  } finally {
+    await control.end().catch(() => {});
+  }
+}
+
+/**
+ * Copies the upload history the live database kept before uploads moved (its nfr_upload, left
+ * read-only by app migration 0003), or that a restored older snapshot brings back, into the
+ * control database. A batch already recorded there keeps its record. Returns how many were new.
+ */
+export async function adoptLegacyUploads(live: pg.ClientBase, control: pg.ClientBase): Promise<number> {
+  const exists = await live.query<{ ok: boolean }>("select to_regclass('nfr_upload') is not null as ok");
+  if (exists.rows[0]?.ok !== true) return 0;
+  const rows = await live.query<{ rows: unknown }>('select coalesce(json_agg(u), $$[]$$::json) as rows from nfr_upload u');
+  const r = await control.query(
+    `insert into nfr_upload (upload_id, kind, original_filename, stored_path, size_bytes, sha256, status, rows_inserted, rows_updated,
+                             rows_unchanged, rows_closed, rows_rejected, errors, created_at, started_at, finished_at)
+     select upload_id, kind, original_filename, stored_path, size_bytes, sha256, status, rows_inserted, rows_updated,
+            rows_unchanged, rows_closed, rows_rejected, errors, created_at, started_at, finished_at
+       from json_populate_recordset(null::nfr_upload, $1::json)
+     on conflict (upload_id) do nothing`,
+    [JSON.stringify(rows.rows[0]?.rows ?? [])],
+  );
+  return r.rowCount ?? 0;
+}
+
+const INTERRUPTED = 'interrupted: the ingesting process ended before it finished; nothing of it was written';
+
+/**
+ * Recovery of upload records: a batch left `running` by a process that is gone is marked
+ * `failed`, at once. With `holdingLock` (the caller holds the operation lock, which every
+ * ingestion holds while it runs) every `running` batch is such a batch; without it only those
+ * of a dead process on this host are known to be. `pending` batches are queued jobs waiting for
+ * the lock and are left alone. Returns the ids it failed.
+ *
+ * Ingestion calls this under the lock before it starts; the recovery that runs at operation
+ * start, periodically in servers and as `nfr snapshot recover` calls recoverUploads.
+ */
+export async function failDeadUploads(control: pg.ClientBase, options: { readonly holdingLock: boolean }): Promise<string[]> {
+  let ids: string[];
+  if (options.holdingLock) {
+    const r = await control.query<{ upload_id: string }>(`select upload_id from nfr_upload where status = 'running'`);
+    ids = r.rows.map((row) => row.upload_id);
+  } else {
+    const r = await control.query<{ upload_id: string; pid: number | null }>(`select upload_id, pid from nfr_upload where status = 'running' and host = $1`, [hostname()]);
+    ids = r.rows.filter((row) => row.pid !== null && !processAlive(row.pid)).map((row) => row.upload_id);
+  }
+  if (ids.length === 0) return [];
+  await control.query(
+    `update nfr_upload set status = 'failed', finished_at = clock_timestamp(),
+            errors = jsonb_build_array(jsonb_build_object('line', null, 'field', null, 'message', $2::text))
+      where upload_id = any ($1::text[]) and status = 'running'`,
+    [ids, INTERRUPTED],
+  );
+  return ids;
+}
+
+/** failDeadUploads on its own session: the hook for the recovery steps (runtime/operation, servers, `nfr snapshot recover`). */
+export function recoverUploads(ctx: UploadRecordsContext, options: { readonly holdingLock: boolean }): Promise<string[]> {
+  return withUploadRecords(ctx, (control) => failDeadUploads(control, options));
+}
+
+/** Whether `uploadId` is recorded (enrichment's outputs must belong to a recorded upload). */
+export async function uploadRecorded(control: pg.ClientBase, uploadId: string): Promise<boolean> {
+  const r = await control.query('select 1 from nfr_upload where upload_id = $1', [uploadId]);
+  return (r.rowCount ?? 0) > 0;
+}
+
+/** Whether the live database's pre-move upload history (nfr_upload, app migration 0003) holds `uploadId`. */
+export async function legacyUploadRecorded(live: pg.ClientBase, uploadId: string): Promise<boolean> {
+  const exists = await live.query<{ ok: boolean }>("select to_regclass('nfr_upload') is not null as ok");
+  if (exists.rows[0]?.ok !== true) return false;
+  return ((await live.query('select 1 from nfr_upload where upload_id = $1', [uploadId])).rowCount ?? 0) > 0;
+}
+
+/** Ids of the uploads recorded before `time` (ISO): the ones a snapshot taken then could know. */
+export async function uploadsRecordedBefore(control: pg.ClientBase, time: string): Promise<Set<string>> {
+  const r = await control.query<{ upload_id: string }>('select upload_id from nfr_upload where created_at <= $1::timestamptz', [time]);
+  return new Set(r.rows.map((row) => row.upload_id));
+}
