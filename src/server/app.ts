@@ -5,7 +5,7 @@
  */
 import fastifyMultipart from '@fastify/multipart';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import type { Config } from '../config.js';
 import { isConnectionFailure, NfrError, sqlState, toNfrError } from '../errors.js';
@@ -27,6 +27,7 @@ import { finishOpenApi } from './openapi.js';
 import { registerAuthRoutes } from './routes/auth.js';
 import { registerControlRoutes } from './routes/controls.js';
 import { REQUEST_ID_HEADER, requestId, type Logger } from './log.js';
+import { schemaErrorFormatter } from './validation.js';
 
 export interface ServerDeps {
   readonly config: Config;
@@ -72,7 +73,9 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
     requestIdLogLabel: 'request_id',
     bodyLimit: 1024 * 1024,
     // Unknown fields are errors, not silently dropped; types are not coerced into something else.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // verbose: the failed schema and value reach schemaErrorFormatter, which words the error.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false, verbose: true } },
+    schemaErrorFormatter,
     return503OnClosing: true,
     // What the router refuses before any route runs (a path segment over maxParamLength, a URL
     // that does not decode) gets the one error body, without echoing the path back.
@@ -97,6 +100,8 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
   });
 
   const routes = routeTable(app);
+  /** The console's page, once registered; unknown browser pages answer 404 with it. */
+  let consoleIndex: Buffer | undefined;
   await app.register(fastifySwagger, {
     openapi: {
       info: { title: 'nfr-connect API', version: NFR_VERSION, description: 'Snapshots, ingestion pipeline, vector search and jobs of nfr-connect.' },
@@ -126,6 +131,9 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
   });
 
   app.addHook('onRequest', async (request) => {
+    // A page the browser asks for that no route serves gets the console's own not-found view
+    // (below), not a 401 for a token a browser never sends.
+    if (isConsolePageRequest(request)) return;
     const needed = request.routeOptions.config?.role;
     if (needed === undefined && (request.routeOptions.url === '/health' || request.routeOptions.config?.public === true)) return;
     const role = authenticate(deps.tokens, request.headers.authorization);
@@ -149,6 +157,10 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
         .code(405)
         .header('allow', allowed.join(', '))
         .send({ error: { code: 'METHOD_NOT_ALLOWED', message: `${request.method} is not allowed on ${pathname}; use ${allowed.join(' or ')}` } });
+      return;
+    }
+    if (consoleIndex !== undefined && isConsolePageRequest(request)) {
+      void reply.code(404).type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(consoleIndex);
       return;
     }
     void reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${pathname}` } });
@@ -179,8 +191,19 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
   registerPipelineRoutes(app, deps);
   registerControlRoutes(app, deps, signature);
   registerAuthRoutes(app);
-  await registerConsole(app, deps.consoleDir);
+  consoleIndex = await registerConsole(app, deps.consoleDir);
   return app;
+}
+
+/**
+ * A request no route serves that a browser makes for a page: GET or HEAD, HTML accepted, not
+ * under /api/ (API clients get the JSON 404 whatever they accept).
+ */
+function isConsolePageRequest(request: FastifyRequest): boolean {
+  if (!request.is404 || (request.method !== 'GET' && request.method !== 'HEAD')) return false;
+  const pathname = request.url.split('?')[0] ?? '/';
+  if (pathname === '/api' || pathname.startsWith('/api/')) return false;
+  return /\btext\/html\b/i.test(String(request.headers.accept ?? ''));
 }
 
 /** Maps any error to a status and the one error body shape. Never leaks a stack. */

@@ -39,8 +39,12 @@ const TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
-/** Registers the console's routes; without a build the views say how to make one. */
-export async function registerConsole(app: FastifyInstance, dir = CONSOLE_DIR): Promise<void> {
+/**
+ * Registers the console's routes; without a build the views say how to make one. Returns the
+ * page (index.html) when built: the server answers unknown pages with it (404), and the console
+ * shows its not-found view for the path.
+ */
+export async function registerConsole(app: FastifyInstance, dir = CONSOLE_DIR): Promise<Buffer | undefined> {
   const files = new Map<string, Buffer>();
   for (const rel of await listFiles(dir).catch(() => [] as string[])) {
     files.set('/' + rel.split(path.sep).join('/'), await readFile(path.join(dir, rel)));
@@ -67,4 +71,5 @@ export async function registerConsole(app: FastifyInstance, dir = CONSOLE_DIR): 
         .send(body),
     );
   }
+  return index;
 }

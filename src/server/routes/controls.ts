@@ -88,7 +88,7 @@ export function registerControlRoutes(app: FastifyInstance, deps: ServerDeps, si
             ...COMMON,
             ...listFilterSchemas({ type: 'string', maxLength: 2000, description: 'one value, or several separated by commas' }),
             key_control: { type: 'string', enum: ['true', 'false'] },
-            limit: { type: 'string', pattern: '^[0-9]{1,3}$' },
+            limit: { type: 'string', pattern: '^[0-9]{1,3}$', description: `a whole number from 1 to ${MAX_LIMIT}` },
           },
         },
         response: { 200: SEARCH_RESULT, ...ERROR_RESPONSES },

@@ -30,7 +30,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: ServerDeps): void 
       config: { role: 'reader' },
       schema: {
         summary: 'Jobs, newest first',
-        querystring: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: [...JOB_STATUSES] }, limit: { type: 'string', pattern: '^[0-9]{1,4}$' } } },
+        querystring: { type: 'object', additionalProperties: false, properties: { status: { type: 'string', enum: [...JOB_STATUSES] }, limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: 'a whole number of jobs from 1 to 9999 (default 100)' } } },
         response: { 200: { type: 'object', required: ['jobs'], properties: { jobs: { type: 'array', items: JOB } } }, 400: ERROR_BODY, 401: ERROR_BODY },
       },
     },

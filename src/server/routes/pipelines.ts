@@ -31,7 +31,10 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): 
         querystring: {
           type: 'object',
           additionalProperties: false,
-          properties: { limit: { type: 'string', pattern: '^[0-9]{1,3}$' }, offset: { type: 'string', pattern: '^[0-9]{1,9}$' } },
+          properties: {
+            limit: { type: 'string', pattern: '^[0-9]{1,3}$', description: 'a whole number from 1 to 200 (default 20)' },
+            offset: { type: 'string', pattern: '^[0-9]{1,9}$', description: 'a whole number of uploads to skip, 0 or more' },
+          },
         },
         response: { 200: UPLOAD_LIST, ...ERROR_RESPONSES },
       },
