@@ -12,10 +12,12 @@ import { controlsDb } from './support/controls-fixtures.js';
 
 let cluster: TestCluster;
 let server: Server;
+let backups: string;
 
 before(async () => {
   cluster = await TestCluster.start();
   const db = await controlsDb(cluster, 'wording');
+  backups = db.env.POSTGRES_BACKUP_PATH!;
   server = await serve({ ...db.env, API_TOKENS });
 });
 
@@ -47,6 +49,17 @@ describe('API validation messages', () => {
       assert.equal(r.json.error.code, 'INVALID_INPUT', route);
       assert.doesNotMatch(r.json.error.message, SCHEMA_WORDS, route);
       assert.ok(r.json.error.message.startsWith(message.replace(/ \(default .*\)$/, '')), `${method} ${route}\n  got:      ${r.json.error.message}\n  expected: ${message}`);
+    }
+  });
+});
+
+describe('404 answers', () => {
+  it('name what is missing without showing readers where the server keeps its backups', async () => {
+    for (const route of ['/api/v2/devdata/snapshots/SNAP-2026-9999', '/api/v2/devdata/snapshots/SNAP-2026-9999/restore-plan']) {
+      const r = await api(server, 'GET', route, { token: READER });
+      assert.equal(r.status, 404, `${route}: ${r.text}`);
+      assert.match(r.json.error.message, /SNAP-2026-9999 not found/);
+      assert.ok(!r.text.includes(backups), `${route} shows the backup path: ${r.text}`);
     }
   });
 });

@@ -344,15 +344,14 @@ describe('hardening', () => {
       assert.match(body.error.message, new RegExp(`control database "${control}" does not answer`));
       const jobs = await fetch(`${server.base}/api/v2/jobs`, { headers: { authorization: `Bearer ${ADMIN}` } });
       assert.equal(jobs.status, 503);
-      // An upload is stored before its job is queued: its record says no job will process it.
+      // Uploads are recorded in the control database too: without it an upload is refused, and nothing is stored.
       const form = new FormData();
       form.append('file', new Blob(['control_id,title\nQ-1,Queued nowhere\n'], { type: 'text/csv' }), 'q.csv');
       const upload = await fetch(`${server.base}/api/v2/pipelines/controls/ingest`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: form });
-      assert.equal(upload.status, 503, await upload.clone().text());
-      const uploads = await controlQuery(db.url, 'select status, errors from nfr_upload');
-      assert.equal(uploads.length, 1);
-      assert.equal(uploads[0].status, 'failed');
-      assert.match(uploads[0].errors[0].message, /no job could be queued for it: the job queue's control database/);
+      const refused = (await upload.json()) as any;
+      assert.equal(upload.status, 503, JSON.stringify(refused));
+      assert.equal(refused.error.code, 'DATABASE');
+      assert.match(refused.error.message, new RegExp(`control database "${control}", where uploads are recorded, does not answer.*nothing was stored`));
       // The live database's reads do not depend on it.
       const status = await fetch(`${server.base}/api/v2/pipelines/status`, { headers: { authorization: `Bearer ${ADMIN}` } });
       assert.equal(status.status, 200);
@@ -360,6 +359,7 @@ describe('hardening', () => {
       assert.deepEqual((await readdir(backups)).filter((n) => n.startsWith('SNAP-')), [], 'no snapshot was started');
 
       await cluster.admin((c) => c.query(`alter database "${control}" allow_connections true`));
+      assert.deepEqual(await controlQuery(db.url, 'select upload_id from nfr_upload'), [], 'no record of the refused upload');
       const again = await create();
       const accepted = (await again.json()) as any;
       assert.equal(again.status, 202, JSON.stringify(accepted));

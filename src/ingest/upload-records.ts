@@ -12,8 +12,10 @@
  */
 import { hostname } from 'node:os';
 import type pg from 'pg';
-import { openControlDatabase } from '../jobs/control-db.js';
-import { connect, type PgTarget } from '../postgres/connection.js';
+import { messageOf, NfrError } from '../errors.js';
+import { controlDatabaseName, openControlDatabase } from '../jobs/control-db.js';
+import { connect, withClient, type PgTarget } from '../postgres/connection.js';
+import { databaseExists } from '../postgres/databases.js';
 import type { Context } from '../runtime/context.js';
 import { processAlive } from '../util/process.js';
 
@@ -37,7 +39,16 @@ export function uploadRecordsTarget(ctx: UploadRecordsContext): Promise<PgTarget
 
 /** Runs `fn` with an autocommit session on the control database, where uploads are recorded. */
 export async function withUploadRecords<T>(ctx: UploadRecordsContext, fn: (control: pg.Client) => Promise<T>): Promise<T> {
-  const control = await connect(await uploadRecordsTarget(ctx), 'nfr uploads');
+  let control: pg.Client;
+  try {
+    control = await connect(await uploadRecordsTarget(ctx), 'nfr uploads');
+  } catch (err) {
+    throw new NfrError(
+      'DATABASE',
+      `the control database "${controlDatabaseName(ctx)}", where uploads are recorded, does not answer (${messageOf(err)}); no upload can be recorded or run until it does, and nothing was stored`,
+      { cause: err },
+    );
+  }
   try {
     return await fn(control);
   } finally {
@@ -115,8 +126,15 @@ export async function legacyUploadRecorded(live: pg.ClientBase, uploadId: string
   return ((await live.query('select 1 from nfr_upload where upload_id = $1', [uploadId])).rowCount ?? 0) > 0;
 }
 
-/** Ids of the uploads recorded before `time` (ISO): the ones a snapshot taken then could know. */
-export async function uploadsRecordedBefore(control: pg.ClientBase, time: string): Promise<Set<string>> {
-  const r = await control.query<{ upload_id: string }>('select upload_id from nfr_upload where created_at <= $1::timestamptz', [time]);
-  return new Set(r.rows.map((row) => row.upload_id));
+/**
+ * Ids of the uploads recorded before `time` (ISO): the ones a snapshot taken then could know.
+ * A control database that was never created records none (and is not created for the asking).
+ */
+export async function uploadsRecordedBefore(ctx: UploadRecordsContext, time: string): Promise<Set<string>> {
+  const exists = await withClient(ctx.maintenance, (maint) => databaseExists(maint, controlDatabaseName(ctx)), 'nfr uploads');
+  if (!exists) return new Set();
+  return withUploadRecords(ctx, async (control) => {
+    const r = await control.query<{ upload_id: string }>('select upload_id from nfr_upload where created_at <= $1::timestamptz', [time]);
+    return new Set(r.rows.map((row) => row.upload_id));
+  });
 }

@@ -8,7 +8,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
 import type { Config } from '../config.js';
-import { uploadsRecordedBefore, withUploadRecords, type UploadRecordsContext } from '../ingest/upload-records.js';
+import { uploadsRecordedBefore, type UploadRecordsContext } from '../ingest/upload-records.js';
 import { uploadIdInName } from '../ingest/uploads.js';
 import { messageOf } from '../errors.js';
 import type { Manifest } from './manifest.js';
@@ -106,7 +106,7 @@ async function hasStageTable(client: pg.ClientBase): Promise<boolean> {
  * taken before uploads moved to the control database).
  */
 async function unreferencedFiles(ctx: UploadRecordsContext, client: pg.ClientBase, manifest: Manifest): Promise<AfterRestoreReport['unreferenced_files']> {
-  const known = await withUploadRecords(ctx, (control) => uploadsRecordedBefore(control, manifest.created_at));
+  const known = await uploadsRecordedBefore(ctx, manifest.created_at);
   const exists = await client.query<{ ok: boolean }>("select to_regclass('nfr_upload') is not null as ok");
   if (exists.rows[0]?.ok) {
     for (const row of (await client.query<{ upload_id: string }>('select upload_id from nfr_upload')).rows) known.add(row.upload_id);

@@ -110,7 +110,7 @@ export async function readManifest(dir: string): Promise<Manifest> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NfrError('NOT_FOUND', `no manifest at ${file}`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NfrError('NOT_FOUND', `snapshot directory ${path.basename(dir)} has no ${MANIFEST_FILE}`, { details: { file } });
     throw err;
   }
   let json: unknown;

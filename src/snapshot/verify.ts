@@ -37,7 +37,8 @@ export async function loadSnapshot(store: SnapshotStore, id: SnapshotId): Promis
     await stat(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new NfrError('NOT_FOUND', `snapshot ${id} not found in ${store.root}; see \`nfr snapshot list\``);
+      // The repository's path stays in details: API readers get no server paths (issue 19 item 9).
+      throw new NfrError('NOT_FOUND', `snapshot ${id} not found in the snapshot repository (POSTGRES_BACKUP_PATH); see \`nfr snapshot list\``, { details: { repository: store.root } });
     }
     throw err;
   }
