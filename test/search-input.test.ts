@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { API_TOKENS, READER, api, serve, type Server } from './support/api.js';
 import { nfrJson, testEnv, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
+import { joinedPairs } from '../src/search/keyword-resident.js';
 
 let cluster: TestCluster;
 let env: Env;
@@ -86,6 +87,32 @@ describe('search input', () => {
     const id = await nfrJson(['search', 'the', '--mode', 'id', '--json'], env);
     assert.equal(id.code, 0, id.stderr);
     assert.deepEqual(id.body.results, []);
+  });
+});
+
+describe('compounds written apart', () => {
+  it('joins adjacent words where one is short: back up, log in, set up, e mail', () => {
+    assert.deepEqual(joinedPairs('How do we back up data?'), ['howdo', 'dowe', 'weback', 'backup', 'updata']);
+    assert.deepEqual(joinedPairs('log in; set-up; E-mail'), ['login', 'inset', 'setup', 'upe', 'email']);
+    assert.deepEqual(joinedPairs('access review AC-2 of 3 accounts'), ['reviewac'], 'no ids or numbers');
+    assert.deepEqual(joinedPairs('backup'), []);
+  });
+
+  it('finds the backup controls for "back up", the same through the CLI and the server', async () => {
+    const q = 'how often do we back up the data';
+    const cli = await nfrJson(['search', q, '--mode', 'keyword', '--limit', '5', '--json'], env);
+    assert.equal(cli.code, 0, cli.stderr);
+    const ids = cli.body.results.map((h: { control_id: string }) => h.control_id);
+    assert.equal(ids[0], 'CP-9', `"${q}" → ${ids.join(', ')}`);
+    for (const mode of ['keyword', 'hybrid']) {
+      const fromCli = await nfrJson(['search', q, '--mode', mode, '--limit', '10', '--json'], env);
+      const served = await get(encodeURIComponent(q), `&mode=${mode}&limit=10`);
+      assert.equal(served.status, 200, served.text);
+      assert.deepEqual(served.json.results, fromCli.body.results, `${mode}: the server's postings and the CLI's SQL agree`);
+    }
+    // The stop-word check looks at the words themselves, not their joined pairs.
+    const onlyStop = await nfrJson(['search', 'in on at', '--json'], env);
+    assert.equal(onlyStop.code, 12, onlyStop.stderr);
   });
 });
 

@@ -277,14 +277,41 @@ export class ResidentKeywordIndex {
 
 const EMPTY_CHUNK = { lex: new Int32Array(0), tft: new Uint16Array(0) };
 
-/** The query's words as the `english` configuration stems them (a prepared statement: planned once per connection). */
-export async function queryLexemes(client: pg.ClientBase, q: string): Promise<string[]> {
-  const r = await client.query<{ lexeme: string }>({
-    name: 'nfr-query-lexemes',
-    text: "select distinct lexeme from unnest(tsvector_to_array(to_tsvector('english', $1))) as lexeme",
-    values: [q],
+/**
+ * Two words of a query written as one: adjacent words joined ("back up" → backup, "log in" →
+ * login, "set up" → setup, "e mail" → email), in reading order. Catalogues write such compounds
+ * either way; a joined form no control uses matches nothing, so adding them to the query's OR of
+ * words costs nothing where they do not apply. Only runs of letters are joined (not ids or
+ * numbers), and only when one of the two is short enough to be the particle of a phrasal
+ * verb or a prefix (at most four letters).
+ */
+export function joinedPairs(q: string): string[] {
+  const words = q.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+  const out: string[] = [];
+  for (let i = 1; i < words.length; i++) {
+    const a = words[i - 1] as string;
+    const b = words[i] as string;
+    if (!/^\p{L}+$/u.test(a) || !/^\p{L}+$/u.test(b)) continue;
+    if (Math.min(a.length, b.length) > 4) continue;
+    out.push(a + b);
+  }
+  return out;
+}
+
+/**
+ * The query's words as the `english` configuration stems them (a prepared statement: planned
+ * once per connection), and the lexemes of its joined pairs (joinedPairs) that are not among them.
+ */
+export async function queryLexemes(client: pg.ClientBase, q: string): Promise<{ lexemes: string[]; joined: string[] }> {
+  const r = await client.query<{ lexemes: string[]; joined: string[] }>({
+    name: 'nfr-query-lexemes-joined',
+    text: `select array(select distinct lexeme from unnest(tsvector_to_array(to_tsvector('english', $1))) as lexeme order by 1) as lexemes,
+                  array(select distinct lexeme from unnest(tsvector_to_array(to_tsvector('english', $2))) as lexeme order by 1) as joined`,
+    values: [q, joinedPairs(q).join(' ')],
   });
-  return r.rows.map((row) => row.lexeme);
+  const row = r.rows[0] ?? { lexemes: [], joined: [] };
+  const own = new Set(row.lexemes);
+  return { lexemes: row.lexemes, joined: row.joined.filter((l) => !own.has(l)) };
 }
 
 /**

@@ -99,12 +99,15 @@ export interface KeywordHit extends ControlRow {
   readonly score: number;
 }
 
-/** The `limit` best keyword matches for `q` among current controls passing `filter`, best first. */
-export async function keywordSearch(client: pg.ClientBase, q: string, filter: SearchFilter | undefined, limit: number): Promise<KeywordHit[]> {
+/**
+ * The `limit` best keyword matches for the query's `lexemes` (stemmed by the `english`
+ * configuration: keyword-resident.ts queryLexemes) among current controls passing `filter`, best first.
+ */
+export async function keywordSearch(client: pg.ClientBase, lexemes: readonly string[], filter: SearchFilter | undefined, limit: number): Promise<KeywordHit[]> {
   const f = filterSql(filter, 3);
   const r = await client.query<KeywordHit>(
     `with q as (
-       select distinct lexeme from unnest(tsvector_to_array(to_tsvector('english', $1))) as lexeme
+       select distinct lexeme from unnest($1::text[]) as lexeme
      ), tsq as (
        -- The lexemes are stemmed already: 'simple' takes them as they are.
        select to_tsquery('simple', coalesce(string_agg(quote_literal(lexeme), ' | '), '')) as query from q
@@ -147,7 +150,7 @@ export async function keywordSearch(client: pg.ClientBase, q: string, filter: Se
      select ${ROW_COLUMNS}, s.score
        from scored s join src_controls_ver_control v on v.control_id = s.control_id and v.tx_to is null
       order by s.score desc, v.control_id`,
-    [q, K1, ...f.params],
+    [[...lexemes], K1, ...f.params],
   );
   return r.rows.map((row) => ({ ...row, score: Number(row.score) }));
 }

@@ -167,13 +167,16 @@ export async function searchControls(config: Config, request: SearchRequest, dep
   // PostgreSQL first: the query's words (a query of stop words only is refused before any
   // ranking runs), the id matches and the keyword ranking.
   const { ids, keyword } = await pgClient(async (client) => {
-    const lexemes = mode === 'id' ? [] : await queryLexemes(client, q);
-    if (mode !== 'id' && lexemes.length === 0) {
+    const words = mode === 'id' ? { lexemes: [], joined: [] } : await queryLexemes(client, q);
+    // Only the query's own words decide whether there is anything to search for; its joined
+    // pairs (back up → backup) are added to the keyword ranking's words.
+    const lexemes = [...words.lexemes, ...words.joined];
+    if (mode !== 'id' && words.lexemes.length === 0) {
       throw new NfrError('INVALID_INPUT', `q "${q.length > 80 ? `${q.slice(0, 77)}...` : q}": nothing to search for: every word is a stop word (the, of, and, ...) or punctuation; add words that say what the control is about`);
     }
     return {
       ids: mode === 'id' ? await idMatches(client, [q.toUpperCase()], filter, { prefix: true, limit: depth }) : mode === 'hybrid' ? await idMatches(client, idTokens(q), filter, { prefix: false, limit: depth }) : [],
-      keyword: mode === 'keyword' || mode === 'hybrid' ? await keywordRanking(client, q, lexemes, filter, Math.max(depth, mode === 'hybrid' ? FUSION_DEPTH : 0), deps, warnings) : [],
+      keyword: mode === 'keyword' || mode === 'hybrid' ? await keywordRanking(client, lexemes, filter, Math.max(depth, mode === 'hybrid' ? FUSION_DEPTH : 0), deps, warnings) : [],
     };
   });
 
@@ -258,8 +261,8 @@ export async function searchControls(config: Config, request: SearchRequest, dep
   };
 }
 
-async function keywordRanking(client: pg.ClientBase, q: string, lexemes: readonly string[], filter: SearchFilter, limit: number, deps: SearchDeps, warnings: string[]): Promise<KeywordHit[]> {
-  if (!deps.keywords) return keywordSearch(client, q, filter, limit);
+async function keywordRanking(client: pg.ClientBase, lexemes: readonly string[], filter: SearchFilter, limit: number, deps: SearchDeps, warnings: string[]): Promise<KeywordHit[]> {
+  if (!deps.keywords) return keywordSearch(client, lexemes, filter, limit);
   let resident: ResidentKeywordIndex;
   try {
     resident = await deps.keywords();
@@ -267,7 +270,7 @@ async function keywordRanking(client: pg.ClientBase, q: string, lexemes: readonl
     // Too large for NFR_INDEX_MEMORY_MB: ranked in PostgreSQL, and the answer says why it is slow.
     if (!(err instanceof ResidentDoesNotFit)) throw err;
     warnings.push(err.message);
-    return keywordSearch(client, q, filter, limit);
+    return keywordSearch(client, lexemes, filter, limit);
   }
   return resident.search(lexemes, isEmptyFilter(filter) ? undefined : filter, limit);
 }
