@@ -5,7 +5,7 @@
  *     out of date. Each is claimed in the control database by the server that sends it.
  *   - conditions, sent when they start (`firing`) and when they end (`resolved`): the latest
  *     completed snapshot older than NFR_ALERT_SNAPSHOT_MAX_AGE, the backup volume at 80 % and at
- *     95 %, a pre-restore backup missing, a snapshot not offsite in time. Every server checks them
+ *     95 %, a pre-restore backup missing, a snapshot not offsite in time (NFR_OFFSITE_MAX_DELAY). Every server checks them
  *     every NFR_ALERT_CHECK_SECONDS; the one whose check flips the shared state sends.
  * Sending happens in the background (webhook.ts): a check never waits for a receiver.
  */
@@ -77,18 +77,11 @@ export async function checkConditions(ctx: Context, config: AlertConfig, now = n
   const backupStatus = (backup?.value as { backup?: { status?: string } | null } | undefined)?.backup?.status;
   const missing = backup !== undefined && backup.status !== 'healthy' && (backupStatus === 'failed' || !(await lockState(ctx)).held);
   out.push({ key: 'pre_restore_backup_missing', firing: missing, severity: 'critical', summary: backup?.message ?? 'the last restore has its pre-restore backup', details: { ...((backup?.value as object | undefined) ?? {}) } });
-  const offsite = await offsiteCondition(ctx, now);
-  if (offsite) out.push(offsite);
+  // With an offsite repository (NFR_S3_REPOSITORY): a snapshot not in it after NFR_OFFSITE_MAX_DELAY,
+  // or the repository unreadable, as health reports it.
+  const offsite = health.checks.find((c) => c.name === 'offsite');
+  if (offsite) out.push({ key: 'snapshot_not_offsite', firing: offsite.status === 'unhealthy', severity: 'warning', summary: offsite.message, details: { ...((offsite.value as object | undefined) ?? {}) } });
   return out;
-}
-
-/**
- * Hook for the offsite repository (issue 21): a completed snapshot not in the bucket in time.
- * Not wired yet: the offsite engineer's state is not on main when this was written. When it is,
- * answer `{ key: 'snapshot_not_offsite', firing, severity: 'warning', ... }` from it.
- */
-export async function offsiteCondition(_ctx: Context, _now: Date): Promise<Condition | undefined> {
-  return undefined;
 }
 
 function formatAge(seconds: number): string {
