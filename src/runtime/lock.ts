@@ -22,9 +22,6 @@ import type { Context, SnapshotStore } from './context.js';
 /** Advisory-lock namespace for nfr ("NFR" in ASCII); the second key is derived from the database name. */
 const LOCK_NAMESPACE = 0x4e4652;
 
-/** How long any operation waits for a `recover` holder (which finishes in well under a second). */
-const RECOVER_GRACE_MS = 10_000;
-
 export type OperationKind = 'create' | 'restore' | 'undo' | 'delete' | 'prune' | 'verify' | 'recover' | 'ingest' | 'warm' | 'cool' | 'diff' | 'push';
 
 export interface LockHolder {
@@ -75,17 +72,13 @@ export async function acquireOperationLock(
   const client = await connect(ctx.maintenance, `nfr lock ${operation}`);
   const key = lockKey(ctx.target.database);
   try {
-    const started = Date.now();
-    const deadline = started + waitSeconds * 1000;
+    const deadline = Date.now() + waitSeconds * 1000;
     let announced = false;
     for (;;) {
       const r = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1, $2) as ok', [LOCK_NAMESPACE, key]);
       if (r.rows[0]?.ok) break;
-      // `status` holds the lock for a moment to repair leftovers; that must never make a real
-      // operation fail, so a 'recover' holder is always waited for (briefly).
-      const briefHolder = (await advisoryHolder(client, ctx.target.database))?.application_name === 'nfr lock recover';
-      if (Date.now() >= (briefHolder ? Math.max(deadline, started + RECOVER_GRACE_MS) : deadline)) throw await lockedError(ctx, client, operation);
-      if (!briefHolder && !announced) {
+      if (Date.now() >= deadline) throw await lockedError(ctx, client, operation);
+      if (!announced) {
         // A wait can be long (a snapshot of a large database): say what is being waited for.
         announced = true;
         const { who } = await describeHolder(ctx, client);
@@ -93,24 +86,33 @@ export async function acquireOperationLock(
         else process.stderr.write(`nfr: ${operation} waits (up to ${waitSeconds} s) for the operation lock held by ${who}\n`);
       }
       throwIfCancelled(ctx, 'while it waited for the operation lock');
-      await new Promise((resolve) => setTimeout(resolve, briefHolder ? 50 : 250));
+      await new Promise((resolve) => setTimeout(resolve, 250));
     }
   } catch (err) {
     await client.end().catch(() => {});
     throw err;
   }
 
-  const backend = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
-  let holder: LockHolder = {
-    pid: process.pid,
-    host: hostname(),
-    operation,
-    snapshot_id: snapshotId,
-    database: ctx.target.database,
-    started_at: new Date().toISOString(),
-    backend_pid: backend.rows[0]?.pid ?? 0,
-  };
-  await atomicWriteFile(lockFile(ctx.store), JSON.stringify(holder, null, 2) + '\n');
+  let holder: LockHolder;
+  try {
+    const backend = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
+    holder = {
+      pid: process.pid,
+      host: hostname(),
+      operation,
+      snapshot_id: snapshotId,
+      database: ctx.target.database,
+      started_at: new Date().toISOString(),
+      backend_pid: backend.rows[0]?.pid ?? 0,
+    };
+    await atomicWriteFile(lockFile(ctx.store), JSON.stringify(holder, null, 2) + '\n');
+  } catch (err) {
+    // The lock is ours but nobody holds the handle yet (a full backup volume refuses the lock
+    // file): give it back here, or the open session keeps both the lock and the process alive.
+    await client.query('select pg_advisory_unlock($1, $2)', [LOCK_NAMESPACE, key]).catch(() => {});
+    await client.end().catch(() => {});
+    throw err;
+  }
   let released = false;
   return {
     get holder() {
