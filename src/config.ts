@@ -9,13 +9,44 @@ import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { NfrError } from './errors.js';
 
+/**
+ * An integer setting. The range is checked on the digits' value before converting, so a huge
+ * number gets the same message naming the range as any other out-of-range one (not zod's
+ * "expected int to be <=9007199254740991").
+ */
 const intIn = (min: number, max: number) =>
   z
     .string()
     .trim()
     .regex(/^\d+$/, `an integer from ${min} to ${max}`)
-    .transform(Number)
-    .pipe(z.number().int().min(min, `an integer from ${min} to ${max}`).max(max, `an integer from ${min} to ${max}`));
+    .refine((v) => v.replace(/^0+(?=\d)/, '').length <= String(max).length && Number(v) >= min && Number(v) <= max, `an integer from ${min} to ${max}`)
+    .transform(Number);
+
+/** An http(s) URL (other schemes parse as URLs but no client here can talk to them). */
+const httpUrl = (form: string) =>
+  z
+    .string()
+    .trim()
+    .refine((v) => {
+      try {
+        const u = new URL(v);
+        return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+      } catch {
+        return false;
+      }
+    }, form);
+
+const DURATION_UNITS = { s: 1, m: 60, h: 3600, d: 86400 } as const;
+const MAX_DURATION_SECONDS = 365 * 86400;
+const DURATION_FORM = `a duration: seconds (e.g. 86400), or a number with a unit s, m, h or d (e.g. 10s, 30m, 24h, 7d), at most 365d; 0 turns it off`;
+
+/** A duration setting, as seconds: `86400`, `10s`, `30m`, `24h`, `7d`. */
+const duration = z
+  .string()
+  .trim()
+  .regex(/^\d{1,9}[smhd]?$/, DURATION_FORM)
+  .transform((v) => Number(/^\d+/.exec(v)?.[0]) * DURATION_UNITS[(/[smhd]$/.exec(v)?.[0] ?? 's') as keyof typeof DURATION_UNITS])
+  .refine((n) => n <= MAX_DURATION_SECONDS, DURATION_FORM);
 
 const URL_FORM = 'a URL of the form postgresql://user:password@host:5432/dbname';
 
@@ -79,6 +110,8 @@ const ENV_SCHEMA = {
   NFR_CONTROL_DATABASE: identifier,
   NFR_HEARTBEAT_SECONDS: intIn(1, 60),
   NFR_WARM_MAX: intIn(0, 100),
+  NFR_RECOVER_INTERVAL_SECONDS: intIn(0, 3600),
+  NFR_VERIFY_INTERVAL: duration,
   NFR_INDEX_PATH: z.string().trim().min(1),
   NFR_INDEX_MEMORY_MB: intIn(0, 1024 * 1024),
   NFR_SEARCH_KEYWORD_WEIGHT: z
@@ -86,11 +119,11 @@ const ENV_SCHEMA = {
     .trim()
     .regex(/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/, 'a number from 0 to 1, such as 0.7')
     .transform(Number),
-  QDRANT_URL: z.string().trim().url('an http(s) URL such as http://localhost:6333'),
+  QDRANT_URL: httpUrl('an http(s) URL such as http://localhost:6333'),
   QDRANT_API_KEY: z.string().trim().min(1),
   QDRANT_COLLECTION_PREFIX: z.string().trim().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (at most 64)'),
   NFR_EMBEDDER: z.enum(['hash', 'glove'], 'hash (the default) or glove'),
-  EMBEDDINGS_URL: z.string().trim().url('an http(s) URL of an OpenAI-compatible API, e.g. http://localhost:8080/v1 or http://localhost:8080/v1/embeddings'),
+  EMBEDDINGS_URL: httpUrl('an http(s) URL of an OpenAI-compatible API, e.g. http://localhost:8080/v1 or http://localhost:8080/v1/embeddings'),
   EMBEDDINGS_MODEL: z.string().trim().min(1),
   EMBEDDINGS_API_KEY: z.string().trim().min(1),
   NFR_MAX_UPLOAD_MB: intIn(1, 100_000),
@@ -188,6 +221,16 @@ export interface Config {
    * snapshots; warming one more cools the least recently restored. 0 disables warming.
    */
   readonly warmMax: number;
+  /**
+   * How often `nfr serve` repairs what a dead operation left (NFR_RECOVER_INTERVAL_SECONDS,
+   * default 5; 0: never, only at the start of operations and on `nfr snapshot recover`).
+   */
+  readonly recoverIntervalSeconds: number;
+  /**
+   * How often `nfr serve` checks the checksums of completed snapshots (NFR_VERIFY_INTERVAL,
+   * default 24h; 0: never). Seconds.
+   */
+  readonly verifyIntervalSeconds: number;
   /** Directory of the embedded vector index (used when no QDRANT_URL is set). */
   readonly indexPath: string;
   /** nfr serve keeps the embedded index in memory when it takes at most this much (NFR_INDEX_MEMORY_MB; 0: never). */
@@ -316,6 +359,8 @@ export function resolveConfig(sources: ConfigSources): Config {
     controlDatabase: str('NFR_CONTROL_DATABASE'),
     heartbeatSeconds: num('NFR_HEARTBEAT_SECONDS') ?? 10,
     warmMax: num('NFR_WARM_MAX') ?? 2,
+    recoverIntervalSeconds: num('NFR_RECOVER_INTERVAL_SECONDS') ?? 5,
+    verifyIntervalSeconds: num('NFR_VERIFY_INTERVAL') ?? 86400,
     indexPath: abs(str('NFR_INDEX_PATH') ?? path.join(home, 'index')),
     indexMemoryBytes: (num('NFR_INDEX_MEMORY_MB') ?? 1024) * 1024 * 1024,
     searchKeywordWeight: num('NFR_SEARCH_KEYWORD_WEIGHT') ?? 0.7,

@@ -162,8 +162,10 @@ describe('restore killed with SIGKILL', () => {
         assert.equal(staging.status, 'unhealthy');
         assert.ok(staging.value.some((d: string) => d.startsWith(`${name}__nfr`)), JSON.stringify(staging.value));
       }
-      // The next nfr command repairs what the kill left (a blocked live database, staging).
-      const status = await nfrJson(['snapshot', 'status'], env);
+      // Recovery repairs what the kill left (a blocked live database, staging); status only reads.
+      const pending = await nfrJson(['snapshot', 'status'], env);
+      assert.equal(pending.code, 0, pending.stderr);
+      const status = await nfrJson(['snapshot', 'recover'], env);
       assert.equal(status.code, 0, status.stderr);
       const leftovers = (await cluster.databases()).filter((d) => d.startsWith(`${name}__nfr`) && !d.endsWith('__nfr_prev'));
       assert.deepEqual(leftovers, [], `no staging database left after a kill at ${point}`);
@@ -196,7 +198,7 @@ describe('restore killed with SIGKILL', () => {
     );
     child.kill('SIGKILL');
     await waitForExit(child);
-    const r = await nfr(['snapshot', 'status'], env);
+    const r = await nfr(['snapshot', 'recover'], env);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await fingerprint(url), liveState);
     assert.ok(!(await cluster.databases()).includes(`${name}__nfr_staging`));

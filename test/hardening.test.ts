@@ -82,7 +82,7 @@ describe('hardening', () => {
     }
   });
 
-  it('removes upload part files a killed server left, at server start and in status, but not live ones', async () => {
+  it('removes upload part files a killed server left, at server start and on recovery, but not live ones', async () => {
     const db = await cluster.createDatabase('parts');
     await seed(db.url, { controls: 5 });
     const data = cluster.tempDir('parts-data');
@@ -105,7 +105,7 @@ describe('hardening', () => {
 
     const another = `999998@${host}.${uuid()}.part`;
     await writeFile(path.join(incoming, another), 'x');
-    const status = await nfrJson(['snapshot', 'status'], env);
+    const status = await nfrJson(['snapshot', 'recover'], env);
     assert.deepEqual(status.body.removed_upload_parts, [another]);
     assert.deepEqual((await readdir(incoming)).sort(), [liveOwner, freshLegacy].sort());
   });

@@ -279,7 +279,7 @@ describe('Qdrant full snapshots through the CLI, request shapes against the Qdra
     assert.match(damaged.body.error.message, /Checksum mismatch: expected [0-9a-f]{64}/);
     await nothingChanged('checksum mismatch');
 
-    // Killed once the collection is staged: the next `snapshot status` deletes it.
+    // Killed once the collection is staged: recovery (`snapshot recover`) deletes it.
     const killed = spawnNfr(['snapshot', 'restore', '--id', full.body.id, '--yes', '--skip-backup'], { ...env, NFR_FAULT_POINT: 'files-staged' });
     let staged: string[];
     try {
@@ -292,10 +292,12 @@ describe('Qdrant full snapshots through the CLI, request shapes against the Qdra
       killed.kill('SIGKILL');
       await waitForExit(killed);
     }
-    // The human-readable status says what it repaired (--json: recovered.dropped_collections).
-    const status = await nfr(['snapshot', 'status'], env);
+    // Status only shows it; recovery says what it repaired (--json: dropped_collections).
+    const pending = await nfr(['snapshot', 'status'], env);
+    assert.match(pending.stdout, /leftovers .*qdrant-restore\.json/);
+    const status = await nfr(['snapshot', 'recover'], env);
     assert.equal(status.code, 0, status.stderr);
-    assert.match(status.stdout, new RegExp(`repaired .*deleted Qdrant collection ${staged[0]}`));
+    assert.match(status.stdout, new RegExp(`recovered: .*deleted Qdrant collection ${staged[0]}`));
     await nothingChanged('killed before the swap');
 
     // The restore (with its pre-restore backup, itself a full snapshot of the changed state).
@@ -376,8 +378,8 @@ describe('Qdrant full snapshots through the CLI, request shapes against the Qdra
     assert.deepEqual(await fingerprint(db.url), original.db, 'the database swap had happened');
     assert.deepEqual(points(alias), changed.points, 'the alias had not moved yet');
 
-    const status = await nfrJson(['snapshot', 'status'], env);
-    assert.equal(status.body.recovered.completed_index_switch, true);
+    const status = await nfrJson(['snapshot', 'recover'], env);
+    assert.equal(status.body.completed_index_switch, true);
     assert.deepEqual(points(alias), original.points, 'the index follows the database');
     assert.equal(server.aliases.get(prev), changed.target);
     assert.equal(server.collections.size, 2);

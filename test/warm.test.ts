@@ -139,6 +139,7 @@ describe('warm snapshots', () => {
       child.kill('SIGKILL');
       await waitForExit(child);
       assert.deepEqual(await warmIds(env), [], `list shows nothing warm after a kill at ${point}`);
+      assert.equal((await nfrJson(['snapshot', 'recover'], env)).code, 0);
       const status = await nfrJson(['snapshot', 'status'], env);
       assert.equal(status.code, 0, status.stderr);
       assert.deepEqual(status.body.warm, []);
@@ -174,8 +175,9 @@ describe('warm snapshots', () => {
       await waitForStderr(child, new RegExp(`nfr-fault-point: ${point}`));
       child.kill('SIGKILL');
       await waitForExit(child);
+      const recovered = await nfrJson(['snapshot', 'recover'], env);
+      assert.equal(recovered.code, 0, recovered.stderr);
       const status = await nfrJson(['snapshot', 'status'], env);
-      assert.equal(status.code, 0, status.stderr);
       assert.deepEqual(await fingerprint(url), expect === 'old' ? liveState : snapshotState, `after a kill at ${point} the live database is fully ${expect}`);
       assert.deepEqual(await leftovers(name), [], `no staging database left after a kill at ${point}`);
       assert.deepEqual((await warmDatabases(name)).map((d) => [d.template, d.allowconn]), [[true, false]], `the warm copy is intact after a kill at ${point}`);

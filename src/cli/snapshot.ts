@@ -12,12 +12,13 @@ import { snapshotHealth } from '../snapshot/health.js';
 import { parseSnapshotId } from '../snapshot/ids.js';
 import { restorePreflight, restoreSnapshot, undoLastRestore } from '../snapshot/restore/index.js';
 import { pruneSnapshots } from '../snapshot/retention.js';
-import type { RecoveryReport } from '../runtime/context.js';
 import { snapshotStatus } from '../snapshot/status.js';
 import { openContext } from '../pipeline/context.js';
+import { recoverOnDemand } from '../pipeline/recover.js';
 import { snapshotStore } from '../runtime/context.js';
 import { deepVerify } from '../snapshot/deep-verify.js';
-import { loadSnapshot, verifyFiles } from '../snapshot/verify.js';
+import { loadSnapshot } from '../snapshot/verify.js';
+import { verifySnapshot } from '../snapshot/verifications.js';
 import { coolSnapshot, warmSnapshot } from '../snapshot/warm.js';
 import { readAllWarmCopies } from '../snapshot/warm-copies.js';
 import { intFlag } from './flags.js';
@@ -192,10 +193,7 @@ export function registerSnapshotCommands(program: Command): void {
         ? await offsiteRepository(config).verify(id, (p) => bar.update({ phase: p.phase, tables_done: p.files_done, tables_total: p.files_total, bytes: p.bytes })).finally(() => bar.done())
         : opts.deep
         ? await deepVerify(await openContext(config), id)
-        : await (async () => {
-            const { dir, manifest } = await loadSnapshot(snapshotStore(config.backupPath), id);
-            return verifyFiles(dir, manifest, config.parallelJobs);
-          })();
+        : await verifySnapshot(snapshotStore(config.backupPath), id, config.parallelJobs);
       emit(opts, result, (r) =>
         r.ok
           ? `${r.id} OK: ${r.files_checked} files, ${formatBytes(r.bytes_checked)} checked${r.deep ? `; restored ${r.deep.tables_checked} tables, ${r.deep.rows_checked} rows match` : ''}`
@@ -265,27 +263,40 @@ export function registerSnapshotCommands(program: Command): void {
 
   snapshot
     .command('status')
-    .description('who holds the operation lock, what is in progress, the last operation')
+    .description('who holds the operation lock, what is in progress, the last operation, leftovers waiting for recovery (reads only)')
     .option('--json', 'print JSON')
     .action(async (opts: Common) => {
       const s = await snapshotStatus(await openContext(loadConfig()));
       emit(opts, s, () =>
         [
           `database      ${s.database}`,
-          `backups       ${s.backup_path} (${s.snapshots.count} snapshots, ${formatBytes(s.snapshots.total_bytes)}, latest ${s.snapshots.latest ?? '-'})`,
+          `backups       ${s.backup_path} (${s.snapshots.count} snapshots, ${formatBytes(s.snapshots.total_bytes)}, latest ${s.snapshots.latest ?? '-'}; ${formatBytes(s.backup_volume.free_bytes)} free)`,
           s.lock.held
             ? `lock          held${s.lock.holder ? ` by pid ${s.lock.holder.pid} on ${s.lock.holder.host}: ${s.lock.holder.operation}${s.lock.holder.snapshot_id ? ` ${s.lock.holder.snapshot_id}` : ''} since ${s.lock.holder.started_at}` : ''}`
             : `lock          free${s.lock.stale_lock_file ? ` (stale lock file of dead pid ${s.lock.stale_lock_file.pid} on ${s.lock.stale_lock_file.host}; ignored)` : ''}`,
           s.in_progress.length ? `in progress   ${s.in_progress.join(', ')}` : '',
-          repairedLine(s.recovered),
+          s.leftovers.length ? `leftovers     of a dead operation, repaired by a running server or \`nfr snapshot recover\`: ${s.leftovers.join('; ')}` : '',
           s.last_operation ? `last          ${s.last_operation.operation} ${s.last_operation.snapshot_id ?? ''} ${s.last_operation.status} at ${s.last_operation.at}` : 'last          -',
-          s.last_restore ? `last restore  ${s.last_restore.snapshot_id} at ${s.last_restore.restored_at}${s.last_restore.undone ? ' (undone)' : ''}; ${s.last_restore.undo_command ?? 'no undo: a later restore that failed dropped the database it would bring back (restore the pre-restore backup instead)'}` : '',
+          s.last_restore ? `last restore  ${s.last_restore.snapshot_id} at ${s.last_restore.restored_at}${s.last_restore.undone ? ' (undone)' : ''}; ${s.last_restore.undo_command ?? `no undo: ${s.last_restore.no_undo_reason ?? ''}`}` : '',
           s.backup_missing ? `WARNING       ${s.backup_missing}` : '',
           s.warm.length ? `warm          ${s.warm.map((w) => `${w.snapshot_id} (${formatBytes(w.size_bytes)})`).join(', ')}` : '',
         ]
           .filter(Boolean)
           .join('\n'),
       );
+      // Nothing can run on a full backup volume: scripts must see it, as with health.
+      if (s.backup_volume.full) {
+        throw new NfrError('DISK_FULL', `no space left on the device holding ${s.backup_path} (${formatBytes(s.backup_volume.free_bytes)} free): no operation can run until space is freed there`, { details: { reported: true } });
+      }
+    });
+
+  snapshot
+    .command('recover')
+    .description('repair now what a dead operation left (staging databases, a live database left refusing connections, temporary files); running servers do this every few seconds')
+    .option('--json', 'print JSON')
+    .action(async (opts: Common) => {
+      const r = await recoverOnDemand(await openContext(loadConfig()));
+      emit(opts, r, () => (r.repaired ? `recovered: ${r.summary}` : 'nothing to recover'));
     });
 
   snapshot
@@ -323,17 +334,4 @@ export function registerSnapshotCommands(program: Command): void {
         throw new NfrError('UNHEALTHY', `snapshots are unhealthy: ${report.checks.filter((c) => c.status === 'unhealthy').map((c) => c.message).join('; ')}`, { details: { reported: true } });
       }
     });
-}
-
-/** What the recovery run by `status` repaired, as one line ('' when nothing). */
-function repairedLine(r: RecoveryReport | null): string {
-  if (!r) return '';
-  const repaired = [
-    ...r.removed_temp_dirs,
-    ...r.dropped_databases,
-    ...(r.reopened_database ? ['reopened the live database'] : []),
-    ...r.dropped_collections.map((c) => `deleted Qdrant collection ${c}`),
-    ...(r.completed_index_switch ? ['made the restored Qdrant collection live'] : []),
-  ];
-  return repaired.length ? `repaired      leftovers of an interrupted operation: ${repaired.join(', ')}` : '';
 }

@@ -27,22 +27,24 @@ export function newPartFile(dataIngestedPath: string): string {
   return path.join(incomingDir(dataIngestedPath), `${process.pid}@${encodeURIComponent(hostname())}.${randomUUID()}.part`);
 }
 
-/** Removes part files of uploads nobody is receiving any more; returns their names. */
-export async function removeAbandonedParts(dataIngestedPath: string, now = Date.now()): Promise<string[]> {
+/** Part files of uploads nobody is receiving any more (names); reads only. */
+export async function abandonedParts(dataIngestedPath: string, now = Date.now()): Promise<string[]> {
   const dir = incomingDir(dataIngestedPath);
-  const removed: string[] = [];
+  const found: string[] = [];
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     if (!name.endsWith('.part')) continue;
-    const file = path.join(dir, name);
-    const st = await stat(file).catch(() => undefined);
+    const st = await stat(path.join(dir, name)).catch(() => undefined);
     if (!st) continue;
     const m = PART.exec(name);
     const ownerGone = m !== null && decodeURIComponent(m[2] ?? '') === hostname() && Number(m[1]) !== process.pid && !processAlive(Number(m[1]));
-    if (ownerGone || now - st.mtimeMs > ABANDONED_AFTER_MS) {
-      await rm(file, { force: true });
-      removed.push(name);
-    }
+    if (ownerGone || now - st.mtimeMs > ABANDONED_AFTER_MS) found.push(name);
   }
-  return removed;
+  return found;
 }
 
+/** Removes part files of uploads nobody is receiving any more; returns their names. */
+export async function removeAbandonedParts(dataIngestedPath: string, now = Date.now()): Promise<string[]> {
+  const names = await abandonedParts(dataIngestedPath, now);
+  for (const name of names) await rm(path.join(incomingDir(dataIngestedPath), name), { force: true });
+  return names;
+}

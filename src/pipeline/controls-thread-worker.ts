@@ -2,7 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { NfrError, toNfrError } from '../errors.js';
 import { ingestStoredControls } from '../ingest/controls.js';
-import { recoverLeftovers } from '../snapshot/recover.js';
+import { recoverAll } from './recover.js';
 import type { IngestThreadCancel, IngestThreadData, IngestThreadMessage } from './controls-thread.js';
 
 const port = parentPort;
@@ -17,7 +17,7 @@ const onMessage = (m: IngestThreadCancel) => {
 port.on('message', onMessage);
 try {
   const signal = cancel.signal;
-  const result = await ingestStoredControls({ ...ctx, signal, recover: recoverLeftovers, onLockWait: (holder) => post({ type: 'lock-wait', holder }) }, stored, filename, { ...options, signal });
+  const result = await ingestStoredControls({ ...ctx, signal, recover: recoverAll, onLockWait: (holder) => post({ type: 'lock-wait', holder }) }, stored, filename, { ...options, signal });
   post({ type: 'done', result });
 } catch (err) {
   const e = toNfrError(err);

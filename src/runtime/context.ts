@@ -35,12 +35,14 @@ export interface RecoveryReport {
   readonly dropped_collections: string[];
   /** A full restore killed after its database swap: its Qdrant alias switch was completed. */
   readonly completed_index_switch: boolean;
+  /** Part files of uploads a killed server was receiving. */
+  readonly removed_upload_parts: string[];
 }
 
 /**
  * Repairs what killed operations left; called with the operation lock held (so nothing it finds
- * is in use) and a session on the maintenance database. Snapshots implement it
- * (snapshot/recover.ts): they are what leaves databases and directories half-done.
+ * is in use) and a session on the maintenance database. The pipeline implements it
+ * (pipeline/recover.ts), as a list of every stage's repair steps.
  */
 export type Recovery = (ctx: Context, maint: pg.ClientBase) => Promise<RecoveryReport>;
 

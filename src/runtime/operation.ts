@@ -47,21 +47,22 @@ export async function withOperation<T>(
   }
 }
 
-/**
- * Repairs what a killed operation left (a blocked live database, staging databases, temp dirs)
- * if no operation is running right now; read-only commands call it so nobody has to clean up by
- * hand. Returns undefined when another operation holds the lock (its leftovers are not leftovers).
- */
 /** The same context, but its operations wait up to `seconds` for the lock (never less than configured). */
 export function waitingForLock<C extends Context>(ctx: C, seconds: number): C {
   return { ...ctx, config: { ...ctx.config, lockWaitSeconds: Math.max(ctx.config.lockWaitSeconds, seconds) } };
 }
 
-export async function tryRecover(ctx: Context): Promise<RecoveryReport | undefined> {
+/**
+ * Repairs what a killed operation left, as an operation of its own ('recover'): the lock proves
+ * nothing is running, so whatever is half-done is a leftover. Waits for the lock as long as the
+ * context says (`nfr snapshot recover`); with `waitSeconds` 0 it gives up at once and returns
+ * undefined when another operation holds the lock (its work in progress is not a leftover).
+ */
+export async function recoverNow(ctx: Context, waitSeconds = ctx.config.lockWaitSeconds): Promise<RecoveryReport | undefined> {
   try {
-    return await withOperation(ctx, 'recover', null, async (op) => op.recovery, 0);
+    return await withOperation(ctx, 'recover', null, async (op) => op.recovery, waitSeconds);
   } catch (err) {
-    if (err instanceof NfrError && err.code === 'LOCKED') return undefined;
+    if (waitSeconds === 0 && err instanceof NfrError && err.code === 'LOCKED') return undefined;
     throw err;
   }
 }

@@ -174,6 +174,7 @@ const DECISION = {
     keep: { type: 'boolean' },
     reasons: { type: 'array', items: { type: 'string', enum: ['daily', 'weekly', 'monthly', 'pinned', 'pre-deployment', 'unconfirmed'] } },
     bytes: { type: 'integer' },
+    verification_failed: { type: 'boolean', description: 'its last verification failed: it fills no retention slot' },
   },
 };
 
@@ -360,10 +361,26 @@ export const SNAPSHOT_STATUS = open({
     snapshots: { type: 'object', properties: { count: { type: 'integer' }, total_bytes: { type: 'integer' }, latest: nullable('string') } },
     last_operation: { ...nullable('object'), description: 'the last operation event: kind, snapshot, status, when, error' },
     last_restore: { ...nullable('object'), description: 'the last restore: snapshot, replaced database, whether undo can bring it back (undo_command)' },
-    recovered: { ...nullable('object'), description: 'what this call repaired of a killed operation' },
-    removed_upload_parts: { type: 'array', items: { type: 'string' } },
+    leftovers: { type: 'array', items: { type: 'string' }, description: 'what a dead operation left, waiting for recovery (a running server repairs it within seconds)' },
+    backup_volume: { type: 'object', properties: { free_bytes: { type: 'integer' }, full: { type: 'boolean' } } },
     backup_missing: nullable('string'),
     warm: { type: 'array', items: { type: 'object', properties: { snapshot_id: { type: 'string' }, database: { type: 'string' }, size_bytes: { type: 'integer' } } } },
+  },
+});
+
+/** `POST /api/v2/devdata/snapshots/recover` (pipeline/recover.ts). */
+export const RECOVER_RESULT = open({
+  type: 'object',
+  required: ['repaired', 'summary'],
+  properties: {
+    repaired: { type: 'boolean' },
+    summary: { type: 'string' },
+    removed_temp_dirs: { type: 'array', items: { type: 'string' } },
+    dropped_databases: { type: 'array', items: { type: 'string' } },
+    reopened_database: { type: 'boolean' },
+    dropped_collections: { type: 'array', items: { type: 'string' } },
+    completed_index_switch: { type: 'boolean' },
+    removed_upload_parts: { type: 'array', items: { type: 'string' } },
   },
 });
 
@@ -378,7 +395,7 @@ export const SNAPSHOT_HEALTH = open({
       items: {
         type: 'object',
         properties: {
-          name: { type: 'string', enum: ['latest_snapshot', 'failures', 'disk', 'warm_copies', 'pre_restore_backup', 'staging_databases', 'database'] },
+          name: { type: 'string', enum: ['latest_snapshot', 'verification', 'failures', 'disk', 'warm_copies', 'pre_restore_backup', 'staging_databases', 'database'] },
           status: { type: 'string', enum: ['healthy', 'warning', 'unhealthy'] },
           message: { type: 'string' },
           value: { description: 'what was measured (ages, counts, bytes), null when nothing was' },

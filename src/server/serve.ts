@@ -16,7 +16,6 @@ import { JOB_QUEUE, JobStore } from '../jobs/store.js';
 import { clientConfig, withClient } from '../postgres/connection.js';
 import { prepareSchema } from '../postgres/migrate.js';
 import { withPoolClient } from '../postgres/pool.js';
-import { removeAbandonedParts } from '../ingest/incoming.js';
 import { ServerMetrics } from '../pipeline/metrics.js';
 import { jobWork } from '../pipeline/tasks.js';
 import { waitingForLock } from '../runtime/operation.js';
@@ -24,6 +23,8 @@ import { openContext } from '../pipeline/context.js';
 import { firingAlerts, startWatcher } from '../alerts/watcher.js';
 import { ScheduleStore } from '../schedules/store.js';
 import { startTicker } from '../schedules/ticker.js';
+import { startPeriodicRecovery } from '../pipeline/recover.js';
+import { startBackgroundVerify } from '../pipeline/background-verify.js';
 import { buildApp } from './app.js';
 import { pushPending } from '../snapshot/offsite/copies.js';
 import { offsiteRepository } from '../snapshot/offsite/repository.js';
@@ -93,8 +94,6 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
       onJobEnded: ({ job, status, seconds }) => metrics?.jobDuration.observe({ kind: job.kind, status }, seconds),
     });
     jobs.onQueued = () => runner.wake();
-    // Uploads a killed server was receiving: their part files would stay forever.
-    await removeAbandonedParts(config.dataIngestedPath);
     const warnings: string[] = [];
     let migrated: string[] = [];
     try {
@@ -137,6 +136,13 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
       onError: (err) => log.error({ err }, `alerts: ${messageOf(err)}`),
     });
     const offsiteRetry = retryOffsite(requestCtx, logError);
+    // What a dead operation left (a live database a killed restore left refusing connections,
+    // staging databases, upload parts) is repaired by every server within seconds, not only
+    // by the next operation: nobody has to run a command for the service to come back.
+    const recovery = startPeriodicRecovery(requestCtx, config.recoverIntervalSeconds, (message) => log.warn({ component: 'recovery' }, message));
+    opened.push(() => recovery.stop());
+    const verifying = startBackgroundVerify(requestCtx, config.verifyIntervalSeconds, (message) => log.warn({ component: 'verify' }, message));
+    opened.push(() => verifying.stop());
     let closing: Promise<void> | undefined;
     return {
       app,
@@ -147,6 +153,7 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
       close(graceMs = config.shutdownGraceSeconds * 1000) {
         closing ??= (async () => {
           offsiteRetry.stop();
+          await Promise.all([recovery.stop(), verifying.stop()]);
           await app.close();
           await ticker.stop();
           await watcher.stop();

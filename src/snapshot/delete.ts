@@ -12,6 +12,7 @@ import { findManifest } from './offsite/find.js';
 import { offsiteRepository } from './offsite/repository.js';
 import { pathExists } from '../util/fs.js';
 import type pg from 'pg';
+import { forgetVerification } from './verifications.js';
 
 export interface DeleteResult {
   readonly id: string;
@@ -50,4 +51,5 @@ export async function removeSnapshotDir(store: SnapshotStore, id: SnapshotId): P
   await rename(snapshotDir(store, id), trash);
   await fsyncDir(store.root);
   await rm(trash, { recursive: true, force: true });
+  await forgetVerification(store, id);
 }

@@ -133,6 +133,16 @@ export async function swapPreviousFiles(ctx: FilesContext): Promise<boolean> {
 
 export type DiscardReport = DiscardedIndex;
 
+/** What discardStaged would remove: staged copies beside the live directories, a Qdrant journal. Reads only. */
+export async function stagedLeftovers(ctx: FilesContext): Promise<string[]> {
+  const found: string[] = [];
+  for (const live of [ctx.config.dataIngestedPath, ctx.config.indexPath]) {
+    for (const suffix of [INCOMING, SWAP]) if (await pathExists(live + suffix)) found.push(live + suffix);
+  }
+  if (await pathExists(qdrantJournal(ctx))) found.push(qdrantJournal(ctx));
+  return found;
+}
+
 /**
  * Removes what an unfinished restore staged: the `.nfr-incoming` copies and the index's staged
  * part (or, if the restore was killed after its database swap, completes its index switch).

@@ -14,12 +14,13 @@ import { completedSnapshots } from './catalog.js';
 import { needsBackup } from './pre-restore-backup.js';
 import { readEvents, readLastRestore } from './state.js';
 import { readWarmRegistry } from './warm-copies.js';
+import { readVerifications } from './verifications.js';
 import type { Context } from '../runtime/context.js';
 
 export type HealthLevel = 'healthy' | 'warning' | 'unhealthy';
 
 export interface HealthCheck {
-  readonly name: 'latest_snapshot' | 'failures' | 'disk' | 'warm_copies' | 'pre_restore_backup' | 'staging_databases' | 'database' | 'offsite';
+  readonly name: 'latest_snapshot' | 'verification' | 'failures' | 'disk' | 'warm_copies' | 'pre_restore_backup' | 'staging_databases' | 'database' | 'offsite';
   readonly status: HealthLevel;
   readonly message: string;
   readonly value: unknown;
@@ -50,6 +51,29 @@ export async function snapshotHealth(ctx: Context, now = new Date()): Promise<He
       message: `latest snapshot ${latest.id} is ${ageH.toFixed(1)} h old (threshold ${maxAgeH} h)`,
       value: { id: latest.id, completed_at: latest.completed_at, age_hours: Number(ageH.toFixed(2)), threshold_hours: maxAgeH },
     });
+  }
+
+  // The newest snapshot is the one a restore would reach for first: if its last check failed,
+  // the newest good copy is older than it looks.
+  if (latest) {
+    const records = await readVerifications(ctx.store);
+    const record = records.get(latest.id);
+    const newestGood = [...snapshots].reverse().find((m) => records.get(m.id)?.ok !== false);
+    checks.push(
+      record && !record.ok
+        ? {
+            name: 'verification',
+            status: 'unhealthy',
+            message: `the newest snapshot ${latest.id} failed verification at ${record.checked_at}: ${record.problems.slice(0, 3).join('; ')}; the newest snapshot that did not fail is ${newestGood?.id ?? 'none'}`,
+            value: { id: latest.id, checked_at: record.checked_at, problems: record.problems, newest_good: newestGood?.id ?? null },
+          }
+        : {
+            name: 'verification',
+            status: 'healthy',
+            message: record ? `the newest snapshot ${latest.id} passed verification at ${record.checked_at}` : `the newest snapshot ${latest.id} has not been verified since it was created (servers check every NFR_VERIFY_INTERVAL)`,
+            value: { id: latest.id, checked_at: record?.checked_at ?? null, problems: [], newest_good: latest.id },
+          },
+    );
   }
 
   const events = await readEvents(ctx.store, 500);

@@ -8,13 +8,41 @@ import type pg from 'pg';
 import { messageOf } from '../errors.js';
 import { escapeIdentifier, TOOL_APPLICATION_NAME } from '../postgres/connection.js';
 import { databaseInfo, derivedDatabaseName, derivedDatabases, dropDatabase } from '../postgres/databases.js';
-import { discardStaged } from './full-files.js';
+import { discardStaged, stagedLeftovers } from './full-files.js';
 import { clearSwapJournal, readSwapJournal, recordEvent, trimEvents } from './state.js';
 import type { Context, RecoveryReport } from '../runtime/context.js';
-import { recoverWarmLeftovers } from './warm-copies.js';
+import { recoverWarmLeftovers, warmLeftovers } from './warm-copies.js';
+
+/** What recoverLeftovers repairs: the snapshot stage's part of a recovery report. */
+export type SnapshotRecovery = Pick<RecoveryReport, 'removed_temp_dirs' | 'dropped_databases' | 'reopened_database' | 'dropped_collections' | 'completed_index_switch'>;
+
+/** Roles of derived databases that only exist while an operation runs. */
+const TRANSIENT_ROLES = new Set(['staging', 'verify', 'swap', 'warming', 'diff', 'diffto']);
+
+/**
+ * What a killed operation left that recoverLeftovers would repair, described for people; reads
+ * only (status shows it, and servers ask it before taking the lock to repair). While an
+ * operation runs its own work in progress shows here too: only the lock tells the two apart.
+ */
+export async function snapshotLeftovers(ctx: Context, maint: pg.ClientBase): Promise<string[]> {
+  const found: string[] = [];
+  for (const name of await readdir(ctx.store.tmpDir).catch(() => [] as string[])) found.push(`temporary directory .tmp/${name}`);
+  for (const name of await readdir(ctx.store.trashDir).catch(() => [] as string[])) found.push(`deleted snapshot .trash/${name}`);
+  const journal = await readSwapJournal(ctx.store);
+  if (journal) {
+    const live = await databaseInfo(maint, journal.database);
+    found.push(`an unfinished swap of ${journal.database}${live && !live.allowConnections ? ' (it refuses connections)' : ''}`);
+  }
+  for (const db of await derivedDatabases(maint, ctx.target.database)) if (TRANSIENT_ROLES.has(db.role)) found.push(`database ${db.name}`);
+  const warm = await warmLeftovers(ctx, maint);
+  for (const name of warm.unrecorded) found.push(`unrecorded warm copy ${name}`);
+  for (const name of warm.stale) found.push(`record of the gone warm copy ${name}`);
+  for (const p of await stagedLeftovers(ctx)) found.push(`staged restore files ${p}`);
+  return found;
+}
 
 /** Call only while holding the operation lock. `maint` is a client on the maintenance database. */
-export async function recoverLeftovers(ctx: Context, maint: pg.ClientBase): Promise<RecoveryReport> {
+export async function recoverLeftovers(ctx: Context, maint: pg.ClientBase): Promise<SnapshotRecovery> {
   // pg_dump/pg_restore of a killed nfr can outlive it; end their sessions before removing files
   // or databases they may still be writing to.
   const live = ctx.target.database;
@@ -64,7 +92,7 @@ export async function recoverLeftovers(ctx: Context, maint: pg.ClientBase): Prom
 
   const dropped: string[] = [];
   for (const db of await derivedDatabases(maint, live)) {
-    if (db.role === 'staging' || db.role === 'verify' || db.role === 'swap' || db.role === 'warming' || db.role === 'diff' || db.role === 'diffto') {
+    if (TRANSIENT_ROLES.has(db.role)) {
       await dropDatabase(maint, db.name);
       dropped.push(db.name);
     }

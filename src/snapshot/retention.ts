@@ -2,6 +2,10 @@
  * Retention: keep the newest snapshot of each of the latest N days, weeks (ISO) and months,
  * anything tagged `pre-deployment` for 30 days and anything `pinned` forever; the rest goes.
  * The plan is a pure function so `--dry-run` shows exactly what `prune` would do.
+ *
+ * A snapshot whose last verification failed (verifications.ts) never fills a daily, weekly or
+ * monthly slot: the slot goes to the newest snapshot that did not fail, so a corrupt copy can
+ * never be the reason good ones are deleted. It is kept only when pinned or pre-deployment.
  */
 import type { SnapshotId } from './ids.js';
 import type { Manifest } from './manifest.js';
@@ -9,6 +13,7 @@ import { removeEverywhere } from './delete.js';
 import { everySnapshot } from './offsite/copies.js';
 import { withOperation } from '../runtime/operation.js';
 import { recordEvent } from './state.js';
+import { failedVerifications } from './verifications.js';
 import type { Context } from '../runtime/context.js';
 
 export interface RetentionPolicy {
@@ -28,6 +33,8 @@ export interface RetentionDecision {
   readonly keep: boolean;
   readonly reasons: KeepReason[];
   readonly bytes: number;
+  /** Its last verification failed: it fills no retention slot. */
+  readonly verification_failed: boolean;
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -51,7 +58,7 @@ function weekKey(d: Date): string {
 }
 
 /** Decides, for every snapshot, whether retention keeps it and why. Newest first. */
-export function planRetention(snapshots: readonly Manifest[], policy: RetentionPolicy, now: Date): RetentionDecision[] {
+export function planRetention(snapshots: readonly Manifest[], policy: RetentionPolicy, now: Date, failedVerification: ReadonlySet<string> = new Set()): RetentionDecision[] {
   const newestFirst = [...snapshots].sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id.localeCompare(a.id));
   const buckets: { reason: KeepReason; key: (d: Date) => string; limit: number; seen: Set<string> }[] = [
     { reason: 'daily', key: dayKey, limit: policy.daily, seen: new Set() },
@@ -64,14 +71,15 @@ export function planRetention(snapshots: readonly Manifest[], policy: RetentionP
     const reasons: KeepReason[] = [];
     if (m.tags.includes('pinned')) reasons.push('pinned');
     if (m.tags.includes('pre-deployment') && now.getTime() - created.getTime() <= preDeploymentMs) reasons.push('pre-deployment');
-    for (const b of buckets) {
+    const failed = failedVerification.has(m.id);
+    for (const b of failed ? [] : buckets) {
       const k = b.key(created);
       if (!b.seen.has(k) && b.seen.size < b.limit) {
         b.seen.add(k);
         reasons.push(b.reason);
       }
     }
-    return { id: m.id, name: m.name, created_at: m.created_at, keep: reasons.length > 0, reasons, bytes: m.total_bytes };
+    return { id: m.id, name: m.name, created_at: m.created_at, keep: reasons.length > 0, reasons, bytes: m.total_bytes, verification_failed: failed };
   });
 }
 
@@ -97,7 +105,7 @@ export interface PruneOptions {
 
 export async function pruneSnapshots(ctx: Context, options: PruneOptions): Promise<PruneResult> {
   const policy = ctx.config.retention;
-  const plan = async () => planRetention(await everySnapshot(ctx), policy, options.now ?? new Date());
+  const plan = async () => planRetention(await everySnapshot(ctx), policy, options.now ?? new Date(), await failedVerifications(ctx.store));
   const summarize = (decisions: RetentionDecision[], dryRun: boolean): PruneResult => {
     const deleted = decisions.filter((d) => !d.keep);
     return { dry_run: dryRun, deleted, kept: decisions.filter((d) => d.keep), freed_bytes: deleted.reduce((s, d) => s + d.bytes, 0) };

@@ -1,12 +1,16 @@
-/** Status: who holds the operation lock, what is in progress, the last operation and restore. */
-import { readdir } from 'node:fs/promises';
+/**
+ * Status: who holds the operation lock, what is in progress, the last operation and restore, and
+ * what a dead operation left. It only reads: repairs are recovery's (pipeline/recover.ts), which
+ * runs at the start of every operation, in every server, and as `nfr snapshot recover`.
+ */
+import { readdir, statfs } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { completedSnapshots } from './catalog.js';
 import { lockState, type LockHolder } from '../runtime/lock.js';
-import { tryRecover } from '../runtime/operation.js';
-import type { RecoveryReport, Context } from '../runtime/context.js';
+import type { Context } from '../runtime/context.js';
+import { connect } from '../postgres/connection.js';
 import { readEvents, readLastRestore, type LastRestore, type OperationEvent } from './state.js';
-import { removeAbandonedParts } from '../ingest/incoming.js';
+import { snapshotLeftovers } from './recover.js';
 import { needsBackup } from './pre-restore-backup.js';
 import { readWarmRegistry, type WarmCopy } from './warm-copies.js';
 import { processAlive } from '../util/process.js';
@@ -18,26 +22,36 @@ export interface SnapshotStatus {
   readonly in_progress: string[];
   readonly snapshots: { readonly count: number; readonly total_bytes: number; readonly latest: string | null };
   readonly last_operation: OperationEvent | null;
-  /** undo_command is null when a later, failed restore already dropped what undo would bring back. */
-  readonly last_restore: (LastRestore & { readonly undo_command: string | null }) | null;
-  /** What this call repaired of a killed operation (null when an operation is running). */
-  readonly recovered: RecoveryReport | null;
-  /** Part files of uploads a killed server was receiving, removed by this call. */
-  readonly removed_upload_parts: string[];
+  /**
+   * undo_command is null when a later, failed restore already dropped what undo would bring back;
+   * no_undo_reason then says why and what is left (the pre-restore backup, if one was taken).
+   */
+  readonly last_restore: (LastRestore & { readonly undo_command: string | null; readonly no_undo_reason: string | null }) | null;
+  /**
+   * What a dead operation left, waiting for recovery (a running server repairs it within
+   * seconds; `nfr snapshot recover` now). Empty while an operation runs: its files are its own.
+   */
+  readonly leftovers: string[];
+  /** Free space of the backup volume; `full` when not even the lock file fits (operations fail with DISK_FULL). */
+  readonly backup_volume: { readonly free_bytes: number; readonly full: boolean };
   /** Set when the last restore's pre-restore backup did not complete: what is kept instead. */
   readonly backup_missing: string | null;
   /** The warm copies of the live database's snapshots. */
   readonly warm: WarmCopy[];
 }
 
+/** Below this, an operation cannot even write its lock file and state: the volume is full. */
+const FULL_BELOW_BYTES = 64 * 1024;
+
 export async function snapshotStatus(ctx: Context): Promise<SnapshotStatus> {
   const lock = await lockState(ctx);
-  const recovered = lock.held ? null : ((await tryRecover(ctx)) ?? null);
-  const abandonedUploads = await removeAbandonedParts(ctx.config.dataIngestedPath);
+  const leftovers = lock.held ? [] : await pendingLeftovers(ctx);
   const snapshots = await completedSnapshots(ctx.store);
   const events = await readEvents(ctx.store, 50);
   const lastRestore = await readLastRestore(ctx.store, ctx.target.database);
   const holder = lock.holder;
+  const fs = await statfs(ctx.store.root);
+  const free = fs.bavail * fs.bsize;
   return {
     database: ctx.target.database,
     backup_path: ctx.store.root,
@@ -54,14 +68,31 @@ export async function snapshotStatus(ctx: Context): Promise<SnapshotStatus> {
       latest: snapshots[snapshots.length - 1]?.id ?? null,
     },
     last_operation: events[events.length - 1] ?? null,
-    last_restore: lastRestore ? { ...lastRestore, undo_command: lastRestore.previous_dropped ? null : 'nfr snapshot restore --undo' } : null,
-    recovered,
-    removed_upload_parts: abandonedUploads,
+    last_restore: lastRestore ? { ...lastRestore, undo_command: lastRestore.previous_dropped ? null : 'nfr snapshot restore --undo', no_undo_reason: noUndoReason(lastRestore) } : null,
+    leftovers,
     backup_missing:
       lastRestore && needsBackup(lastRestore)
         ? `the pre-restore backup of the restore of ${lastRestore.snapshot_id} ${lastRestore.backup?.status === 'failed' ? 'failed' : 'did not complete'}; the replaced database is kept as "${lastRestore.previous_database}" (undo works), and the next restore backs it up before dropping it`
         : null,
     warm: Object.values(await readWarmRegistry(ctx.store, ctx.target.database)),
+    backup_volume: { free_bytes: free, full: free < FULL_BELOW_BYTES },
   };
 }
 
+async function pendingLeftovers(ctx: Context): Promise<string[]> {
+  const maint = await connect(ctx.maintenance, 'nfr status');
+  try {
+    return await snapshotLeftovers(ctx, maint);
+  } finally {
+    await maint.end().catch(() => {});
+  }
+}
+
+/** Why undo cannot work, and what is left of the state before that restore; null when it can. */
+function noUndoReason(last: LastRestore): string | null {
+  if (!last.previous_dropped) return null;
+  const base = `a later restore that did not finish dropped the database that undo would bring back`;
+  return last.backup?.status === 'completed' && last.backup.snapshot_id
+    ? `${base}; restore the pre-restore backup ${last.backup.snapshot_id} instead`
+    : `${base}, and that restore of ${last.snapshot_id} took no pre-restore backup (--skip-backup): the state before it is not kept anywhere`;
+}

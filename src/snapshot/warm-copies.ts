@@ -114,11 +114,8 @@ export async function dropTemplate(maint: pg.ClientBase, name: string): Promise<
   return true;
 }
 
-/**
- * After a killed warm or cool: template databases of this live database that no record names
- * are dropped, and records whose database is gone are removed. Call under the lock.
- */
-export async function recoverWarmLeftovers(ctx: Context, maint: pg.ClientBase): Promise<string[]> {
+/** What recovery would find of a killed warm or cool: unrecorded copies, records of gone copies. Reads only. */
+export async function warmLeftovers(ctx: Context, maint: pg.ClientBase): Promise<{ unrecorded: string[]; stale: string[] }> {
   const live = ctx.target.database;
   const registry = await readWarmRegistry(ctx.store, live);
   const recorded = new Set(Object.values(registry).map((c) => c.database));
@@ -129,17 +126,28 @@ export async function recoverWarmLeftovers(ctx: Context, maint: pg.ClientBase): 
     const m = /__nfr_warm_(\d{4})_(\d{4,})$/.exec(row.datname);
     return m !== null && warmDatabaseName(live, `SNAP-${m[1]}-${m[2]}` as SnapshotId) === row.datname;
   });
-  const dropped: string[] = [];
-  for (const row of ours) {
-    if (!recorded.has(row.datname)) {
-      await dropTemplate(maint, row.datname);
-      dropped.push(row.datname);
-    }
-  }
   const present = new Set(ours.filter((row) => row.datistemplate).map((row) => row.datname));
-  const stale = Object.values(registry).filter((c) => !present.has(c.database));
+  return {
+    unrecorded: ours.filter((row) => !recorded.has(row.datname)).map((row) => row.datname),
+    stale: Object.values(registry).filter((c) => !present.has(c.database)).map((c) => c.database),
+  };
+}
+
+/**
+ * After a killed warm or cool: template databases of this live database that no record names
+ * are dropped, and records whose database is gone are removed. Call under the lock.
+ */
+export async function recoverWarmLeftovers(ctx: Context, maint: pg.ClientBase): Promise<string[]> {
+  const live = ctx.target.database;
+  const { unrecorded, stale } = await warmLeftovers(ctx, maint);
+  const dropped: string[] = [];
+  for (const name of unrecorded) {
+    await dropTemplate(maint, name);
+    dropped.push(name);
+  }
   if (stale.length > 0) {
-    await updateWarmRegistry(ctx.store, live, (reg) => Object.fromEntries(Object.entries(reg).filter(([, c]) => present.has(c.database))));
+    const gone = new Set(stale);
+    await updateWarmRegistry(ctx.store, live, (reg) => Object.fromEntries(Object.entries(reg).filter(([, c]) => !gone.has(c.database))));
   }
   return dropped;
 }

@@ -15,14 +15,16 @@ import { restorePlan } from '../../snapshot/restore-plan.js';
 import { DIFF_CHANGES, DIFF_ENTITIES, DIFF_LIMIT_MAX, diffSnapshot, planDiff, type DiffChange, type DiffEntity } from '../../snapshot/diff/index.js';
 import { pruneSnapshots } from '../../snapshot/retention.js';
 import { snapshotStatus } from '../../snapshot/status.js';
-import { loadSnapshot, verifyFiles } from '../../snapshot/verify.js';
+import { loadSnapshot } from '../../snapshot/verify.js';
+import { verifySnapshot } from '../../snapshot/verifications.js';
 import { coolSnapshot } from '../../snapshot/warm.js';
 import { readAllWarmCopies } from '../../snapshot/warm-copies.js';
 import type { ServerDeps } from '../app.js';
-import { SNAPSHOT_DIFF, COOL_RESULT, DELETE_RESULT, MANIFEST_WITH_WARM, PRUNE_RESULT, RESTORE_PLAN, SNAPSHOT_HEALTH, SNAPSHOT_LIST, SNAPSHOT_STATUS, VERIFY_RESULT } from '../response-schemas.js';
+import { SNAPSHOT_DIFF, COOL_RESULT, DELETE_RESULT, MANIFEST_WITH_WARM, PRUNE_RESULT, RECOVER_RESULT, RESTORE_PLAN, SNAPSHOT_HEALTH, SNAPSHOT_LIST, SNAPSHOT_STATUS, VERIFY_RESULT } from '../response-schemas.js';
 import { ERROR_BODY, ERROR_RESPONSES, JOB, JOB_ACCEPTED } from '../schemas.js';
 import { authorize } from '../auth.js';
 import { queueJob } from '../../pipeline/tasks.js';
+import { recoverOnDemand } from '../../pipeline/recover.js';
 import { jobAccepted, jobView } from './jobs.js';
 
 const ID_PARAM = { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } }, additionalProperties: false } as const;
@@ -82,8 +84,14 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     catalogSummaries(ctx.store, ctx.config),
   );
 
-  app.get(`${base}/status`, { config: { role: 'reader' }, schema: { summary: 'Lock holder, last operation, last restore', response: { 200: SNAPSHOT_STATUS, ...errors } } }, async () =>
+  app.get(`${base}/status`, { config: { role: 'reader' }, schema: { summary: 'Lock holder, last operation, last restore, leftovers waiting for recovery (reads only)', response: { 200: SNAPSHOT_STATUS, ...errors } } }, async () =>
     snapshotStatus(ctx),
+  );
+
+  app.post(
+    `${base}/recover`,
+    { config: { role: 'admin' }, schema: { summary: 'Repair now what a dead operation left (servers also do it every NFR_RECOVER_INTERVAL_SECONDS); 409 while an operation runs', response: { 200: RECOVER_RESULT, ...errors } } },
+    async () => recoverOnDemand(requestCtx),
   );
 
   app.get(`${base}/health`, { config: { role: 'reader' }, schema: { summary: 'Snapshot health; 503 when unhealthy', response: { 200: SNAPSHOT_HEALTH, 503: SNAPSHOT_HEALTH, 401: ERROR_BODY } } }, async (_request, reply) => {
@@ -239,8 +247,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
         return deepVerify(requestCtx, id);
       }
       if (request.body?.offsite) return offsiteRepository(ctx.config).verify(id);
-      const { dir, manifest } = await loadSnapshot(ctx.store, id);
-      return verifyFiles(dir, manifest, ctx.config.parallelJobs);
+      return verifySnapshot(ctx.store, id, ctx.config.parallelJobs);
     },
   );
 }

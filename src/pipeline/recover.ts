@@ -1,0 +1,136 @@
+/**
+ * Recovery of what a dead operation left, across every stage: one list of repair steps, run
+ *
+ * - at the start of every operation (the context's `recover`, called under the operation lock);
+ * - periodically in every `nfr serve` (startPeriodicRecovery), so a live database a killed
+ *   restore left refusing connections is open again within seconds, with nobody acting;
+ * - on demand: `nfr snapshot recover`, `POST /api/v2/devdata/snapshots/recover` (admin).
+ *
+ * `status` never repairs: it only shows what is pending (the snapshot stage's leftovers).
+ *
+ * A step is one stage's repair. Each has a read-only `pending` (so a server asks before it takes
+ * the lock, and never holds it just to find nothing) and a `run` under the lock. To repair
+ * something new a dead operation can leave, add a step to RECOVERY_STEPS.
+ */
+import type pg from 'pg';
+import { abandonedParts, removeAbandonedParts } from '../ingest/incoming.js';
+import { connect } from '../postgres/connection.js';
+import type { Context, RecoveryReport } from '../runtime/context.js';
+import { recoverNow } from '../runtime/operation.js';
+import { recoverLeftovers, snapshotLeftovers } from '../snapshot/recover.js';
+
+export interface RecoveryStep {
+  readonly name: string;
+  /** What the step would repair, for people; reads only. */
+  pending(ctx: Context, maint: pg.ClientBase): Promise<string[]>;
+  /** Repairs it; runs under the operation lock. Returns its part of the report. */
+  run(ctx: Context, maint: pg.ClientBase): Promise<Partial<RecoveryReport>>;
+}
+
+/** Every stage's repair, in order: the snapshot stage first (it reopens a blocked live database). */
+export const RECOVERY_STEPS: readonly RecoveryStep[] = [
+  {
+    name: 'snapshots',
+    pending: (ctx, maint) => snapshotLeftovers(ctx, maint),
+    run: (ctx, maint) => recoverLeftovers(ctx, maint),
+  },
+  {
+    name: 'upload parts',
+    pending: async (ctx) => (await abandonedParts(ctx.config.dataIngestedPath)).map((name) => `abandoned upload part ${name}`),
+    run: async (ctx) => ({ removed_upload_parts: await removeAbandonedParts(ctx.config.dataIngestedPath) }),
+  },
+];
+
+const EMPTY_REPORT: RecoveryReport = {
+  removed_temp_dirs: [],
+  dropped_databases: [],
+  reopened_database: false,
+  dropped_collections: [],
+  completed_index_switch: false,
+  removed_upload_parts: [],
+};
+
+/** The context's Recovery: every step, under the lock the caller holds. */
+export async function recoverAll(ctx: Context, maint: pg.ClientBase): Promise<RecoveryReport> {
+  let report = EMPTY_REPORT;
+  for (const step of RECOVERY_STEPS) report = { ...report, ...(await step.run(ctx, maint)) };
+  return report;
+}
+
+/** What the steps would repair right now; reads only. */
+export async function pendingRecovery(ctx: Context): Promise<string[]> {
+  const maint = await connect(ctx.maintenance, 'nfr recover check');
+  try {
+    const found: string[] = [];
+    for (const step of RECOVERY_STEPS) found.push(...(await step.pending(ctx, maint)));
+    return found;
+  } finally {
+    await maint.end().catch(() => {});
+  }
+}
+
+/** True when a report says something was repaired. */
+export function repairedAnything(r: RecoveryReport): boolean {
+  return Object.values(r).some((v) => (Array.isArray(v) ? v.length > 0 : v === true));
+}
+
+/** What one recovery run repaired, for people ('' when nothing). */
+export function describeRecovery(r: RecoveryReport): string {
+  const repaired = [
+    ...r.removed_temp_dirs.map((d) => `removed the temporary directory of ${d}`),
+    ...r.dropped_databases.map((d) => `dropped database ${d}`),
+    ...(r.reopened_database ? ['reopened the live database to connections'] : []),
+    ...r.dropped_collections.map((c) => `deleted Qdrant collection ${c}`),
+    ...(r.completed_index_switch ? ['made the restored Qdrant collection live'] : []),
+    ...r.removed_upload_parts.map((p) => `removed upload part ${p}`),
+  ];
+  return repaired.join('; ');
+}
+
+export interface RecoverResult extends RecoveryReport {
+  /** Whether anything was repaired. */
+  readonly repaired: boolean;
+  /** The same, for people. */
+  readonly summary: string;
+}
+
+/** `nfr snapshot recover` and its API route: recovery now, waiting for the lock as configured. */
+export async function recoverOnDemand(ctx: Context): Promise<RecoverResult> {
+  const report = (await recoverNow(ctx)) ?? EMPTY_REPORT;
+  return { ...report, repaired: repairedAnything(report), summary: describeRecovery(report) || 'nothing to repair' };
+}
+
+/**
+ * Runs recovery every `intervalSeconds` while a server runs: only when a step finds something,
+ * and only when the lock is free right now (never waiting, so it never holds up an operation; a
+ * running operation's work is not a leftover). Reports repairs and failures through `log`.
+ */
+export function startPeriodicRecovery(ctx: Context, intervalSeconds: number, log: (message: string) => void): { stop(): Promise<void> } {
+  if (intervalSeconds <= 0) return { stop: async () => {} };
+  let running: Promise<void> | undefined;
+  let lastError = '';
+  const tick = async () => {
+    try {
+      if ((await pendingRecovery(ctx)).length === 0) return;
+      const report = await recoverNow(ctx, 0);
+      if (report && repairedAnything(report)) log(`recovered what a dead operation left: ${describeRecovery(report)}`);
+      lastError = '';
+    } catch (err) {
+      // Said once per distinct problem: a database server that is down fails every tick.
+      const message = (err as Error).message;
+      if (message !== lastError) log(`recovery failed: ${message}`);
+      lastError = message;
+    }
+  };
+  const timer = setInterval(() => {
+    running ??= tick().finally(() => (running = undefined));
+  }, intervalSeconds * 1000);
+  timer.unref();
+  running = tick().finally(() => (running = undefined));
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
