@@ -20,7 +20,9 @@ import type { Config } from '../config.js';
 import type { Distance } from '../enrich/embedder.js';
 import { NfrError, toNfrError } from '../errors.js';
 import { backendMismatch, indexSnapshots, type CapturedIndex, type DiscardedIndex, type IndexSnapshots, type StagedIndex } from '../index/snapshot.js';
-import { copyTree, discardStagedDir, exchangeWithPrevious, INCOMING, replaceDir } from '../util/dir-swap.js';
+import { copyTree, discardStagedDir, exchangeWithPrevious, INCOMING, replaceDir, stagedDirLeftovers } from '../util/dir-swap.js';
+import { QDRANT_JOURNAL } from '../index/snapshot-qdrant.js';
+import { pathExists } from '../util/fs.js';
 import type { Manifest } from './manifest.js';
 import type { SnapshotStore } from '../runtime/context.js';
 
@@ -135,11 +137,9 @@ export type DiscardReport = DiscardedIndex;
 
 /** What discardStaged would remove: staged copies beside the live directories, a Qdrant journal. Reads only. */
 export async function stagedLeftovers(ctx: FilesContext): Promise<string[]> {
-  const found: string[] = [];
-  for (const live of [ctx.config.dataIngestedPath, ctx.config.indexPath]) {
-    for (const suffix of [INCOMING, SWAP]) if (await pathExists(live + suffix)) found.push(live + suffix);
-  }
-  if (await pathExists(qdrantJournal(ctx))) found.push(qdrantJournal(ctx));
+  const found = [...(await stagedDirLeftovers(ctx.config.dataIngestedPath)), ...(await stagedDirLeftovers(ctx.config.indexPath))];
+  const journal = path.join(ctx.store.stateDir, QDRANT_JOURNAL);
+  if (await pathExists(journal)) found.push(journal);
   return found;
 }
 

@@ -34,6 +34,13 @@ export async function exchangeWithPrevious(live: string): Promise<boolean> {
   return true;
 }
 
+/** What discardStagedDir would remove (paths that exist); reads only. */
+export async function stagedDirLeftovers(live: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const p of [live + INCOMING, live + SWAP]) if (await pathExists(p)) found.push(p);
+  return found;
+}
+
 /** Removes what an unfinished replacement of `live` left: its staged copy and its swap name. */
 export async function discardStagedDir(live: string): Promise<void> {
   await rm(live + INCOMING, { recursive: true, force: true });
