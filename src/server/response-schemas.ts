@@ -395,7 +395,7 @@ export const SNAPSHOT_HEALTH = open({
       items: {
         type: 'object',
         properties: {
-          name: { type: 'string', enum: ['latest_snapshot', 'verification', 'failures', 'disk', 'warm_copies', 'pre_restore_backup', 'staging_databases', 'database'] },
+          name: { type: 'string', enum: ['latest_snapshot', 'verification', 'failures', 'disk', 'warm_copies', 'pre_restore_backup', 'staging_databases', 'database', 'offsite'] },
           status: { type: 'string', enum: ['healthy', 'warning', 'unhealthy'] },
           message: { type: 'string' },
           value: { description: 'what was measured (ages, counts, bytes), null when nothing was' },
