@@ -147,14 +147,10 @@ const ENV_SCHEMA = {
   API_TOKENS: z
     .string()
     .trim()
-    .refine(
-      (v) => v.split(',').every((pair) => /^(reader|operator|admin):.+$/.test(pair.trim())),
-      'comma-separated role:token pairs, role one of reader, operator, admin (the token is everything after the first colon)',
-    )
-    .refine((v) => {
-      const tokens = v.split(',').map((pair) => pair.trim().slice(pair.trim().indexOf(':') + 1));
-      return new Set(tokens).size === tokens.length;
-    }, 'each token given once: the same token under two roles (or twice) would make its role ambiguous'),
+    .superRefine((v, ctx) => {
+      const parsed = parseApiTokens(v);
+      if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
+    }),
   NFR_API_HOST: z.string().trim().min(1),
   NFR_API_PORT: intIn(0, 65535),
   PORT: intIn(0, 65535),
@@ -180,6 +176,54 @@ const ENV_SCHEMA = {
 } as const;
 
 type EnvName = keyof typeof ENV_SCHEMA;
+
+export type ApiRole = 'reader' | 'operator' | 'admin';
+
+/** One API token: who it is in the audit trail and logs (`name`), what it may do, the secret. */
+export interface ApiToken {
+  readonly name: string;
+  readonly role: ApiRole;
+  readonly token: string;
+}
+
+const ROLES: readonly string[] = ['reader', 'operator', 'admin'];
+const TOKEN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const TOKENS_FORM =
+  'comma-separated role:token pairs or name:role:token entries, role one of reader, operator, admin. An entry whose first part is a role is role:token (the token is everything after the first colon); otherwise the first part is a name (letters, digits, . _ -), the second a role and the token the rest';
+
+/**
+ * Reads API_TOKENS: `role:token` (named `<role>-<n>`, the n-th token of that role) or
+ * `name:role:token`. The first part decides: a role means the short form, so every value valid
+ * before names existed keeps its meaning. Answers the problem as a string when the value is bad
+ * (never quoting a token).
+ */
+export function parseApiTokens(value: string): ApiToken[] | string {
+  const out: ApiToken[] = [];
+  const perRole = new Map<string, number>();
+  const entries = value.split(',').map((e) => e.trim()).filter(Boolean);
+  for (const [i, entry] of entries.entries()) {
+    const parts = entry.split(':');
+    const [first = '', second = ''] = parts;
+    let token: ApiToken;
+    if (ROLES.includes(first)) {
+      const n = (perRole.get(first) ?? 0) + 1;
+      perRole.set(first, n);
+      token = { name: `${first}-${n}`, role: first as ApiRole, token: entry.slice(first.length + 1) };
+    } else if (parts.length >= 3 && ROLES.includes(second)) {
+      if (!TOKEN_NAME.test(first)) return `${TOKENS_FORM}; entry ${i + 1} has a name that is not letters, digits, . _ - (at most 64)`;
+      token = { name: first, role: second as ApiRole, token: parts.slice(2).join(':') };
+    } else {
+      return `${TOKENS_FORM}; entry ${i + 1} is neither`;
+    }
+    if (token.token === '') return `${TOKENS_FORM}; entry ${i + 1} has an empty token`;
+    out.push(token);
+  }
+  if (new Set(out.map((t) => t.token)).size !== out.length) return 'each token given once: the same token under two roles (or twice) would make its role ambiguous';
+  const names = out.map((t) => t.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined) return `each token name given once: "${twice}" names two tokens (a short-form token is named <role>-<n>)`;
+  return out;
+}
 
 export interface Config {
   /** Connection string of the live database; undefined means the embedded cluster. */
@@ -243,8 +287,8 @@ export interface Config {
   /** OpenAI-compatible embeddings endpoint; undefined means a local embedder. */
   readonly embeddings: { readonly url: string; readonly model: string; readonly apiKey: string | undefined } | undefined;
   readonly maxUploadBytes: number;
-  /** API tokens and their roles; the token is everything after the first colon. Never logged. */
-  readonly apiTokens: readonly { readonly role: 'reader' | 'operator' | 'admin'; readonly token: string }[];
+  /** API tokens, their roles and names (API_TOKENS, see parseApiTokens). Never logged. */
+  readonly apiTokens: readonly ApiToken[];
   /** How often every server looks for due schedule ticks (NFR_SCHEDULE_CHECK_SECONDS, default 5). */
   readonly scheduleCheckSeconds: number;
   /** Alert webhooks (NFR_ALERT_WEBHOOK_URL, comma-separated) and what they are sent (README, Alerts). */
@@ -372,16 +416,7 @@ export function resolveConfig(sources: ConfigSources): Config {
       ? Object.freeze({ url: str('EMBEDDINGS_URL') as string, model: str('EMBEDDINGS_MODEL') ?? 'text-embedding-3-small', apiKey: str('EMBEDDINGS_API_KEY') })
       : undefined,
     maxUploadBytes: (num('NFR_MAX_UPLOAD_MB') ?? 512) * 1024 * 1024,
-    apiTokens: Object.freeze(
-      (str('API_TOKENS') ?? '')
-        .split(',')
-        .map((pair) => pair.trim())
-        .filter(Boolean)
-        .map((pair) => {
-          const colon = pair.indexOf(':');
-          return Object.freeze({ role: pair.slice(0, colon) as 'reader' | 'operator' | 'admin', token: pair.slice(colon + 1) });
-        }),
-    ),
+    apiTokens: Object.freeze((parseApiTokens(str('API_TOKENS') ?? '') as ApiToken[]).map((t) => Object.freeze(t))),
     scheduleCheckSeconds: num('NFR_SCHEDULE_CHECK_SECONDS') ?? 5,
     alerts: Object.freeze({
       webhookUrls: Object.freeze(
@@ -451,9 +486,12 @@ export function redact(name: EnvName, value: string): string {
   if (name === 'API_TOKENS') {
     return value
       .split(',')
-      .map((pair) => {
-        const colon = pair.indexOf(':');
-        return colon < 0 ? '***' : `${pair.slice(0, colon)}:***`;
+      .map((entry) => {
+        const parts = entry.split(':');
+        if (parts.length < 2) return '***';
+        // The named form keeps its name and role; whatever follows is the token.
+        const keep = !ROLES.includes(parts[0]!.trim()) && parts.length >= 3 && ROLES.includes(parts[1]!) ? 2 : 1;
+        return `${parts.slice(0, keep).join(':')}:***`;
       })
       .join(',');
   }

@@ -22,6 +22,7 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   job: async () => (await import('./job.js')).registerJobCommands,
   schedule: async () => (await import('./schedule.js')).registerScheduleCommands,
   alert: async () => (await import('./alert.js')).registerAlertCommands,
+  audit: async () => (await import('./audit.js')).registerAuditCommand,
 };
 /** `search` is registered by the same module as `index`. */
 const ALIASES: Record<string, string> = { search: 'index' };
@@ -75,6 +76,14 @@ export async function buildProgram(argv: readonly string[] = [], options: { allG
   const load = !options.allGroups && group !== undefined && group in GROUPS ? [GROUPS[group] as () => Promise<Register>] : Object.values(GROUPS);
   for (const register of await Promise.all(load.map((l) => l()))) register(program);
   acceptYesEverywhere(program);
+  // Commands that change state are recorded in the audit trail before they run (audit-trail.ts).
+  program.hook('preAction', async (_program, command) => {
+    const { AUDITED_COMMANDS, commandPath, startCliAudit } = await import('./audit-trail.js');
+    if (commandPath(command) in AUDITED_COMMANDS) {
+      auditing = true;
+      await startCliAudit(command);
+    }
+  });
   return program;
 }
 
@@ -117,6 +126,16 @@ function jsonFlagLast(argv: readonly string[]): readonly string[] {
   return [...options.filter((a, i) => i < 2 || a !== '--json'), '--json', ...(end === -1 ? [] : argv.slice(end))];
 }
 
+/** Whether an audited command started (only then is audit-trail.ts loaded again at the end). */
+let auditing = false;
+
+/** Records the outcome of an audited command, if one ran. */
+async function endAudit(err?: unknown): Promise<void> {
+  if (!auditing) return;
+  const { endCliAudit } = await import('./audit-trail.js');
+  await endCliAudit(err);
+}
+
 /** Runs the CLI; resolves to the process exit code, which bin/nfr.js sets (only `nfr serve` ends the process itself, on shutdown). */
 export async function main(rawArgv: readonly string[]): Promise<number> {
   const argv = jsonFlagLast(rawArgv);
@@ -124,9 +143,11 @@ export async function main(rawArgv: readonly string[]): Promise<number> {
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv as string[]);
+    await endAudit();
     // A command that hands its exit code on (`nfr db psql` returns psql's) sets process.exitCode.
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
+    await endAudit(err);
     if (err instanceof CommanderError) {
       // --help and --version end with a CommanderError too, with exit code 0.
       if (err.exitCode === 0) return 0;

@@ -35,7 +35,7 @@ export function registerServeCommand(program: Command): void {
       const warnings = [...server.warnings];
       // No tokens is safe (every route but /health refuses), but almost certainly not what was meant.
       if (config.apiTokens.length === 0) warnings.push('API_TOKENS is empty, so every route but /health answers 401; set e.g. API_TOKENS=admin:<a long random token>');
-      const short = config.apiTokens.filter((t) => t.token.length < MIN_TOKEN_LENGTH).map((t) => t.role);
+      const short = config.apiTokens.filter((t) => t.token.length < MIN_TOKEN_LENGTH).map((t) => t.name);
       if (short.length > 0) warnings.push(`API_TOKENS: the ${short.join(', ')} token(s) are shorter than ${MIN_TOKEN_LENGTH} characters and easy to guess; use long random tokens (e.g. openssl rand -hex 24)`);
       if (server.migrated.length > 0) process.stderr.write(`nfr serve: migrated the database to ${server.migrated[server.migrated.length - 1]}\n`);
       process.stderr.write(`nfr serve listening on ${server.url}${server.interruptedJobs ? ` (${server.interruptedJobs} interrupted job(s) marked failed)` : ''}\n`);

@@ -25,6 +25,8 @@ import { cachedSignature } from './signature.js';
 import { registerConsole, SECURITY_HEADERS } from './console.js';
 import { finishOpenApi } from './openapi.js';
 import { registerAuthRoutes } from './routes/auth.js';
+import { registerAuditRoutes } from './routes/audit.js';
+import { registerAuditing } from './audit.js';
 import { registerControlRoutes } from './routes/controls.js';
 import { REQUEST_ID_HEADER, requestId, type Logger } from './log.js';
 import { schemaErrorFormatter } from './validation.js';
@@ -54,6 +56,8 @@ export interface ServerDeps {
 declare module 'fastify' {
   interface FastifyRequest {
     role?: Role;
+    /** The presented token's name (API_TOKENS), for the audit trail and the log. */
+    tokenName?: string;
   }
   interface FastifyContextConfig {
     /** Minimum role for the route; absent means public (only /health and the console's files). */
@@ -125,7 +129,7 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
     // Probes and scrapes come every few seconds: their lines are for debugging only.
     const quiet = route === '/health' || route === '/metrics' || request.routeOptions.config?.public === true;
     request.log[quiet ? 'debug' : 'info'](
-      { method: request.method, route: route ?? null, path: request.url.split('?')[0], status: reply.statusCode, duration_ms: Math.round(reply.elapsedTime * 10) / 10, role: request.role ?? null },
+      { method: request.method, route: route ?? null, path: request.url.split('?')[0], status: reply.statusCode, duration_ms: Math.round(reply.elapsedTime * 10) / 10, role: request.role ?? null, token_name: request.tokenName ?? null },
       'request completed',
     );
   });
@@ -136,9 +140,10 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
     if (isConsolePageRequest(request)) return;
     const needed = request.routeOptions.config?.role;
     if (needed === undefined && (request.routeOptions.url === '/health' || request.routeOptions.config?.public === true)) return;
-    const role = authenticate(deps.tokens, request.headers.authorization);
-    request.role = role;
-    if (needed) authorize(role, needed);
+    const caller = authenticate(deps.tokens, request.headers.authorization);
+    request.role = caller.role;
+    request.tokenName = caller.name;
+    if (needed) authorize(caller.role, needed);
   });
 
   // On every response, API and console alike: no inline scripts, no framing, no sniffing.
@@ -183,6 +188,7 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
     app.get(url, { config: { role: 'reader' }, schema: { hide: true } }, async () => app.swagger());
   }
 
+  registerAuditing(app, deps.jobs.pool);
   const signature = cachedSignature(deps.pool);
   registerHealthRoutes(app, deps, signature);
   registerSnapshotRoutes(app, deps);
@@ -192,6 +198,8 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
   registerControlRoutes(app, deps, signature);
   registerAuthRoutes(app);
   consoleIndex = await registerConsole(app, deps.consoleDir);
+  registerAuditRoutes(app, deps);
+  await registerConsole(app, deps.consoleDir);
   return app;
 }
 

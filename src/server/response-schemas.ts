@@ -6,6 +6,7 @@
  * schema does not name, and a field added to a report must never vanish from the answer.
  */
 import { z } from 'zod';
+import { auditEntrySchema } from '../jobs/audit.js';
 import { manifestFields } from '../snapshot/manifest.js';
 
 type Json = Record<string, unknown>;
@@ -402,5 +403,15 @@ export const SNAPSHOT_HEALTH = open({
         },
       },
     },
+  },
+});
+
+/** A page of the audit trail, generated from the zod schema nfr_audit rows are read into (jobs/audit.ts). */
+export const AUDIT_LIST = open({
+  type: 'object',
+  required: ['entries', 'next_cursor'],
+  properties: {
+    entries: { type: 'array', items: z.toJSONSchema(auditEntrySchema, { io: 'output', target: 'openapi-3.0', unrepresentable: 'any' }) as Json },
+    next_cursor: nullable('string', { description: 'pass as cursor for the next (older) page; null on the last' }),
   },
 });

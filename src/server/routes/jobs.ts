@@ -53,7 +53,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: ServerDeps): void 
     app.post<{ Params: { job_id: string } }>(
       url,
       {
-        config: { role: 'operator' },
+        config: { role: 'operator', audit: 'job.cancel' },
         schema: {
           summary: 'Cancel a queued or running job',
           description:

@@ -51,7 +51,7 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): 
   app.post<{ Body: { dry_run?: boolean; skip_invalid?: boolean; allow_empty?: boolean } | undefined }>(
     '/api/v2/pipelines/context/ingest',
     {
-      config: { role: 'operator' },
+      config: { role: 'operator', audit: 'ingest.context' },
       schema: {
         summary: 'Ingest the latest folder of each context provider under CONTEXT_PROVIDERS_PATH; poll the job',
         body: { type: 'object', additionalProperties: false, properties: { dry_run: { type: 'boolean' }, skip_invalid: { type: 'boolean' }, allow_empty: { type: 'boolean' } } },
@@ -68,7 +68,7 @@ export function registerPipelineRoutes(app: FastifyInstance, deps: ServerDeps): 
   app.post<{ Body: { force?: boolean } | undefined }>(
     '/api/v2/pipelines/index/sync',
     {
-      config: { role: 'operator' },
+      config: { role: 'operator', audit: 'index.sync' },
       schema: {
         summary: 'Bring the vector index in line with the current controls (incremental; force rebuilds); poll the job',
         body: { type: 'object', additionalProperties: false, properties: { force: { type: 'boolean' } } },

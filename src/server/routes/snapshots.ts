@@ -53,7 +53,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
   app.post<{ Body: CreateBody }>(
     `${base}/create`,
     {
-      config: { role: 'operator' },
+      config: { role: 'operator', audit: 'snapshot.create' },
       schema: {
         summary: 'Start a snapshot; poll the job',
         body: {
@@ -102,7 +102,8 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
   app.post<{ Body: { dry_run?: boolean } | undefined }>(
     `${base}/prune`,
     {
-      config: { role: 'admin' },
+      // A preview changes nothing: only applying the policy is recorded.
+      config: { role: 'admin', audit: (request) => ((request.body as { dry_run?: boolean } | undefined)?.dry_run === false ? 'snapshot.prune' : undefined) },
       schema: { summary: 'The retention policy: what it would delete (the default), or, with {"dry_run": false}, delete it', body: { type: 'object', additionalProperties: false, properties: { dry_run: { type: 'boolean' } } }, response: { 200: PRUNE_RESULT, ...errors } },
     },
     // Without a body nothing is deleted: applying the policy takes an explicit {"dry_run": false}.
@@ -121,7 +122,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
 
   app.post<{ Body: RestoreBody | undefined }>(
     `${base}/undo`,
-    { config: { role: 'admin' }, schema: { summary: 'Put back the database the last restore replaced', response: { 202: JOB_ACCEPTED, ...errors } } },
+    { config: { role: 'admin', audit: 'snapshot.undo' }, schema: { summary: 'Put back the database the last restore replaced', response: { 202: JOB_ACCEPTED, ...errors } } },
     async (_request, reply) => {
       const job = await queueJob(jobs, 'snapshot.undo', {});
       return reply.code(202).send(jobAccepted(job, `${base}/job/${job.job_id}/status`));
@@ -136,7 +137,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
 
   app.post<{ Params: { id: string } }>(
     `${base}/:id/push`,
-    { config: { role: 'operator' }, schema: { summary: 'Upload a snapshot that is not offsite yet to the offsite repository; poll the job', params: ID_PARAM, response: { 202: JOB_ACCEPTED, ...errors } } },
+    { config: { role: 'operator', audit: 'snapshot.push' }, schema: { summary: 'Upload a snapshot that is not offsite yet to the offsite repository; poll the job', params: ID_PARAM, response: { 202: JOB_ACCEPTED, ...errors } } },
     async (request, reply) => {
       const id = parseSnapshotId(request.params.id);
       await loadSnapshot(ctx.store, id);
@@ -148,7 +149,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
 
   app.post<{ Params: { id: string } }>(
     `${base}/:id/warm`,
-    { config: { role: 'operator' }, schema: { summary: 'Keep a ready copy of the snapshot on the server, so restoring it is a file copy; poll the job', params: ID_PARAM, response: { 202: JOB_ACCEPTED, ...errors } } },
+    { config: { role: 'operator', audit: 'snapshot.warm' }, schema: { summary: 'Keep a ready copy of the snapshot on the server, so restoring it is a file copy; poll the job', params: ID_PARAM, response: { 202: JOB_ACCEPTED, ...errors } } },
     async (request, reply) => {
       const id = parseSnapshotId(request.params.id);
       await loadSnapshot(ctx.store, id);
@@ -159,7 +160,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
 
   app.post<{ Params: { id: string } }>(
     `${base}/:id/cool`,
-    { config: { role: 'operator' }, schema: { summary: "Drop the snapshot's warm copy (the snapshot stays)", params: ID_PARAM, response: { 200: COOL_RESULT, ...errors } } },
+    { config: { role: 'operator', audit: 'snapshot.cool' }, schema: { summary: "Drop the snapshot's warm copy (the snapshot stays)", params: ID_PARAM, response: { 200: COOL_RESULT, ...errors } } },
     async (request) => coolSnapshot(requestCtx, parseSnapshotId(request.params.id)),
   );
 
@@ -204,7 +205,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
   app.post<{ Params: { id: string }; Body: RestoreBody | undefined }>(
     `${base}/:id/restore`,
     {
-      config: { role: 'admin' },
+      config: { role: 'admin', audit: 'snapshot.restore' },
       schema: {
         summary: 'Restore a snapshot over the live database; poll the job',
         params: ID_PARAM,
@@ -228,7 +229,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     },
   );
 
-  app.delete<{ Params: { id: string } }>(`${base}/:id`, { config: { role: 'admin' }, schema: { summary: 'Delete a snapshot', params: ID_PARAM, response: { 200: DELETE_RESULT, ...errors } } }, async (request) => {
+  app.delete<{ Params: { id: string } }>(`${base}/:id`, { config: { role: 'admin', audit: 'snapshot.delete' }, schema: { summary: 'Delete a snapshot', params: ID_PARAM, response: { 200: DELETE_RESULT, ...errors } } }, async (request) => {
     const id = parseSnapshotId(request.params.id);
     return deleteSnapshot(requestCtx, id);
   });
@@ -237,7 +238,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     `${base}/:id/verify`,
     {
       // Checking checksums only reads files; a deep verify restores into a scratch database.
-      config: { role: 'reader' },
+      config: { role: 'reader', audit: 'snapshot.verify' },
       schema: { summary: 'Verify checksums (reader); deep: test-restore (operator)', params: ID_PARAM, body: { type: 'object', additionalProperties: false, properties: { deep: { type: 'boolean' }, offsite: { type: 'boolean', description: 'check the offsite copy (read back from the bucket) instead of the local one' } } }, response: { 200: VERIFY_RESULT, ...errors } },
     },
     async (request) => {

@@ -31,7 +31,7 @@ export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): 
   app.post<{ Querystring: UploadQuery }>(
     '/api/v2/pipelines/controls/ingest',
     {
-      config: { role: 'operator' },
+      config: { role: 'operator', audit: 'ingest.controls' },
       schema: {
         summary: 'Upload a controls CSV (multipart field "file"); answers {job_id, upload_id} at once',
         consumes: ['multipart/form-data'],

@@ -1,0 +1,100 @@
+/**
+ * The audit trail of the command line: each command that changes state is recorded (as `cli` and
+ * the OS user) in the control database before it runs, and its outcome after. The commands and
+ * what each records are one table here; main.ts calls `startCliAudit` before a command's action
+ * and `endCliAudit` with its outcome. A command the trail cannot record does not run.
+ */
+import type { Command } from 'commander';
+import type pg from 'pg';
+import { NfrError, toNfrError } from '../errors.js';
+
+type Opts = Record<string, unknown>;
+
+interface CliAction {
+  readonly action: string;
+  readonly target?: string | null;
+  readonly params?: Record<string, unknown>;
+}
+
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+/**
+ * Audited commands by path (`snapshot create`), answering what to record for these options, or
+ * undefined when this use changes nothing (a dry run, a check). Add a command here.
+ */
+export const AUDITED_COMMANDS: Readonly<Record<string, (opts: Opts, args: readonly unknown[]) => CliAction | undefined>> = {
+  'snapshot create': (o) => ({ action: 'snapshot.create', params: { name: o.name, description: o.description, tags: o.tag, full: o.full === true, warm: o.warm === true } }),
+  'snapshot restore': (o) =>
+    o.undo ? { action: 'snapshot.undo' } : { action: 'snapshot.restore', target: str(o.id), params: { skip_backup: o.skipBackup === true, force: o.force === true, resync: o.resync === true } },
+  'snapshot delete': (o) => ({ action: 'snapshot.delete', target: str(o.id) }),
+  'snapshot verify': (o) => ({ action: 'snapshot.verify', target: str(o.id), params: { deep: o.deep === true } }),
+  'snapshot warm': (o) => ({ action: 'snapshot.warm', target: str(o.id) }),
+  'snapshot cool': (o) => ({ action: 'snapshot.cool', target: str(o.id) }),
+  'snapshot prune': (o) => (o.dryRun ? undefined : { action: 'snapshot.prune' }),
+  'snapshot recover': (o) => ({ action: 'snapshot.recover', target: str(o.id) }),
+  'ingest controls': (o, args) =>
+    o.dryRun ? undefined : { action: 'ingest.controls', params: { file: str(args[0]), skip_invalid: o.skipInvalid === true, close_missing: o.closeMissing === true, enrich: o.enrich !== false } },
+  'ingest context': (o) => (o.dryRun ? undefined : { action: 'ingest.context', params: { path: o.path, skip_invalid: o.skipInvalid === true, allow_empty: o.allowEmpty === true } }),
+  index: (o) => (o.check ? undefined : { action: 'index.sync', params: { force: o.force === true } }),
+  'pipeline run': (o) => ({ action: 'pipeline.run', params: { context: o.context, controls: o.controls, snapshots: o.snapshots === true, sample: o.sample === true } }),
+  'job cancel': (_o, args) => ({ action: 'job.cancel', target: str(args[0]) }),
+  'db migrate': () => ({ action: 'db.migrate' }),
+};
+
+/** `snapshot create` for the command `create` under `snapshot` under the program. */
+export function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+interface Open {
+  readonly auditId: string;
+  readonly control: import('../postgres/connection.js').PgTarget;
+}
+
+let open: Open | undefined;
+
+/** Records the start of `command` if it is audited. Throws (the command does not run) when it cannot. */
+export async function startCliAudit(command: Command): Promise<void> {
+  const describe = AUDITED_COMMANDS[commandPath(command)];
+  const what = describe?.(command.opts(), command.processedArgs);
+  if (!what) return;
+  const [{ loadConfig }, { openContext }, { openControlDatabase }, { auditStart, cliActor }] = await Promise.all([
+    import('../config.js'),
+    import('../pipeline/context.js'),
+    import('../jobs/control-db.js'),
+    import('../jobs/audit.js'),
+  ]);
+  try {
+    const ctx = await openContext(loadConfig());
+    const control = await openControlDatabase(ctx);
+    const auditId = await withControl(control, (client) => auditStart(client, { actor: cliActor(), action: what.action, target: what.target ?? null, params: what.params ?? {} }));
+    open = { auditId, control };
+  } catch (err) {
+    const e = toNfrError(err);
+    if (e.code === 'CONFIG') throw e;
+    throw new NfrError(e.code === 'INTERNAL' ? 'DATABASE' : e.code, `cannot record ${what.action} in the audit trail, so it was not started: ${e.message}`, { cause: err });
+  }
+}
+
+/** Records how the audited command that started ended (nothing when none did). Never throws. */
+export async function endCliAudit(err?: unknown): Promise<void> {
+  const started = open;
+  open = undefined;
+  if (!started) return;
+  const { auditEnd } = await import('../jobs/audit.js');
+  await withControl(started.control, (client) =>
+    auditEnd(client, started.auditId, err === undefined ? { status: 'succeeded' } : { status: 'failed', errorCode: toNfrError(err).code }),
+  ).catch((e: unknown) => process.stderr.write(`nfr: could not record the outcome in the audit trail: ${toNfrError(e).message}\n`));
+}
+
+async function withControl<T>(control: import('../postgres/connection.js').PgTarget, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const { connect } = await import('../postgres/connection.js');
+  const client = await connect(control, 'nfr audit');
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
