@@ -2,11 +2,12 @@
  * The audit trail of the command line: each command that changes state is recorded (as `cli` and
  * the OS user) in the control database before it runs, and its outcome after. The commands and
  * what each records are one table here; main.ts calls `startCliAudit` before a command's action
- * and `endCliAudit` with its outcome. A command the trail cannot record does not run.
+ * and `endCliAudit` with its outcome. When the control database cannot be reached the command
+ * still runs (it needs the same server, and says so itself), with a warning that it is unrecorded.
  */
 import type { Command } from 'commander';
 import type pg from 'pg';
-import { NfrError, toNfrError } from '../errors.js';
+import { toNfrError } from '../errors.js';
 
 type Opts = Record<string, unknown>;
 
@@ -55,7 +56,7 @@ interface Open {
 
 let open: Open | undefined;
 
-/** Records the start of `command` if it is audited. Throws (the command does not run) when it cannot. */
+/** Records the start of `command` if it is audited (warning on stderr when it cannot). */
 export async function startCliAudit(command: Command): Promise<void> {
   const describe = AUDITED_COMMANDS[commandPath(command)];
   const what = describe?.(command.opts(), command.processedArgs);
@@ -74,7 +75,9 @@ export async function startCliAudit(command: Command): Promise<void> {
   } catch (err) {
     const e = toNfrError(err);
     if (e.code === 'CONFIG') throw e;
-    throw new NfrError(e.code === 'INTERNAL' ? 'DATABASE' : e.code, `cannot record ${what.action} in the audit trail, so it was not started: ${e.message}`, { cause: err });
+    // The database server does not answer (the command will say so itself) or refuses the control
+    // database: the command goes ahead, and the operator is told it is not in the trail.
+    process.stderr.write(`nfr: warning: ${what.action} is not recorded in the audit trail: ${e.message}\n`);
   }
 }
 

@@ -34,15 +34,21 @@ export function registerAuditing(app: FastifyInstance, pool: pg.Pool): void {
     const params = request.params as Record<string, unknown> | undefined;
     const body = request.body !== null && typeof request.body === 'object' && !Array.isArray(request.body) ? (request.body as Record<string, unknown>) : {};
     const query = request.query !== null && typeof request.query === 'object' ? (request.query as Record<string, unknown>) : {};
-    // Not recorded, not done: an action the trail cannot record is refused (503 from the pool's error).
-    request.auditId = await auditStart(pool, {
-      actor: { kind: 'token', name: request.tokenName ?? 'unknown', role: request.role ?? null },
+    const start = {
+      actor: { kind: 'token' as const, name: request.tokenName ?? 'unknown', role: request.role ?? null },
       action,
       target: typeof params?.id === 'string' ? params.id : typeof params?.job_id === 'string' ? params.job_id : null,
       params: { ...query, ...body },
       clientIp: request.ip,
       requestId: request.id,
-    });
+    };
+    try {
+      request.auditId = await auditStart(pool, start);
+    } catch (err) {
+      // The control database is down: jobs cannot be queued either (the route answers 503 naming
+      // it), and what is answered on the spot goes ahead, its record kept in the log instead.
+      request.log.error({ err, audit: { ...start, params: undefined } }, `could not record ${action} in the audit trail`);
+    }
   });
 
   app.addHook('onSend', async (request, reply, payload) => {

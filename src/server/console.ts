@@ -17,7 +17,7 @@ import { listFiles } from '../util/fs.js';
 export const CONSOLE_DIR = fileURLToPath(new URL('../../../web/dist/', import.meta.url));
 
 /** The console's views; each answers with index.html. */
-const VIEWS = ['/', '/overview', '/snapshots', '/snapshots/:id', '/pipelines', '/search', '/controls/:id'] as const;
+const VIEWS = ['/', '/overview', '/snapshots', '/snapshots/:id', '/pipelines', '/search', '/controls/:id', '/audit'] as const;
 
 export const SECURITY_HEADERS = {
   'content-security-policy':

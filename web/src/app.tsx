@@ -1,4 +1,6 @@
 import { ActiveJobs } from './components/job-progress';
+import { Audit } from './pages/audit';
+import { deniedReason } from './permissions';
 import { ControlView } from './pages/control';
 import { Overview } from './pages/overview';
 import { Pipelines } from './pages/pipelines';
@@ -12,6 +14,7 @@ const NAV = [
   { href: '/snapshots', label: 'Snapshots' },
   { href: '/pipelines', label: 'Pipelines' },
   { href: '/search', label: 'Search' },
+  { href: '/audit', label: 'Audit' },
 ] as const;
 
 function section(path: string): string {
@@ -26,6 +29,7 @@ function View({ location }: { location: Location }) {
   if (path === '/snapshots') return <Snapshots selected={null} />;
   if (path.startsWith('/snapshots/')) return <Snapshots selected={decodeURIComponent(path.slice('/snapshots/'.length))} />;
   if (path === '/pipelines') return <Pipelines />;
+  if (path === '/audit') return <Audit />;
   if (path === '/search') {
     const search = { q: params.get('q') ?? '', mode: params.get('mode') ?? '', family: params.get('family') ?? '' };
     return <Search key={`${search.q}|${search.mode}|${search.family}`} {...search} />;
@@ -54,7 +58,7 @@ export function App() {
         <span className="brand">nfr-connect</span>
         <nav aria-label="Main">
           <ul>
-            {NAV.map((n) => (
+            {NAV.filter((n) => n.href !== '/audit' || deniedReason(role, 'viewAudit') === null).map((n) => (
               <li key={n.href}>
                 <Link href={n.href} aria-current={current === n.href ? 'page' : undefined}>
                   {n.label}

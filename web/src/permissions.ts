@@ -16,6 +16,7 @@ export const ACTIONS = {
   prune: 'admin',
   cancelJob: 'operator',
   changeSchedules: 'admin',
+  viewAudit: 'admin',
 } as const satisfies Record<string, Role>;
 
 export type Action = keyof typeof ACTIONS;

@@ -4,6 +4,7 @@
  * server could not be reached or answered something else, a code of our own that says so).
  */
 import type {
+  AuditPage,
   ControlDetail,
   IndexCheck,
   Job,
@@ -174,5 +175,6 @@ export class Api {
 
   search = (q: string, options: { mode?: string; family?: string; limit?: number } = {}) =>
     this.get<SearchResponse>(`/api/v2/controls/search${query({ q, mode: options.mode, family_id: options.family, limit: options.limit ?? 20 })}`);
+  audit = (page: { limit?: number; cursor?: string } = {}) => this.get<AuditPage>(`/api/v2/audit${query(page)}`);
   control = (id: string, asOf?: string) => this.get<ControlDetail>(`/api/v2/controls/${encodeURIComponent(id)}${query({ as_of: asOf })}`);
 }

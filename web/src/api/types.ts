@@ -164,3 +164,28 @@ export interface Named {
   readonly name: string | null;
 }
 
+/** One entry of the audit trail (`GET /api/v2/audit`, admin). */
+export interface AuditEntry {
+  readonly audit_id: string;
+  readonly at: string;
+  readonly finished_at: string | null;
+  readonly actor_kind: 'token' | 'cli' | 'server';
+  /** The token's name (never the token), or the OS user for `cli`. */
+  readonly actor_name: string;
+  readonly actor_role: string | null;
+  readonly action: string;
+  readonly target: string | null;
+  readonly params: Record<string, unknown>;
+  readonly client_ip: string | null;
+  readonly host: string;
+  readonly request_id: string | null;
+  readonly status: 'started' | 'succeeded' | 'failed';
+  readonly error_code: string | null;
+  readonly job_id: string | null;
+}
+
+export interface AuditPage {
+  readonly entries: readonly AuditEntry[];
+  /** Pass as `cursor` for the next (older) page; null on the last. */
+  readonly next_cursor: string | null;
+}
