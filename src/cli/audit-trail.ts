@@ -40,6 +40,10 @@ export const AUDITED_COMMANDS: Readonly<Record<string, (opts: Opts, args: readon
   'pipeline run': (o) => ({ action: 'pipeline.run', params: { context: o.context, controls: o.controls, snapshots: o.snapshots === true, sample: o.sample === true } }),
   'job cancel': (_o, args) => ({ action: 'job.cancel', target: str(args[0]) }),
   'db migrate': () => ({ action: 'db.migrate' }),
+  'schedule add': (o) => ({ action: 'schedule.add', target: str(o.name), params: { cron: o.cron, tz: o.tz, full: o.full === true, warm: o.warm === true, tags: o.tag, prune: o.prune === true } }),
+  'schedule remove': (o) => ({ action: 'schedule.remove', target: str(o.name) }),
+  'schedule pause': (o) => ({ action: 'schedule.pause', target: str(o.name) }),
+  'schedule resume': (o) => ({ action: 'schedule.resume', target: str(o.name) }),
 };
 
 /** `snapshot create` for the command `create` under `snapshot` under the program. */

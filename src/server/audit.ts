@@ -37,7 +37,7 @@ export function registerAuditing(app: FastifyInstance, pool: pg.Pool): void {
     const start = {
       actor: { kind: 'token' as const, name: request.tokenName ?? 'unknown', role: request.role ?? null },
       action,
-      target: typeof params?.id === 'string' ? params.id : typeof params?.job_id === 'string' ? params.job_id : null,
+      target: [params?.id, params?.job_id, params?.name, body.name].find((v): v is string => typeof v === 'string') ?? null,
       params: { ...query, ...body },
       clientIp: request.ip,
       requestId: request.id,

@@ -68,7 +68,7 @@ export function registerScheduleRoutes(app: FastifyInstance, deps: ServerDeps): 
   app.post<{ Body: AddBody }>(
     BASE,
     {
-      config: { role: 'admin' },
+      config: { role: 'admin', audit: 'schedule.add' },
       schema: {
         summary: 'Add a snapshot schedule',
         description: 'Each tick creates a snapshot named `<name> <local date and time>`, tagged `scheduled` and with the name, then applies retention with `prune`. A bad cron expression or time zone is refused with what was wrong.',
@@ -94,7 +94,7 @@ export function registerScheduleRoutes(app: FastifyInstance, deps: ServerDeps): 
 
   app.delete<{ Params: { name: string } }>(
     `${BASE}/:name`,
-    { config: { role: 'admin' }, schema: { summary: 'Remove a schedule (its history stays)', params: NAME_PARAMS, response: { 200: { type: 'object', properties: { name: { type: 'string' }, removed: { type: 'boolean' } } }, 401: ERROR_BODY, 403: ERROR_BODY, 404: ERROR_BODY } } },
+    { config: { role: 'admin', audit: 'schedule.remove' }, schema: { summary: 'Remove a schedule (its history stays)', params: NAME_PARAMS, response: { 200: { type: 'object', properties: { name: { type: 'string' }, removed: { type: 'boolean' } } }, 401: ERROR_BODY, 403: ERROR_BODY, 404: ERROR_BODY } } },
     async (request) => schedules.remove(request.params.name),
   );
 
@@ -102,7 +102,7 @@ export function registerScheduleRoutes(app: FastifyInstance, deps: ServerDeps): 
     app.post<{ Params: { name: string } }>(
       `${BASE}/:name/${action}`,
       {
-        config: { role: 'admin' },
+        config: { role: 'admin', audit: `schedule.${action}` },
         schema: { summary: action === 'pause' ? 'Pause a schedule (its ticks are neither run nor counted as missed)' : 'Resume a paused schedule from now', params: NAME_PARAMS, response: { 200: SCHEDULE, 401: ERROR_BODY, 403: ERROR_BODY, 404: ERROR_BODY } },
       },
       async (request) => schedules.setPaused(request.params.name, action === 'pause'),
