@@ -8,6 +8,8 @@ import { userInfo } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { AUDITED_COMMANDS } from '../src/cli/audit-trail.js';
+import { AUDITED_PATHS } from '../src/cli/main.js';
 import { parseApiTokens, redact, resolveConfig } from '../src/config.js';
 import { nfr, nfrJson, testEnv, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
@@ -181,6 +183,10 @@ describe('audit trail', () => {
     assert.equal(none.code, 0, none.stderr);
     assert.deepEqual(none.body, { entries: [], next_cursor: null });
     assert.ok(!(await cluster.databases()).includes(`${fresh.name}_nfr`));
+  });
+
+  it('knows which commands are audited in one list (main.ts loads the table only for them)', () => {
+    assert.deepEqual([...AUDITED_PATHS].sort(), Object.keys(AUDITED_COMMANDS).sort());
   });
 
   it('never records a token, anywhere in the table', async () => {

@@ -8,6 +8,7 @@
 import type { Command } from 'commander';
 import type pg from 'pg';
 import { toNfrError } from '../errors.js';
+import { isSnapshotId } from '../snapshot/ids.js';
 
 type Opts = Record<string, unknown>;
 
@@ -20,17 +21,23 @@ interface CliAction {
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 /**
+ * A command given a malformed snapshot id refuses it before touching anything: nothing to record
+ * (and the trail must not touch the disk or the database for it either).
+ */
+const withId = (o: Opts, action: CliAction): CliAction | undefined => (typeof o.id === 'string' && isSnapshotId(o.id) ? action : undefined);
+
+/**
  * Audited commands by path (`snapshot create`), answering what to record for these options, or
  * undefined when this use changes nothing (a dry run, a check). Add a command here.
  */
 export const AUDITED_COMMANDS: Readonly<Record<string, (opts: Opts, args: readonly unknown[]) => CliAction | undefined>> = {
   'snapshot create': (o) => ({ action: 'snapshot.create', params: { name: o.name, description: o.description, tags: o.tag, full: o.full === true, warm: o.warm === true } }),
   'snapshot restore': (o) =>
-    o.undo ? { action: 'snapshot.undo' } : { action: 'snapshot.restore', target: str(o.id), params: { skip_backup: o.skipBackup === true, force: o.force === true, resync: o.resync === true } },
-  'snapshot delete': (o) => ({ action: 'snapshot.delete', target: str(o.id) }),
-  'snapshot verify': (o) => ({ action: 'snapshot.verify', target: str(o.id), params: { deep: o.deep === true } }),
-  'snapshot warm': (o) => ({ action: 'snapshot.warm', target: str(o.id) }),
-  'snapshot cool': (o) => ({ action: 'snapshot.cool', target: str(o.id) }),
+    o.undo ? { action: 'snapshot.undo' } : withId(o, { action: 'snapshot.restore', target: str(o.id), params: { skip_backup: o.skipBackup === true, force: o.force === true, resync: o.resync === true } }),
+  'snapshot delete': (o) => withId(o, { action: 'snapshot.delete', target: str(o.id) }),
+  'snapshot verify': (o) => withId(o, { action: 'snapshot.verify', target: str(o.id), params: { deep: o.deep === true } }),
+  'snapshot warm': (o) => withId(o, { action: 'snapshot.warm', target: str(o.id) }),
+  'snapshot cool': (o) => withId(o, { action: 'snapshot.cool', target: str(o.id) }),
   'snapshot prune': (o) => (o.dryRun ? undefined : { action: 'snapshot.prune' }),
   'snapshot recover': (o) => ({ action: 'snapshot.recover', target: str(o.id) }),
   'ingest controls': (o, args) =>
@@ -46,13 +53,6 @@ export const AUDITED_COMMANDS: Readonly<Record<string, (opts: Opts, args: readon
   'schedule resume': (o) => ({ action: 'schedule.resume', target: str(o.name) }),
 };
 
-/** `snapshot create` for the command `create` under `snapshot` under the program. */
-export function commandPath(command: Command): string {
-  const names: string[] = [];
-  for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
-  return names.join(' ');
-}
-
 interface Open {
   readonly auditId: string;
   readonly control: import('../postgres/connection.js').PgTarget;
@@ -61,19 +61,21 @@ interface Open {
 let open: Open | undefined;
 
 /** Records the start of `command` if it is audited (warning on stderr when it cannot). */
-export async function startCliAudit(command: Command): Promise<void> {
-  const describe = AUDITED_COMMANDS[commandPath(command)];
+export async function startCliAudit(command: Command, path: string): Promise<void> {
+  const describe = AUDITED_COMMANDS[path];
   const what = describe?.(command.opts(), command.processedArgs);
   if (!what) return;
-  const [{ loadConfig }, { openContext }, { openControlDatabase }, { auditStart, cliActor }] = await Promise.all([
+  const [{ loadConfig }, { resolveTarget, withDatabase }, { openControlDatabase }, { auditStart, cliActor }] = await Promise.all([
     import('../config.js'),
-    import('../pipeline/context.js'),
+    import('../postgres/connection.js'),
     import('../jobs/control-db.js'),
     import('../jobs/audit.js'),
   ]);
   try {
-    const ctx = await openContext(loadConfig());
-    const control = await openControlDatabase(ctx);
+    // Only the database server: the snapshot store's directories are the command's to create.
+    const config = loadConfig();
+    const target = await resolveTarget(config);
+    const control = await openControlDatabase({ config, target, maintenance: withDatabase(target, config.maintenanceDb) });
     const auditId = await withControl(control, (client) => auditStart(client, { actor: cliActor(), action: what.action, target: what.target ?? null, params: what.params ?? {} }));
     open = { auditId, control };
   } catch (err) {

@@ -45,7 +45,18 @@ export const COMMAND_LIST: readonly (readonly [term: string, description: string
   ['job', 'the jobs `nfr serve` runs (any server sharing the database)'],
   ['schedule', 'snapshots on a schedule (cron with a time zone), run by `nfr serve`'],
   ['alert', 'webhook alerts (NFR_ALERT_WEBHOOK_URL)'],
+  ['audit [options]', 'who did what, when, from where, and how it ended (snapshots, restores, uploads, ...), newest first'],
 ];
+
+/**
+ * The commands recorded in the audit trail (what each records: AUDITED_COMMANDS in
+ * audit-trail.ts, loaded only for these; a test holds the two lists equal).
+ */
+export const AUDITED_PATHS: ReadonlySet<string> = new Set([
+  'snapshot create', 'snapshot restore', 'snapshot delete', 'snapshot verify', 'snapshot warm', 'snapshot cool', 'snapshot prune', 'snapshot recover',
+  'ingest controls', 'ingest context', 'index', 'pipeline run', 'job cancel', 'db migrate',
+  'schedule add', 'schedule remove', 'schedule pause', 'schedule resume',
+]);
 
 export const EXIT_CODES_HELP = `
 Exit codes (the README's table):
@@ -78,13 +89,19 @@ export async function buildProgram(argv: readonly string[] = [], options: { allG
   acceptYesEverywhere(program);
   // Commands that change state are recorded in the audit trail before they run (audit-trail.ts).
   program.hook('preAction', async (_program, command) => {
-    const { AUDITED_COMMANDS, commandPath, startCliAudit } = await import('./audit-trail.js');
-    if (commandPath(command) in AUDITED_COMMANDS) {
-      auditing = true;
-      await startCliAudit(command);
-    }
+    const path = commandPath(command);
+    if (!AUDITED_PATHS.has(path)) return;
+    auditing = true;
+    await (await import('./audit-trail.js')).startCliAudit(command, path);
   });
   return program;
+}
+
+/** `snapshot create` for the command `create` under `snapshot` under the program. */
+export function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c?.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 /** Placeholder commands that show COMMAND_LIST in the help, each printed with its usage term. */
