@@ -38,6 +38,7 @@ export const AUDITED_COMMANDS: Readonly<Record<string, (opts: Opts, args: readon
   'snapshot verify': (o) => withId(o, { action: 'snapshot.verify', target: str(o.id), params: { deep: o.deep === true } }),
   'snapshot warm': (o) => withId(o, { action: 'snapshot.warm', target: str(o.id) }),
   'snapshot cool': (o) => withId(o, { action: 'snapshot.cool', target: str(o.id) }),
+  'snapshot push': (o) => withId(o, { action: 'snapshot.push', target: str(o.id) }),
   'snapshot prune': (o) => (o.dryRun ? undefined : { action: 'snapshot.prune' }),
   'snapshot recover': (o) => ({ action: 'snapshot.recover', target: str(o.id) }),
   'ingest controls': (o, args) =>

@@ -53,7 +53,7 @@ export const COMMAND_LIST: readonly (readonly [term: string, description: string
  * audit-trail.ts, loaded only for these; a test holds the two lists equal).
  */
 export const AUDITED_PATHS: ReadonlySet<string> = new Set([
-  'snapshot create', 'snapshot restore', 'snapshot delete', 'snapshot verify', 'snapshot warm', 'snapshot cool', 'snapshot prune', 'snapshot recover',
+  'snapshot create', 'snapshot restore', 'snapshot delete', 'snapshot verify', 'snapshot warm', 'snapshot cool', 'snapshot prune', 'snapshot recover', 'snapshot push',
   'ingest controls', 'ingest context', 'index', 'pipeline run', 'job cancel', 'db migrate',
   'schedule add', 'schedule remove', 'schedule pause', 'schedule resume',
 ]);
