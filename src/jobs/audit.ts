@@ -2,7 +2,7 @@
  * The audit trail (`nfr_audit` in the control database): every state-changing action, who asked
  * for it (a token's name and role, or `cli` and the OS user), what, when, from where, and how it
  * ended. An action that queues a job is linked to it and ends with it (a trigger on `nfr_job`,
- * control migration 0007). Never a token: callers pass names, and parameters pass through
+ * control migration 0008). Never a token: callers pass names, and parameters pass through
  * `auditParams`, which drops anything that looks like a secret.
  *
  * To record an action: routes declare `config: { audit: '<area>.<verb>' }` (server/audit.ts does

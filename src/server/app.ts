@@ -197,9 +197,8 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
   registerPipelineRoutes(app, deps);
   registerControlRoutes(app, deps, signature);
   registerAuthRoutes(app);
-  consoleIndex = await registerConsole(app, deps.consoleDir);
   registerAuditRoutes(app, deps);
-  await registerConsole(app, deps.consoleDir);
+  consoleIndex = await registerConsole(app, deps.consoleDir);
   return app;
 }
 
