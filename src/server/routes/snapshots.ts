@@ -90,7 +90,7 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
 
   app.post(
     `${base}/recover`,
-    { config: { role: 'admin' }, schema: { summary: 'Repair now what a dead operation left (servers also do it every NFR_RECOVER_INTERVAL_SECONDS); 409 while an operation runs', response: { 200: RECOVER_RESULT, ...errors } } },
+    { config: { role: 'admin', audit: 'snapshot.recover' }, schema: { summary: 'Repair now what a dead operation left (servers also do it every NFR_RECOVER_INTERVAL_SECONDS); 409 while an operation runs', response: { 200: RECOVER_RESULT, ...errors } } },
     async () => recoverOnDemand(requestCtx),
   );
 
