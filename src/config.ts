@@ -112,6 +112,7 @@ const ENV_SCHEMA = {
   NFR_WARM_MAX: intIn(0, 100),
   NFR_RECOVER_INTERVAL_SECONDS: intIn(0, 3600),
   NFR_VERIFY_INTERVAL: duration,
+  NFR_WARM_SPARE: z.enum(['true', 'false', '1', '0', 'yes', 'no'], 'true or false'),
   NFR_INDEX_PATH: z.string().trim().min(1),
   NFR_INDEX_MEMORY_MB: intIn(0, 1024 * 1024),
   NFR_SEARCH_KEYWORD_WEIGHT: z
@@ -275,6 +276,11 @@ export interface Config {
    * default 24h; 0: never). Seconds.
    */
   readonly verifyIntervalSeconds: number;
+  /**
+   * A warm snapshot keeps a ready spare (a clone of its copy), so restoring it is a rename;
+   * spares count against warmMax. NFR_WARM_SPARE=false turns them off.
+   */
+  readonly warmSpare: boolean;
   /** Directory of the embedded vector index (used when no QDRANT_URL is set). */
   readonly indexPath: string;
   /** nfr serve keeps the embedded index in memory when it takes at most this much (NFR_INDEX_MEMORY_MB; 0: never). */
@@ -405,6 +411,7 @@ export function resolveConfig(sources: ConfigSources): Config {
     warmMax: num('NFR_WARM_MAX') ?? 2,
     recoverIntervalSeconds: num('NFR_RECOVER_INTERVAL_SECONDS') ?? 5,
     verifyIntervalSeconds: num('NFR_VERIFY_INTERVAL') ?? 86400,
+    warmSpare: ['true', '1', 'yes'].includes(str('NFR_WARM_SPARE') ?? 'true'),
     indexPath: abs(str('NFR_INDEX_PATH') ?? path.join(home, 'index')),
     indexMemoryBytes: (num('NFR_INDEX_MEMORY_MB') ?? 1024) * 1024 * 1024,
     searchKeywordWeight: num('NFR_SEARCH_KEYWORD_WEIGHT') ?? 0.7,

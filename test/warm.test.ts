@@ -23,7 +23,8 @@ after(async () => {
 async function setup(prefix: string, extra: Env = {}): Promise<{ url: string; name: string; env: Env }> {
   const db = await cluster.createDatabase(prefix);
   await seed(db.url, { controls: 1500 });
-  return { ...db, env: testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir(`${prefix}-backups`), NFR_HOME: cluster.tempDir(`${prefix}-home`), ...extra }) };
+  // The clone path of a warm restore; spares (a rename instead of a clone) have test/spare.test.ts.
+  return { ...db, env: testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir(`${prefix}-backups`), NFR_HOME: cluster.tempDir(`${prefix}-home`), NFR_WARM_SPARE: 'false', ...extra }) };
 }
 
 /** Template databases the server holds for `live`, with whether they refuse connections. */

@@ -19,6 +19,7 @@ import { snapshotStore } from '../runtime/context.js';
 import { deepVerify } from '../snapshot/deep-verify.js';
 import { loadSnapshot } from '../snapshot/verify.js';
 import { verifySnapshot } from '../snapshot/verifications.js';
+import { prepareSpare } from '../snapshot/spare.js';
 import { coolSnapshot, warmSnapshot } from '../snapshot/warm.js';
 import { readAllWarmCopies } from '../snapshot/warm-copies.js';
 import { intFlag } from './flags.js';
@@ -156,6 +157,11 @@ export function registerSnapshotCommands(program: Command): void {
             .filter(Boolean)
             .join('\n'),
         );
+        // Off the critical path: the restore has been reported; the next restore is a rename again.
+        if (r.restored_from !== 'archive') {
+          const spare = await prepareSpare(ctx, id).catch((err: unknown) => ({ status: 'failed' as const, reason: (err as Error).message }));
+          if (spare.status !== 'prepared' && !opts.json) process.stderr.write(`note: no spare prepared for the next restore of ${id}: ${spare.reason}\n`);
+        }
       } finally {
         bar.done();
       }

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { escapeIdentifier } from './connection.js';
 
-export type DerivedRole = 'staging' | 'prev' | 'swap' | 'verify' | 'warming' | 'diff' | 'diffto';
+export type DerivedRole = 'staging' | 'prev' | 'swap' | 'verify' | 'warming' | 'diff' | 'diffto' | 'sparing';
 
 /**
  * Name of a database derived from the live one: `<live>__nfr_staging` and friends. Long names are
@@ -52,7 +52,7 @@ export async function databaseExists(client: pg.ClientBase, name: string): Promi
 
 /** Databases whose name ends with one of the derived suffixes of `live`. */
 export async function derivedDatabases(client: pg.ClientBase, live: string): Promise<{ name: string; role: DerivedRole }[]> {
-  const roles: DerivedRole[] = ['staging', 'prev', 'swap', 'verify', 'warming', 'diff', 'diffto'];
+  const roles: DerivedRole[] = ['staging', 'prev', 'swap', 'verify', 'warming', 'diff', 'diffto', 'sparing'];
   const names = roles.map((role) => derivedDatabaseName(live, role));
   const r = await client.query<{ datname: string }>('select datname from pg_database where datname = any($1::text[])', [names]);
   return r.rows.map((row) => ({ name: row.datname, role: roles[names.indexOf(row.datname)] as DerivedRole }));
@@ -61,7 +61,7 @@ export async function derivedDatabases(client: pg.ClientBase, live: string): Pro
 /** Every database named like a staging/verify leftover of any live database on the server. */
 export async function leftoverStagingDatabases(client: pg.ClientBase): Promise<string[]> {
   const r = await client.query<{ datname: string }>(
-    "select datname from pg_database where datname like '%\\_\\_nfr\\_staging' or datname like '%\\_\\_nfr\\_verify' or datname like '%\\_\\_nfr\\_warming' or datname like '%\\_\\_nfr\\_diff' or datname like '%\\_\\_nfr\\_diffto' order by datname",
+    "select datname from pg_database where datname like '%\\_\\_nfr\\_staging' or datname like '%\\_\\_nfr\\_verify' or datname like '%\\_\\_nfr\\_warming' or datname like '%\\_\\_nfr\\_diff' or datname like '%\\_\\_nfr\\_diffto' or datname like '%\\_\\_nfr\\_sparing' order by datname",
   );
   return r.rows.map((row) => row.datname);
 }

@@ -105,12 +105,14 @@ export async function snapshotHealth(ctx: Context, now = new Date()): Promise<He
   // Warm copies live on the database server's disk, not the backup volume: their size is shown
   // beside it, and NFR_WARM_MAX bounds how many there are.
   const warm = Object.values(await readWarmRegistry(ctx.store, ctx.target.database));
-  const warmBytes = warm.reduce((n, c) => n + c.size_bytes, 0);
+  // A warm copy's spare (a ready clone) is one more copy of the same size, counted the same way.
+  const spares = warm.filter((c) => c.spare).length;
+  const warmBytes = warm.reduce((n, c) => n + c.size_bytes + (c.spare?.size_bytes ?? 0), 0);
   checks.push({
     name: 'warm_copies',
     status: 'healthy',
-    message: warm.length ? `${warm.length} warm cop${warm.length === 1 ? 'y' : 'ies'} on the database server, ${humanBytes(warmBytes)} (limit ${ctx.config.warmMax} besides pinned ones)` : 'no warm copies',
-    value: { count: warm.length, total_bytes: warmBytes, limit: ctx.config.warmMax, snapshots: warm.map((c) => c.snapshot_id) },
+    message: warm.length ? `${warm.length} warm cop${warm.length === 1 ? 'y' : 'ies'}${spares ? ` and ${spares} spare${spares === 1 ? '' : 's'}` : ''} on the database server, ${humanBytes(warmBytes)} (limit ${ctx.config.warmMax} besides pinned ones)` : 'no warm copies',
+    value: { count: warm.length, spares, total_bytes: warmBytes, limit: ctx.config.warmMax, snapshots: warm.map((c) => c.snapshot_id) },
   });
 
   // The replaced database is the only copy of the old state until its backup exists.

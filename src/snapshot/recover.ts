@@ -17,7 +17,7 @@ import { recoverWarmLeftovers, warmLeftovers } from './warm-copies.js';
 export type SnapshotRecovery = Pick<RecoveryReport, 'removed_temp_dirs' | 'dropped_databases' | 'reopened_database' | 'dropped_collections' | 'completed_index_switch'>;
 
 /** Roles of derived databases that only exist while an operation runs. */
-const TRANSIENT_ROLES = new Set(['staging', 'verify', 'swap', 'warming', 'diff', 'diffto']);
+const TRANSIENT_ROLES = new Set(['staging', 'verify', 'swap', 'warming', 'diff', 'diffto', 'sparing']);
 
 /**
  * What a killed operation left that recoverLeftovers would repair, described for people; reads
@@ -37,6 +37,8 @@ export async function snapshotLeftovers(ctx: Context, maint: pg.ClientBase): Pro
   const warm = await warmLeftovers(ctx, maint);
   for (const name of warm.unrecorded) found.push(`unrecorded warm copy ${name}`);
   for (const name of warm.stale) found.push(`record of the gone warm copy ${name}`);
+  for (const name of warm.unrecordedSpares) found.push(`unrecorded spare ${name}`);
+  for (const name of warm.staleSpares) found.push(`record of the gone spare ${name}`);
   for (const p of await stagedLeftovers(ctx)) found.push(`staged restore files ${p}`);
   return found;
 }
@@ -48,7 +50,7 @@ export async function recoverLeftovers(ctx: Context, maint: pg.ClientBase): Prom
   const live = ctx.target.database;
   await maint.query(
     'select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1 and datname = any($2::text[]) and pid <> pg_backend_pid()',
-    [TOOL_APPLICATION_NAME, [live, derivedDatabaseName(live, 'staging'), derivedDatabaseName(live, 'verify'), derivedDatabaseName(live, 'warming'), derivedDatabaseName(live, 'diff'), derivedDatabaseName(live, 'diffto')]],
+    [TOOL_APPLICATION_NAME, [live, derivedDatabaseName(live, 'staging'), derivedDatabaseName(live, 'verify'), derivedDatabaseName(live, 'warming'), derivedDatabaseName(live, 'diff'), derivedDatabaseName(live, 'diffto'), derivedDatabaseName(live, 'sparing')]],
   );
 
   const removed: string[] = [];

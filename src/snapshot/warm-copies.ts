@@ -23,6 +23,15 @@ export interface WarmCopy {
   readonly last_restored_at: string | null;
   readonly size_bytes: number;
   readonly rows: number;
+  /** The ready spare (a clone of the copy, row counts checked), renamed into place by a restore. */
+  readonly spare?: SpareCopy | null | undefined;
+}
+
+export interface SpareCopy {
+  readonly database: string;
+  readonly prepared_at: string;
+  readonly size_bytes: number;
+  readonly rows: number;
 }
 
 export type WarmRegistry = Record<string, WarmCopy>;
@@ -30,8 +39,8 @@ export type WarmRegistry = Record<string, WarmCopy>;
 const MAX_NAME_BYTES = 63;
 
 /** `<db>__nfr_warm_2026_0003`, kept within PostgreSQL's 63-byte names (long names get a hash). */
-export function warmDatabaseName(live: string, id: SnapshotId): string {
-  const suffix = `__nfr_warm_${id.slice('SNAP-'.length).replace('-', '_')}`;
+export function warmDatabaseName(live: string, id: SnapshotId, kind: 'warm' | 'spare' = 'warm'): string {
+  const suffix = `__nfr_${kind}_${id.slice('SNAP-'.length).replace('-', '_')}`;
   if (Buffer.byteLength(live) + Buffer.byteLength(suffix) <= MAX_NAME_BYTES) return `${live}${suffix}`;
   const hash = createHash('sha256').update(live).digest('hex').slice(0, 8);
   const room = MAX_NAME_BYTES - Buffer.byteLength(suffix) - hash.length - 1;
@@ -96,6 +105,7 @@ export async function coolLocked(ctx: Context, maint: pg.ClientBase, id: string)
   const copy = (await readWarmRegistry(ctx.store, live))[id];
   const name = copy?.database ?? (/^SNAP-\d{4}-\d{4,}$/.test(id) ? warmDatabaseName(live, id as SnapshotId) : undefined);
   const dropped = name ? await dropTemplate(maint, name) : false;
+  if (/^SNAP-\d{4}-\d{4,}$/.test(id)) await dropDatabase(maint, copy?.spare?.database ?? warmDatabaseName(live, id as SnapshotId, 'spare'));
   if (copy) {
     await updateWarmRegistry(ctx.store, live, (r) => {
       const { [id]: _gone, ...rest } = r;
@@ -115,7 +125,7 @@ export async function dropTemplate(maint: pg.ClientBase, name: string): Promise<
 }
 
 /** What recovery would find of a killed warm or cool: unrecorded copies, records of gone copies. Reads only. */
-export async function warmLeftovers(ctx: Context, maint: pg.ClientBase): Promise<{ unrecorded: string[]; stale: string[] }> {
+export async function warmLeftovers(ctx: Context, maint: pg.ClientBase): Promise<{ unrecorded: string[]; stale: string[]; unrecordedSpares: string[]; staleSpares: string[] }> {
   const live = ctx.target.database;
   const registry = await readWarmRegistry(ctx.store, live);
   const recorded = new Set(Object.values(registry).map((c) => c.database));
@@ -126,10 +136,21 @@ export async function warmLeftovers(ctx: Context, maint: pg.ClientBase): Promise
     const m = /__nfr_warm_(\d{4})_(\d{4,})$/.exec(row.datname);
     return m !== null && warmDatabaseName(live, `SNAP-${m[1]}-${m[2]}` as SnapshotId) === row.datname;
   });
+  // Spares: one is usable only when recorded; a spare-named database without a record is what a
+  // killed preparation left after its rename, and a record without its database is stale.
+  const spares = await maint.query<{ datname: string }>("select datname from pg_database where datname ~ '__nfr_spare_[0-9]{4}_[0-9]{4,}$'");
+  const recordedSpares = new Set(Object.values(registry).flatMap((c) => (c.spare ? [c.spare.database] : [])));
+  const ourSpares = spares.rows.map((row) => row.datname).filter((name) => {
+    const m = /__nfr_spare_(\d{4})_(\d{4,})$/.exec(name);
+    return m !== null && warmDatabaseName(live, `SNAP-${m[1]}-${m[2]}` as SnapshotId, 'spare') === name;
+  });
+  const existingSpares = new Set(ourSpares);
   const present = new Set(ours.filter((row) => row.datistemplate).map((row) => row.datname));
   return {
     unrecorded: ours.filter((row) => !recorded.has(row.datname)).map((row) => row.datname),
     stale: Object.values(registry).filter((c) => !present.has(c.database)).map((c) => c.database),
+    unrecordedSpares: ourSpares.filter((name) => !recordedSpares.has(name)),
+    staleSpares: Object.values(registry).flatMap((c) => (c.spare && !existingSpares.has(c.spare.database) ? [c.spare.database] : [])),
   };
 }
 
@@ -139,11 +160,19 @@ export async function warmLeftovers(ctx: Context, maint: pg.ClientBase): Promise
  */
 export async function recoverWarmLeftovers(ctx: Context, maint: pg.ClientBase): Promise<string[]> {
   const live = ctx.target.database;
-  const { unrecorded, stale } = await warmLeftovers(ctx, maint);
+  const { unrecorded, stale, unrecordedSpares, staleSpares } = await warmLeftovers(ctx, maint);
   const dropped: string[] = [];
   for (const name of unrecorded) {
     await dropTemplate(maint, name);
     dropped.push(name);
+  }
+  for (const name of unrecordedSpares) {
+    await dropDatabase(maint, name);
+    dropped.push(name);
+  }
+  if (staleSpares.length > 0) {
+    const gone = new Set(staleSpares);
+    await updateWarmRegistry(ctx.store, live, (reg) => Object.fromEntries(Object.entries(reg).map(([k, c]) => [k, c.spare && gone.has(c.spare.database) ? { ...c, spare: null } : c])));
   }
   if (stale.length > 0) {
     const gone = new Set(stale);

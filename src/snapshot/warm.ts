@@ -15,6 +15,7 @@ import { NfrError } from '../errors.js';
 import { escapeIdentifier, serverMajor, withDatabase } from '../postgres/connection.js';
 import { createDatabaseLike, databaseInfo, derivedDatabaseName, dropDatabase } from '../postgres/databases.js';
 import { findClientTool } from '../postgres/tools.js';
+import { prepareSpareLocked, type SpareOutcome } from './spare.js';
 import { faultPoint } from '../util/fault.js';
 import type { SnapshotId } from './ids.js';
 import type { Manifest } from './manifest.js';
@@ -39,6 +40,8 @@ export interface WarmResult {
   readonly created: boolean;
   /** Warm copies cooled to stay within NFR_WARM_MAX, least recently restored first. */
   readonly cooled: readonly string[];
+  /** Its ready spare, or why there is none. */
+  readonly spare: SpareOutcome;
   readonly duration_ms: number;
 }
 
@@ -55,7 +58,12 @@ export async function warmSnapshotLocked(ctx: Context, op: Operation, options: W
   const live = ctx.target.database;
   try {
     const existing = await usableWarmCopy(ctx, op.maint, options.id);
-    if (existing) return { snapshot_id: options.id, warm: existing, created: false, cooled: [], duration_ms: Date.now() - started };
+    if (existing) {
+      // Warm already; make sure it has its spare (a kill or a full NFR_WARM_MAX may have left it without).
+      const spare = await prepareSpareLocked(ctx, op.maint, options.id);
+      const warm = (await readWarmRegistry(ctx.store, live))[options.id] ?? existing;
+      return { snapshot_id: options.id, warm, created: false, cooled: [], spare, duration_ms: Date.now() - started };
+    }
 
     progress({ phase: 'verifying' });
     const { dir, manifest } = await loadSnapshot(ctx.store, options.id);
@@ -92,10 +100,14 @@ export async function warmSnapshotLocked(ctx: Context, op: Operation, options: W
       const info = await databaseInfo(op.maint, name);
       const warm: WarmCopy = { snapshot_id: manifest.id, database: name, warmed_at: new Date().toISOString(), last_restored_at: null, size_bytes: info?.sizeBytes ?? 0, rows };
       await updateWarmRegistry(ctx.store, live, (r) => ({ ...r, [manifest.id]: warm }));
+      // The spare, so the first restore is already a rename.
+      progress({ phase: 'checking', tables_done: 0, tables_total: manifest.tables.length });
+      const spare = await prepareSpareLocked(ctx, op.maint, options.id);
       progress({ phase: 'completed', tables_done: manifest.tables.length, tables_total: manifest.tables.length });
       const duration = Date.now() - started;
       await recordEvent(ctx.store, { operation: 'warm', status: 'completed', snapshot_id: manifest.id, duration_ms: duration });
-      return { snapshot_id: manifest.id, warm, created: true, cooled, duration_ms: duration };
+      const recorded = (await readWarmRegistry(ctx.store, live))[manifest.id] ?? warm;
+      return { snapshot_id: manifest.id, warm: recorded, created: true, cooled, spare, duration_ms: duration };
     } catch (err) {
       await dropDatabase(op.maint, building).catch(() => {});
       throw err;
@@ -121,7 +133,17 @@ async function makeRoom(ctx: Context, maint: pg.ClientBase, incoming: Manifest):
   }
   counted.sort((a, b) => (a.last_restored_at ?? a.warmed_at).localeCompare(b.last_restored_at ?? b.warmed_at));
   const cooled: string[] = [];
-  while (counted.length >= limit) {
+  // Spares count too, and go first: they are remade from their copy, a copy from the archive.
+  const units = () => counted.reduce((n, c) => n + (c.spare ? 2 : 1), 0);
+  while (counted.length > 0 && units() >= limit) {
+    const withSpare = counted.findIndex((c) => c.spare);
+    if (withSpare >= 0) {
+      const copy = counted[withSpare] as WarmCopy;
+      if (copy.spare) await dropDatabase(maint, copy.spare.database);
+      await updateWarmRegistry(ctx.store, ctx.target.database, (r) => (r[copy.snapshot_id] ? { ...r, [copy.snapshot_id]: { ...r[copy.snapshot_id]!, spare: null } } : r));
+      counted[withSpare] = { ...copy, spare: null };
+      continue;
+    }
     const victim = counted.shift() as WarmCopy;
     await coolLocked(ctx, maint, victim.snapshot_id);
     cooled.push(victim.snapshot_id);

@@ -15,7 +15,8 @@ import type { Manifest } from '../manifest.js';
 import { schemaRelation } from '../restore-plan.js';
 import { loadSnapshot } from '../verify.js';
 import { findManifest } from '../offsite/find.js';
-import { usableWarmCopy, type WarmCopy } from '../warm-copies.js';
+import { usableSpare } from '../spare.js';
+import { usableWarmCopy, type SpareCopy, type WarmCopy } from '../warm-copies.js';
 
 export interface RestoreOptions {
   readonly id: SnapshotId;
@@ -47,6 +48,8 @@ export interface RestorePlan {
   readonly full: boolean;
   /** The snapshot's warm copy, when it has a usable one: cloned instead of pg_restore. */
   readonly warm: WarmCopy | undefined;
+  /** Its ready spare, when it has one: renamed into place instead of cloned. */
+  readonly spare: SpareCopy | undefined;
   readonly pgRestore: string | null;
   /** A pre-restore backup is taken (there is a live database and --skip-backup was not given). */
   readonly takeBackup: boolean;
@@ -70,6 +73,7 @@ export async function preflight(ctx: Context, op: Operation, options: RestoreOpt
   }
   const live = ctx.target.database;
   const warm = await usableWarmCopy(ctx, op.maint, manifest.id);
+  const spare = warm ? await usableSpare(ctx, op.maint, manifest.id) : undefined;
   const pgRestore = warm ? null : await findClientTool('pg_restore', major, ctx.config.pgBinDir);
   const liveInfo = await databaseInfo(op.maint, live);
   const takeBackup = liveInfo !== undefined && options.skipBackup !== true;
@@ -87,6 +91,7 @@ export async function preflight(ctx: Context, op: Operation, options: RestoreOpt
     schema,
     full,
     warm,
+    spare,
     pgRestore,
     takeBackup,
     backupFirst: takeBackup && full,

@@ -16,8 +16,11 @@ import type { Staged } from './stage.js';
 export interface RestoreResult {
   readonly snapshot_id: string;
   readonly database: string;
-  /** `warm copy`: cloned from the snapshot's warm template database instead of pg_restore. */
-  readonly restored_from: 'archive' | 'warm copy';
+  /**
+   * `warm copy`: cloned from the snapshot's warm template database instead of pg_restore;
+   * `spare`: its ready spare (a clone made ahead of time) renamed into place.
+   */
+  readonly restored_from: 'archive' | 'warm copy' | 'spare';
   readonly pre_restore_backup_id: string | null;
   /** Set when the backup dumped after the swap failed; the replaced database is kept (undo works). */
   readonly pre_restore_backup_error: string | null;
@@ -46,7 +49,7 @@ export async function report(ctx: Context, plan: RestorePlan, staged: Staged, sw
   return {
     snapshot_id: manifest.id,
     database: plan.live,
-    restored_from: plan.warm ? 'warm copy' : 'archive',
+    restored_from: plan.spare ? 'spare' : plan.warm ? 'warm copy' : 'archive',
     pre_restore_backup_id: backup.snapshot_id,
     pre_restore_backup_error: backup.error,
     previous_database: plan.liveInfo ? plan.previous : null,

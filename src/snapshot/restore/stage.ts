@@ -1,6 +1,6 @@
 /**
- * Step 3, stage: the snapshot is made whole under a name nobody uses — a clone of its warm copy
- * or pg_restore -j into `<live>__nfr_staging` — then its row counts are checked against the
+ * Step 3, stage: the snapshot is made whole under a name nobody uses — its ready spare renamed, a
+ * clone of its warm copy, or pg_restore -j into `<live>__nfr_staging` — then its row counts are checked against the
  * manifest and, when forced, it is migrated to the code's schema. A full snapshot's index and
  * files are copied next to their live directories. Nothing here touches the live database, so a
  * failure (or a kill) leaves it as it was; the next operation drops the staging leftovers.
@@ -15,6 +15,7 @@ import { throwIfCancelled } from '../../runtime/cancel.js';
 import { faultPoint } from '../../util/fault.js';
 import { discardStaged, stageFiles, type StagedFiles } from '../full-files.js';
 import { checkRowCounts, restoreArchive } from '../restore-archive.js';
+import { takeSpare } from '../spare.js';
 import { DUMP_DIR } from '../store.js';
 import type { RestorePlan } from './preflight.js';
 import type { Verification } from './verify.js';
@@ -32,7 +33,11 @@ export async function stage(ctx: Context, op: Operation, plan: RestorePlan, veri
     await dropDatabase(op.maint, staging);
     const stagingTarget = withDatabase(ctx.target, staging);
     try {
-      if (plan.warm) {
+      if (plan.spare) {
+        // The spare was cloned and its row counts checked ahead of time: a rename, whatever the size.
+        progress({ phase: 'cloning', tables_done: 0, tables_total: manifest.tables.length, bytes: plan.spare.size_bytes });
+        await takeSpare(ctx, op.maint, manifest.id, plan.spare, staging);
+      } else if (plan.warm) {
         progress({ phase: 'cloning', tables_done: 0, tables_total: manifest.tables.length, bytes: plan.warm.size_bytes });
         await cloneDatabase(op.maint, staging, plan.warm.database);
       } else {
@@ -47,7 +52,7 @@ export async function stage(ctx: Context, op: Operation, plan: RestorePlan, veri
     throwIfCancelled(ctx, 'after restoring into the staging database, before the swap');
     await faultPoint('restored');
     progress({ phase: 'checking', tables_done: 0, tables_total: manifest.tables.length });
-    const rows = await checkRowCounts(stagingTarget, manifest, jobs);
+    const rows = plan.spare ? plan.spare.rows : await checkRowCounts(stagingTarget, manifest, jobs);
     const migrated = plan.schema.migrate ? (progress({ phase: 'migrating' }), await migrateToHead(stagingTarget)) : [];
 
     // The index and ingested files of a full snapshot are copied next to their live

@@ -18,6 +18,7 @@ import type {
   ScheduleInput,
   SearchResponse,
   ServiceHealth,
+  SnapshotDiff,
   SnapshotHealth,
   SnapshotList,
   SnapshotStatus,
@@ -148,6 +149,11 @@ export class Api {
   snapshot = (id: string) => this.get<Manifest>(`${SNAPSHOTS}/${encodeURIComponent(id)}`);
   snapshotStatus = () => this.get<SnapshotStatus>(`${SNAPSHOTS}/status`);
   snapshotHealth = () => this.get<SnapshotHealth>(`${SNAPSHOTS}/health`, { accept: [503] });
+  /** The diff from history answers at once; one that needs a copy of the snapshot answers with its job. */
+  diff = (id: string, to = 'live', params: { limit?: number; cursor?: string } = {}) => {
+    const q = new URLSearchParams({ to, ...(params.limit ? { limit: String(params.limit) } : {}), ...(params.cursor ? { cursor: params.cursor } : {}) });
+    return this.get<SnapshotDiff | (JobAccepted & { method: string; method_reason: string })>(`${SNAPSHOTS}/${encodeURIComponent(id)}/diff?${q.toString()}`);
+  };
   restorePlan = (id: string) => this.get<RestorePlan>(`${SNAPSHOTS}/${encodeURIComponent(id)}/restore-plan`);
   createSnapshot = (body: { name: string; description?: string; tags?: string[]; full?: boolean }) => this.post<JobAccepted>(`${SNAPSHOTS}/create`, body);
   restore = (id: string, body: { skip_backup: boolean; force: boolean; resync: boolean }) => this.post<JobAccepted>(`${SNAPSHOTS}/${encodeURIComponent(id)}/restore`, body);

@@ -9,6 +9,7 @@ import type { AfterRestoreReport } from '../../../src/snapshot/after-restore.js'
 import type { Manifest, SnapshotSummary } from '../../../src/snapshot/manifest.js';
 import type { ControlHit as SearchHit, SearchResult as SearchResponse } from '../../../src/search/search.js';
 import type { RestorePlan } from '../../../src/snapshot/restore-plan.js';
+import type { SnapshotDiff } from '../../../src/snapshot/diff/index.js';
 import type { PruneResult, RetentionDecision } from '../../../src/snapshot/retention.js';
 import type { VerifyResult } from '../../../src/snapshot/verify.js';
 import type { CheckResult as IndexCheck } from '../../../src/index/check.js';
@@ -27,6 +28,7 @@ export type {
   RetentionDecision,
   SearchHit,
   SearchResponse,
+  SnapshotDiff,
   SnapshotHealth,
   SnapshotStatus,
   SnapshotSummary,

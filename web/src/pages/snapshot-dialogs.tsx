@@ -1,4 +1,5 @@
 /** The dialogs of the Snapshots page: create, restore, delete, verify, prune, undo. */
+import { DiffSummary } from './diff-summary';
 import { useMutation, useQuery } from '@tanstack/react-query';
 import { useEffect, useState, type FormEvent } from 'react';
 import { isFinished, useJob } from '../api/queries';
@@ -100,6 +101,8 @@ export function RestoreDialog({ snapshot, onClose, onStarted }: { snapshot: Snap
             <strong>{p.pipeline_stage ?? 'unknown'}</strong>. It is restored into a staging database and checked first; the live database is swapped in one step and is never
             half-restored. The database it replaces is kept, so <em>Undo last restore</em> puts it back.
           </p>
+          <h3>What it changes</h3>
+          <DiffSummary id={p.snapshot_id} since={snapshot.created_at} />
           {p.replaces_undo ? <p className="warn-text">Undo will then bring back today's database: the one kept by the previous restore is dropped.</p> : null}
 
           <label className="check">
@@ -134,7 +137,7 @@ export function RestoreDialog({ snapshot, onClose, onStarted }: { snapshot: Snap
             <p className="muted">This full snapshot also restores the vector index and the ingested files, together with the database.</p>
           )}
           <ErrorMessage error={restore.error} title="Restore refused" />
-          <div className="actions">
+          <div className="actions sticky">
             <ActionButton action="restore" type="submit" className="danger" disabled={blocked || restore.isPending}>
               Restore
             </ActionButton>

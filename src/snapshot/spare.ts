@@ -1,0 +1,121 @@
+/**
+ * Spares: a warm snapshot keeps a ready clone of its copy (`<db>__nfr_spare_<YYYY>_<NNNN>`, row
+ * counts checked, connections refused so nothing changes it), and a restore of that snapshot
+ * renames the spare into the staging name instead of copying a file: the live database switches
+ * in the time of the swap, whatever its size. The next spare is made after the restore has
+ * reported, off its critical path.
+ *
+ * Crash argument: a spare is made under a scratch name (`<db>__nfr_sparing`), checked, and only
+ * then renamed to its spare name and recorded; the record is what makes it usable. A kill before
+ * the rename leaves a `sparing` database (dropped by the next operation), a kill between rename
+ * and record a spare nobody recorded (dropped), and a restore killed after taking the spare a
+ * staging database (dropped) and a record whose database is gone (cleared). Call everything here
+ * under the operation lock.
+ */
+import type pg from 'pg';
+import { escapeIdentifier, withDatabase } from '../postgres/connection.js';
+import { cloneDatabase, databaseInfo, derivedDatabaseName, dropDatabase } from '../postgres/databases.js';
+import type { Context } from '../runtime/context.js';
+import { withOperation } from '../runtime/operation.js';
+import { faultPoint } from '../util/fault.js';
+import type { SnapshotId } from './ids.js';
+import { checkRowCounts } from './restore-archive.js';
+import { recordEvent } from './state.js';
+import { loadSnapshot } from './verify.js';
+import { readWarmRegistry, updateWarmRegistry, usableWarmCopy, warmDatabaseName, type SpareCopy, type WarmRegistry } from './warm-copies.js';
+
+/** The snapshot's recorded spare, if its database exists. */
+export async function usableSpare(ctx: Context, maint: pg.ClientBase, id: string): Promise<SpareCopy | undefined> {
+  if (!ctx.config.warmSpare) return undefined;
+  const spare = (await readWarmRegistry(ctx.store, ctx.target.database))[id]?.spare;
+  if (!spare) return undefined;
+  const r = await maint.query('select 1 from pg_database where datname = $1 and not datistemplate', [spare.database]);
+  return r.rowCount ? spare : undefined;
+}
+
+/**
+ * Renames the spare to `staging` and opens it to connections, in one transaction; the record
+ * follows (a kill in between leaves a record without its database, which reads as no spare).
+ */
+export async function takeSpare(ctx: Context, maint: pg.ClientBase, id: string, spare: SpareCopy, staging: string): Promise<void> {
+  await dropDatabase(maint, staging);
+  await maint.query('begin');
+  try {
+    await maint.query(`alter database ${escapeIdentifier(spare.database)} rename to ${escapeIdentifier(staging)}`);
+    await maint.query(`alter database ${escapeIdentifier(staging)} with allow_connections true`);
+    await maint.query('commit');
+  } catch (err) {
+    await maint.query('rollback').catch(() => {});
+    throw err;
+  }
+  await faultPoint('spare-taken');
+  await updateWarmRegistry(ctx.store, ctx.target.database, (r) => (r[id] ? { ...r, [id]: { ...r[id], spare: null } } : r));
+}
+
+export type SpareOutcome = { readonly status: 'prepared'; readonly spare: SpareCopy } | { readonly status: 'skipped'; readonly reason: string };
+
+/** Units NFR_WARM_MAX counts: every copy and every spare, except those of pinned snapshots. */
+export async function warmUnits(ctx: Context, registry: WarmRegistry): Promise<number> {
+  let units = 0;
+  for (const copy of Object.values(registry)) {
+    const pinned = await loadSnapshot(ctx.store, copy.snapshot_id as SnapshotId).then(
+      (s) => s.manifest.tags.includes('pinned'),
+      () => false,
+    );
+    if (!pinned) units += copy.spare ? 2 : 1;
+  }
+  return units;
+}
+
+/** Makes the snapshot's spare if it is warm, has none, spares are on and NFR_WARM_MAX has room. */
+export async function prepareSpareLocked(ctx: Context, maint: pg.ClientBase, id: SnapshotId): Promise<SpareOutcome> {
+  if (!ctx.config.warmSpare) return { status: 'skipped', reason: 'spares are off (NFR_WARM_SPARE=false)' };
+  const warm = await usableWarmCopy(ctx, maint, id);
+  if (!warm) return { status: 'skipped', reason: `${id} is not warm` };
+  const existing = await usableSpare(ctx, maint, id);
+  if (existing) return { status: 'prepared', spare: existing };
+  const { manifest } = await loadSnapshot(ctx.store, id);
+  const registry = await readWarmRegistry(ctx.store, ctx.target.database);
+  if (!manifest.tags.includes('pinned') && (await warmUnits(ctx, registry)) >= ctx.config.warmMax) {
+    return { status: 'skipped', reason: `no room: warm copies and spares already reach NFR_WARM_MAX=${ctx.config.warmMax}` };
+  }
+  const live = ctx.target.database;
+  const building = derivedDatabaseName(live, 'sparing');
+  const name = warmDatabaseName(live, id, 'spare');
+  await dropDatabase(maint, building);
+  await dropDatabase(maint, name);
+  try {
+    await cloneDatabase(maint, building, warm.database);
+    const rows = await checkRowCounts(withDatabase(ctx.target, building), manifest, ctx.config.parallelJobs);
+    await faultPoint('spare-checked');
+    // One transaction: the clone gets its spare name and refuses connections, so nothing can change it.
+    await maint.query('begin');
+    try {
+      await maint.query(`alter database ${escapeIdentifier(building)} rename to ${escapeIdentifier(name)}`);
+      await maint.query(`alter database ${escapeIdentifier(name)} with allow_connections false`);
+      await maint.query('commit');
+    } catch (err) {
+      await maint.query('rollback').catch(() => {});
+      throw err;
+    }
+    await faultPoint('spare-renamed');
+    const info = await databaseInfo(maint, name);
+    const spare: SpareCopy = { database: name, prepared_at: new Date().toISOString(), size_bytes: info?.sizeBytes ?? 0, rows };
+    await updateWarmRegistry(ctx.store, live, (r) => (r[id] ? { ...r, [id]: { ...r[id], spare } } : r));
+    return { status: 'prepared', spare };
+  } catch (err) {
+    await dropDatabase(maint, building).catch(() => {});
+    throw err;
+  }
+}
+
+/** Prepares the spare under an operation of its own (after a restore has reported, or on demand). */
+export async function prepareSpare(ctx: Context, id: SnapshotId): Promise<SpareOutcome> {
+  if (!ctx.config.warmSpare) return { status: 'skipped', reason: 'spares are off (NFR_WARM_SPARE=false)' };
+  return withOperation(ctx, 'warm', id, async (op) => {
+    const started = Date.now();
+    const outcome = await prepareSpareLocked(ctx, op.maint, id);
+    if (outcome.status === 'prepared') await recordEvent(ctx.store, { operation: 'warm', status: 'completed', snapshot_id: id, duration_ms: Date.now() - started, details: { spare: outcome.spare.database } });
+    return outcome;
+  });
+}
