@@ -112,7 +112,7 @@ describe('warm snapshots', () => {
 
   it('migrates a warm restore with --force across a schema change, leaving the warm copy as it was', async () => {
     const db = await cluster.createDatabase('warmforce');
-    const env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('warmforce-backups'), NFR_HOME: cluster.tempDir('warmforce-home') });
+    const env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('warmforce-backups'), NFR_HOME: cluster.tempDir('warmforce-home'), NFR_WARM_SPARE: 'false' });
     await query(db.url, 'create table legacy_notes (id int primary key, body text)');
     await query(db.url, "insert into legacy_notes select g, 'note ' || g from generate_series(1, 42) g");
     const old = await nfrJson(['snapshot', 'create', '--name', 'pre-schema', '--warm'], env);
