@@ -145,7 +145,8 @@ export class Commands {
     }
   }
 
-  private nfrEnv(): Record<string, string | undefined> {
+  /** The environment nfr runs with in this benchmark (for callers that spawn it themselves). */
+  nfrEnv(): Record<string, string | undefined> {
     const { jobs, compression, pgBinDir } = this.ws.settings;
     return {
       PATH: process.env.PATH,
@@ -157,6 +158,8 @@ export class Commands {
       POSTGRES_BACKUP_PARALLEL_JOBS: String(jobs),
       POSTGRES_BACKUP_COMPRESSION: String(compression),
       NFR_LOCK_WAIT_SECONDS: '0',
+      // The warm rows measure the clone restore; bench/snapshot/spare.ts turns spares on for its own.
+      NFR_WARM_SPARE: 'false',
       PG_BIN_DIR: pgBinDir,
     };
   }

@@ -150,6 +150,7 @@ export function registerSnapshotCommands(program: Command): void {
             r.previous_database ? `  undo with: nfr snapshot restore --undo` : '',
             `  snapshot stage: ${r.after_restore.snapshot_stage ?? '-'}; vector index: ${r.after_restore.index.status}${r.after_restore.index.detail ? ` (${r.after_restore.index.detail})` : ''}`,
             r.after_restore.index.fix ? `  out of date: the vector index; fix with: ${r.after_restore.index.fix} (or restore with --resync)` : '',
+            r.after_restore.rerun.commands.length ? `  ${r.after_restore.rerun.summary}\n${r.after_restore.rerun.commands.map((c) => `    ${c}`).join('\n')}` : '',
             r.after_restore.unreferenced_files.count
               ? `  ${r.after_restore.unreferenced_files.count} file(s) under DATA_INGESTED_PATH belong to uploads the restored database does not know: ${r.after_restore.unreferenced_files.files.slice(0, 5).join(', ')}${r.after_restore.unreferenced_files.count > 5 ? ', ...' : ''}`
               : '',

@@ -29,6 +29,33 @@ export interface AfterRestoreReport {
   };
   /** Stored uploads and model outputs whose upload the restored database does not know. */
   readonly unreferenced_files: { readonly count: number; readonly files: string[] };
+  /**
+   * In the pipeline's terms, what must run again to bring the data forward from the restored
+   * stage (restoring the post-context checkpoint: control ingestion, then the index), and how.
+   */
+  readonly rerun: { readonly summary: string; readonly stages: string[]; readonly commands: string[] };
+}
+
+/** What runs after each stage the snapshot may have captured. */
+function rerunFrom(stage: string | null, index: AfterRestoreReport['index']): AfterRestoreReport['rerun'] {
+  const indexStep = index.status === 'in-sync' || index.status === 'resynced' ? [] : [{ stage: 'indexing', command: index.fix ?? 'nfr index' }];
+  const steps =
+    stage === 'clean'
+      ? [
+          { stage: 'context ingestion', command: 'nfr ingest context --path DIR' },
+          { stage: 'control ingestion (with enrichment)', command: 'nfr ingest controls FILE.csv' },
+          { stage: 'indexing', command: 'nfr index' },
+        ]
+      : stage === 'context'
+        ? [
+            { stage: 'control ingestion (with enrichment)', command: 'nfr ingest controls FILE.csv' },
+            { stage: 'indexing', command: 'nfr index' },
+          ]
+        : indexStep;
+  const summary = steps.length
+    ? `The restored data is at the ${stage ?? 'unknown'} stage: run ${steps.map((s) => s.stage).join(', then ')} again${stage === 'clean' || stage === 'context' ? ' (or the rest at once: nfr pipeline run --context DIR --controls FILE.csv)' : ''}.`
+    : 'Nothing to run again: the derived stores match the restored data.';
+  return { summary, stages: steps.map((s) => s.stage), commands: steps.map((s) => s.command) };
 }
 
 const LISTED_FILES = 100;
@@ -40,7 +67,7 @@ const LISTED_FILES = 100;
 export async function afterRestore(ctx: UploadRecordsContext, client: pg.ClientBase, manifest: Manifest, resync: boolean): Promise<AfterRestoreReport> {
   const config = ctx.config;
   const index = resync ? await resyncIndex(config, client) : await indexState(config, client);
-  return { snapshot_stage: manifest.database.pipeline_stage, index, unreferenced_files: await unreferencedFiles(ctx, client, manifest) };
+  return { snapshot_stage: manifest.database.pipeline_stage, index, unreferenced_files: await unreferencedFiles(ctx, client, manifest), rerun: rerunFrom(manifest.database.pipeline_stage, index) };
 }
 
 async function resyncIndex(config: Config, client: pg.ClientBase): Promise<AfterRestoreReport['index']> {

@@ -1,5 +1,5 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
-import { useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { isFinished, useJob, useRecentJobs } from '../api/queries';
 import type { Job, RestoreResult, UndoResult } from '../api/types';
 import { ActionButton } from '../components/action-button';
@@ -28,6 +28,11 @@ export function LastRestore({ startedJob, onStarted }: { startedJob: string | nu
   const syncing = useJob(syncJob);
 
   const last = status.data?.last_restore;
+  const ref = useRef<HTMLElement>(null);
+  // A restore just started from the list: its progress is brought into view.
+  useEffect(() => {
+    if (startedJob) ref.current?.scrollIntoView({ block: 'start' });
+  }, [startedJob, Boolean(tracked.data)]);
   // The newest restore job describes the last restore only if it ended after it: a restore run
   // by the CLI (or another server's job) since then has no job here, and an old report would
   // describe the wrong restore.
@@ -37,7 +42,7 @@ export function LastRestore({ startedJob, onStarted }: { startedJob: string | nu
   if (!job && !last) return null;
 
   return (
-    <section aria-labelledby="last-restore-title" className="panel">
+    <section aria-labelledby="last-restore-title" className="panel" ref={ref}>
       <h2 id="last-restore-title">Last restore</h2>
       {job && !isFinished(job) ? <JobProgress job={job} /> : null}
       {job?.status === 'failed' ? (
@@ -99,7 +104,7 @@ function RestoreReport({ result, finishedAt }: { result: RestoreResult; finished
       </p>
       <dl className="facts">
         <dt>Restored from</dt>
-        <dd>{result.restored_from === 'warm copy' ? 'its warm copy (a file copy)' : 'the archive (pg_restore)'}</dd>
+        <dd>{result.restored_from === 'spare' ? 'its ready spare (a rename)' : result.restored_from === 'warm copy' ? 'its warm copy (a file copy)' : 'the archive (pg_restore)'}</dd>
         <dt>Pre-restore backup</dt>
         <dd className={result.pre_restore_backup_error ? 'bad-text' : undefined}>{result.pre_restore_backup_id ?? result.pre_restore_backup_error ?? 'none (skipped)'}</dd>
         <dt>Schema</dt>
@@ -115,14 +120,32 @@ function RestoreReport({ result, finishedAt }: { result: RestoreResult; finished
         <dt>Unreferenced files</dt>
         <dd>{files.count === 0 ? 'none' : `${files.count} file(s) belong to uploads the restored database does not know`}</dd>
       </dl>
+      {result.after_restore.rerun?.commands.length ? (
+        <section aria-label="What to run again">
+          <p>{result.after_restore.rerun.summary}</p>
+          <ol>
+            {result.after_restore.rerun.commands.map((c) => (
+              <li key={c}>
+                <code>{c}</code>
+              </li>
+            ))}
+          </ol>
+        </section>
+      ) : null}
       {files.count ? (
-        <ul className="files" aria-label="Unreferenced files">
-          {files.files.map((f) => (
-            <li key={f}>
-              <code>{f}</code>
-            </li>
-          ))}
-        </ul>
+        // Collapsed with its count: a restore can leave dozens of them.
+        <details className="files">
+          <summary>
+            {files.count} unreferenced file{files.count === 1 ? '' : 's'}
+          </summary>
+          <ul aria-label="Unreferenced files">
+            {files.files.map((f) => (
+              <li key={f}>
+                <code>{f}</code>
+              </li>
+            ))}
+          </ul>
+        </details>
       ) : null}
     </div>
   );

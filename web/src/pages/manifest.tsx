@@ -1,4 +1,6 @@
 import { useQuery } from '@tanstack/react-query';
+import { useEffect, useRef, useState } from 'react';
+import { DiffSummary } from './diff-summary';
 import { ErrorMessage } from '../components/error-message';
 import { Loading } from '../components/loading';
 import { formatBytes, formatDuration, formatNumber, formatTime } from '../format';
@@ -10,12 +12,16 @@ export function ManifestView({ id }: { id: string }) {
   const api = useApi();
   const q = useQuery({ queryKey: ['snapshots', id], queryFn: () => api.snapshot(id) });
   const m = q.data;
+  const ref = useRef<HTMLElement>(null);
+  // The manifest renders under the whole list: opening one brings it into view.
+  useEffect(() => ref.current?.scrollIntoView({ block: 'start' }), [id]);
   return (
-    <section aria-labelledby="manifest-title" className="manifest">
+    <section aria-labelledby="manifest-title" className="manifest" ref={ref}>
       <h2 id="manifest-title">Manifest {id}</h2>
       <p>
         <Link href="/snapshots">Close manifest</Link>
       </p>
+      <Compare id={id} />
       {q.isPending ? <Loading what="the manifest" /> : null}
       <ErrorMessage error={q.error} />
       {m ? (
@@ -115,6 +121,42 @@ export function ManifestView({ id }: { id: string }) {
           </details>
         </>
       ) : null}
+    </section>
+  );
+}
+
+/** Compares the snapshot with live or another snapshot: what restoring it over that would change. */
+function Compare({ id }: { id: string }) {
+  const api = useApi();
+  const list = useQuery({ queryKey: ['snapshots'], queryFn: api.snapshots });
+  const [to, setTo] = useState<string | null>(null);
+  const [choice, setChoice] = useState('live');
+  const created = list.data?.snapshots.find((s) => s.id === id)?.created_at ?? null;
+  return (
+    <section aria-label="Compare" className="compare">
+      <form
+        className="actions"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setTo(choice);
+        }}
+      >
+        <label>
+          Compare with{' '}
+          <select value={choice} onChange={(e) => setChoice(e.target.value)}>
+            <option value="live">live</option>
+            {list.data?.snapshots
+              .filter((s) => s.id !== id)
+              .map((s) => (
+                <option key={s.id} value={s.id}>
+                  {s.id} {s.name}
+                </option>
+              ))}
+          </select>
+        </label>
+        <button type="submit">Compare</button>
+      </form>
+      {to ? <DiffSummary key={to} id={id} to={to} since={to === 'live' ? created : null} /> : null}
     </section>
   );
 }
