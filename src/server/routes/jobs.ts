@@ -1,16 +1,23 @@
 /** Job routes: a client that reloads finds its job again with `GET /api/v2/jobs?status=running`. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NfrError } from '../../errors.js';
-import { JOB_STATUSES, type Job, type JobStatus } from '../../jobs/store.js';
+import { JOB_STATUSES, type Job, type JobKind, type JobStatus } from '../../jobs/store.js';
+import type { TaskParams } from '../../pipeline/tasks.js';
 import type { ServerDeps } from '../app.js';
 import { ERROR_BODY, JOB } from '../schemas.js';
 
 /**
  * A job as the API shows it: the record (status, progress_percent, current_step, counts, errors,
- * result, error) plus `progress`, the original system's name for the percentage.
+ * result, error) plus `progress`, the original system's name for the percentage; `params` typed
+ * by `kind` from the task parameter schemas (pipeline/tasks.ts). The console imports this type.
  */
-export function jobView(job: Job) {
-  return { ...job, progress: job.progress_percent, step: job.current_step };
+export type JobView = {
+  [K in JobKind]: Omit<Job, 'kind' | 'params'> & { readonly kind: K; readonly params: TaskParams<K>; readonly progress: number; readonly step: string | null };
+}[JobKind];
+
+export function jobView(job: Job): JobView {
+  // Params were parsed with the kind's schema when the job was queued (queueJob).
+  return { ...job, progress: job.progress_percent, step: job.current_step } as JobView;
 }
 
 /** Who made a request, as records name them (`cancelled_by`): the token's role. */

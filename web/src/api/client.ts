@@ -25,10 +25,18 @@ import type {
   UploadPage,
   VerifyResult,
 } from './types';
+import type { ErrorCode } from '../../../src/errors.js';
+
+/**
+ * What an ApiError's code can be: the server's error codes (its one table, src/errors.ts, so a
+ * code the server drops or renames fails the console's type check), INTERRUPTED (a job whose
+ * server stopped), and the console's own for answers that never came from nfr.
+ */
+export type ApiErrorCode = ErrorCode | 'INTERRUPTED' | 'NETWORK' | 'BAD_RESPONSE' | `HTTP_${number}`;
 
 export class ApiError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ApiErrorCode,
     message: string,
     readonly status: number,
   ) {
@@ -58,7 +66,7 @@ async function errorFrom(res: Response): Promise<ApiError> {
   try {
     const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
     if (parsed.error && typeof parsed.error.code === 'string') {
-      return new ApiError(parsed.error.code, String(parsed.error.message ?? ''), res.status);
+      return new ApiError(parsed.error.code as ErrorCode, String(parsed.error.message ?? ''), res.status);
     }
   } catch {
     // Not JSON: a proxy's page, say. Shown as it came, shortened.

@@ -3,6 +3,9 @@
  * a TypeScript interface, the console takes it from there (type-only imports: nothing of the
  * server reaches the bundle), so the two cannot drift apart; the rest are written here.
  */
+import type { ApiErrorCode } from './client';
+import type { AuditEntry } from '../../../src/jobs/audit.js';
+import type { JobView } from '../../../src/server/routes/jobs.js';
 import type { ControlDetail } from '../../../src/controls/detail.js';
 import type { UploadRecord as Upload } from '../../../src/ingest/uploads.js';
 import type { AfterRestoreReport } from '../../../src/snapshot/after-restore.js';
@@ -60,7 +63,7 @@ export interface ScheduleRun {
   readonly job_id: string | null;
   readonly job_status: JobStatus | null;
   readonly snapshot_id: string | null;
-  readonly error: { readonly code: string; readonly message: string } | null;
+  readonly error: { readonly code: ApiErrorCode; readonly message: string } | null;
 }
 
 export interface Schedule {
@@ -88,34 +91,10 @@ export interface ScheduleInput {
   readonly prune?: boolean;
 }
 
-export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
-
-export interface JobError {
-  readonly line: number | null;
-  readonly field: string | null;
-  readonly message: string;
-  readonly file?: string;
-}
-
-export interface Job {
-  readonly job_id: string;
-  readonly kind: string;
-  readonly status: JobStatus;
-  readonly progress_percent: number;
-  readonly step: string | null;
-  readonly created_at: string;
-  readonly started_at: string | null;
-  readonly finished_at: string | null;
-  readonly params: Record<string, unknown>;
-  readonly result: unknown;
-  readonly error: { readonly code: string; readonly message: string } | null;
-  readonly counts: Record<string, number> | null;
-  readonly errors: readonly JobError[];
-  readonly cancel_requested_at?: string | null;
-  readonly cancelled_by?: string | null;
-  /** The server that runs (or ran) it, `host:pid`; null while queued. */
-  readonly server: string | null;
-}
+/** A job as the API answers it: the server's own type, `params` typed by `kind` from the task schemas. */
+export type Job = JobView;
+export type JobStatus = Job['status'];
+export type JobError = Job['errors'][number];
 
 export interface JobAccepted {
   readonly job_id: string;
@@ -166,25 +145,8 @@ export interface Named {
   readonly name: string | null;
 }
 
-/** One entry of the audit trail (`GET /api/v2/audit`, admin). */
-export interface AuditEntry {
-  readonly audit_id: string;
-  readonly at: string;
-  readonly finished_at: string | null;
-  readonly actor_kind: 'token' | 'cli' | 'server';
-  /** The token's name (never the token), or the OS user for `cli`. */
-  readonly actor_name: string;
-  readonly actor_role: string | null;
-  readonly action: string;
-  readonly target: string | null;
-  readonly params: Record<string, unknown>;
-  readonly client_ip: string | null;
-  readonly host: string;
-  readonly request_id: string | null;
-  readonly status: 'started' | 'succeeded' | 'failed';
-  readonly error_code: string | null;
-  readonly job_id: string | null;
-}
+/** One entry of the audit trail (`GET /api/v2/audit`, admin): the server's type (jobs/audit.ts). */
+export type { AuditEntry };
 
 export interface AuditPage {
   readonly entries: readonly AuditEntry[];

@@ -1,6 +1,6 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef } from 'react';
-import { ApiError } from '../api/client';
+import { ApiError, type ApiErrorCode } from '../api/client';
 import { useActiveJobs } from '../api/queries';
 import type { Job } from '../api/types';
 import { formatAge, formatBytes, formatNumber } from '../format';
@@ -22,8 +22,8 @@ const KIND_LABELS: Record<string, string> = {
 export function jobTitle(job: Job): string {
   const label = KIND_LABELS[job.kind] ?? job.kind;
   const p = job.params;
-  const subject = typeof p.snapshot_id === 'string' ? p.snapshot_id : typeof p.upload_id === 'string' ? p.upload_id : '';
-  const file = typeof p.filename === 'string' ? ` (${p.filename})` : '';
+  const subject = 'snapshot_id' in p ? p.snapshot_id : 'upload_id' in p ? p.upload_id : '';
+  const file = 'filename' in p ? ` (${p.filename})` : '';
   return `${label}${subject ? ` ${subject}` : ''}${file}`;
 }
 
@@ -52,7 +52,7 @@ export function JobProgress({ job }: { job: Job }) {
         </progress>
       )}
       {job.status === 'pending' ? <p className="muted small">Queued since {formatAge(job.created_at)}, behind the jobs before it.</p> : null}
-      {job.error ? <ErrorMessage error={new ApiError(job.error.code, job.error.message, 0)} /> : null}
+      {job.error ? <ErrorMessage error={new ApiError(job.error.code as ApiErrorCode, job.error.message, 0)} /> : null}
     </div>
   );
 }

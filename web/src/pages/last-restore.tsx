@@ -48,7 +48,7 @@ export function LastRestore({ startedJob, onStarted }: { startedJob: string | nu
       {job?.status === 'failed' ? (
         <>
           <p className="bad-text">
-            {job.kind === 'snapshot.undo' ? 'The undo' : `The restore of ${String(job.params.snapshot_id ?? '')}`} failed; the live database was not changed by it.
+            {job.kind === 'snapshot.restore' ? `The restore of ${job.params.snapshot_id}` : 'The undo'} failed; the live database was not changed by it.
           </p>
           <JobProgress job={job} />
         </>

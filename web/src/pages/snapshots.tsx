@@ -1,7 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { useMemo, useState } from 'react';
 import { useActiveJobs } from '../api/queries';
-import type { SnapshotSummary } from '../api/types';
+import type { Job, SnapshotSummary } from '../api/types';
 import { ActionButton } from '../components/action-button';
 import { ErrorMessage } from '../components/error-message';
 import { Empty, Loading } from '../components/loading';
@@ -29,7 +29,7 @@ export function Snapshots({ selected }: { selected: string | null }) {
   const tags = useMemo(() => [...new Set(snapshots.flatMap((s) => s.tags))].sort(), [snapshots]);
   const shown = snapshots.filter((s) => matchesFilter(s, text, tag));
   // Creates still running are not in the catalog yet (they write into .tmp): shown as rows too.
-  const creating = (active.data ?? []).filter((j) => j.kind === 'snapshot.create' && !snapshots.some((s) => s.id === j.params.snapshot_id));
+  const creating = (active.data ?? []).filter((j): j is Extract<Job, { kind: 'snapshot.create' }> => j.kind === 'snapshot.create' && !snapshots.some((s) => s.id === j.params.snapshot_id));
 
   return (
     <>
@@ -97,9 +97,9 @@ export function Snapshots({ selected }: { selected: string | null }) {
             <tbody>
               {creating.map((j) => (
                 <tr key={j.job_id} className="pending-row">
-                  <td>{String(j.params.snapshot_id ?? '')}</td>
-                  <td>{String(j.params.name ?? '')}</td>
-                  <td>{Array.isArray(j.params.tags) ? j.params.tags.join(', ') : ''}</td>
+                  <td>{j.params.snapshot_id}</td>
+                  <td>{j.params.name}</td>
+                  <td>{j.params.tags.join(', ')}</td>
                   <td />
                   <td>{j.params.full ? 'full' : 'postgres'}</td>
                   <td className="num">—</td>
