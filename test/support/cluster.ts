@@ -5,6 +5,7 @@
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import pg from 'pg';
 import { LocalCluster } from '../../src/postgres/cluster.js';
 
@@ -63,4 +64,25 @@ export class TestCluster {
     await this.cluster.stop().catch(() => {});
     rmSync(this.root, { recursive: true, force: true });
   }
+}
+
+/**
+ * The one cluster of a test file: started before its first test, stopped after its last. Use the
+ * returned handle like a TestCluster (`cluster.createDatabase()`); it forwards to the running one.
+ */
+export function fileCluster(): TestCluster {
+  let running: TestCluster | undefined;
+  before(async () => {
+    running = await TestCluster.start();
+  });
+  after(async () => {
+    await running?.stop();
+  });
+  return new Proxy({} as TestCluster, {
+    get(_target, name) {
+      if (!running) throw new Error('the test cluster starts in before(): use it inside tests and hooks');
+      const value = Reflect.get(running, name, running) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(running) : value;
+    },
+  });
 }
