@@ -10,6 +10,7 @@ import pg from 'pg';
 import { nfr, nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { fingerprint, mutate, seed } from './support/data.js';
+import { waitFor } from './support/wait.js';
 
 let cluster: TestCluster;
 
@@ -42,14 +43,6 @@ async function blockTable(url: string): Promise<{ release: () => Promise<void> }
   };
 }
 
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 async function lockHeldBy(env: Env, pid: number): Promise<boolean> {
   const s = await nfrJson(['snapshot', 'status'], env);
   return s.body.lock?.held === true && s.body.lock.holder?.pid === pid;
@@ -65,7 +58,7 @@ describe('operation lock', () => {
     const block = await blockTable(url);
     const first = spawnNfr(['snapshot', 'create', '--name', 'slow'], env);
     try {
-      await waitFor(() => lockHeldBy(env, first.pid!), 'the first create to hold the lock');
+      await waitFor(() => lockHeldBy(env, first.pid!), { what: 'the first create to hold the lock', timeoutMs: 120_000 });
 
       const second = await nfrJson(['snapshot', 'create', '--name', 'second'], env);
       assert.equal(second.code, 3, second.stderr);
@@ -102,13 +95,13 @@ describe('operation lock', () => {
     const { url, env } = await setup('wait', 100);
     const block = await blockTable(url);
     const first = spawnNfr(['snapshot', 'create', '--name', 'first'], env);
-    await waitFor(() => lockHeldBy(env, first.pid!), 'the first create to hold the lock');
-    const waiting = nfrJson(['snapshot', 'create', '--name', 'waiter'], { ...env, NFR_LOCK_WAIT_SECONDS: '60' });
-    await new Promise((r) => setTimeout(r, 500));
+    await waitFor(() => lockHeldBy(env, first.pid!), { what: 'the first create to hold the lock', timeoutMs: 120_000 });
+    const waiter = spawnNfr(['snapshot', 'create', '--name', 'waiter'], { ...env, NFR_LOCK_WAIT_SECONDS: '60' });
+    // The waiter says so once it is queued behind the lock: release the holder only then.
+    await waitForStderr(waiter, /snapshot waits \(up to 60 s\) for the operation lock held by/);
     await block.release();
     assert.equal(await waitForExit(first), 0);
-    const second = await waiting;
-    assert.equal(second.code, 0, second.stderr);
+    assert.equal(await waitForExit(waiter), 0);
     assert.equal((await nfrJson(['snapshot', 'list'], env)).body.snapshots.length, 2);
   });
 
@@ -194,7 +187,7 @@ describe('restore killed with SIGKILL', () => {
     await waitFor(
       async () =>
         cluster.admin(async (c) => ((await c.query("select 1 from pg_stat_activity where datname = $1 and application_name = 'nfr-tool'", [`${name}__nfr_staging`])).rowCount ?? 0) > 0),
-      'pg_restore to start',
+      { what: 'pg_restore to start', timeoutMs: 120_000 },
     );
     child.kill('SIGKILL');
     await waitForExit(child);

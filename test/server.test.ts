@@ -8,13 +8,13 @@ import { readdir, readFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
+import { nfrJson, spawnNfr, testEnv, waitForExit, type Env } from './support/cli.js';
 import pg from 'pg';
 import { withPoolClient } from '../src/postgres/pool.js';
 import { TestCluster } from './support/cluster.js';
 import { controlQuery, fingerprint, mutate, query, seed } from './support/data.js';
 import { ADMIN, api, API_TOKENS, OPERATOR, pollJob as pollJobAt, READER, serve, type Server } from './support/api.js';
+import { waitFor } from './support/wait.js';
 
 let cluster: TestCluster;
 
@@ -406,8 +406,11 @@ describe('nfr serve', () => {
       assert.deepEqual({ ...ok.json.index, model: typeof ok.json.index.model }, { backend: 'embedded', status: 'ok', points: 10, model: 'string', in_sync: true });
 
       await query(env.DATABASE_URL!, "update src_controls_ver_control set tx_to = now() where control_id = 'CTRL-000001'");
-      await sleep(1100);
-      const stale = await health();
+      // The server re-reads the index's state at most once a second: wait for it to notice.
+      const stale = await waitFor(async () => {
+        const r = await health();
+        return r.json.index.in_sync === false && r;
+      }, { what: 'health to see the changed control' });
       assert.equal(stale.json.index.status, 'ok');
       assert.equal(stale.json.index.in_sync, false, 'a control changed since the sync');
     } finally {
@@ -478,7 +481,7 @@ describe('nfr serve', () => {
       assert.equal(done.status, 'completed', JSON.stringify(done.error));
       swapped = true;
       afterSwap = [];
-      await sleep(500);
+      await waitFor(() => afterSwap.length >= 5, { what: 'reads answered after the swap' });
       stop = true;
       await loop;
       const bad = [...statuses.keys()].filter((s) => s !== 200 && s !== 503);
@@ -551,7 +554,7 @@ describe('nfr serve', () => {
           // What a restore's swap does to every session of the live database, here while the
           // request is between its queries: no query is active to receive the error.
           await query(db.url, 'select pg_terminate_backend($1)', [pid]);
-          await sleep(200);
+          await waitFor(async () => (await query(db.url, 'select 1 from pg_stat_activity where pid = $1', [pid])).length === 0, { what: `backend ${pid} to end` });
         }
         return (await client.query<{ n: number }>('select 42 as n')).rows[0]!.n;
       });
@@ -670,8 +673,11 @@ describe('nfr serve', () => {
       assert.ok(search.json.results.some((r: { control_id: string }) => r.control_id.startsWith('IA-2')), search.text);
       assert.deepEqual(search.json.warnings, [], 'the index was just synced');
       await query(env.DATABASE_URL!, "update src_controls_ver_control set tx_to = now() where control_id = 'AC-1' and tx_to is null");
-      await sleep(1100);
-      const stale = await api(server, 'GET', `/api/v2/controls/search?q=account`, { token: READER });
+      // The server re-reads the index's state at most once a second: wait for the warning.
+      const stale = await waitFor(async () => {
+        const r = await api(server, 'GET', `/api/v2/controls/search?q=account`, { token: READER });
+        return /out of date/.test(r.json.warnings.join(' ')) && r;
+      }, { what: 'search to warn that the index is out of date' });
       assert.match(stale.json.warnings.join(' '), /out of date/);
 
       // Oversize and wrong-type uploads are refused with a 4xx and store nothing.

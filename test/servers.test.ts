@@ -7,11 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
+import { testEnv, waitForExit, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { fingerprint, mutate, query, seed } from './support/data.js';
+import { MISSED_HEARTBEATS } from '../src/jobs/liveness.js';
 import { api, API_TOKENS, pollJob, READER, serve, waitForJobStatus, type Server } from './support/api.js';
+import { waitFor } from './support/wait.js';
 
 let cluster: TestCluster;
 
@@ -108,7 +109,15 @@ describe('several servers on one database', () => {
       a = await serve(env);
       started.push(a);
       const queued = await createSnapshot(a, 'queued behind it');
-      await sleep(4500);
+      // More of B's heartbeats than A's staleness bound (MISSED_HEARTBEATS): had they not
+      // counted, A would have failed the job by now.
+      const beats = new Set<string>();
+      await waitFor(async () => {
+        const job = (await api(a, 'GET', `/api/v2/jobs/${stuck.job_id}`, { token: READER })).json;
+        assert.equal(job.status, 'running', JSON.stringify(job));
+        if (job.heartbeat_at) beats.add(job.heartbeat_at);
+        return beats.size > MISSED_HEARTBEATS;
+      }, { what: "B's heartbeats", timeoutMs: 60_000 });
       const seen = await api(a, 'GET', '/api/v2/jobs?status=running', { token: READER });
       assert.deepEqual(
         seen.json.jobs.map((j: { job_id: string; server: string }) => [j.job_id, j.server]),
@@ -187,7 +196,8 @@ describe('several servers on one database', () => {
       const restore = await api(a, 'POST', `/api/v2/devdata/snapshots/${created.snapshot_id}/restore`, { body: { skip_backup: true } });
       assert.equal(restore.status, 202, restore.text);
       const done = await pollJob(b, restore.json.job_id);
-      await sleep(300);
+      const answeredAtDone = statuses.get(200) ?? 0;
+      await waitFor(() => (statuses.get(200) ?? 0) >= answeredAtDone + 3, { what: 'reads answered after the restore' });
       reading = false;
       await reads;
       assert.equal(done.status, 'completed', JSON.stringify(done));
