@@ -8,7 +8,6 @@
  * an ingestion, a snapshot or a restore.
  */
 import type pg from 'pg';
-import type { Config } from '../config.js';
 import { NfrError } from '../errors.js';
 import { createEmbedder } from '../enrich/create-embedder.js';
 import type { Embedder } from '../enrich/embedder.js';
@@ -103,7 +102,9 @@ export async function syncIndexLocked(client: pg.ClientBase, index: VectorIndex,
         const stored = await storedEmbeddings(client, changed.map((c) => c.payload), model.model, model.dimension);
         const toEmbed = changed.filter((c) => !stored.has(c.control_id));
         const fresh = toEmbed.length ? await embedder.embed(toEmbed.map((c) => controlText(c.title, c.description))) : [];
-        toEmbed.forEach((c, i) => stored.set(c.control_id, checkVector(fresh[i], model, c.control_id)));
+        toEmbed.forEach((c, i) => {
+          stored.set(c.control_id, checkVector(fresh[i], model, c.control_id));
+        });
         const points: IndexPoint[] = changed.map((c) => ({ vector: stored.get(c.control_id)!, payload: c.payload }));
         await writer.upsert(points);
         upserted += points.length;
