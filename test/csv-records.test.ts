@@ -40,7 +40,9 @@ describe('CSV records from the parser thread', () => {
     // csv-parse fails a chunk as a whole, so how many records came first depends on its chunking;
     // those that came are the file's first ones, in order.
     assert.ok(seen.length <= good.length + 1);
-    seen.slice(1).forEach((r, i) => assert.equal(r[0], `C-${i}`));
+    seen.slice(1).forEach((r, i) => {
+      assert.equal(r[0], `C-${i}`);
+    });
   });
 
   it('reports a file that cannot be read, and stops the thread when the consumer stops early', async () => {

@@ -341,7 +341,7 @@ describe('model runs', () => {
     const fp = await jsonLines(path.join(data, 'model_runs', 'feature_prep', `${UPLOAD_1}.jsonl`));
     assert.match(String(fp.find((l) => l.control_id === 'SC-13')?.search_vector), /'cryptograph':\d/);
     const tm = await jsonLines(path.join(data, 'model_runs', 'taxonomy_mapping', `${UPLOAD_1}.jsonl`));
-    assert.equal((tm.find((l) => l.control_id === 'CP-9')?.themes as { risk_theme_id: string }[])[0]?.risk_theme_id, 'THEME-CP');
+    assert.equal((tm.find((l) => l.control_id === 'CP-9')?.themes as { risk_theme_id: string }[] | undefined)?.[0]?.risk_theme_id, 'THEME-CP');
 
     // Second run: nothing changed, nothing computed, nothing written, no file.
     const before = await query<{ h: string }>(url, `select md5(string_agg(e::text, '|' order by control_id)) as h from ai_controls_embedding e`);

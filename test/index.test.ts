@@ -50,7 +50,9 @@ describe('point ids and ranking (pure)', () => {
 
   it('keeps the k best rows, ties to the earlier row', () => {
     const top = new TopK(3);
-    [0.1, 0.9, 0.5, 0.9, 0.2, 0.7].forEach((s, row) => top.offer(row, s));
+    [0.1, 0.9, 0.5, 0.9, 0.2, 0.7].forEach((s, row) => {
+      top.offer(row, s);
+    });
     assert.deepEqual(top.sorted().map((r) => r.row), [1, 3, 5]);
   });
 });

@@ -162,7 +162,9 @@ function parseTable(bytes: Buffer): GloveTable | undefined {
   const words = bytes.toString('utf8', HEADER_BYTES, HEADER_BYTES + wordBytes).split('\n');
   if (words.length !== count) return undefined;
   const rank = new Map<string, number>();
-  words.forEach((w, i) => rank.set(w, i));
+  words.forEach((w, i) => {
+    rank.set(w, i);
+  });
   // A copy, aligned: the Buffer may sit at any offset of Node's pool.
   const vectors = new Float32Array(count * dims);
   new Uint8Array(vectors.buffer).set(bytes.subarray(vectorsAt));

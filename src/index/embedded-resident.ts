@@ -293,7 +293,7 @@ export class ResidentGeneration {
         let score: number;
         if (scored) {
           score = s0[i] as number;
-          if (score !== score) score = 0;
+          if (Number.isNaN(score)) score = 0;
         } else if (euclid) score = -Math.sqrt(s0[i] as number);
         else {
           const qv = (s0[i] as number) + (s1[i] as number) + (s2[i] as number) + (s3[i] as number);
