@@ -98,7 +98,7 @@ describe('operation lock', () => {
     await waitFor(() => lockHeldBy(env, first.pid!), { what: 'the first create to hold the lock', timeoutMs: 120_000 });
     const waiter = spawnNfr(['snapshot', 'create', '--name', 'waiter'], { ...env, NFR_LOCK_WAIT_SECONDS: '60' });
     // The waiter says so once it is queued behind the lock: release the holder only then.
-    await waitForStderr(waiter, /snapshot waits \(up to 60 s\) for the operation lock held by/);
+    await waitForStderr(waiter, /create waits \(up to 60 s\) for the operation lock held by create/);
     await block.release();
     assert.equal(await waitForExit(first), 0);
     assert.equal(await waitForExit(waiter), 0);

@@ -12,6 +12,7 @@ import { baseContext, writeContext } from './support/context-fixtures.js';
 import { controlsDb, csv, row, runNfrMeasured } from './support/controls-fixtures.js';
 import { controlQuery, query, seed } from './support/data.js';
 import { fileCluster } from './support/cluster.js';
+import { waitFor } from './support/wait.js';
 
 const cluster = fileCluster();
 const ADMIN = 'admin-token-hardening-0123456789';
@@ -125,19 +126,17 @@ describe('uploads hostile', () => {
       assert.equal(res.status, 202);
       const { job_id } = (await res.json()) as { job_id: string };
       const job = async () => (await (await fetch(`${server.base}/api/v2/jobs/${job_id}`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as any;
-      let waiting: any;
-      for (let i = 0; i < 100 && !/waiting for the lock held by/.test(waiting?.current_step ?? ''); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        waiting = await job();
-      }
+      const waiting = await waitFor(async () => {
+        const j = await job();
+        return /waiting for the lock held by/.test(j.current_step ?? '') && j;
+      }, { what: 'the upload job to say whose lock it waits for', timeoutMs: 10_000 });
       assert.match(waiting.current_step, /waiting for the lock held by create/);
       blocker.kill('SIGKILL');
       await waitForExit(blocker);
-      let done: any;
-      for (let i = 0; i < 300 && !['completed', 'failed'].includes(done?.status); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        done = await job();
-      }
+      const done = await waitFor(async () => {
+        const j = await job();
+        return ['completed', 'failed'].includes(j.status) && j;
+      }, { what: 'the upload job to finish', timeoutMs: 30_000 });
       assert.equal(done.status, 'completed', JSON.stringify(done.error));
       assert.equal(done.result.controls.inserted, 2);
       assert.equal((await query(db.url, "select count(*)::int as n from src_controls_ver_control where control_id like 'CTL-T%' and tx_to is null"))[0].n, 2);
