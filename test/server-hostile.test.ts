@@ -8,7 +8,7 @@ import { readdir } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { nfrJson, serveNfr, spawnNfr, testEnv, waitForExit, waitForStderr } from './support/cli.js';
-import { controlQuery, query, seed } from './support/data.js';
+import { controlQuery, seed } from './support/data.js';
 import { inTransaction } from '../src/jobs/control-db.js';
 import { api } from './support/api.js';
 import { fileCluster } from './support/cluster.js';

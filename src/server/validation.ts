@@ -43,13 +43,13 @@ function describeOne(e: VerboseError, part: Part): string {
     }
     case 'type':
       if (part === 'body' && field === '') return `the request body must be a JSON ${String(params.type)}`;
-      return `${subject}${valueOf(e.data)} is not valid; send ${hint ?? typeWords(String(params.type))}`;
+      return `${subject}${quotedValue(e.data)} is not valid; send ${hint ?? typeWords(String(params.type))}`;
     case 'enum': {
       const allowed = (params.allowedValues as unknown[] | undefined) ?? [];
-      return `${subject}${valueOf(e.data)} is not valid; send one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`;
+      return `${subject}${quotedValue(e.data)} is not valid; send one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`;
     }
     case 'pattern':
-      return `${subject}${valueOf(e.data)} is not valid; send ${hint ?? patternWords(String(params.pattern))}`;
+      return `${subject}${quotedValue(e.data)} is not valid; send ${hint ?? patternWords(String(params.pattern))}`;
     case 'maxLength':
       return `${subject} is too long; send at most ${String(params.limit)} characters`;
     case 'minLength':
@@ -58,13 +58,13 @@ function describeOne(e: VerboseError, part: Part): string {
     case 'minimum':
     case 'exclusiveMaximum':
     case 'exclusiveMinimum':
-      return `${subject}${valueOf(e.data)} is out of range; send ${hint ?? `a number ${String(params.comparison)} ${String(params.limit)}`}`;
+      return `${subject}${quotedValue(e.data)} is out of range; send ${hint ?? `a number ${String(params.comparison)} ${String(params.limit)}`}`;
     case 'maxItems':
       return `${subject} has too many items; send at most ${String(params.limit)}`;
     case 'minItems':
       return `${subject} has too few items; send at least ${String(params.limit)}`;
     case 'format':
-      return `${subject}${valueOf(e.data)} is not valid; send ${hint ?? `a ${String(params.format)}`}`;
+      return `${subject}${quotedValue(e.data)} is not valid; send ${hint ?? `a ${String(params.format)}`}`;
     default:
       return `${subject} is not valid${hint ? `; send ${hint}` : ''}`;
   }
@@ -91,7 +91,7 @@ function hintOf(schema: Record<string, unknown> | undefined): string {
 }
 
 /** `: "abc"`, cut short; nothing for values that are not short scalars. */
-function valueOf(data: unknown): string {
+function quotedValue(data: unknown): string {
   if (data === undefined || (typeof data === 'object' && data !== null)) return '';
   const text = JSON.stringify(data);
   return `: ${text.length > 40 ? `${text.slice(0, 37)}...` : text}`;

@@ -106,7 +106,7 @@ export class TestSwift {
       await swift.configure(memcachePort as number, serverPorts as number[]);
       const asRoot = process.getuid?.() === 0;
       swift.others.push(swift.spawnLogged('memcached', ['-l', '127.0.0.1', '-p', String(memcachePort), '-U', '0', ...(asRoot ? ['-u', 'root'] : [])], 'memcached'));
-      SERVERS.forEach((name) => swift.others.push(swift.spawnLogged(`swift-${name}-server`, [path.join(root, `${name}.conf`)], name)));
+      for (const name of SERVERS) swift.others.push(swift.spawnLogged(`swift-${name}-server`, [path.join(root, `${name}.conf`)], name));
       await Promise.all(SERVERS.map((name, i) => waitHealthy(`http://127.0.0.1:${serverPorts[i]}/healthcheck`, swift.others[i + 1] as ChildProcess, path.join(root, `${name}.log`))));
       await swift.startProxy();
       return swift;

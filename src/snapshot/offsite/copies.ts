@@ -9,7 +9,7 @@
  */
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { messageOf, NfrError, toNfrError } from '../../errors.js';
+import { messageOf, toNfrError } from '../../errors.js';
 import { withOperation, type Operation, type ProgressListener } from '../../runtime/operation.js';
 import type { Context } from '../../runtime/context.js';
 import { fsyncDir, pathExists } from '../../util/fs.js';
