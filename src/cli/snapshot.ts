@@ -17,7 +17,6 @@ import { openContext } from '../pipeline/context.js';
 import { recoverOnDemand } from '../pipeline/recover.js';
 import { snapshotStore } from '../runtime/context.js';
 import { deepVerify } from '../snapshot/deep-verify.js';
-import { loadSnapshot } from '../snapshot/verify.js';
 import { verifySnapshot } from '../snapshot/verifications.js';
 import { prepareSpare } from '../snapshot/spare.js';
 import { coolSnapshot, warmSnapshot } from '../snapshot/warm.js';
