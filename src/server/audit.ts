@@ -6,7 +6,7 @@
  * ended — at once for a route that answers the outcome, or when its job ends for one that
  * answers 202 with a `job_id`. Nothing else is needed in a route.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { auditEnd, auditJob, auditStart } from '../jobs/audit.js';
 import { inTransaction } from '../jobs/control-db.js';
