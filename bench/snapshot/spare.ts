@@ -117,7 +117,7 @@ async function run(signal: AbortSignal): Promise<void> {
       );
       await c.query('commit');
       return ids.rowCount ?? 0;
-    });
+    }, ws.live.database);
     const diffs: Run[] = [];
     for (let i = 1; i <= settings.runs; i++) {
       const d = await nfr(['snapshot', 'diff', '--id', id]);
