@@ -275,18 +275,16 @@ describe('nfr sample generate', () => {
     assert.ok(!(await readFile(path.join(a, 'controls.csv'))).equals(await readFile(path.join(c, 'controls.csv'))), 'another seed, other controls');
   });
 
-  it('streams 200,000 controls quickly with flat memory', async () => {
+  it('streams 200,000 controls with flat memory', async () => {
     const out = dir('gen-big');
     let peak = 0;
-    const started = Date.now();
+    // How fast is bench's to say (timings in a test fail on a loaded machine, not on a slow change).
     const summary = await generateSample({ outDir: out, controls: 200_000, onProgress: () => (peak = Math.max(peak, process.memoryUsage().rss)) });
-    const ms = Date.now() - started;
     const csv = summary.files.find((f) => f.path === 'controls.csv')!;
     assert.equal(csv.rows, 200_000);
     assert.ok(csv.bytes > 100 * 1024 * 1024, `${csv.bytes} bytes`);
     // The file is far larger than the memory the process grew to: rows were not held.
     assert.ok(peak < 200 * 1024 * 1024, `peak RSS ${Math.round(peak / 1048576)} MiB`);
-    assert.ok(ms < 20_000, `${ms} ms`);
     const tail = (await readFile(path.join(out, 'controls.csv'))).subarray(-2000).toString();
     assert.ok(tail.includes('CTL-0200000,'), 'the last control is there');
     await rm(out, { recursive: true, force: true });

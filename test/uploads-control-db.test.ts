@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { recoverUploads, type UploadRecordsContext } from '../src/ingest/upload-records.js';
+import { deadUploads, type UploadRecordsContext } from '../src/ingest/upload-records.js';
 import { targetFromUrl, withDatabase } from '../src/postgres/connection.js';
 import { ADMIN, api, API_TOKENS, pollJob, serve } from './support/api.js';
 import { nfrJson, spawnNfr, waitForExit, waitForStderr } from './support/cli.js';
@@ -95,10 +95,16 @@ describe('uploads are recorded in the control database', () => {
     child.kill('SIGKILL');
     await waitForExit(child);
 
-    // Recovery as servers and `nfr snapshot recover` run it: without the lock, a dead process on this host.
+    // Servers' periodic check sees it without the lock: a dead process on this host.
     const target = targetFromUrl(db.url);
     const ctx = { config: { controlDatabase: undefined } as UploadRecordsContext['config'], target, maintenance: withDatabase(target, 'postgres') };
-    assert.deepEqual(await recoverUploads(ctx, { holdingLock: false }), [running.upload_id]);
+    assert.deepEqual(await deadUploads(ctx), [running.upload_id]);
+    assert.equal((await controlQuery(db.url, 'select status from nfr_upload'))[0].status, 'running', 'the check only reads');
+    // `nfr snapshot recover` (the recovery every operation and server runs) fails it at once.
+    const recovered = await nfrJson(['snapshot', 'recover'], db.env);
+    assert.equal(recovered.code, 0, recovered.stderr);
+    assert.deepEqual(recovered.body.failed_uploads, [running.upload_id]);
+    assert.match(recovered.body.summary, new RegExp(`marked upload ${running.upload_id} failed`));
     const [failed] = await controlQuery(db.url, 'select status, errors, finished_at from nfr_upload');
     assert.equal(failed.status, 'failed');
     assert.match(failed.errors[0].message, /interrupted: the ingesting process ended before it finished; nothing of it was written/);

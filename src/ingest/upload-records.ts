@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import { messageOf, NfrError } from '../errors.js';
 import { controlDatabaseName, openControlDatabase } from '../jobs/control-db.js';
-import { connect, withClient, type PgTarget } from '../postgres/connection.js';
+import { connect, withClient, withDatabase, type PgTarget } from '../postgres/connection.js';
 import { databaseExists } from '../postgres/databases.js';
 import type { Context } from '../runtime/context.js';
 import { processAlive } from '../util/process.js';
@@ -108,9 +108,37 @@ export async function failDeadUploads(control: pg.ClientBase, options: { readonl
   return ids;
 }
 
-/** failDeadUploads on its own session: the hook for the recovery steps (runtime/operation, servers, `nfr snapshot recover`). */
-export function recoverUploads(ctx: UploadRecordsContext, options: { readonly holdingLock: boolean }): Promise<string[]> {
+/**
+ * failDeadUploads on its own session: the recovery step (pipeline/recover.ts) that runs at every
+ * operation's start, periodically in servers and as `nfr snapshot recover`. A control database
+ * that was never created records no upload, and is not created for the asking.
+ */
+export async function recoverUploads(ctx: UploadRecordsContext, options: { readonly holdingLock: boolean }): Promise<string[]> {
+  if (!(await controlDatabaseExists(ctx))) return [];
   return withUploadRecords(ctx, (control) => failDeadUploads(control, options));
+}
+
+/**
+ * The uploads a dead process on this host left `running`, for recovery's read-only check (run
+ * without the lock, so only a process known to be gone counts; under the lock every `running`
+ * batch does, see failDeadUploads). Reads only: never creates or migrates the control database.
+ */
+export async function deadUploads(ctx: UploadRecordsContext): Promise<string[]> {
+  if (!(await controlDatabaseExists(ctx))) return [];
+  return withClient(
+    withDatabase(ctx.target, controlDatabaseName(ctx)),
+    async (control) => {
+      const exists = await control.query<{ ok: boolean }>("select to_regclass('nfr_upload') is not null as ok");
+      if (exists.rows[0]?.ok !== true) return [];
+      const r = await control.query<{ upload_id: string; pid: number | null }>(`select upload_id, pid from nfr_upload where status = 'running' and host = $1`, [hostname()]);
+      return r.rows.filter((row) => row.pid !== null && !processAlive(row.pid)).map((row) => row.upload_id);
+    },
+    'nfr recover check',
+  );
+}
+
+function controlDatabaseExists(ctx: UploadRecordsContext): Promise<boolean> {
+  return withClient(ctx.maintenance, (maint) => databaseExists(maint, controlDatabaseName(ctx)), 'nfr uploads');
 }
 
 /** Whether `uploadId` is recorded (enrichment's outputs must belong to a recorded upload). */
@@ -131,8 +159,7 @@ export async function legacyUploadRecorded(live: pg.ClientBase, uploadId: string
  * A control database that was never created records none (and is not created for the asking).
  */
 export async function uploadsRecordedBefore(ctx: UploadRecordsContext, time: string): Promise<Set<string>> {
-  const exists = await withClient(ctx.maintenance, (maint) => databaseExists(maint, controlDatabaseName(ctx)), 'nfr uploads');
-  if (!exists) return new Set();
+  if (!(await controlDatabaseExists(ctx))) return new Set();
   return withUploadRecords(ctx, async (control) => {
     const r = await control.query<{ upload_id: string }>('select upload_id from nfr_upload where created_at <= $1::timestamptz', [time]);
     return new Set(r.rows.map((row) => row.upload_id));

@@ -14,6 +14,7 @@
  */
 import type pg from 'pg';
 import { abandonedParts, removeAbandonedParts } from '../ingest/incoming.js';
+import { deadUploads, recoverUploads } from '../ingest/upload-records.js';
 import { connect } from '../postgres/connection.js';
 import type { Context, RecoveryReport } from '../runtime/context.js';
 import { recoverNow } from '../runtime/operation.js';
@@ -39,6 +40,13 @@ export const RECOVERY_STEPS: readonly RecoveryStep[] = [
     pending: async (ctx) => (await abandonedParts(ctx.config.dataIngestedPath)).map((name) => `abandoned upload part ${name}`),
     run: async (ctx) => ({ removed_upload_parts: await removeAbandonedParts(ctx.config.dataIngestedPath) }),
   },
+  {
+    // An ingestion killed mid-batch left its upload `running`: under the lock (every ingestion
+    // holds it while it runs) no `running` batch is alive, so each is marked failed at once.
+    name: 'dead ingestions',
+    pending: async (ctx) => (await deadUploads(ctx)).map((id) => `upload ${id} left running by an ingestion that died`),
+    run: async (ctx) => ({ failed_uploads: await recoverUploads(ctx, { holdingLock: true }) }),
+  },
 ];
 
 const EMPTY_REPORT: RecoveryReport = {
@@ -48,6 +56,7 @@ const EMPTY_REPORT: RecoveryReport = {
   dropped_collections: [],
   completed_index_switch: false,
   removed_upload_parts: [],
+  failed_uploads: [],
 };
 
 /** The context's Recovery: every step, under the lock the caller holds. */
@@ -83,6 +92,7 @@ export function describeRecovery(r: RecoveryReport): string {
     ...r.dropped_collections.map((c) => `deleted Qdrant collection ${c}`),
     ...(r.completed_index_switch ? ['made the restored Qdrant collection live'] : []),
     ...r.removed_upload_parts.map((p) => `removed upload part ${p}`),
+    ...r.failed_uploads.map((u) => `marked upload ${u} failed (its ingestion died)`),
   ];
   return repaired.join('; ');
 }

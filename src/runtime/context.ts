@@ -37,6 +37,8 @@ export interface RecoveryReport {
   readonly completed_index_switch: boolean;
   /** Part files of uploads a killed server was receiving. */
   readonly removed_upload_parts: string[];
+  /** Uploads a killed ingestion left `running`, now `failed`. */
+  readonly failed_uploads: string[];
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import fastifyMultipart from '@fastify/multipart';
 import fastifySwagger from '@fastify/swagger';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import type { Config } from '../config.js';
 import { isConnectionFailure, NfrError, sqlState, toNfrError } from '../errors.js';
@@ -71,10 +71,10 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     // One line per request (onResponse below) instead of Fastify's two, with the route pattern.
-    disableRequestLogging: true,
+    // Through a LogController: the top-level options print a deprecation warning on stderr.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     requestIdHeader: false,
     genReqId: requestId,
-    requestIdLogLabel: 'request_id',
     bodyLimit: 1024 * 1024,
     // Unknown fields are errors, not silently dropped; types are not coerced into something else.
     // verbose: the failed schema and value reach schemaErrorFormatter, which words the error.

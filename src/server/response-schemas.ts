@@ -382,6 +382,7 @@ export const RECOVER_RESULT = open({
     dropped_collections: { type: 'array', items: { type: 'string' } },
     completed_index_switch: { type: 'boolean' },
     removed_upload_parts: { type: 'array', items: { type: 'string' } },
+    failed_uploads: { type: 'array', items: { type: 'string' } },
   },
 });
 
