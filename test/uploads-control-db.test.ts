@@ -117,4 +117,29 @@ describe('uploads are recorded in the control database', () => {
     assert.notEqual(next.body.upload_id, running.upload_id);
     assert.deepEqual(await controlQuery(db.url, 'select status from nfr_upload order by upload_id'), [{ status: 'failed' }, { status: 'completed' }]);
   });
+
+  it('an ingestion killed after its batch committed, before its record said so, is recovered as completed', async () => {
+    const db = await controlsDb(cluster, 'committed');
+    const file = path.join(db.dir, 'c.csv');
+    await writeFile(file, csv([row('C-1'), row('C-2')]));
+    const child = spawnNfr(['ingest', 'controls', file, '--json'], { ...db.env, NFR_FAULT_POINT: 'after-commit' });
+    child.stdin.end();
+    await waitForStderr(child, /nfr-fault-point: after-commit/);
+    child.kill('SIGKILL');
+    await waitForExit(child);
+    const [running] = await controlQuery(db.url, 'select upload_id, status from nfr_upload');
+    assert.equal(running.status, 'running');
+
+    const recovered = await nfrJson(['snapshot', 'recover'], db.env);
+    assert.equal(recovered.code, 0, recovered.stderr);
+    assert.deepEqual(recovered.body.failed_uploads, [], 'its rows are in: not a failed batch');
+    const [record] = await controlQuery(db.url, 'select status, errors from nfr_upload');
+    assert.equal(record.status, 'completed');
+    assert.match(record.errors[0].message, /the batch was committed, but its process ended before it recorded its counts/);
+    const live = await query(db.url, 'select control_id, upload_id from src_controls_ver_control where tx_to is null order by 1');
+    assert.deepEqual(live, [
+      { control_id: 'C-1', upload_id: running.upload_id },
+      { control_id: 'C-2', upload_id: running.upload_id },
+    ]);
+  });
 });

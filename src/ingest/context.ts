@@ -133,7 +133,7 @@ export async function ingestContext(ctx: Context, options: ContextIngestOptions 
       // A dry run writes no upload record and needs no id.
       if (options.dryRun) return await runBatch(client, root, folders, null, options, started);
       return await withUploadRecords(ctx, async (control) => {
-        await failDeadUploads(control, { holdingLock: true });
+        await failDeadUploads(control, { holdingLock: true, live: client });
         await adoptLegacyUploads(client, control);
         const year = new Date().getUTCFullYear();
         const uploadId = await nextUploadId(control, path.join(ctx.config.dataIngestedPath, 'controls'), year, await legacyUploadFloor(client, year));

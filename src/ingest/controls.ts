@@ -118,7 +118,7 @@ export async function ingestControlsFile(ctx: Context, file: string, options: Co
         return result(loaded, { upload_id: null, file, stored_file: null, size_bytes: size, sha256: null }, options, started);
       }
       return await withUploadRecords(ctx, async (control) => {
-        await failDeadUploads(control, { holdingLock: true });
+        await failDeadUploads(control, { holdingLock: true, live: data });
         await adoptLegacyUploads(data, control);
         options.onProgress?.({ phase: 'storing' });
         const stored = await storeUpload(control, ctx.config.dataIngestedPath, 'controls', file, { legacyFloor: await legacyUploadFloor(data, new Date().getUTCFullYear()) });
@@ -167,7 +167,7 @@ export async function ingestStoredControls(ctx: Context, stored: StoredUpload, o
     const data = await connect(ctx.target, 'nfr ingest controls');
     try {
       return await withUploadRecords(ctx, async (control) => {
-        await failDeadUploads(control, { holdingLock: true });
+        await failDeadUploads(control, { holdingLock: true, live: data });
         await prepareSchema(data, ctx.target);
         await adoptLegacyUploads(data, control);
         return processStored(ctx, data, control, stored, originalFilename, originalFilename, options, started);
@@ -276,6 +276,8 @@ async function loadBatch(client: pg.ClientBase, file: string, name: string, uplo
     await faultPoint('before-commit', options.signal);
     throwIfCancelled(options, 'before the batch was committed');
     await client.query(options.dryRun ? 'rollback' : 'commit');
+    // A kill here leaves the batch committed and its record (control database) `running`.
+    if (!options.dryRun) await faultPoint('after-commit');
     return { read: parsed.read, valid, errors, errorCount, controls, relations, textChanged: changed };
   } catch (err) {
     await client.query('rollback').catch(() => {});

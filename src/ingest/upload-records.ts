@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import { messageOf, NfrError } from '../errors.js';
 import { controlDatabaseName, openControlDatabase } from '../jobs/control-db.js';
-import { connect, withClient, withDatabase, type PgTarget } from '../postgres/connection.js';
+import { connect, escapeIdentifier, withClient, withDatabase, type PgTarget } from '../postgres/connection.js';
 import { databaseExists } from '../postgres/databases.js';
 import type { Context } from '../runtime/context.js';
 import { processAlive } from '../util/process.js';
@@ -78,6 +78,7 @@ export async function adoptLegacyUploads(live: pg.ClientBase, control: pg.Client
 }
 
 const INTERRUPTED = 'interrupted: the ingesting process ended before it finished; nothing of it was written';
+const COMMITTED = 'recovered: the batch was committed, but its process ended before it recorded its counts';
 
 /**
  * Recovery of upload records: a batch left `running` by a process that is gone is marked
@@ -86,10 +87,15 @@ const INTERRUPTED = 'interrupted: the ingesting process ended before it finished
  * of a dead process on this host are known to be. `pending` batches are queued jobs waiting for
  * the lock and are left alone. Returns the ids it failed.
  *
- * Ingestion calls this under the lock before it starts; the recovery that runs at operation
- * start, periodically in servers and as `nfr snapshot recover` calls recoverUploads.
+ * The record and the data live in two databases, so they cannot commit together: a process can
+ * die after its batch committed and before its record says so. With `live`, a batch whose rows
+ * carry its upload id in the live database is marked `completed` instead (one transaction wrote
+ * them all, so any row means all of them), and is not among the ids returned.
+ *
+ * Ingestion calls this under the lock before it starts; recovery (pipeline/recover.ts) calls
+ * recoverUploads.
  */
-export async function failDeadUploads(control: pg.ClientBase, options: { readonly holdingLock: boolean }): Promise<string[]> {
+export async function failDeadUploads(control: pg.ClientBase, options: { readonly holdingLock: boolean; readonly live?: pg.ClientBase }): Promise<string[]> {
   let ids: string[];
   if (options.holdingLock) {
     const r = await control.query<{ upload_id: string }>(`select upload_id from nfr_upload where status = 'running'`);
@@ -99,23 +105,55 @@ export async function failDeadUploads(control: pg.ClientBase, options: { readonl
     ids = r.rows.filter((row) => row.pid !== null && !processAlive(row.pid)).map((row) => row.upload_id);
   }
   if (ids.length === 0) return [];
+  const committed = options.live === undefined ? new Set<string>() : await committedUploads(options.live, ids);
   await control.query(
-    `update nfr_upload set status = 'failed', finished_at = clock_timestamp(),
-            errors = jsonb_build_array(jsonb_build_object('line', null, 'field', null, 'message', $2::text))
-      where upload_id = any ($1::text[]) and status = 'running'`,
-    [ids, INTERRUPTED],
+    `update nfr_upload u
+        set status = case when u.upload_id = any ($2::text[]) then 'completed' else 'failed' end,
+            finished_at = clock_timestamp(),
+            errors = jsonb_build_array(jsonb_build_object('line', null, 'field', null,
+                       'message', case when u.upload_id = any ($2::text[]) then $4::text else $3::text end))
+      where u.upload_id = any ($1::text[]) and u.status = 'running'`,
+    [ids, [...committed], INTERRUPTED, COMMITTED],
   );
-  return ids;
+  return ids.filter((id) => !committed.has(id));
+}
+
+/** Which of `ids` have rows in the live database: in any table with an `upload_id` column but the old record. */
+async function committedUploads(live: pg.ClientBase, ids: readonly string[]): Promise<Set<string>> {
+  const tables = await live.query<{ schema: string; name: string }>(
+    `select c.table_schema as schema, c.table_name as name
+       from information_schema.columns c
+       join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name
+      where c.column_name = 'upload_id' and t.table_type = 'BASE TABLE' and c.table_name <> 'nfr_upload'
+        and c.table_schema not in ('pg_catalog', 'information_schema')`,
+  );
+  const found = new Set<string>();
+  for (const t of tables.rows) {
+    const r = await live.query<{ upload_id: string }>(
+      `select distinct upload_id::text as upload_id from ${escapeIdentifier(t.schema)}.${escapeIdentifier(t.name)} where upload_id::text = any ($1::text[])`,
+      [ids],
+    );
+    for (const row of r.rows) found.add(row.upload_id);
+  }
+  return found;
 }
 
 /**
- * failDeadUploads on its own session: the recovery step (pipeline/recover.ts) that runs at every
+ * failDeadUploads on its own sessions: the recovery step (pipeline/recover.ts) that runs at every
  * operation's start, periodically in servers and as `nfr snapshot recover`. A control database
  * that was never created records no upload, and is not created for the asking.
  */
 export async function recoverUploads(ctx: UploadRecordsContext, options: { readonly holdingLock: boolean }): Promise<string[]> {
   if (!(await controlDatabaseExists(ctx))) return [];
-  return withUploadRecords(ctx, (control) => failDeadUploads(control, options));
+  return withUploadRecords(ctx, async (control) => {
+    const live = await connect(ctx.target, 'nfr recover uploads').catch(() => undefined);
+    try {
+      // Without a live database to ask (dropped, not created yet) nothing of a batch is in it.
+      return await failDeadUploads(control, live === undefined ? options : { ...options, live });
+    } finally {
+      await live?.end().catch(() => {});
+    }
+  });
 }
 
 /**
