@@ -13,6 +13,7 @@
  * something new a dead operation can leave, add a step to RECOVERY_STEPS.
  */
 import type pg from 'pg';
+import { NfrError } from '../errors.js';
 import { abandonedParts, removeAbandonedParts } from '../ingest/incoming.js';
 import { deadUploads, recoverUploads } from '../ingest/upload-records.js';
 import { connect } from '../postgres/connection.js';
@@ -110,19 +111,30 @@ export async function recoverOnDemand(ctx: Context): Promise<RecoverResult> {
   return { ...report, repaired: repairedAnything(report), summary: describeRecovery(report) || 'nothing to repair' };
 }
 
+const FIRST_RUN_LOCK_WAIT_SECONDS = 5;
+
 /**
  * Runs recovery every `intervalSeconds` while a server runs: only when a step finds something,
  * and only when the lock is free right now (never waiting, so it never holds up an operation; a
  * running operation's work is not a leftover). Reports repairs and failures through `log`.
  */
-export function startPeriodicRecovery(ctx: Context, intervalSeconds: number, log: (message: string) => void): { stop(): Promise<void> } {
-  if (intervalSeconds <= 0) return { stop: async () => {} };
+export function startPeriodicRecovery(ctx: Context, intervalSeconds: number, log: (message: string) => void): { readonly firstRun: Promise<void>; stop(): Promise<void> } {
+  if (intervalSeconds <= 0) return { firstRun: Promise.resolve(), stop: async () => {} };
   let running: Promise<void> | undefined;
   let lastError = '';
+  // The first run, at start-up, waits a little for the lock: the server's own start-up work may
+  // hold it for a moment, and what a killed server left must not wait a whole interval (or, for
+  // a server stopped at once, forever). Later runs never wait.
+  let waitSeconds = Math.min(intervalSeconds, FIRST_RUN_LOCK_WAIT_SECONDS);
   const tick = async () => {
+    const wait = waitSeconds;
+    waitSeconds = 0;
     try {
       if ((await pendingRecovery(ctx)).length === 0) return;
-      const report = await recoverNow(ctx, 0);
+      const report = await recoverNow(ctx, wait).catch((err: unknown) => {
+        if (err instanceof NfrError && err.code === 'LOCKED') return undefined; // an operation runs: next time
+        throw err;
+      });
       if (report && repairedAnything(report)) log(`recovered what a dead operation left: ${describeRecovery(report)}`);
       lastError = '';
     } catch (err) {
@@ -136,8 +148,10 @@ export function startPeriodicRecovery(ctx: Context, intervalSeconds: number, log
     running ??= tick().finally(() => (running = undefined));
   }, intervalSeconds * 1000);
   timer.unref();
-  running = tick().finally(() => (running = undefined));
+  const firstRun = tick().finally(() => (running = undefined));
+  running = firstRun;
   return {
+    firstRun,
     async stop() {
       clearInterval(timer);
       await running;

@@ -141,6 +141,9 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
     // by the next operation: nobody has to run a command for the service to come back.
     const recovery = startPeriodicRecovery(requestCtx, config.recoverIntervalSeconds, (message) => log.warn({ component: 'recovery' }, message));
     opened.push(() => recovery.stop());
+    // Before the server says it listens: a server started after a crash has repaired what the
+    // crash left by the time anyone is told it is up.
+    await recovery.firstRun;
     const verifying = startBackgroundVerify(requestCtx, config.verifyIntervalSeconds, (message) => log.warn({ component: 'verify' }, message));
     opened.push(() => verifying.stop());
     let closing: Promise<void> | undefined;
