@@ -17,6 +17,7 @@ import { ScheduleStore } from '../schedules/store.js';
 import { completedSnapshots } from '../snapshot/catalog.js';
 import { snapshotHealth } from '../snapshot/health.js';
 import { alertPayload, dispatch, type AlertConfig, type AlertPayload, type DeliveryReport, type Severity } from './webhook.js';
+import { every } from '../util/every.js';
 
 /** How often events are looked for (conditions: NFR_ALERT_CHECK_SECONDS). */
 const EVENT_POLL_SECONDS = 2;
@@ -145,30 +146,6 @@ export function startWatcher(o: WatcherOptions): { stop(): Promise<void> } {
   return {
     async stop() {
       await Promise.all(loops.map((l) => l.stop()));
-    },
-  };
-}
-
-function every(seconds: number, fn: () => Promise<void>, onError: (err: unknown) => void): { stop(): Promise<void> } {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> = Promise.resolve();
-  const loop = () => {
-    if (stopped) return;
-    running = fn()
-      .catch(onError)
-      .finally(() => {
-        if (stopped) return;
-        timer = setTimeout(loop, seconds * 1000);
-        timer.unref();
-      });
-  };
-  loop();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
     },
   };
 }

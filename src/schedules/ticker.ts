@@ -18,6 +18,7 @@ import type { JobStore } from '../jobs/store.js';
 import { inTransaction } from '../jobs/control-db.js';
 import { queueParams } from '../pipeline/tasks.js';
 import { localDateTime, ticksBetween } from './cron.js';
+import { every } from '../util/every.js';
 
 /** A tick this much past due (or more) counts as missed rather than late. */
 export function graceMs(checkSeconds: number): number {
@@ -98,26 +99,5 @@ export async function runDueTicks(jobs: JobStore, checkSeconds: number, now = ne
 
 /** The loop `nfr serve` runs: runDueTicks every `checkSeconds`, errors to `onError`. */
 export function startTicker(jobs: JobStore, checkSeconds: number, onError: (err: unknown) => void, onTick: (o: TickOutcome) => void = () => {}): { stop(): Promise<void> } {
-  let stopped = false;
-  let running: Promise<void> = Promise.resolve();
-  let timer: NodeJS.Timeout | undefined;
-  const loop = () => {
-    if (stopped) return;
-    running = runDueTicks(jobs, checkSeconds)
-      .then((outcomes) => outcomes.forEach(onTick))
-      .catch(onError)
-      .finally(() => {
-        if (stopped) return;
-        timer = setTimeout(loop, checkSeconds * 1000);
-        timer.unref();
-      });
-  };
-  loop();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-    },
-  };
+  return every(checkSeconds, async () => (await runDueTicks(jobs, checkSeconds)).forEach(onTick), onError);
 }
