@@ -9,7 +9,7 @@ import { NfrError } from '../errors.js';
 import { copyTree, discardStagedDir, exchangeWithPrevious, forgetPreviousDir, INCOMING, replaceDir } from '../util/dir-swap.js';
 import { faultPoint } from '../util/fault.js';
 import { pathExists } from '../util/fs.js';
-import { QDRANT_JOURNAL } from './snapshot-qdrant.js';
+import { indexLeftovers, QDRANT_JOURNAL } from './snapshot-qdrant.js';
 import type { CapturedIndex, DiscardedIndex, IndexSnapshots, StagedIndex, StageRequest } from './snapshot.js';
 
 export class EmbeddedIndexSnapshots implements IndexSnapshots {
@@ -62,5 +62,18 @@ export class EmbeddedIndexSnapshots implements IndexSnapshots {
       throw new NfrError('CONFIG', `an unfinished restore left Qdrant collections named in ${journal}, but QDRANT_URL is not set; run nfr with the Qdrant settings once so it can clean up`);
     }
     return { dropped_collections: [], completed_index_switch: false };
+  }
+
+  leftovers(): Promise<string[]> {
+    return indexLeftovers(this.indexPath, this.stateDir);
+  }
+
+  /** Discarding staged files is not worth an event: nothing outside the index directory changed. */
+  describeDiscarded(): string | undefined {
+    return undefined;
+  }
+
+  describeDiscardFailure(message: string): string {
+    return `could not clean up the staged index of an unfinished restore: ${message}`;
   }
 }

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { NfrError, toNfrError } from '../errors.js';
-import { discardStagedDir } from '../util/dir-swap.js';
+import { discardStagedDir, stagedDirLeftovers } from '../util/dir-swap.js';
 import { pathExists } from '../util/fs.js';
 import type { QdrantCollections } from './qdrant-collections.js';
 import type { StagedCollection } from './qdrant-snapshot.js';
@@ -16,6 +16,17 @@ import type { CapturedIndex, DiscardedIndex, IndexSnapshots, StagedIndex, StageR
 
 /** The journal of a restore's Qdrant collections until they are live, in the store's state directory. */
 export const QDRANT_JOURNAL = 'qdrant-restore.json';
+/**
+ * The staged copies beside the live index directory and a Qdrant restore journal (whichever
+ * backend is configured now: an embedded configuration must not overlook what a Qdrant one left).
+ */
+export async function indexLeftovers(indexPath: string, stateDir: string): Promise<string[]> {
+  const found = await stagedDirLeftovers(indexPath);
+  const journal = path.join(stateDir, QDRANT_JOURNAL);
+  if (await pathExists(journal)) found.push(journal);
+  return found;
+}
+
 /** The collection snapshot file, in the snapshot's index directory. */
 const SNAPSHOT_FILE = 'qdrant-collection.snapshot';
 
@@ -31,7 +42,7 @@ export class QdrantIndexSnapshots implements IndexSnapshots {
   constructor(
     private readonly config: Config,
     private readonly options: NonNullable<Config['qdrant']>,
-    stateDir: string,
+    private readonly stateDir: string,
   ) {
     this.journal = path.join(stateDir, QDRANT_JOURNAL);
   }
@@ -95,6 +106,20 @@ export class QdrantIndexSnapshots implements IndexSnapshots {
     const [q, { discardStagedCollections }] = await Promise.all([this.collections(), import('./qdrant-snapshot.js')]);
     const r = await discardStagedCollections(q, this.journal);
     return { dropped_collections: r.dropped, completed_index_switch: r.completed_switch };
+  }
+
+  leftovers(): Promise<string[]> {
+    return indexLeftovers(this.config.indexPath, this.stateDir);
+  }
+
+  describeDiscarded(discarded: DiscardedIndex): string | undefined {
+    if (discarded.completed_index_switch) return 'a full restore was interrupted after its database swap; its Qdrant collection was made live';
+    if (discarded.dropped_collections.length > 0) return `a full restore was interrupted before its database swap; its Qdrant collections were deleted: ${discarded.dropped_collections.join(', ')}`;
+    return undefined;
+  }
+
+  describeDiscardFailure(message: string): string {
+    return `could not clean up the Qdrant collections of an unfinished restore: ${message}`;
   }
 
   /** The backend's collections, loaded on demand (most commands never need the client). */

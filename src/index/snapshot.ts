@@ -66,6 +66,12 @@ export interface IndexSnapshots {
   exchangePrevious(): Promise<boolean>;
   /** Removes what an unfinished restore staged (or completes the switch of one killed after its database swap). */
   discard(): Promise<DiscardedIndex>;
+  /** What `discard` would remove, described for people (paths of staged copies, a crash journal); reads only. */
+  leftovers(): Promise<string[]>;
+  /** The event-log line for what `discard` did, in the backend's words; undefined when it did nothing worth recording. */
+  describeDiscarded(discarded: DiscardedIndex): string | undefined;
+  /** The event-log line when `discard` failed (the backend may be unreachable), given the failure's message. */
+  describeDiscardFailure(message: string): string;
 }
 
 /**

@@ -43,7 +43,7 @@ export interface CreateOptions {
   readonly onProgress?: ProgressListener | undefined;
   /** An id reserved earlier with reserveSnapshotId (the API answers with it before the create runs). */
   readonly id?: SnapshotId | undefined;
-  /** Also capture the vector index (embedded files or a Qdrant collection snapshot) and DATA_INGESTED_PATH. */
+  /** Also capture the vector index (as its backend snapshots it) and DATA_INGESTED_PATH. */
   readonly full?: boolean | undefined;
   /**
    * The name the manifest records, when ctx.target is not the live database itself (a

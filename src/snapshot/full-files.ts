@@ -5,10 +5,8 @@
  * - Embedded index: its live generation's files, under `index/`. On restore they are copied next
  *   to the live directory (`<dir>.nfr-incoming`), put in place by rename right after the
  *   PostgreSQL swap, and the replaced directory is kept as `<dir>.nfr-prev` for undo.
- * - Qdrant: the collection snapshot file Qdrant made (`index/qdrant-collection.snapshot`). On
- *   restore it is uploaded into a new collection before the swap and made live by moving the
- *   alias after it; the replaced collection stays as the previous one for undo
- *   (src/index/qdrant-snapshot.ts).
+ * - An index held by a server: the snapshot file its backend made, under `index/`, staged and
+ *   switched live by that backend (src/index/snapshot.ts names the backends).
  * - DATA_INGESTED_PATH: its files under `data/`, staged and swapped like the embedded index.
  *
  * A failure before the swap leaves every live part untouched. Runs under the operation lock,
@@ -18,11 +16,9 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Distance } from '../enrich/embedder.js';
-import { NfrError, toNfrError } from '../errors.js';
+import { messageOf, NfrError, toNfrError } from '../errors.js';
 import { backendMismatch, indexSnapshots, type CapturedIndex, type DiscardedIndex, type IndexSnapshots, type StagedIndex } from '../index/snapshot.js';
 import { copyTree, discardStagedDir, exchangeWithPrevious, INCOMING, replaceDir, stagedDirLeftovers } from '../util/dir-swap.js';
-import { QDRANT_JOURNAL } from '../index/snapshot-qdrant.js';
-import { pathExists } from '../util/fs.js';
 import type { Manifest } from './manifest.js';
 import type { SnapshotStore } from '../runtime/context.js';
 
@@ -135,12 +131,19 @@ export async function swapPreviousFiles(ctx: FilesContext): Promise<boolean> {
 
 export type DiscardReport = DiscardedIndex;
 
-/** What discardStaged would remove: staged copies beside the live directories, a Qdrant journal. Reads only. */
+/** What discardStaged would remove: staged copies beside the live directories, the index backend's leftovers. Reads only. */
 export async function stagedLeftovers(ctx: FilesContext): Promise<string[]> {
-  const found = [...(await stagedDirLeftovers(ctx.config.dataIngestedPath)), ...(await stagedDirLeftovers(ctx.config.indexPath))];
-  const journal = path.join(ctx.store.stateDir, QDRANT_JOURNAL);
-  if (await pathExists(journal)) found.push(journal);
-  return found;
+  return [...(await stagedDirLeftovers(ctx.config.dataIngestedPath)), ...(await indexOf(ctx).leftovers())];
+}
+
+/** The event-log line for what discardStaged did after a killed restore, in the index backend's words; undefined if nothing worth recording. */
+export function describeDiscarded(ctx: FilesContext, report: DiscardReport): string | undefined {
+  return indexOf(ctx).describeDiscarded(report);
+}
+
+/** The event-log line when discardStaged failed (the index backend may be unreachable). */
+export function describeDiscardFailure(ctx: FilesContext, err: unknown): string {
+  return indexOf(ctx).describeDiscardFailure(messageOf(err));
 }
 
 /**

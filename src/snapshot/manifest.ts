@@ -71,9 +71,9 @@ export const manifestFields = z.object({
       dimension: z.number().int(),
       distance: z.string(),
       points: z.number().int().nonnegative(),
-      /** Qdrant: the physical collection the snapshot was taken of. */
+      /** An index held by a server: the physical collection the snapshot was taken of. */
       collection: z.string().optional(),
-      /** Qdrant: the collection snapshot file, relative to the snapshot directory. */
+      /** An index captured as one file: that file, relative to the snapshot directory. */
       file: z.string().optional(),
     })
     .nullable()

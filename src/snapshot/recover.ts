@@ -5,10 +5,9 @@
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
-import { messageOf } from '../errors.js';
 import { escapeIdentifier, TOOL_APPLICATION_NAME } from '../postgres/connection.js';
 import { databaseInfo, derivedDatabaseName, derivedDatabases, dropDatabase } from '../postgres/databases.js';
-import { discardStaged, stagedLeftovers } from './full-files.js';
+import { describeDiscarded, describeDiscardFailure, discardStaged, stagedLeftovers } from './full-files.js';
 import { clearSwapJournal, readSwapJournal, recordEvent, trimEvents } from './state.js';
 import type { Context, RecoveryReport } from '../runtime/context.js';
 import { recoverWarmLeftovers, warmLeftovers } from './warm-copies.js';
@@ -59,21 +58,14 @@ export async function recoverLeftovers(ctx: Context, maint: pg.ClientBase): Prom
     removed.push(name);
     await recordEvent(ctx.store, { operation: 'create', status: 'interrupted', snapshot_id: name, error: 'a create was interrupted; its partial files were removed' });
   }
-  // Qdrant may be unreachable; that must not stop operations that do not need it. The journal
-  // stays, so the next operation (or the next restore, which needs Qdrant) tries again.
+  // An index server may be unreachable; that must not stop operations that do not need it. Its
+  // journal stays, so the next operation (or the next restore, which needs the index) tries again.
   const staged = await discardStaged(ctx).catch(async (err: unknown) => {
-    await recordEvent(ctx.store, { operation: 'restore', status: 'failed', error: `could not clean up the Qdrant collections of an unfinished restore: ${messageOf(err)}` });
+    await recordEvent(ctx.store, { operation: 'restore', status: 'failed', error: describeDiscardFailure(ctx, err) });
     return { dropped_collections: [], completed_index_switch: false };
   });
-  if (staged.dropped_collections.length > 0 || staged.completed_index_switch) {
-    await recordEvent(ctx.store, {
-      operation: 'restore',
-      status: 'interrupted',
-      error: staged.completed_index_switch
-        ? 'a full restore was interrupted after its database swap; its Qdrant collection was made live'
-        : `a full restore was interrupted before its database swap; its Qdrant collections were deleted: ${staged.dropped_collections.join(', ')}`,
-    });
-  }
+  const discarded = describeDiscarded(ctx, staged);
+  if (discarded) await recordEvent(ctx.store, { operation: 'restore', status: 'interrupted', error: discarded });
   for (const name of await readdir(ctx.store.trashDir).catch(() => [] as string[])) {
     await rm(path.join(ctx.store.trashDir, name), { recursive: true, force: true });
   }

@@ -56,8 +56,8 @@ export async function stage(ctx: Context, op: Operation, plan: RestorePlan, veri
     const migrated = plan.schema.migrate ? (progress({ phase: 'migrating' }), await migrateToHead(stagingTarget)) : [];
 
     // The index and ingested files of a full snapshot are copied next to their live
-    // directories (a Qdrant index: uploaded into a new collection) now, and put in place by
-    // rename (Qdrant: one alias switch) right after the database swap.
+    // directories (an index server's: uploaded into a new collection) now, and put in place by
+    // rename (an index server's: one switch) right after the database swap.
     const files = plan.full ? await stageFiles(ctx, plan.dir, manifest) : null;
     await faultPoint('files-staged');
     return { rows, migrated, files };
