@@ -15,6 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { API_TOKENS, READER, api, serve, type Server } from './support/api.js';
 import { nfrJson, testEnv, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
+import { compoundCandidates, joinKnownCompounds } from '../src/search/compounds.js';
 import { joinedPairs } from '../src/search/keyword-resident.js';
 
 let cluster: TestCluster;
@@ -113,6 +114,56 @@ describe('compounds written apart', () => {
     // The stop-word check looks at the words themselves, not their joined pairs.
     const onlyStop = await nfrJson(['search', 'in on at', '--json'], env);
     assert.equal(onlyStop.code, 12, onlyStop.stderr);
+  });
+});
+
+/** The ids of a search through the CLI, after checking the server answers the same results. */
+async function sameThroughBoth(q: string, mode: string, limit = 10): Promise<string[]> {
+  const cli = await nfrJson(['search', q, '--mode', mode, '--limit', String(limit), '--json'], env);
+  assert.equal(cli.code, 0, cli.stderr);
+  const served = await get(encodeURIComponent(q), `&mode=${mode}&limit=${limit}`);
+  assert.equal(served.status, 200, served.text);
+  assert.deepEqual(served.json.results, cli.body.results, `"${q}" ${mode}: the server's postings and the CLI's SQL agree`);
+  return cli.body.results.map((h: { control_id: string }) => h.control_id);
+}
+
+describe('compounds against the controls\' vocabulary', () => {
+  it('looks at lexemes of letters that end in a particle, with a head of two letters or more', () => {
+    assert.deepEqual(compoundCandidates(['logon', 'backup', 'login', 'account', 'up', 'on', 'sign-on', 'x1up', 'shutdown']), [
+      { compound: 'logon', particle: 'on', head: 'log' },
+      { compound: 'backup', particle: 'up', head: 'back' },
+      { compound: 'login', particle: 'in', head: 'log' },
+      { compound: 'shutdown', particle: 'down', head: 'shut' },
+    ]);
+    assert.equal(joinKnownCompounds('Users log on, then Log-on again; a log only', [{ compound: 'logon', head: 'log', particle: 'on' }]), 'Users logon, then Logon again; a log only');
+  });
+
+  it('a control that writes a compound split holds the word: "logon" finds AC-8 ("before users log on") after AC-7 ("Unsuccessful Logon Attempts")', async () => {
+    // AC-7 writes logon, AC-8 "log on": the one word finds both, and so does the pair.
+    assert.deepEqual(await sameThroughBoth('logon', 'keyword'), ['AC-7', 'AC-8']);
+    assert.deepEqual((await sameThroughBoth('log on', 'keyword')).slice(0, 2), ['AC-7', 'AC-8']);
+    // AC-2.5 writes both "logout" and "log out": once, not twice, for each.
+    assert.deepEqual((await sameThroughBoth('log out', 'keyword')).slice(0, 1), ['AC-2.5']);
+    // With a filter, the split form counts only where the filter admits the control.
+    const filtered = await nfrJson(['search', 'logon', '--mode', 'keyword', '--family', 'AU', '--json'], env);
+    assert.equal(filtered.code, 0, filtered.stderr);
+    assert.deepEqual(filtered.body.results, []);
+  });
+
+  it('a pair the controls write as one word means that word alone: "log on" asks for logon, not for audit logs', async () => {
+    const ids = await sameThroughBoth('a warning banner shown before users log on', 'keyword');
+    assert.deepEqual(ids.slice(0, 3), ['AC-7', 'AU-5.1', 'AC-8'], ids.join(', '));
+    assert.ok(!ids.includes('AU-2'), `AU-2 (event logging) is no answer: ${ids.join(', ')}`);
+    const hybrid = await sameThroughBoth('a warning banner shown before users log on', 'hybrid');
+    assert.ok(hybrid.slice(0, 5).includes('AC-8'), hybrid.join(', '));
+  });
+
+  it('a query word no control uses that is a word of theirs and a particle asks for that word: "logins" as "log"', async () => {
+    const log = await sameThroughBoth('log', 'keyword');
+    assert.ok(log.length >= 5, log.join(', '));
+    assert.deepEqual(await sameThroughBoth('logins', 'keyword'), log);
+    // A compound the controls use is kept whole: "backups" is not "back".
+    assert.deepEqual((await sameThroughBoth('backups', 'keyword')).slice(0, 1), ['CP-9']);
   });
 });
 

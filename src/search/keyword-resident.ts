@@ -17,6 +17,7 @@ import { ResidentDoesNotFit, type ResidentBudget } from '../index/resident-budge
 import type { SearchFilter } from '../index/types.js';
 import { inSnapshot } from '../postgres/connection.js';
 import { TopK } from '../index/top-k.js';
+import type { CompoundPosting } from './compounds.js';
 import { B, K1, TITLE_BOOST, type KeywordHit } from './keyword.js';
 
 /**
@@ -186,15 +187,21 @@ export class ResidentKeywordIndex {
     return new ResidentKeywordIndex(table as unknown as AttributeTable, lengths, lexemes, start, docs, tfTitle);
   }
 
-  /** BM25 of keyword.ts: N over the controls the filter admits, average length over the matches. */
-  search(lexemes: readonly string[], filter: SearchFilter | undefined, limit: number): KeywordHit[] {
+  /**
+   * BM25 of keyword.ts: N over the controls the filter admits, average length over the matches.
+   * `compounds` (compounds.ts) add to their lexeme's postings as keyword.ts adds them.
+   */
+  search(lexemes: readonly string[], filter: SearchFilter | undefined, limit: number, compounds: readonly CompoundPosting[] = []): KeywordHit[] {
+    const wanted = new Set(lexemes);
+    const extra = this.#compoundRows(compounds.filter((c) => wanted.has(c.lexeme)));
     const terms: { docs: Int32Array; tfTitle: Uint16Array }[] = [];
-    for (const l of new Set(lexemes)) {
+    for (const l of wanted) {
       const k = this.lexemes.get(l);
-      if (k === undefined) continue;
-      const from = this.start[k] as number;
-      const to = this.start[k + 1] as number;
-      terms.push({ docs: this.docs.subarray(from, to), tfTitle: this.tfTitle.subarray(from, to) });
+      const from = k === undefined ? 0 : (this.start[k] as number);
+      const to = k === undefined ? 0 : (this.start[k + 1] as number);
+      const more = extra.get(l);
+      if (more) terms.push(merged(this.docs.subarray(from, to), this.tfTitle.subarray(from, to), more));
+      else if (k !== undefined) terms.push({ docs: this.docs.subarray(from, to), tfTitle: this.tfTitle.subarray(from, to) });
     }
     if (terms.length === 0) return [];
     const size = this.table.size;
@@ -273,6 +280,43 @@ export class ResidentKeywordIndex {
       }
     }
   }
+
+  /** The compounds' rows by lexeme (a pass over the ids: compounds are few, and rare in queries). */
+  #compoundRows(compounds: readonly CompoundPosting[]): Map<string, Map<number, { tf: number; title: boolean }>> {
+    const out = new Map<string, Map<number, { tf: number; title: boolean }>>();
+    if (compounds.length === 0) return out;
+    const byId = new Map<string, CompoundPosting[]>();
+    for (const c of compounds) byId.set(c.control_id, [...(byId.get(c.control_id) ?? []), c]);
+    for (let row = 0; row < this.table.size; row++) {
+      for (const c of byId.get(this.table.controlId(row)) ?? []) {
+        let rows = out.get(c.lexeme);
+        if (!rows) out.set(c.lexeme, (rows = new Map()));
+        const had = rows.get(row);
+        rows.set(row, { tf: (had?.tf ?? 0) + c.tf, title: (had?.title ?? false) || c.title });
+      }
+    }
+    return out;
+  }
+}
+
+/** A lexeme's postings with compound occurrences added: tf summed, title when either is; rows in order. */
+function merged(docs: Int32Array, tfTitle: Uint16Array, more: ReadonlyMap<number, { tf: number; title: boolean }>): { docs: Int32Array; tfTitle: Uint16Array } {
+  const add = new Map(more);
+  const outDocs: number[] = [];
+  const outTf: number[] = [];
+  for (let j = 0; j < docs.length; j++) {
+    const doc = docs[j] as number;
+    const packed = tfTitle[j] as number;
+    const x = add.get(doc);
+    add.delete(doc);
+    outDocs.push(doc);
+    outTf.push(x ? Math.min((packed >> 1) + x.tf, 32767) * 2 + ((packed & 1) !== 0 || x.title ? 1 : 0) : packed);
+  }
+  for (const [doc, x] of add) {
+    outDocs.push(doc);
+    outTf.push(Math.min(x.tf, 32767) * 2 + (x.title ? 1 : 0));
+  }
+  return { docs: Int32Array.from(outDocs), tfTitle: Uint16Array.from(outTf) };
 }
 
 const EMPTY_CHUNK = { lex: new Int32Array(0), tft: new Uint16Array(0) };

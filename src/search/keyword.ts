@@ -16,6 +16,7 @@
  */
 import type pg from 'pg';
 import type { SearchFilter } from '../index/types.js';
+import type { CompoundPosting } from './compounds.js';
 
 export const K1 = 1.2;
 export const B = 0.75;
@@ -102,21 +103,27 @@ export interface KeywordHit extends ControlRow {
 /**
  * The `limit` best keyword matches for the query's `lexemes` (stemmed by the `english`
  * configuration: keyword-resident.ts queryLexemes) among current controls passing `filter`, best first.
+ * `compounds` are compounds controls write split (compounds.ts): each counts as that many
+ * occurrences of the lexeme in the control's vector, in the title when it is there.
  */
-export async function keywordSearch(client: pg.ClientBase, lexemes: readonly string[], filter: SearchFilter | undefined, limit: number): Promise<KeywordHit[]> {
-  const f = filterSql(filter, 3);
+export async function keywordSearch(client: pg.ClientBase, lexemes: readonly string[], filter: SearchFilter | undefined, limit: number, compounds: readonly CompoundPosting[] = []): Promise<KeywordHit[]> {
+  const f = filterSql(filter, 7);
   const r = await client.query<KeywordHit>(
     `with q as (
        select distinct lexeme from unnest($1::text[]) as lexeme
      ), tsq as (
        -- The lexemes are stemmed already: 'simple' takes them as they are.
        select to_tsquery('simple', coalesce(string_agg(quote_literal(lexeme), ' | '), '')) as query from q
+     ), extra as (
+       select e.control_id, e.lexeme, e.tf::float8 as tf, e.title
+         from unnest($3::text[], $4::text[], $5::int[], $6::boolean[]) as e(control_id, lexeme, tf, title)
+        where e.lexeme in (select lexeme from q)
      ), matched as materialized (
        -- Enriched controls: feature preparation's vector of the current text, through its GIN index.
        select v.control_id, p.search_vector as sv
          from ai_controls_feature_prep p
          join src_controls_ver_control v on v.control_id = p.control_id and v.text_hash = p.text_hash and v.tx_to is null
-        where p.search_vector @@ (select query from tsq) and ${f.sql}
+        where (p.search_vector @@ (select query from tsq) or p.control_id in (select control_id from extra)) and ${f.sql}
        union all
        -- Controls not enriched yet: the same vector, computed.
        select v.control_id, x.sv
@@ -124,17 +131,23 @@ export async function keywordSearch(client: pg.ClientBase, lexemes: readonly str
          cross join lateral (select setweight(to_tsvector('english', v.title), 'A') || setweight(to_tsvector('english', coalesce(v.description, '')), 'B') as sv) x
         where v.tx_to is null and ${f.sql}
           and not exists (select 1 from ai_controls_feature_prep p where p.control_id = v.control_id and p.text_hash = v.text_hash)
-          and x.sv @@ (select query from tsq)
+          and (x.sv @@ (select query from tsq) or v.control_id in (select control_id from extra))
      ), stats as (
        -- N over every current control the filter admits; the average length over the matches
        -- (reading every vector for it would cost more than the search).
        select (select count(*) from src_controls_ver_control v where v.tx_to is null and ${f.sql})::float8 as n,
               greatest((select avg(length(sv)) from matched), 1)::float8 as avgdl
-     ), terms as (
+     ), occurrences as (
        select m.control_id, length(m.sv)::float8 as dl, u.lexeme,
               coalesce(array_length(u.positions, 1), 1)::float8 as tf, 'A' = any(u.weights) as in_title
          from matched m cross join lateral unnest(m.sv) as u
         where u.lexeme in (select lexeme from q)
+       union all
+       select m.control_id, length(m.sv)::float8, e.lexeme, e.tf, e.title
+         from matched m join extra e using (control_id)
+     ), terms as (
+       select control_id, dl, lexeme, sum(tf) as tf, bool_or(in_title) as in_title
+         from occurrences group by control_id, dl, lexeme
      ), df as (
        select lexeme, count(*)::float8 as df from terms group by lexeme
      ), scored as (
@@ -150,7 +163,7 @@ export async function keywordSearch(client: pg.ClientBase, lexemes: readonly str
      select ${ROW_COLUMNS}, s.score
        from scored s join src_controls_ver_control v on v.control_id = s.control_id and v.tx_to is null
       order by s.score desc, v.control_id`,
-    [[...lexemes], K1, ...f.params],
+    [[...lexemes], K1, compounds.map((c) => c.control_id), compounds.map((c) => c.lexeme), compounds.map((c) => c.tf), compounds.map((c) => c.title), ...f.params],
   );
   return r.rows.map((row) => ({ ...row, score: Number(row.score) }));
 }
