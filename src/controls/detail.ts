@@ -5,27 +5,14 @@
  */
 import type pg from 'pg';
 import { NfrError } from '../errors.js';
+import type { z } from 'zod';
+import type { controlDetailSchema } from './shapes.js';
 
 /** Control ids as ingestion accepts them (letters, digits and `. _ : / -`). */
 const CONTROL_ID = /^[A-Za-z0-9._:/-]{1,128}$/;
 
-export interface ControlDetail {
-  readonly control_id: string;
-  readonly as_of: string;
-  readonly attributes: Record<string, unknown>;
-  readonly owning_function: { readonly id: string; readonly name: string | null } | null;
-  readonly owning_location: { readonly id: string; readonly name: string | null } | null;
-  readonly related_functions: readonly { readonly id: string; readonly name: string | null }[];
-  readonly related_locations: readonly { readonly id: string; readonly name: string | null }[];
-  readonly risk_themes: readonly { readonly id: string; readonly name: string | null; readonly status: string | null }[];
-  readonly enrichment: {
-    readonly summary: string;
-    readonly keywords: readonly string[];
-    readonly model: string;
-    readonly taxonomy_mapping: readonly { readonly risk_theme_id: string; readonly name: string | null; readonly score: number; readonly rank: number }[];
-  } | null;
-  readonly history: readonly { readonly version_id: number; readonly title: string; readonly status: string | null; readonly upload_id: string | null; readonly tx_from: string; readonly tx_to: string | null }[];
-}
+/** Defined once, in controls/shapes.ts (the API's response schema is generated from it). */
+export type ControlDetail = z.infer<typeof controlDetailSchema>;
 
 /** `date` columns: pg reads them as local midnight, shown as the calendar day they hold. */
 const DATE_COLUMNS = new Set(['effective_date', 'review_date']);

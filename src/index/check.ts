@@ -13,39 +13,19 @@ import { connect, inSnapshot, resolveTarget } from '../postgres/connection.js';
 import { prepareSchema } from '../postgres/migrate.js';
 import { openIndex } from './open-index.js';
 import { currentControls, pgSignature } from './pg-source.js';
-import type { IndexDescription, IndexModel, VectorIndex } from './types.js';
+import type { IndexDescription, VectorIndex } from './types.js';
+import type { z } from 'zod';
+import type { checkListSchema, indexCheckSchema, staleListSchema } from './shapes.js';
 
 /** At most this many ids of each kind are listed; the counts are always exact. */
 export const CHECK_SAMPLE = 100;
 
-export interface CheckList {
-  count: number;
-  readonly ids: string[];
-}
+export type CheckList = z.infer<typeof checkListSchema>;
 
-export interface StaleList {
-  count: number;
-  readonly ids: { control_id: string; reason: 'text' | 'payload' }[];
-}
+export type StaleList = z.infer<typeof staleListSchema>;
 
-export interface CheckResult {
-  readonly ok: boolean;
-  readonly backend: VectorIndex['kind'];
-  readonly location: string;
-  readonly index_exists: boolean;
-  readonly index_model: IndexModel | null;
-  readonly embedder_model: { model: string; dimension: number | null; distance: string };
-  /** Why the index cannot be used with this embedder, or null. */
-  readonly model_mismatch: string | null;
-  readonly controls: number;
-  readonly points: number;
-  /** The index was synced with exactly the current PostgreSQL data (same signature). */
-  readonly up_to_date_signature: boolean;
-  readonly missing: CheckList;
-  readonly stale: StaleList;
-  readonly orphan: CheckList;
-  readonly duration_ms: number;
-}
+/** Defined once, in index/shapes.ts (the API's response schema is generated from it). */
+export type CheckResult = z.infer<typeof indexCheckSchema>;
 
 export interface CheckOptions {
   readonly embedder?: Embedder;

@@ -22,10 +22,12 @@ import type pg from 'pg';
 import { hostname } from 'node:os';
 import { diskFull, NfrError } from '../errors.js';
 import { ensureDir } from '../util/fs.js';
+import type { z } from 'zod';
+import type { uploadListSchema, uploadRecordSchema } from './shapes.js';
 
 export type UploadId = string & { readonly __brand: 'UploadId' };
-export type UploadKind = 'controls' | 'context';
-export type UploadStatus = 'pending' | 'running' | 'completed' | 'failed';
+export type UploadKind = UploadRecord['kind'];
+export type UploadStatus = UploadRecord['status'];
 
 /**
  * `UPL-YYYY-NNNN`: a year and a number of four to nine digits (more than four once a year has
@@ -250,28 +252,14 @@ export async function markUploadFailed(client: pg.ClientBase, uploadId: UploadId
   );
 }
 
-export interface UploadRecord {
-  readonly upload_id: string;
-  readonly kind: UploadKind;
-  readonly original_filename: string | null;
-  readonly size_bytes: number | null;
-  readonly status: UploadStatus;
-  readonly rows_inserted: number;
-  readonly rows_updated: number;
-  readonly rows_unchanged: number;
-  readonly rows_closed: number;
-  readonly rows_rejected: number;
-  readonly error_count: number;
-  readonly created_at: string;
-  readonly started_at: string | null;
-  readonly finished_at: string | null;
-}
+/** Defined once, in ingest/shapes.ts (the API's response schema is generated from it). */
+export type UploadRecord = z.infer<typeof uploadRecordSchema>;
 
 /**
  * Upload batches, newest first, a page at a time, from the control database: the whole history,
  * whatever was restored since (an upload's versions may be gone from the live database).
  */
-export async function listUploads(client: pg.ClientBase, page: { limit: number; offset: number }): Promise<{ uploads: UploadRecord[]; total: number; limit: number; offset: number }> {
+export async function listUploads(client: pg.ClientBase, page: { limit: number; offset: number }): Promise<z.infer<typeof uploadListSchema>> {
   const rows = await client.query<UploadRecord & { size_bytes: string | null; total: string; created_at: Date; started_at: Date | null; finished_at: Date | null }>(
     `select upload_id, kind, original_filename, size_bytes::text, status, rows_inserted, rows_updated, rows_unchanged,
             rows_closed, rows_rejected, jsonb_array_length(errors) as error_count, created_at, started_at, finished_at,

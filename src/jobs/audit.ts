@@ -69,6 +69,13 @@ export const auditEntrySchema = z.object({
 
 export type AuditEntry = z.infer<typeof auditEntrySchema>;
 
+/** A page of the trail, newest first (`GET /api/v2/audit`; its response schema is generated from this). */
+export const auditPageSchema = z.object({
+  entries: z.array(auditEntrySchema),
+  next_cursor: z.string().nullable().meta({ description: 'pass as cursor for the next (older) page; null on the last' }),
+});
+export type AuditPage = z.infer<typeof auditPageSchema>;
+
 type Queryable = Pick<pg.ClientBase, 'query'> | Pick<pg.Pool, 'query'>;
 
 /** The CLI's actor: `cli` and the OS user running it. */
@@ -151,7 +158,7 @@ interface AuditRow extends Omit<AuditEntry, 'at' | 'finished_at'> {
  * The trail, newest first: entries since `since` (ISO 8601), at most `limit`, after `cursor` (the
  * `next_cursor` of the page before). Answers `next_cursor` null on the last page.
  */
-export async function listAudit(db: Queryable, query: AuditQuery = {}): Promise<{ entries: AuditEntry[]; next_cursor: string | null }> {
+export async function listAudit(db: Queryable, query: AuditQuery = {}): Promise<AuditPage> {
   const limit = query.limit ?? DEFAULT_LIMIT;
   const r = await db.query<AuditRow>(
     `select audit_id::text, at, finished_at, actor_kind, actor_name, actor_role, action, target, params, client_ip, host, request_id, status, error_code, job_id::text

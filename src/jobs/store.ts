@@ -52,32 +52,48 @@ const jobErrorSchema = z.object({
  */
 export type JobCounts = Readonly<Record<string, number>>;
 
-export interface Job {
-  readonly job_id: string;
-  readonly kind: JobKind;
-  readonly status: JobStatus;
-  readonly progress_percent: number;
-  readonly current_step: string | null;
-  readonly created_at: string;
-  readonly started_at: string | null;
-  readonly finished_at: string | null;
-  readonly updated_at: string;
-  readonly params: Record<string, unknown>;
-  readonly result: unknown;
-  readonly error: { readonly code: string; readonly message: string } | null;
+const timestamp = () => z.string().meta({ format: 'date-time' });
+
+/**
+ * A job's record, defined once: Job is inferred from it, and the API's job schema (server/schemas.ts)
+ * is generated from it with what the view adds.
+ */
+export const jobRecordSchema = z.object({
+  job_id: z.string().meta({ format: 'uuid' }),
+  kind: z.enum(JOB_KINDS),
+  status: z.enum(JOB_STATUSES),
+  progress_percent: z.number().min(0).max(100),
+  current_step: z.string().nullable(),
+  created_at: timestamp(),
+  started_at: timestamp().nullable(),
+  finished_at: timestamp().nullable(),
+  updated_at: timestamp(),
+  params: z.record(z.string(), z.unknown()),
+  result: z.unknown().meta({ description: 'what the work returned (a manifest summary, a restore report, ingestion counts), null until completed' }),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
   /** null until the job knows any. */
-  readonly counts: Record<string, number> | null;
+  counts: z
+    .record(z.string(), z.number())
+    .nullable()
+    .meta({ description: 'rows_read, rows_valid, rows_rejected, inserted, updated, unchanged, closed; tables_done, tables_total, bytes' }),
   /** The input's problems (at most MAX_JOB_ERRORS); a failure without row details is one entry. */
-  readonly errors: readonly JobError[];
+  errors: z.array(jobErrorSchema).readonly(),
   /** The server that runs (or ran) the job, `host:pid`, and its id; null while pending. */
-  readonly server: string | null;
-  readonly server_id: string | null;
+  server: z.string().nullable().meta({ description: 'the server that runs (or ran) the job, host:pid; null while it is queued' }),
+  server_id: z.string().nullable().meta({ format: 'uuid' }),
   /** The running job's last heartbeat. */
-  readonly heartbeat_at: string | null;
+  heartbeat_at: timestamp().nullable().meta({ description: "the running job's last heartbeat; a job three heartbeats stale is failed by a live server" }),
   /** When someone asked to cancel the job (it stops at its next safe point), and who. */
-  readonly cancel_requested_at: string | null;
-  readonly cancelled_by: string | null;
-}
+  cancel_requested_at: timestamp().nullable().meta({ description: 'when someone asked to cancel the job' }),
+  cancelled_by: z.string().nullable().meta({ description: 'who asked to cancel the job (a token role, or `cli` and the OS user)' }),
+});
+export type Job = Readonly<z.infer<typeof jobRecordSchema>>;
+
+/** A job as the API shows it: the record plus the original system's names for progress and step. */
+export const jobViewSchema = jobRecordSchema.extend({
+  progress: z.number().meta({ description: "the original system's name for progress_percent" }),
+  step: z.string().nullable().meta({ description: 'the phase the job is in (dumping, restoring, waiting for the lock held by …)' }),
+});
 
 /** Problems kept in a job record; `counts.error_count` has the total when the job knows it. */
 export const MAX_JOB_ERRORS = 100;

@@ -20,6 +20,8 @@ import { connect } from '../postgres/connection.js';
 import type { Context, RecoveryReport } from '../runtime/context.js';
 import { recoverNow } from '../runtime/operation.js';
 import { recoverLeftovers, snapshotLeftovers } from '../snapshot/recover.js';
+import type { z } from 'zod';
+import type { recoverResultSchema } from './shapes.js';
 
 export interface RecoveryStep {
   readonly name: string;
@@ -98,12 +100,8 @@ export function describeRecovery(r: RecoveryReport): string {
   return repaired.join('; ');
 }
 
-export interface RecoverResult extends RecoveryReport {
-  /** Whether anything was repaired. */
-  readonly repaired: boolean;
-  /** The same, for people. */
-  readonly summary: string;
-}
+/** Defined once, in pipeline/shapes.ts (the API's response schema is generated from it). */
+export type RecoverResult = z.infer<typeof recoverResultSchema>;
 
 /** `nfr snapshot recover` and its API route: recovery now, waiting for the lock as configured. */
 export async function recoverOnDemand(ctx: Context): Promise<RecoverResult> {

@@ -17,6 +17,8 @@ import type pg from 'pg';
 import type { Config } from '../config.js';
 import { resolveTarget, withDatabase, type PgTarget } from '../postgres/connection.js';
 import { ensureDir } from '../util/fs.js';
+import type { z } from 'zod';
+import type { recoveryReportSchema } from './shapes.js';
 
 export interface SnapshotStore {
   readonly root: string;
@@ -27,19 +29,8 @@ export interface SnapshotStore {
 }
 
 /** What recovery repaired before an operation started (nothing, usually). */
-export interface RecoveryReport {
-  readonly removed_temp_dirs: string[];
-  readonly dropped_databases: string[];
-  readonly reopened_database: boolean;
-  /** Qdrant collections an unfinished full restore had created, now deleted. */
-  readonly dropped_collections: string[];
-  /** A full restore killed after its database swap: its Qdrant alias switch was completed. */
-  readonly completed_index_switch: boolean;
-  /** Part files of uploads a killed server was receiving. */
-  readonly removed_upload_parts: string[];
-  /** Uploads a killed ingestion left `running`, now `failed`. */
-  readonly failed_uploads: string[];
-}
+/** Defined once, in runtime/shapes.ts (the API's response schema is generated from it). */
+export type RecoveryReport = z.infer<typeof recoveryReportSchema>;
 
 /**
  * Repairs what killed operations left; called with the operation lock held (so nothing it finds

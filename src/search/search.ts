@@ -39,6 +39,8 @@ import { resolveTarget, withClient } from '../postgres/connection.js';
 import { currentRows, idMatches, idTokens, keywordSearch, type KeywordHit } from './keyword.js';
 import { joinKnownCompounds, queryCompounds, type CompoundPosting } from './compounds.js';
 import { queryLexemes, type ResidentKeywordIndex } from './keyword-resident.js';
+import type { z } from 'zod';
+import type { controlHitSchema, searchResultSchema } from './shapes.js';
 
 export const SEARCH_MODES = ['hybrid', 'keyword', 'semantic', 'id'] as const;
 export type SearchMode = (typeof SEARCH_MODES)[number];
@@ -70,36 +72,10 @@ export interface SearchDeps {
   readonly keywords?: () => Promise<ResidentKeywordIndex>;
 }
 
-export interface ControlHit {
-  readonly control_id: string;
-  readonly title: string;
-  readonly status: string | null;
-  /** hybrid: the fused score; keyword: BM25; semantic: similarity (Euclid: distance); id: 1. */
-  readonly score: number;
-  readonly family_id: string | null;
-  readonly key_control: boolean | null;
-  readonly owning_function_id: string | null;
-  readonly owning_location_id: string | null;
-  readonly risk_theme_ids: readonly string[];
-  /** Why it is here: an id match, and its rank (1-based) in each ranking that found it. */
-  readonly match: { readonly id: boolean; readonly keyword_rank: number | null; readonly semantic_rank: number | null };
-}
+export type ControlHit = z.infer<typeof controlHitSchema>;
 
-export interface SearchResult {
-  readonly query: string;
-  readonly mode: SearchMode;
-  readonly filter: SearchFilter;
-  readonly limit: number;
-  readonly offset: number;
-  readonly results: ControlHit[];
-  /** Pass as `cursor` for the next page; null on the last one. */
-  readonly next_cursor: string | null;
-  readonly backend: VectorIndex['kind'] | null;
-  readonly location: string | null;
-  readonly model: IndexModel | null;
-  readonly index_points: number | null;
-  readonly warnings: string[];
-}
+/** Defined once, in search/shapes.ts (the API's response schema is generated from it). */
+export type SearchResult = z.infer<typeof searchResultSchema>;
 
 function fingerprint(q: string, mode: SearchMode, filter: SearchFilter): string {
   const canonical = JSON.stringify([q, mode, Object.entries(filter).filter(([, v]) => v !== undefined).sort(([a], [b]) => a.localeCompare(b))]);

@@ -11,6 +11,8 @@ import type { SnapshotStore } from '../runtime/context.js';
 import { readAllWarmCopies } from './warm-copies.js';
 import { offsiteRepository, type OffsiteRepository } from './offsite/repository.js';
 import type { Config } from '../config.js';
+import type { z } from 'zod';
+import type { snapshotListSchema } from './shapes.js';
 
 export interface CatalogEntry {
   readonly id: SnapshotId;
@@ -60,7 +62,7 @@ export interface CatalogPlaces {
 export async function catalogSummaries(
   store: SnapshotStore,
   config: Config,
-): Promise<{ snapshots: (SnapshotSummary & { location: 'local' | 'offsite' | 'both' })[]; damaged: { id: string; problem: string | null }[]; offsite: CatalogPlaces }> {
+): Promise<z.infer<typeof snapshotListSchema>> {
   const repo: OffsiteRepository = offsiteRepository(config);
   const [entries, warm, remote] = await Promise.all([
     listCatalog(store),

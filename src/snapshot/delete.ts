@@ -13,12 +13,11 @@ import { offsiteRepository } from './offsite/repository.js';
 import { pathExists } from '../util/fs.js';
 import type pg from 'pg';
 import { forgetVerification } from './verifications.js';
+import type { z } from 'zod';
+import type { deleteResultSchema } from './shapes.js';
 
-export interface DeleteResult {
-  readonly id: string;
-  readonly name: string;
-  readonly freed_bytes: number;
-}
+/** Defined once, in snapshot/shapes.ts (the API's response schema is generated from it). */
+export type DeleteResult = z.infer<typeof deleteResultSchema>;
 
 /**
  * Deletes a snapshot everywhere: its warm copy, its offsite copy and its local directory. Runs

@@ -16,20 +16,15 @@ import { readEvents, readLastRestore } from './state.js';
 import { readWarmRegistry } from './warm-copies.js';
 import { readVerifications } from './verifications.js';
 import type { Context } from '../runtime/context.js';
+import type { z } from 'zod';
+import type { healthCheckSchema, healthReportSchema } from './shapes.js';
 
-export type HealthLevel = 'healthy' | 'warning' | 'unhealthy';
+export type HealthLevel = HealthReport['status'];
 
-export interface HealthCheck {
-  readonly name: 'latest_snapshot' | 'verification' | 'failures' | 'disk' | 'warm_copies' | 'pre_restore_backup' | 'staging_databases' | 'database' | 'offsite';
-  readonly status: HealthLevel;
-  readonly message: string;
-  readonly value: unknown;
-}
+export type HealthCheck = z.infer<typeof healthCheckSchema>;
 
-export interface HealthReport {
-  readonly status: HealthLevel;
-  readonly checks: HealthCheck[];
-}
+/** Defined once, in snapshot/shapes.ts (the API's response schema is generated from it). */
+export type HealthReport = z.infer<typeof healthReportSchema>;
 
 const DISK_WARN = 0.8;
 const DISK_FAIL = 0.95;

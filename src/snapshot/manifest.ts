@@ -9,6 +9,7 @@ import { NfrError } from '../errors.js';
 import { INDEX_BACKENDS } from '../index/snapshot.js';
 import { atomicWriteFile } from '../util/fs.js';
 import { MANIFEST_FILE } from './store.js';
+import type { snapshotSummarySchema } from './shapes.js';
 
 export const MANIFEST_FORMAT = 'nfr-snapshot/1';
 
@@ -140,7 +141,7 @@ export interface WarmSummary {
 }
 
 /** The catalog view of a manifest: what `list` shows; `warm` is its warm copy, if any. */
-export function summarize(m: Manifest, warm?: WarmSummary | undefined) {
+export function summarize(m: Manifest, warm?: WarmSummary | undefined): SnapshotSummary {
   return {
     id: m.id,
     name: m.name,
@@ -161,4 +162,5 @@ export function summarize(m: Manifest, warm?: WarmSummary | undefined) {
   };
 }
 
-export type SnapshotSummary = ReturnType<typeof summarize>;
+/** Defined once, in snapshot/shapes.ts (the API's response schema is generated from it). */
+export type SnapshotSummary = z.infer<typeof snapshotSummarySchema>;

@@ -9,32 +9,13 @@ import type { SnapshotId } from './ids.js';
 import { readLastRestore } from './state.js';
 import type { Context } from '../runtime/context.js';
 import { loadSnapshot } from './verify.js';
+import type { z } from 'zod';
+import type { restorePlanSchema } from './shapes.js';
 
-export type SchemaRelation = 'same' | 'older' | 'newer';
+export type SchemaRelation = RestorePlan['schema']['relation'];
 
-export interface RestorePlan {
-  readonly snapshot_id: string;
-  readonly name: string;
-  readonly kind: string;
-  readonly pipeline_stage: string | null;
-  readonly contains: { readonly postgres: boolean; readonly vector_index: boolean; readonly ingested_files: boolean };
-  readonly schema: {
-    readonly snapshot: string | null;
-    readonly code: string;
-    /** `older`: the snapshot's schema is one this code knows, behind its head; `newer`: unknown to this code. */
-    readonly relation: SchemaRelation;
-    readonly force_required: boolean;
-    readonly restorable: boolean;
-    readonly explanation: string;
-  };
-  /** A database-only snapshot leaves the index as it is; `resync` brings it in line after the swap. */
-  readonly resync_offered: boolean;
-  /** The restore replaces what `undo` would bring back today (the database kept by the last restore). */
-  readonly replaces_undo: boolean;
-  readonly rows: number;
-  readonly tables: number;
-  readonly total_bytes: number;
-}
+/** Defined once, in snapshot/shapes.ts (the API's response schema is generated from it). */
+export type RestorePlan = z.infer<typeof restorePlanSchema>;
 
 /**
  * How a snapshot's schema version stands to the code's: `same`; `older` (a migration this code

@@ -15,6 +15,8 @@ import { withOperation } from '../runtime/operation.js';
 import { recordEvent } from './state.js';
 import { failedVerifications } from './verifications.js';
 import type { Context } from '../runtime/context.js';
+import type { z } from 'zod';
+import type { pruneResultSchema, retentionDecisionSchema } from './shapes.js';
 
 export interface RetentionPolicy {
   readonly daily: number;
@@ -24,18 +26,9 @@ export interface RetentionPolicy {
 }
 
 /** Why a snapshot is kept; `unconfirmed`: the policy came to delete it only after the question was asked. */
-export type KeepReason = 'daily' | 'weekly' | 'monthly' | 'pinned' | 'pre-deployment' | 'unconfirmed';
+export type KeepReason = RetentionDecision['reasons'][number];
 
-export interface RetentionDecision {
-  readonly id: string;
-  readonly name: string;
-  readonly created_at: string;
-  readonly keep: boolean;
-  readonly reasons: KeepReason[];
-  readonly bytes: number;
-  /** Its last verification failed: it fills no retention slot. */
-  readonly verification_failed: boolean;
-}
+export type RetentionDecision = z.infer<typeof retentionDecisionSchema>;
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -83,12 +76,8 @@ export function planRetention(snapshots: readonly Manifest[], policy: RetentionP
   });
 }
 
-export interface PruneResult {
-  readonly dry_run: boolean;
-  readonly deleted: RetentionDecision[];
-  readonly kept: RetentionDecision[];
-  readonly freed_bytes: number;
-}
+/** Defined once, in snapshot/shapes.ts (the API's response schema is generated from it). */
+export type PruneResult = z.infer<typeof pruneResultSchema>;
 
 /** Applies the retention policy (or only reports it with dryRun). Runs under the operation lock. */
 export interface PruneOptions {

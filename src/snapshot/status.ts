@@ -6,39 +6,19 @@
 import { readdir, statfs } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { completedSnapshots } from './catalog.js';
-import { lockState, type LockHolder } from '../runtime/lock.js';
+import { lockState } from '../runtime/lock.js';
 import type { Context } from '../runtime/context.js';
 import { connect } from '../postgres/connection.js';
-import { readEvents, readLastRestore, type LastRestore, type OperationEvent } from './state.js';
+import { readEvents, readLastRestore, type LastRestore } from './state.js';
 import { snapshotLeftovers } from './recover.js';
 import { needsBackup } from './pre-restore-backup.js';
-import { readWarmRegistry, type WarmCopy } from './warm-copies.js';
+import { readWarmRegistry } from './warm-copies.js';
 import { processAlive } from '../util/process.js';
+import type { z } from 'zod';
+import type { snapshotStatusSchema } from './shapes.js';
 
-export interface SnapshotStatus {
-  readonly database: string;
-  readonly backup_path: string;
-  readonly lock: { readonly held: boolean; readonly holder: LockHolder | null; readonly holder_alive: boolean | null; readonly stale_lock_file: LockHolder | null };
-  readonly in_progress: string[];
-  readonly snapshots: { readonly count: number; readonly total_bytes: number; readonly latest: string | null };
-  readonly last_operation: OperationEvent | null;
-  /**
-   * undo_command is null when a later, failed restore already dropped what undo would bring back;
-   * no_undo_reason then says why and what is left (the pre-restore backup, if one was taken).
-   */
-  readonly last_restore: (LastRestore & { readonly undo_command: string | null; readonly no_undo_reason: string | null }) | null;
-  /**
-   * What a dead operation left, waiting for recovery (a running server repairs it within
-   * seconds; `nfr snapshot recover` now). Empty while an operation runs: its files are its own.
-   */
-  readonly leftovers: string[];
-  /** Free space of the backup volume; `full` when not even the lock file fits (operations fail with DISK_FULL). */
-  readonly backup_volume: { readonly free_bytes: number; readonly full: boolean };
-  /** Set when the last restore's pre-restore backup did not complete: what is kept instead. */
-  readonly backup_missing: string | null;
-  /** The warm copies of the live database's snapshots. */
-  readonly warm: WarmCopy[];
-}
+/** Defined once, in snapshot/shapes.ts (the API's response schema is generated from it). */
+export type SnapshotStatus = z.infer<typeof snapshotStatusSchema>;
 
 /** Below this, an operation cannot even write its lock file and state: the volume is full. */
 const FULL_BELOW_BYTES = 64 * 1024;

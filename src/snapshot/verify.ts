@@ -11,24 +11,13 @@ import type { SnapshotId } from './ids.js';
 import { readManifest, type Manifest } from './manifest.js';
 import { MANIFEST_FILE, snapshotDir } from './store.js';
 import { type SnapshotStore } from '../runtime/context.js';
+import type { z } from 'zod';
+import type { fileCheckSchema, verifyResultSchema } from './shapes.js';
 
-export interface VerifyResult {
-  readonly id: string;
-  readonly ok: boolean;
-  readonly problems: string[];
-  readonly files_checked: number;
-  readonly bytes_checked: number;
-  /** One entry per file the manifest lists, in manifest order: what was found. */
-  readonly files: readonly FileCheck[];
-  readonly deep?: { readonly tables_checked: number; readonly rows_checked: number } | undefined;
-}
+/** Defined once, in snapshot/shapes.ts (the API's response schema is generated from it). */
+export type VerifyResult = z.infer<typeof verifyResultSchema>;
 
-export interface FileCheck {
-  readonly path: string;
-  readonly size: number;
-  readonly ok: boolean;
-  readonly problem: string | null;
-}
+export type FileCheck = z.infer<typeof fileCheckSchema>;
 
 /** Reads a snapshot's manifest, NOT_FOUND if the snapshot does not exist. */
 export async function loadSnapshot(store: SnapshotStore, id: SnapshotId): Promise<{ dir: string; manifest: Manifest }> {

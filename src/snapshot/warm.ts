@@ -26,6 +26,8 @@ import { DUMP_DIR } from './store.js';
 import { type Context } from '../runtime/context.js';
 import { assertVerified, loadSnapshot } from './verify.js';
 import { coolLocked, dropTemplate, readWarmRegistry, updateWarmRegistry, usableWarmCopy, warmDatabaseName, type WarmCopy } from './warm-copies.js';
+import type { z } from 'zod';
+import type { coolResultSchema } from './shapes.js';
 
 export interface WarmOptions {
   readonly id: SnapshotId;
@@ -159,12 +161,8 @@ async function isPinned(ctx: Context, id: string): Promise<boolean> {
   }
 }
 
-export interface CoolResult {
-  readonly snapshot_id: string;
-  /** False when the snapshot was not warm. */
-  readonly cooled: boolean;
-  readonly freed_bytes: number;
-}
+/** Defined once, in snapshot/shapes.ts (the API's response schema is generated from it). */
+export type CoolResult = z.infer<typeof coolResultSchema>;
 
 /** Drops a snapshot's warm copy, under the operation lock. The snapshot itself stays. */
 export async function coolSnapshot(ctx: Context, id: SnapshotId): Promise<CoolResult> {

@@ -1,7 +1,8 @@
 /** Job routes: a client that reloads finds its job again with `GET /api/v2/jobs?status=running`. */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NfrError } from '../../errors.js';
-import { JOB_STATUSES, type Job, type JobKind, type JobStatus } from '../../jobs/store.js';
+import type { z } from 'zod';
+import { JOB_STATUSES, type Job, type JobKind, type JobStatus, type jobViewSchema } from '../../jobs/store.js';
 import type { TaskParams } from '../../pipeline/tasks.js';
 import type { ServerDeps } from '../app.js';
 import { ERROR_BODY, JOB } from '../schemas.js';
@@ -12,7 +13,7 @@ import { ERROR_BODY, JOB } from '../schemas.js';
  * by `kind` from the task parameter schemas (pipeline/tasks.ts). The console imports this type.
  */
 export type JobView = {
-  [K in JobKind]: Omit<Job, 'kind' | 'params'> & { readonly kind: K; readonly params: TaskParams<K>; readonly progress: number; readonly step: string | null };
+  [K in JobKind]: Readonly<Omit<z.infer<typeof jobViewSchema>, 'kind' | 'params'>> & { readonly kind: K; readonly params: TaskParams<K> };
 }[JobKind];
 
 export function jobView(job: Job): JobView {

@@ -3,23 +3,13 @@
  * counts per kind of change, and a page of ids (ordered by id, byte order, so that a cursor means
  * the same whichever way the page was computed).
  */
-import type { DiffChange, DiffEntity } from './entities.js';
+import type { DiffChange } from './entities.js';
+import type { z } from 'zod';
+import type { attributeChangeSchema, diffItemSchema } from '../shapes.js';
 
-export interface AttributeChange {
-  readonly name: string;
-  /** The value in the snapshot (what a restore brings back). */
-  readonly snapshot: unknown;
-  /** The value now in the target (live or the other snapshot). */
-  readonly to: unknown;
-}
+export type AttributeChange = z.infer<typeof attributeChangeSchema>;
 
-export interface DiffItem {
-  readonly entity: DiffEntity;
-  readonly change: DiffChange;
-  readonly id: string;
-  /** For `reverts`: every attribute that differs. */
-  readonly attributes?: AttributeChange[];
-}
+export type DiffItem = z.infer<typeof diffItemSchema>;
 
 export interface ChangeCounts {
   removes: number;

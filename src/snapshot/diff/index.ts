@@ -25,7 +25,7 @@ import { withOperation, type Operation, type ProgressListener } from '../../runt
 import { parseSnapshotId, type SnapshotId } from '../ids.js';
 import type { Manifest } from '../manifest.js';
 import { restoreArchive } from '../restore-archive.js';
-import { schemaRelation, type SchemaRelation } from '../restore-plan.js';
+import { schemaRelation } from '../restore-plan.js';
 import { DUMP_DIR } from '../store.js';
 import { loadSnapshot } from '../verify.js';
 import { usableWarmCopy } from '../warm-copies.js';
@@ -34,11 +34,13 @@ import { DIFF_CHANGES, DIFF_ENTITIES, type DiffChange, type DiffEntity, type Ent
 import { changesBetweenDatabases } from './from-databases.js';
 import { changesFromHistory } from './from-history.js';
 import { descendsFrom } from './history-mark.js';
+import type { z } from 'zod';
+import type { snapshotDiffSchema, tableDiffSchema } from '../shapes.js';
 
 export type { DiffItem, AttributeChange, ChangeCounts } from './changes.js';
 export { DIFF_CHANGES, DIFF_ENTITIES, type DiffChange, type DiffEntity } from './entities.js';
 
-export type DiffMethod = 'history' | 'warm' | 'scratch';
+export type DiffMethod = SnapshotDiff['method'];
 
 export interface DiffOptions {
   readonly id: SnapshotId;
@@ -53,39 +55,10 @@ export interface DiffOptions {
   readonly onProgress?: ProgressListener | undefined;
 }
 
-export interface TableDiff {
-  readonly schema: string;
-  readonly name: string;
-  /** Rows in the snapshot (null: the table is not in it). */
-  readonly snapshot_rows: number | null;
-  /** Rows in the target (null: not there). */
-  readonly to_rows: number | null;
-  /** snapshot_rows − to_rows: how a restore changes the table (negative: it shrinks). */
-  readonly difference: number;
-}
+export type TableDiff = z.infer<typeof tableDiffSchema>;
 
-export interface SnapshotDiff {
-  readonly snapshot_id: string;
-  readonly to: string;
-  readonly method: DiffMethod;
-  /** Why this method: the history check's outcome, or what the copy was made from. */
-  readonly method_reason: string;
-  readonly schema: {
-    readonly snapshot: string | null;
-    readonly to: string | null;
-    readonly code: string;
-    readonly relation: SchemaRelation;
-    /** Restoring the snapshot needs --force (its schema is behind the code's; it is migrated). */
-    readonly force_required: boolean;
-    readonly restorable: boolean;
-  };
-  readonly tables: TableDiff[];
-  readonly summary: Record<DiffEntity, ChangeCounts>;
-  readonly changes: DiffItem[];
-  /** Pass as `cursor` for the next page; null on the last one. */
-  readonly next_cursor: string | null;
-  readonly duration_ms: number;
-}
+/** Defined once, in snapshot/shapes.ts (the API's response schema is generated from it). */
+export type SnapshotDiff = z.infer<typeof snapshotDiffSchema>;
 
 export const DIFF_LIMIT_DEFAULT = 100;
 export const DIFF_LIMIT_MAX = 1000;
