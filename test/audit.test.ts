@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AUDITED_COMMANDS } from '../src/cli/audit-trail.js';
 import { AUDITED_PATHS } from '../src/cli/main.js';
 import { parseApiTokens, redact, resolveConfig } from '../src/config.js';
 import { nfr, nfrJson, testEnv, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { query } from './support/data.js';
+import { waitFor } from './support/wait.js';
 import { ADMIN, api, OPERATOR, pollJob, READER, serve, type Server } from './support/api.js';
 
 let cluster: TestCluster;
@@ -50,14 +50,14 @@ async function auditEntries(qs = ''): Promise<any[]> {
 }
 
 /** Waits (bounded) until the entry with `requestId` has ended. */
-async function endedEntry(requestId: string): Promise<any> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const entry = (await auditEntries('?limit=1000')).find((e) => e.request_id === requestId);
-    if (entry && entry.status !== 'started') return entry;
-    if (Date.now() > deadline) throw new Error(`audit entry of ${requestId} did not end: ${JSON.stringify(entry)}`);
-    await sleep(50);
-  }
+function endedEntry(requestId: string): Promise<any> {
+  return waitFor(
+    async () => {
+      const entry = (await auditEntries('?limit=1000')).find((e) => e.request_id === requestId);
+      return entry && entry.status !== 'started' ? entry : undefined;
+    },
+    { what: `the audit entry of ${requestId} to end` },
+  );
 }
 
 describe('API_TOKENS names', () => {

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { resolveConfig } from '../src/config.js';
 import { serverLogger } from '../src/server/log.js';
 import { testEnv } from './support/cli.js';
+import { waitFor } from './support/wait.js';
 import { TestCluster } from './support/cluster.js';
 import { ADMIN, api, API_TOKENS, OPERATOR, pollJob, READER, serve, type Server } from './support/api.js';
 
@@ -55,14 +55,10 @@ function logLines(s: Server): LogLine[] {
 }
 
 /** Waits (bounded) for a log line matching `want`: lines are written just after the answer. */
-async function waitForLog(s: Server, want: (l: LogLine) => boolean, what: string): Promise<LogLine> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const found = logLines(s).find(want);
-    if (found) return found;
-    if (Date.now() > deadline) throw new Error(`no log line ${what}; log:\n${s.stdout().slice(-4000)}`);
-    await sleep(20);
-  }
+function waitForLog(s: Server, want: (l: LogLine) => boolean, what: string): Promise<LogLine> {
+  return waitFor(() => logLines(s).find(want), { timeoutMs: 30_000, intervalMs: 20, what: `a log line ${what}` }).catch((err: Error) => {
+    throw new Error(`${err.message}; log:\n${s.stdout().slice(-4000)}`);
+  });
 }
 
 describe('nfr serve log', () => {

@@ -16,6 +16,7 @@ import { generateSample } from '../src/sample/generate.js';
 import { writeNistSample } from '../src/sample/nist.js';
 import type { SampleSummary } from '../src/sample/options.js';
 import { REPO_ROOT, nfr, nfrJson, spawnNfr, testEnv, waitForExit } from './support/cli.js';
+import { waitFor } from './support/wait.js';
 import { TestCluster } from './support/cluster.js';
 
 let root: string;
@@ -297,12 +298,7 @@ describe('a killed run', () => {
     const child = spawnNfr(['sample', 'generate', '--out', out, '--controls', '5000000'], testEnv({}));
     const tmp = path.join(out, `.controls.csv.${child.pid}.tmp`);
     // Wait until the controls are being written, then kill without warning.
-    for (let i = 0; ; i++) {
-      assert.ok(i < 600, 'the temporary file never grew');
-      const size = await stat(tmp).then((st) => st.size, () => 0);
-      if (size > 4 * 1024 * 1024) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitFor(async () => (await stat(tmp).then((st) => st.size, () => 0)) > 4 * 1024 * 1024, { timeoutMs: 30_000, what: 'the temporary controls file to pass 4 MiB' });
     child.kill('SIGKILL');
     await waitForExit(child);
     assert.deepEqual((await readdir(out)).sort(), [`.controls.csv.${child.pid}.tmp`, 'context']);

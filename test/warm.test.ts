@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { nfrJson, serveNfr, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from './support/wait.js';
 import { TestCluster } from './support/cluster.js';
 import { fingerprint, mutate, query, seed } from './support/data.js';
 
@@ -277,13 +277,14 @@ describe('warm snapshots through the API', () => {
       const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body: body === undefined ? undefined : JSON.stringify(body) });
       return { status: res.status, json: (await res.json()) as any };
     };
-    const finished = async (jobId: string) => {
-      for (;;) {
-        const j = await call('GET', `/api/v2/jobs/${jobId}`);
-        if (j.json.status === 'completed' || j.json.status === 'failed') return j.json;
-        await sleep(100);
-      }
-    };
+    const finished = (jobId: string) =>
+      waitFor(
+        async () => {
+          const j = await call('GET', `/api/v2/jobs/${jobId}`);
+          return j.json.status === 'completed' || j.json.status === 'failed' ? j.json : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 100, what: `job ${jobId} to end` },
+      );
     try {
       const snapshotState = await fingerprint(url);
       const created = await call('POST', '/api/v2/devdata/snapshots/create', { name: 'api golden', warm: true });

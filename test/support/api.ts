@@ -3,8 +3,8 @@
  * and poll a job until it ends.
  */
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnNfr, waitForExit, waitForStderr, type Env } from './cli.js';
+import { waitFor } from './wait.js';
 
 export const ADMIN = 'admin-token-0123456789abcdef';
 export const OPERATOR = 'operator-token-0123456789abcdef';
@@ -39,14 +39,15 @@ export async function serve(env: Env): Promise<Server> {
     child,
     stderr: () => seen,
     stdout: () => log,
-    async waitForStderr(pattern, timeoutMs = 60_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!pattern.test(seen)) {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`nfr serve exited before ${pattern}; stderr: ${seen}`);
-        if (Date.now() > deadline) throw new Error(`no ${pattern} on stderr within ${timeoutMs} ms; stderr: ${seen}`);
-        await sleep(20);
-      }
-      return seen;
+    waitForStderr(pattern, timeoutMs = 60_000) {
+      return waitFor(
+        () => {
+          if (pattern.test(seen)) return seen;
+          if (child.exitCode !== null || child.signalCode !== null) throw new Error(`nfr serve exited before ${pattern}; stderr: ${seen}`);
+          return undefined;
+        },
+        { timeoutMs, intervalMs: 20, what: `${pattern} on stderr (stderr: ${seen.slice(-2000)})` },
+      );
     },
     async stop() {
       child.kill('SIGTERM');
@@ -86,25 +87,31 @@ export async function api(server: Pick<Server, 'url'>, method: string, route: st
  * Polls a job until it completed or failed, at `route` (`:id` is the job id; any of the three
  * routes that answer for a job).
  */
-export async function pollJob(server: Pick<Server, 'url'>, jobId: string, timeoutMs = 120_000, route = '/api/v2/jobs/:id'): Promise<any> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await api(server, 'GET', route.replace(':id', jobId), { token: READER });
-    assert.equal(r.status, 200, r.text);
-    if (r.json.status === 'completed' || r.json.status === 'failed' || r.json.status === 'cancelled') return r.json;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} still ${r.json.status} after ${timeoutMs} ms: ${r.text}`);
-    await sleep(100);
+export function pollJob(server: Pick<Server, 'url'>, jobId: string, timeoutMs = 120_000, route = '/api/v2/jobs/:id'): Promise<any> {
+  const ended = new Set(['completed', 'failed', 'cancelled']);
+  return waitForJob(server, route.replace(':id', jobId), (job) => ended.has(job.status), { timeoutMs, what: `job ${jobId} to end` });
+}
+
+/** Reads a job at `path` until `done` holds for it, answering that record; fails with the last one seen. */
+async function waitForJob(server: Pick<Server, 'url'>, path: string, done: (job: any) => boolean, options: { timeoutMs: number; what: string }): Promise<any> {
+  let last = '';
+  try {
+    return await waitFor(
+      async () => {
+        const r = await api(server, 'GET', path, { token: READER });
+        assert.equal(r.status, 200, r.text);
+        last = r.text;
+        return done(r.json) ? r.json : undefined;
+      },
+      { timeoutMs: options.timeoutMs, intervalMs: 100, what: options.what },
+    );
+  } catch (err) {
+    if (err instanceof assert.AssertionError) throw err;
+    throw new Error(`${(err as Error).message}; last record: ${last}`);
   }
 }
 
 /** Polls until the job has `status`, answering the record. */
-export async function waitForJobStatus(server: Pick<Server, 'url'>, jobId: string, status: string, timeoutMs = 60_000): Promise<any> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await api(server, 'GET', `/api/v2/jobs/${jobId}`, { token: READER });
-    assert.equal(r.status, 200, r.text);
-    if (r.json.status === status) return r.json;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} is ${r.json.status}, not ${status}, after ${timeoutMs} ms`);
-    await sleep(100);
-  }
+export function waitForJobStatus(server: Pick<Server, 'url'>, jobId: string, status: string, timeoutMs = 60_000): Promise<any> {
+  return waitForJob(server, `/api/v2/jobs/${jobId}`, (job) => job.status === status, { timeoutMs, what: `job ${jobId} to be ${status}` });
 }

@@ -11,6 +11,7 @@ import { migrateToHead } from '../../src/postgres/migrate.js';
 import { NFR_BIN, REPO_ROOT, testEnv, type Env } from './cli.js';
 import type { TestCluster } from './cluster.js';
 import { withUrl } from './data.js';
+import { waitFor } from './wait.js';
 
 export interface ControlsDb {
   readonly url: string;
@@ -90,13 +91,10 @@ export function runNfrMeasured(args: readonly string[], env: Env): Promise<Measu
 
 /** Resolves once a session with `applicationName` is connected to `database` (nfr holds the lock then). */
 export async function waitForSession(url: string, database: string, applicationName: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  await withClient(url, async (c) => {
-    for (;;) {
-      const r = await c.query('select 1 from pg_stat_activity where datname = $1 and application_name = $2', [database, applicationName]);
-      if ((r.rowCount ?? 0) > 0) return;
-      if (Date.now() > deadline) throw new Error(`no session "${applicationName}" on ${database} within ${timeoutMs} ms`);
-      await new Promise((r2) => setTimeout(r2, 50));
-    }
-  });
+  await withClient(url, (c) =>
+    waitFor(async () => ((await c.query('select 1 from pg_stat_activity where datname = $1 and application_name = $2', [database, applicationName])).rowCount ?? 0) > 0, {
+      timeoutMs,
+      what: `a session "${applicationName}" on ${database}`,
+    }),
+  );
 }

@@ -14,6 +14,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { waitFor } from './wait.js';
 
 const SERVERS = ['account', 'container', 'object'] as const;
 const REQUIRED = ['swift-proxy-server', 'swift-account-server', 'swift-container-server', 'swift-object-server', 'swift-ring-builder', 'memcached'];
@@ -47,18 +48,14 @@ function freePort(): Promise<number> {
 }
 
 async function waitHealthy(url: string, child: ChildProcess, log: string, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${path.basename(log, '.log')} exited (${child.exitCode ?? child.signalCode}); see ${log}`);
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      if (r.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not answer within ${timeoutMs} ms; see ${log}`);
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${path.basename(log, '.log')} exited (${child.exitCode ?? child.signalCode}); see ${log}`);
+      // Not listening yet answers no.
+      return fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false);
+    },
+    { timeoutMs, intervalMs: 100, what: `${url} to answer (see ${log})` },
+  );
 }
 
 function stopChild(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

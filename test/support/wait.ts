@@ -30,3 +30,8 @@ export async function waitFor<T>(check: () => T | undefined | null | false | Pro
     await sleep(options.intervalMs ?? 50);
   }
 }
+
+/** `waitFor` with what is awaited named first (the schedules and alerts tests read that way). */
+export function until<T>(what: string, check: () => T | undefined | null | false | Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
+  return waitFor(check, { timeoutMs, intervalMs: 100, what });
+}
