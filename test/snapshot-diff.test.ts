@@ -15,6 +15,7 @@ import { nfr, nfrJson, serveNfr, testEnv } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { controlsDb, csv, row, type ControlsDb } from './support/controls-fixtures.js';
 import { query } from './support/data.js';
+import { waitFor } from './support/wait.js';
 
 let cluster: TestCluster;
 before(async () => {
@@ -196,12 +197,13 @@ describe('snapshot diff', () => {
       const queued = await get(`/api/v2/devdata/snapshots/${a}/diff?to=${b}`);
       assert.equal(queued.status, 202, JSON.stringify(queued.body));
       assert.ok(['warm', 'scratch'].includes(queued.body.method));
-      let job: any;
-      for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
-        job = (await get(`/api/v2/devdata/snapshots/job/${queued.body.job_id}/status`)).body;
-        if (job.status === 'completed' || job.status === 'failed') break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const job = await waitFor(
+        async () => {
+          const j = (await get(`/api/v2/devdata/snapshots/job/${queued.body.job_id}/status`)).body;
+          return j.status === 'completed' || j.status === 'failed' ? j : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 100, what: `diff job ${queued.body.job_id} to end` },
+      );
       assert.equal(job.status, 'completed', JSON.stringify(job));
       assert.deepEqual(ids(job.result, 'controls', 'reverts'), ['C-2', 'C-3']);
       const bad = await get(`/api/v2/devdata/snapshots/${a}/diff?entity=planets`);
