@@ -9,7 +9,6 @@ import { spawn } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ADMIN, API_TOKENS, READER, api, serve, type Server } from './support/api.js';
 import { nfr, nfrJson, spawnNfr, waitForExit, waitForStderr, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
@@ -17,6 +16,7 @@ import { controlsDb, csv, row } from './support/controls-fixtures.js';
 import { query } from './support/data.js';
 import { resolveConfig } from '../src/config.js';
 import type { NfrError } from '../src/errors.js';
+import { waitFor } from './support/wait.js';
 
 let cluster: TestCluster;
 
@@ -183,21 +183,22 @@ describe('recovery', () => {
       const killedAt = Date.now();
       // Nobody runs anything: the server's periodic recovery must bring the database back.
       const deadline = killedAt + 30_000;
-      for (;;) {
-        const open = await query(db.url, 'select 1 as ok').then(
-          () => true,
-          () => false,
-        );
-        if (open) break;
-        assert.ok(Date.now() < deadline, 'the live database still refuses connections 30 s after the kill');
-        await sleep(100);
-      }
+      await waitFor(
+        () =>
+          query(db.url, 'select 1 as ok').then(
+            () => true,
+            () => false,
+          ),
+        { timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: 100, what: 'the live database to take connections again within 30 s of the kill' },
+      );
       await inLog(server, /recovered what a dead operation left: .*reopened the live database/);
-      let health = await api(server, 'GET', '/health', { token: null });
-      while (health.status !== 200 && Date.now() < deadline) {
-        await sleep(100);
-        health = await api(server, 'GET', '/health', { token: null });
-      }
+      const health = await waitFor(
+        async () => {
+          const h = await api(server, 'GET', '/health', { token: null });
+          return h.status === 200 ? h : undefined;
+        },
+        { timeoutMs: Math.max(0, deadline - Date.now()), intervalMs: 100, what: '/health to answer 200' },
+      );
       assert.equal(health.status, 200, health.text);
       assert.equal(health.json.database.status, 'ok');
       const search = await api(server, 'GET', `/api/v2/controls/search?q=${encodeURIComponent('privileged access review')}&limit=5`, { token: READER });
@@ -218,11 +219,9 @@ describe('recovery', () => {
 
 /** Waits (bounded) until the server's JSON log on stdout matches. */
 async function inLog(server: Server, pattern: RegExp, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pattern.test(server.stdout())) {
-    assert.ok(Date.now() < deadline, `no ${pattern} in the server's log within ${timeoutMs} ms; log: ${server.stdout().slice(-4000)}`);
-    await sleep(50);
-  }
+  await waitFor(() => pattern.test(server.stdout()), { timeoutMs, what: `${pattern} in the server's log` }).catch((err: Error) => {
+    throw new Error(`${err.message}; log: ${server.stdout().slice(-4000)}`);
+  });
 }
 
 /** Starts a --skip-backup restore, kills it (SIGKILL) once the live database refuses connections. */
