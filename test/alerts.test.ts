@@ -14,11 +14,11 @@ import { appendFile, rm, statfs } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { nfrJson, testEnv, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { mutate, query, seed } from './support/data.js';
 import { api, API_TOKENS, pollJob, READER, serve, type Server } from './support/api.js';
+import { until } from './support/wait.js';
 
 let cluster: TestCluster;
 const SECRET = 'alert-secret-0123456789';
@@ -59,16 +59,6 @@ async function blackhole(): Promise<{ url: string; close(): Promise<void> }> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => (server.closeAllConnections(), server.close(() => resolve()))) };
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
 }
 
 async function withServers<T>(servers: Server[], fn: () => Promise<T>): Promise<T> {

@@ -10,12 +10,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { checkCron, checkTimeZone, localDateTime, nextTick, ticksBetween } from '../src/schedules/cron.js';
 import { nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
 import { query, seed } from './support/data.js';
 import { api, API_TOKENS, OPERATOR, pollJob, READER, serve, waitForJobStatus, type Server } from './support/api.js';
+import { until } from './support/wait.js';
 
 let cluster: TestCluster;
 
@@ -52,16 +52,6 @@ async function withServers<T>(servers: Server[], fn: () => Promise<T>): Promise<
 }
 
 /** Polls `fn` until it answers something truthy. */
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
 /** Makes the schedule's latest tick due now (as if the servers had waited for it). */
 async function makeTickDue(env: Env, name: string): Promise<void> {
   await query(controlUrl(env), `update nfr_schedule set last_tick_at = date_trunc('minute', now()) - interval '30 seconds' where name = $1`, [name]);
