@@ -15,6 +15,9 @@
  * which waits for the in-memory rankings), then the questions rotated: 1 connection (per-query
  * latency) and 10 connections (throughput, p99) for BENCH_SECONDS each (default 10), in hybrid
  * (the default) and semantic mode, with the embedder NFR_EMBEDDER names (default hash).
+ * BENCH_CONNECTIONS sets the second load's connections (default 10); BENCH_SEARCH_QUALITY=0 skips
+ * the quality part; BENCH_SEARCH_EXACT=1 removes the generation's lists (src/index/ivf.ts) after
+ * `nfr index`, so the server scans every row: the approximate index against the exact one.
  *
  * Targets (issue 12): hybrid hit@5 >= 90 %; on 20,000 controls >= 300 requests/s and p99 <= 100 ms
  * over 10 connections; on 100,000 p50 <= 50 ms per query. A missed target is a measurement, not a
@@ -22,7 +25,8 @@
  * final `RESULT {json}` line on stdout.
  */
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFile, rm, stat } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { z } from 'zod';
@@ -30,6 +34,7 @@ import { loadConfig } from '../../src/config.js';
 import { createEmbedder } from '../../src/enrich/create-embedder.js';
 import { GLOVE_MODEL } from '../../src/enrich/glove-embedder.js';
 import { LOCAL_MODEL } from '../../src/enrich/local-embedder.js';
+import { IVF_FILE } from '../../src/index/ivf.js';
 import { clientConfig } from '../../src/postgres/connection.js';
 import { searchControls, type SearchMode } from '../../src/search/search.js';
 import { measure, type LoadStats } from '../api/load.js';
@@ -54,6 +59,9 @@ const settingsSchema = z.object({
   PG_BIN_DIR: z.string().min(1).optional(),
   BENCH_SEARCH_SIZES: z.string().regex(/^\d+(,\d+)*$/, 'sizes like 20000,100000').optional(),
   BENCH_SECONDS: z.string().regex(/^\d+$/, 'whole seconds').transform(Number).optional(),
+  BENCH_CONNECTIONS: z.string().regex(/^[1-9]\d*$/, 'a whole number of connections').transform(Number).optional(),
+  BENCH_SEARCH_QUALITY: z.enum(['0', '1'], '0 (speed only) or 1').optional(),
+  BENCH_SEARCH_EXACT: z.enum(['0', '1'], '1 (no lists: the exact scan, for comparison) or 0').optional(),
   EMBEDDINGS_URL: z.string().url().optional(),
   // Passed on to nfr, which checks them.
   NFR_SEARCH_KEYWORD_WEIGHT: z.string().optional(),
@@ -129,6 +137,12 @@ async function quality(ws: Workspace, embedderEnv: Record<string, string | undef
 interface Speed {
   readonly controls: number;
   readonly mode: SearchMode;
+  /** Connections of the `ten` load (BENCH_CONNECTIONS, default 10). */
+  readonly connections: number;
+  /** Whether the server searched the approximate index (lists), not every row. */
+  readonly lists: boolean;
+  /** The machine's one-minute load average when the load ended: the numbers are noisy on a shared machine. */
+  readonly load_average: number;
   /** The first search after the server started: it waits for the in-memory rankings to be built. */
   readonly first_ms: number;
   readonly single: Pick<LoadStats, 'req_per_s' | 'p50_ms' | 'p99_ms' | 'non_2xx'>;
@@ -137,7 +151,14 @@ interface Speed {
   readonly memory: ProcessMemory;
 }
 
-async function speed(parent: string, pgBinDir: string | undefined, controls: number, seconds: number, nfrEnv: Record<string, string | undefined>): Promise<Speed[]> {
+interface SpeedOptions {
+  readonly seconds: number;
+  readonly connections: number;
+  readonly exact: boolean;
+}
+
+async function speed(parent: string, pgBinDir: string | undefined, controls: number, options: SpeedOptions, nfrEnv: Record<string, string | undefined>): Promise<Speed[]> {
+  const { seconds, connections } = options;
   const ws = await Workspace.open(parent, pgBinDir);
   try {
     const client = new pg.Client(clientConfig(ws.cluster.target('bench_api'), 'nfr bench search'));
@@ -156,6 +177,9 @@ async function speed(parent: string, pgBinDir: string | undefined, controls: num
     const t0 = performance.now();
     await ws.nfr(['index'], nfrEnv);
     log(`  indexed in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const lists = await generationLists(path.join(ws.homeDir, 'index'));
+    if (lists && options.exact) await rm(lists, { force: true });
+    log(`  ${lists ? (options.exact ? 'lists removed: exact scan' : 'approximate (lists)') : 'exact scan (no lists)'}`);
     const server = await BenchServer.start(ws.env({ API_TOKENS: `reader:${TOKEN}`, ...nfrEnv }));
     try {
       const out: Speed[] = [];
@@ -168,10 +192,10 @@ async function speed(parent: string, pgBinDir: string | undefined, controls: num
         const firstMs = Math.round(performance.now() - t1);
         const pick = (s: LoadStats) => ({ req_per_s: s.req_per_s, p50_ms: s.p50_ms, p99_ms: s.p99_ms, non_2xx: s.non_2xx });
         const single = pick(await measure(server, { name: `${mode} x1`, paths, token: TOKEN, connections: 1 }, seconds));
-        const ten = pick(await measure(server, { name: `${mode} x10`, paths, token: TOKEN, connections: 10 }, seconds));
+        const ten = pick(await measure(server, { name: `${mode} x${connections}`, paths, token: TOKEN, connections }, seconds));
         const memory = await processMemory(server.pid);
-        log(`  ${controls} ${mode}: first ${firstMs} ms; 1 connection p50 ${single.p50_ms} ms; 10 connections ${ten.req_per_s} req/s, p99 ${ten.p99_ms} ms; server peak ${memory.peak_mib} MiB, steady ${memory.rss_mib} MiB`);
-        out.push({ controls, mode, first_ms: firstMs, single, ten, memory });
+        log(`  ${controls} ${mode}: first ${firstMs} ms; 1 connection p50 ${single.p50_ms} ms; ${connections} connections ${ten.req_per_s} req/s, p99 ${ten.p99_ms} ms; server peak ${memory.peak_mib} MiB, steady ${memory.rss_mib} MiB`);
+        out.push({ controls, mode, connections, lists: lists !== undefined && !options.exact, load_average: loadavg()[0] as number, first_ms: firstMs, single, ten, memory });
       }
       return out;
     } finally {
@@ -190,6 +214,18 @@ async function run(): Promise<void> {
   const sizes = (s.BENCH_SEARCH_SIZES ?? '20000,100000').split(',').map(Number);
   const seconds = s.BENCH_SECONDS ?? 10;
 
+  const qualities: Quality[] = [];
+  if (s.BENCH_SEARCH_QUALITY !== '0') qualities.push(...(await qualityRows(parent, s)));
+
+  const speeds: Speed[] = [];
+  const speedEnv = { NFR_SEARCH_KEYWORD_WEIGHT: s.NFR_SEARCH_KEYWORD_WEIGHT, NFR_EMBEDDER: s.NFR_EMBEDDER, EMBEDDINGS_URL: undefined };
+  const options = { seconds, connections: s.BENCH_CONNECTIONS ?? 10, exact: s.BENCH_SEARCH_EXACT === '1' };
+  for (const n of sizes) speeds.push(...(await speed(parent, s.PG_BIN_DIR, n, options, speedEnv)));
+  report(sizes, s.NFR_EMBEDDER, qualities, speeds);
+}
+
+/** The quality rows: every question in every mode, with both local embedders (and EMBEDDINGS_URL's model). */
+async function qualityRows(parent: string, s: z.infer<typeof settingsSchema>): Promise<Quality[]> {
   log(`bench: quality on the NIST sample, ${QUESTIONS.length} questions`);
   const ws = await Workspace.open(parent, s.PG_BIN_DIR);
   const qualities: Quality[] = [];
@@ -207,13 +243,19 @@ async function run(): Promise<void> {
   } finally {
     await ws.dispose();
   }
+  return qualities;
+}
 
-  const speeds: Speed[] = [];
-  const speedEnv = { NFR_SEARCH_KEYWORD_WEIGHT: s.NFR_SEARCH_KEYWORD_WEIGHT, NFR_EMBEDDER: s.NFR_EMBEDDER, EMBEDDINGS_URL: undefined };
-  for (const n of sizes) speeds.push(...(await speed(parent, s.PG_BIN_DIR, n, seconds, speedEnv)));
+/** The lists file of the index's live generation, when it has one. */
+async function generationLists(indexPath: string): Promise<string | undefined> {
+  const name = (await readFile(path.join(indexPath, 'CURRENT'), 'utf8')).trim();
+  const file = path.join(indexPath, name, IVF_FILE);
+  return (await stat(file).catch(() => undefined)) ? file : undefined;
+}
 
+function report(sizes: readonly number[], embedder: string | undefined, qualities: readonly Quality[], speeds: readonly Speed[]): void {
   const ok = (b: boolean) => (b ? 'met' : 'MISSED');
-  const lines = [`search benchmark: ${QUESTIONS.length} questions on the NIST sample; ${sizes.join(' and ')} generated controls (embedder ${s.NFR_EMBEDDER ?? 'hash'})`];
+  const lines = [`search benchmark: ${QUESTIONS.length} questions on the NIST sample; ${sizes.join(' and ')} generated controls (embedder ${embedder ?? 'the default'})`];
   const pct = (x: number) => `${(x * 100).toFixed(1).padStart(5)} %`;
   lines.push('  (family hit@5 / MRR; control hit@5 / MRR: all questions | held-out | compound)');
   for (const q of qualities) {
@@ -223,7 +265,7 @@ async function run(): Promise<void> {
   }
   for (const q of qualities.filter((x) => x.mode === 'hybrid')) lines.push(`  hybrid control-level hit@5 target >= 90 % with ${q.embedder}: ${ok(q.control_hit_at_5 >= 0.9)}`);
   for (const sp of speeds) {
-    lines.push(`  ${String(sp.controls).padStart(6)} controls ${sp.mode.padEnd(8)} first ${sp.first_ms} ms; 1 conn: p50 ${sp.single.p50_ms} ms (${sp.single.req_per_s} req/s); 10 conn: ${sp.ten.req_per_s} req/s, p50 ${sp.ten.p50_ms} ms, p99 ${sp.ten.p99_ms} ms${sp.ten.non_2xx ? `, ${sp.ten.non_2xx} non-2xx` : ''}; server peak ${sp.memory.peak_mib} MiB, steady ${sp.memory.rss_mib} MiB`);
+    lines.push(`  ${String(sp.controls).padStart(6)} controls ${sp.mode.padEnd(8)} ${sp.lists ? 'lists' : 'exact'} first ${sp.first_ms} ms; 1 conn: p50 ${sp.single.p50_ms} ms (${sp.single.req_per_s} req/s); ${sp.connections} conn: ${sp.ten.req_per_s} req/s, p50 ${sp.ten.p50_ms} ms, p99 ${sp.ten.p99_ms} ms${sp.ten.non_2xx ? `, ${sp.ten.non_2xx} non-2xx` : ''}; server peak ${sp.memory.peak_mib} MiB, steady ${sp.memory.rss_mib} MiB; load average ${sp.load_average.toFixed(1)}`);
     if (sp.mode === 'hybrid' && sp.controls === 20000) lines.push(`    target >= 300 req/s and p99 <= 100 ms: ${ok(sp.ten.req_per_s >= 300 && sp.ten.p99_ms <= 100)}`);
     if (sp.mode === 'hybrid' && sp.controls === 100000) lines.push(`    target p50 <= 50 ms per query: ${ok(sp.single.p50_ms <= 50)}`);
   }

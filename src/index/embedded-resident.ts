@@ -14,7 +14,13 @@
  * One resident generation per index directory, shared by every request. Each search reads
  * `CURRENT` (as the streamed search does); when it names another generation, that one is loaded
  * (once, however many requests ask at the same time) and replaces the old, which is freed when
- * the last search using it ends. Memory: the vectors (dimension × 4 bytes per control: 1.5 KiB at
+ * the last search using it ends.
+ *
+ * A generation with lists (ivf.ts: GloVe or an endpoint model, from 4,096 controls) is held row
+ * by row in list order instead, and a query scores only the rows of the lists it probes, each as
+ * the streamed search scores it — the same rows and scores as the CLI's search of those lists.
+ *
+ * Memory: the vectors (dimension × 4 bytes per control: 1.5 KiB at
  * 384 dimensions), a norm per control and the parsed payloads (~0.5 KiB per control): about
  * 240 MiB per 100,000 controls at 384 dimensions. A generation estimated larger than NFR_INDEX_MEMORY_MB is not loaded; searches
  * stream it from disk as the CLI does.
@@ -24,6 +30,7 @@ import path from 'node:path';
 import { AttributeTable } from './attribute-table.js';
 import { POINTS_FILE, VECTORS_FILE, parsePayload, payloadLines, vectorChunks, type GenerationMeta } from './embedded-files.js';
 import { columnStore, type ColumnStore } from './column-kernel.js';
+import { ivfBytes, listSizes, probedLists, readIvf, type Ivf } from './ivf.js';
 import { ResidentDoesNotFit, type ResidentBudget } from './resident-budget.js';
 import { cosine, dot, TopK } from './top-k.js';
 import type { SearchFilter, SearchHit } from './types.js';
@@ -62,6 +69,22 @@ interface DenseVectors {
   readonly store: ColumnStore;
 }
 
+/**
+ * A generation with lists (ivf.ts): the vectors row by row in list order, so a list's rows are
+ * one contiguous run; `rowOf[p]` is the generation's row at position p, `start[c]` .. `start[c + 1]`
+ * list c's positions, `squares[p]` Σ v² of position p.
+ */
+interface IvfVectors {
+  readonly kind: 'ivf';
+  readonly ivf: Ivf;
+  readonly data: Float32Array;
+  readonly squares: Float64Array;
+  readonly rowOf: Uint32Array;
+  readonly start: Uint32Array;
+  /** Rows per list (start's differences), for unfiltered queries. */
+  readonly sizes: Uint32Array;
+}
+
 /** Bytes of the two layouts for `points` rows with `nonZero` values set in all. */
 function layoutBytes(points: number, dimension: number, nonZero: number, blockBits: number): { dense: number; sparse: number } {
   const blocks = Math.max(1, Math.ceil(points / 2 ** blockBits));
@@ -82,7 +105,7 @@ export class ResidentGeneration {
   private constructor(
     readonly dir: string,
     readonly meta: GenerationMeta,
-    private readonly vectors: SparseVectors | DenseVectors,
+    private readonly vectors: SparseVectors | DenseVectors | IvfVectors,
     private readonly table: AttributeTable,
     readonly bytes: number,
   ) {}
@@ -90,6 +113,11 @@ export class ResidentGeneration {
   /** Whether the vectors are held sparsely (for tests and /health). */
   get sparse(): boolean {
     return this.vectors.kind === 'sparse';
+  }
+
+  /** How the vectors are held: sparse or dense columns (exact scan), or by list (ivf.ts). */
+  get layout(): 'sparse' | 'dense' | 'ivf' {
+    return this.vectors.kind;
   }
 
   /**
@@ -102,6 +130,8 @@ export class ResidentGeneration {
   static async load(dir: string, meta: GenerationMeta, fits: (bytes: number) => void = () => {}, options: LayoutOptions = {}): Promise<ResidentGeneration> {
     const { dimension, points, distance } = meta;
     const file = path.join(dir, VECTORS_FILE);
+    const ivf = options.layout ? undefined : await readIvf(dir, meta);
+    if (ivf) return ResidentGeneration.#loadIvf(dir, meta, ivf, fits);
     const blockBits = Math.min(SPARSE_BLOCK_BITS, options.blockBits ?? SPARSE_BLOCK_BITS);
     const blocks = Math.max(1, Math.ceil(points / 2 ** blockBits));
     const counts = new Uint32Array(blocks * dimension + 1);
@@ -184,6 +214,46 @@ export class ResidentGeneration {
     return new ResidentGeneration(dir, meta, vectors, builder.finish(), bytes);
   }
 
+  /**
+   * Loads a generation with lists in one pass over its vectors, each row copied to its list's
+   * next position in the final arrays (allocated once, after `fits` accepted their size).
+   */
+  static async #loadIvf(dir: string, meta: GenerationMeta, ivf: Ivf, fits: (bytes: number) => void): Promise<ResidentGeneration> {
+    const { dimension, points } = meta;
+    const pointsFile = path.join(dir, POINTS_FILE);
+    // The list numbers (4 bytes a row) are held too: a filtered query counts its rows per list.
+    const bytes = points * (dimension * 4 + 4) + ivfBytes(points, dimension, ivf.lists) + attributeBytes(points, (await stat(pointsFile)).size);
+    fits(bytes);
+    const sizes = listSizes(ivf);
+    const start = new Uint32Array(ivf.lists + 1);
+    for (let c = 0; c < ivf.lists; c++) start[c + 1] = (start[c] as number) + (sizes[c] as number);
+    const next = start.slice(0, ivf.lists);
+    const data = new Float32Array(points * dimension);
+    const squares = new Float64Array(points);
+    const rowOf = new Uint32Array(points);
+    let rows = 0;
+    for await (const chunk of vectorChunks(path.join(dir, VECTORS_FILE), dimension)) {
+      for (let i = 0; i < chunk.rows && chunk.first + i < points; i++) {
+        const r = chunk.first + i;
+        const c = ivf.assignment[r] as number;
+        const p = next[c] as number;
+        next[c] = p + 1;
+        data.set(chunk.data.subarray(i * dimension, (i + 1) * dimension), p * dimension);
+        squares[p] = dot(chunk.data, i * dimension, chunk.data, i * dimension, dimension);
+        rowOf[p] = r;
+        rows++;
+      }
+    }
+    if (rows < points) throw new ResidentDoesNotFit(`${path.join(dir, VECTORS_FILE)} has ${rows} vectors for ${points} points; rebuild with \`nfr index --force\``);
+    const builder = AttributeTable.builder(points);
+    for await (const line of payloadLines(pointsFile)) {
+      if (builder.size >= points) break;
+      builder.add(parsePayload(line, pointsFile, builder.size));
+    }
+    if (builder.size < points) throw new ResidentDoesNotFit(`${pointsFile} has ${builder.size} lines for ${points} vectors; rebuild with \`nfr index --force\``);
+    return new ResidentGeneration(dir, meta, { kind: 'ivf', ivf, data, squares, rowOf, start, sizes }, builder.finish(), bytes);
+  }
+
   get points(): number {
     return this.table.size;
   }
@@ -194,6 +264,7 @@ export class ResidentGeneration {
     const admitted = filter ? this.table.admitted(filter).rows : undefined;
     const top = new TopK(limit);
     if (this.vectors.kind === 'sparse') this.#searchSparse(this.vectors, query, admitted, top);
+    else if (this.vectors.kind === 'ivf') this.#searchIvf(this.vectors, query, limit, admitted, top);
     else this.#searchDense(this.vectors.store, query, admitted, top);
     return top.sorted().map(({ row, score }) => {
       const a = this.table.row(row);
@@ -210,6 +281,27 @@ export class ResidentGeneration {
         key_control: a.key_control,
       };
     });
+  }
+
+  /** The rows of the probed lists (ivf.ts), each scored as similarity() scores it. */
+  #searchIvf(v: IvfVectors, query: Float32Array, limit: number, admitted: Uint8Array | undefined, top: TopK): void {
+    const { dimension } = this.meta;
+    const { ivf, data, squares, rowOf, start, sizes } = v;
+    const probed = probedLists(ivf, query, limit, admitted ? listSizes(ivf, admitted) : sizes);
+    const qq = dot(query, 0, query, 0, dimension);
+    let floor = -Infinity;
+    for (let c = 0; c < ivf.lists; c++) {
+      if (probed[c] === 0) continue;
+      const to = start[c + 1] as number;
+      for (let p = start[c] as number; p < to; p++) {
+        const r = rowOf[p] as number;
+        if (admitted !== undefined && admitted[r] === 0) continue;
+        const score = cosine(dot(query, 0, data, p * dimension, dimension), qq, squares[p] as number);
+        if (score < floor) continue;
+        top.offer(r, score);
+        floor = top.floor;
+      }
+    }
   }
 
   #searchSparse(v: SparseVectors, query: Float32Array, admitted: Uint8Array | undefined, top: TopK): void {

@@ -1,8 +1,11 @@
 /**
- * The embedded vector index: plain files under one directory, exact (brute-force) search.
+ * The embedded vector index: plain files under one directory, exact (brute-force) search, or,
+ * for a large generation of dense vectors, approximate: only the rows of the lists nearest the
+ * query, each scored exactly (ivf.ts; the lists are built when the generation is written).
  *
  *   <indexPath>/CURRENT          name of the live generation ("gen-000007"), replaced atomically
- *   <indexPath>/gen-000007/      meta.json, vectors.f32, points.jsonl (see embedded-files.ts)
+ *   <indexPath>/gen-000007/      meta.json, vectors.f32, points.jsonl (see embedded-files.ts),
+ *                                ivf.bin when it has lists (see ivf.ts)
  *   <indexPath>/.tmp-gen-*       a write in progress; removed by the next writer
  *
  * A writer builds a complete new generation in a temp directory (old rows it keeps, then the new
@@ -17,6 +20,7 @@ import { faultPoint } from '../util/fault.js';
 import { atomicWriteFile, ensureDir, fsyncDir } from '../util/fs.js';
 import { FORMAT_VERSION, META_FILE, POINTS_FILE, VECTORS_FILE, generationFiles, parsePayload, payloadLines, readMeta, rows, vectorChunks, RowAppender, type GenerationMeta, type RowFiles } from './embedded-files.js';
 import { residentGeneration, residentRefusal } from './embedded-resident.js';
+import { buildIvf, listSizes, probedLists, readIvf, type IvfBuildOptions } from './ivf.js';
 import { residentBudget } from './resident-budget.js';
 import { TopK, similarity } from './top-k.js';
 import { isEmptyFilter, matchesFilter, modelMismatch, type IndexDescription, type IndexedEntry, type IndexModel, type IndexPoint, type IndexWriter, type SearchFilter, type SearchHit, type VectorIndex } from './types.js';
@@ -41,7 +45,11 @@ export class EmbeddedIndex implements VectorIndex {
    */
   constructor(
     readonly location: string,
-    private readonly options: { readonly residentMaxBytes?: number } = {},
+    private readonly options: {
+      readonly residentMaxBytes?: number;
+      /** Lists for the generations this instance writes (ivf.ts; tests lower the threshold). */
+      readonly ivf?: IvfBuildOptions;
+    } = {},
   ) {}
 
   /** The live generation's directory and meta, or undefined when there is no index yet. */
@@ -105,7 +113,7 @@ export class EmbeddedIndex implements VectorIndex {
     const tmp = path.join(this.location, `.tmp-gen-${String(generation).padStart(6, '0')}`);
     await ensureDir(tmp);
     const staged = await RowAppender.create(stagedFiles(tmp), model.dimension);
-    return new EmbeddedWriter(this.location, tmp, generation, model, base?.dir, cur?.dir, staged);
+    return new EmbeddedWriter(this.location, tmp, generation, model, base?.dir, cur?.dir, staged, this.options.ivf);
   }
 
   async search(vector: Float32Array, limit: number, filter?: SearchFilter): Promise<SearchHit[]> {
@@ -120,10 +128,14 @@ export class EmbeddedIndex implements VectorIndex {
         if (held) return held.search(vector, limit, where);
       }
       const allowed = where === undefined ? undefined : await this.#rowsPassing(cur.dir, cur.meta.points, where);
+      // A generation with lists: only the rows of the lists the query probes, as the server does.
+      const ivf = await readIvf(cur.dir, cur.meta);
+      const probed = ivf && probedLists(ivf, vector, limit, listSizes(ivf, allowed));
       const top = new TopK(limit);
       for await (const chunk of vectorChunks(path.join(cur.dir, VECTORS_FILE), dimension)) {
         for (let i = 0; i < chunk.rows; i++) {
           if (allowed && allowed[chunk.first + i] === 0) continue;
+          if (probed && ivf && probed[ivf.assignment[chunk.first + i] as number] === 0) continue;
           top.offer(chunk.first + i, similarity(distance, vector, chunk.data, i * dimension));
         }
       }
@@ -209,6 +221,7 @@ class EmbeddedWriter implements IndexWriter {
     /** Generation to remove once the new one is current. */
     readonly previousDir: string | undefined,
     readonly staged: RowAppender,
+    readonly ivf: IvfBuildOptions | undefined,
   ) {}
 
   async upsert(points: readonly IndexPoint[]): Promise<void> {
@@ -256,6 +269,7 @@ class EmbeddedWriter implements IndexWriter {
       }
       await rm(stagedFiles(this.tmp).vectors, { force: true });
       await rm(stagedFiles(this.tmp).points, { force: true });
+      await buildIvf(this.tmp, { dimension, distance: this.model.distance, points: out.count }, this.ivf);
       const meta: GenerationMeta = {
         format: FORMAT_VERSION,
         model: this.model.model,
