@@ -19,6 +19,7 @@ import { snapshotStore } from '../runtime/context.js';
 import { deepVerify } from '../snapshot/deep-verify.js';
 import { verifySnapshot } from '../snapshot/verifications.js';
 import { prepareSpare } from '../snapshot/spare.js';
+import { aServerPreparesSpares, prepareSpareInBackground } from './spare-later.js';
 import { coolSnapshot, warmSnapshot } from '../snapshot/warm.js';
 import { readAllWarmCopies } from '../snapshot/warm-copies.js';
 import { intFlag } from './flags.js';
@@ -157,14 +158,27 @@ export function registerSnapshotCommands(program: Command): void {
             .filter(Boolean)
             .join('\n'),
         );
-        // Off the critical path: the restore has been reported; the next restore is a rename again.
-        if (r.restored_from !== 'archive') {
-          const spare = await prepareSpare(ctx, id).catch((err: unknown) => ({ status: 'failed' as const, reason: (err as Error).message }));
-          if (spare.status !== 'prepared' && !opts.json) process.stderr.write(`note: no spare prepared for the next restore of ${id}: ${spare.reason}\n`);
-        }
+        // Off the critical path: the restore has been reported and this process exits now; a
+        // detached preparer (or a running server) makes the next spare, so the next restore is a
+        // rename again.
+        if (r.restored_from !== 'archive' && ctx.config.warmSpare) prepareSpareInBackground(id);
       } finally {
         bar.done();
       }
+    });
+
+  snapshot
+    .command('spare')
+    .description("prepare a warm snapshot's ready spare now (a restore starts this in the background)")
+    .requiredOption('--id <id>', 'snapshot id (SNAP-YYYY-NNNN)')
+    .option('--lock-wait <seconds>', 'wait this long for the operation lock (default NFR_LOCK_WAIT_SECONDS)', intFlag('--lock-wait', 0, 86_400))
+    .option('--unless-served', 'leave it to a running nfr serve of this database, if one is alive')
+    .option('--json', 'print JSON')
+    .action(async (opts: Common & { id: string; lockWait?: number; unlessServed?: boolean }) => {
+      const id = parseSnapshotId(opts.id);
+      const ctx = await openContext(loadConfig({ lockWaitSeconds: opts.lockWait }));
+      const r = opts.unlessServed && (await aServerPreparesSpares(ctx)) ? ({ status: 'skipped', reason: 'a running nfr serve prepares it' } as const) : await prepareSpare(ctx, id);
+      emit(opts, { snapshot_id: id, ...r }, () => (r.status === 'prepared' ? `${id}: spare ${r.spare.database} ready (${formatBytes(r.spare.size_bytes)}, ${r.spare.rows} rows checked)` : `${id}: no spare: ${r.reason}`));
     });
 
   snapshot

@@ -20,7 +20,6 @@ import { summarize } from '../snapshot/manifest.js';
 import { restoreSnapshot, undoLastRestore } from '../snapshot/restore/index.js';
 import { pruneSnapshots } from '../snapshot/retention.js';
 import type { Context } from '../runtime/context.js';
-import { prepareSpare } from '../snapshot/spare.js';
 import { warmSnapshot } from '../snapshot/warm.js';
 import { pushSnapshot } from '../snapshot/offsite/copies.js';
 import { afterContextIngested, afterControlsIngested } from './controls.js';
@@ -79,12 +78,9 @@ const TASKS: { [K in JobKind]: Task<K> } = {
   },
   'snapshot.restore': async (ctx, p, report) => {
     const id = parseSnapshotId(p.snapshot_id);
-    const restored = await restoreSnapshot(ctx, { id, skipBackup: p.skip_backup, force: p.force, resync: p.resync, onProgress: (progress) => report(snapshotProgress('restore', progress)) });
-    if (restored.restored_from === 'archive') return restored;
-    // The live database switched already; the next spare is made by this server afterwards.
-    report({ step: 'preparing the next spare', percent: 99 });
-    const next_spare = await prepareSpare(uncancellable(ctx), id).catch((err: unknown) => ({ status: 'failed' as const, reason: (err as Error).message }));
-    return { ...restored, next_spare };
+    // The next spare is made by this server's spare loop once the lock is free (spares.ts), so
+    // the job ends when the live database has switched.
+    return restoreSnapshot(ctx, { id, skipBackup: p.skip_backup, force: p.force, resync: p.resync, onProgress: (progress) => report(snapshotProgress('restore', progress)) });
   },
   'snapshot.undo': (ctx) => undoLastRestore(ctx),
   'snapshot.diff': (ctx, p, report) =>

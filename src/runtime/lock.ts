@@ -22,7 +22,14 @@ import type { Context, SnapshotStore } from './context.js';
 /** Advisory-lock namespace for nfr ("NFR" in ASCII); the second key is derived from the database name. */
 const LOCK_NAMESPACE = 0x4e4652;
 
-export type OperationKind = 'create' | 'restore' | 'undo' | 'delete' | 'prune' | 'verify' | 'recover' | 'ingest' | 'warm' | 'cool' | 'diff' | 'push';
+export type OperationKind = 'create' | 'restore' | 'undo' | 'delete' | 'prune' | 'verify' | 'recover' | 'ingest' | 'warm' | 'cool' | 'diff' | 'push' | 'spare';
+
+/**
+ * A spare preparation (a clone of a warm copy, made in the background after a restore) gives way:
+ * an operation that finds the lock held by one waits for it to finish, up to this long, whatever
+ * NFR_LOCK_WAIT_SECONDS says; the user did not start it, so it must not make their command fail.
+ */
+export const SPARE_GIVES_WAY_SECONDS = 600;
 
 export interface LockHolder {
   readonly pid: number;
@@ -72,17 +79,22 @@ export async function acquireOperationLock(
   const client = await connect(ctx.maintenance, `nfr lock ${operation}`);
   const key = lockKey(ctx.target.database);
   try {
-    const deadline = Date.now() + waitSeconds * 1000;
+    const started = Date.now();
+    const deadline = started + waitSeconds * 1000;
     let announced = false;
     for (;;) {
       const r = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1, $2) as ok', [LOCK_NAMESPACE, key]);
       if (r.rows[0]?.ok) break;
-      if (Date.now() >= deadline) throw await lockedError(ctx, client, operation);
+      // Who holds it is read from its session (`nfr lock <operation>`), not from the lock file.
+      const sparing = (await advisoryHolder(client, ctx.target.database).catch(() => undefined))?.application_name === 'nfr lock spare';
+      const until = sparing ? Math.max(deadline, started + SPARE_GIVES_WAY_SECONDS * 1000) : deadline;
+      if (Date.now() >= until) throw await lockedError(ctx, client, operation);
       if (!announced) {
         // A wait can be long (a snapshot of a large database): say what is being waited for.
         announced = true;
         const { who } = await describeHolder(ctx, client);
         if (ctx.onLockWait) ctx.onLockWait(who);
+        else if (sparing) process.stderr.write(`nfr: ${operation} waits for the spare being prepared in the background (${who}) to finish\n`);
         else process.stderr.write(`nfr: ${operation} waits (up to ${waitSeconds} s) for the operation lock held by ${who}\n`);
       }
       throwIfCancelled(ctx, 'while it waited for the operation lock');

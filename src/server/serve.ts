@@ -25,6 +25,7 @@ import { ScheduleStore } from '../schedules/store.js';
 import { startTicker } from '../schedules/ticker.js';
 import { startPeriodicRecovery } from '../pipeline/recover.js';
 import { startBackgroundVerify } from '../pipeline/background-verify.js';
+import { startSparePreparation } from '../pipeline/spares.js';
 import { buildApp } from './app.js';
 import { pushPending } from '../snapshot/offsite/copies.js';
 import { offsiteRepository } from '../snapshot/offsite/repository.js';
@@ -146,6 +147,9 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
     await recovery.firstRun;
     const verifying = startBackgroundVerify(requestCtx, config.verifyIntervalSeconds, (message) => log.warn({ component: 'verify' }, message));
     opened.push(() => verifying.stop());
+    // The next spare after a restore, and any spare a killed preparer did not finish (spares.ts).
+    const sparing = startSparePreparation(requestCtx, config.recoverIntervalSeconds, (message) => log.info({ component: 'spares' }, message));
+    opened.push(() => sparing.stop());
     let closing: Promise<void> | undefined;
     return {
       app,

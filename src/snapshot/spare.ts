@@ -3,7 +3,8 @@
  * counts checked, connections refused so nothing changes it), and a restore of that snapshot
  * renames the spare into the staging name instead of copying a file: the live database switches
  * in the time of the swap, whatever its size. The next spare is made after the restore has
- * reported, off its critical path.
+ * reported, off its critical path: by a detached `nfr snapshot spare` the CLI starts as it exits,
+ * and by every server's background loop (prepareNeededSpares), whichever takes the lock first.
  *
  * Crash argument: a spare is made under a scratch name (`<db>__nfr_sparing`), checked, and only
  * then renamed to its spare name and recorded; the record is what makes it usable. A kill before
@@ -13,6 +14,7 @@
  * under the operation lock.
  */
 import type pg from 'pg';
+import { NfrError } from '../errors.js';
 import { escapeIdentifier, withDatabase } from '../postgres/connection.js';
 import { cloneDatabase, databaseInfo, derivedDatabaseName, dropDatabase } from '../postgres/databases.js';
 import type { Context } from '../runtime/context.js';
@@ -109,13 +111,88 @@ export async function prepareSpareLocked(ctx: Context, maint: pg.ClientBase, id:
   }
 }
 
-/** Prepares the spare under an operation of its own (after a restore has reported, or on demand). */
-export async function prepareSpare(ctx: Context, id: SnapshotId): Promise<SpareOutcome> {
+/**
+ * How long a background preparer waits for the operation lock (an operation started right after
+ * the restore may hold it); after that it gives up, and a server or the next restore makes it.
+ */
+export const SPARE_LOCK_WAIT_SECONDS = 600;
+
+/**
+ * Prepares the spare under an operation of its own ('spare', which other operations wait for
+ * rather than fail on: see SPARE_GIVES_WAY_SECONDS): `nfr snapshot spare`, the detached preparer
+ * a CLI restore starts after it has reported, and a server's background loop.
+ */
+export async function prepareSpare(ctx: Context, id: SnapshotId, waitSeconds = ctx.config.lockWaitSeconds): Promise<SpareOutcome> {
   if (!ctx.config.warmSpare) return { status: 'skipped', reason: 'spares are off (NFR_WARM_SPARE=false)' };
-  return withOperation(ctx, 'warm', id, async (op) => {
-    const started = Date.now();
-    const outcome = await prepareSpareLocked(ctx, op.maint, id);
-    if (outcome.status === 'prepared') await recordEvent(ctx.store, { operation: 'warm', status: 'completed', snapshot_id: id, duration_ms: Date.now() - started, details: { spare: outcome.spare.database } });
+  return withOperation(ctx, 'spare', id, (op) => prepareRecorded(ctx, op.maint, id), waitSeconds);
+}
+
+async function prepareRecorded(ctx: Context, maint: pg.ClientBase, id: SnapshotId): Promise<SpareOutcome> {
+  const started = Date.now();
+  try {
+    const outcome = await prepareSpareLocked(ctx, maint, id);
+    // A spare somebody else prepared meanwhile is not an event of this one.
+    if (outcome.status === 'prepared' && Date.parse(outcome.spare.prepared_at) >= started) {
+      await recordEvent(ctx.store, { operation: 'warm', status: 'completed', snapshot_id: id, duration_ms: Date.now() - started, details: { spare: outcome.spare.database } });
+    }
     return outcome;
-  });
+  } catch (err) {
+    await recordEvent(ctx.store, { operation: 'warm', status: 'failed', snapshot_id: id, duration_ms: Date.now() - started, error: `preparing the spare: ${(err as Error).message}` }).catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * The warm snapshots of the live database that should have a spare and have none recorded:
+ * spares on, and room under NFR_WARM_MAX (or pinned). Reads only the records, no database, so a
+ * server can ask every few seconds.
+ */
+export async function sparesNeeded(ctx: Context): Promise<SnapshotId[]> {
+  if (!ctx.config.warmSpare) return [];
+  const registry = await readWarmRegistry(ctx.store, ctx.target.database);
+  const missing = Object.values(registry).filter((c) => !c.spare);
+  if (missing.length === 0) return [];
+  let units = await warmUnits(ctx, registry);
+  const needed: SnapshotId[] = [];
+  for (const copy of missing) {
+    const id = copy.snapshot_id as SnapshotId;
+    const pinned = await loadSnapshot(ctx.store, id).then(
+      (s) => s.manifest.tags.includes('pinned'),
+      () => undefined,
+    );
+    if (pinned === undefined) continue; // its snapshot is gone or unreadable: nothing to make a spare of
+    if (!pinned && units >= ctx.config.warmMax) continue;
+    needed.push(id);
+    if (!pinned) units += 1;
+  }
+  return needed;
+}
+
+/**
+ * One pass of a server's spare loop: when a warm snapshot lacks its spare (a restore took it, a
+ * preparer was killed, room was made), makes it, but only if the lock is free right now: it never
+ * holds up an operation by waiting. Returns what it prepared.
+ */
+export async function prepareNeededSpares(ctx: Context): Promise<SpareCopy[]> {
+  const needed = await sparesNeeded(ctx);
+  if (needed.length === 0) return [];
+  try {
+    return await withOperation(
+      ctx,
+      'spare',
+      null,
+      async (op) => {
+        const prepared: SpareCopy[] = [];
+        for (const id of needed) {
+          const outcome = await prepareRecorded(ctx, op.maint, id);
+          if (outcome.status === 'prepared') prepared.push(outcome.spare);
+        }
+        return prepared;
+      },
+      0,
+    );
+  } catch (err) {
+    if (err instanceof NfrError && err.code === 'LOCKED') return []; // an operation runs: next time
+    throw err;
+  }
 }

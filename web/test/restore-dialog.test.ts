@@ -91,4 +91,41 @@ describe('restore experience at 1280×800', { skip: missing, timeout: 240_000 },
     await shot(page, 'snapshot-page-compare');
     await context.close();
   });
+
+  it("shows a scratch comparison's job with the console's progress component, named, until the summary replaces it", async () => {
+    // A snapshot the live database no longer descends from (restored over by an older one, then
+    // changed): its diff needs a scratch restore, which runs as a job.
+    const later = await nfrJson(['snapshot', 'create', '--name', 'after the bad load'], env);
+    assert.equal(later.code, 0, later.stderr);
+    const back = await nfrJson(['snapshot', 'restore', '--id', snapshotId, '--yes', '--skip-backup'], env);
+    assert.equal(back.code, 0, back.stderr);
+    await query(env.DATABASE_URL as string, "insert into src_controls_ref_control (control_id) values ('CTRL-NEW-3')");
+    await query(env.DATABASE_URL as string, "insert into src_controls_ver_control (control_id, title, status, text_hash) values ('CTRL-NEW-3', 'New 3', 'active', 'w')");
+    // This server holds the scratch restore at its start until told to go on (SIGUSR2), so the
+    // job is seen running whatever the machine's speed.
+    await server?.stop();
+    server = await serveNfr({ ...env, NFR_FAULT_POINT: 'restoring:hold' });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(`${server.base}/`);
+    await page.getByLabel('API token').fill(ADMIN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Snapshots' }).click();
+    const row = page.getByRole('table', { name: 'Snapshots' }).getByRole('row', { name: new RegExp(`^${later.body.id}`) });
+    await row.getByRole('button', { name: 'Restore' }).click();
+    const dialog = page.getByRole('dialog', { name: `Restore ${later.body.id}` });
+    const comparing = dialog.getByRole('region', { name: 'Comparing with a copy of the snapshot' });
+    const bar = comparing.getByRole('progressbar', { name: `Comparison with ${later.body.id} progress` });
+    await bar.waitFor();
+    await comparing.getByText('running', { exact: true }).waitFor();
+    await comparing.getByText(/phase restoring/).waitFor(); // the phase, as for every job
+    assert.ok(await comparing.getByRole('button', { name: 'Cancel' }).isVisible(), 'the job can be cancelled from here, as any job');
+    await shot(page, 'restore-dialog-scratch-diff');
+    server.child.kill('SIGUSR2');
+    const summary = dialog.getByRole('region', { name: 'What the restore changes' });
+    await summary.getByText(/Computed from a scratch restore/).waitFor();
+    assert.equal(await bar.count(), 0, 'the progress gives way to the summary');
+    await summary.getByText(/A restore removes 1 control added since/).waitFor();
+    await context.close();
+  });
 });

@@ -12,6 +12,7 @@ const KIND_LABELS: Record<string, string> = {
   'snapshot.create': 'Snapshot',
   'snapshot.restore': 'Restore',
   'snapshot.undo': 'Undo last restore',
+  'snapshot.diff': 'Comparison with',
   'ingest.controls': 'Controls upload',
   'ingest.context': 'Context ingestion',
   'index.sync': 'Index sync',

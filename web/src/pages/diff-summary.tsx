@@ -4,6 +4,7 @@ import { useApi } from '../session';
 import { useJob } from '../api/queries';
 import type { SnapshotDiff } from '../api/types';
 import { ErrorMessage } from '../components/error-message';
+import { JobProgress } from '../components/job-progress';
 import { Loading } from '../components/loading';
 import { formatNumber, formatTime } from '../format';
 
@@ -44,11 +45,14 @@ export function DiffSummary({ id, to = 'live', since }: { id: string; to?: strin
   if (first.isPending) return <Loading what="what the restore would change" />;
   if (first.error) return <ErrorMessage error={first.error} title="Could not compare" />;
   if (!diff) {
+    // The same progress the console shows for every other job (phase, tables, percentage,
+    // cancel, its error), named for what it compares.
+    const method = first.data && 'method' in first.data ? first.data.method : 'scratch';
     return (
-      <p className="muted" role="status">
-        Comparing with a copy of the snapshot ({first.data && 'method' in first.data ? first.data.method : 'scratch'}): {job.data ? `${job.data.status}, ${Math.round(job.data.progress_percent)} %` : 'queued'}
-        {job.data?.status === 'failed' ? ` — ${job.data.error?.message ?? 'failed'}` : ''}
-      </p>
+      <section aria-label="Comparing with a copy of the snapshot" className="diff-summary">
+        <p className="muted small">Comparing with {method === 'warm' ? 'a clone of the warm copy' : 'a scratch restore'} of the snapshot: the live database does not descend from it.</p>
+        {job.data ? <JobProgress job={job.data} /> : <Loading what="the comparison job" />}
+      </section>
     );
   }
   const sentences = diffSentences(diff, since);
