@@ -14,12 +14,11 @@
  * conditional write and no store-side checksum is relied on (Swift answers If-None-Match with
  * 501 and stores x-amz-checksum-* unchecked).
  */
-import type { Config } from '../../config.js';
+import type { Config, OffsiteConfig } from '../../config.js';
 import { NfrError } from '../../errors.js';
 import type { SnapshotId } from '../ids.js';
 import type { Manifest } from '../manifest.js';
 import type { VerifyResult } from '../verify.js';
-import { S3Repository } from './s3-repository.js';
 
 /** What the bucket's manifest adds to the snapshot's own: how its objects are stored. */
 export interface OffsiteRecord {
@@ -119,6 +118,53 @@ export function notConfigured(): NfrError {
   return new NfrError('CONFIG', 'no offsite repository is configured: set NFR_S3_REPOSITORY=s3://BUCKET[/PREFIX] (and the AWS_* endpoint and credentials)');
 }
 
+/** `s3://bucket/prefix at http://endpoint`: how messages name the repository (never a secret). */
+export function describeRepository(cfg: OffsiteConfig): string {
+  return `s3://${cfg.bucket}${cfg.prefix ? `/${cfg.prefix}` : ''} at ${cfg.endpoint ?? `AWS S3${cfg.region ? ` (${cfg.region})` : ''}`}`;
+}
+
+/**
+ * The S3 repository, with the AWS SDK loaded on first use: loading it costs more than the rest of
+ * a snapshot command's code, and most commands (a restore of a local snapshot, list, status)
+ * never touch the bucket.
+ */
+class LazyS3Repository implements OffsiteRepository {
+  readonly configured = true;
+  readonly description: string;
+  private repo: Promise<OffsiteRepository> | undefined;
+  constructor(private readonly cfg: OffsiteConfig) {
+    this.description = describeRepository(cfg);
+  }
+  private load(): Promise<OffsiteRepository> {
+    this.repo ??= import('./s3-repository.js').then((m) => new m.S3Repository(this.cfg));
+    return this.repo;
+  }
+  async check(): Promise<void> {
+    return (await this.load()).check();
+  }
+  async ids(): Promise<Set<SnapshotId>> {
+    return (await this.load()).ids();
+  }
+  async get(id: SnapshotId): Promise<OffsiteSnapshot | undefined> {
+    return (await this.load()).get(id);
+  }
+  async push(dir: string, manifest: Manifest, onProgress?: (p: TransferProgress) => void): Promise<PushResult> {
+    return (await this.load()).push(dir, manifest, onProgress);
+  }
+  async fetch(id: SnapshotId, into: string, onProgress?: (p: TransferProgress) => void): Promise<Manifest> {
+    return (await this.load()).fetch(id, into, onProgress);
+  }
+  async verify(id: SnapshotId, onProgress?: (p: TransferProgress) => void): Promise<VerifyResult> {
+    return (await this.load()).verify(id, onProgress);
+  }
+  async remove(id: SnapshotId): Promise<boolean> {
+    return (await this.load()).remove(id);
+  }
+  close(): void {
+    void this.repo?.then((r) => r.close());
+  }
+}
+
 const opened = new WeakMap<Config['offsite'] & object, OffsiteRepository>();
 const none = new NoRepository();
 
@@ -128,7 +174,7 @@ export function offsiteRepository(config: Config): OffsiteRepository {
   if (!cfg) return none;
   let repo = opened.get(cfg);
   if (!repo) {
-    repo = new S3Repository(cfg);
+    repo = new LazyS3Repository(cfg);
     opened.set(cfg, repo);
   }
   return repo;

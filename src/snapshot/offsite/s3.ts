@@ -7,11 +7,9 @@
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import type { OffsiteConfig } from '../../config.js';
 import { messageOf, NfrError } from '../../errors.js';
+import { describeRepository } from './repository.js';
 
-/** `s3://bucket/prefix at http://endpoint`: how messages name the repository (never a secret). */
-export function describeRepository(cfg: OffsiteConfig): string {
-  return `s3://${cfg.bucket}${cfg.prefix ? `/${cfg.prefix}` : ''} at ${cfg.endpoint ?? `AWS S3${cfg.region ? ` (${cfg.region})` : ''}`}`;
-}
+export { describeRepository };
 
 export function createS3Client(cfg: OffsiteConfig): S3Client {
   // The SDK warns on every process under Node 22 that its future releases will need Node 22;
