@@ -58,7 +58,7 @@ describe('CLI start-up', () => {
     const { code, files } = await loaded(['snapshot', 'list', '--json']);
     assert.equal(code, 0);
     assert.ok(under(files, '/dist/src/snapshot/').length > 0, 'the trace sees the snapshot modules load');
-    const heavy = ['/dist/src/server/', '/dist/src/index/qdrant', '/dist/src/index/embedded', '/dist/src/enrich/', '/dist/src/search/', '/node_modules/fastify/', '/node_modules/@qdrant/', '/node_modules/pg-boss/'];
+    const heavy = ['/dist/src/server/', '/dist/src/index/qdrant', '/dist/src/index/embedded', '/dist/src/enrich/', '/dist/src/search/', '/node_modules/fastify/', '/node_modules/@qdrant/', '/node_modules/pg-boss/', '/node_modules/@aws-sdk/'];
     for (const part of heavy) {
       assert.deepEqual(under(files, part), [], `${part} is loaded by snapshot list`);
     }

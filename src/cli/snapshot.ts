@@ -19,7 +19,7 @@ import { snapshotStore } from '../runtime/context.js';
 import { deepVerify } from '../snapshot/deep-verify.js';
 import { verifySnapshot } from '../snapshot/verifications.js';
 import { prepareSpare } from '../snapshot/spare.js';
-import { aServerPreparesSpares, prepareSpareInBackground } from './spare-later.js';
+import { aServerPreparesSpares, prepareSpareInBackground } from './snapshot-spare.js';
 import { coolSnapshot, warmSnapshot } from '../snapshot/warm.js';
 import { readAllWarmCopies } from '../snapshot/warm-copies.js';
 import { intFlag } from './flags.js';
