@@ -235,6 +235,10 @@ async function loadBatch(client: pg.ClientBase, file: string, name: string, uplo
   try {
     // Hash joins over a whole batch; the default 4MB would spill them to disk.
     await client.query("set local work_mem = '64MB'");
+    // The batch's statements each run once over the whole batch, where JIT compiling them costs
+    // more than it saves: the parent checks' estimates (a recursive walk) are high enough to
+    // trigger it, 0.3-2 s apiece for queries that then run in milliseconds.
+    await client.query('set local jit = off');
     await createStagingTables(client);
     options.onProgress?.({ phase: 'parsing', bytes: 0 });
     const parsed = await stageFile(client, file, name, options.onProgress);

@@ -12,10 +12,17 @@ export function controlText(title: string, description: string | null | undefine
 }
 
 const NON_ASCII = /[^\x00-\x7f]/;
+/** Whitespace that `clean` would change: any but a single space between words, or at either end. */
+const UNCLEAN_SPACE = /[^\S ]| \s|^\s|\s$/;
 
-/** NFC, whitespace runs as one space, trimmed. ASCII is its own NFC form, and far cheaper to test than to normalise. */
+/**
+ * NFC, whitespace runs as one space, trimmed. ASCII is its own NFC form, and far cheaper to test
+ * than to normalise; most texts are already clean, and testing that is cheaper than rebuilding
+ * them (half of this function's cost on 200k controls).
+ */
 function clean(s: string): string {
-  return (NON_ASCII.test(s) ? s.normalize('NFC') : s).replace(/\s+/g, ' ').trim();
+  const n = NON_ASCII.test(s) ? s.normalize('NFC') : s;
+  return UNCLEAN_SPACE.test(n) ? n.replace(/\s+/g, ' ').trim() : n;
 }
 
 /**
