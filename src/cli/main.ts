@@ -28,6 +28,14 @@ const GROUPS: Record<string, () => Promise<Register>> = {
 const ALIASES: Record<string, string> = { search: 'index' };
 
 /**
+ * Commands run often enough to load less than their whole group: `nfr snapshot list` registers
+ * the snapshot group with only itself (its help and its errors are the same as in the group).
+ */
+const SINGLE_COMMANDS: Record<string, () => Promise<Register>> = {
+  'snapshot list': async () => (await import('./snapshot-list.js')).registerSnapshotListGroup,
+};
+
+/**
  * What `nfr --help` lists, so the list loads no group at all (every group would cost more than
  * node's own start-up). test/cli-startup.test.ts keeps it equal to what the groups register: a
  * new group adds its line here.
@@ -84,7 +92,8 @@ export async function buildProgram(argv: readonly string[] = [], options: { allG
     return program;
   }
   const group = first === undefined ? undefined : (ALIASES[first] ?? first);
-  const load = !options.allGroups && group !== undefined && group in GROUPS ? [GROUPS[group] as () => Promise<Register>] : Object.values(GROUPS);
+  const single = positional[0] === 'help' || options.allGroups ? undefined : SINGLE_COMMANDS[`${group} ${positional[1]}`];
+  const load = single ? [single] : !options.allGroups && group !== undefined && group in GROUPS ? [GROUPS[group] as () => Promise<Register>] : Object.values(GROUPS);
   for (const register of await Promise.all(load.map((l) => l()))) register(program);
   acceptYesEverywhere(program);
   // Commands that change state are recorded in the audit trail before they run (audit-trail.ts).

@@ -2,7 +2,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { NfrError } from '../errors.js';
-import { catalogSummaries } from '../snapshot/catalog.js';
 import { pushSnapshot } from '../snapshot/offsite/copies.js';
 import { findManifest } from '../snapshot/offsite/find.js';
 import { offsiteRepository } from '../snapshot/offsite/repository.js';
@@ -24,7 +23,8 @@ import { coolSnapshot, warmSnapshot } from '../snapshot/warm.js';
 import { readAllWarmCopies } from '../snapshot/warm-copies.js';
 import { intFlag } from './flags.js';
 import { registerSnapshotDiff } from './snapshot-diff.js';
-import { confirm, emit, formatBytes, formatDuration, progressLine, table } from './output.js';
+import { registerSnapshotList, SNAPSHOT_GROUP_DESCRIPTION } from './snapshot-list.js';
+import { confirm, emit, formatBytes, formatDuration, progressLine } from './output.js';
 
 interface Common {
   json?: boolean;
@@ -35,8 +35,9 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 const jobsFlag = intFlag('--jobs', 1, 64);
 
 export function registerSnapshotCommands(program: Command): void {
-  const snapshot = program.command('snapshot').description('take, list, verify, restore and prune PostgreSQL snapshots');
+  const snapshot = program.command('snapshot').description(SNAPSHOT_GROUP_DESCRIPTION);
   registerSnapshotDiff(snapshot);
+  registerSnapshotList(snapshot);
 
   snapshot
     .command('create')
@@ -62,23 +63,6 @@ export function registerSnapshotCommands(program: Command): void {
       } finally {
         bar.done();
       }
-    });
-
-  snapshot
-    .command('list')
-    .description('list snapshots, oldest first')
-    .option('--json', 'print JSON')
-    .action(async (opts: Common) => {
-      const config = loadConfig();
-      const store = snapshotStore(config.backupPath);
-      const { snapshots, damaged, offsite } = await catalogSummaries(store, config);
-      emit(opts, { snapshots, damaged, offsite }, (r) => {
-        const warning = r.offsite.error ? `\nWARNING: the offsite repository could not be read, so LOCATION shows only what is on local disk: ${r.offsite.error}` : '';
-        if (r.snapshots.length === 0 && r.damaged.length === 0) return `no snapshots in ${store.root}${r.offsite.repository === 'none' ? '' : ` or ${r.offsite.repository}`}${warning}`;
-        const rows = r.snapshots.map((s) => [s.id, s.name, s.created_at.replace('T', ' ').slice(0, 19), s.tags.join(','), s.pipeline_stage ?? '-', formatBytes(s.total_bytes), s.location, s.warm ? formatBytes(s.warm.size_bytes) : '-']);
-        const text = table(['ID', 'NAME', 'CREATED (UTC)', 'TAGS', 'STAGE', 'SIZE', 'LOCATION', 'WARM'], rows) + warning;
-        return r.damaged.length ? `${text}\n\ndamaged:\n${r.damaged.map((d) => `  ${d.id}: ${d.problem}`).join('\n')}` : text;
-      });
     });
 
   snapshot

@@ -11,11 +11,11 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import pg from 'pg';
 import type { Config } from '../config.js';
 import { NfrError } from '../errors.js';
 import { processAlive, runProgram } from '../util/process.js';
 import type { PgTarget } from './connection.js';
+import { escapeIdentifier, pgDriver } from './driver.js';
 import { findServerTool } from './tools.js';
 
 const SUPERUSER = 'nfr';
@@ -149,12 +149,12 @@ export class LocalCluster {
 
   /** Creates a database if it does not exist. */
   async ensureDatabase(database: string): Promise<void> {
-    const client = new pg.Client({ ...this.target('postgres'), connectionTimeoutMillis: 10_000 });
+    const client = new (await pgDriver()).Client({ ...this.target('postgres'), connectionTimeoutMillis: 10_000 });
     client.on('error', () => {});
     await client.connect();
     try {
       const r = await client.query('select 1 from pg_database where datname = $1', [database]);
-      if (r.rowCount === 0) await client.query(`create database ${pg.escapeIdentifier(database)}`);
+      if (r.rowCount === 0) await client.query(`create database ${escapeIdentifier(database)}`);
     } catch (err) {
       // 42P04 duplicate_database: another process created it between our check and create.
       if ((err as { code?: string }).code !== '42P04') throw err;
@@ -187,7 +187,7 @@ export class LocalCluster {
   }
 
   private async isReady(): Promise<boolean> {
-    const client = new pg.Client({ ...this.target('postgres'), connectionTimeoutMillis: 5_000 });
+    const client = new (await pgDriver()).Client({ ...this.target('postgres'), connectionTimeoutMillis: 5_000 });
     client.on('error', () => {});
     try {
       await client.connect();

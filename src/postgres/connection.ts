@@ -3,10 +3,11 @@
  * DATABASE_URL or the embedded cluster, clients with a bounded connect timeout, and the
  * environment that hands credentials to pg_dump/pg_restore without putting them in argv.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { Config } from '../config.js';
 import { NfrError } from '../errors.js';
 import { ensureEmbeddedCluster } from './cluster.js';
+import { pgDriver } from './driver.js';
 
 export interface PgTarget {
   readonly host: string;
@@ -18,8 +19,7 @@ export interface PgTarget {
   readonly sslmode: string | undefined;
 }
 
-export const escapeIdentifier: (name: string) => string = pg.escapeIdentifier;
-export const escapeLiteral: (value: string) => string = pg.escapeLiteral;
+export { escapeIdentifier, escapeLiteral, pgDriver } from './driver.js';
 
 /** Parses a postgresql:// URL into a target. */
 export function targetFromUrl(url: string): PgTarget {
@@ -67,7 +67,7 @@ function sslOption(mode: string | undefined): pg.ClientConfig['ssl'] {
 
 /** Opens a client; a failure to connect becomes NfrError('DATABASE') naming the server. */
 export async function connect(target: PgTarget, applicationName?: string): Promise<pg.Client> {
-  const client = new pg.Client(clientConfig(target, applicationName));
+  const client = new (await pgDriver()).Client(clientConfig(target, applicationName));
   // A server-side termination (our own swap does this) arrives as an 'error' event on an idle
   // client; without a listener Node would crash the process.
   client.on('error', () => {});
