@@ -58,7 +58,12 @@ describe('CLI start-up', () => {
     const { code, files } = await loaded(['snapshot', 'list', '--json']);
     assert.equal(code, 0);
     assert.ok(under(files, '/dist/src/snapshot/').length > 0, 'the trace sees the snapshot modules load');
-    const heavy = ['/dist/src/server/', '/dist/src/index/qdrant', '/dist/src/index/embedded', '/dist/src/enrich/', '/dist/src/search/', '/node_modules/fastify/', '/node_modules/@qdrant/', '/node_modules/pg-boss/', '/node_modules/@aws-sdk/'];
+    // Listing reads files: no driver, no S3 client (the offsite part loads it when it reaches a
+    // bucket), and none of the create, restore or verify machinery.
+    const heavy = [
+      '/dist/src/server/', '/dist/src/index/qdrant', '/dist/src/index/embedded', '/dist/src/enrich/', '/dist/src/search/', '/node_modules/fastify/', '/node_modules/@qdrant/', '/node_modules/pg-boss/',
+      '/node_modules/pg/', '/node_modules/@aws-sdk/', '/dist/src/snapshot/create.js', '/dist/src/snapshot/restore/', '/dist/src/snapshot/verify.js', '/dist/src/cli/snapshot.js',
+    ];
     for (const part of heavy) {
       assert.deepEqual(under(files, part), [], `${part} is loaded by snapshot list`);
     }

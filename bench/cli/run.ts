@@ -4,9 +4,11 @@
  * interleaved run by run (so a burst of load hits them alike) and the median reported:
  *
  * - start-up: `node -e 0` against `node bin/nfr.js --help`, `nfr snapshot list` (and `npx nfr
- *   --help`, for information); target: within 0.25 s of `node -e 0`;
+ *   --help`, for information); target: within 0.25 s of `node -e 0`; `nfr --version` through
+ *   npx and through the executable, which tells npx's own cost;
  * - snapshot create: `npx nfr snapshot create` against raw `pg_dump -Fd -j2 -Z1` on the snapshot
- *   benchmark's database (bench/snapshot); target: within 1.10×.
+ *   benchmark's database (bench/snapshot); target: within 1.10×; and `node bin/nfr.js snapshot
+ *   create`, the same without npx.
  *
  * BENCH_CLI_RUNS (start-up runs, default 15), BENCH_RUNS (create runs, default 3), BENCH_SIZE_MB
  * (database size, default 1024), BENCH_CLI_CREATE=0 skips the database part. A missed target is a
@@ -85,6 +87,9 @@ interface CreateResult {
   readonly npx_nfr_create_s: number;
   readonly ratio: number;
   readonly pass: boolean;
+  /** `node bin/nfr.js snapshot create`: the same without npx. */
+  readonly node_nfr_create_s: number;
+  readonly node_ratio: number;
 }
 
 async function measureCreate(runs: number): Promise<{ result: CreateResult; backupsDir: string; dispose: () => Promise<void> }> {
@@ -123,13 +128,16 @@ async function measureCreate(runs: number): Promise<{ result: CreateResult; back
         },
         // As the README runs it: npx from the repository.
         { name: 'nfr', command: 'npx', args: ['nfr', 'snapshot', 'create', '--name', 'bench-cli', '--json'], env: nfrEnv, before: () => ws.checkpoint(), cwd: REPO },
+        // The package's executable itself: what nfr adds, without npx's own start-up.
+        { name: 'node', command: process.execPath, args: [NFR_BIN, 'snapshot', 'create', '--name', 'bench-cli', '--json'], env: nfrEnv, before: () => ws.checkpoint(), cwd: REPO },
       ],
       runs,
     );
     const raw = median(times.get('raw') ?? []);
     const nfr = median(times.get('nfr') ?? []);
+    const node = median(times.get('node') ?? []);
     return {
-      result: { size_bytes: dataset.size_bytes, raw_pg_dump_s: raw, npx_nfr_create_s: nfr, ratio: nfr / raw, pass: nfr / raw <= CREATE_TARGET_RATIO },
+      result: { size_bytes: dataset.size_bytes, raw_pg_dump_s: raw, npx_nfr_create_s: nfr, ratio: nfr / raw, pass: nfr / raw <= CREATE_TARGET_RATIO, node_nfr_create_s: node, node_ratio: node / raw },
       backupsDir: ws.backupsDir,
       dispose: () => ws.dispose(),
     };
@@ -159,6 +167,9 @@ async function run(): Promise<void> {
         { name: 'nfr --help', command: process.execPath, args: [NFR_BIN, '--help'], env, cwd: scratch },
         { name: 'nfr snapshot list', command: process.execPath, args: [NFR_BIN, 'snapshot', 'list', '--json'], env, cwd: scratch },
         { name: 'npx nfr --help', command: 'npx', args: ['nfr', '--help'], env, cwd: REPO },
+        // npx's own cost: the same command through npx and through the executable.
+        { name: 'nfr --version', command: process.execPath, args: [NFR_BIN, '--version'], env, cwd: scratch },
+        { name: 'npx nfr --version', command: 'npx', args: ['nfr', '--version'], env, cwd: REPO },
       ],
       startupRuns,
     );
@@ -180,6 +191,7 @@ async function run(): Promise<void> {
         `snapshot create of a ${(c.size_bytes / 1024 / 1024).toFixed(0)} MiB database (median of ${createRuns}, -j2 -Z1):`,
         `  raw pg_dump -Fd       ${c.raw_pg_dump_s.toFixed(3)} s`,
         `  npx nfr snapshot create ${c.npx_nfr_create_s.toFixed(3)} s   ${c.ratio.toFixed(2)}× (target ≤ ${CREATE_TARGET_RATIO}×)   ${c.pass ? 'PASS' : 'FAIL'}`,
+        `  node bin/nfr.js snapshot create ${c.node_nfr_create_s.toFixed(3)} s   ${c.node_ratio.toFixed(2)}× (without npx)`,
       );
     }
     process.stdout.write(`${lines.join('\n')}\nRESULT ${JSON.stringify({ load_average: load, startup, create: create?.result ?? null })}\n`);
