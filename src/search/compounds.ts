@@ -13,13 +13,12 @@
  *
  * Only compounds of a word and an adverbial particle (PARTICLES: the closed class of English
  * phrasal verbs, back up, log in, set up, shut down, roll back) are split or joined; the head must
- * be a word of at least two letters that is not a stop word. "Vocabulary" is every lexeme of
- * feature preparation's vectors (looked up through their GIN index).
+ * be a word of at least two letters that is not a stop word.
  *
- * One statement, run for queries that hold a candidate (a lexeme of letters ending in a
- * particle) and shared by the keyword ranking in PostgreSQL and the server's resident one, so the
- * CLI and the server agree by construction. It reads the text of the controls whose vector holds
- * the head (or that are not enriched yet) and counts the split form in title and description.
+ * The vocabulary is the lexemes of the current controls' vectors: the server's resident postings
+ * hold exactly those, and the CLI asks PostgreSQL (sqlVocabulary) for the same. Where a control
+ * writes a compound split is read from its text by one statement both use, so the CLI and the
+ * server agree. Queries without a candidate (a lexeme of letters ending in a particle) cost nothing.
  */
 import type pg from 'pg';
 
@@ -56,30 +55,68 @@ export function compoundCandidates(lexemes: readonly string[]): { compound: stri
 
 const NONE: QueryCompounds = { heads: [], postings: [], known: [] };
 
+/** Which of `lexemes` some current control's vector holds: the controls' vocabulary. */
+export type Vocabulary = (lexemes: readonly string[]) => Promise<ReadonlySet<string>>;
+
+/**
+ * The vocabulary in PostgreSQL (the CLI): current controls' vectors, feature preparation's
+ * through its GIN index or computed for a control not enriched yet, as keyword.ts reads them; the
+ * server asks its resident postings instead (the same lexemes, without a query).
+ */
+export function sqlVocabulary(client: pg.ClientBase): Vocabulary {
+  return async (lexemes) => {
+    const r = await client.query<{ lexeme: string }>({
+      name: 'nfr-vocabulary',
+      text: `with unenriched as materialized (
+               -- Controls not enriched yet (read once, and only when a lexeme is not found enriched).
+               select v.title, v.description from src_controls_ver_control v
+                where v.tx_to is null and not exists (select 1 from ai_controls_feature_prep p where p.control_id = v.control_id and p.text_hash = v.text_hash)
+             )
+             select c as lexeme from unnest($1::text[]) c
+              where exists (select 1 from ai_controls_feature_prep p
+                              join src_controls_ver_control v on v.control_id = p.control_id and v.text_hash = p.text_hash and v.tx_to is null
+                             where p.search_vector @@ to_tsquery('simple', quote_literal(c)))
+                 or exists (select 1 from unenriched u
+                             where (setweight(to_tsvector('english', u.title), 'A') || setweight(to_tsvector('english', coalesce(u.description, '')), 'B'))
+                                   @@ to_tsquery('simple', quote_literal(c)))`,
+      values: [[...new Set(lexemes)]],
+    });
+    return new Set(r.rows.map((x) => x.lexeme));
+  };
+}
+
 /**
  * The query's compounds settled against the controls' vocabulary (see the file comment).
- * `lexemes` are the query's own lexemes and its joined pairs, as queryLexemes returns them.
+ * `lexemes` are the query's own lexemes and its joined pairs, as queryLexemes returns them. Costs
+ * a statement that reads no table (the heads stemmed) when the query holds a candidate, the
+ * vocabulary's answer, and a statement reading the text of the controls that hold the head when
+ * a compound of the query is one the controls write as one word.
  */
-export async function queryCompounds(client: pg.ClientBase, lexemes: readonly string[]): Promise<QueryCompounds> {
+export async function queryCompounds(client: pg.ClientBase, lexemes: readonly string[], vocabulary: Vocabulary): Promise<QueryCompounds> {
   const candidates = compoundCandidates(lexemes);
   if (candidates.length === 0) return NONE;
-  const r = await client.query<{ kind: 'head' | 'known' | 'posting'; control_id: string | null; lexeme: string; tf: number; title: boolean }>({
-    name: 'nfr-query-compounds',
-    text: `with cand as (
-             select c.compound, c.particle, c.head,
-                    -- The head as the english configuration stems it; empty for a stop word.
-                    (select string_agg(l, ' ') from unnest(tsvector_to_array(to_tsvector('english', c.head))) l) as head_lexeme
-               from unnest($1::text[], $2::text[], $3::text[]) as c(compound, particle, head)
-           ), known as (
-             select cand.*,
-                    exists (select 1 from ai_controls_feature_prep f where f.search_vector @@ to_tsquery('simple', quote_literal(cand.compound))) as compound_known,
-                    cand.head_lexeme is not null and position(' ' in cand.head_lexeme) = 0
-                      and exists (select 1 from ai_controls_feature_prep f where f.search_vector @@ to_tsquery('simple', quote_literal(cand.head_lexeme))) as head_known
-               from cand
-           ), split as (
-             -- Compounds the controls write as one word: which controls write them split.
-             select k.compound, k.head_lexeme, '\\m' || k.head || '[[:space:]-]+' || k.particle || '\\M' as pattern
-               from known k where k.compound_known and k.head_known
+  // The heads as the english configuration stems them; none for a stop word.
+  const stemmed = await client.query<{ head: string; lexemes: string[] | null }>({
+    name: 'nfr-compound-heads',
+    text: `select h as head, (select array_agg(l) from unnest(tsvector_to_array(to_tsvector('english', h))) l) as lexemes from unnest($1::text[]) h`,
+    values: [[...new Set(candidates.map((c) => c.head))]],
+  });
+  const headLexeme = new Map(stemmed.rows.flatMap((r) => (r.lexemes?.length === 1 ? [[r.head, r.lexemes[0] as string] as const] : [])));
+  const withHeads = candidates.flatMap((c) => {
+    const lexeme = headLexeme.get(c.head);
+    return lexeme === undefined ? [] : [{ ...c, headLexeme: lexeme }];
+  });
+  if (withHeads.length === 0) return NONE;
+  const known = await vocabulary([...withHeads.map((c) => c.compound), ...withHeads.map((c) => c.headLexeme)]);
+  const own = new Set(lexemes);
+  const heads = [...new Set(withHeads.filter((c) => !known.has(c.compound) && known.has(c.headLexeme) && !own.has(c.headLexeme)).map((c) => c.headLexeme))];
+  const split = withHeads.filter((c) => known.has(c.compound) && known.has(c.headLexeme));
+  if (split.length === 0) return { heads, postings: [], known: [] };
+  const r = await client.query<{ control_id: string; lexeme: string; tf: number; title: boolean }>({
+    name: 'nfr-compound-postings',
+    text: `with split as (
+             select s.compound, s.head_lexeme, '\\m' || s.head || '[[:space:]-]+' || s.particle || '\\M' as pattern
+               from unnest($1::text[], $2::text[], $3::text[], $4::text[]) as s(compound, head, particle, head_lexeme)
            ), holders as materialized (
              -- Enriched controls through the GIN index on their vectors, then those not enriched yet.
              select s.compound, s.pattern, v.control_id, v.title, coalesce(v.description, '') as description
@@ -93,24 +130,18 @@ export async function queryCompounds(client: pg.ClientBase, lexemes: readonly st
               where not exists (select 1 from ai_controls_feature_prep p where p.control_id = v.control_id and p.text_hash = v.text_hash)
                 and to_tsvector('english', v.title || ' ' || coalesce(v.description, '')) @@ to_tsquery('simple', quote_literal(s.head_lexeme))
            )
-           select 'head' as kind, null as control_id, head_lexeme as lexeme, 0 as tf, false as title
-             from known where not compound_known and head_known
-           union all
-           select 'known', null, compound, 0, false from split
-           union all
-           select 'posting', h.control_id, h.compound,
-                  ((select count(*) from regexp_matches(h.title, h.pattern, 'gi')) + (select count(*) from regexp_matches(h.description, h.pattern, 'gi')))::int,
-                  h.title ~* h.pattern
+           select h.control_id, h.compound as lexeme,
+                  ((select count(*) from regexp_matches(h.title, h.pattern, 'gi')) + (select count(*) from regexp_matches(h.description, h.pattern, 'gi')))::int as tf,
+                  h.title ~* h.pattern as title
              from holders h
             where h.title ~* h.pattern or h.description ~* h.pattern
-           order by 1, 2, 3`,
-    values: [candidates.map((c) => c.compound), candidates.map((c) => c.particle), candidates.map((c) => c.head)],
+            order by 2, 1`,
+    values: [split.map((c) => c.compound), split.map((c) => c.head), split.map((c) => c.particle), split.map((c) => c.headLexeme)],
   });
-  const own = new Set(lexemes);
   return {
-    heads: [...new Set(r.rows.filter((x) => x.kind === 'head' && !own.has(x.lexeme)).map((x) => x.lexeme))],
-    postings: r.rows.filter((x) => x.kind === 'posting').map((x) => ({ control_id: x.control_id as string, lexeme: x.lexeme, tf: Number(x.tf), title: x.title })),
-    known: candidates.filter((c) => r.rows.some((x) => x.kind === 'known' && x.lexeme === c.compound)),
+    heads,
+    postings: r.rows.map((x) => ({ control_id: x.control_id, lexeme: x.lexeme, tf: Number(x.tf), title: x.title })),
+    known: split.map(({ compound, head, particle }) => ({ compound, head, particle })),
   };
 }
 

@@ -187,6 +187,11 @@ export class ResidentKeywordIndex {
     return new ResidentKeywordIndex(table as unknown as AttributeTable, lengths, lexemes, start, docs, tfTitle);
   }
 
+  /** Which of `lexemes` some control's vector holds (the vocabulary of compounds.ts). */
+  known(lexemes: readonly string[]): Set<string> {
+    return new Set(lexemes.filter((l) => this.lexemes.has(l)));
+  }
+
   /**
    * BM25 of keyword.ts: N over the controls the filter admits, average length over the matches.
    * `compounds` (compounds.ts) add to their lexeme's postings as keyword.ts adds them.

@@ -36,8 +36,8 @@ import { ResidentDoesNotFit } from '../index/resident-budget.js';
 import { pgSignature } from '../index/pg-source.js';
 import { isEmptyFilter, matchesFilter, modelMismatch, type IndexModel, type SearchFilter, type VectorIndex } from '../index/types.js';
 import { resolveTarget, withClient } from '../postgres/connection.js';
-import { currentRows, idMatches, idTokens, keywordSearch, type KeywordHit } from './keyword.js';
-import { joinKnownCompounds, queryCompounds, type CompoundPosting } from './compounds.js';
+import { currentRows, idMatches, idTokens, keywordSearch } from './keyword.js';
+import { joinKnownCompounds, queryCompounds, sqlVocabulary } from './compounds.js';
 import { queryLexemes, type ResidentKeywordIndex } from './keyword-resident.js';
 import type { z } from 'zod';
 import type { controlHitSchema, searchResultSchema } from './shapes.js';
@@ -157,18 +157,26 @@ export async function searchControls(config: Config, request: SearchRequest, dep
       throw new NfrError('INVALID_INPUT', `q "${q.length > 80 ? `${q.slice(0, 77)}...` : q}": nothing to search for: every word is a stop word (the, of, and, ...) or punctuation; add words that say what the control is about`);
     }
     const ranksKeywords = mode === 'keyword' || mode === 'hybrid';
+    // The server's resident keyword index, when it has one that fits; else ranking runs in SQL.
+    const resident = ranksKeywords ? await residentKeywordIndex(deps, warnings) : undefined;
     // Compounds settled against the controls' vocabulary: split forms in the controls, and the
     // heads of compounds no control uses (compounds.ts).
-    const compounds = ranksKeywords ? await queryCompounds(client, lexemes) : { heads: [], postings: [], known: [] };
+    const vocabulary = resident ? async (l: readonly string[]) => resident.known(l) : sqlVocabulary(client);
+    const compounds = ranksKeywords ? await queryCompounds(client, lexemes, vocabulary) : { heads: [], postings: [], known: [] };
     const rewritten = joinKnownCompounds(q, compounds.known);
     if (rewritten !== q) {
       const again = await queryLexemes(client, rewritten);
       lexemes = [...again.lexemes, ...again.joined];
     }
     lexemes = [...new Set([...lexemes, ...compounds.heads])];
+    const keywordDepth = Math.max(depth, mode === 'hybrid' ? FUSION_DEPTH : 0);
     return {
       ids: mode === 'id' ? await idMatches(client, [q.toUpperCase()], filter, { prefix: true, limit: depth }) : mode === 'hybrid' ? await idMatches(client, idTokens(q), filter, { prefix: false, limit: depth }) : [],
-      keyword: ranksKeywords ? await keywordRanking(client, lexemes, compounds.postings, filter, Math.max(depth, mode === 'hybrid' ? FUSION_DEPTH : 0), deps, warnings) : [],
+      keyword: !ranksKeywords
+        ? []
+        : resident
+          ? resident.search(lexemes, isEmptyFilter(filter) ? undefined : filter, keywordDepth, compounds.postings)
+          : await keywordSearch(client, lexemes, filter, keywordDepth, compounds.postings),
     };
   });
 
@@ -253,26 +261,17 @@ export async function searchControls(config: Config, request: SearchRequest, dep
   };
 }
 
-async function keywordRanking(
-  client: pg.ClientBase,
-  lexemes: readonly string[],
-  compounds: readonly CompoundPosting[],
-  filter: SearchFilter,
-  limit: number,
-  deps: SearchDeps,
-  warnings: string[],
-): Promise<KeywordHit[]> {
-  if (!deps.keywords) return keywordSearch(client, lexemes, filter, limit, compounds);
-  let resident: ResidentKeywordIndex;
+/** The server's resident keyword index; none without one, or when it does not fit NFR_INDEX_MEMORY_MB (then why, in the warnings). */
+async function residentKeywordIndex(deps: SearchDeps, warnings: string[]): Promise<ResidentKeywordIndex | undefined> {
+  if (!deps.keywords) return undefined;
   try {
-    resident = await deps.keywords();
+    return await deps.keywords();
   } catch (err) {
     // Too large for NFR_INDEX_MEMORY_MB: ranked in PostgreSQL, and the answer says why it is slow.
     if (!(err instanceof ResidentDoesNotFit)) throw err;
     warnings.push(err.message);
-    return keywordSearch(client, lexemes, filter, limit, compounds);
+    return undefined;
   }
-  return resident.search(lexemes, isEmptyFilter(filter) ? undefined : filter, limit, compounds);
 }
 
 async function semanticRanking(
