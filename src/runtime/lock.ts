@@ -28,6 +28,7 @@ export type OperationKind = 'create' | 'restore' | 'undo' | 'delete' | 'prune' |
  * A spare preparation (a clone of a warm copy, made in the background after a restore) gives way:
  * an operation that finds the lock held by one waits for it to finish, up to this long, whatever
  * NFR_LOCK_WAIT_SECONDS says; the user did not start it, so it must not make their command fail.
+ * Not recovery (a server's periodic pass tries again later) nor another spare preparation.
  */
 export const SPARE_GIVES_WAY_SECONDS = 600;
 
@@ -86,7 +87,9 @@ export async function acquireOperationLock(
       const r = await client.query<{ ok: boolean }>('select pg_try_advisory_lock($1, $2) as ok', [LOCK_NAMESPACE, key]);
       if (r.rows[0]?.ok) break;
       // Who holds it is read from its session (`nfr lock <operation>`), not from the lock file.
-      const sparing = (await advisoryHolder(client, ctx.target.database).catch(() => undefined))?.application_name === 'nfr lock spare';
+      // Background work gives way to it only as configured: another spare preparation would find
+      // the spare made, and recovery never waits for an operation (its work is not a leftover).
+      const sparing = operation !== 'spare' && operation !== 'recover' && (await advisoryHolder(client, ctx.target.database).catch(() => undefined))?.application_name === 'nfr lock spare';
       const until = sparing ? Math.max(deadline, started + SPARE_GIVES_WAY_SECONDS * 1000) : deadline;
       if (Date.now() >= until) throw await lockedError(ctx, client, operation);
       if (!announced) {
