@@ -57,9 +57,12 @@ export interface IvfBuildOptions {
   readonly lists?: number;
 }
 
-/** Bytes the resident copy of an IVF generation's index structures takes beyond its vectors. */
+/**
+ * Bytes the resident copy of a generation with lists takes beyond its vectors and list numbers:
+ * the centroids, each position's row (4 bytes) and Σ v² (8), the lists' start positions.
+ */
 export function ivfBytes(points: number, dimension: number, lists: number): number {
-  return lists * dimension * 4 + points * 8 + (lists + 1) * 8;
+  return lists * dimension * 4 + points * 12 + (lists + 1) * 8;
 }
 
 /**
