@@ -86,27 +86,30 @@ function aad(index: number, final: boolean): Buffer {
   return b;
 }
 
-/** A stream that encrypts what flows through it with `key`. */
+/**
+ * A stream that encrypts what flows through it with `key`. Plaintext is gathered into one reused
+ * 1 MiB buffer and each chunk goes out as three pieces (header, ciphertext, tag): the cipher's
+ * output is the only copy made of the data.
+ */
 export function encryptStream(key: Buffer): Transform {
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
+  const plain = Buffer.allocUnsafe(CHUNK_BYTES);
+  let filled = 0;
   let index = 0;
-  const seal = (plain: Buffer, final: boolean): Buffer => {
+  const seal = (stream: Transform, final: boolean) => {
     const nonce = randomBytes(NONCE);
     const cipher = createCipheriv('aes-256-gcm', key, nonce);
     cipher.setAAD(aad(index++, final));
-    const body = Buffer.concat([cipher.update(plain), cipher.final()]);
+    // GCM's final() yields nothing: the ciphertext is update()'s output, as long as the plaintext.
+    const body = cipher.update(plain.subarray(0, filled));
+    cipher.final();
     const header = Buffer.alloc(CHUNK_HEADER);
     header[0] = final ? 1 : 0;
     nonce.copy(header, 1);
     header.writeUInt32BE(body.length, 1 + NONCE);
-    return Buffer.concat([header, body, cipher.getAuthTag()]);
-  };
-  const take = (n: number): Buffer => {
-    const all = Buffer.concat(pending);
-    pending = all.length > n ? [all.subarray(n)] : [];
-    pendingBytes = all.length - n;
-    return all.subarray(0, n);
+    stream.push(header);
+    stream.push(body);
+    stream.push(cipher.getAuthTag());
+    filled = 0;
   };
   return new Transform({
     construct(callback) {
@@ -114,14 +117,19 @@ export function encryptStream(key: Buffer): Transform {
       callback();
     },
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      // Strictly more than one chunk: the last one is always sealed as final in flush().
-      while (pendingBytes > CHUNK_BYTES) this.push(seal(take(CHUNK_BYTES), false));
+      let offset = 0;
+      while (offset < chunk.length) {
+        // A full chunk is sealed only once more data arrives: the last one is sealed as final in flush().
+        if (filled === CHUNK_BYTES) seal(this, false);
+        const n = chunk.copy(plain, filled, offset, Math.min(chunk.length, offset + CHUNK_BYTES - filled));
+        filled += n;
+        offset += n;
+      }
       callback();
     },
     flush(callback: TransformCallback) {
-      callback(null, seal(take(pendingBytes), true));
+      seal(this, true);
+      callback();
     },
   });
 }
@@ -176,7 +184,9 @@ export function decryptStream(key: Buffer, name: string): Transform {
           decipher.setAuthTag(buf.subarray(CHUNK_HEADER + length, CHUNK_HEADER + length + TAG));
           let plain: Buffer;
           try {
-            plain = Buffer.concat([decipher.update(buf.subarray(CHUNK_HEADER, CHUNK_HEADER + length)), decipher.final()]);
+            // Released only once final() has checked the tag (GCM's final() yields no bytes).
+            plain = decipher.update(buf.subarray(CHUNK_HEADER, CHUNK_HEADER + length));
+            decipher.final();
           } catch {
             throw damaged(`chunk ${index} failed authentication`);
           }

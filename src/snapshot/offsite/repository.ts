@@ -53,7 +53,9 @@ export interface PushResult {
   readonly stored_bytes: number;
   readonly encrypted: boolean;
   readonly key_fingerprint: string | null;
+  /** From the first upload to the last object stored (read-backs of earlier objects run meanwhile). */
   readonly upload_ms: number;
+  /** The read-back still running after the last upload: what checking every object added. */
   readonly check_ms: number;
 }
 

@@ -37,6 +37,29 @@ const FILES_AT_ONCE = 4;
 const PART_BYTES = 8 * 1024 * 1024;
 const PART_QUEUE = 4;
 
+/** The repository key and a snapshot's salt: what the per-object keys are derived from. */
+interface ObjectCrypto {
+  readonly key: RepositoryKey;
+  readonly salt: Buffer;
+}
+
+/** Runs at most `n` of the functions given to it at once; the others wait their turn. */
+function limiter(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    if (active < n) active++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
+
 export class S3Repository implements OffsiteRepository {
   readonly configured = true;
   readonly description: string;
@@ -133,22 +156,52 @@ export class S3Repository implements OffsiteRepository {
     await this.abortLeftoverUploads(id);
     const key = await this.key();
     const salt = newSalt();
+    const crypto = key && { key, salt };
     const started = Date.now();
-    let done = 0;
-    let bytes = 0;
     const files = manifest.files;
+    let uploadedFiles = 0;
+    let uploadedBytes = 0;
+    let checkedFiles = 0;
+    let checkedBytes = 0;
+    let lastUpload = started;
     onProgress({ phase: 'uploading', files_done: 0, files_total: files.length, bytes: 0 });
-    await mapLimit(files, FILES_AT_ONCE, async (entry) => {
-      await this.uploadFile(path.join(dir, entry.path), id, entry, key ? key.objectKey(salt, `${id}/${entry.path}`) : undefined);
-      bytes += entry.size;
-      onProgress({ phase: 'uploading', files_done: ++done, files_total: files.length, bytes });
+    // Every object is read back, every byte, against the manifest's SHA-256: a store may accept a
+    // PUT and keep something else, and Swift stores x-amz-checksum-* without checking it. Each
+    // read-back starts as soon as its object is up, beside the uploads still running, rather than
+    // all of them after the last upload; the largest files go up first, so their long uploads
+    // hide the read-back of the small ones.
+    const checking = limiter(FILES_AT_ONCE);
+    const checks: Promise<FileCheck>[] = [];
+    const upload = mapLimit([...files].sort((a, b) => b.size - a.size), FILES_AT_ONCE, async (entry) => {
+      await this.uploadFile(path.join(dir, entry.path), id, entry, crypto ? key.objectKey(salt, `${id}/${entry.path}`) : undefined);
+      lastUpload = Date.now();
+      uploadedBytes += entry.size;
+      onProgress({ phase: 'uploading', files_done: ++uploadedFiles, files_total: files.length, bytes: uploadedBytes });
+      checks.push(
+        checking(async () => {
+          const check = await this.checkObject(id, entry, crypto);
+          checkedBytes += entry.size;
+          onProgress({ phase: 'checking upload', files_done: ++checkedFiles, files_total: files.length, bytes: checkedBytes });
+          return check;
+        }),
+      );
     });
+    // Settle every read-back already started before failing: none is left running behind an error.
+    const uploaded = await upload.then(
+      () => null,
+      (err: unknown) => err,
+    );
+    const results = await Promise.allSettled(checks);
+    if (uploaded !== null) throw uploaded;
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     await faultPoint('offsite-uploaded');
-    const uploaded = Date.now();
-    // Read back, every byte: a store may accept a PUT and keep something else, and Swift stores
-    // x-amz-checksum-* without checking it.
-    const check = await this.checkObjects(id, manifest.files, key && { key, salt }, (p) => onProgress({ ...p, phase: 'checking upload' }));
-    if (!check.ok) throw new NfrError('VERIFY_FAILED', `the upload of ${id} to ${this.description} does not read back as it was sent:\n  ${check.problems.slice(0, 10).join('\n  ')}; push it again with nfr snapshot push --id ${id}`);
+    const problems = results
+      .map((r) => (r as PromiseFulfilledResult<FileCheck>).value)
+      .filter((c) => !c.ok)
+      .map((c) => `${c.path}: ${c.problem}`)
+      .sort();
+    if (problems.length > 0) throw new NfrError('VERIFY_FAILED', `the upload of ${id} to ${this.description} does not read back as it was sent:\n  ${problems.slice(0, 10).join('\n  ')}; push it again with nfr snapshot push --id ${id}`);
     const storedBytes = files.reduce((sum, f) => sum + (key ? encryptedSize(f.size) : f.size), 0);
     const record: OffsiteRecord = {
       format: 'nfr-offsite/1',
@@ -168,7 +221,7 @@ export class S3Repository implements OffsiteRepository {
       throw this.fail(err, `writing ${manifestKey}`);
     }
     if ((await this.getText(manifestKey)) !== text) throw new NfrError('VERIFY_FAILED', `${this.description}: ${manifestKey} does not read back as written; push ${id} again`);
-    return { snapshot_id: id, uploaded: true, files: files.length, bytes: manifest.total_bytes, stored_bytes: storedBytes, encrypted: key !== undefined, key_fingerprint: key?.fingerprint ?? null, upload_ms: uploaded - started, check_ms: Date.now() - uploaded };
+    return { snapshot_id: id, uploaded: true, files: files.length, bytes: manifest.total_bytes, stored_bytes: storedBytes, encrypted: key !== undefined, key_fingerprint: key?.fingerprint ?? null, upload_ms: lastUpload - started, check_ms: Date.now() - lastUpload };
   }
 
   private async uploadFile(file: string, id: string, entry: FileEntry, objectKey: Buffer | undefined): Promise<void> {
@@ -218,46 +271,65 @@ export class S3Repository implements OffsiteRepository {
   }
 
   /** Streams every object back, decrypting when encrypted, and compares size and SHA-256 with the manifest. */
-  private async checkObjects(id: string, files: readonly FileEntry[], crypto: { key: RepositoryKey; salt: Buffer } | undefined, onProgress: (p: TransferProgress) => void, saveInto?: string): Promise<VerifyResult> {
-    const problems: string[] = [];
+  private async checkObjects(id: string, files: readonly FileEntry[], crypto: ObjectCrypto | undefined, onProgress: (p: TransferProgress) => void, saveInto?: string): Promise<VerifyResult> {
     let done = 0;
     let bytes = 0;
     onProgress({ phase: 'checking offsite', files_done: 0, files_total: files.length, bytes: 0 });
-    const checks = await mapLimit(files, FILES_AT_ONCE, async (entry): Promise<FileCheck> => {
-      const key = this.objectKey(id, entry.path);
-      const hash = createHash('sha256');
-      let size = 0;
-      const sink = saveInto ? await openTarget(path.join(saveInto, entry.path)) : new Writable({ write: (_c, _e, cb) => cb() });
-      const tap = new Transform({
-        transform(chunk: Buffer, _e, cb) {
-          hash.update(chunk);
-          size += chunk.length;
-          cb(null, chunk);
-        },
-      });
-      let problem: string | null = null;
-      try {
-        const stream = await this.getStream(key);
-        if (crypto) await pipeline(stream, decryptStream(crypto.key.objectKey(crypto.salt, `${id}/${entry.path}`), key), tap, sink);
-        else await pipeline(stream, tap, sink);
-        const sha = hash.digest('hex');
-        if (size !== entry.size) problem = `size ${size} bytes, manifest says ${entry.size}`;
-        else if (sha !== entry.sha256) problem = `SHA-256 ${sha} does not match the manifest's ${entry.sha256}`;
-      } catch (err) {
-        if (err instanceof NfrError && err.code.startsWith('OFFSITE_')) throw err;
-        problem = messageOf(err).replace(`${key}: `, '');
-      }
-      if (problem) problems.push(`${entry.path}: ${problem}`);
-      bytes += size;
+    const checks = await mapLimit(files, FILES_AT_ONCE, async (entry) => {
+      const check = await this.checkObject(id, entry, crypto, saveInto);
+      bytes += entry.size;
       onProgress({ phase: 'checking offsite', files_done: ++done, files_total: files.length, bytes });
-      return { path: entry.path, size: entry.size, ok: problem === null, problem };
+      return check;
     });
-    problems.sort();
+    const problems = checks.filter((c) => !c.ok).map((c) => `${c.path}: ${c.problem}`).sort();
     return { id, ok: problems.length === 0, problems, files_checked: files.length, bytes_checked: bytes, files: checks };
   }
 
+  /**
+   * Streams one object back (into `saveInto` when given), decrypting when encrypted, and compares
+   * its size and SHA-256 with the manifest. A damaged object is a problem in the result; only an
+   * unreachable or refusing store throws.
+   */
+  private async checkObject(id: string, entry: FileEntry, crypto: ObjectCrypto | undefined, saveInto?: string): Promise<FileCheck> {
+    const key = this.objectKey(id, entry.path);
+    const hash = createHash('sha256');
+    let size = 0;
+    const count = (chunk: Buffer) => {
+      hash.update(chunk);
+      size += chunk.length;
+    };
+    let problem: string | null = null;
+    try {
+      const stream = await this.getStream(key);
+      const decrypt = () => decryptStream((crypto as ObjectCrypto).key.objectKey((crypto as ObjectCrypto).salt, `${id}/${entry.path}`), key);
+      if (saveInto) {
+        const tap = new Transform({
+          transform(chunk: Buffer, _e, cb) {
+            count(chunk);
+            cb(null, chunk);
+          },
+        });
+        const target = await openTarget(path.join(saveInto, entry.path));
+        await (crypto ? pipeline(stream, decrypt(), tap, target) : pipeline(stream, tap, target));
+      } else {
+        // Only checking: hashed as it arrives, with no stage that merely passes bytes on.
+        const sink = async (source: AsyncIterable<Buffer>) => {
+          for await (const chunk of source) count(chunk);
+        };
+        await (crypto ? pipeline(stream, decrypt(), sink) : pipeline(stream, sink));
+      }
+      const sha = hash.digest('hex');
+      if (size !== entry.size) problem = `size ${size} bytes, manifest says ${entry.size}`;
+      else if (sha !== entry.sha256) problem = `SHA-256 ${sha} does not match the manifest's ${entry.sha256}`;
+    } catch (err) {
+      if (err instanceof NfrError && err.code.startsWith('OFFSITE_')) throw err;
+      problem = messageOf(err).replace(`${key}: `, '');
+    }
+    return { path: entry.path, size: entry.size, ok: problem === null, problem };
+  }
+
   /** The key a snapshot needs, or a CONFIG error naming its fingerprint (before anything is read). */
-  private async keyFor(snapshot: OffsiteSnapshot): Promise<{ key: RepositoryKey; salt: Buffer } | undefined> {
+  private async keyFor(snapshot: OffsiteSnapshot): Promise<ObjectCrypto | undefined> {
     const enc = snapshot.offsite.encryption;
     if (!enc) return undefined;
     const key = await this.key();
