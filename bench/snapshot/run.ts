@@ -4,7 +4,8 @@
  * POSTGRES_BACKUP_PARALLEL_JOBS, POSTGRES_BACKUP_COMPRESSION); then full snapshots with an
  * embedded index of BENCH_FULL_CONTROLS controls (default 100,000; BENCH_FULL=0 skips them); and
  * warm restores against raw pg_restore and cp -a of the database directory (BENCH_WARM=0 skips them);
- * and the offsite repository on a loopback Swift (BENCH_OFFSITE=0 skips it; see offsite.ts).
+ * and the offsite repository on a loopback Swift (BENCH_OFFSITE=0 skips it, BENCH_OFFSITE_RUNS repeats
+ * it; see offsite.ts).
  *
  * Progress goes to stderr; the report and a final `RESULT {json}` line go to stdout. A missed
  * target is a measurement, not a failure: the exit code is non-zero only if something broke.
@@ -66,7 +67,7 @@ async function run(signal: AbortSignal): Promise<void> {
     let offsite: OffsiteResults | undefined;
     if (process.env.BENCH_OFFSITE !== '0') {
       log('bench: offsite repository (upload, download, restore from the bucket)');
-      offsite = await measureOffsite(ws, cmd, create.snapshotId, log);
+      offsite = await measureOffsite(ws, cmd, create.snapshotId, settings.offsiteRuns, log);
     }
 
     await cmd.nfrDelete(create.snapshotId);
@@ -80,7 +81,7 @@ async function run(signal: AbortSignal): Promise<void> {
     }
 
     const results: Results = {
-      settings: { sizeMb: settings.sizeMb, runs: settings.runs, jobs: settings.jobs, compression: settings.compression },
+      settings: { sizeMb: settings.sizeMb, runs: settings.runs, jobs: settings.jobs, compression: settings.compression, offsiteRuns: settings.offsiteRuns },
       server_version: version,
       dataset,
       create,

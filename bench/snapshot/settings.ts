@@ -17,6 +17,8 @@ export interface BenchSettings {
   /** pg_dump --compress, for nfr and the raw tool alike. */
   readonly compression: number;
   readonly pgBinDir: string | undefined;
+  /** Repetitions of the offsite comparisons (each moves the set up and down six times). */
+  readonly offsiteRuns: number;
 }
 
 const intIn = (min: number, max: number) =>
@@ -34,6 +36,7 @@ const SCHEMA = {
   POSTGRES_BACKUP_PARALLEL_JOBS: intIn(1, 64),
   POSTGRES_BACKUP_COMPRESSION: intIn(0, 9),
   PG_BIN_DIR: z.string().trim().min(1),
+  BENCH_OFFSITE_RUNS: intIn(1, 50),
 } as const;
 
 type Name = keyof typeof SCHEMA;
@@ -58,5 +61,6 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): BenchSetting
     // 0 is the project's default (see src/config.ts): the benchmark measures what users get.
     compression: (values.POSTGRES_BACKUP_COMPRESSION as number | undefined) ?? 0,
     pgBinDir: values.PG_BIN_DIR as string | undefined,
+    offsiteRuns: (values.BENCH_OFFSITE_RUNS as number | undefined) ?? 3,
   });
 }
