@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   OFFSITE_NO_BUCKET: { exit: 18, http: 424 },
   /** A job stopped because someone cancelled it (`nfr job cancel`, the API, the console). */
   CANCELLED: { exit: 19, http: 409 },
+  /** The snapshot's only copy is in the offsite repository, and the command reads the local one (e.g. `verify` without --offsite). */
+  OFFSITE_ONLY: { exit: 20, http: 409 },
   /** HTTP only: a route exists for the path, not for the method. */
   METHOD_NOT_ALLOWED: { exit: 2, http: 405 },
 } as const satisfies Record<string, { exit: number; http: number }>;
@@ -61,6 +63,7 @@ export const EXIT_MEANINGS: Readonly<Record<number, string>> = {
   17: 'offsite repository refused the credentials (HTTP 502)',
   18: 'offsite repository bucket does not exist (HTTP 424)',
   19: 'cancelled (`nfr job cancel`, the API or the console stopped the job)',
+  20: 'the snapshot is only in the offsite repository, not on local disk (verify it with --offsite; restore and warm fetch it back; HTTP 409)',
 };
 
 /**

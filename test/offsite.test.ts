@@ -286,7 +286,7 @@ describe('offsite repository on Swift', () => {
     assert.deepEqual([...(await listed(a.env)).entries()], [[ids[1], 'both']]);
   });
 
-  it('NFR_LOCAL_KEEP keeps the newest local copies (and pinned ones); an evicted snapshot is fetched back to restore', async () => {
+  it('NFR_LOCAL_KEEP keeps the newest local copies (and pinned ones); an evicted one is refused by a local verify with where it is, fetched back by warm; the pre-restore backup goes offsite', async () => {
     const b = await bucket();
     const a = await home('keep', `s3://${b}`, { NFR_LOCAL_KEEP: '1' });
     const first = await nfrJson(['snapshot', 'create', '--name', 'oldest'], a.env);
@@ -303,10 +303,39 @@ describe('offsite repository on Swift', () => {
     assert.equal(where.get(newest.body.id), 'both');
     assert.ok(!existsSync(path.join(a.backups, first.body.id)));
 
-    const restored = await nfrJson(['snapshot', 'restore', '--id', first.body.id, '--yes', '--skip-backup'], a.env);
+    // Verifying the local copy of a snapshot that is only offsite says where it is and what to do.
+    const local = await nfr(['snapshot', 'verify', '--id', first.body.id], a.env);
+    assert.equal(local.code, 20, local.stderr);
+    assert.match(local.stderr, new RegExp(`${first.body.id} is not on local disk: its only copy is in the offsite repository s3://${b} at ${swift.endpoint}`));
+    assert.match(local.stderr, new RegExp(`nfr snapshot verify --id ${first.body.id} --offsite`));
+    // Warming it fetches it back first, as a restore does (and a warm copy stays local).
+    const warmed = await nfrJson(['snapshot', 'warm', '--id', first.body.id], a.env);
+    assert.equal(warmed.code, 0, warmed.stderr);
+    assert.equal(warmed.body.fetched, true);
+    assert.equal(warmed.body.created, true);
+    assert.equal((await listed(a.env)).get(first.body.id), 'both');
+    const checked = await nfrJson(['snapshot', 'verify', '--id', first.body.id], a.env);
+    assert.equal(checked.code, 0, checked.stderr);
+
+    // The restore's pre-restore backup goes through the same create path, so offsite too.
+    const current = await fingerprint(a.url);
+    const restored = await nfrJson(['snapshot', 'restore', '--id', first.body.id, '--yes'], a.env);
     assert.equal(restored.code, 0, restored.stderr);
     assert.deepEqual(await fingerprint(a.url), oldestData);
-    assert.equal((await listed(a.env)).get(first.body.id), 'both');
+    const backup = restored.body.pre_restore_backup_id as string;
+    assert.match(backup, /^SNAP-/, restored.body.pre_restore_backup_error ?? '');
+    const stored = await keys(b, `${backup}/`);
+    assert.ok(stored.includes(`${backup}/manifest.json`), stored.join(' '));
+    assert.ok(stored.some((k) => k.endsWith('/toc.dat')), stored.join(' '));
+    assert.equal((await listed(a.env)).get(backup), 'both');
+    const remote = await nfrJson(['snapshot', 'verify', '--id', backup, '--offsite'], a.env);
+    assert.equal(remote.code, 0, remote.stderr);
+    assert.equal(remote.body.files_checked, stored.length - 1);
+    // And the bucket's copy holds the state the restore replaced: back into a home of its own.
+    const elsewhere = await home('keepb', `s3://${b}`, {}, true);
+    const back = await nfrJson(['snapshot', 'restore', '--id', backup, '--yes', '--skip-backup'], elsewhere.env);
+    assert.equal(back.code, 0, back.stderr);
+    assert.deepEqual(await fingerprint(elsewhere.url), current);
   });
 
   it('two homes sharing the bucket but not the directory never hand out the same id', async () => {

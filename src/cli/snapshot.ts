@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
 import { NfrError } from '../errors.js';
 import { pushSnapshot } from '../snapshot/offsite/copies.js';
-import { findManifest } from '../snapshot/offsite/find.js';
+import { findManifest, verifyOffsiteOnly, whereIsIt } from '../snapshot/offsite/find.js';
 import { offsiteRepository } from '../snapshot/offsite/repository.js';
 import { createSnapshot } from '../snapshot/create.js';
 import { deleteSnapshot } from '../snapshot/delete.js';
@@ -195,9 +195,9 @@ export function registerSnapshotCommands(program: Command): void {
       const bar = progressLine(opts);
       const result = opts.offsite
         ? await offsiteRepository(config).verify(id, (p) => bar.update({ phase: p.phase, tables_done: p.files_done, tables_total: p.files_total, bytes: p.bytes })).finally(() => bar.done())
-        : opts.deep
-        ? await deepVerify(await openContext(config), id)
-        : await verifySnapshot(snapshotStore(config.backupPath), id, config.parallelJobs);
+        : await (opts.deep ? openContext(config).then((ctx) => deepVerify(ctx, id)) : verifySnapshot(snapshotStore(config.backupPath), id, config.parallelJobs)).catch(async (err: unknown) => {
+            throw await whereIsIt({ config }, id, err, verifyOffsiteOnly(id));
+          });
       emit(opts, result, (r) =>
         r.ok
           ? `${r.id} OK: ${r.files_checked} files, ${formatBytes(r.bytes_checked)} checked${r.deep ? `; restored ${r.deep.tables_checked} tables, ${r.deep.rows_checked} rows match` : ''}`
@@ -243,7 +243,7 @@ export function registerSnapshotCommands(program: Command): void {
         bar.done();
         emit(opts, r, () =>
           [
-            r.created ? `warmed ${r.snapshot_id} as ${r.warm.database}: ${formatBytes(r.warm.size_bytes)}, ${r.warm.rows} rows checked, in ${formatDuration(r.duration_ms)}` : `${r.snapshot_id} is already warm as ${r.warm.database}`,
+            r.created ? `warmed ${r.snapshot_id}${r.fetched ? ` (fetched back from ${offsiteRepository(ctx.config).description} first)` : ''} as ${r.warm.database}: ${formatBytes(r.warm.size_bytes)}, ${r.warm.rows} rows checked, in ${formatDuration(r.duration_ms)}` : `${r.snapshot_id} is already warm as ${r.warm.database}`,
             r.cooled.length ? `  cooled to stay within NFR_WARM_MAX: ${r.cooled.join(', ')}` : '',
           ]
             .filter(Boolean)

@@ -25,6 +25,7 @@ import { recordEvent } from './state.js';
 import { DUMP_DIR } from './store.js';
 import { type Context } from '../runtime/context.js';
 import { assertVerified, loadSnapshot } from './verify.js';
+import { fetchIfOffsiteOnly } from './offsite/copies.js';
 import { coolLocked, dropTemplate, readWarmRegistry, updateWarmRegistry, usableWarmCopy, warmDatabaseName, type WarmCopy } from './warm-copies.js';
 import type { z } from 'zod';
 import type { coolResultSchema } from './shapes.js';
@@ -40,6 +41,8 @@ export interface WarmResult {
   readonly warm: WarmCopy;
   /** False when the snapshot was warm already (nothing was done). */
   readonly created: boolean;
+  /** True when the snapshot was only offsite and was downloaded (and checked) first. */
+  readonly fetched: boolean;
   /** Warm copies cooled to stay within NFR_WARM_MAX, least recently restored first. */
   readonly cooled: readonly string[];
   /** Its ready spare, or why there is none. */
@@ -64,9 +67,12 @@ export async function warmSnapshotLocked(ctx: Context, op: Operation, options: W
       // Warm already; make sure it has its spare (a kill or a full NFR_WARM_MAX may have left it without).
       const spare = await prepareSpareLocked(ctx, op.maint, options.id);
       const warm = (await readWarmRegistry(ctx.store, live))[options.id] ?? existing;
-      return { snapshot_id: options.id, warm, created: false, cooled: [], spare, duration_ms: Date.now() - started };
+      return { snapshot_id: options.id, warm, created: false, fetched: false, cooled: [], spare, duration_ms: Date.now() - started };
     }
 
+    // A snapshot that lives only offsite (NFR_LOCAL_KEEP evicted it, or another server made it)
+    // is fetched back first, every file checked, as a restore does; it then stays local while warm.
+    const fetched = (await fetchIfOffsiteOnly(ctx, op, options.id, progress)) === 'fetched';
     progress({ phase: 'verifying' });
     const { dir, manifest } = await loadSnapshot(ctx.store, options.id);
     const { major } = await serverMajor(op.maint);
@@ -109,7 +115,7 @@ export async function warmSnapshotLocked(ctx: Context, op: Operation, options: W
       const duration = Date.now() - started;
       await recordEvent(ctx.store, { operation: 'warm', status: 'completed', snapshot_id: manifest.id, duration_ms: duration });
       const recorded = (await readWarmRegistry(ctx.store, live))[manifest.id] ?? warm;
-      return { snapshot_id: manifest.id, warm: recorded, created: true, cooled, spare, duration_ms: duration };
+      return { snapshot_id: manifest.id, warm: recorded, created: true, fetched, cooled, spare, duration_ms: duration };
     } catch (err) {
       await dropDatabase(op.maint, building).catch(() => {});
       throw err;

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { NfrError } from '../../errors.js';
 import { catalogSummaries } from '../../snapshot/catalog.js';
-import { findManifest } from '../../snapshot/offsite/find.js';
+import { findManifest, verifyOffsiteOnly, whereIsIt } from '../../snapshot/offsite/find.js';
 import { offsiteRepository } from '../../snapshot/offsite/repository.js';
 import { validateCreateOptions } from '../../snapshot/create.js';
 import { deepVerify } from '../../snapshot/deep-verify.js';
@@ -152,7 +152,8 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     { config: { role: 'operator', audit: 'snapshot.warm' }, schema: { summary: 'Keep a ready copy of the snapshot on the server, so restoring it is a file copy; poll the job', params: ID_PARAM, response: { 202: JOB_ACCEPTED, ...errors } } },
     async (request, reply) => {
       const id = parseSnapshotId(request.params.id);
-      await loadSnapshot(ctx.store, id);
+      // Local or offsite: the warm job fetches an offsite-only snapshot back first, as a restore does.
+      await findManifest(ctx, id);
       const job = await queueJob(jobs, 'snapshot.warm', { snapshot_id: id });
       return reply.code(202).send(jobAccepted(job, `${base}/job/${job.job_id}/status`));
     },
@@ -243,12 +244,14 @@ export function registerSnapshotRoutes(app: FastifyInstance, deps: ServerDeps): 
     },
     async (request) => {
       const id = parseSnapshotId(request.params.id);
-      if (request.body?.deep) {
-        authorize(request.role ?? 'reader', 'operator');
-        return deepVerify(requestCtx, id);
-      }
+      if (request.body?.deep && request.body.offsite) throw new NfrError('USAGE', 'deep and offsite check different copies: give one');
       if (request.body?.offsite) return offsiteRepository(ctx.config).verify(id);
-      return verifySnapshot(ctx.store, id, ctx.config.parallelJobs);
+      if (request.body?.deep) authorize(request.role ?? 'reader', 'operator');
+      try {
+        return await (request.body?.deep ? deepVerify(requestCtx, id) : verifySnapshot(ctx.store, id, ctx.config.parallelJobs));
+      } catch (err) {
+        throw await whereIsIt(ctx, id, err, verifyOffsiteOnly(id));
+      }
     },
   );
 }

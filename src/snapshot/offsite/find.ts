@@ -22,3 +22,22 @@ export async function findManifest(ctx: Pick<Context, 'config' | 'store'>, id: S
     return { manifest: remote.manifest, location: 'offsite' };
   }
 }
+
+/**
+ * What a command that reads the local copy says when it is missing: NOT_FOUND stays NOT_FOUND
+ * unless the snapshot is in the offsite repository, which gives OFFSITE_ONLY saying where it is
+ * and what to do instead (`fix`).
+ */
+export async function whereIsIt(ctx: Pick<Context, 'config'>, id: SnapshotId, err: unknown, fix: string): Promise<unknown> {
+  if (!(err instanceof NfrError && err.code === 'NOT_FOUND')) return err;
+  const repo = offsiteRepository(ctx.config);
+  if (!repo.configured) return err;
+  const remote = await repo.get(id).catch(() => undefined);
+  if (!remote) return err;
+  return new NfrError('OFFSITE_ONLY', `snapshot ${id} is not on local disk: its only copy is in the offsite repository ${repo.description}; ${fix}`, { details: { location: 'offsite' } });
+}
+
+/** What to do instead of verifying the local copy of a snapshot that is only offsite. */
+export function verifyOffsiteOnly(id: SnapshotId): string {
+  return `check that copy with \`nfr snapshot verify --id ${id} --offsite\` (API: {"offsite": true}), or bring it back with \`nfr snapshot warm --id ${id}\` or a restore, which fetch it first`;
+}
