@@ -295,7 +295,7 @@ export interface Config {
   readonly maxUploadBytes: number;
   /** API tokens, their roles and names (API_TOKENS, see parseApiTokens). Never logged. */
   readonly apiTokens: readonly ApiToken[];
-  /** How often every server looks for due schedule ticks (NFR_SCHEDULE_CHECK_SECONDS, default 5). */
+  /** How often every server takes the ticks pg-boss fired, and pg-boss checks its schedules (NFR_SCHEDULE_CHECK_SECONDS, default 5). */
   readonly scheduleCheckSeconds: number;
   /** Alert webhooks (NFR_ALERT_WEBHOOK_URL, comma-separated) and what they are sent (README, Alerts). */
   readonly alerts: {

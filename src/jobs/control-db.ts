@@ -63,6 +63,12 @@ export async function openControlDatabase(ctx: Pick<Context, 'config' | 'target'
   return target;
 }
 
+/**
+ * Serialises, across servers, what makes pg-boss create or drop a queue: its create_queue adds a
+ * partition to its job table, and two servers doing that at the same moment deadlock.
+ */
+export const QUEUE_SETUP_LOCK = 0x4e465153;
+
 /** A transaction on a pooled session, handed to pg-boss as its `db` so queue and records commit together. */
 export function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient, db: PgBoss.Db) => Promise<T>): Promise<T> {
   // A session the control database ends mid-transaction (a restart) fails this call, never the process.

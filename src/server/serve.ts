@@ -9,7 +9,7 @@ import pg from 'pg';
 import PgBoss from 'pg-boss';
 import type { Config } from '../config.js';
 import { messageOf } from '../errors.js';
-import { openControlDatabase } from '../jobs/control-db.js';
+import { openControlDatabase, QUEUE_SETUP_LOCK } from '../jobs/control-db.js';
 import { Liveness, newServerIdentity } from '../jobs/liveness.js';
 import { JobRunner } from '../jobs/runner.js';
 import { JOB_QUEUE, JobStore } from '../jobs/store.js';
@@ -22,7 +22,7 @@ import { waitingForLock } from '../runtime/operation.js';
 import { openContext } from '../pipeline/context.js';
 import { firingAlerts, startWatcher } from '../alerts/watcher.js';
 import { ScheduleStore } from '../schedules/store.js';
-import { startTicker } from '../schedules/ticker.js';
+import { pgBossCronOptions, startTicker } from '../schedules/ticker.js';
 import { startPeriodicRecovery } from '../pipeline/recover.js';
 import { startBackgroundVerify } from '../pipeline/background-verify.js';
 import { startSparePreparation } from '../pipeline/spares.js';
@@ -80,12 +80,18 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
       lastLogged = message;
     };
     // pg-boss keeps the queue (its schema `pgboss` in the control database); nfr takes jobs itself
-    // (runner.ts), so pg-boss only supervises: archiving finished jobs, expiring lost ones.
-    const boss = new PgBoss({ ...(clientConfig(control, 'nfr serve queue') as PgBoss.DatabaseOptions), max: 2, schedule: false, supervise: true });
+    // (runner.ts), so pg-boss supervises (archiving finished jobs, expiring lost ones) and fires
+    // the schedules' ticks (its scheduler; schedules/ticker.ts takes them).
+    const boss = new PgBoss({
+      ...(clientConfig(control, 'nfr serve queue') as PgBoss.DatabaseOptions),
+      max: 2,
+      schedule: true,
+      ...pgBossCronOptions(config.scheduleCheckSeconds),
+      supervise: true,
+    });
     boss.on('error', logError);
-    await boss.start();
+    await startQueueOnce(controlPool, boss);
     opened.push(() => boss.stop({ graceful: false, wait: true, close: true, timeout: 2000 }));
-    await createQueueOnce(controlPool, boss);
     const jobs = new JobStore(controlPool, boss, control.database);
     const liveness = new Liveness(controlPool, boss, newServerIdentity(), config.heartbeatSeconds);
     // Filled in once the live pool exists; jobs only end after that.
@@ -121,8 +127,8 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
     opened.push(() => app.close());
     const address = await app.listen({ host: listen.host ?? config.apiHost, port: listen.port ?? config.apiPort });
     const interrupted = await runner.start(address);
-    // Schedules run from every server; each tick is taken by one (schedules/ticker.ts).
-    const ticker = startTicker(jobs, config.scheduleCheckSeconds, logError);
+    // Schedules run from every server: pg-boss fires each tick, one server takes it (schedules/ticker.ts).
+    const ticker = startTicker(jobs, boss, config.scheduleCheckSeconds, logError);
     // Every server watches for what the webhooks are told; each alert is claimed by one.
     const watcher = startWatcher({
       ctx,
@@ -206,21 +212,19 @@ function retryOffsite(ctx: Context, logError: (err: unknown) => void): { stop():
   };
 }
 
-/** Serialises creating the queue across servers starting at once (see createQueueOnce). */
-const QUEUE_SETUP_LOCK = 0x4e465153;
-
 /**
- * Creates the queue if it does not exist: one active job at a time across every server, oldest
- * first; never retried (a half-done restore is not repeated behind the operator's back); a
- * backstop expiry under pg-boss's cap. pg-boss's create_queue adds a partition to its job table,
- * and two servers doing that at the same moment deadlock, so it runs under an advisory lock.
+ * Starts pg-boss and creates the queue if it does not exist: one active job at a time across every
+ * server, oldest first; never retried (a half-done restore is not repeated behind the operator's
+ * back); a backstop expiry under pg-boss's cap. Both under the queue set-up lock: pg-boss's start
+ * creates its scheduler's send-it queue, and two servers adding partitions at once deadlock.
  */
-async function createQueueOnce(pool: pg.Pool, boss: PgBoss): Promise<void> {
+async function startQueueOnce(pool: pg.Pool, boss: PgBoss): Promise<void> {
   await withPoolClient(
     pool,
     async (client) => {
       await client.query('select pg_advisory_lock($1)', [QUEUE_SETUP_LOCK]);
       try {
+        await boss.start();
         if (!(await boss.getQueue(JOB_QUEUE))) await boss.createQueue(JOB_QUEUE, { name: JOB_QUEUE, policy: 'singleton', retryLimit: 0, expireInSeconds: 23 * 3600 });
       } finally {
         await client.query('select pg_advisory_unlock($1)', [QUEUE_SETUP_LOCK]);
