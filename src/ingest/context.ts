@@ -13,7 +13,7 @@
  * at that point: this run's when functions.jsonl was accepted, the previous ones when it was
  * rejected or its provider folder is absent.
  */
-import { throwIfCancelled } from '../runtime/cancel.js';
+import { commitUnlessCancelled, throwIfCancelled } from '../runtime/cancel.js';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
@@ -163,8 +163,10 @@ export async function ingestContext(ctx: Context, options: ContextIngestOptions 
     await client.query('begin');
     try {
       const report = await run(client, root, folders, uploadId, options, started);
-      throwIfCancelled(ctx, 'before the context batch was committed');
-      await client.query(options.dryRun ? 'rollback' : 'commit');
+      if (options.dryRun) {
+        throwIfCancelled(ctx, 'before the context batch was committed');
+        await client.query('rollback');
+      } else await commitUnlessCancelled(ctx, 'before the context batch was committed', async () => void (await client.query('commit')));
       return report;
     } catch (err) {
       await client.query('rollback').catch(() => {});

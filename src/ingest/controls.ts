@@ -15,7 +15,7 @@
  * Memory stays bounded whatever the file size: records flow from the file through csv-parse and
  * validation into COPY with backpressure; only the first errors are kept.
  */
-import { throwIfCancelled } from '../runtime/cancel.js';
+import { commitUnlessCancelled, throwIfCancelled, type CommitGate } from '../runtime/cancel.js';
 import { faultPoint } from '../util/fault.js';
 import path from 'node:path';
 import type pg from 'pg';
@@ -44,6 +44,8 @@ export interface ControlsIngestOptions {
   readonly onProgress?: ProgressListener;
   /** A cancelled job: checked before the commit, so a cancelled batch writes nothing. */
   readonly signal?: AbortSignal;
+  /** A job's commit, ordered against cancel requests (runtime/cancel.ts). */
+  readonly commitGate?: CommitGate;
 }
 
 /** Errors listed in results and messages; the total is always reported too. */
@@ -278,8 +280,10 @@ async function loadBatch(client: pg.ClientBase, file: string, name: string, uplo
 
     if (uploadId !== null) await completeStage(client, 'controls', await currentCounts(client));
     await faultPoint('before-commit', options.signal);
-    throwIfCancelled(options, 'before the batch was committed');
-    await client.query(options.dryRun ? 'rollback' : 'commit');
+    if (options.dryRun) {
+      throwIfCancelled(options, 'before the batch was committed');
+      await client.query('rollback');
+    } else await commitUnlessCancelled(options, 'before the batch was committed', async () => void (await client.query('commit')));
     // A kill here leaves the batch committed and its record (control database) `running`.
     if (!options.dryRun) await faultPoint('after-commit');
     return { read: parsed.read, valid, errors, errorCount, controls, relations, textChanged: changed };

@@ -10,6 +10,7 @@
 import { NfrError, toNfrError } from '../errors.js';
 import type PgBoss from 'pg-boss';
 import type { Logger } from 'pino';
+import type { CommitGate } from '../runtime/cancel.js';
 import { inTransaction } from './control-db.js';
 import type { Liveness, ServerIdentity } from './liveness.js';
 import { failureOutcome, type JobOutcome } from './outcome.js';
@@ -27,9 +28,10 @@ export interface JobReport extends JobOutcome {
 
 /**
  * `signal` aborts when someone cancels the job (on any server): the work checks it at its safe
- * points and stops there with CANCELLED, leaving nothing half-done.
+ * points and stops there with CANCELLED, leaving nothing half-done. A work whose last safe point
+ * is a commit commits through `commitGate` (runtime/cancel.ts), which orders it against cancels.
  */
-export type JobWork = (job: Job, report: (r: JobReport) => void, signal: AbortSignal) => Promise<unknown>;
+export type JobWork = (job: Job, report: (r: JobReport) => void, signal: AbortSignal, commitGate: CommitGate) => Promise<unknown>;
 
 /** A job that ended here, as metrics see it. */
 export interface JobEnded {
@@ -261,13 +263,15 @@ export class JobRunner {
     const watchCancel = setInterval(() => {
       this.store
         .cancelRequest(job.job_id)
-        .then((by) => {
-          if (by === undefined || cancel.signal.aborted) return;
-          cancelledBy = by;
-          cancel.abort(new NfrError('CANCELLED', `cancelled by ${by}`));
+        .then((asked) => {
+          // After the commit a cancel is too late: the work runs on, and the result says so.
+          if (asked === undefined || asked.afterCommit || cancel.signal.aborted) return;
+          cancelledBy = asked.by;
+          cancel.abort(new NfrError('CANCELLED', `cancelled by ${asked.by}`));
         })
         .catch(() => {});
     }, CANCEL_POLL_MS);
+    const commitGate: CommitGate = (where, commit) => this.store.commitGate(job.job_id, where, commit);
     watchCancel.unref();
     const started = performance.now();
     const fields = { job_id: job.job_id, kind: job.kind };
@@ -275,16 +279,20 @@ export class JobRunner {
     try {
       let change: Parameters<JobStore['update']>[1];
       try {
-        let result = await this.work(job, report, cancel.signal);
+        let result = await this.work(job, report, cancel.signal, commitGate);
         await writing;
-        if (cancelledBy !== undefined && typeof result === 'object' && result !== null) {
-          // Past its last safe point (a restore after its swap), the work completes, and says so.
-          result = { ...result, cancel_too_late: `${cancelledBy} asked to cancel the job after its last safe point (${latest.step ?? 'unknown step'}); it completed` };
+        // Asked now, not only as last polled: a cancel that came in the last instant is said too.
+        const lateBy = cancelledBy ?? (await this.store.cancelRequest(job.job_id).catch(() => undefined))?.by;
+        if (lateBy !== undefined && typeof result === 'object' && result !== null) {
+          // Past its last safe point (a restore after its swap, an ingestion's commit), the work completes, and says so.
+          result = { ...result, cancel_too_late: `${lateBy} asked to cancel the job after its last safe point (${latest.step ?? 'unknown step'}); it completed` };
         }
         change = { status: 'completed', progress_percent: 100, current_step: 'completed', finished_at: now(), result: result ?? null, counts: latest.counts ?? null, errors: [...(latest.errors ?? [])] };
       } catch (err) {
         await writing;
         const e = toNfrError(err);
+        // Stopped by a cancel the poll has not seen yet (the commit gate found it under the row lock).
+        if (cancelledBy === undefined && e.code === 'CANCELLED') cancelledBy = (await this.store.cancelRequest(job.job_id).catch(() => undefined))?.by;
         if (cancelledBy !== undefined) {
           // Whatever the work threw once it was told to stop (CANCELLED at a safe point, or an
           // aborted pg_restore), the job ends cancelled, saying where it was and what was kept.

@@ -10,6 +10,7 @@ import type pg from 'pg';
 import type PgBoss from 'pg-boss';
 import { z } from 'zod';
 import { messageOf, NfrError, type InputError } from '../errors.js';
+import { faultPoint } from '../util/fault.js';
 import { inTransaction } from './control-db.js';
 
 export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
@@ -267,11 +268,37 @@ export class JobStore {
     }
   }
 
-  /** Who asked to cancel a job, if anyone did (the running server polls this). */
-  async cancelRequest(jobId: string): Promise<string | undefined> {
-    const r = await this.pool.query<{ cancelled_by: string | null; cancel_requested_at: Date | null }>('select cancelled_by, cancel_requested_at from nfr_job where job_id = $1', [jobId]);
+  /**
+   * Who asked to cancel a job, if anyone did (the running server polls this), and whether the
+   * request came after the job's commit (commitGate): too late to stop it.
+   */
+  async cancelRequest(jobId: string): Promise<{ by: string; afterCommit: boolean } | undefined> {
+    const r = await this.pool.query<{ cancelled_by: string | null; cancel_requested_at: Date | null; committed_at: Date | null }>(
+      'select cancelled_by, cancel_requested_at, committed_at from nfr_job where job_id = $1',
+      [jobId],
+    );
     const row = r.rows[0];
-    return row?.cancel_requested_at ? (row.cancelled_by ?? 'someone') : undefined;
+    return row?.cancel_requested_at ? { by: row.cancelled_by ?? 'someone', afterCommit: row.committed_at !== null } : undefined;
+  }
+
+  /**
+   * A job's commit gate (runtime/cancel.ts): in one control-database transaction, locks the job's
+   * row, refuses (CANCELLED) if a cancel was requested, else runs `commit` and records
+   * `committed_at` before the lock goes. A cancel request (cancel(), an update of the same row)
+   * waits for the lock, so it comes wholly before the commit or wholly after it.
+   */
+  async commitGate(jobId: string, where: string, commit: () => Promise<void>): Promise<void> {
+    // Before the lock: a cancel recorded here, and not yet seen by the work, is found under it.
+    await faultPoint('commit-gate');
+    await inTransaction(this.pool, async (client) => {
+      const r = await client.query<{ cancelled_by: string | null; cancel_requested_at: Date | null }>('select cancelled_by, cancel_requested_at from nfr_job where job_id = $1 for update', [jobId]);
+      const row = r.rows[0];
+      if (row?.cancel_requested_at) throw new NfrError('CANCELLED', `cancelled by ${row.cancelled_by ?? 'someone'} (stopped ${where}; nothing of it was kept)`);
+      // The commit instant: the cancel flag is read and locked, the batch not yet committed.
+      await faultPoint('commit-instant');
+      await commit();
+      await client.query('update nfr_job set committed_at = clock_timestamp() where job_id = $1', [jobId]);
+    });
   }
 
   /** Jobs, newest first, optionally filtered by status. */

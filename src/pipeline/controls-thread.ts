@@ -9,7 +9,8 @@
  * with the same lock, the same transaction and the same errors, sent back as NfrError.
  */
 import { Worker } from 'node:worker_threads';
-import { NfrError, type ErrorCode } from '../errors.js';
+import { NfrError, toNfrError, type ErrorCode } from '../errors.js';
+import type { CommitGate } from '../runtime/cancel.js';
 import type { Context } from '../runtime/context.js';
 import type { ControlsIngestOptions, ControlsIngestResult } from '../ingest/controls.js';
 import type { StoredUpload } from '../ingest/uploads.js';
@@ -23,7 +24,11 @@ const WORKER = new URL('./controls-thread-worker.js', import.meta.url);
 export type IngestThreadMessage =
   | { readonly type: 'lock-wait'; readonly holder: string }
   | { readonly type: 'done'; readonly result: ControlsIngestResult }
-  | { readonly type: 'error'; readonly code: ErrorCode; readonly message: string; readonly details: Record<string, unknown> | undefined };
+  | { readonly type: 'error'; readonly code: ErrorCode; readonly message: string; readonly details: Record<string, unknown> | undefined }
+  // The job's commit gate, across the thread: the batch is ready to commit; it committed; its commit failed.
+  | { readonly type: 'commit-ready'; readonly where: string }
+  | { readonly type: 'committed' }
+  | { readonly type: 'commit-failed'; readonly message: string };
 
 /** Caller → thread: the job was cancelled (the thread stops at its next safe point). */
 export interface IngestThreadCancel {
@@ -31,17 +36,22 @@ export interface IngestThreadCancel {
   readonly reason: string;
 }
 
+/** Caller → thread: the gate's answer to `commit-ready`: commit now (under the job's row lock), or do not. */
+export type IngestThreadGate = { readonly type: 'commit-go' } | { readonly type: 'commit-refused'; readonly code: ErrorCode; readonly message: string };
+
 export interface IngestThreadData {
   /** The context without its functions (they do not cross to a thread): the worker adds them again. */
   readonly ctx: Omit<Context, 'onLockWait' | 'recover' | 'signal'>;
   readonly stored: StoredUpload;
   readonly filename: string;
-  readonly options: Omit<ControlsIngestOptions, 'dryRun' | 'onProgress' | 'signal'>;
+  readonly options: Omit<ControlsIngestOptions, 'dryRun' | 'onProgress' | 'signal' | 'commitGate'>;
+  /** The job has a commit gate (the thread asks it with `commit-ready`). */
+  readonly gated: boolean;
 }
 
 export function ingestStoredControlsOnThread(ctx: Context, stored: StoredUpload, filename: string, options: IngestThreadData['options']): Promise<ControlsIngestResult> {
-  const { onLockWait, recover: _recover, signal, ...plain } = ctx;
-  const data: IngestThreadData = { ctx: plain, stored, filename, options };
+  const { onLockWait, recover: _recover, signal, commitGate, ...plain } = ctx;
+  const data: IngestThreadData = { ctx: plain, stored, filename, options, gated: commitGate !== undefined };
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER, { workerData: data, resourceLimits: { maxOldGenerationSizeMb: INGEST_THREAD_HEAP_MB, maxYoungGenerationSizeMb: 16 } });
     // An AbortSignal does not cross to a thread: a cancel is passed on as a message.
@@ -55,10 +65,32 @@ export function ingestStoredControlsOnThread(ctx: Context, stored: StoredUpload,
       signal?.removeEventListener('abort', onCancel);
       fn();
     };
+    // The gate runs here, where the job's row is: it holds the row lock while the thread commits.
+    let gating: Promise<void> = Promise.resolve();
+    let committing: { resolve(): void; reject(err: Error): void } | undefined;
+    const gate = (where: string) => {
+      let asked = false;
+      gating = (commitGate as CommitGate)(where, () => {
+        asked = true;
+        return new Promise<void>((resolveCommit, rejectCommit) => {
+          committing = { resolve: resolveCommit, reject: rejectCommit };
+          worker.postMessage({ type: 'commit-go' } satisfies IngestThreadGate);
+        });
+      }).catch((err: unknown) => {
+        // Refused (cancelled): the thread rolls back. A failure once the thread was told to commit
+        // is the thread's to report (it answers done or error).
+        const e = toNfrError(err);
+        if (!asked) worker.postMessage({ type: 'commit-refused', code: e.code, message: e.message } satisfies IngestThreadGate);
+      });
+    };
     worker.on('message', (m: IngestThreadMessage) => {
       if (m.type === 'lock-wait') onLockWait?.(m.holder);
-      else if (m.type === 'done') settle(() => resolve(m.result));
-      else settle(() => reject(new NfrError(m.code, m.message, { details: m.details })));
+      else if (m.type === 'commit-ready') gate(m.where);
+      else if (m.type === 'committed') committing?.resolve();
+      else if (m.type === 'commit-failed') committing?.reject(new Error(m.message));
+      // Answered once the gate has let the job's row go.
+      else if (m.type === 'done') void gating.then(() => settle(() => resolve(m.result)));
+      else void gating.then(() => settle(() => reject(new NfrError(m.code, m.message, { details: m.details }))));
     });
     worker.on('error', (err: Error & { code?: string }) =>
       settle(() =>
@@ -69,6 +101,8 @@ export function ingestStoredControlsOnThread(ctx: Context, stored: StoredUpload,
         ),
       ),
     );
+    // A thread gone mid-commit lets the gate go (recovery finds out whether the batch committed).
+    worker.on('exit', () => committing?.reject(new Error('the ingestion thread stopped while committing')));
     worker.on('exit', (code) => settle(() => reject(new NfrError('INTERNAL', `the ingestion thread for ${filename} stopped (exit code ${code}) before it answered`))));
   });
 }

@@ -151,17 +151,17 @@ const TASKS: { [K in JobKind]: Task<K> } = {
  * step ("waiting for the lock held by …").
  */
 export function jobWork(ctx: Context): JobWork {
-  return async (job: Job, reportTo, signal) => {
+  return async (job: Job, reportTo, signal, commitGate) => {
     const parsed = TASK_PARAMS[job.kind].safeParse(job.params);
     if (!parsed.success) throw new NfrError('INVALID_INPUT', `job ${job.job_id} (${job.kind}) has parameters this version cannot read: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    const jobCtx: Context = { ...ctx, signal, onLockWait: (holder: string) => reportTo({ step: `waiting for the lock held by ${holder}` }) };
+    const jobCtx: Context = { ...ctx, signal, commitGate, onLockWait: (holder: string) => reportTo({ step: `waiting for the lock held by ${holder}` }) };
     return (TASKS[job.kind] as Task<JobKind>)(jobCtx, parsed.data, reportTo);
   };
 }
 
 /** The same context without the job's cancel signal: for work past the job's last safe point. */
 function uncancellable(ctx: Context): Context {
-  const { signal: _signal, ...rest } = ctx;
+  const { signal: _signal, commitGate: _gate, ...rest } = ctx;
   return rest;
 }
 

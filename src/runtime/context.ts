@@ -19,6 +19,7 @@ import { resolveTarget, withDatabase, type PgTarget } from '../postgres/connecti
 import { ensureDir } from '../util/fs.js';
 import type { z } from 'zod';
 import type { recoveryReportSchema } from './shapes.js';
+import type { CommitGate } from './cancel.js';
 
 export interface SnapshotStore {
   readonly root: string;
@@ -54,6 +55,8 @@ export interface Context {
   readonly onLockWait?: (holder: string) => void;
   /** Aborted when the job this context runs for is cancelled (runtime/cancel.ts). */
   readonly signal?: AbortSignal;
+  /** A job's commit, ordered against cancel requests (runtime/cancel.ts); absent outside jobs. */
+  readonly commitGate?: CommitGate;
 }
 
 export function snapshotStore(root: string): SnapshotStore {
