@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { appendFile, rm, statfs } from 'node:fs/promises';
-import { createServer, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { nfrJson, testEnv, type Env } from './support/cli.js';
@@ -19,6 +19,7 @@ import { TestCluster } from './support/cluster.js';
 import { mutate, query, seed } from './support/data.js';
 import { api, API_TOKENS, pollJob, READER, serve, type Server } from './support/api.js';
 import { until } from './support/wait.js';
+import { receiver } from './support/webhook.js';
 
 let cluster: TestCluster;
 const SECRET = 'alert-secret-0123456789';
@@ -30,28 +31,6 @@ before(async () => {
 after(async () => {
   await cluster?.stop();
 });
-
-interface Received {
-  readonly body: any;
-  readonly raw: string;
-  readonly headers: IncomingHttpHeaders;
-}
-
-/** A webhook receiver on loopback that records every POST. */
-async function receiver(status = 200): Promise<{ url: string; received: Received[]; close(): Promise<void> }> {
-  const received: Received[] = [];
-  const server: HttpServer = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (c: Buffer) => (raw += c.toString('utf8')));
-    req.on('end', () => {
-      received.push({ body: JSON.parse(raw), raw, headers: req.headers });
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'nope');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/hooks/nfr`, received, close: () => new Promise((resolve) => server.close(() => resolve())) };
-}
 
 /** A socket that accepts connections and never answers. */
 async function blackhole(): Promise<{ url: string; close(): Promise<void> }> {
