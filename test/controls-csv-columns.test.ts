@@ -5,32 +5,16 @@
  * API refuses it; parent cycles are rejected with the lines involved.
  */
 import assert from 'node:assert/strict';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { controlText, textHash } from '../src/ingest/text.js';
-import { nfrJson, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { fileCluster } from './support/cluster.js';
 import { controlsDb, csv, row } from './support/controls-fixtures.js';
 import { query } from './support/data.js';
+import { ingestControls as ingest, writeInto as write } from './support/controls-fixtures.js';
 
-let cluster: TestCluster;
-
-before(async () => {
-  cluster = await TestCluster.start();
-});
-
-after(async () => {
-  await cluster?.stop();
-});
-
-async function write(dir: string, name: string, text: string | Buffer): Promise<string> {
-  const file = path.join(dir, name);
-  await writeFile(file, text);
-  return file;
-}
-
-const ingest = (file: string, env: Env, ...flags: string[]) => nfrJson(['ingest', 'controls', file, ...flags], env);
+const cluster = fileCluster();
 
 /** AC-2 as the tests see it: attributes and current links. */
 async function ac2(url: string) {

@@ -5,29 +5,17 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
-import { nfr, nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
-import { fingerprint, mutate, seed } from './support/data.js';
+import { nfr, nfrJson, spawnNfr, waitForExit, waitForStderr, type Env } from './support/cli.js';
+import { fileCluster } from './support/cluster.js';
+import { fingerprint, mutate } from './support/data.js';
 import { waitFor } from './support/wait.js';
+import { seededDatabase } from './support/setup.js';
 
-let cluster: TestCluster;
+const cluster = fileCluster();
 
-before(async () => {
-  cluster = await TestCluster.start();
-});
-
-after(async () => {
-  await cluster?.stop();
-});
-
-async function setup(prefix: string, controls = 2000): Promise<{ url: string; name: string; env: Env; backups: string }> {
-  const db = await cluster.createDatabase(prefix);
-  await seed(db.url, { controls });
-  const backups = cluster.tempDir(`${prefix}-backups`);
-  return { ...db, backups, env: testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: backups, NFR_HOME: cluster.tempDir(`${prefix}-home`) }) };
-}
+const setup = (prefix: string, controls = 2000) => seededDatabase(cluster, prefix, { controls });
 
 /** Holds an ACCESS EXCLUSIVE lock on a table so a pg_dump started now blocks until release. */
 async function blockTable(url: string): Promise<{ release: () => Promise<void> }> {

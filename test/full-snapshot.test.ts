@@ -7,21 +7,13 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { listFiles } from '../src/util/fs.js';
 import { nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { fileCluster } from './support/cluster.js';
 import { fingerprint } from './support/data.js';
 
-let cluster: TestCluster;
-
-before(async () => {
-  cluster = await TestCluster.start();
-});
-
-after(async () => {
-  await cluster?.stop();
-});
+const cluster = fileCluster();
 
 /** Path → SHA-256 of every file under dir (empty when it does not exist). */
 async function tree(dir: string): Promise<Record<string, string>> {

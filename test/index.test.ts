@@ -6,26 +6,18 @@
 import assert from 'node:assert/strict';
 import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { LocalEmbedder } from '../src/enrich/local-embedder.js';
 import { EmbeddedIndex } from '../src/index/embedded.js';
 import { pointId, uuidV5 } from '../src/index/point-id.js';
 import { TopK } from '../src/index/top-k.js';
 import { controlText } from '../src/ingest/text.js';
 import { nfr, nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { fileCluster } from './support/cluster.js';
 import { query } from './support/data.js';
 import { changeControlText, closeControls, hashOf, readNist, seedControls, syntheticControls, withUrl } from './support/index-fixtures.js';
 
-let cluster: TestCluster;
-
-before(async () => {
-  cluster = await TestCluster.start();
-});
-
-after(async () => {
-  await cluster?.stop();
-});
+const cluster = fileCluster();
 
 async function setup(prefix: string, controls = syntheticControls(30)): Promise<{ url: string; env: Env; indexPath: string }> {
   const db = await cluster.createDatabase(prefix);

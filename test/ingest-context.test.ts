@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { resolveConfig } from '../src/config.js';
 import { readJsonLines } from '../src/ingest/jsonl.js';
 import { targetFromUrl } from '../src/postgres/connection.js';
@@ -15,19 +15,11 @@ import { migrateToHead } from '../src/postgres/migrate.js';
 import { acquireOperationLock } from '../src/runtime/lock.js';
 import { openContext } from '../src/pipeline/context.js';
 import { nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { fileCluster } from './support/cluster.js';
 import { baseContext, srcFingerprint, theme, writeContext } from './support/context-fixtures.js';
 import { controlQuery, query } from './support/data.js';
 
-let cluster: TestCluster;
-
-before(async () => {
-  cluster = await TestCluster.start();
-});
-
-after(async () => {
-  await cluster?.stop();
-});
+const cluster = fileCluster();
 
 interface Setup {
   readonly url: string;

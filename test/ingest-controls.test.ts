@@ -6,34 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { writeControlsCsv } from '../bench/ingest/dataset.js';
 import { controlText, textHash } from '../src/ingest/text.js';
-import { nfrJson, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { nfrJson } from './support/cli.js';
+import { fileCluster } from './support/cluster.js';
 import { controlCounts, controlsDb, csv, DEFAULT_REFERENCE, row, runNfrMeasured, waitForSession, withClient } from './support/controls-fixtures.js';
 import { controlQuery, controlUrl, fingerprint, query } from './support/data.js';
 import { NIST_CSV } from './support/enrich-fixtures.js';
+import { ingestControls as ingest, writeInto as write } from './support/controls-fixtures.js';
 
-let cluster: TestCluster;
-
-before(async () => {
-  cluster = await TestCluster.start();
-});
-
-after(async () => {
-  await cluster?.stop();
-});
-
-async function write(dir: string, name: string, text: string | Buffer): Promise<string> {
-  const file = path.join(dir, name);
-  await writeFile(file, text);
-  return file;
-}
-
-const ingest = (file: string, env: Env, ...flags: string[]) => nfrJson(['ingest', 'controls', file, ...flags], env);
+const cluster = fileCluster();
 
 /** Data tables only: the upload record, id sequence and stage row change on every run by design. */
 async function dataFingerprint(url: string) {

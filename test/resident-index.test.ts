@@ -15,24 +15,12 @@ import { BLOCK_ROWS, columnStore } from '../src/index/column-kernel.js';
 import { EmbeddedIndex } from '../src/index/embedded.js';
 import { TopK } from '../src/index/top-k.js';
 import type { IndexPoint, SearchFilter } from '../src/index/types.js';
+import { random } from './support/random.js';
 
 const dirs: string[] = [];
 after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
-
-/** A reproducible pseudo-random stream (xorshift32), so a failure can be replayed. */
-function random(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
 
 function point(i: number, vector: Float32Array): IndexPoint {
   return {

@@ -17,23 +17,12 @@ import { EmbeddedIndex } from '../src/index/embedded.js';
 import { ResidentGeneration } from '../src/index/embedded-resident.js';
 import { ResidentBudget, ResidentDoesNotFit } from '../src/index/resident-budget.js';
 import { matchesFilter, type IndexPoint, type SearchFilter } from '../src/index/types.js';
+import { random } from './support/random.js';
 
 const dirs: string[] = [];
 after(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
-
-function random(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
 
 function attributes(i: number): ControlAttributes {
   return {

@@ -7,35 +7,20 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { nfrJson, spawnNfr, testEnv, waitForExit, type Env } from './support/cli.js';
 import pg from 'pg';
 import { withPoolClient } from '../src/postgres/pool.js';
-import { TestCluster } from './support/cluster.js';
-import { controlQuery, fingerprint, mutate, query, seed } from './support/data.js';
+import { fileCluster } from './support/cluster.js';
+import { controlQuery, fingerprint, mutate, query } from './support/data.js';
 import { ADMIN, api, API_TOKENS, OPERATOR, pollJob as pollJobAt, READER, serve, type Server } from './support/api.js';
 import { waitFor } from './support/wait.js';
+import { seededDatabase } from './support/setup.js';
 
-let cluster: TestCluster;
-
-before(async () => {
-  cluster = await TestCluster.start();
-});
-
-after(async () => {
-  await cluster?.stop();
-});
+const cluster = fileCluster();
 
 async function setupEnv(prefix: string, controls = 300, extra: Env = {}): Promise<Env> {
-  const db = await cluster.createDatabase(prefix);
-  await seed(db.url, { controls });
-  return testEnv({
-    DATABASE_URL: db.url,
-    POSTGRES_BACKUP_PATH: cluster.tempDir(`${prefix}-backups`),
-    NFR_HOME: cluster.tempDir(`${prefix}-home`),
-    API_TOKENS,
-    ...extra,
-  });
+  return (await seededDatabase(cluster, prefix, { controls, env: { API_TOKENS, ...extra } })).env;
 }
 
 /**

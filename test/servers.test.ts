@@ -6,36 +6,20 @@
  * the other's reads to 200 or 503.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { testEnv, waitForExit, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
-import { fingerprint, mutate, query, seed } from './support/data.js';
+import { describe, it } from 'node:test';
+import { waitForExit, type Env } from './support/cli.js';
+import { fileCluster } from './support/cluster.js';
+import { fingerprint, mutate, query } from './support/data.js';
 import { MISSED_HEARTBEATS } from '../src/jobs/liveness.js';
 import { api, API_TOKENS, pollJob, READER, serve, waitForJobStatus, type Server } from './support/api.js';
 import { waitFor } from './support/wait.js';
+import { seededDatabase } from './support/setup.js';
 
-let cluster: TestCluster;
-
-before(async () => {
-  cluster = await TestCluster.start();
-});
-
-after(async () => {
-  await cluster?.stop();
-});
+const cluster = fileCluster();
 
 /** One live database and one snapshot repository, shared; a heartbeat a second, so death shows in 3 s. */
 async function sharedEnv(prefix: string, controls = 200): Promise<Env> {
-  const db = await cluster.createDatabase(prefix);
-  await seed(db.url, { controls });
-  return testEnv({
-    DATABASE_URL: db.url,
-    POSTGRES_BACKUP_PATH: cluster.tempDir(`${prefix}-backups`),
-    DATA_INGESTED_PATH: cluster.tempDir(`${prefix}-data`),
-    NFR_HOME: cluster.tempDir(`${prefix}-home`),
-    API_TOKENS,
-    NFR_HEARTBEAT_SECONDS: '1',
-  });
+  return (await seededDatabase(cluster, prefix, { controls, ingested: true, env: { API_TOKENS, NFR_HEARTBEAT_SECONDS: '1' } })).env;
 }
 
 async function createSnapshot(server: Server, name: string): Promise<{ job_id: string; snapshot_id: string }> {

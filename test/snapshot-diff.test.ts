@@ -9,22 +9,15 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import pg from 'pg';
 import { nfr, nfrJson, serveNfr, testEnv } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { fileCluster } from './support/cluster.js';
 import { controlsDb, csv, row, type ControlsDb } from './support/controls-fixtures.js';
 import { query } from './support/data.js';
 import { waitFor } from './support/wait.js';
 
-let cluster: TestCluster;
-before(async () => {
-  cluster = await TestCluster.start();
-});
-after(async () => {
-  await cluster?.stop();
-});
-
+const cluster = fileCluster();
 async function ingest(db: ControlsDb, name: string, rows: Record<string, string>[], ...flags: string[]) {
   const file = path.join(db.dir, name);
   await writeFile(file, csv(rows));

@@ -6,30 +6,18 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
 import { GrowingFileHasher } from '../src/snapshot/growing-hasher.js';
-import { nfr, nfrJson, testEnv, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { nfr, nfrJson, testEnv } from './support/cli.js';
+import { fileCluster } from './support/cluster.js';
 import { fingerprint, mutate, query, seed } from './support/data.js';
+import { seededDatabase } from './support/setup.js';
 
-let cluster: TestCluster;
-
-before(async () => {
-  cluster = await TestCluster.start();
-});
-
-after(async () => {
-  await cluster?.stop();
-});
+const cluster = fileCluster();
 
 /** A database with seeded data and its own backup directory. */
-async function setup(prefix: string, controls = 500): Promise<{ url: string; name: string; env: Env; backups: string }> {
-  const db = await cluster.createDatabase(prefix);
-  await seed(db.url, { controls });
-  const backups = cluster.tempDir(`${prefix}-backups`);
-  return { ...db, backups, env: testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: backups, NFR_HOME: cluster.tempDir(`${prefix}-home`) }) };
-}
+const setup = (prefix: string, controls = 500) => seededDatabase(cluster, prefix, { controls });
 
 describe('manifest row counts', () => {
   it('match count(*) of every table, counted in the archive or (compressed) in the database', async () => {

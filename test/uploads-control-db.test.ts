@@ -8,24 +8,16 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { deadUploads, type UploadRecordsContext } from '../src/ingest/upload-records.js';
 import { targetFromUrl, withDatabase } from '../src/postgres/connection.js';
 import { ADMIN, api, API_TOKENS, pollJob, serve } from './support/api.js';
 import { nfrJson, spawnNfr, waitForExit, waitForStderr } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { fileCluster } from './support/cluster.js';
 import { controlsDb, csv, row } from './support/controls-fixtures.js';
 import { controlQuery, query } from './support/data.js';
 
-let cluster: TestCluster;
-
-before(async () => {
-  cluster = await TestCluster.start();
-});
-
-after(async () => {
-  await cluster?.stop();
-});
+const cluster = fileCluster();
 
 describe('uploads are recorded in the control database', () => {
   it('an upload accepted while a restore runs completes against the restored database', async () => {

@@ -4,28 +4,17 @@
  * the swap (and what happens when it fails), cooling on delete and prune, and the limit.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { nfrJson, serveNfr, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
 import { waitFor } from './support/wait.js';
-import { TestCluster } from './support/cluster.js';
+import { fileCluster } from './support/cluster.js';
 import { fingerprint, mutate, query, seed } from './support/data.js';
+import { seededDatabase } from './support/setup.js';
 
-let cluster: TestCluster;
+const cluster = fileCluster();
 
-before(async () => {
-  cluster = await TestCluster.start();
-});
-
-after(async () => {
-  await cluster?.stop();
-});
-
-async function setup(prefix: string, extra: Env = {}): Promise<{ url: string; name: string; env: Env }> {
-  const db = await cluster.createDatabase(prefix);
-  await seed(db.url, { controls: 1500 });
-  // The clone path of a warm restore; spares (a rename instead of a clone) have test/spare.test.ts.
-  return { ...db, env: testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir(`${prefix}-backups`), NFR_HOME: cluster.tempDir(`${prefix}-home`), NFR_WARM_SPARE: 'false', ...extra }) };
-}
+// The clone path of a warm restore; spares (a rename instead of a clone) have test/spare.test.ts.
+const setup = (prefix: string, extra: Env = {}) => seededDatabase(cluster, prefix, { controls: 1500, env: { NFR_WARM_SPARE: 'false', ...extra } });
 
 /** Template databases the server holds for `live`, with whether they refuse connections. */
 async function warmDatabases(live: string): Promise<{ name: string; template: boolean; allowconn: boolean }[]> {

@@ -3,12 +3,14 @@
  * locations, risk themes written straight with SQL), CSV text builders, and a child-process
  * runner that records the child's peak RSS.
  */
+import path from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { runMeasured, type MeasuredRun } from '../../bench/ingest/measure.js';
 import { DEFAULT_REFERENCE, insertReferenceData, type ReferenceSizes } from '../../bench/ingest/dataset.js';
 import { CONTROL_COLUMNS } from '../../src/ingest/controls-csv.js';
 import { targetFromUrl } from '../../src/postgres/connection.js';
 import { migrateToHead } from '../../src/postgres/migrate.js';
-import { NFR_BIN, REPO_ROOT, testEnv, type Env } from './cli.js';
+import { NFR_BIN, nfrJson, REPO_ROOT, testEnv, type Env } from './cli.js';
 import type { TestCluster } from './cluster.js';
 import { withUrl } from './data.js';
 import { waitFor } from './wait.js';
@@ -98,3 +100,13 @@ export async function waitForSession(url: string, database: string, applicationN
     }),
   );
 }
+
+/** Writes `text` to `dir/name`, answering the path. */
+export async function writeInto(dir: string, name: string, text: string | Buffer): Promise<string> {
+  const file = path.join(dir, name);
+  await writeFile(file, text);
+  return file;
+}
+
+/** `nfr ingest controls <file> [flags] --json`. */
+export const ingestControls = (file: string, env: Env, ...flags: string[]) => nfrJson(['ingest', 'controls', file, ...flags], env);

@@ -1,0 +1,40 @@
+/**
+ * The set-up most test files share: a database of the file's cluster, seeded, and the environment
+ * that points nfr at it with a backup directory and NFR_HOME of its own.
+ */
+import { testEnv, type Env } from './cli.js';
+import type { TestCluster } from './cluster.js';
+import { seed } from './data.js';
+
+export interface SeededDatabase {
+  readonly url: string;
+  readonly name: string;
+  readonly env: Env;
+  /** POSTGRES_BACKUP_PATH. */
+  readonly backups: string;
+}
+
+export interface SeedOptions {
+  /** Controls to seed (default 200; 0 seeds nothing). */
+  readonly controls?: number;
+  /** Also give it a DATA_INGESTED_PATH of its own. */
+  readonly ingested?: boolean;
+  /** More variables, overriding the defaults. */
+  readonly env?: Env;
+}
+
+/** A fresh database named after `prefix`, seeded, with its environment. */
+export async function seededDatabase(cluster: TestCluster, prefix: string, options: SeedOptions = {}): Promise<SeededDatabase> {
+  const db = await cluster.createDatabase(prefix);
+  const controls = options.controls ?? 200;
+  if (controls > 0) await seed(db.url, { controls });
+  const backups = cluster.tempDir(`${prefix}-backups`);
+  const env = testEnv({
+    DATABASE_URL: db.url,
+    POSTGRES_BACKUP_PATH: backups,
+    ...(options.ingested ? { DATA_INGESTED_PATH: cluster.tempDir(`${prefix}-data`) } : {}),
+    NFR_HOME: cluster.tempDir(`${prefix}-home`),
+    ...options.env,
+  });
+  return { url: db.url, name: db.name, env, backups };
+}
