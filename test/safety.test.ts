@@ -8,25 +8,17 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ADMIN, API_TOKENS, READER, api, serve, type Server } from './support/api.js';
 import { nfr, nfrJson, spawnNfr, waitForExit, waitForStderr, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { fileCluster } from './support/cluster.js';
 import { controlsDb, csv, row } from './support/controls-fixtures.js';
 import { query } from './support/data.js';
 import { resolveConfig } from '../src/config.js';
 import type { NfrError } from '../src/errors.js';
 import { waitFor } from './support/wait.js';
 
-let cluster: TestCluster;
-
-before(async () => {
-  cluster = await TestCluster.start();
-});
-
-after(async () => {
-  await cluster?.stop();
-});
+const cluster = fileCluster();
 
 /** The advisory locks nfr's operation lock uses ("NFR" namespace) that someone holds right now. */
 async function operationLocksHeld(): Promise<number> {

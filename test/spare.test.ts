@@ -9,19 +9,17 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { nfrJson, serveNfr, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
-import { fingerprint, mutate, query, seed } from './support/data.js';
+import { after, describe, it } from 'node:test';
+import { nfrJson, serveNfr, spawnNfr, waitForExit, waitForStderr, type Env } from './support/cli.js';
+import { fileCluster } from './support/cluster.js';
+import { fingerprint, mutate, query } from './support/data.js';
+import { seededDatabase } from './support/setup.js';
 import { waitFor } from './support/wait.js';
 
-let cluster: TestCluster;
+const cluster = fileCluster();
 /** Detached preparers this file made hang at a fault point: killed at the end whatever happened. */
 const preparers = new Set<number>();
-before(async () => {
-  cluster = await TestCluster.start();
-});
-after(async () => {
+after(() => {
   for (const pid of preparers) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -29,14 +27,9 @@ after(async () => {
       // gone already
     }
   }
-  await cluster?.stop();
 });
 
-async function setup(prefix: string, extra: Env = {}): Promise<{ url: string; name: string; env: Env }> {
-  const db = await cluster.createDatabase(prefix);
-  await seed(db.url, { controls: 1500 });
-  return { ...db, env: testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir(`${prefix}-backups`), NFR_HOME: cluster.tempDir(`${prefix}-home`), ...extra }) };
-}
+const setup = (prefix: string, extra: Env = {}) => seededDatabase(cluster, prefix, { controls: 1500, env: extra });
 
 /** Databases derived from `live` other than its warm copies, spares and the one kept for undo. */
 async function leftovers(live: string): Promise<string[]> {
