@@ -13,24 +13,17 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { appendFile, rm, statfs } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { nfrJson, testEnv, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { fileCluster } from './support/cluster.js';
 import { mutate, query, seed } from './support/data.js';
 import { api, API_TOKENS, pollJob, READER, serve, type Server } from './support/api.js';
 import { until } from './support/wait.js';
 import { receiver } from './support/webhook.js';
 
-let cluster: TestCluster;
+const cluster = fileCluster();
 const SECRET = 'alert-secret-0123456789';
 
-before(async () => {
-  cluster = await TestCluster.start();
-});
-
-after(async () => {
-  await cluster?.stop();
-});
 
 /** A socket that accepts connections and never answers. */
 async function blackhole(): Promise<{ url: string; close(): Promise<void> }> {

@@ -7,34 +7,18 @@
  */
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
-import { after, before, describe, it } from 'node:test';
-import { nfrJson, testEnv, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { describe, it } from 'node:test';
+import { nfrJson, type Env } from './support/cli.js';
+import { fileCluster } from './support/cluster.js';
 import { controlCounts, csv, row } from './support/controls-fixtures.js';
-import { fingerprint, mutate, query, seed } from './support/data.js';
+import { fingerprint, mutate, query } from './support/data.js';
 import { api, API_TOKENS, OPERATOR, pollJob, READER, serve, waitForJobStatus, type Server } from './support/api.js';
+import { seededDatabase } from './support/setup.js';
 
-let cluster: TestCluster;
-
-before(async () => {
-  cluster = await TestCluster.start();
-});
-
-after(async () => {
-  await cluster?.stop();
-});
+const cluster = fileCluster();
 
 async function sharedEnv(prefix: string): Promise<Env> {
-  const db = await cluster.createDatabase(prefix);
-  await seed(db.url, { controls: 200 });
-  return testEnv({
-    DATABASE_URL: db.url,
-    POSTGRES_BACKUP_PATH: cluster.tempDir(`${prefix}-backups`),
-    DATA_INGESTED_PATH: cluster.tempDir(`${prefix}-data`),
-    NFR_HOME: cluster.tempDir(`${prefix}-home`),
-    API_TOKENS,
-    NFR_HEARTBEAT_SECONDS: '1',
-  });
+  return (await seededDatabase(cluster, prefix, { controls: 200, ingested: true, env: { API_TOKENS, NFR_HEARTBEAT_SECONDS: '1' } })).env;
 }
 
 async function withServers<T>(servers: Server[], fn: () => Promise<T>): Promise<T> {

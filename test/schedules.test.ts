@@ -11,36 +11,19 @@
  * the minute's tick, which pg-boss fires when it starts, is then not taken yet.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { checkCron, checkTimeZone, localDateTime, nextTick, ticksBetween } from '../src/schedules/cron.js';
-import { nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
-import { query, seed } from './support/data.js';
+import { nfrJson, spawnNfr, waitForExit, waitForStderr, type Env } from './support/cli.js';
+import { fileCluster } from './support/cluster.js';
+import { query } from './support/data.js';
 import { api, API_TOKENS, OPERATOR, pollJob, READER, serve, waitForJobStatus, type Server } from './support/api.js';
 import { until as waitUntil } from './support/wait.js';
+import { seededDatabase } from './support/setup.js';
 
-let cluster: TestCluster;
-
-before(async () => {
-  cluster = await TestCluster.start();
-});
-
-after(async () => {
-  await cluster?.stop();
-});
+const cluster = fileCluster();
 
 async function sharedEnv(prefix: string): Promise<Env> {
-  const db = await cluster.createDatabase(prefix);
-  await seed(db.url, { controls: 100 });
-  return testEnv({
-    DATABASE_URL: db.url,
-    POSTGRES_BACKUP_PATH: cluster.tempDir(`${prefix}-backups`),
-    DATA_INGESTED_PATH: cluster.tempDir(`${prefix}-data`),
-    NFR_HOME: cluster.tempDir(`${prefix}-home`),
-    API_TOKENS,
-    NFR_HEARTBEAT_SECONDS: '1',
-    NFR_SCHEDULE_CHECK_SECONDS: '1',
-  });
+  return (await seededDatabase(cluster, prefix, { controls: 100, ingested: true, env: { API_TOKENS, NFR_HEARTBEAT_SECONDS: '1', NFR_SCHEDULE_CHECK_SECONDS: '1' } })).env;
 }
 
 const controlUrl = (env: Env) => cluster.url(`${new URL(env.DATABASE_URL!).pathname.slice(1)}_nfr`);
