@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { nfrJson, spawnNfr, testEnv, waitForExit, type Env } from './support/cli.js';
 import pg from 'pg';
 import { withPoolClient } from '../src/postgres/pool.js';
@@ -53,6 +53,15 @@ async function rawHttp(server: Server, head: string[], body: Buffer | string = '
 const pollJob = (server: Server, jobId: string, timeoutMs = 120_000, route = '/api/v2/devdata/snapshots/job/:id/status') => pollJobAt(server, jobId, timeoutMs, route);
 
 describe('nfr serve', () => {
+  // One server for the tests whose requests are all refused (auth, bad input, bad uploads): none
+  // of them writes anything, so they need no database or server of their own.
+  let refusing: Promise<{ env: Env; server: Server }> | undefined;
+  const refusingServer = () =>
+    (refusing ??= setupEnv('refusing', 10).then(async (env) => ({ env, server: await serve(env) })));
+  after(async () => {
+    await (await refusing)?.server.stop();
+  });
+
   it('runs the seed polling flow: create → poll → restore → poll, catalog intact', async () => {
     const env = await setupEnv('flow');
     const server = await serve(env);
@@ -94,42 +103,37 @@ describe('nfr serve', () => {
   });
 
   it('requires a valid token on every route but /health, and the right role', async () => {
-    const env = await setupEnv('auth', 10);
-    const server = await serve(env);
-    try {
-      assert.equal((await api(server, 'GET', '/health', { token: null })).status, 200);
-      const doc = await api(server, 'GET', '/api/v2/openapi.json', { token: READER });
-      assert.equal(doc.status, 200);
-      const routes = Object.entries(doc.json.paths as Record<string, Record<string, unknown>>).flatMap(([p, methods]) =>
-        Object.keys(methods).map((m) => ({ method: m.toUpperCase(), path: p.replace(/\{id\}/g, 'SNAP-2026-0001').replace(/\{job_id\}/g, '00000000-0000-4000-8000-000000000000') })),
-      );
-      assert.ok(routes.length >= 12, `documented routes: ${routes.length}`);
-      // Also at the root, where clients look first: the same document, the same token rule.
-      const rootDoc = await api(server, 'GET', '/openapi.json', { token: READER });
-      assert.equal(rootDoc.status, 200, rootDoc.text);
-      assert.match(rootDoc.json.openapi, /^3\./);
-      assert.deepEqual(Object.keys(rootDoc.json.paths).sort(), Object.keys(doc.json.paths).sort());
-      for (const route of [...routes, { method: 'GET', path: '/api/v2/openapi.json' }, { method: 'GET', path: '/openapi.json' }]) {
-        if (route.path === '/health') continue;
-        for (const token of [null, 'wrong-token-0123456789abcdef']) {
-          const r = await api(server, route.method, route.path, { token, body: route.method === 'GET' || route.method === 'DELETE' ? undefined : {} });
-          assert.equal(r.status, 401, `${route.method} ${route.path} with ${token ?? 'no token'}: ${r.status} ${r.text}`);
-          assert.equal(r.json.error.code, 'UNAUTHORIZED');
-          assert.equal(r.headers.get('www-authenticate'), 'Bearer');
-        }
+    const { env, server } = await refusingServer();
+    assert.equal((await api(server, 'GET', '/health', { token: null })).status, 200);
+    const doc = await api(server, 'GET', '/api/v2/openapi.json', { token: READER });
+    assert.equal(doc.status, 200);
+    const routes = Object.entries(doc.json.paths as Record<string, Record<string, unknown>>).flatMap(([p, methods]) =>
+      Object.keys(methods).map((m) => ({ method: m.toUpperCase(), path: p.replace(/\{id\}/g, 'SNAP-2026-0001').replace(/\{job_id\}/g, '00000000-0000-4000-8000-000000000000') })),
+    );
+    assert.ok(routes.length >= 12, `documented routes: ${routes.length}`);
+    // Also at the root, where clients look first: the same document, the same token rule.
+    const rootDoc = await api(server, 'GET', '/openapi.json', { token: READER });
+    assert.equal(rootDoc.status, 200, rootDoc.text);
+    assert.match(rootDoc.json.openapi, /^3\./);
+    assert.deepEqual(Object.keys(rootDoc.json.paths).sort(), Object.keys(doc.json.paths).sort());
+    for (const route of [...routes, { method: 'GET', path: '/api/v2/openapi.json' }, { method: 'GET', path: '/openapi.json' }]) {
+      if (route.path === '/health') continue;
+      for (const token of [null, 'wrong-token-0123456789abcdef']) {
+        const r = await api(server, route.method, route.path, { token, body: route.method === 'GET' || route.method === 'DELETE' ? undefined : {} });
+        assert.equal(r.status, 401, `${route.method} ${route.path} with ${token ?? 'no token'}: ${r.status} ${r.text}`);
+        assert.equal(r.json.error.code, 'UNAUTHORIZED');
+        assert.equal(r.headers.get('www-authenticate'), 'Bearer');
       }
-      const forbidden = await api(server, 'POST', '/api/v2/devdata/snapshots/SNAP-2026-0001/restore', { token: READER, body: {} });
-      assert.equal(forbidden.status, 403);
-      assert.equal((await api(server, 'DELETE', '/api/v2/devdata/snapshots/SNAP-2026-0001', { token: OPERATOR })).status, 403);
-      assert.equal((await api(server, 'POST', '/api/v2/devdata/snapshots/prune', { token: OPERATOR, body: { dry_run: true } })).status, 403);
-      assert.equal((await api(server, 'POST', '/api/v2/devdata/snapshots/create', { token: READER, body: { name: 'x' } })).status, 403);
-      // Checking checksums only reads (404: no such snapshot, past the role check); a deep verify restores.
-      assert.equal((await api(server, 'POST', '/api/v2/devdata/snapshots/SNAP-2026-0001/verify', { token: READER, body: {} })).status, 404);
-      assert.equal((await api(server, 'POST', '/api/v2/devdata/snapshots/SNAP-2026-0001/verify', { token: READER, body: { deep: true } })).status, 403);
-      assert.equal((await api(server, 'POST', '/api/v2/devdata/snapshots/SNAP-2026-0001/verify', { token: OPERATOR, body: { deep: true } })).status, 404);
-    } finally {
-      await server.stop();
     }
+    const forbidden = await api(server, 'POST', '/api/v2/devdata/snapshots/SNAP-2026-0001/restore', { token: READER, body: {} });
+    assert.equal(forbidden.status, 403);
+    assert.equal((await api(server, 'DELETE', '/api/v2/devdata/snapshots/SNAP-2026-0001', { token: OPERATOR })).status, 403);
+    assert.equal((await api(server, 'POST', '/api/v2/devdata/snapshots/prune', { token: OPERATOR, body: { dry_run: true } })).status, 403);
+    assert.equal((await api(server, 'POST', '/api/v2/devdata/snapshots/create', { token: READER, body: { name: 'x' } })).status, 403);
+    // Checking checksums only reads (404: no such snapshot, past the role check); a deep verify restores.
+    assert.equal((await api(server, 'POST', '/api/v2/devdata/snapshots/SNAP-2026-0001/verify', { token: READER, body: {} })).status, 404);
+    assert.equal((await api(server, 'POST', '/api/v2/devdata/snapshots/SNAP-2026-0001/verify', { token: READER, body: { deep: true } })).status, 403);
+    assert.equal((await api(server, 'POST', '/api/v2/devdata/snapshots/SNAP-2026-0001/verify', { token: OPERATOR, body: { deep: true } })).status, 404);
 
     // Without API_TOKENS the server still starts (with a warning): /health answers, the rest is 401.
     const open = await serve({ ...env, API_TOKENS: '' });
@@ -144,34 +148,29 @@ describe('nfr serve', () => {
   });
 
   it('answers bad input with a 4xx JSON error and writes nothing', async () => {
-    const env = await setupEnv('badinput', 10);
-    const server = await serve(env);
-    try {
-      const cases: [string, string, unknown, Record<string, string>?][] = [
-        ['POST', '/api/v2/devdata/snapshots/create', '{"name": ', undefined],
-        ['POST', '/api/v2/devdata/snapshots/create', { name: 'x', unknown_field: 1 }],
-        ['POST', '/api/v2/devdata/snapshots/create', { name: '' }],
-        ['POST', '/api/v2/devdata/snapshots/create', { name: 'x', tags: ['bad tag!'] }],
-        ['POST', '/api/v2/devdata/snapshots/create', 'name=x', { 'content-type': 'application/x-www-form-urlencoded' }],
-        ['GET', '/api/v2/devdata/snapshots/..%2F..%2Fetc%2Fpasswd', undefined],
-        ['GET', '/api/v2/devdata/snapshots/SNAP-1', undefined],
-        ['POST', '/api/v2/devdata/snapshots/SNAP-2026-0001/restore', { force: 'yes' }],
-        ['GET', '/api/v2/devdata/snapshots/SNAP-2026-9999', undefined],
-        ['GET', '/api/v2/jobs/not-a-uuid', undefined],
-        ['GET', '/api/v2/jobs?status=exploded', undefined],
-        ['GET', '/api/v2/nothing-here', undefined],
-      ];
-      for (const [method, path, body, headers] of cases) {
-        const r = await api(server, method, path, { body, headers });
-        assert.ok(r.status >= 400 && r.status < 500, `${method} ${path}: ${r.status} ${r.text}`);
-        assert.equal(typeof r.json?.error?.code, 'string', `${method} ${path}: ${r.text}`);
-        assert.equal(typeof r.json?.error?.message, 'string');
-      }
-      const list = await api(server, 'GET', '/api/v2/devdata/snapshots', { token: READER });
-      assert.deepEqual(list.json.snapshots, [], 'nothing was created');
-    } finally {
-      await server.stop();
+    const { server } = await refusingServer();
+    const cases: [string, string, unknown, Record<string, string>?][] = [
+      ['POST', '/api/v2/devdata/snapshots/create', '{"name": ', undefined],
+      ['POST', '/api/v2/devdata/snapshots/create', { name: 'x', unknown_field: 1 }],
+      ['POST', '/api/v2/devdata/snapshots/create', { name: '' }],
+      ['POST', '/api/v2/devdata/snapshots/create', { name: 'x', tags: ['bad tag!'] }],
+      ['POST', '/api/v2/devdata/snapshots/create', 'name=x', { 'content-type': 'application/x-www-form-urlencoded' }],
+      ['GET', '/api/v2/devdata/snapshots/..%2F..%2Fetc%2Fpasswd', undefined],
+      ['GET', '/api/v2/devdata/snapshots/SNAP-1', undefined],
+      ['POST', '/api/v2/devdata/snapshots/SNAP-2026-0001/restore', { force: 'yes' }],
+      ['GET', '/api/v2/devdata/snapshots/SNAP-2026-9999', undefined],
+      ['GET', '/api/v2/jobs/not-a-uuid', undefined],
+      ['GET', '/api/v2/jobs?status=exploded', undefined],
+      ['GET', '/api/v2/nothing-here', undefined],
+    ];
+    for (const [method, path, body, headers] of cases) {
+      const r = await api(server, method, path, { body, headers });
+      assert.ok(r.status >= 400 && r.status < 500, `${method} ${path}: ${r.status} ${r.text}`);
+      assert.equal(typeof r.json?.error?.code, 'string', `${method} ${path}: ${r.text}`);
+      assert.equal(typeof r.json?.error?.message, 'string');
     }
+    const list = await api(server, 'GET', '/api/v2/devdata/snapshots', { token: READER });
+    assert.deepEqual(list.json.snapshots, [], 'nothing was created');
   });
 
   it('reads a missing or empty body as {} on POSTs whose fields are all optional, and refuses malformed JSON', async () => {
@@ -244,61 +243,57 @@ describe('nfr serve', () => {
   });
 
   it('refuses malformed multipart bodies and files that are not a controls CSV with a 4xx, and stores nothing', async () => {
-    const env = await setupEnv('badupload', 10);
-    const server = await serve(env);
+    // The last of the refusing server's tests: its final upload is the first thing it accepts.
+    const { env, server } = await refusingServer();
     const upload = '/api/v2/pipelines/controls/ingest';
-    try {
-      const auth = `Authorization: Bearer ${OPERATOR}`;
-      const part = (content: string) =>
-        `--XYZ\r\nContent-Disposition: form-data; name="file"; filename="controls.csv"\r\nContent-Type: text/csv\r\n\r\n${content}`;
-      const malformed: [string, string, string, RegExp][] = [
-        ['garbage with a valid boundary', 'multipart/form-data; boundary=XYZ', 'this is not a multipart body at all', /malformed multipart|no file/],
-        ['a body cut off inside the file', 'multipart/form-data; boundary=XYZ', part('control_id,title\nAC-1,Access control policy\n'), /malformed multipart/],
-        ['a body cut off inside the part headers', 'multipart/form-data; boundary=XYZ', '--XYZ\r\nContent-Disposition: form-da', /malformed multipart/],
-        ['no boundary', 'multipart/form-data', part('control_id,title\nAC-1,x\n--XYZ--\r\n'), /no boundary parameter/],
-      ];
-      for (const [what, type, body, reason] of malformed) {
-        const r = await rawHttp(server, [`POST ${upload} HTTP/1.1`, auth, `Content-Type: ${type}`, `Content-Length: ${Buffer.byteLength(body)}`], body);
-        assert.equal(r.status, 400, `${what}: ${r.status} ${r.text}`);
-        assert.equal(r.json.error.code, 'INVALID_INPUT', what);
-        assert.match(r.json.error.message, reason, what);
-      }
-
-      const send = async (name: string, bytes: Buffer) => {
-        const form = new FormData();
-        form.append('file', new Blob([bytes], { type: 'text/csv' }), name);
-        const res = await fetch(server.url + upload, { method: 'POST', headers: { authorization: `Bearer ${OPERATOR}` }, body: form });
-        return { status: res.status, json: (await res.json()) as any };
-      };
-      const wrong: [string, Buffer, number, RegExp][] = [
-        ['empty.csv', Buffer.alloc(0), 400, /empty\.csv is empty/],
-        ['image.csv', Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex'), 415, /image\.csv is not a text CSV: byte 9 is a NUL byte/],
-        ['utf16.csv', Buffer.from('\ufeffcontrol_id,title\nAC-1,x\n', 'utf16le'), 415, /NUL byte/],
-        ['other.csv', Buffer.from('name,value\nx,1\n'), 400, /other\.csv line 1: bad header: unknown column "name".*required column "control_id" is missing/],
-        ['quote.csv', Buffer.from('"control_id,title\nAC-1,x\n'), 400, /quote\.csv line 1: no complete header record/],
-        ['stray.csv', Buffer.from('control_id,"title"x\nAC-1,x\n'), 400, /stray\.csv line 1: malformed CSV header/],
-      ];
-      for (const [name, bytes, status, reason] of wrong) {
-        const r = await send(name, bytes);
-        assert.equal(r.status, status, `${name}: ${JSON.stringify(r.json)}`);
-        assert.match(r.json.error.message, reason, name);
-        assert.match(r.json.error.message, /nothing was stored/, name);
-      }
-
-      // Nothing of any of them was stored, recorded or started.
-      const data = path.join(env.NFR_HOME!, 'data');
-      assert.deepEqual(await readdir(path.join(data, 'controls')).catch(() => []), []);
-      assert.deepEqual(await readdir(path.join(data, '.incoming')), []);
-      assert.deepEqual(await controlQuery(env.DATABASE_URL!, 'select upload_id from nfr_upload'), []);
-      assert.deepEqual((await api(server, 'GET', '/api/v2/jobs', { token: READER })).json.jobs, []);
-
-      // A header in another order, with a BOM and CRLF, passes the check (its rows are the job's business).
-      const ok = await send('reordered.csv', Buffer.from('\ufefftitle,CONTROL_ID\r\nAccess control policy,AC-1\r\n'));
-      assert.equal(ok.status, 202, JSON.stringify(ok.json));
-      assert.match(ok.json.upload_id, /^UPL-/);
-    } finally {
-      await server.stop();
+    const auth = `Authorization: Bearer ${OPERATOR}`;
+    const part = (content: string) =>
+      `--XYZ\r\nContent-Disposition: form-data; name="file"; filename="controls.csv"\r\nContent-Type: text/csv\r\n\r\n${content}`;
+    const malformed: [string, string, string, RegExp][] = [
+      ['garbage with a valid boundary', 'multipart/form-data; boundary=XYZ', 'this is not a multipart body at all', /malformed multipart|no file/],
+      ['a body cut off inside the file', 'multipart/form-data; boundary=XYZ', part('control_id,title\nAC-1,Access control policy\n'), /malformed multipart/],
+      ['a body cut off inside the part headers', 'multipart/form-data; boundary=XYZ', '--XYZ\r\nContent-Disposition: form-da', /malformed multipart/],
+      ['no boundary', 'multipart/form-data', part('control_id,title\nAC-1,x\n--XYZ--\r\n'), /no boundary parameter/],
+    ];
+    for (const [what, type, body, reason] of malformed) {
+      const r = await rawHttp(server, [`POST ${upload} HTTP/1.1`, auth, `Content-Type: ${type}`, `Content-Length: ${Buffer.byteLength(body)}`], body);
+      assert.equal(r.status, 400, `${what}: ${r.status} ${r.text}`);
+      assert.equal(r.json.error.code, 'INVALID_INPUT', what);
+      assert.match(r.json.error.message, reason, what);
     }
+
+    const send = async (name: string, bytes: Buffer) => {
+      const form = new FormData();
+      form.append('file', new Blob([bytes], { type: 'text/csv' }), name);
+      const res = await fetch(server.url + upload, { method: 'POST', headers: { authorization: `Bearer ${OPERATOR}` }, body: form });
+      return { status: res.status, json: (await res.json()) as any };
+    };
+    const wrong: [string, Buffer, number, RegExp][] = [
+      ['empty.csv', Buffer.alloc(0), 400, /empty\.csv is empty/],
+      ['image.csv', Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex'), 415, /image\.csv is not a text CSV: byte 9 is a NUL byte/],
+      ['utf16.csv', Buffer.from('\ufeffcontrol_id,title\nAC-1,x\n', 'utf16le'), 415, /NUL byte/],
+      ['other.csv', Buffer.from('name,value\nx,1\n'), 400, /other\.csv line 1: bad header: unknown column "name".*required column "control_id" is missing/],
+      ['quote.csv', Buffer.from('"control_id,title\nAC-1,x\n'), 400, /quote\.csv line 1: no complete header record/],
+      ['stray.csv', Buffer.from('control_id,"title"x\nAC-1,x\n'), 400, /stray\.csv line 1: malformed CSV header/],
+    ];
+    for (const [name, bytes, status, reason] of wrong) {
+      const r = await send(name, bytes);
+      assert.equal(r.status, status, `${name}: ${JSON.stringify(r.json)}`);
+      assert.match(r.json.error.message, reason, name);
+      assert.match(r.json.error.message, /nothing was stored/, name);
+    }
+
+    // Nothing of any of them was stored, recorded or started.
+    const data = path.join(env.NFR_HOME!, 'data');
+    assert.deepEqual(await readdir(path.join(data, 'controls')).catch(() => []), []);
+    assert.deepEqual(await readdir(path.join(data, '.incoming')), []);
+    assert.deepEqual(await controlQuery(env.DATABASE_URL!, 'select upload_id from nfr_upload'), []);
+    assert.deepEqual((await api(server, 'GET', '/api/v2/jobs', { token: READER })).json.jobs, []);
+
+    // A header in another order, with a BOM and CRLF, passes the check (its rows are the job's business).
+    const ok = await send('reordered.csv', Buffer.from('\ufefftitle,CONTROL_ID\r\nAccess control policy,AC-1\r\n'));
+    assert.equal(ok.status, 202, JSON.stringify(ok.json));
+    assert.match(ok.json.upload_id, /^UPL-/);
   });
 
   it('shows counts and the per-row errors on completed and failed ingestion jobs', async () => {
