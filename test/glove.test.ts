@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { nfr, nfrJson, serveNfr, testEnv, type Env } from './support/cli.js';
 import { fileCluster } from './support/cluster.js';
 import { query } from './support/data.js';
@@ -17,12 +17,12 @@ import { embedLocal } from '../src/enrich/local-embedder.js';
 import { NfrError } from '../src/errors.js';
 
 const READER = 'reader-token-glove-0123456789';
-const cluster = fileCluster();
+const cluster = fileCluster(setUp);
 let env: Env;
 let home: string;
 let table: GloveTable;
 
-before(async () => {
+async function setUp(): Promise<void> {
   const db = await cluster.createDatabase('glove');
   home = cluster.tempDir('glove-home');
   env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('glove-backups'), NFR_HOME: home, NFR_EMBEDDER: 'glove', API_TOKENS: `reader:${READER}` });
@@ -30,7 +30,7 @@ before(async () => {
   const run = await nfrJson(['pipeline', 'run', '--sample'], env);
   assert.equal(run.code, 0, run.stderr);
   table = await loadGloveTable(path.join(home, 'models'));
-});
+}
 
 const cosine = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * (b[i] as number), 0);
 const tableFile = async () => {

@@ -6,26 +6,26 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { nfrJson, serveNfr, testEnv, type Env } from './support/cli.js';
 import { fileCluster } from './support/cluster.js';
 import { query } from './support/data.js';
 import { parseTsvector } from '../src/search/keyword-resident.js';
 
 const READER = 'reader-token-search-0123456789';
-const cluster = fileCluster();
+const cluster = fileCluster(setUp);
 let env: Env;
 let dbUrl: string;
 let dir: string;
 
-before(async () => {
+async function setUp(): Promise<void> {
   const db = await cluster.createDatabase('search');
   dbUrl = db.url;
   dir = cluster.tempDir('search');
   env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('search-backups'), NFR_HOME: cluster.tempDir('search-home'), API_TOKENS: `reader:${READER}` });
   const run = await nfrJson(['pipeline', 'run', '--sample'], env);
   assert.equal(run.code, 0, run.stderr);
-});
+}
 
 const ids = (r: { body: { results: { control_id: string }[] } }) => r.body.results.map((h) => h.control_id);
 

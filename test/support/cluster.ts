@@ -69,11 +69,14 @@ export class TestCluster {
 /**
  * The one cluster of a test file: started before its first test, stopped after its last. Use the
  * returned handle like a TestCluster (`cluster.createDatabase()`); it forwards to the running one.
+ * What the file sets up on it goes in `setUp`, run once it has started: a file's top-level before()
+ * hooks start together, so one of its own would not wait for the cluster.
  */
-export function fileCluster(): TestCluster {
+export function fileCluster(setUp?: () => Promise<void>): TestCluster {
   let running: TestCluster | undefined;
   before(async () => {
     running = await TestCluster.start();
+    await setUp?.();
   });
   after(async () => {
     await running?.stop();
