@@ -13,6 +13,7 @@ import type pg from 'pg';
 import { stringify } from 'csv-stringify/sync';
 import { CONTROL_COLUMNS } from '../../src/ingest/controls-csv.js';
 import { CSV_OPTIONS } from '../../src/sample/controls-csv.js';
+import { seededRandom } from '../../src/util/random.js';
 
 const CSV_CRLF = { ...CSV_OPTIONS, record_delimiter: 'windows' } as const;
 
@@ -74,18 +75,6 @@ const FREQ = ['continuous', 'daily', 'weekly', 'monthly', 'quarterly', 'semi-ann
 const STATUS = ['active', 'active', 'active', 'inactive', 'draft', 'retired'];
 const REGS = ['SOX 404', 'GDPR Art. 32', 'DORA Art. 9', 'PCI DSS 7.2', 'ISO 27001 A.9', 'NIST AC-2', 'BCBS 239'];
 
-/** Deterministic pseudo-random numbers (mulberry32), so a seed always gives the same file. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface GenerateOptions {
   readonly rows: number;
   readonly seed?: number;
@@ -113,7 +102,7 @@ function padded(text: string, chars: number, pick: () => string): string {
 /** The lines of a generated controls CSV, header first, each ending in CRLF (RFC 4180). */
 export function* controlsCsvLines(options: GenerateOptions): Generator<string> {
   const ref = options.reference ?? DEFAULT_REFERENCE;
-  const rand = rng(options.seed ?? 1);
+  const rand = seededRandom(options.seed ?? 1).next;
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
   const n = (max: number) => 1 + Math.floor(rand() * max);
   yield stringify([CONTROL_COLUMNS], CSV_CRLF);

@@ -24,6 +24,7 @@ import { NfrError } from '../errors.js';
 import { atomicWriteFile } from '../util/fs.js';
 import { vectorChunks, VECTORS_FILE, type GenerationMeta } from './embedded-files.js';
 import { dot } from './top-k.js';
+import { seededRandom } from '../util/random.js';
 
 export const IVF_FILE = 'ivf.bin';
 /** Below this many rows a full scan takes well under a millisecond: no lists. */
@@ -202,7 +203,7 @@ function nearest(centroids: Float32Array, k: number, dimension: number, data: Fl
  * rows' normalised mean (a list left empty keeps its centroid). Returns `k × dimension` unit centroids.
  */
 function kMeans(data: Float32Array, n: number, dimension: number, k: number): Float32Array {
-  const random = mulberry32(SEED);
+  const random = seededRandom(SEED).next;
   const centroids = new Float32Array(k * dimension);
   // k-means++: each next centroid drawn with probability proportional to its distance (1 − cos,
   // of unit vectors half the squared distance) from the nearest centroid so far.
@@ -243,16 +244,4 @@ function kMeans(data: Float32Array, n: number, dimension: number, k: number): Fl
     }
   }
   return centroids;
-}
-
-/** Deterministic pseudo-random numbers in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

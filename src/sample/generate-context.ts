@@ -5,7 +5,7 @@
  */
 import type { AssessmentUnitRecord, RiskThemeRecord, TreeNode } from './context.js';
 import { ASPECTS, CATEGORIES, DIVISIONS, DOMAINS, TEAM_QUALIFIERS, UNIT_TYPES } from './generate-words.js';
-import type { Random } from './random.js';
+import type { Random } from '../util/random.js';
 
 const LEVEL_TYPES = ['Group', 'Division', 'Department', 'Unit', 'Team'] as const;
 

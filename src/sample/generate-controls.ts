@@ -7,7 +7,7 @@ import type { AssessmentUnitRecord } from './context.js';
 import { type ControlRecord, type ControlStatus, type ControlType, type Execution, FREQUENCIES, type Frequency } from './controls-csv.js';
 import { ACTIVITIES, CATEGORIES, type Category, CONDITIONS, DOCUMENTS, ESCALATIONS, FREQUENCY_WORDS, OBJECTIVES, OWNER_ROLES, REGULATIONS, STEPS, SYSTEMS, THRESHOLDS } from './generate-words.js';
 import { dayString } from './options.js';
-import type { Random } from './random.js';
+import type { Random } from '../util/random.js';
 
 export interface ControlUniverse {
   readonly units: readonly AssessmentUnitRecord[];

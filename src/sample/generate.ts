@@ -9,7 +9,7 @@ import { controlFactory } from './generate-controls.js';
 import { functionCount, generateAssessmentUnits, generateFunctionTree, generateThemes, themeCount } from './generate-context.js';
 import { consolidatedTree, locationTree } from './geography.js';
 import { type SampleSummary, checkControlCount, checkOutDir, checkSeed, epochDay, parseSampleDate, summarizeFiles } from './options.js';
-import { seededRandom } from './random.js';
+import { seededRandom } from '../util/random.js';
 import { writeAtomically } from './writer.js';
 
 export interface GenerateOptions {

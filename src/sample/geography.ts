@@ -4,7 +4,7 @@
  * like a large international bank's.
  */
 import type { TreeNode } from './context.js';
-import { hashString } from './random.js';
+import { hashString } from '../util/random.js';
 
 type City = readonly [code: string, name: string];
 type Country = readonly [iso: string, name: string, cities: readonly City[]];

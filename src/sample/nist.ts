@@ -14,7 +14,7 @@ import { CONTROL_ID_MAX, CONTROL_ID_PATTERN, CONTROLS_HEADER, type ControlRecord
 import { consolidatedTree, locationTree } from './geography.js';
 import { FUNCTION_OWNERS, NIST_CLASSES, NIST_FAMILIES, NIST_HUBS, NIST_SITES, type NistFamily, nistFunctionTree } from './nist-catalog.js';
 import { type SampleSummary, checkOutDir, dayString, epochDay, parseSampleDate, summarizeFiles } from './options.js';
-import { type Random, randomFor } from './random.js';
+import { type Random, randomFor } from '../util/random.js';
 import { AtomicTextFile, type SampleFile } from './writer.js';
 
 /** The catalog shipped in the repository; located from this module (dist/src/sample/), never the cwd. */

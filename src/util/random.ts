@@ -1,5 +1,5 @@
 /**
- * Deterministic randomness for sample data: a seeded PRNG (mulberry32) and a string hash. The
+ * Deterministic randomness (sample data, bench sets, the index's k-means seeding): a seeded PRNG (mulberry32) and a string hash. The
  * same seed always yields the same sequence on every platform, which `Math.random` cannot promise.
  */
 
