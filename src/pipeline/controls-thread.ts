@@ -68,6 +68,7 @@ export function ingestStoredControlsOnThread(ctx: Context, stored: StoredUpload,
     // The gate runs here, where the job's row is: it holds the row lock while the thread commits.
     let gating: Promise<void> = Promise.resolve();
     let committing: { resolve(): void; reject(err: Error): void } | undefined;
+    let answered = false;
     const gate = (where: string) => {
       let asked = false;
       gating = (commitGate as CommitGate)(where, () => {
@@ -88,9 +89,14 @@ export function ingestStoredControlsOnThread(ctx: Context, stored: StoredUpload,
       else if (m.type === 'commit-ready') gate(m.where);
       else if (m.type === 'committed') committing?.resolve();
       else if (m.type === 'commit-failed') committing?.reject(new Error(m.message));
-      // Answered once the gate has let the job's row go.
-      else if (m.type === 'done') void gating.then(() => settle(() => resolve(m.result)));
-      else void gating.then(() => settle(() => reject(new NfrError(m.code, m.message, { details: m.details }))));
+      // Answered once the gate has let the job's row go; the thread may exit before that.
+      else if (m.type === 'done') {
+        answered = true;
+        void gating.then(() => settle(() => resolve(m.result)));
+      } else {
+        answered = true;
+        void gating.then(() => settle(() => reject(new NfrError(m.code, m.message, { details: m.details }))));
+      }
     });
     worker.on('error', (err: Error & { code?: string }) =>
       settle(() =>
@@ -103,6 +109,8 @@ export function ingestStoredControlsOnThread(ctx: Context, stored: StoredUpload,
     );
     // A thread gone mid-commit lets the gate go (recovery finds out whether the batch committed).
     worker.on('exit', () => committing?.reject(new Error('the ingestion thread stopped while committing')));
-    worker.on('exit', (code) => settle(() => reject(new NfrError('INTERNAL', `the ingestion thread for ${filename} stopped (exit code ${code}) before it answered`))));
+    worker.on('exit', (code) => {
+      if (!answered) settle(() => reject(new NfrError('INTERNAL', `the ingestion thread for ${filename} stopped (exit code ${code}) before it answered`)));
+    });
   });
 }
