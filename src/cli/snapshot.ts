@@ -161,7 +161,7 @@ export function registerSnapshotCommands(program: Command): void {
     .action(async (opts: Common & { id: string; lockWait?: number; unlessServed?: boolean }) => {
       const id = parseSnapshotId(opts.id);
       const ctx = await openContext(loadConfig({ lockWaitSeconds: opts.lockWait }));
-      const r = opts.unlessServed && (await aServerPreparesSpares(ctx)) ? ({ status: 'skipped', reason: 'a running nfr serve prepares it' } as const) : await prepareSpare(ctx, id);
+      const r = opts.unlessServed && (await aServerPreparesSpares(ctx)) ? ({ status: 'skipped', reason: 'a running nfr serve prepares it' } as const) : await prepareSpare(ctx, id, undefined, !opts.unlessServed);
       emit(opts, { snapshot_id: id, ...r }, () => (r.status === 'prepared' ? `${id}: spare ${r.spare.database} ready (${formatBytes(r.spare.size_bytes)}, ${r.spare.rows} rows checked)` : `${id}: no spare: ${r.reason}`));
     });
 

@@ -28,7 +28,8 @@ export type OperationKind = 'create' | 'restore' | 'undo' | 'delete' | 'prune' |
  * A spare preparation (a clone of a warm copy, made in the background after a restore) gives way:
  * an operation that finds the lock held by one waits for it to finish, up to this long, whatever
  * NFR_LOCK_WAIT_SECONDS says; the user did not start it, so it must not make their command fail.
- * Not recovery (a server's periodic pass tries again later) nor another spare preparation.
+ * Not recovery (a server's periodic pass tries again later) nor another background preparation;
+ * a user's own `nfr snapshot spare` does wait (it then finds the spare made).
  */
 export const SPARE_GIVES_WAY_SECONDS = 600;
 
@@ -76,6 +77,7 @@ export async function acquireOperationLock(
   operation: OperationKind,
   snapshotId: string | null,
   waitSeconds = ctx.config.lockWaitSeconds,
+  waitsForSpare = operation !== 'spare' && operation !== 'recover',
 ): Promise<OperationLock> {
   const client = await connect(ctx.maintenance, `nfr lock ${operation}`);
   const key = lockKey(ctx.target.database);
@@ -89,7 +91,7 @@ export async function acquireOperationLock(
       // Who holds it is read from its session (`nfr lock <operation>`), not from the lock file.
       // Background work gives way to it only as configured: another spare preparation would find
       // the spare made, and recovery never waits for an operation (its work is not a leftover).
-      const sparing = operation !== 'spare' && operation !== 'recover' && (await advisoryHolder(client, ctx.target.database).catch(() => undefined))?.application_name === 'nfr lock spare';
+      const sparing = waitsForSpare && (await advisoryHolder(client, ctx.target.database).catch(() => undefined))?.application_name === 'nfr lock spare';
       const until = sparing ? Math.max(deadline, started + SPARE_GIVES_WAY_SECONDS * 1000) : deadline;
       if (Date.now() >= until) throw await lockedError(ctx, client, operation);
       if (!announced) {

@@ -32,8 +32,9 @@ export async function withOperation<T>(
   snapshotId: string | null,
   fn: (op: Operation) => Promise<T>,
   waitSeconds = ctx.config.lockWaitSeconds,
+  waitsForSpare?: boolean,
 ): Promise<T> {
-  const lock = await acquireOperationLock(ctx, kind, snapshotId, waitSeconds);
+  const lock = await acquireOperationLock(ctx, kind, snapshotId, waitSeconds, waitsForSpare);
   try {
     const maint = await connect(ctx.maintenance, `nfr ${kind}`);
     try {

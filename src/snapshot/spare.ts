@@ -122,9 +122,10 @@ export const SPARE_LOCK_WAIT_SECONDS = 600;
  * rather than fail on: see SPARE_GIVES_WAY_SECONDS): `nfr snapshot spare`, the detached preparer
  * a CLI restore starts after it has reported, and a server's background loop.
  */
-export async function prepareSpare(ctx: Context, id: SnapshotId, waitSeconds = ctx.config.lockWaitSeconds): Promise<SpareOutcome> {
+export async function prepareSpare(ctx: Context, id: SnapshotId, waitSeconds = ctx.config.lockWaitSeconds, byUser = false): Promise<SpareOutcome> {
   if (!ctx.config.warmSpare) return { status: 'skipped', reason: 'spares are off (NFR_WARM_SPARE=false)' };
-  return withOperation(ctx, 'spare', id, (op) => prepareRecorded(ctx, op.maint, id), waitSeconds);
+  // A user's own request waits for a background preparation instead of failing on its lock.
+  return withOperation(ctx, 'spare', id, (op) => prepareRecorded(ctx, op.maint, id), waitSeconds, byUser || undefined);
 }
 
 async function prepareRecorded(ctx: Context, maint: pg.ClientBase, id: SnapshotId): Promise<SpareOutcome> {
