@@ -3,16 +3,14 @@
  * admins see the trail as a table, found by role and name; other roles get no link and a reason.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { serveNfr, testEnv } from '../../test/support/cli.js';
 import { TestCluster } from '../../test/support/cluster.js';
+import { launchBrowser, missingBrowser } from './support/browser.js';
 
-const CHROMIUM = process.env.NFR_CHROMIUM ?? '/usr/bin/chromium';
 const ADMIN = 'admin-token-audit-console-0123456789';
 const READER = 'reader-token-audit-console-0123456789';
-const missing = existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM}: install Debian's chromium (.ci/run does) or set NFR_CHROMIUM`;
 
 let cluster: TestCluster;
 let server: Awaited<ReturnType<typeof serveNfr>> | undefined;
@@ -29,14 +27,14 @@ async function signedIn(token: string): Promise<Page> {
   return page;
 }
 
-describe('console audit view', { skip: missing, timeout: 180_000 }, () => {
+describe('console audit view', { skip: missingBrowser, timeout: 180_000 }, () => {
   before(async () => {
     cluster = await TestCluster.start();
     const db = await cluster.createDatabase('auditconsole');
     server = await serveNfr(
       testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('auditconsole-backups'), NFR_HOME: cluster.tempDir('auditconsole-home'), API_TOKENS: `ops-lead:admin:${ADMIN},reader:${READER}` }),
     );
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    browser = await launchBrowser();
   });
 
   after(async () => {

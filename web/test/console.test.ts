@@ -5,17 +5,15 @@
  * to stay on the server's origin, and any script error fails the test.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { nfrJson, serveNfr, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from '../../test/support/cli.js';
 import { TestCluster } from '../../test/support/cluster.js';
+import { launchBrowser, missingBrowser } from './support/browser.js';
 import { query } from '../../test/support/data.js';
 
-const CHROMIUM = process.env.NFR_CHROMIUM ?? '/usr/bin/chromium';
 const ADMIN = 'admin-token-console-0123456789';
 const READER = 'reader-token-console-0123456789';
-const missing = existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM}: install Debian's chromium (.ci/run does) or set NFR_CHROMIUM`;
 
 let cluster: TestCluster;
 let env: Env;
@@ -57,7 +55,7 @@ async function controlTitle(id: string): Promise<string> {
   return rows[0]?.title ?? '(none)';
 }
 
-describe('web console', { skip: missing, timeout: 240_000 }, () => {
+describe('web console', { skip: missingBrowser, timeout: 240_000 }, () => {
   before(async () => {
     cluster = await TestCluster.start();
     const db = await cluster.createDatabase('console');
@@ -72,10 +70,7 @@ describe('web console', { skip: missing, timeout: 240_000 }, () => {
     assert.equal(run.code, 0, run.stderr);
     server = await serveNfr(env);
     base = server.base;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchBrowser();
   });
 
   after(async () => {

@@ -5,17 +5,15 @@
  * NFR_SCREENSHOTS=DIR keeps screenshots of each for a person to look at.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { nfrJson, serveNfr, testEnv, type Env } from '../../test/support/cli.js';
 import { TestCluster } from '../../test/support/cluster.js';
+import { launchBrowser, missingBrowser } from './support/browser.js';
 import { query, seed } from '../../test/support/data.js';
 
-const CHROMIUM = process.env.NFR_CHROMIUM ?? '/usr/bin/chromium';
 const ADMIN = 'admin-token-restore-dialog-0123456789';
-const missing = existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM}`;
 
 let cluster: TestCluster;
 let env: Env;
@@ -33,7 +31,7 @@ async function inView(page: Page, el: Locator): Promise<boolean> {
   return box !== null && vp !== null && box.y >= 0 && box.y + box.height <= vp.height;
 }
 
-describe('restore experience at 1280×800', { skip: missing, timeout: 240_000 }, () => {
+describe('restore experience at 1280×800', { skip: missingBrowser, timeout: 240_000 }, () => {
   let snapshotId: string;
   before(async () => {
     cluster = await TestCluster.start();
@@ -49,7 +47,7 @@ describe('restore experience at 1280×800', { skip: missing, timeout: 240_000 },
     await query(db.url, "update src_controls_ver_control set tx_to = now() where control_id in ('CTRL-000001', 'CTRL-000002') and tx_to is null");
     await query(db.url, "insert into src_controls_ver_control (control_id, title, status, text_hash) values ('CTRL-000002', 'Reworded', 'active', 'z')");
     server = await serveNfr(env);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    browser = await launchBrowser();
   });
   after(async () => {
     await browser?.close();

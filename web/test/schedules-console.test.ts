@@ -5,16 +5,14 @@
  * running until the Cancel button stops it.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { serveNfr, testEnv, type Env } from '../../test/support/cli.js';
 import { TestCluster } from '../../test/support/cluster.js';
+import { launchBrowser, missingBrowser } from './support/browser.js';
 import { query, seed } from '../../test/support/data.js';
 
-const CHROMIUM = process.env.NFR_CHROMIUM ?? '/usr/bin/chromium';
 const ADMIN = 'admin-token-schedules-0123456789';
-const missing = existsSync(CHROMIUM) ? false : `no browser at ${CHROMIUM}: install Debian's chromium (.ci/run does) or set NFR_CHROMIUM`;
 
 let cluster: TestCluster;
 let env: Env;
@@ -33,7 +31,7 @@ async function signedIn(): Promise<Page> {
   return page;
 }
 
-describe('console: schedules and cancel', { skip: missing, timeout: 180_000 }, () => {
+describe('console: schedules and cancel', { skip: missingBrowser, timeout: 180_000 }, () => {
   before(async () => {
     cluster = await TestCluster.start();
     const db = await cluster.createDatabase('console-schedules');
@@ -46,7 +44,7 @@ describe('console: schedules and cancel', { skip: missing, timeout: 180_000 }, (
       NFR_FAULT_POINT: 'dumped:pause',
     });
     server = await serveNfr(env);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    browser = await launchBrowser();
   });
 
   after(async () => {
