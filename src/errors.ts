@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   CANCELLED: { exit: 19, http: 409 },
   /** The snapshot's only copy is in the offsite repository, and the command reads the local one (e.g. `verify` without --offsite). */
   OFFSITE_ONLY: { exit: 20, http: 409 },
+  /** A PostgreSQL program nfr needs (pg_dump, pg_restore, psql, initdb) is installed nowhere it looks, not even from npm. */
+  TOOL_MISSING: { exit: 21, http: 500 },
   /** HTTP only: a route exists for the path, not for the method. */
   METHOD_NOT_ALLOWED: { exit: 2, http: 405 },
 } as const satisfies Record<string, { exit: number; http: number }>;
@@ -64,6 +66,7 @@ export const EXIT_MEANINGS: Readonly<Record<number, string>> = {
   18: 'offsite repository bucket does not exist (HTTP 424)',
   19: 'cancelled (`nfr job cancel`, the API or the console stopped the job)',
   20: 'the snapshot is only in the offsite repository, not on local disk (verify it with --offsite; restore and warm fetch it back; HTTP 409)',
+  21: 'a PostgreSQL program nfr needs (pg_dump, pg_restore, psql, initdb) is not installed: not on the system, in PG_BIN_DIR or from the optional npm packages',
 };
 
 /**

@@ -98,7 +98,7 @@ async function measureCreate(runs: number): Promise<{ result: CreateResult; back
   const ws = await Workspace.open(settings);
   try {
     const { major } = await ws.session((c) => serverMajor(c));
-    const pgDump = await findClientTool('pg_dump', major, settings.pgBinDir);
+    const pgDump = await findClientTool('pg_dump', major, { pgBinDir: settings.pgBinDir, home: ws.homeDir });
     log(`bench:cli: building a ${settings.sizeMb} MiB database`);
     const dataset = await buildDataset(ws.live, settings.sizeMb, log);
     const rawDir = path.join(ws.rawDir, 'dump');

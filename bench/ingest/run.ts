@@ -84,7 +84,7 @@ async function run(): Promise<void> {
     await migrateToHead(target);
     await session(target, (c) => insertReferenceData(c));
     const { major, version } = await session(target, (c) => serverMajor(c));
-    const psql = await findClientTool('psql', major, parsed.data.PG_BIN_DIR);
+    const psql = await findClientTool('psql', major, { pgBinDir: parsed.data.PG_BIN_DIR, home: root });
 
     const file = path.join(root, 'controls.csv');
     log(`bench: generating ${rows} controls`);

@@ -37,8 +37,8 @@ async function run(signal: AbortSignal): Promise<void> {
   try {
     const { major, version } = await ws.session((c) => serverMajor(c));
     const tools = {
-      pgDump: await findClientTool('pg_dump', major, settings.pgBinDir),
-      pgRestore: await findClientTool('pg_restore', major, settings.pgBinDir),
+      pgDump: await findClientTool('pg_dump', major, { pgBinDir: settings.pgBinDir, home: ws.homeDir }),
+      pgRestore: await findClientTool('pg_restore', major, { pgBinDir: settings.pgBinDir, home: ws.homeDir }),
     };
 
     log(`bench: building a ${settings.sizeMb} MiB database in ${ws.root}`);

@@ -116,7 +116,7 @@ async function measureSize(settings: BenchSettings, withDiff: boolean, signal: A
   const ws = await Workspace.open(settings);
   try {
     const { major } = await ws.session((c) => serverMajor(c));
-    const tools = { pgDump: await findClientTool('pg_dump', major, settings.pgBinDir), pgRestore: await findClientTool('pg_restore', major, settings.pgBinDir) };
+    const tools = { pgDump: await findClientTool('pg_dump', major, { pgBinDir: settings.pgBinDir, home: ws.homeDir }), pgRestore: await findClientTool('pg_restore', major, { pgBinDir: settings.pgBinDir, home: ws.homeDir }) };
     log(`bench: building a ${settings.sizeMb} MiB database`);
     const dataset = await buildDataset(ws.live, settings.sizeMb, log, signal);
     const size = await ws.databaseSize();

@@ -58,7 +58,7 @@ function formatUrl(target: PgTarget, showPassword: boolean): string {
 export async function runPsql(config: Config, args: readonly string[]): Promise<number> {
   const target = await resolveTarget(config);
   const { major } = await withClient(target, serverMajor);
-  const psql = await findPsql(major, config.pgBinDir);
+  const psql = await findPsql(major, config);
   const passFile = path.join(tmpdir(), `nfr-pgpass-${process.pid}-${randomBytes(6).toString('hex')}`);
   writeFileSync(passFile, `${[target.host, String(target.port), target.database, target.user, target.password ?? ''].map(pgpassField).join(':')}\n`, { mode: 0o600 });
   try {

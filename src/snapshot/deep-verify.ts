@@ -31,7 +31,7 @@ async function deepVerifyLocked(ctx: Context, op: Operation, id: SnapshotId): Pr
   if (major !== manifest.database.server_major) {
     return { ...files, ok: false, problems: [`archive is from PostgreSQL ${manifest.database.server_major}; this server is ${major}, so it cannot be test-restored here`] };
   }
-  const pgRestore = await findClientTool('pg_restore', major, ctx.config.pgBinDir);
+  const pgRestore = await findClientTool('pg_restore', major, ctx.config);
   const scratch = derivedDatabaseName(ctx.target.database, 'verify');
   await dropDatabase(op.maint, scratch);
   await createDatabaseLike(op.maint, scratch, manifest.database);

@@ -89,7 +89,7 @@ export async function warmSnapshotLocked(ctx: Context, op: Operation, options: W
     try {
       await createDatabaseLike(op.maint, building, manifest.database);
       const target = withDatabase(ctx.target, building);
-      const pgRestore = await findClientTool('pg_restore', major, ctx.config.pgBinDir);
+      const pgRestore = await findClientTool('pg_restore', major, ctx.config);
       await restoreArchive(op.maint, pgRestore, target, path.join(dir, DUMP_DIR), manifest, jobs, progress);
       progress({ phase: 'checking', tables_done: 0, tables_total: manifest.tables.length });
       const rows = await checkRowCounts(target, manifest, jobs);

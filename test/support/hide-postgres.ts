@@ -1,8 +1,9 @@
 /**
  * Runs a program on a machine that looks as if only Node were installed: started by
- * `unshare --mount` (see withoutSystemPostgres), it bind-mounts an empty directory over the
+ * `unshare --mount` (see nfrWithoutSystemPostgres), it bind-mounts an empty directory over the
  * system's PostgreSQL (server binaries and Debian's pg_wrapper behind /usr/bin/psql, pg_dump...)
- * in its private mount namespace, then runs argv[2..] there and exits with its code.
+ * and over each `--hide DIR` given first, in its private mount namespace, then runs the rest of
+ * argv there and exits with its code.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -12,12 +13,18 @@ import path from 'node:path';
 const HIDDEN_POSTGRES_DIRS = ['/usr/lib/postgresql', '/usr/share/postgresql-common'] as const;
 
 function main(): void {
-  const [program, ...args] = process.argv.slice(2);
-  if (!program) throw new Error('usage: hide-postgres.js PROGRAM [ARGS...]');
+  const argv = process.argv.slice(2);
+  const hidden: string[] = [...HIDDEN_POSTGRES_DIRS];
+  while (argv[0] === '--hide' && argv[1] !== undefined) {
+    hidden.push(argv[1]);
+    argv.splice(0, 2);
+  }
+  const [program, ...args] = argv;
+  if (!program) throw new Error('usage: hide-postgres.js [--hide DIR]... PROGRAM [ARGS...]');
   const empty = mkdtempSync(path.join(tmpdir(), 'nfr-empty-'));
   // Mounts made here must not leak to the host, whatever the host's propagation default.
   run('mount', ['--make-rprivate', '/']);
-  for (const dir of HIDDEN_POSTGRES_DIRS) if (existsSync(dir)) run('mount', ['--bind', empty, dir]);
+  for (const dir of hidden) if (existsSync(dir)) run('mount', ['--bind', empty, dir]);
   const r = spawnSync(program, args, { stdio: 'inherit' });
   process.exit(r.status ?? 1);
 }

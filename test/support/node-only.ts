@@ -17,10 +17,11 @@ export function cannotHideSystemPostgres(): string | undefined {
   return undefined;
 }
 
-/** `nfr args...` with the system's PostgreSQL binaries out of sight. */
-export function nfrWithoutSystemPostgres(args: readonly string[], env: Env, cwd: string): Promise<NfrResult> {
+/** `nfr args...` with the system's PostgreSQL binaries out of sight, and the directories in `alsoHide`. */
+export function nfrWithoutSystemPostgres(args: readonly string[], env: Env, cwd: string, alsoHide: readonly string[] = []): Promise<NfrResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('unshare', ['--mount', process.execPath, HIDE_POSTGRES, process.execPath, NFR_BIN, ...args], {
+    const hide = alsoHide.flatMap((dir) => ['--hide', dir]);
+    const child = spawn('unshare', ['--mount', process.execPath, HIDE_POSTGRES, ...hide, process.execPath, NFR_BIN, ...args], {
       env: env as NodeJS.ProcessEnv,
       cwd,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -245,7 +245,7 @@ async function copyOf(ctx: Context, op: Operation, manifest: Manifest, dir: stri
     if (major !== manifest.database.server_major) {
       throw new NfrError('SCHEMA_MISMATCH', `snapshot ${manifest.id} was dumped from PostgreSQL ${manifest.database.server_major}; this server is ${major}, so it cannot be restored here to compare`);
     }
-    const pgRestore = await findClientTool('pg_restore', major, ctx.config.pgBinDir);
+    const pgRestore = await findClientTool('pg_restore', major, ctx.config);
     await createDatabaseLike(op.maint, name, manifest.database);
     progress({ phase: 'restoring', tables_done: 0, tables_total: manifest.tables.length });
     await restoreArchive(op.maint, pgRestore, withDatabase(ctx.target, name), path.join(dir, DUMP_DIR), manifest, ctx.config.parallelJobs, progress);

@@ -74,7 +74,7 @@ export async function preflight(ctx: Context, op: Operation, options: RestoreOpt
   const live = ctx.target.database;
   const warm = await usableWarmCopy(ctx, op.maint, manifest.id);
   const spare = warm ? await usableSpare(ctx, op.maint, manifest.id) : undefined;
-  const pgRestore = warm ? null : await findClientTool('pg_restore', major, ctx.config.pgBinDir);
+  const pgRestore = warm ? null : await findClientTool('pg_restore', major, ctx.config);
   const liveInfo = await databaseInfo(op.maint, live);
   const takeBackup = liveInfo !== undefined && options.skipBackup !== true;
   return {
