@@ -16,7 +16,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-s
 import { CHUNK_BYTES, decryptStream, encryptedSize, encryptStream } from '../src/snapshot/offsite/encryption.js';
 import { nfr, nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
 import { TestCluster } from './support/cluster.js';
-import { fingerprint, mutate, seed } from './support/data.js';
+import { fingerprint, mutate, seed, withUrl } from './support/data.js';
 import { TestSwift } from './support/swift.js';
 
 let cluster: TestCluster;
@@ -192,6 +192,50 @@ describe('offsite repository on Swift', () => {
     assert.match(r.stderr, new RegExp(dat.path.replace('.', '\\.')));
     assert.deepEqual(await fingerprint(other.url), before);
     assert.ok(!existsSync(path.join(other.backups, id)));
+  });
+
+  it('an object larger than a part comes down as parallel ranges: checked, restored, and a flipped byte or an appended tail refused', async () => {
+    const b = await bucket();
+    const a = await home('big', `s3://${b}`);
+    // About 30 MB of random hex: its dump file stays well above the 8 MiB part after -Z1.
+    await withUrl(a.url, (c) => c.query("create table bulk as select g as n, md5(random()::text) || md5(random()::text) as h from generate_series(1, 500000) g"));
+    const expected = await fingerprint(a.url);
+    const created = await nfrJson(['snapshot', 'create', '--name', 'large objects'], a.env);
+    assert.equal(created.code, 0, created.stderr);
+    assert.equal(created.body.offsite.status, 'completed', created.body.offsite.error);
+    const id = created.body.id as string;
+    const big = (created.body.files as { path: string; size: number }[]).sort((x, y) => y.size - x.size)[0]!;
+    assert.ok(big.size > 3 * 8 * 1024 * 1024, `the largest file is ${big.size} bytes`);
+
+    const other = await home('bigb', `s3://${b}`, {}, true);
+    const restored = await nfrJson(['snapshot', 'restore', '--id', id, '--yes', '--skip-backup'], other.env);
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.deepEqual(await fingerprint(other.url), expected);
+
+    const client = swift.client();
+    const key = `${id}/${big.path}`;
+    const original = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: b, Key: key }))).Body!.transformToByteArray());
+    const damage = async (body: Buffer, what: RegExp) => {
+      await client.send(new PutObjectCommand({ Bucket: b, Key: key, Body: body }));
+      const verified = await nfrJson(['snapshot', 'verify', '--id', id, '--offsite'], a.env);
+      assert.equal(verified.code, 6, verified.stderr);
+      const problem = (verified.body.problems as string[]).find((p) => p.startsWith(big.path));
+      assert.match(problem ?? verified.body.problems.join('\n'), what);
+    };
+    try {
+      // In the third part: a range read after others, not the first one.
+      const flipped = Buffer.from(original);
+      flipped[2 * 8 * 1024 * 1024 + 12345]! ^= 0x01;
+      await damage(flipped, /authentication/);
+      await damage(Buffer.concat([original, Buffer.from('tail')]), new RegExp(`size ${original.length + 4} bytes in the store, ${original.length} expected`));
+      await damage(original.subarray(0, original.length - 1), new RegExp(`size ${original.length - 1} bytes in the store`));
+      await client.send(new PutObjectCommand({ Bucket: b, Key: key, Body: original }));
+      const verified = await nfrJson(['snapshot', 'verify', '--id', id, '--offsite'], a.env);
+      assert.equal(verified.code, 0, verified.stderr);
+      assert.equal(verified.body.ok, true);
+    } finally {
+      client.destroy();
+    }
   });
 
   it('SIGKILL during an upload: never listed offsite anywhere; the next push completes it', async () => {

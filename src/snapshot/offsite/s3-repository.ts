@@ -142,9 +142,56 @@ export class S3Repository implements OffsiteRepository {
       if (!r.Body) throw new NfrError('VERIFY_FAILED', `${key}: the store answered without a body`);
       return r.Body as Readable;
     } catch (err) {
-      if ((err as { name?: string }).name === 'NoSuchKey') throw new NfrError('VERIFY_FAILED', `${this.description}: ${key} is missing`);
-      throw this.fail(err, `reading ${key}`);
+      throw this.readFailure(err, key);
     }
+  }
+
+  private readFailure(err: unknown, key: string): NfrError {
+    if (err instanceof NfrError) return err;
+    if ((err as { name?: string }).name === 'NoSuchKey') return new NfrError('VERIFY_FAILED', `${this.description}: ${key} is missing`);
+    return this.fail(err, `reading ${key}`);
+  }
+
+  /**
+   * An object's bytes in order. One larger than a part is read as ranged GETs of PART_BYTES,
+   * PART_QUEUE at a time (as lib-storage uploads it), so a large file does not come down one
+   * request at a time while it is hashed and decrypted; memory stays within PART_QUEUE parts.
+   * The size the store reports must be the size the manifest expects.
+   */
+  private async readObject(key: string, expectedSize: number): Promise<AsyncIterable<Buffer>> {
+    if (expectedSize <= PART_BYTES) return this.getStream(key);
+    const range = async (start: number): Promise<Buffer> => {
+      const end = Math.min(expectedSize, start + PART_BYTES) - 1;
+      try {
+        const r = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: key, Range: `bytes=${start}-${end}` }));
+        const total = Number(/\/(\d+)$/.exec(r.ContentRange ?? '')?.[1] ?? Number.NaN);
+        if (total !== expectedSize) throw new NfrError('VERIFY_FAILED', `${key}: size ${Number.isNaN(total) ? 'unknown' : total} bytes in the store, ${expectedSize} expected`);
+        const bytes = await (r.Body as { transformToByteArray(): Promise<Uint8Array> } | undefined)?.transformToByteArray();
+        if (!bytes || bytes.length !== end - start + 1) throw new NfrError('VERIFY_FAILED', `${key}: bytes ${start}-${end} came back short (${bytes?.length ?? 0} bytes)`);
+        return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+      } catch (err) {
+        if ((err as { name?: string }).name === 'InvalidRange') throw new NfrError('VERIFY_FAILED', `${key}: shorter than the ${expectedSize} bytes expected`);
+        throw this.readFailure(err, key);
+      }
+    };
+    return (async function* () {
+      const pending: Promise<Buffer>[] = [];
+      let next = 0;
+      const fill = () => {
+        while (pending.length < PART_QUEUE && next < expectedSize) {
+          const p = range(next);
+          p.catch(() => {}); // observed in order below; a consumer that stops early leaves none unhandled
+          pending.push(p);
+          next += PART_BYTES;
+        }
+      };
+      fill();
+      for (let p = pending.shift(); p; p = pending.shift()) {
+        const part = await p;
+        fill();
+        yield part;
+      }
+    })();
   }
 
   async push(dir: string, manifest: Manifest, onProgress: (p: TransferProgress) => void = () => {}): Promise<PushResult> {
@@ -300,7 +347,7 @@ export class S3Repository implements OffsiteRepository {
     };
     let problem: string | null = null;
     try {
-      const stream = await this.getStream(key);
+      const stream = await this.readObject(key, crypto ? encryptedSize(entry.size) : entry.size);
       const decrypt = () => decryptStream((crypto as ObjectCrypto).key.objectKey((crypto as ObjectCrypto).salt, `${id}/${entry.path}`), key);
       if (saveInto) {
         const tap = new Transform({
