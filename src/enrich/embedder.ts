@@ -4,7 +4,8 @@
  * default, no network), GloVe word vectors (NFR_EMBEDDER=glove, no network) and an
  * OpenAI-compatible `/v1/embeddings` client (EMBEDDINGS_URL).
  */
-export type Distance = 'Cosine' | 'Dot' | 'Euclid';
+export const DISTANCES = ['Cosine', 'Dot', 'Euclid'] as const;
+export type Distance = (typeof DISTANCES)[number];
 
 export interface Embedder {
   /** Model name recorded with every vector and checked against the index. */

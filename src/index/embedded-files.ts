@@ -13,6 +13,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { NfrError } from '../errors.js';
+import { pointPayloadSchema } from './shapes.js';
 import type { PointPayload } from './types.js';
 
 export const FORMAT_VERSION = 1;
@@ -34,21 +35,6 @@ const metaSchema = z.object({
 });
 export type GenerationMeta = z.infer<typeof metaSchema>;
 
-const payloadSchema = z.object({
-  control_id: z.string(),
-  title: z.string(),
-  status: z.string().nullable(),
-  owning_function_id: z.string().nullable(),
-  risk_theme_ids: z.array(z.string()),
-  // Added with search filters; a generation written before reads them as null (and its payload
-  // hashes differ, so the next `nfr index` rewrites those points with them, reusing the vectors).
-  owning_location_id: z.string().nullable().default(null),
-  family_id: z.string().nullable().default(null),
-  key_control: z.boolean().nullable().default(null),
-  text_hash: z.string(),
-  payload_hash: z.string(),
-  model: z.string(),
-});
 
 export async function readMeta(dir: string): Promise<GenerationMeta> {
   const file = path.join(dir, META_FILE);
@@ -66,7 +52,7 @@ export async function readMeta(dir: string): Promise<GenerationMeta> {
 
 export function parsePayload(line: string, file: string, row: number): PointPayload {
   try {
-    return payloadSchema.parse(JSON.parse(line));
+    return pointPayloadSchema.parse(JSON.parse(line));
   } catch (err) {
     throw new NfrError('VERIFY_FAILED', `${file} line ${row + 1}: damaged point (${(err as Error).message.slice(0, 200)}); rebuild with \`nfr index --force\``);
   }

@@ -3,14 +3,11 @@
  * and Qdrant) behind one interface, so sync, check and search never know which one they talk to.
  */
 import { createHash } from 'node:crypto';
-import type { Distance } from '../enrich/embedder.js';
+import type { z } from 'zod';
+import type { indexModelSchema, pointPayloadSchema, searchHitSchema } from './shapes.js';
 
 /** What an index was built with; opening it with another embedder is refused. */
-export interface IndexModel {
-  readonly model: string;
-  readonly dimension: number;
-  readonly distance: Distance;
-}
+export type IndexModel = Readonly<z.infer<typeof indexModelSchema>>;
 
 /** An existing index: its model, size, and the PostgreSQL state it was last synced with. */
 export interface IndexDescription extends IndexModel {
@@ -20,22 +17,7 @@ export interface IndexDescription extends IndexModel {
 }
 
 /** The payload of one point: enough to show a result and to compare with PostgreSQL. */
-export interface PointPayload {
-  readonly control_id: string;
-  readonly title: string;
-  readonly status: string | null;
-  readonly owning_function_id: string | null;
-  readonly risk_theme_ids: readonly string[];
-  /** Filterable attributes (search filters); null in points written before they were added. */
-  readonly owning_location_id: string | null;
-  readonly family_id: string | null;
-  readonly key_control: boolean | null;
-  /** Hash of the embedded text (src_controls_ver_control.text_hash). */
-  readonly text_hash: string;
-  /** Hash of the other payload fields, so a status or ownership change is noticed too. */
-  readonly payload_hash: string;
-  readonly model: string;
-}
+export type PointPayload = Readonly<z.infer<typeof pointPayloadSchema>>;
 
 export interface IndexPoint {
   readonly vector: Float32Array;
@@ -49,18 +31,8 @@ export interface IndexedEntry {
   readonly payload_hash: string;
 }
 
-export interface SearchHit {
-  readonly control_id: string;
-  readonly title: string;
-  readonly status: string | null;
-  /** Cosine/Dot: similarity, higher is better. Euclid: distance, lower is better (as Qdrant). */
-  readonly score: number;
-  readonly owning_function_id: string | null;
-  readonly risk_theme_ids: readonly string[];
-  readonly owning_location_id: string | null;
-  readonly family_id: string | null;
-  readonly key_control: boolean | null;
-}
+/** A hit of a vector search, as either backend answers it. */
+export type SearchHit = Readonly<z.infer<typeof searchHitSchema>>;
 
 /**
  * Search filters, all optional, combined with AND; a list matches any of its values. Applied by

@@ -3,15 +3,12 @@
  * response schemas generated from them (server/response-schemas.ts). Imported as types only.
  */
 import { z } from 'zod';
-import { recoveryReportSchema } from '../runtime/shapes.js';
+import { recoveryReportSchema, stageRecordSchema } from '../runtime/shapes.js';
 
 const int = () => z.number().int();
 
 /** `GET /api/v2/pipelines/status` (pipeline/status.ts). */
-export const pipelineStatusSchema = z.object({
-  stage: z.enum(['clean', 'context', 'controls', 'indexed']).meta({ description: 'the last pipeline stage completed on this database' }),
-  counts: z.record(z.string(), z.number()).meta({ description: 'row counts recorded when stages completed' }),
-  updated_at: z.string().meta({ format: 'date-time' }).optional(),
+export const pipelineStatusSchema = stageRecordSchema.extend({
   current: z.object({ controls: int(), functions: int(), risk_themes: int() }),
 });
 

@@ -14,15 +14,17 @@ import { readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
+import type { z } from 'zod';
 import { NfrError } from '../errors.js';
 import { connect } from '../postgres/connection.js';
 import { atomicWriteFile } from '../util/fs.js';
 import type { Context, SnapshotStore } from './context.js';
+import type { lockHolderSchema, OperationKind } from './shapes.js';
 
 /** Advisory-lock namespace for nfr ("NFR" in ASCII); the second key is derived from the database name. */
 const LOCK_NAMESPACE = 0x4e4652;
 
-export type OperationKind = 'create' | 'restore' | 'undo' | 'delete' | 'prune' | 'verify' | 'recover' | 'ingest' | 'warm' | 'cool' | 'diff' | 'push' | 'spare';
+export type { OperationKind } from './shapes.js';
 
 /**
  * A spare preparation (a clone of a warm copy, made in the background after a restore) gives way:
@@ -33,16 +35,8 @@ export type OperationKind = 'create' | 'restore' | 'undo' | 'delete' | 'prune' |
  */
 export const SPARE_GIVES_WAY_SECONDS = 600;
 
-export interface LockHolder {
-  readonly pid: number;
-  readonly host: string;
-  readonly operation: OperationKind;
-  readonly snapshot_id: string | null;
-  readonly database: string;
-  readonly started_at: string;
-  /** Backend pid of the session holding the advisory lock. */
-  readonly backend_pid: number;
-}
+/** Defined once, in runtime/shapes.ts (status's response schema is generated from it). */
+export type LockHolder = Readonly<z.infer<typeof lockHolderSchema>>;
 
 export interface OperationLock {
   readonly holder: LockHolder;

@@ -1,8 +1,35 @@
 /**
- * What recovery repaired, defined once: RecoveryReport is inferred from this schema and the API's
- * response schema generated from it (server/response-schemas.ts). Imported as a type only.
+ * The runtime's records, each defined once: RecoveryReport, LockHolder and StageRecord are
+ * inferred from these schemas, and the API's response schemas generated from them
+ * (server/response-schemas.ts). Imported as types only.
  */
 import { z } from 'zod';
+import { PIPELINE_STAGES } from './stage.js';
+
+const int = () => z.number().int();
+const timestamp = () => z.string().meta({ format: 'date-time' });
+
+export const OPERATION_KINDS = ['create', 'restore', 'undo', 'delete', 'prune', 'verify', 'recover', 'ingest', 'warm', 'cool', 'diff', 'push', 'spare'] as const;
+export type OperationKind = (typeof OPERATION_KINDS)[number];
+
+/** Who holds the operation lock: the lock file's content (runtime/lock.ts), as status shows it. */
+export const lockHolderSchema = z.object({
+  pid: int(),
+  host: z.string(),
+  operation: z.enum(OPERATION_KINDS),
+  snapshot_id: z.string().nullable(),
+  database: z.string(),
+  started_at: timestamp(),
+  /** Backend pid of the session holding the advisory lock. */
+  backend_pid: int(),
+});
+
+/** The pipeline stage a database records (runtime/stage.ts). */
+export const stageRecordSchema = z.object({
+  stage: z.enum(PIPELINE_STAGES).meta({ description: 'the last pipeline stage completed on this database' }),
+  counts: z.record(z.string(), z.number()).meta({ description: 'row counts recorded when stages completed' }),
+  updated_at: timestamp(),
+});
 
 /** What recovery repaired before an operation started (nothing, usually): runtime/context.ts RecoveryReport. */
 export const recoveryReportSchema = z.object({

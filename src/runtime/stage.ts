@@ -4,15 +4,13 @@
  */
 import type pg from 'pg';
 import { z } from 'zod';
+import type { stageRecordSchema } from './shapes.js';
 
 export const PIPELINE_STAGES = ['clean', 'context', 'controls', 'indexed'] as const;
 export type PipelineStage = (typeof PIPELINE_STAGES)[number];
 
-export interface StageRecord {
-  readonly stage: PipelineStage;
-  readonly counts: Record<string, number>;
-  readonly updated_at: string;
-}
+/** Defined once, in runtime/shapes.ts (the pipeline status's response schema extends it). */
+export type StageRecord = Readonly<z.infer<typeof stageRecordSchema>>;
 
 const stageRow = z.object({
   stage: z.enum(PIPELINE_STAGES),

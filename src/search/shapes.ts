@@ -3,20 +3,13 @@
  * the API's response schema generated from them (server/response-schemas.ts). Imported as types only.
  */
 import { z } from 'zod';
+import { searchHitSchema } from '../index/shapes.js';
 import type { SearchFilter } from '../index/types.js';
 import { SEARCH_MODES } from './search.js';
 const nullableInt = () => z.number().int().nullable();
 
-export const controlHitSchema = z.object({
-  control_id: z.string(),
-  title: z.string(),
-  status: z.string().nullable(),
+export const controlHitSchema = searchHitSchema.extend({
   score: z.number().meta({ description: 'hybrid: fused score (an id match adds 1); keyword: BM25; semantic: similarity (Euclid: distance); id: 1' }),
-  family_id: z.string().nullable(),
-  key_control: z.boolean().nullable(),
-  owning_function_id: z.string().nullable(),
-  owning_location_id: z.string().nullable(),
-  risk_theme_ids: z.array(z.string()).readonly(),
   match: z
     .object({ id: z.boolean(), keyword_rank: nullableInt(), semantic_rank: nullableInt() })
     .meta({ description: 'why it is here: an id match, and its 1-based rank in each ranking that found it' }),

@@ -9,7 +9,7 @@ import { NfrError } from '../errors.js';
 import { INDEX_BACKENDS } from '../index/snapshot.js';
 import { atomicWriteFile } from '../util/fs.js';
 import { MANIFEST_FILE } from './store.js';
-import type { snapshotSummarySchema } from './shapes.js';
+import type { snapshotSummarySchema, warmSummarySchema } from './shapes.js';
 
 export const MANIFEST_FORMAT = 'nfr-snapshot/1';
 
@@ -132,13 +132,8 @@ export async function writeManifest(dir: string, manifest: Manifest): Promise<vo
   await atomicWriteFile(path.join(dir, MANIFEST_FILE), JSON.stringify(manifestSchema.parse(manifest), null, 2) + '\n');
 }
 
-/** A warm copy as the catalog shows it (see warm-copies.ts). */
-export interface WarmSummary {
-  readonly database: string;
-  readonly size_bytes: number;
-  readonly warmed_at: string;
-  readonly last_restored_at: string | null;
-}
+/** A warm copy as the catalog shows it (see warm-copies.ts); defined once, in snapshot/shapes.ts. */
+export type WarmSummary = NonNullable<z.infer<typeof warmSummarySchema>>;
 
 /** The catalog view of a manifest: what `list` shows; `warm` is its warm copy, if any. */
 export function summarize(m: Manifest, warm?: WarmSummary | undefined): SnapshotSummary {

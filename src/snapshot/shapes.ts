@@ -5,6 +5,7 @@
  * command loads zod for them.
  */
 import { z } from 'zod';
+import { lockHolderSchema } from '../runtime/shapes.js';
 import { DIFF_CHANGES, DIFF_ENTITIES, type DiffEntity } from './diff/entities.js';
 
 /** An ISO 8601 timestamp, as every record here writes it. */
@@ -14,7 +15,7 @@ const int = () => z.number().int();
 export const SCHEMA_RELATIONS = ['same', 'older', 'newer'] as const;
 const relation = z.enum(SCHEMA_RELATIONS);
 
-const changeCounts = z.object({ removes: int(), brings_back: int(), reverts: int() });
+export const changeCountsSchema = z.object({ removes: int(), brings_back: int(), reverts: int() });
 const entity = z.enum(DIFF_ENTITIES.map((e) => e.entity) as [DiffEntity, ...DiffEntity[]]);
 
 export const tableDiffSchema = z.object({
@@ -63,7 +64,7 @@ export const snapshotDiffSchema = z.object({
   }),
   tables: z.array(tableDiffSchema),
   summary: z
-    .object(Object.fromEntries(DIFF_ENTITIES.map((e) => [e.entity, changeCounts])) as Record<DiffEntity, typeof changeCounts>)
+    .object(Object.fromEntries(DIFF_ENTITIES.map((e) => [e.entity, changeCountsSchema])) as Record<DiffEntity, typeof changeCountsSchema>)
     .meta({ description: 'per entity (controls, functions, locations, risk_themes, assessment_units): what a restore removes (added since), brings back (closed since) and reverts (changed since)' }),
   changes: z.array(diffItemSchema),
   /** Pass as `cursor` for the next page; null on the last one. */
@@ -129,9 +130,25 @@ export const deleteResultSchema = z.object({ id: z.string(), name: z.string(), f
 /** `nfr snapshot cool` (snapshot/warm.ts). */
 export const coolResultSchema = z.object({ snapshot_id: z.string(), cooled: z.boolean().meta({ description: 'false when the snapshot was not warm' }), freed_bytes: int() });
 
+/** A warm copy's ready spare: a clone of the copy, row counts checked, renamed into place by a restore. */
+export const spareCopySchema = z.object({ database: z.string(), prepared_at: timestamp(), size_bytes: int(), rows: int() });
+
+/** A warm copy of a snapshot as `.state/warm.<db>.json` records it (snapshot/warm-copies.ts). */
+export const warmCopySchema = z.object({
+  snapshot_id: z.string(),
+  /** The template database on the server. */
+  database: z.string(),
+  warmed_at: timestamp(),
+  /** When a restore last cloned it (the least recently used copy is cooled first). */
+  last_restored_at: timestamp().nullable(),
+  size_bytes: int(),
+  rows: int(),
+  spare: spareCopySchema.nullable().optional(),
+});
+
 /** A warm copy as the list and a manifest show it. */
-export const warmSummarySchema = z
-  .object({ database: z.string(), size_bytes: int(), warmed_at: timestamp(), last_restored_at: timestamp().nullable() })
+export const warmSummarySchema = warmCopySchema
+  .pick({ database: true, size_bytes: true, warmed_at: true, last_restored_at: true })
   .nullable()
   .meta({ description: 'the warm copy kept on the server for this snapshot, null when it is cold' });
 
@@ -179,19 +196,20 @@ export const healthCheckSchema = z.object({
 /** `GET /api/v2/devdata/snapshots/health` (snapshot/health.ts); 503 answers the same body. */
 export const healthReportSchema = z.object({ status: z.enum(HEALTH_LEVELS), checks: z.array(healthCheckSchema) });
 
-const lockHolderSchema = z.object({
-  pid: int(),
-  host: z.string(),
-  operation: z.string(),
-  snapshot_id: z.string().nullable(),
-  database: z.string(),
-  started_at: timestamp(),
-  /** Backend pid of the session holding the advisory lock. */
-  backend_pid: int(),
-});
+export const EVENT_STATUSES = ['completed', 'failed', 'interrupted'] as const;
 
-/** A line of the event log (snapshot/state.ts OperationEvent), open to the fields an event adds. */
-const operationEventSchema = z.object({ at: timestamp(), operation: z.string(), status: z.string(), snapshot_id: z.string().optional(), duration_ms: int().optional(), error: z.string().optional() });
+/** A line of the event log (snapshot/state.ts OperationEvent). */
+export const operationEventSchema = z.object({
+  at: timestamp(),
+  /** An operation kind, or what else the log records (an offsite fetch, an evict). */
+  operation: z.string(),
+  status: z.enum(EVENT_STATUSES),
+  snapshot_id: z.string().optional(),
+  duration_ms: int().optional(),
+  error: z.string().optional(),
+  /** What the operation adds (a restore's blocked_ms, a prune's deleted ids). */
+  details: z.record(z.string(), z.unknown()).optional(),
+});
 
 /** `GET /api/v2/devdata/snapshots/status` (snapshot/status.ts). */
 export const snapshotStatusSchema = z.object({
@@ -214,6 +232,6 @@ export const snapshotStatusSchema = z.object({
   backup_volume: z.object({ free_bytes: int(), full: z.boolean() }),
   /** Set when the last restore's pre-restore backup did not complete: what is kept instead. */
   backup_missing: z.string().nullable(),
-  /** The warm copies of the live database's snapshots (snapshot/warm-copies.ts WarmCopy, with what else it records). */
-  warm: z.array(z.object({ snapshot_id: z.string(), database: z.string(), size_bytes: int() })),
+  /** The warm copies of the live database's snapshots. */
+  warm: z.array(warmCopySchema),
 });

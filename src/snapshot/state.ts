@@ -8,6 +8,8 @@ import path from 'node:path';
 import { atomicWriteFile } from '../util/fs.js';
 import { formatSnapshotId, isSnapshotId, splitSnapshotId, type SnapshotId } from './ids.js';
 import type pg from 'pg';
+import type { z } from 'zod';
+import type { operationEventSchema } from './shapes.js';
 import { connect, transaction } from '../postgres/connection.js';
 import type { Context, SnapshotStore } from '../runtime/context.js';
 import { lockKey } from '../runtime/lock.js';
@@ -100,17 +102,9 @@ export async function reserveSnapshotId(ctx: Context, maint?: pg.ClientBase): Pr
   }
 }
 
-export type EventStatus = 'completed' | 'failed' | 'interrupted';
-
-export interface OperationEvent {
-  readonly at: string;
-  readonly operation: string;
-  readonly status: EventStatus;
-  readonly snapshot_id?: string | undefined;
-  readonly duration_ms?: number | undefined;
-  readonly error?: string | undefined;
-  readonly details?: Record<string, unknown> | undefined;
-}
+/** Defined once, in snapshot/shapes.ts (status's response schema is generated from it). */
+export type OperationEvent = Readonly<z.infer<typeof operationEventSchema>>;
+export type EventStatus = OperationEvent['status'];
 
 const EVENTS_FILE = 'events.jsonl';
 const EVENTS_KEEP = 2000;

@@ -13,26 +13,12 @@ import { dropDatabase } from '../postgres/databases.js';
 import { atomicWriteFile } from '../util/fs.js';
 import type { SnapshotId } from './ids.js';
 import type { Context, SnapshotStore } from '../runtime/context.js';
+import type { z } from 'zod';
+import type { spareCopySchema, warmCopySchema } from './shapes.js';
 
-export interface WarmCopy {
-  readonly snapshot_id: string;
-  /** The template database on the server. */
-  readonly database: string;
-  readonly warmed_at: string;
-  /** When a restore last cloned it (the least recently used copy is cooled first). */
-  readonly last_restored_at: string | null;
-  readonly size_bytes: number;
-  readonly rows: number;
-  /** The ready spare (a clone of the copy, row counts checked), renamed into place by a restore. */
-  readonly spare?: SpareCopy | null | undefined;
-}
-
-export interface SpareCopy {
-  readonly database: string;
-  readonly prepared_at: string;
-  readonly size_bytes: number;
-  readonly rows: number;
-}
+/** Defined once, in snapshot/shapes.ts (status's response schema is generated from it). */
+export type WarmCopy = Readonly<z.infer<typeof warmCopySchema>>;
+export type SpareCopy = Readonly<z.infer<typeof spareCopySchema>>;
 
 export type WarmRegistry = Record<string, WarmCopy>;
 

@@ -5,17 +5,13 @@
  */
 import type { DiffChange } from './entities.js';
 import type { z } from 'zod';
-import type { attributeChangeSchema, diffItemSchema } from '../shapes.js';
+import type { attributeChangeSchema, changeCountsSchema, diffItemSchema } from '../shapes.js';
 
 export type AttributeChange = z.infer<typeof attributeChangeSchema>;
 
 export type DiffItem = z.infer<typeof diffItemSchema>;
 
-export interface ChangeCounts {
-  removes: number;
-  brings_back: number;
-  reverts: number;
-}
+export type ChangeCounts = z.infer<typeof changeCountsSchema>;
 
 export interface PageRequest {
   /** Items with ids after this one (byte order). */
