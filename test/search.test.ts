@@ -9,8 +9,16 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { nfrJson, serveNfr, testEnv, type Env } from './support/cli.js';
 import { fileCluster } from './support/cluster.js';
-import { query } from './support/data.js';
-import { parseTsvector } from '../src/search/keyword-resident.js';
+import { query, withUrl } from './support/data.js';
+import pg from 'pg';
+import { loadConfig } from '../src/config.js';
+import { createEmbedder } from '../src/enrich/create-embedder.js';
+import { openIndex } from '../src/index/open-index.js';
+import { pgSignature } from '../src/index/pg-source.js';
+import { withPoolClient } from '../src/postgres/pool.js';
+import { parseTsvector, residentKeywords } from '../src/search/keyword-resident.js';
+import { searchControls } from '../src/search/search.js';
+import { cachedSignature } from '../src/server/signature.js';
 
 const READER = 'reader-token-search-0123456789';
 const cluster = fileCluster(setUp);
@@ -232,5 +240,65 @@ describe('search', () => {
     assert.match(text.body.error.message, /not a timestamp/);
     const missing = await nfrJson(['control', 'show', 'NOPE-1'], env);
     assert.equal(missing.code, 4);
+  });
+});
+
+describe('search on the server pool', () => {
+  /** A pool of one connection, as ten busy requests leave a pool of ten, and the statements its client ran. */
+  async function onePool(): Promise<{ pool: pg.Pool; statements: string[] }> {
+    const statements: string[] = [];
+    const pool = new pg.Pool({ connectionString: dbUrl, max: 1, connectionTimeoutMillis: 5000 });
+    pool.on('connect', (client) => {
+      const run = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+        const q = args[0] as string | { text: string };
+        statements.push(typeof q === 'string' ? q : q.text);
+        return run(...args);
+      };
+    });
+    return { pool, statements };
+  }
+
+  it('ranks hybrid without holding a client while the data signature and the keyword postings are read on the same pool', async () => {
+    const { pool } = await onePool();
+    try {
+      const config = loadConfig({}, env as NodeJS.ProcessEnv);
+      const withClient = <T>(fn: (c: pg.ClientBase) => Promise<T>) => withPoolClient(pool, fn);
+      // A fresh signature: the search's keyword side must read it, and then build the postings,
+      // each on the pool's only connection. Holding that connection meanwhile would wait for the
+      // pool's connection timeout and fail.
+      const signature = cachedSignature(pool);
+      const r = await searchControls(config, { q: 'audit record retention', limit: 10 }, { withClient, signature, keywords: residentKeywords(signature, withClient), embedder: createEmbedder(config), index: openIndex(config, { resident: true }) });
+      assert.equal(r.mode, 'hybrid');
+      assert.equal(r.results.length, 10);
+      assert.ok(r.results.some((h) => h.match.keyword_rank !== null && h.match.semantic_rank !== null), 'fused from both rankings');
+      const cli = await nfrJson(['search', 'audit record retention'], env);
+      assert.deepEqual(r.results.map((h) => h.control_id), cli.body.results.map((h: any) => h.control_id), 'the same ranking as the CLI');
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('reads the data signature again only when a write may have changed it, and then sees the write', async () => {
+    const { pool, statements } = await onePool();
+    try {
+      const signature = cachedSignature(pool, -1);
+      const scans = () => statements.filter((s) => s.includes('count(*)')).length;
+      const first = await signature();
+      assert.equal(first, await withUrl(dbUrl, pgSignature));
+      assert.equal(scans(), 1);
+      // Nothing written: the visibility probe answers, no scan.
+      assert.equal(await signature(), first);
+      assert.equal(scans(), 1, 'no second scan without a write');
+      assert.ok(statements.some((s) => s.includes('pg_current_snapshot') && !s.includes('count(*)')), 'the probe ran');
+      // A control's current version closed: seen by the next reading.
+      await query(dbUrl, `update src_controls_ver_control set tx_to = now() where control_id = 'ZZ-1' and tx_to is null`);
+      const after = await signature();
+      assert.equal(scans(), 2);
+      assert.notEqual(after, first);
+      assert.equal(after, await withUrl(dbUrl, pgSignature));
+    } finally {
+      await pool.end();
+    }
   });
 });

@@ -91,16 +91,37 @@ export async function storedEmbeddings(
   return out;
 }
 
+const SIGNATURE_SQL = `concat_ws('/',
+  (select count(*) || ':' || count(tx_to) || ':' || coalesce(extract(epoch from max(tx_from))::text, '-') || ':' || coalesce(extract(epoch from max(tx_to))::text, '-') from src_controls_ver_control),
+  (select count(*) || ':' || count(tx_to) || ':' || coalesce(extract(epoch from max(tx_to))::text, '-') from src_controls_rel_risk_theme))`;
+
+/**
+ * What the database shows can only differ from what a statement saw when this differs: the
+ * statement's snapshot (which transactions it sees committed: a write committed since, or one in
+ * progress then that ended, changes it; reads assign no transaction id and leave it alone), and
+ * which database and which server answer (a restore swaps the database in; a new cluster).
+ * Constant time, unlike the signature's scans.
+ */
+const VISIBILITY_SQL = `pg_current_snapshot()::text || '/' || (select oid from pg_database where datname = current_database()) || '/' || pg_postmaster_start_time()`;
+
 /**
  * Changes whenever control ingestion writes anything: every change adds a version row or closes
  * one (history is never deleted), so row counts plus the latest transaction times move forward.
  * One scan of each table; no per-row work.
  */
 export async function pgSignature(client: pg.ClientBase): Promise<string> {
-  const r = await client.query<{ sig: string }>(
-    `select concat_ws('/',
-              (select count(*) || ':' || count(tx_to) || ':' || coalesce(extract(epoch from max(tx_from))::text, '-') || ':' || coalesce(extract(epoch from max(tx_to))::text, '-') from src_controls_ver_control),
-              (select count(*) || ':' || count(tx_to) || ':' || coalesce(extract(epoch from max(tx_to))::text, '-') from src_controls_rel_risk_theme)) as sig`,
-  );
+  const r = await client.query<{ sig: string }>(`select ${SIGNATURE_SQL} as sig`);
   return r.rows[0]?.sig ?? '';
+}
+
+/** pgSignature and, from the same snapshot, its visibility (pgVisibility): the signature holds while that is unchanged. */
+export async function pgSignatureVisibility(client: pg.ClientBase): Promise<{ signature: string; visibility: string }> {
+  const r = await client.query<{ sig: string; vis: string }>(`select ${SIGNATURE_SQL} as sig, ${VISIBILITY_SQL} as vis`);
+  return { signature: r.rows[0]?.sig ?? '', visibility: r.rows[0]?.vis ?? '' };
+}
+
+/** A new statement's visibility (see VISIBILITY_SQL): equal to a reading's, that reading's signature still holds. */
+export async function pgVisibility(client: pg.ClientBase): Promise<string> {
+  const r = await client.query<{ vis: string }>({ name: 'nfr-visibility', text: `select ${VISIBILITY_SQL} as vis` });
+  return r.rows[0]?.vis ?? '';
 }

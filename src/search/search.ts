@@ -146,6 +146,13 @@ export async function searchControls(config: Config, request: SearchRequest, dep
   const pgClient = deps.withClient ?? (async <T>(fn: (c: pg.ClientBase) => Promise<T>) => withClient(await resolveTarget(config), fn, 'nfr search'));
   const warnings: string[] = [];
 
+  const ranksKeywords = mode === 'keyword' || mode === 'hybrid';
+  // The server's resident keyword index, when it has one that fits; else ranking runs in SQL.
+  // Asked for before a client is checked out: it reads the data signature (and is rebuilt) on the
+  // same pool, and ten requests each holding a client while waiting for an eleventh would stall a
+  // pool of ten until its connection timeout.
+  const resident = ranksKeywords ? await residentKeywordIndex(deps, warnings) : undefined;
+
   // PostgreSQL first: the query's words (a query of stop words only is refused before any
   // ranking runs), the id matches and the keyword ranking.
   const { ids, keyword } = await pgClient(async (client) => {
@@ -156,9 +163,6 @@ export async function searchControls(config: Config, request: SearchRequest, dep
     if (mode !== 'id' && words.lexemes.length === 0) {
       throw new NfrError('INVALID_INPUT', `q "${q.length > 80 ? `${q.slice(0, 77)}...` : q}": nothing to search for: every word is a stop word (the, of, and, ...) or punctuation; add words that say what the control is about`);
     }
-    const ranksKeywords = mode === 'keyword' || mode === 'hybrid';
-    // The server's resident keyword index, when it has one that fits; else ranking runs in SQL.
-    const resident = ranksKeywords ? await residentKeywordIndex(deps, warnings) : undefined;
     // Compounds settled against the controls' vocabulary: split forms in the controls, and the
     // heads of compounds no control uses (compounds.ts).
     const vocabulary = resident ? async (l: readonly string[]) => resident.known(l) : sqlVocabulary(client);
