@@ -24,9 +24,13 @@ export type UploadRecordsContext = Pick<Context, 'config' | 'target' | 'maintena
 /** Control databases opened (created, migrated) by this process, by where they are. */
 const opened = new Map<string, Promise<PgTarget>>();
 
+function openedKey(ctx: UploadRecordsContext): string {
+  return `${ctx.target.host}:${ctx.target.port}/${ctx.target.database}/${ctx.config.controlDatabase ?? ''}`;
+}
+
 /** The control database's target; created and migrated once per process. */
 export function uploadRecordsTarget(ctx: UploadRecordsContext): Promise<PgTarget> {
-  const key = `${ctx.target.host}:${ctx.target.port}/${ctx.target.database}/${ctx.config.controlDatabase ?? ''}`;
+  const key = openedKey(ctx);
   let target = opened.get(key);
   if (target === undefined) {
     target = openControlDatabase(ctx);
@@ -146,6 +150,8 @@ async function committedUploads(live: pg.ClientBase, ids: readonly string[]): Pr
 export async function recoverUploads(ctx: UploadRecordsContext, options: { readonly holdingLock: boolean }): Promise<string[]> {
   if (!(await controlDatabaseExists(ctx))) return [];
   return withUploadRecords(ctx, async (control) => {
+    // Nothing running, as almost always: no session on the live database is needed.
+    if (!(await control.query(`select 1 from nfr_upload where status = 'running' limit 1`)).rowCount) return [];
     const live = await connect(ctx.target, 'nfr recover uploads').catch(() => undefined);
     try {
       // Without a live database to ask (dropped, not created yet) nothing of a batch is in it.
@@ -175,7 +181,10 @@ export async function deadUploads(ctx: UploadRecordsContext): Promise<string[]> 
   );
 }
 
-function controlDatabaseExists(ctx: UploadRecordsContext): Promise<boolean> {
+async function controlDatabaseExists(ctx: UploadRecordsContext): Promise<boolean> {
+  // Opened (so created) by this process already: no session needed to know it exists.
+  const target = opened.get(openedKey(ctx));
+  if (target && (await target.then(() => true, () => false))) return true;
   return withClient(ctx.maintenance, (maint) => databaseExists(maint, controlDatabaseName(ctx)), 'nfr uploads');
 }
 

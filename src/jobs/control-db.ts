@@ -5,6 +5,7 @@
  * shares them. It is created on first use and migrated like the app schema, from
  * `control-migrations/`.
  */
+import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import type PgBoss from 'pg-boss';
@@ -35,6 +36,10 @@ export async function openControlDatabase(ctx: Pick<Context, 'config' | 'target'
   if (name === ctx.target.database) {
     throw new NfrError('CONFIG', `NFR_CONTROL_DATABASE=${name} is the live database: the job queue needs a database of its own, which restores never replace`);
   }
+  const target = withDatabase(ctx.target, name);
+  // Every audited command, recovery and report opens it, and it is nearly always there at head:
+  // then one session says so, without the maintenance session or the migration library.
+  if (await atHead(target)) return target;
   const maint = await connect(ctx.maintenance, 'nfr control');
   try {
     if (!(await databaseExists(maint, name))) {
@@ -51,7 +56,6 @@ export async function openControlDatabase(ctx: Pick<Context, 'config' | 'target'
   } finally {
     await maint.end().catch(() => {});
   }
-  const target = withDatabase(ctx.target, name);
   const client = await connect(target, 'nfr control migrate');
   try {
     await runMigrations(client, CONTROL_MIGRATIONS_DIR, CONTROL_MIGRATIONS_TABLE);
@@ -61,6 +65,22 @@ export async function openControlDatabase(ctx: Pick<Context, 'config' | 'target'
     await client.end().catch(() => {});
   }
   return target;
+}
+
+/** True when the control database exists and has every migration of CONTROL_MIGRATIONS_DIR applied. */
+async function atHead(target: PgTarget): Promise<boolean> {
+  const client = await connect(target, 'nfr control').catch(() => undefined);
+  if (!client) return false; // not created yet (or unreachable): the full path creates it or says why
+  try {
+    const exists = await client.query<{ ok: boolean }>('select to_regclass($1) is not null as ok', [CONTROL_MIGRATIONS_TABLE]);
+    if (!exists.rows[0]?.ok) return false;
+    const applied = new Set((await client.query<{ name: string }>(`select name from ${escapeIdentifier(CONTROL_MIGRATIONS_TABLE)}`)).rows.map((r) => r.name));
+    const files = (await readdir(CONTROL_MIGRATIONS_DIR)).filter((f) => /^\d+_.+\.sql$/.test(f));
+    // Exactly the files: a database with migrations this code does not know takes the full path, which says so.
+    return applied.size === files.length && files.every((f) => applied.has(f.replace(/\.sql$/, '')));
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 /**

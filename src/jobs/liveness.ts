@@ -63,6 +63,8 @@ export class Liveness {
     private readonly boss: PgBoss,
     readonly me: ServerIdentity,
     readonly heartbeatSeconds: number,
+    /** Its spare loop runs (NFR_WARM_SPARE on, a recovery interval): a CLI restore leaves the next spare to it. */
+    readonly preparesSpares = false,
   ) {}
 
   /** How old a heartbeat may be before its server counts as dead. */
@@ -73,9 +75,9 @@ export class Liveness {
   /** Records this server (again, if a live one took it for dead and removed it) and its running job. */
   async beat(url: string | null): Promise<void> {
     await this.pool.query(
-      `insert into nfr_server (server_id, host, pid, pid_space, url, version, stale_after) values ($1, $2, $3, $4, $5, $6, now() + $7 * interval '1 second')
+      `insert into nfr_server (server_id, host, pid, pid_space, url, version, stale_after, prepares_spares) values ($1, $2, $3, $4, $5, $6, now() + $7 * interval '1 second', $8)
        on conflict (server_id) do update set heartbeat_at = now(), stale_after = excluded.stale_after, url = coalesce(excluded.url, nfr_server.url)`,
-      [this.me.server_id, this.me.host, this.me.pid, this.me.pid_space, url, NFR_VERSION, this.staleSeconds],
+      [this.me.server_id, this.me.host, this.me.pid, this.me.pid_space, url, NFR_VERSION, this.staleSeconds, this.preparesSpares],
     );
     await this.pool.query(`update nfr_job set heartbeat_at = now(), stale_after = now() + $2 * interval '1 second' where server_id = $1 and status = 'running'`, [this.me.server_id, this.staleSeconds]);
   }

@@ -4,13 +4,15 @@
  * it, a preparer was killed, NFR_WARM_MAX had no room that it has now — and makes it, but only
  * while the operation lock is free, never waiting for it. So after a restore (API or CLI) the
  * next spare appears with nobody acting; what a killed preparer left is the periodic recovery's.
+ * The same loop drops the database a spare restore replaced (`<db>__nfr_discard`), off that
+ * restore's critical path; it runs with spares off too, so a discard never waits for an operation.
  */
 import type { Context } from '../runtime/context.js';
 import { prepareNeededSpares } from '../snapshot/spare.js';
 import { every } from '../util/every.js';
 
 export function startSparePreparation(ctx: Context, intervalSeconds: number, log: (message: string) => void): { stop(): Promise<void> } {
-  if (intervalSeconds <= 0 || !ctx.config.warmSpare) return { stop: async () => {} };
+  if (intervalSeconds <= 0) return { stop: async () => {} };
   let lastError = '';
   return every(
     intervalSeconds,

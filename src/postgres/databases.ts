@@ -6,7 +6,11 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { escapeIdentifier } from './connection.js';
 
-export type DerivedRole = 'staging' | 'prev' | 'swap' | 'verify' | 'warming' | 'diff' | 'diffto' | 'sparing';
+/**
+ * `discard`: the database a spare restore replaced the kept one with is renamed to it (instant)
+ * and dropped off the restore's critical path (snapshot/discard.ts).
+ */
+export type DerivedRole = 'staging' | 'prev' | 'swap' | 'verify' | 'warming' | 'diff' | 'diffto' | 'sparing' | 'discard';
 
 /**
  * Name of a database derived from the live one: `<live>__nfr_staging` and friends. Long names are
@@ -52,18 +56,48 @@ export async function databaseExists(client: pg.ClientBase, name: string): Promi
 
 /** Databases whose name ends with one of the derived suffixes of `live`. */
 export async function derivedDatabases(client: pg.ClientBase, live: string): Promise<{ name: string; role: DerivedRole }[]> {
-  const roles: DerivedRole[] = ['staging', 'prev', 'swap', 'verify', 'warming', 'diff', 'diffto', 'sparing'];
+  const roles: DerivedRole[] = ['staging', 'prev', 'swap', 'verify', 'warming', 'diff', 'diffto', 'sparing', 'discard'];
   const names = roles.map((role) => derivedDatabaseName(live, role));
   const r = await client.query<{ datname: string }>('select datname from pg_database where datname = any($1::text[])', [names]);
   return r.rows.map((row) => ({ name: row.datname, role: roles[names.indexOf(row.datname)] as DerivedRole }));
 }
 
-/** Every database named like a staging/verify leftover of any live database on the server. */
-export async function leftoverStagingDatabases(client: pg.ClientBase): Promise<string[]> {
+/**
+ * Every database named like a transient leftover (staging, verify, ...) of any live database on
+ * the server; `discard` marks a replaced database waiting for its drop off a restore's critical
+ * path (expected for a moment after a spare restore, not a leftover of an interrupted one), with
+ * its size (0 if it went meanwhile).
+ */
+export async function leftoverStagingDatabases(client: pg.ClientBase): Promise<{ name: string; discard: boolean; sizeBytes: number }[]> {
   const r = await client.query<{ datname: string }>(
-    "select datname from pg_database where datname like '%\\_\\_nfr\\_staging' or datname like '%\\_\\_nfr\\_verify' or datname like '%\\_\\_nfr\\_warming' or datname like '%\\_\\_nfr\\_diff' or datname like '%\\_\\_nfr\\_diffto' or datname like '%\\_\\_nfr\\_sparing' order by datname",
+    "select datname from pg_database where datname like '%\\_\\_nfr\\_staging' or datname like '%\\_\\_nfr\\_verify' or datname like '%\\_\\_nfr\\_warming' or datname like '%\\_\\_nfr\\_diff' or datname like '%\\_\\_nfr\\_diffto' or datname like '%\\_\\_nfr\\_sparing' or datname like '%\\_\\_nfr\\_discard' order by datname",
   );
-  return r.rows.map((row) => row.datname);
+  const found: { name: string; discard: boolean; sizeBytes: number }[] = [];
+  for (const { datname } of r.rows) {
+    const discard = datname.endsWith('__nfr_discard');
+    // Being dropped right now, it may be gone by the time its size is asked for.
+    const sizeBytes = discard ? ((await databaseInfo(client, datname).catch(() => undefined))?.sizeBytes ?? 0) : 0;
+    found.push({ name: datname, discard, sizeBytes });
+  }
+  return found;
+}
+
+/**
+ * Renames a database that nobody may use (its sessions are ended first; a rename needs it
+ * unused). ALTER DATABASE ... RENAME changes the catalog only: instant whatever the size.
+ */
+export async function renameUnusedDatabase(client: pg.ClientBase, from: string, to: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await client.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [from]);
+    try {
+      await client.query(`alter database ${escapeIdentifier(from)} rename to ${escapeIdentifier(to)}`);
+      return;
+    } catch (err) {
+      // 55006: a terminated session has not exited yet.
+      if ((err as { code?: string }).code !== '55006' || attempt >= 50) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
 }
 
 /** Creates an empty database with the encoding and locale of `like` (template0, so nothing leaks in). */

@@ -93,7 +93,7 @@ export async function startServer(config: Config, listen: ServerOptions = {}): P
     await startQueueOnce(controlPool, boss);
     opened.push(() => boss.stop({ graceful: false, wait: true, close: true, timeout: 2000 }));
     const jobs = new JobStore(controlPool, boss, control.database);
-    const liveness = new Liveness(controlPool, boss, newServerIdentity(), config.heartbeatSeconds);
+    const liveness = new Liveness(controlPool, boss, newServerIdentity(), config.heartbeatSeconds, config.warmSpare && config.recoverIntervalSeconds > 0);
     // Filled in once the live pool exists; jobs only end after that.
     let metrics: ServerMetrics | undefined;
     const runner = new JobRunner(jobs, boss, liveness, jobWork(ctx), {

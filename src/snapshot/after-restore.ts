@@ -66,8 +66,9 @@ const LISTED_FILES = 100;
  */
 export async function afterRestore(ctx: UploadRecordsContext, client: pg.ClientBase, manifest: Manifest, resync: boolean): Promise<AfterRestoreReport> {
   const config = ctx.config;
-  const index = resync ? await resyncIndex(config, client) : await indexState(config, client);
-  return { snapshot_stage: manifest.database.pipeline_stage, index, unreferenced_files: await unreferencedFiles(ctx, client, manifest), rerun: rerunFrom(manifest.database.pipeline_stage, index) };
+  // Side by side: the index check waits on files and the index, the files' on the control database.
+  const [index, unreferenced] = await Promise.all([resync ? resyncIndex(config, client) : indexState(config, client), unreferencedFiles(ctx, client, manifest)]);
+  return { snapshot_stage: manifest.database.pipeline_stage, index, unreferenced_files: unreferenced, rerun: rerunFrom(manifest.database.pipeline_stage, index) };
 }
 
 async function resyncIndex(config: Config, client: pg.ClientBase): Promise<AfterRestoreReport['index']> {
@@ -88,13 +89,18 @@ async function resyncIndex(config: Config, client: pg.ClientBase): Promise<After
   }
 }
 
+/**
+ * The index modules the report loads (loaded on demand: the CLI starts faster without them, and
+ * loading them costs about 0.2 s). A restore starts loading them as it begins, so that they are
+ * ready by its report, having loaded while it waited on the database.
+ */
+export function loadIndexCheck() {
+  return Promise.all([import('../index/open-index.js'), import('../index/pg-source.js'), import('../index/check.js')]);
+}
+
 async function indexState(config: Config, client: pg.ClientBase): Promise<AfterRestoreReport['index']> {
   try {
-    const [{ openIndex }, { pgSignature }, { checkIndex }] = await Promise.all([
-      import('../index/open-index.js'),
-      import('../index/pg-source.js'),
-      import('../index/check.js'),
-    ]);
+    const [{ openIndex }, { pgSignature }, { checkIndex }] = await loadIndexCheck();
     // Cheap answers first: no index at all, or an index synced from exactly this data (the
     // signature it recorded matches the restored controls). Only otherwise compare every point.
     const index = openIndex(config);

@@ -8,7 +8,7 @@
 import { notOffsite } from './offsite/copies.js';
 import { offsiteRepository } from './offsite/repository.js';
 import { statfs } from 'node:fs/promises';
-import { connect } from '../postgres/connection.js';
+import { withClient } from '../postgres/connection.js';
 import { leftoverStagingDatabases } from '../postgres/databases.js';
 import { completedSnapshots } from './catalog.js';
 import { needsBackup } from './pre-restore-backup.js';
@@ -98,16 +98,22 @@ export async function snapshotHealth(ctx: Context, now = new Date()): Promise<He
   });
 
   // Warm copies live on the database server's disk, not the backup volume: their size is shown
-  // beside it, and NFR_WARM_MAX bounds how many there are.
+  // beside it, and NFR_WARM_MAX bounds how many there are. A replaced database waiting to be
+  // dropped after a spare restore (./discard.ts) holds as much again until it is: counted here.
   const warm = Object.values(await readWarmRegistry(ctx.store, ctx.target.database));
+  const databases = await withClient(ctx.maintenance, (client) => leftoverStagingDatabases(client), 'nfr health').catch((err: unknown) => err as Error);
+  const discards = Array.isArray(databases) ? databases.filter((d) => d.discard) : [];
+  const discardBytes = discards.reduce((n, d) => n + d.sizeBytes, 0);
   // A warm copy's spare (a ready clone) is one more copy of the same size, counted the same way.
   const spares = warm.filter((c) => c.spare).length;
-  const warmBytes = warm.reduce((n, c) => n + c.size_bytes + (c.spare?.size_bytes ?? 0), 0);
+  const warmBytes = warm.reduce((n, c) => n + c.size_bytes + (c.spare?.size_bytes ?? 0), 0) + discardBytes;
+  const copies = warm.length ? `${warm.length} warm cop${warm.length === 1 ? 'y' : 'ies'}${spares ? ` and ${spares} spare${spares === 1 ? '' : 's'}` : ''}` : 'no warm copies';
+  const discarding = discards.length ? `, and the replaced database${discards.length === 1 ? '' : 's'} ${discards.map((d) => d.name).join(', ')} being dropped after a restore (${humanBytes(discardBytes)})` : '';
   checks.push({
     name: 'warm_copies',
     status: 'healthy',
-    message: warm.length ? `${warm.length} warm cop${warm.length === 1 ? 'y' : 'ies'}${spares ? ` and ${spares} spare${spares === 1 ? '' : 's'}` : ''} on the database server, ${humanBytes(warmBytes)} (limit ${ctx.config.warmMax} besides pinned ones)` : 'no warm copies',
-    value: { count: warm.length, spares, total_bytes: warmBytes, limit: ctx.config.warmMax, snapshots: warm.map((c) => c.snapshot_id) },
+    message: warm.length || discards.length ? `${copies}${discarding} on the database server, ${humanBytes(warmBytes)} (limit ${ctx.config.warmMax} besides pinned ones)` : 'no warm copies',
+    value: { count: warm.length, spares, total_bytes: warmBytes, limit: ctx.config.warmMax, snapshots: warm.map((c) => c.snapshot_id), discarding: discards.map((d) => ({ database: d.name, size_bytes: d.sizeBytes })) },
   });
 
   // The replaced database is the only copy of the old state until its backup exists.
@@ -121,22 +127,18 @@ export async function snapshotHealth(ctx: Context, now = new Date()): Promise<He
     });
   }
 
-  try {
-    const client = await connect(ctx.maintenance, 'nfr health');
-    try {
-      const leftovers = await leftoverStagingDatabases(client);
-      checks.push({
-        name: 'staging_databases',
-        status: leftovers.length > 0 ? 'unhealthy' : 'healthy',
-        message: leftovers.length > 0 ? `leftover staging databases of interrupted restores: ${leftovers.join(', ')} (the next snapshot operation drops them)` : 'no leftover staging databases',
-        value: leftovers,
-      });
-      checks.push({ name: 'database', status: 'healthy', message: `database server ${ctx.target.host}:${ctx.target.port} reachable`, value: null });
-    } finally {
-      await client.end().catch(() => {});
-    }
-  } catch (err) {
-    checks.push({ name: 'database', status: 'unhealthy', message: (err as Error).message, value: null });
+  if (Array.isArray(databases)) {
+    // A discard is expected work, dropped within seconds by whoever runs next; the rest are leftovers.
+    const leftovers = databases.filter((d) => !d.discard).map((d) => d.name);
+    checks.push({
+      name: 'staging_databases',
+      status: leftovers.length > 0 ? 'unhealthy' : 'healthy',
+      message: leftovers.length > 0 ? `leftover staging databases of interrupted restores: ${leftovers.join(', ')} (the next snapshot operation drops them)` : 'no leftover staging databases',
+      value: leftovers,
+    });
+    checks.push({ name: 'database', status: 'healthy', message: `database server ${ctx.target.host}:${ctx.target.port} reachable`, value: null });
+  } else {
+    checks.push({ name: 'database', status: 'unhealthy', message: databases.message, value: null });
   }
 
   const offsite = await offsiteHealth(ctx, now);

@@ -11,6 +11,7 @@ import { describeDiscarded, describeDiscardFailure, discardStaged, stagedLeftove
 import { clearSwapJournal, readSwapJournal, recordEvent, trimEvents } from './state.js';
 import type { Context, RecoveryReport } from '../runtime/context.js';
 import { recoverWarmLeftovers, warmLeftovers } from './warm-copies.js';
+import { dropDiscard, markPreviousGone } from './discard.js';
 
 /** What recoverLeftovers repairs: the snapshot stage's part of a recovery report. */
 export type SnapshotRecovery = Pick<RecoveryReport, 'removed_temp_dirs' | 'dropped_databases' | 'reopened_database' | 'dropped_collections' | 'completed_index_switch'>;
@@ -96,6 +97,11 @@ export async function recoverLeftovers(ctx: Context, maint: pg.ClientBase): Prom
   if (dropped.length > 0) {
     await recordEvent(ctx.store, { operation: 'restore', status: 'interrupted', error: `dropped leftover databases of an interrupted operation: ${dropped.join(', ')}` });
   }
+  // The database a spare restore replaced, when nobody has dropped it since: expected work left
+  // for after that restore's report, not a repair, so recorded as such and not reported.
+  await dropDiscard(ctx, maint);
+  // A restore killed right after discarding the kept database left a record offering undo.
+  await markPreviousGone(ctx, maint);
   await trimEvents(ctx.store);
   return {
     removed_temp_dirs: removed,

@@ -22,6 +22,7 @@ import { withOperation } from '../runtime/operation.js';
 import { faultPoint } from '../util/fault.js';
 import type { SnapshotId } from './ids.js';
 import { checkRowCounts } from './restore-archive.js';
+import { discardWaiting } from './discard.js';
 import { recordEvent } from './state.js';
 import { loadSnapshot } from './verify.js';
 import { readWarmRegistry, updateWarmRegistry, usableWarmCopy, warmDatabaseName, type SpareCopy, type WarmRegistry } from './warm-copies.js';
@@ -172,11 +173,12 @@ export async function sparesNeeded(ctx: Context): Promise<SnapshotId[]> {
 /**
  * One pass of a server's spare loop: when a warm snapshot lacks its spare (a restore took it, a
  * preparer was killed, room was made), makes it, but only if the lock is free right now: it never
- * holds up an operation by waiting. Returns what it prepared.
+ * holds up an operation by waiting. The database a spare restore replaced is dropped first (the
+ * operation's recovery does it: ./discard.ts), with spares on or off. Returns what it prepared.
  */
 export async function prepareNeededSpares(ctx: Context): Promise<SpareCopy[]> {
   const needed = await sparesNeeded(ctx);
-  if (needed.length === 0) return [];
+  if (needed.length === 0 && !(await discardWaiting(ctx))) return [];
   try {
     return await withOperation(
       ctx,

@@ -17,6 +17,7 @@
  */
 import type { Context } from '../../runtime/context.js';
 import { withOperation, type Operation } from '../../runtime/operation.js';
+import { loadIndexCheck } from '../after-restore.js';
 import { recordEvent } from '../state.js';
 import { backupAfter } from './backup-after.js';
 import { fetchFromBucket } from './fetch.js';
@@ -32,6 +33,8 @@ export { undoLastRestore, type UndoResult } from './undo.js';
 
 /** Restores a snapshot over the live database. */
 export async function restoreSnapshot(ctx: Context, options: RestoreOptions): Promise<RestoreResult> {
+  // Off the critical path: the report's index modules load while the restore waits on the database.
+  if (options.resync !== true) loadIndexCheck().catch(() => {});
   return withOperation(ctx, 'restore', options.id, async (op) => {
     const started = Date.now();
     try {

@@ -11,6 +11,7 @@ import { backupLiveBeforeSwap, needsBackup, secureKeptDatabase } from '../pre-re
 import { readLastRestore, writeLastRestore } from '../state.js';
 import { DUMP_DIR } from '../store.js';
 import { assertVerified } from '../verify.js';
+import { discardPrevious } from '../discard.js';
 import type { RestorePlan } from './preflight.js';
 
 export interface Verification {
@@ -41,17 +42,23 @@ export async function verify(ctx: Context, op: Operation, plan: RestorePlan): Pr
   if (early) {
     await verifying;
     await secureKeptDatabase(ctx, op, jobs);
-    await dropPrevious(ctx, plan);
+    await dropPrevious(ctx, op, plan);
   }
   let backupId: string | null = null;
   if (plan.backupFirst) {
     plan.progress({ phase: 'backup' });
     backupId = await backupLiveBeforeSwap(ctx, op, manifest, jobs);
   }
-  const verified = early
+  // A spare restore's own work is a rename: its checks (no dump to read) are awaited here, and the
+  // kept database becomes the discard on the operation's session, before the spare is taken.
+  if (!early && plan.spare) {
+    await verifying;
+    await dropPrevious(ctx, op, plan);
+  }
+  const verified = early || plan.spare
     ? Promise.resolve()
     : verifying.then(
-        () => dropPrevious(ctx, plan),
+        () => dropPrevious(ctx, op, plan),
         (err: unknown) => {
           abort.abort();
           throw err;
@@ -64,10 +71,15 @@ export async function verify(ctx: Context, op: Operation, plan: RestorePlan): Pr
 /**
  * The database the last restore replaced is kept for undo until this restore has a verified
  * snapshot to put in its place; dropping it early also keeps DROP DATABASE's checkpoint away
- * from the swap.
+ * from the swap. A spare restore, whose own work is a rename, renames it to the discard instead
+ * and leaves the drop, which grows with its size, to after the report (../discard.ts).
  */
-async function dropPrevious(ctx: Context, plan: RestorePlan): Promise<void> {
+async function dropPrevious(ctx: Context, op: Operation, plan: RestorePlan): Promise<void> {
   if (!plan.liveInfo) return;
+  if (plan.spare) {
+    await discardPrevious(ctx, op.maint, plan.previous);
+    return;
+  }
   // On a session of its own: this may run while the staging database is being made on maint.
   await withClient(ctx.maintenance, (client) => dropDatabase(client, plan.previous), 'nfr restore');
   // Should this restore fail from here on, status must not offer an undo that cannot work.
