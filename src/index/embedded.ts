@@ -13,6 +13,7 @@
  * any step leaves CURRENT naming the old, complete generation. Copying the directory while no
  * `nfr index` runs is a consistent snapshot of the index.
  */
+import { statSync } from 'node:fs';
 import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { NfrError } from '../errors.js';
@@ -28,6 +29,9 @@ import { isEmptyFilter, matchesFilter, modelMismatch, type IndexDescription, typ
 const CURRENT_FILE = 'CURRENT';
 const GEN_PATTERN = /^gen-(\d{6,})$/;
 const ENTRY_BATCH = 1000;
+
+/** The live generation each index directory's CURRENT named when last read by a resident instance, by that file's identity. */
+const lastLive = new Map<string, { readonly stamp: string; readonly live: { dir: string; meta: GenerationMeta } }>();
 
 export class EmbeddedIndex implements VectorIndex {
   readonly kind = 'embedded' as const;
@@ -69,8 +73,33 @@ export class EmbeddedIndex implements VectorIndex {
   /** current(), read once per resident instance (see #live); every call for a streaming one. */
   #reading(): Promise<{ dir: string; meta: GenerationMeta } | undefined> {
     if (this.options.residentMaxBytes === undefined) return this.current();
-    this.#live ??= this.current();
+    this.#live ??= this.#residentCurrent();
     return this.#live;
+  }
+
+  /**
+   * current() for the server, which opens an instance per request: CURRENT is only ever replaced
+   * by a rename (never written in place) and a generation's meta.json never changes, so while
+   * CURRENT is the same file (device, inode, change time) the live generation is the one read
+   * last. One stat, synchronous (a few microseconds, no trip through libuv's thread pool),
+   * instead of opening and reading two files on every search. The stat comes before the read,
+   * so a remembered generation is never older than the file it is remembered for.
+   */
+  async #residentCurrent(): Promise<{ dir: string; meta: GenerationMeta } | undefined> {
+    let stamp: string;
+    try {
+      const st = statSync(path.join(this.location, CURRENT_FILE), { bigint: true });
+      stamp = `${st.dev}:${st.ino}:${st.ctimeNs}:${st.size}`;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      lastLive.delete(this.location);
+      return undefined;
+    }
+    const known = lastLive.get(this.location);
+    if (known?.stamp === stamp) return known.live;
+    const live = await this.current();
+    if (live) lastLive.set(this.location, { stamp, live });
+    return live;
   }
 
   async describe(): Promise<IndexDescription | undefined> {
@@ -192,6 +221,7 @@ export class EmbeddedIndex implements VectorIndex {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       // The generation was replaced while it was read: read CURRENT again.
       this.#live = undefined;
+      lastLive.delete(this.location);
       return fn();
     }
   }

@@ -9,7 +9,8 @@
  * already reads for search (pgSignature: any version or risk-theme link written) has changed;
  * every request waits for the one build in progress. Only the query's words still go to
  * PostgreSQL, to be stemmed by the same `english` configuration the vectors were built with.
- * Memory: about 0.5 KiB per control plus 7 bytes per (control, word) pair (typed arrays).
+ * Memory: about 0.5 KiB per control plus 7 bytes per (control, word) pair (typed arrays), and
+ * once hybrid search has run, a map from control id to row (about 48 bytes per control).
  */
 import type pg from 'pg';
 import { AttributeTable, type ControlAttributes } from '../index/attribute-table.js';
@@ -18,7 +19,7 @@ import type { SearchFilter } from '../index/types.js';
 import { inSnapshot } from '../postgres/connection.js';
 import { TopK } from '../index/top-k.js';
 import type { CompoundPosting } from './compounds.js';
-import { B, K1, TITLE_BOOST, type KeywordHit } from './keyword.js';
+import { B, K1, TITLE_BOOST, type ControlRow, type KeywordHit } from './keyword.js';
 
 /**
  * The lexemes of a tsvector's text form (`'word':1A,4B 'it''s':2`) with their position count and
@@ -71,6 +72,8 @@ const STREAM_CHUNK = 65536;
 
 export class ResidentKeywordIndex {
   #scratch: { matched: Int32Array; scores: Float64Array; lengthNorm: Float64Array; seen: Uint8Array } | undefined;
+  /** Row by control id, for rows(): made by the first hybrid search. */
+  #rowOf: Map<string, number> | undefined;
 
   /**
    * Postings of every lexeme, one after another in lexeme number order: lexeme k's controls are
@@ -96,7 +99,8 @@ export class ResidentKeywordIndex {
   get bytes(): number {
     let lexemes = 0;
     for (const l of this.lexemes.keys()) lexemes += 48 + l.length;
-    return this.table.bytes + this.lengths.byteLength + this.start.byteLength + this.docs.byteLength + this.tfTitle.byteLength + lexemes;
+    // The row-by-id map of rows(), counted whether made yet or not: about 48 bytes an entry.
+    return this.table.bytes + this.lengths.byteLength + this.start.byteLength + this.docs.byteLength + this.tfTitle.byteLength + lexemes + 48 * this.table.size;
   }
 
   /**
@@ -185,6 +189,27 @@ export class ResidentKeywordIndex {
       if ((p + 1) % STREAM_CHUNK === 0) chunks[Math.floor(p / STREAM_CHUNK)] = EMPTY_CHUNK;
     }
     return new ResidentKeywordIndex(table as unknown as AttributeTable, lengths, lexemes, start, docs, tfTitle);
+  }
+
+  /**
+   * The rows of `ids` that are controls of this index (any order; others are absent), as
+   * keyword.ts currentRows reads them from PostgreSQL: the index holds the current controls of
+   * the data signature it was built for, which the server compares at most a second before each
+   * search. Hybrid search checks its semantic hits here instead of in one more query.
+   */
+  rows(ids: readonly string[]): ControlRow[] {
+    if (!this.#rowOf) {
+      const rowOf = new Map<string, number>();
+      for (let r = 0; r < this.table.size; r++) rowOf.set(this.table.controlId(r), r);
+      this.#rowOf = rowOf;
+    }
+    const out: ControlRow[] = [];
+    for (const id of ids) {
+      const r = this.#rowOf.get(id);
+      // row() makes a new array of risk themes for each call: the caller may own it.
+      if (r !== undefined) out.push(this.table.row(r) as ControlRow);
+    }
+    return out;
   }
 
   /** Which of `lexemes` some control's vector holds (the vocabulary of compounds.ts). */

@@ -201,7 +201,11 @@ export async function searchControls(config: Config, request: SearchRequest, dep
     // as is one whose current attributes no longer pass the filter.
     if (semantic.hits.length > 0) {
       const hits = semantic.hits;
-      const live = new Map((await pgClient((client) => currentRows(client, hits.map((h) => h.row.control_id)))).map((r) => [r.control_id, r]));
+      const hitIds = hits.map((h) => h.row.control_id);
+      // The server's resident keyword index holds the current rows (of a signature at most a
+      // second old, as the keyword ranking beside them): no second query.
+      const rows = resident ? resident.rows(hitIds) : await pgClient((client) => currentRows(client, hitIds));
+      const live = new Map(rows.map((r) => [r.control_id, r]));
       const kept = hits.flatMap((h) => {
         const row = live.get(h.row.control_id);
         return row && (isEmptyFilter(filter) || matchesFilter(row, filter)) ? [{ row, score: h.score }] : [];
