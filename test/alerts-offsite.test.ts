@@ -7,23 +7,24 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { nfrJson, testEnv } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
-import { seed } from './support/data.js';
+import { nfrJson } from './support/cli.js';
+import { fileCluster } from './support/cluster.js';
 import { API_TOKENS, serve, type Server } from './support/api.js';
+import { seededDatabase } from './support/setup.js';
 import { TestSwift } from './support/swift.js';
 import { waitFor } from './support/wait.js';
 import { receiver } from './support/webhook.js';
 
-let cluster: TestCluster;
+const cluster = fileCluster();
 let swift: TestSwift;
 
+// The object store starts beside the cluster: a file's top-level before() hooks start together.
 before(async () => {
-  [cluster, swift] = await Promise.all([TestCluster.start(), TestSwift.start()]);
+  swift = await TestSwift.start();
 });
 
 after(async () => {
-  await Promise.all([cluster?.stop(), swift?.stop()]);
+  await swift?.stop();
 });
 
 describe('the snapshot_not_offsite alert', () => {
@@ -31,18 +32,9 @@ describe('the snapshot_not_offsite alert', () => {
     const hook = await receiver();
     const bucket = `nfr-alerts-${process.pid}`;
     await swift.createBucket(bucket);
-    const db = await cluster.createDatabase('alerts-offsite');
-    await seed(db.url, { controls: 50 });
-    const env = testEnv({
-      DATABASE_URL: db.url,
-      POSTGRES_BACKUP_PATH: cluster.tempDir('alerts-offsite-backups'),
-      NFR_HOME: cluster.tempDir('alerts-offsite-home'),
-      API_TOKENS,
-      NFR_HEARTBEAT_SECONDS: '1',
-      ...swift.env(`s3://${bucket}`),
-      NFR_OFFSITE_MAX_DELAY: '1s',
-      NFR_ALERT_WEBHOOK_URL: hook.url,
-      NFR_ALERT_CHECK_SECONDS: '1',
+    const { env } = await seededDatabase(cluster, 'alerts-offsite', {
+      controls: 50,
+      env: { API_TOKENS, NFR_HEARTBEAT_SECONDS: '1', ...swift.env(`s3://${bucket}`), NFR_OFFSITE_MAX_DELAY: '1s', NFR_ALERT_WEBHOOK_URL: hook.url, NFR_ALERT_CHECK_SECONDS: '1' },
     });
     const created = await nfrJson(['snapshot', 'create', '--name', 'local only', '--json'], { ...env, NFR_S3_REPOSITORY: undefined });
     assert.equal(created.code, 0, created.stderr);

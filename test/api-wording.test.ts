@@ -5,25 +5,19 @@
  * console (which shows its not-found view), not a JSON 401.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ADMIN, api, API_TOKENS, READER, serve, type Server } from './support/api.js';
-import { TestCluster } from './support/cluster.js';
+import { fileCluster } from './support/cluster.js';
 import { controlsDb } from './support/controls-fixtures.js';
 
-let cluster: TestCluster;
 let server: Server;
 let backups: string;
 
-before(async () => {
-  cluster = await TestCluster.start();
+const cluster = fileCluster(async () => {
   const db = await controlsDb(cluster, 'wording');
   backups = db.env.POSTGRES_BACKUP_PATH!;
   server = await serve({ ...db.env, API_TOKENS });
-});
-
-after(async () => {
-  await server?.stop();
-  await cluster?.stop();
+  return () => server.stop();
 });
 
 /** Schema wording that must never reach a client. */

@@ -6,17 +6,17 @@
 import assert from 'node:assert/strict';
 import { userInfo } from 'node:os';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { AUDITED_COMMANDS } from '../src/cli/audit-trail.js';
 import { AUDITED_PATHS } from '../src/cli/main.js';
 import { parseApiTokens, redact, resolveConfig } from '../src/config.js';
-import { nfr, nfrJson, testEnv, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { nfr, nfrJson, type Env } from './support/cli.js';
+import { fileCluster } from './support/cluster.js';
+import { freshDatabase } from './support/setup.js';
 import { query } from './support/data.js';
 import { waitFor } from './support/wait.js';
 import { ADMIN, api, OPERATOR, pollJob, READER, serve, type Server } from './support/api.js';
 
-let cluster: TestCluster;
 let server: Server;
 let env: Env;
 let controlUrl: string;
@@ -24,23 +24,12 @@ let controlUrl: string;
 /** Alice's admin token is named; the others have the short form. */
 const TOKENS = `alice:admin:${ADMIN},operator:${OPERATOR},reader:${READER}`;
 
-before(async () => {
-  cluster = await TestCluster.start();
-  const db = await cluster.createDatabase('audit');
-  env = testEnv({
-    DATABASE_URL: db.url,
-    POSTGRES_BACKUP_PATH: cluster.tempDir('audit-backups'),
-    NFR_HOME: cluster.tempDir('audit-home'),
-    CONTEXT_PROVIDERS_PATH: path.join(cluster.tempDir('audit-context'), 'missing'),
-    API_TOKENS: TOKENS,
-  });
+const cluster = fileCluster(async () => {
+  const db = await freshDatabase(cluster, 'audit', { env: { CONTEXT_PROVIDERS_PATH: path.join(cluster.tempDir('audit-context'), 'missing'), API_TOKENS: TOKENS } });
+  env = db.env;
   controlUrl = cluster.url(`${db.name}_nfr`);
   server = await serve(env);
-});
-
-after(async () => {
-  await server?.stop();
-  await cluster?.stop();
+  return () => server.stop();
 });
 
 async function auditEntries(qs = ''): Promise<any[]> {

@@ -7,33 +7,19 @@
  * `commit-gate` before it takes the row lock, `commit-instant` holding it, about to commit.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { testEnv, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { describe, it } from 'node:test';
+import type { Env } from './support/cli.js';
+import { fileCluster } from './support/cluster.js';
 import { csv, row } from './support/controls-fixtures.js';
-import { query, seed } from './support/data.js';
+import { query } from './support/data.js';
+import { seededDatabase } from './support/setup.js';
 import { api, API_TOKENS, OPERATOR, pollJob, serve, type Server } from './support/api.js';
 import { waitFor } from './support/wait.js';
 
-let cluster: TestCluster;
 let env: Env;
 
-before(async () => {
-  cluster = await TestCluster.start();
-  const db = await cluster.createDatabase('cancel-commit');
-  await seed(db.url, { controls: 50 });
-  env = testEnv({
-    DATABASE_URL: db.url,
-    POSTGRES_BACKUP_PATH: cluster.tempDir('cancel-commit-backups'),
-    DATA_INGESTED_PATH: cluster.tempDir('cancel-commit-data'),
-    NFR_HOME: cluster.tempDir('cancel-commit-home'),
-    API_TOKENS,
-    NFR_HEARTBEAT_SECONDS: '1',
-  });
-});
-
-after(async () => {
-  await cluster?.stop();
+const cluster = fileCluster(async () => {
+  env = (await seededDatabase(cluster, 'cancel-commit', { controls: 50, ingested: true, env: { API_TOKENS, NFR_HEARTBEAT_SECONDS: '1' } })).env;
 });
 
 async function withServer<T>(fault: string, fn: (server: Server) => Promise<T>): Promise<T> {

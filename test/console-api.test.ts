@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { nfr, nfrJson, REPO_ROOT, serveNfr, testEnv, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { nfr, nfrJson, REPO_ROOT, serveNfr, type Env } from './support/cli.js';
+import { fileCluster } from './support/cluster.js';
+import { freshDatabase } from './support/setup.js';
 import { controlQuery, query } from './support/data.js';
 import { api } from './support/api.js';
 
@@ -15,7 +16,7 @@ const ADMIN = 'admin-token-consoleapi-0123456789';
 const OPERATOR = 'operator-token-consoleapi-0123456789';
 const READER = 'reader-token-consoleapi-0123456789';
 
-let cluster: TestCluster;
+const cluster = fileCluster();
 let env: Env;
 let dbUrl: string;
 let server: Awaited<ReturnType<typeof serveNfr>>;
@@ -27,15 +28,9 @@ const post = (pathname: string, body: unknown, token = ADMIN) => api({ url: base
 
 describe('console API and static files', () => {
   before(async () => {
-    cluster = await TestCluster.start();
-    const db = await cluster.createDatabase('consoleapi');
+    const db = await freshDatabase(cluster, 'consoleapi', { env: { API_TOKENS: `admin:${ADMIN},operator:${OPERATOR},reader:${READER}` } });
     dbUrl = db.url;
-    env = testEnv({
-      DATABASE_URL: db.url,
-      POSTGRES_BACKUP_PATH: cluster.tempDir('consoleapi-backups'),
-      NFR_HOME: cluster.tempDir('consoleapi-home'),
-      API_TOKENS: `admin:${ADMIN},operator:${OPERATOR},reader:${READER}`,
-    });
+    env = db.env;
     const run = await nfrJson(['pipeline', 'run', '--sample'], env);
     assert.equal(run.code, 0, run.stderr);
     server = await serveNfr(env);
@@ -44,7 +39,6 @@ describe('console API and static files', () => {
 
   after(async () => {
     await server?.stop();
-    await cluster?.stop();
   });
 
   it('tells each token its role, with the server version and schema head', async () => {

@@ -11,7 +11,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import pg from 'pg';
 import { resolveConfig, type Config } from '../src/config.js';
 import { createEmbedder, embedderDimension } from '../src/enrich/create-embedder.js';
@@ -26,7 +26,7 @@ import { migrateToHead } from '../src/postgres/migrate.js';
 import { targetFromUrl } from '../src/postgres/connection.js';
 import { withOperation } from '../src/runtime/operation.js';
 import { openContext } from '../src/pipeline/context.js';
-import { TestCluster } from './support/cluster.js';
+import { fileCluster } from './support/cluster.js';
 import { query } from './support/data.js';
 import { changeControlText, readNistControls, seedControls, seedFamilyThemes, seedUploads, startEmbeddingsServer, UPLOAD_1, UPLOAD_2, UPLOAD_3, type NistControl } from './support/enrich-fixtures.js';
 
@@ -213,15 +213,9 @@ describe('remote embedder', () => {
 });
 
 describe('model runs', () => {
-  let cluster: TestCluster;
   let nist: NistControl[];
-
-  before(async () => {
-    cluster = await TestCluster.start();
+  const cluster = fileCluster(async () => {
     nist = await readNistControls();
-  });
-  after(async () => {
-    await cluster?.stop();
   });
 
   async function setup(prefix: string, options: { themes: boolean; env?: Record<string, string> }): Promise<{ url: string; config: Config; data: string }> {

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { controlText } from '../src/ingest/text.js';
 import { nfrJson, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { fileCluster } from './support/cluster.js';
 import { controlsDb, csv, row } from './support/controls-fixtures.js';
 import { query } from './support/data.js';
 
@@ -32,15 +32,7 @@ describe('control text', () => {
   });
 });
 
-let cluster: TestCluster;
-
-before(async () => {
-  cluster = await TestCluster.start();
-});
-
-after(async () => {
-  await cluster?.stop();
-});
+const cluster = fileCluster();
 
 async function write(dir: string, name: string, text: string): Promise<string> {
   const file = path.join(dir, name);

@@ -6,38 +6,24 @@
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { resolveConfig } from '../src/config.js';
 import { serverLogger } from '../src/server/log.js';
-import { testEnv } from './support/cli.js';
 import { waitFor } from './support/wait.js';
-import { TestCluster } from './support/cluster.js';
+import { fileCluster } from './support/cluster.js';
+import { freshDatabase } from './support/setup.js';
 import { ADMIN, api, API_TOKENS, OPERATOR, pollJob, READER, serve, type Server } from './support/api.js';
 
 type LogLine = Record<string, any>;
 
-let cluster: TestCluster;
 let server: Server;
 let dbUrl: string;
 
-before(async () => {
-  cluster = await TestCluster.start();
-  const db = await cluster.createDatabase('logs');
+const cluster = fileCluster(async () => {
+  const db = await freshDatabase(cluster, 'logs', { env: { CONTEXT_PROVIDERS_PATH: path.join(cluster.tempDir('logs-context'), 'missing'), API_TOKENS } });
   dbUrl = db.url;
-  server = await serve(
-    testEnv({
-      DATABASE_URL: db.url,
-      POSTGRES_BACKUP_PATH: cluster.tempDir('logs-backups'),
-      NFR_HOME: cluster.tempDir('logs-home'),
-      CONTEXT_PROVIDERS_PATH: path.join(cluster.tempDir('logs-context'), 'missing'),
-      API_TOKENS,
-    }),
-  );
-});
-
-after(async () => {
-  await server?.stop();
-  await cluster?.stop();
+  server = await serve(db.env);
+  return () => server.stop();
 });
 
 function logLines(s: Server): LogLine[] {
@@ -157,10 +143,9 @@ describe('nfr serve log', () => {
 
   it('logs a 5xx with its error', async () => {
     // The event log is a directory: /metrics cannot read it, and the operator must see why.
-    const backups = cluster.tempDir('logs5xx-backups');
-    await mkdir(path.join(backups, '.state', 'events.jsonl'), { recursive: true });
-    const db = await cluster.createDatabase('logs5xx');
-    const broken = await serve(testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: backups, NFR_HOME: cluster.tempDir('logs5xx-home'), API_TOKENS }));
+    const db = await freshDatabase(cluster, 'logs5xx', { env: { API_TOKENS } });
+    await mkdir(path.join(db.backups, '.state', 'events.jsonl'), { recursive: true });
+    const broken = await serve(db.env);
     try {
       const r = await api(broken, 'GET', '/metrics', { token: READER, headers: { 'x-request-id': 'five-hundred' } });
       assert.ok(r.status >= 500, `${r.status} ${r.text}`);

@@ -7,26 +7,20 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { appendFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ServerMetrics, type MetricSources } from '../src/pipeline/metrics.js';
-import { testEnv } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { fileCluster } from './support/cluster.js';
+import { freshDatabase } from './support/setup.js';
 import { api, API_TOKENS, OPERATOR, pollJob, READER, serve, type Server } from './support/api.js';
 
-let cluster: TestCluster;
 let server: Server;
 let backups: string;
 
-before(async () => {
-  cluster = await TestCluster.start();
-  const db = await cluster.createDatabase('metrics');
-  backups = cluster.tempDir('metrics-backups');
-  server = await serve(testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: backups, NFR_HOME: cluster.tempDir('metrics-home'), API_TOKENS }));
-});
-
-after(async () => {
-  await server?.stop();
-  await cluster?.stop();
+const cluster = fileCluster(async () => {
+  const db = await freshDatabase(cluster, 'metrics', { env: { API_TOKENS } });
+  backups = db.backups;
+  server = await serve(db.env);
+  return () => server.stop();
 });
 
 /** `promtool check metrics` on `text`: its exit code and what it said. CI installs promtool (.ci/run). */

@@ -15,18 +15,17 @@ import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CHUNK_BYTES, decryptStream, encryptedSize, encryptStream } from '../src/snapshot/offsite/encryption.js';
 import { nfr, nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
-import { fingerprint, mutate, seed, withUrl } from './support/data.js';
+import { fileCluster } from './support/cluster.js';
+import { fingerprint, mutate, withUrl } from './support/data.js';
+import { freshDatabase, seededDatabase } from './support/setup.js';
 import { TestSwift } from './support/swift.js';
 
-let cluster: TestCluster;
 let swift: TestSwift;
 let keyFile: string;
 let otherKeyFile: string;
 let buckets = 0;
 
-before(async () => {
-  [cluster, swift] = await Promise.all([TestCluster.start(), TestSwift.start()]);
+const cluster = fileCluster(async () => {
   const keys = cluster.tempDir('keys');
   keyFile = path.join(keys, 'repository.key');
   otherKeyFile = path.join(keys, 'other.key');
@@ -34,8 +33,13 @@ before(async () => {
   await writeFile(otherKeyFile, `${'ab'.repeat(32)}\n`, { mode: 0o600 });
 });
 
+// The object store starts beside the cluster: a file's top-level before() hooks start together.
+before(async () => {
+  swift = await TestSwift.start();
+});
+
 after(async () => {
-  await Promise.all([cluster?.stop(), swift?.stop()]);
+  await swift?.stop();
 });
 
 /** A fresh bucket for one test. */
@@ -47,11 +51,8 @@ async function bucket(): Promise<string> {
 
 /** A home: its own database (seeded unless `empty`) and backup directory, on the shared repository. */
 async function home(prefix: string, repository: string, extra: Env = {}, empty = false): Promise<{ url: string; env: Env; backups: string }> {
-  const db = await cluster.createDatabase(prefix);
-  if (!empty) await seed(db.url, { controls: 300 });
-  const backups = cluster.tempDir(`${prefix}-backups`);
-  const env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: backups, NFR_HOME: cluster.tempDir(`${prefix}-home`), ...swift.env(repository), NFR_REPOSITORY_KEY_FILE: keyFile, ...extra });
-  return { url: db.url, env, backups };
+  const options = { env: { ...swift.env(repository), NFR_REPOSITORY_KEY_FILE: keyFile, ...extra } };
+  return empty ? freshDatabase(cluster, prefix, options) : seededDatabase(cluster, prefix, { ...options, controls: 300 });
 }
 
 async function keys(bucketName: string, prefix = ''): Promise<string[]> {
@@ -384,8 +385,7 @@ describe('offsite repository on Swift', () => {
 
   it('two homes sharing the bucket but not the directory never hand out the same id', async () => {
     const b = await bucket();
-    const db = await cluster.createDatabase('shared');
-    await seed(db.url, { controls: 50 });
+    const db = await seededDatabase(cluster, 'shared', { controls: 50 });
     const envFor = (name: string) => testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir(`${name}-backups`), NFR_HOME: cluster.tempDir(`${name}-home`), ...swift.env(`s3://${b}`), NFR_LOCK_WAIT_SECONDS: '120' });
     const one = envFor('one');
     const two = envFor('two');

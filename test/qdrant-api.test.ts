@@ -18,7 +18,7 @@ import { pointId } from '../src/index/point-id.js';
 import { QdrantIndex } from '../src/index/qdrant.js';
 import { payloadHash, type IndexPoint } from '../src/index/types.js';
 import { nfr, nfrJson, spawnNfr, testEnv, waitForExit, waitForStderr } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { fileCluster } from './support/cluster.js';
 import { fingerprint } from './support/data.js';
 import { changeControlText, closeControls, seedControls, syntheticControls } from './support/index-fixtures.js';
 import { OpenApi } from './support/openapi.js';
@@ -32,6 +32,7 @@ function point(controlId: string, vector: number[], text = 'h1'): IndexPoint {
 }
 
 const MODEL = { model: 'test-model', dimension: 4, distance: 'Cosine' as const };
+const cluster = fileCluster();
 let server: RecordingServer;
 
 before(async () => {
@@ -130,42 +131,37 @@ describe('Qdrant backend: request shapes against the published Qdrant 1.19 OpenA
   });
 
   it('nfr index, index --check and search through the CLI send only documented requests', async () => {
-    const cluster = await TestCluster.start();
-    try {
-      const db = await cluster.createDatabase('qdrant_cli');
-      await seedControls(db.url, syntheticControls(12));
-      const env = testEnv({ DATABASE_URL: db.url, NFR_HOME: cluster.tempDir('home'), QDRANT_URL: server.url, QDRANT_COLLECTION_PREFIX: 'clitest' });
-      server.reset();
-      const before = server.requests.length;
+    const db = await cluster.createDatabase('qdrant_cli');
+    await seedControls(db.url, syntheticControls(12));
+    const env = testEnv({ DATABASE_URL: db.url, NFR_HOME: cluster.tempDir('qdrant_cli-home'), QDRANT_URL: server.url, QDRANT_COLLECTION_PREFIX: 'clitest' });
+    server.reset();
+    const before = server.requests.length;
 
-      const first = await nfrJson(['index'], env);
-      assert.equal(first.code, 0, first.stderr);
-      assert.deepEqual([first.body.backend, first.body.location, first.body.points, first.body.upserted], ['qdrant', `${server.url} collection clitest_controls`, 12, 12]);
-      assert.equal(server.resolve('clitest_controls')?.points.size, 12);
-      assert.equal(server.resolve('clitest_controls')?.metadata?.nfr_model, 'nfr-local-hash-v1');
+    const first = await nfrJson(['index'], env);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual([first.body.backend, first.body.location, first.body.points, first.body.upserted], ['qdrant', `${server.url} collection clitest_controls`, 12, 12]);
+    assert.equal(server.resolve('clitest_controls')?.points.size, 12);
+    assert.equal(server.resolve('clitest_controls')?.metadata?.nfr_model, 'nfr-local-hash-v1');
 
-      await closeControls(db.url, ['CTL-004']);
-      const second = await nfrJson(['index'], env);
-      assert.deepEqual([second.body.upserted, second.body.deleted, second.body.unchanged, second.body.points], [0, 1, 11, 11]);
+    await closeControls(db.url, ['CTL-004']);
+    const second = await nfrJson(['index'], env);
+    assert.deepEqual([second.body.upserted, second.body.deleted, second.body.unchanged, second.body.points], [0, 1, 11, 11]);
 
-      server.resolve('clitest_controls')?.points.delete(pointId('CTL-005'));
-      const check = await nfrJson(['index', '--check'], env);
-      assert.equal(check.code, 6);
-      assert.deepEqual(check.body.missing, { count: 1, ids: ['CTL-005'] });
+    server.resolve('clitest_controls')?.points.delete(pointId('CTL-005'));
+    const check = await nfrJson(['index', '--check'], env);
+    assert.equal(check.code, 6);
+    assert.deepEqual(check.body.missing, { count: 1, ids: ['CTL-005'] });
 
-      const search = await nfrJson(['search', 'password rotation', '--limit', '3'], env);
-      assert.equal(search.code, 0, search.stderr);
-      assert.equal(search.body.results.length, 3);
-      assert.deepEqual(search.body.warnings, []);
+    const search = await nfrJson(['search', 'password rotation', '--limit', '3'], env);
+    assert.equal(search.code, 0, search.stderr);
+    assert.equal(search.body.results.length, 3);
+    assert.deepEqual(search.body.warnings, []);
 
-      const sent = server.requests.slice(before);
-      assert.ok(sent.length >= 8);
-      const problems = sent.flatMap((r) => r.problems);
-      assert.deepEqual(problems, [], problems.join('\n'));
-      assert.deepEqual(server.responseProblems, [], server.responseProblems.join('\n'));
-    } finally {
-      await cluster.stop();
-    }
+    const sent = server.requests.slice(before);
+    assert.ok(sent.length >= 8);
+    const problems = sent.flatMap((r) => r.problems);
+    assert.deepEqual(problems, [], problems.join('\n'));
+    assert.deepEqual(server.responseProblems, [], server.responseProblems.join('\n'));
   });
 });
 
@@ -192,16 +188,6 @@ function assertOnlyDocumentedRequests(since: number): void {
 }
 
 describe('Qdrant full snapshots through the CLI, request shapes against the Qdrant 1.19 API document (the recording server is not Qdrant)', () => {
-  let cluster: TestCluster;
-
-  before(async () => {
-    cluster = await TestCluster.start();
-  });
-
-  after(async () => {
-    await cluster?.stop();
-  });
-
   async function setup(prefix: string) {
     const db = await cluster.createDatabase(prefix);
     await seedControls(db.url, syntheticControls(20));

@@ -6,11 +6,11 @@
  * collection prefix and drops every collection and alias of that prefix at the end.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { pointId } from '../src/index/point-id.js';
 import { nfrJson, testEnv, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { fileCluster } from './support/cluster.js';
 import { fingerprint } from './support/data.js';
 import { changeControlText, closeControls, seedControls, syntheticControls } from './support/index-fixtures.js';
 
@@ -19,13 +19,11 @@ const skip = QDRANT_URL ? false : 'QDRANT_URL is not set: no live Qdrant to test
 const prefix = `nfrtest_${process.pid}_${Date.now()}`;
 
 describe('Qdrant backend against a live server', { skip }, () => {
-  let cluster: TestCluster;
   let env: Env;
   let url: string;
   const client = () => new QdrantClient({ url: QDRANT_URL!, apiKey: process.env.QDRANT_API_KEY, checkCompatibility: false });
 
-  before(async () => {
-    cluster = await TestCluster.start();
+  const cluster = fileCluster(async () => {
     const db = await cluster.createDatabase('live');
     url = db.url;
     await seedControls(url, syntheticControls(40));
@@ -39,7 +37,6 @@ describe('Qdrant backend against a live server', { skip }, () => {
         await client().deleteCollection(c).catch(() => {});
       }
     }
-    await cluster?.stop();
   });
 
   /** This test's collections (deleting them also drops their aliases). */

@@ -17,7 +17,8 @@ import { writeNistSample } from '../src/sample/nist.js';
 import type { SampleSummary } from '../src/sample/options.js';
 import { REPO_ROOT, nfr, nfrJson, spawnNfr, testEnv, waitForExit } from './support/cli.js';
 import { waitFor } from './support/wait.js';
-import { TestCluster } from './support/cluster.js';
+import { fileCluster } from './support/cluster.js';
+import { freshDatabase } from './support/setup.js';
 
 let root: string;
 before(async () => {
@@ -335,17 +336,10 @@ describe('bad arguments', { concurrency: true }, () => {
 });
 
 describe('the NIST sample ingests', () => {
-  let cluster: TestCluster;
-  before(async () => {
-    cluster = await TestCluster.start();
-  });
-  after(async () => {
-    await cluster?.stop();
-  });
+  const cluster = fileCluster();
 
   it('loads through nfr ingest context and nfr ingest controls: 370 current controls, every link resolved', async () => {
-    const db = await cluster.createDatabase('sample');
-    const env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('backups'), NFR_HOME: cluster.tempDir('home'), DATA_INGESTED_PATH: cluster.tempDir('ingested') });
+    const { env, ...db } = await freshDatabase(cluster, 'sample', { ingested: true });
     const out = cluster.tempDir('nist');
     assert.equal((await nfr(['db', 'migrate'], env)).code, 0);
     const sample = await nfrJson(['sample', 'nist', '--out', out], env);

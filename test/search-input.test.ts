@@ -11,22 +11,20 @@
  *     but search returns none of them: stale hits are dropped and counted in a warning.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { API_TOKENS, READER, api, serve, type Server } from './support/api.js';
-import { nfrJson, testEnv, type Env } from './support/cli.js';
-import { TestCluster } from './support/cluster.js';
+import { nfrJson, type Env } from './support/cli.js';
+import { fileCluster } from './support/cluster.js';
+import { freshDatabase } from './support/setup.js';
 import { compoundCandidates, joinKnownCompounds } from '../src/search/compounds.js';
 import { joinedPairs } from '../src/search/keyword-resident.js';
 
-let cluster: TestCluster;
 let env: Env;
 let server: Server;
 let emptySnapshot: string;
 
-before(async () => {
-  cluster = await TestCluster.start();
-  const db = await cluster.createDatabase('search_input');
-  env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('search-input-backups'), NFR_HOME: cluster.tempDir('search-input-home'), API_TOKENS });
+const cluster = fileCluster(async () => {
+  env = (await freshDatabase(cluster, 'search_input', { env: { API_TOKENS } })).env;
   const migrated = await nfrJson(['db', 'migrate'], env);
   assert.equal(migrated.code, 0, migrated.stderr);
   const empty = await nfrJson(['snapshot', 'create', '--name', 'empty catalogue', '--json'], env);
@@ -35,11 +33,7 @@ before(async () => {
   const run = await nfrJson(['pipeline', 'run', '--sample'], env);
   assert.equal(run.code, 0, run.stderr);
   server = await serve(env);
-});
-
-after(async () => {
-  await server?.stop();
-  await cluster?.stop();
+  return () => server.stop();
 });
 
 const get = (q: string, extra = '') => api(server, 'GET', `/api/v2/controls/search?q=${q}${extra}`, { token: READER });

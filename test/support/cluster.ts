@@ -70,16 +70,22 @@ export class TestCluster {
  * The one cluster of a test file: started before its first test, stopped after its last. Use the
  * returned handle like a TestCluster (`cluster.createDatabase()`); it forwards to the running one.
  * What the file sets up on it goes in `setUp`, run once it has started: a file's top-level before()
- * hooks start together, so one of its own would not wait for the cluster.
+ * hooks start together, so one of its own would not wait for the cluster. `setUp` may return what
+ * undoes it (e.g. stopping a server on the cluster), run before the cluster stops.
  */
-export function fileCluster(setUp?: () => Promise<void>): TestCluster {
+export function fileCluster(setUp?: () => Promise<void | (() => Promise<void>)>): TestCluster {
   let running: TestCluster | undefined;
+  let tearDown: (() => Promise<void>) | undefined;
   before(async () => {
     running = await TestCluster.start();
-    await setUp?.();
+    tearDown = (await setUp?.()) || undefined;
   });
   after(async () => {
-    await running?.stop();
+    try {
+      await tearDown?.();
+    } finally {
+      await running?.stop();
+    }
   });
   return new Proxy({} as TestCluster, {
     get(_target, name) {
