@@ -46,7 +46,7 @@ describe('console API and static files', () => {
       const r = await get('/api/v2/auth/me', token);
       assert.equal(r.status, 200, r.text);
       assert.equal(r.json.role, role);
-      assert.equal(r.json.schema_version, '0003_uploads-in-control-database');
+      assert.equal(r.json.schema_version, '0004_history-time-indexes');
     }
     assert.equal((await get('/api/v2/auth/me', null)).status, 401);
     assert.equal((await get('/api/v2/auth/me', 'not-a-token-0123456789')).status, 401);
@@ -122,8 +122,8 @@ describe('console API and static files', () => {
     const plan = await get(`/api/v2/devdata/snapshots/${id}/restore-plan`);
     assert.equal(plan.status, 200, plan.text);
     assert.deepEqual(plan.json.schema, {
-      snapshot: '0003_uploads-in-control-database',
-      code: '0003_uploads-in-control-database',
+      snapshot: '0004_history-time-indexes',
+      code: '0004_history-time-indexes',
       relation: 'same',
       force_required: false,
       restorable: true,

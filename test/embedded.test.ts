@@ -22,13 +22,13 @@ after(async () => {
 it('runs migrate, snapshot and list on its own cluster under ./.nfr, and stops it', async () => {
   const migrated = await nfrJson(['db', 'migrate'], env, cwd);
   assert.equal(migrated.code, 0, migrated.stderr);
-  assert.deepEqual(migrated.body.applied, ['0001_initial-schema', '0002_drop-record-hash', '0003_uploads-in-control-database']);
+  assert.deepEqual(migrated.body.applied, ['0001_initial-schema', '0002_drop-record-hash', '0003_uploads-in-control-database', '0004_history-time-indexes']);
   const data = statSync(path.join(cwd, '.nfr', 'pg', 'data', 'PG_VERSION'));
   if (process.getuid?.() === 0) assert.notEqual(data.uid, 0, 'as root, the cluster belongs to an unprivileged user');
 
   const status = await nfrJson(['db', 'status'], env, cwd);
   assert.equal(status.body.embedded, true);
-  assert.equal(status.body.schema_version, '0003_uploads-in-control-database');
+  assert.equal(status.body.schema_version, '0004_history-time-indexes');
   assert.equal(status.body.up_to_date, true);
   assert.match(status.body.server, /^127\.0\.0\.1:\d+$/);
 
@@ -43,7 +43,7 @@ it('runs migrate, snapshot and list on its own cluster under ./.nfr, and stops i
   // The next command starts it again on demand, with the data intact.
   const again = await nfrJson(['db', 'status'], env, cwd);
   assert.equal(again.code, 0, again.stderr);
-  assert.equal(again.body.schema_version, '0003_uploads-in-control-database');
+  assert.equal(again.body.schema_version, '0004_history-time-indexes');
 });
 
 it('prints the live database URL with the password redacted, and opens psql on it', async () => {

@@ -488,7 +488,7 @@ describe('nfr serve', () => {
       });
       const started = JSON.parse(line);
       assert.match(started.url, /^http:\/\/127\.0\.0\.1:\d+$/);
-      assert.deepEqual(started.migrated, ['0001_initial-schema', '0002_drop-record-hash', '0003_uploads-in-control-database']);
+      assert.deepEqual(started.migrated, ['0001_initial-schema', '0002_drop-record-hash', '0003_uploads-in-control-database', '0004_history-time-indexes']);
       assert.deepEqual(started.warnings, []);
       const server = { url: started.url } as Server;
       const status = await api(server, 'GET', '/api/v2/pipelines/status', { token: READER });

@@ -237,7 +237,7 @@ describe('snapshot diff across a schema change', () => {
     const d = await diff(env, '--id', old, '--json');
     assert.equal(d.method, 'history', d.method_reason);
     assert.equal(d.schema.snapshot, '0001_initial-schema');
-    assert.equal(d.schema.to, '0003_uploads-in-control-database');
+    assert.equal(d.schema.to, '0004_history-time-indexes');
     assert.equal(d.schema.force_required, true);
     assert.deepEqual(d.changes, [
       { entity: 'controls', change: 'reverts', id: 'OLD-1', attributes: [{ name: 'title', snapshot: 'Old control 1', to: 'Old control 1, renamed' }] },

@@ -66,9 +66,9 @@ describe('snapshot round trip', () => {
     const id = created.body.id as string;
     assert.match(id, /^SNAP-\d{4}-\d{4}$/);
     assert.equal(created.body.status, 'completed');
-    assert.equal(created.body.database.schema_version, '0003_uploads-in-control-database');
+    assert.equal(created.body.database.schema_version, '0004_history-time-indexes');
     assert.equal(created.body.database.pipeline_stage, 'clean');
-    assert.equal(created.body.schema_version, '0003_uploads-in-control-database', 'also at the top of the manifest');
+    assert.equal(created.body.schema_version, '0004_history-time-indexes', 'also at the top of the manifest');
     assert.equal(created.body.pipeline_stage, 'clean');
     const controls = created.body.tables.find((t: { name: string }) => t.name === 'src_controls_ver_control');
     assert.equal(controls.rows, 500);
@@ -130,7 +130,7 @@ describe('snapshot round trip', () => {
     const show = await nfrJson(['snapshot', 'show', '--id', id], env);
     assert.equal(show.body.name, 'baseline');
     assert.equal(show.body.description, 'before the bad load');
-    assert.equal(show.body.schema_version, '0003_uploads-in-control-database');
+    assert.equal(show.body.schema_version, '0004_history-time-indexes');
     // A manifest written before the top-level fields existed gets them when read.
     const file = path.join(backups, id, 'manifest.json');
     const written = JSON.parse(await readFile(file, 'utf8'));
@@ -138,7 +138,7 @@ describe('snapshot round trip', () => {
     delete written.pipeline_stage;
     await writeFile(file, JSON.stringify(written));
     const older = await nfrJson(['snapshot', 'show', '--id', id], env);
-    assert.equal(older.body.schema_version, '0003_uploads-in-control-database');
+    assert.equal(older.body.schema_version, '0004_history-time-indexes');
     assert.equal(older.body.pipeline_stage, 'clean');
     const text = await nfr(['snapshot', 'show', '--id', id], env);
     assert.match(text.stdout, /src_controls_ver_control\s+500/);
@@ -259,11 +259,11 @@ describe('refusals', () => {
 
     const forced = await nfrJson(['snapshot', 'restore', '--id', old.body.id, '--yes', '--force', '--skip-backup'], env);
     assert.equal(forced.code, 0, forced.stderr);
-    assert.deepEqual(forced.body.schema.migrated, ['0001_initial-schema', '0002_drop-record-hash', '0003_uploads-in-control-database']);
+    assert.deepEqual(forced.body.schema.migrated, ['0001_initial-schema', '0002_drop-record-hash', '0003_uploads-in-control-database', '0004_history-time-indexes']);
     assert.equal((await query(db.url, 'select count(*)::int as n from legacy_notes'))[0].n, 42);
     assert.equal((await query(db.url, 'select count(*)::int as n from src_controls_ver_control'))[0].n, 0);
     const status = await nfrJson(['db', 'status'], env);
-    assert.equal(status.body.schema_version, '0003_uploads-in-control-database');
+    assert.equal(status.body.schema_version, '0004_history-time-indexes');
 
     // A snapshot from a newer schema than this code knows is refused even with --force.
     await query(db.url, "insert into nfr_migrations (name, run_on) values ('9999_from-the-future', now())");
@@ -298,12 +298,12 @@ describe('refusals', () => {
     assert.equal(plan.code, 5, 'an older schema needs --force');
     const forced = await nfrJson(['snapshot', 'restore', '--id', old.body.id, '--yes', '--force', '--skip-backup'], env);
     assert.equal(forced.code, 0, forced.stderr);
-    assert.deepEqual(forced.body.schema.migrated, ['0002_drop-record-hash', '0003_uploads-in-control-database']);
+    assert.deepEqual(forced.body.schema.migrated, ['0002_drop-record-hash', '0003_uploads-in-control-database', '0004_history-time-indexes']);
     const rows = await query(db.url, "select count(*)::int as n, count(*) filter (where title like 'Old control %')::int as old from src_controls_ver_control");
     assert.deepEqual(rows[0], { n: 30, old: 30 });
     const column = await query(db.url, "select count(*)::int as n from information_schema.columns where table_name = 'src_controls_ver_control' and column_name = 'record_hash'");
     assert.equal(column[0].n, 0, 'the migrated copy has no record_hash');
-    assert.equal((await nfrJson(['db', 'status'], env)).body.schema_version, '0003_uploads-in-control-database');
+    assert.equal((await nfrJson(['db', 'status'], env)).body.schema_version, '0004_history-time-indexes');
   });
 
   it('validates names, tags and flags with usage errors', async () => {

@@ -112,12 +112,12 @@ describe('warm snapshots', () => {
     const forced = await nfrJson(['snapshot', 'restore', '--id', old.body.id, '--yes', '--force', '--skip-backup'], env);
     assert.equal(forced.code, 0, forced.stderr);
     assert.equal(forced.body.restored_from, 'warm copy');
-    assert.deepEqual(forced.body.schema.migrated, ['0001_initial-schema', '0002_drop-record-hash', '0003_uploads-in-control-database']);
+    assert.deepEqual(forced.body.schema.migrated, ['0001_initial-schema', '0002_drop-record-hash', '0003_uploads-in-control-database', '0004_history-time-indexes']);
     assert.equal((await query(db.url, 'select count(*)::int as n from legacy_notes'))[0].n, 42);
     assert.equal((await query(db.url, 'select count(*)::int as n from src_controls_ver_control'))[0].n, 0);
     // The template still has the snapshot's schema: the next forced restore migrates again.
     const twice = await nfrJson(['snapshot', 'restore', '--id', old.body.id, '--yes', '--force', '--skip-backup'], env);
-    assert.deepEqual(twice.body.schema.migrated, ['0001_initial-schema', '0002_drop-record-hash', '0003_uploads-in-control-database']);
+    assert.deepEqual(twice.body.schema.migrated, ['0001_initial-schema', '0002_drop-record-hash', '0003_uploads-in-control-database', '0004_history-time-indexes']);
   });
 
   it('leaves nothing that looks warm after a warm killed at any step, and warms on the next try', async () => {

@@ -14,6 +14,7 @@
  * The spare restore's whole command must stay under 1 s at every size (flat).
  */
 import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { serverMajor, toolEnv } from '../../src/postgres/connection.js';
@@ -65,6 +66,16 @@ function timedNfr(args: readonly string[], env: Record<string, string | undefine
   });
 }
 
+/** Seconds `nfr --version` takes to exit: node's start-up and the CLI's, no database, no disk. */
+function versionSeconds(env: Record<string, string | undefined>, cwd: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [NFR_BIN, '--version'], { env, cwd, stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('close', () => resolve((performance.now() - t0) / 1000));
+  });
+}
+
 interface SizeResult {
   readonly size_mib: number;
   readonly controls: number;
@@ -77,6 +88,11 @@ interface SizeResult {
   readonly raw_s: number;
   readonly diff_s: number | null;
   readonly diff_changed: number | null;
+  /** The 1-minute load average while the spare restores ran, and while the diffs ran. */
+  readonly spare_load: number;
+  readonly diff_load: number | null;
+  /** `nfr --version`'s whole command at the same moments: the floor of any command under that load. */
+  readonly floor_s: number;
 }
 
 function sizesMb(env: NodeJS.ProcessEnv = process.env): number[] {
@@ -96,13 +112,13 @@ async function run(signal: AbortSignal): Promise<void> {
   }
   const load = (await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ');
   const row = (r: SizeResult) =>
-    `  ${`${r.size_mib} MiB`.padEnd(9)} ${r.spare_exit_s.toFixed(2).padStart(6)} s ${r.spare_reported_s.toFixed(2).padStart(6)} s ${`${r.spare_own_ms} ms`.padStart(8)} ${`${r.blocked_ms} ms`.padStart(8)} ${r.next_spare_ready_s.toFixed(2).padStart(7)} s ${r.clone_s.toFixed(2).padStart(7)} s ${r.raw_s.toFixed(2).padStart(8)} s`;
+    `  ${`${r.size_mib} MiB`.padEnd(9)} ${r.spare_exit_s.toFixed(2).padStart(6)} s ${r.spare_reported_s.toFixed(2).padStart(6)} s ${`${r.spare_own_ms} ms`.padStart(8)} ${`${r.blocked_ms} ms`.padStart(8)} ${r.next_spare_ready_s.toFixed(2).padStart(7)} s ${r.clone_s.toFixed(2).padStart(7)} s ${r.raw_s.toFixed(2).padStart(8)} s ${r.floor_s.toFixed(2).padStart(7)} s ${r.spare_load.toFixed(1).padStart(6)}`;
   const first = results[0] as SizeResult;
   const lines = [
     `spare restores, median of ${settings.runs} (load average at the end: ${load})`,
-    '  size      whole   result    nfr own  blocked  next spare   clone  pg_restore -j2',
+    '  size      whole   result    nfr own  blocked  next spare   clone  pg_restore -j2  nfr --version  load',
     ...results.map(row),
-    first.diff_s === null ? '' : `diff against live on the ${first.size_mib} MiB set after changing 1 % (${first.diff_changed} controls), from history: ${first.diff_s.toFixed(2)} s`,
+    first.diff_s === null ? '' : `diff against live on the ${first.size_mib} MiB set after changing 1 % (${first.diff_changed} controls), from history: ${first.diff_s.toFixed(2)} s (load average ${first.diff_load?.toFixed(1)})`,
     'targets:',
     ...results.map((r) => `  ${r.spare_exit_s < 1 ? 'PASS' : 'FAIL'}  spare restore whole command < 1 s at ${r.size_mib} MiB (${r.spare_exit_s.toFixed(2)} s)`),
     results.length > 1 ? `  ${Math.max(...results.map((r) => r.spare_exit_s)) - Math.min(...results.map((r) => r.spare_exit_s)) < 0.25 ? 'PASS' : 'FAIL'}  flat: the sizes within 0.25 s of each other` : '',
@@ -145,8 +161,12 @@ async function measureSize(settings: BenchSettings, withDiff: boolean, signal: A
     const spare: Run[] = [];
     const clone: Run[] = [];
     const nextReady: number[] = [];
+    const floors: number[] = [];
+    const loads: number[] = [];
     for (let i = 1; i <= settings.runs; i++) {
       await ws.checkpoint();
+      floors.push(await versionSeconds(env, ws.root));
+      loads.push(loadavg()[0] ?? 0);
       const s = await nfr(['snapshot', 'restore', '--id', id, '--yes', '--skip-backup']);
       if (s.value.restored_from !== 'spare') throw new Error(`restore ${i} came from the ${s.value.restored_from}, not the spare`);
       spare.push(s);
@@ -169,7 +189,7 @@ async function measureSize(settings: BenchSettings, withDiff: boolean, signal: A
     await ws.dropDatabase('raw_restore');
     log(`  raw pg_restore -j2: ${raw.toFixed(2)} s`);
 
-    let diff: { s: number; changed: number } | null = null;
+    let diff: { s: number; changed: number; load: number } | null = null;
     if (withDiff) {
       // The diff after changing 1 % of the controls, as ingestion changes them (a new version each).
       const changed = await ws.session(async (c) => {
@@ -187,14 +207,16 @@ async function measureSize(settings: BenchSettings, withDiff: boolean, signal: A
         return ids.rowCount ?? 0;
       }, ws.live.database);
       const diffs: Run[] = [];
+      const diffLoads: number[] = [];
       for (let i = 1; i <= settings.runs; i++) {
+        diffLoads.push(loadavg()[0] ?? 0);
         const d = await nfr(['snapshot', 'diff', '--id', id]);
         if (d.value.method !== 'history') throw new Error(`the diff came from ${d.value.method}: ${d.value.method_reason}`);
         if (d.value.summary.controls.reverts !== changed) throw new Error(`the diff found ${d.value.summary.controls.reverts} reverts, ${changed} were changed`);
         diffs.push(d);
         log(`  diff from history: ${d.exit_s.toFixed(2)} s (nfr's own ${d.value.duration_ms} ms), ${changed} controls reverted`);
       }
-      diff = { s: median(diffs.map((r) => r.exit_s)), changed };
+      diff = { s: median(diffs.map((r) => r.exit_s)), changed, load: median(diffLoads) };
     }
 
     const m = (runs: Run[], f: (r: Run) => number) => median(runs.map(f));
@@ -210,6 +232,9 @@ async function measureSize(settings: BenchSettings, withDiff: boolean, signal: A
       raw_s: raw,
       diff_s: diff?.s ?? null,
       diff_changed: diff?.changed ?? null,
+      spare_load: median(loads),
+      diff_load: diff?.load ?? null,
+      floor_s: median(floors),
     };
   } finally {
     await ws.dispose();

@@ -12,7 +12,7 @@
 import path from 'node:path';
 import type pg from 'pg';
 import { NfrError } from '../errors.js';
-import { escapeIdentifier, serverMajor, withDatabase } from '../postgres/connection.js';
+import { escapeIdentifier, serverMajor, withClient, withDatabase } from '../postgres/connection.js';
 import { createDatabaseLike, databaseInfo, derivedDatabaseName, dropDatabase } from '../postgres/databases.js';
 import { findClientTool } from '../postgres/tools.js';
 import { prepareSpareLocked, type SpareOutcome } from './spare.js';
@@ -93,6 +93,12 @@ export async function warmSnapshotLocked(ctx: Context, op: Operation, options: W
       await restoreArchive(op.maint, pgRestore, target, path.join(dir, DUMP_DIR), manifest, jobs, progress);
       progress({ phase: 'checking', tables_done: 0, tables_total: manifest.tables.length });
       const rows = await checkRowCounts(target, manifest, jobs);
+      // pg_restore leaves no visibility map, hint bits or statistics, and nothing vacuums a
+      // template nobody can connect to: every clone (each restore, each spare) would start
+      // without them, its queries planned blind and its index-only scans reading the heap (the
+      // diff from history's digest, exact row counts). Done once here, off every critical path.
+      progress({ phase: 'vacuuming' });
+      await withClient(target, (client) => client.query('vacuum (analyze)'), 'nfr warm');
       await faultPoint('warm-checked');
       // One transaction: the copy gets its name and becomes a template that nobody can connect to.
       await op.maint.query('begin');

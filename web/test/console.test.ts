@@ -167,7 +167,7 @@ describe('web console', { skip: missingBrowser, timeout: 240_000 }, () => {
     // A row opens its manifest.
     await row.getByRole('link', { name: snapshotId }).click();
     const manifest = page.getByRole('region', { name: `Manifest ${snapshotId}` });
-    await manifest.getByText('0003_uploads-in-control-database').waitFor();
+    await manifest.getByText('0004_history-time-indexes').waitFor();
     await manifest.getByRole('table', { name: 'Table row counts' }).getByRole('row', { name: /src_controls_ref_control 370/ }).waitFor();
     assert.equal(new URL(page.url()).pathname, `/snapshots/${snapshotId}`);
 

@@ -27,8 +27,9 @@ export async function changesFromHistory(client: pg.ClientBase, e: EntityTable, 
   const state = (pos: string | null) => (pos === null ? 'v.tx_to is null' : `v.tx_from <= ${pos} and (v.tx_to is null or v.tx_to > ${pos})`);
   const side = (pos: string | null) =>
     `select v.${k} as id, to_jsonb(v) - $1::text[] as attrs from ${t} v join touched on touched.id = v.${k} where ${state(pos)}`;
+  // Two range scans of the transaction-time indexes (migration 0004), not a pass over the table.
   const diff = `
-    with touched as (select distinct ${k} as id from ${t} where tx_from > ${lo} or tx_to > ${lo}),
+    with touched as (select ${k} as id from ${t} where tx_from > ${lo} union select ${k} from ${t} where tx_to is not null and tx_to > ${lo}),
          s as (${side(snapAt)}),
          o as (${side(toAt)}),
          d as (select coalesce(s.id, o.id) as id,
@@ -36,20 +37,30 @@ export async function changesFromHistory(client: pg.ClientBase, e: EntityTable, 
                       s.attrs as snapshot_attrs, o.attrs as to_attrs
                  from s full join o on s.id = o.id
                 where s.id is null or o.id is null or s.attrs <> o.attrs)`;
-  const counts: ChangeCounts = { removes: 0, brings_back: 0, reverts: 0 };
-  const c = await client.query<{ change: DiffChange; n: number }>(`${diff} select change, count(*)::int as n from d group by change`, params);
-  for (const row of c.rows) counts[row.change] = row.n;
-
-  const p = [...params, page.after, page.change, page.limit + 1];
+  // One statement: the differing ids are found once (d is read twice, so it is materialised) for
+  // the counts and for the page.
   const n = params.length;
-  const r = await client.query<{ id: string; change: DiffChange; snapshot_attrs: Record<string, unknown> | null; to_attrs: Record<string, unknown> | null }>(
-    `${diff} select id, change, snapshot_attrs, to_attrs from d
-      where ($${n + 1}::text is null or id collate "C" > $${n + 1}::text collate "C") and ($${n + 2}::text is null or change = $${n + 2}::text)
-      order by id collate "C" limit $${n + 3}`,
-    p,
+  const r = await client.query<{ counted: boolean; id: string | null; change: DiffChange; n: number | null; snapshot_attrs: Record<string, unknown> | null; to_attrs: Record<string, unknown> | null }>(
+    `${diff},
+         counts as (select change, count(*)::int as n from d group by change),
+         page as (select id, change, snapshot_attrs, to_attrs from d
+                   where ($${n + 1}::text is null or id collate "C" > $${n + 1}::text collate "C") and ($${n + 2}::text is null or change = $${n + 2}::text)
+                   order by id collate "C" limit $${n + 3})
+     select * from (select true as counted, null::text as id, change, n, null::jsonb as snapshot_attrs, null::jsonb as to_attrs from counts
+                    union all
+                    select false, id, change, null, snapshot_attrs, to_attrs from page) x
+      order by counted desc, id collate "C"`,
+    [...params, page.after, page.change, page.limit + 1],
   );
-  const items: DiffItem[] = r.rows.map((row) =>
-    row.change === 'reverts' ? { entity: e.entity, change: row.change, id: row.id, attributes: differingAttributes(row.snapshot_attrs ?? {}, row.to_attrs ?? {}) } : { entity: e.entity, change: row.change, id: row.id },
-  );
+  const counts: ChangeCounts = { removes: 0, brings_back: 0, reverts: 0 };
+  const items: DiffItem[] = [];
+  for (const row of r.rows) {
+    if (row.counted) {
+      counts[row.change] = row.n ?? 0;
+      continue;
+    }
+    const id = row.id as string;
+    items.push(row.change === 'reverts' ? { entity: e.entity, change: row.change, id, attributes: differingAttributes(row.snapshot_attrs ?? {}, row.to_attrs ?? {}) } : { entity: e.entity, change: row.change, id });
+  }
   return { counts, items };
 }
