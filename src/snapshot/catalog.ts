@@ -12,7 +12,7 @@ import { readAllWarmCopies } from './warm-copies.js';
 import { offsiteRepository, type OffsiteRepository } from './offsite/repository.js';
 import type { Config } from '../config.js';
 import type { z } from 'zod';
-import type { snapshotListSchema } from './shapes.js';
+import type { catalogPlacesSchema, snapshotListSchema } from './shapes.js';
 
 export interface CatalogEntry {
   readonly id: SnapshotId;
@@ -48,10 +48,8 @@ export function compareIds(a: string, b: string): number {
 }
 
 /** Where the catalog's snapshots are kept; `error` says why the offsite side could not be read. */
-export interface CatalogPlaces {
-  readonly repository: string;
-  readonly error: string | null;
-}
+/** Defined once, in snapshot/shapes.ts (the list's response schema is generated from it). */
+export type CatalogPlaces = Readonly<z.infer<typeof catalogPlacesSchema>>;
 
 /**
  * The catalog as `list` shows it: completed snapshots in either place (local directory, offsite

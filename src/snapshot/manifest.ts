@@ -19,6 +19,13 @@ const fileEntry = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
 });
 
+/** The history mark a create records (snapshot/diff/history-mark.ts HistoryMark). */
+export const historyMarkSchema = z.object({
+  /** The latest tx_from/tx_to in the history, ISO 8601 with microseconds (null: no history). */
+  high_water: z.string().nullable(),
+  digest: z.string(),
+});
+
 const tableEntry = z.object({
   schema: z.string(),
   name: z.string(),
@@ -84,7 +91,7 @@ export const manifestFields = z.object({
    * (snapshot/diff/history-mark.ts): a diff reads the snapshot's state from the live history when
    * the live database descends from it. Manifests written before it was added have none.
    */
-  history: z.object({ high_water: z.string().nullable(), digest: z.string() }).nullable().optional(),
+  history: historyMarkSchema.nullable().optional(),
   created_by: z.object({
     host: z.string(),
     pid: z.number().int(),

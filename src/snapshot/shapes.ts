@@ -174,13 +174,16 @@ export const snapshotSummarySchema = z.object({
 
 export const SNAPSHOT_LOCATIONS = ['local', 'offsite', 'both'] as const;
 
+/** The offsite repository a list also read, and why it could not (snapshot/catalog.ts CatalogPlaces). */
+export const catalogPlacesSchema = z.object({ repository: z.string(), error: z.string().nullable() });
+
 /** `GET /api/v2/devdata/snapshots` (snapshot/catalog.ts catalogSummaries). */
 export const snapshotListSchema = z.object({
   snapshots: z
     .array(snapshotSummarySchema.extend({ location: z.enum(SNAPSHOT_LOCATIONS).meta({ description: "where the snapshot is kept: this server's backup directory, the offsite repository (NFR_S3_REPOSITORY), or both" }) }))
     .meta({ description: 'completed snapshots, newest first' }),
   damaged: z.array(z.object({ id: z.string(), problem: z.string().nullable() })).meta({ description: 'snapshot directories whose manifest cannot be read' }),
-  offsite: z.object({ repository: z.string(), error: z.string().nullable() }).meta({ description: 'the offsite repository the list also read, and why it could not, if it could not' }),
+  offsite: catalogPlacesSchema.meta({ description: 'the offsite repository the list also read, and why it could not, if it could not' }),
 });
 
 const HEALTH_LEVELS = ['healthy', 'warning', 'unhealthy'] as const;

@@ -12,14 +12,13 @@
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
+import type { z } from 'zod';
 import { escapeIdentifier } from '../../postgres/connection.js';
+import type { historyMarkSchema } from '../manifest.js';
 import { DIFF_ENTITIES } from './entities.js';
 
-export interface HistoryMark {
-  /** The latest tx_from/tx_to in the history, ISO 8601 with microseconds (null: no history). */
-  readonly high_water: string | null;
-  readonly digest: string;
-}
+/** Defined once, in snapshot/manifest.ts (the manifest records it). */
+export type HistoryMark = Readonly<z.infer<typeof historyMarkSchema>>;
 
 /** The mark of a database's whole history, read in the caller's transaction (create's exported snapshot). */
 export async function readHistoryMark(client: pg.ClientBase): Promise<HistoryMark> {
