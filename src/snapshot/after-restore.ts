@@ -64,10 +64,10 @@ const LISTED_FILES = 100;
  * Builds the report on the restored live database (`client`). Runs inside the restore's
  * operation, so a resync here cannot race another ingestion or index sync.
  */
-export async function afterRestore(ctx: UploadRecordsContext, client: pg.ClientBase, manifest: Manifest, resync: boolean): Promise<AfterRestoreReport> {
+export async function afterRestore(ctx: UploadRecordsContext, client: pg.ClientBase, manifest: Manifest, resync: boolean, knownSignature?: string): Promise<AfterRestoreReport> {
   const config = ctx.config;
   // Side by side: the index check waits on files and the index, the files' on the control database.
-  const [index, unreferenced] = await Promise.all([resync ? resyncIndex(config, client) : indexState(config, client), unreferencedFiles(ctx, client, manifest)]);
+  const [index, unreferenced] = await Promise.all([resync ? resyncIndex(config, client) : indexState(config, client, knownSignature), unreferencedFiles(ctx, client, manifest)]);
   return { snapshot_stage: manifest.database.pipeline_stage, index, unreferenced_files: unreferenced, rerun: rerunFrom(manifest.database.pipeline_stage, index) };
 }
 
@@ -98,7 +98,18 @@ export function loadIndexCheck() {
   return Promise.all([import('../index/open-index.js'), import('../index/pg-source.js'), import('../index/check.js')]);
 }
 
-async function indexState(config: Config, client: pg.ClientBase): Promise<AfterRestoreReport['index']> {
+/**
+ * The controls' signature, as the vector index records the data it was synced from: one scan of
+ * the control tables, so a spare records it when it is made (../spare.ts) and the report of its
+ * restore reads it from there instead of scanning a database of any size on the critical path.
+ */
+export async function indexSignature(client: pg.ClientBase): Promise<string> {
+  const { pgSignature } = await import('../index/pg-source.js');
+  return pgSignature(client);
+}
+
+/** `knownSignature`: the restored data's signature when it is known (a spare's), else it is read. */
+async function indexState(config: Config, client: pg.ClientBase, knownSignature?: string): Promise<AfterRestoreReport['index']> {
   try {
     const [{ openIndex }, { pgSignature }, { checkIndex }] = await loadIndexCheck();
     // Cheap answers first: no index at all, or an index synced from exactly this data (the
@@ -107,7 +118,7 @@ async function indexState(config: Config, client: pg.ClientBase): Promise<AfterR
     try {
       const description = await index.describe();
       if (!description) return { status: 'missing', missing: 0, stale: 0, orphan: 0, detail: 'no vector index has been built', fix: 'nfr index' };
-      if (description.source_signature === (await pgSignature(client))) return { status: 'in-sync', missing: 0, stale: 0, orphan: 0, detail: null, fix: null };
+      if (description.source_signature === (knownSignature ?? (await pgSignature(client)))) return { status: 'in-sync', missing: 0, stale: 0, orphan: 0, detail: null, fix: null };
     } finally {
       await index.close();
     }

@@ -131,7 +131,14 @@ export const deleteResultSchema = z.object({ id: z.string(), name: z.string(), f
 export const coolResultSchema = z.object({ snapshot_id: z.string(), cooled: z.boolean().meta({ description: 'false when the snapshot was not warm' }), freed_bytes: int() });
 
 /** A warm copy's ready spare: a clone of the copy, row counts checked, renamed into place by a restore. */
-export const spareCopySchema = z.object({ database: z.string(), prepared_at: timestamp(), size_bytes: int(), rows: int() });
+export const spareCopySchema = z.object({
+  database: z.string(),
+  prepared_at: timestamp(),
+  size_bytes: int(),
+  rows: int(),
+  /** The controls' signature (as the vector index records it), read when the spare was made: a restore's report need not scan for it. */
+  index_signature: z.string().optional(),
+});
 
 /** A warm copy of a snapshot as `.state/warm.<db>.json` records it (snapshot/warm-copies.ts). */
 export const warmCopySchema = z.object({

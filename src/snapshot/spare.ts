@@ -15,13 +15,14 @@
  */
 import type pg from 'pg';
 import { NfrError } from '../errors.js';
-import { escapeIdentifier, withDatabase } from '../postgres/connection.js';
+import { escapeIdentifier, withClient, withDatabase } from '../postgres/connection.js';
 import { cloneDatabase, databaseInfo, derivedDatabaseName, dropDatabase } from '../postgres/databases.js';
 import type { Context } from '../runtime/context.js';
 import { withOperation } from '../runtime/operation.js';
 import { faultPoint } from '../util/fault.js';
 import type { SnapshotId } from './ids.js';
 import { checkRowCounts } from './restore-archive.js';
+import { indexSignature } from './after-restore.js';
 import { discardWaiting } from './discard.js';
 import { recordEvent } from './state.js';
 import { loadSnapshot } from './verify.js';
@@ -90,6 +91,8 @@ export async function prepareSpareLocked(ctx: Context, maint: pg.ClientBase, id:
   try {
     await cloneDatabase(maint, building, warm.database);
     const rows = await checkRowCounts(withDatabase(ctx.target, building), manifest, ctx.config.parallelJobs);
+    // Read here, off every critical path: its restore's report compares it with the index's.
+    const signature = await withClient(withDatabase(ctx.target, building), (client) => indexSignature(client), 'nfr spare').catch(() => undefined);
     await faultPoint('spare-checked');
     // One transaction: the clone gets its spare name and refuses connections, so nothing can change it.
     await maint.query('begin');
@@ -103,7 +106,7 @@ export async function prepareSpareLocked(ctx: Context, maint: pg.ClientBase, id:
     }
     await faultPoint('spare-renamed');
     const info = await databaseInfo(maint, name);
-    const spare: SpareCopy = { database: name, prepared_at: new Date().toISOString(), size_bytes: info?.sizeBytes ?? 0, rows };
+    const spare: SpareCopy = { database: name, prepared_at: new Date().toISOString(), size_bytes: info?.sizeBytes ?? 0, rows, ...(signature === undefined ? {} : { index_signature: signature }) };
     await updateWarmRegistry(ctx.store, live, (r) => (r[id] ? { ...r, [id]: { ...r[id], spare } } : r));
     return { status: 'prepared', spare };
   } catch (err) {

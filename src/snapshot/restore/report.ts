@@ -41,7 +41,9 @@ export async function report(ctx: Context, plan: RestorePlan, staged: Staged, sw
   const { manifest, progress } = plan;
   const resync = plan.options.resync === true;
   progress({ phase: resync ? 'resyncing' : 'reporting' });
-  const after = await withClient(ctx.target, (client) => afterRestore(ctx, client, manifest, resync), 'nfr restore report').catch((err: unknown) => {
+  // A spare's data is the snapshot's, unchanged since its signature was read (unless migrated here).
+  const signature = plan.spare && !plan.schema.migrate ? plan.spare.index_signature : undefined;
+  const after = await withClient(ctx.target, (client) => afterRestore(ctx, client, manifest, resync, signature), 'nfr restore report').catch((err: unknown) => {
     const e = toNfrError(err);
     throw new NfrError(e.code, `${manifest.id} was restored, but ${resync ? 'the index resync' : 'the post-restore report'} failed: ${e.message}`, { cause: err });
   });
