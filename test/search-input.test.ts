@@ -17,7 +17,8 @@ import { nfrJson, type Env } from './support/cli.js';
 import { fileCluster } from './support/cluster.js';
 import { freshDatabase } from './support/setup.js';
 import { compoundCandidates, joinKnownCompounds } from '../src/search/compounds.js';
-import { joinedPairs } from '../src/search/keyword-resident.js';
+import { joinedPairs, queryLexemes } from '../src/search/keyword-resident.js';
+import { withUrl } from './support/data.js';
 
 let env: Env;
 let server: Server;
@@ -130,6 +131,17 @@ describe('compounds against the controls\' vocabulary', () => {
       { compound: 'shutdown', particle: 'down', head: 'shut' },
     ]);
     assert.equal(joinKnownCompounds('Users log on, then Log-on again; a log only', [{ compound: 'logon', head: 'log', particle: 'on' }]), 'Users logon, then Logon again; a log only');
+  });
+
+  it('stems the heads of every compound candidate with the query, so settling compounds needs no second statement', async () => {
+    const words = await withUrl(env.DATABASE_URL as string, (c) => queryLexemes(c, 'Who may log in, and how often do we back-up the shutdown logs? Checkin'));
+    const candidates = compoundCandidates([...words.lexemes, ...words.joined]);
+    const heads = candidates.map((c) => c.head);
+    for (const h of ['back', 'check', 'log', 'shut']) assert.ok(heads.includes(h), `${h} among ${heads.join(', ')}`);
+    for (const { head } of candidates) {
+      const alone = await withUrl(env.DATABASE_URL as string, (c) => c.query<{ l: string[] | null }>(`select (select array_agg(x) from unnest(tsvector_to_array(to_tsvector('english', $1))) x) as l`, [head]));
+      assert.deepEqual(words.headStems.get(head), alone.rows[0]?.l, head);
+    }
   });
 
   it('a control that writes a compound split holds the word: "logon" finds AC-8 ("before users log on") after AC-7 ("Unsuccessful Logon Attempts")', async () => {

@@ -264,10 +264,11 @@ describe('search on the server pool', () => {
     try {
       const config = loadConfig({}, env as NodeJS.ProcessEnv);
       const withClient = <T>(fn: (c: pg.ClientBase) => Promise<T>) => withPoolClient(pool, fn);
-      // A fresh signature: the search's keyword side must read it, and then build the postings,
-      // each on the pool's only connection. Holding that connection meanwhile would wait for the
-      // pool's connection timeout and fail.
-      const signature = cachedSignature(pool);
+      // The signature read on every call (no reading left running in the background when the
+      // pool ends): the search's keyword side must read it, and then build the postings, each on
+      // the pool's only connection. Holding that connection meanwhile would wait for the pool's
+      // connection timeout and fail.
+      const signature = cachedSignature(pool, -1);
       const r = await searchControls(config, { q: 'audit record retention', limit: 10 }, { withClient, signature, keywords: residentKeywords(signature, withClient), embedder: createEmbedder(config), index: openIndex(config, { resident: true }) });
       assert.equal(r.mode, 'hybrid');
       assert.equal(r.results.length, 10);

@@ -55,6 +55,9 @@ export function compoundCandidates(lexemes: readonly string[]): { compound: stri
 
 const NONE: QueryCompounds = { heads: [], postings: [], known: [] };
 
+/** Heads as the english configuration stems them (null: a stop word), as queryLexemes returns them with the query's lexemes. */
+export type HeadStems = ReadonlyMap<string, readonly string[] | null>;
+
 /** Which of `lexemes` some current control's vector holds: the controls' vocabulary. */
 export type Vocabulary = (lexemes: readonly string[]) => Promise<ReadonlySet<string>>;
 
@@ -87,21 +90,28 @@ export function sqlVocabulary(client: pg.ClientBase): Vocabulary {
 
 /**
  * The query's compounds settled against the controls' vocabulary (see the file comment).
- * `lexemes` are the query's own lexemes and its joined pairs, as queryLexemes returns them. Costs
- * a statement that reads no table (the heads stemmed) when the query holds a candidate, the
+ * `lexemes` are the query's own lexemes and its joined pairs, as queryLexemes returns them, with
+ * `stems` of their candidates' heads. Costs a statement that reads no table (the heads stemmed)
+ * when the query holds a candidate whose head `stems` lacks, the
  * vocabulary's answer, and a statement reading the text of the controls that hold the head when
  * a compound of the query is one the controls write as one word.
  */
-export async function queryCompounds(client: pg.ClientBase, lexemes: readonly string[], vocabulary: Vocabulary): Promise<QueryCompounds> {
+export async function queryCompounds(client: pg.ClientBase, lexemes: readonly string[], vocabulary: Vocabulary, stems: HeadStems = new Map()): Promise<QueryCompounds> {
   const candidates = compoundCandidates(lexemes);
   if (candidates.length === 0) return NONE;
-  // The heads as the english configuration stems them; none for a stop word.
-  const stemmed = await client.query<{ head: string; lexemes: string[] | null }>({
-    name: 'nfr-compound-heads',
-    text: `select h as head, (select array_agg(l) from unnest(tsvector_to_array(to_tsvector('english', h))) l) as lexemes from unnest($1::text[]) h`,
-    values: [[...new Set(candidates.map((c) => c.head))]],
-  });
-  const headLexeme = new Map(stemmed.rows.flatMap((r) => (r.lexemes?.length === 1 ? [[r.head, r.lexemes[0] as string] as const] : [])));
+  // The heads as the english configuration stems them; none for a stop word. Usually stemmed
+  // already, with the query (queryLexemes).
+  const headWords = [...new Set(candidates.map((c) => c.head))];
+  const rows = headWords.every((h) => stems.has(h))
+    ? headWords.map((head) => ({ head, lexemes: stems.get(head) ?? null }))
+    : (
+        await client.query<{ head: string; lexemes: string[] | null }>({
+          name: 'nfr-compound-heads',
+          text: `select h as head, (select array_agg(l) from unnest(tsvector_to_array(to_tsvector('english', h))) l) as lexemes from unnest($1::text[]) h`,
+          values: [headWords],
+        })
+      ).rows;
+  const headLexeme = new Map(rows.flatMap((r) => (r.lexemes?.length === 1 ? [[r.head, r.lexemes[0] as string] as const] : [])));
   const withHeads = candidates.flatMap((c) => {
     const lexeme = headLexeme.get(c.head);
     return lexeme === undefined ? [] : [{ ...c, headLexeme: lexeme }];

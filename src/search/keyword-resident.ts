@@ -18,7 +18,7 @@ import { ResidentDoesNotFit, type ResidentBudget } from '../index/resident-budge
 import type { SearchFilter } from '../index/types.js';
 import { inSnapshot } from '../postgres/connection.js';
 import { TopK } from '../index/top-k.js';
-import type { CompoundPosting } from './compounds.js';
+import { PARTICLES, type CompoundPosting, type HeadStems } from './compounds.js';
 import { B, K1, TITLE_BOOST, type ControlRow, type KeywordHit } from './keyword.js';
 
 /**
@@ -374,18 +374,26 @@ export function joinedPairs(q: string): string[] {
 
 /**
  * The query's words as the `english` configuration stems them (a prepared statement: planned
- * once per connection), and the lexemes of its joined pairs (joinedPairs) that are not among them.
+ * once per connection), the lexemes of its joined pairs (joinedPairs) that are not among them,
+ * and, in the same statement, the stems of the heads of its compound candidates (compounds.ts:
+ * every split of a lexeme of letters before a particle), so that settling compounds costs no
+ * second statement.
  */
-export async function queryLexemes(client: pg.ClientBase, q: string): Promise<{ lexemes: string[]; joined: string[] }> {
-  const r = await client.query<{ lexemes: string[]; joined: string[] }>({
-    name: 'nfr-query-lexemes-joined',
+export async function queryLexemes(client: pg.ClientBase, q: string): Promise<{ lexemes: string[]; joined: string[]; headStems: HeadStems }> {
+  const r = await client.query<{ lexemes: string[]; joined: string[]; heads: Record<string, string[] | null> }>({
+    name: 'nfr-query-lexemes-joined-heads',
     text: `select array(select distinct lexeme from unnest(tsvector_to_array(to_tsvector('english', $1))) as lexeme order by 1) as lexemes,
-                  array(select distinct lexeme from unnest(tsvector_to_array(to_tsvector('english', $2))) as lexeme order by 1) as joined`,
-    values: [q, joinedPairs(q).join(' ')],
+                  array(select distinct lexeme from unnest(tsvector_to_array(to_tsvector('english', $2))) as lexeme order by 1) as joined,
+                  coalesce((select json_object_agg(h.head, (select array_agg(x) from unnest(tsvector_to_array(to_tsvector('english', h.head))) x))
+                              from (select distinct left(w, -length(p)) as head
+                                      from unnest(tsvector_to_array(to_tsvector('english', $1)) || tsvector_to_array(to_tsvector('english', $2))) w,
+                                           unnest($3::text[]) p
+                                     where w ~ '^[a-z]+$' and length(w) >= length(p) + 2 and right(w, length(p)) = p) h), '{}') as heads`,
+    values: [q, joinedPairs(q).join(' '), [...PARTICLES]],
   });
-  const row = r.rows[0] ?? { lexemes: [], joined: [] };
+  const row = r.rows[0] ?? { lexemes: [], joined: [], heads: {} };
   const own = new Set(row.lexemes);
-  return { lexemes: row.lexemes, joined: row.joined.filter((l) => !own.has(l)) };
+  return { lexemes: row.lexemes, joined: row.joined.filter((l) => !own.has(l)), headStems: new Map(Object.entries(row.heads)) };
 }
 
 /**

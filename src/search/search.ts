@@ -156,7 +156,7 @@ export async function searchControls(config: Config, request: SearchRequest, dep
   // PostgreSQL first: the query's words (a query of stop words only is refused before any
   // ranking runs), the id matches and the keyword ranking.
   const { ids, keyword } = await pgClient(async (client) => {
-    const words = mode === 'id' ? { lexemes: [], joined: [] } : await queryLexemes(client, q);
+    const words = mode === 'id' ? { lexemes: [], joined: [], headStems: new Map() } : await queryLexemes(client, q);
     // Only the query's own words decide whether there is anything to search for; its joined
     // pairs (back up → backup) are added to the keyword ranking's words.
     let lexemes = [...words.lexemes, ...words.joined];
@@ -166,7 +166,7 @@ export async function searchControls(config: Config, request: SearchRequest, dep
     // Compounds settled against the controls' vocabulary: split forms in the controls, and the
     // heads of compounds no control uses (compounds.ts).
     const vocabulary = resident ? async (l: readonly string[]) => resident.known(l) : sqlVocabulary(client);
-    const compounds = ranksKeywords ? await queryCompounds(client, lexemes, vocabulary) : { heads: [], postings: [], known: [] };
+    const compounds = ranksKeywords ? await queryCompounds(client, lexemes, vocabulary, words.headStems) : { heads: [], postings: [], known: [] };
     const rewritten = joinKnownCompounds(q, compounds.known);
     if (rewritten !== q) {
       const again = await queryLexemes(client, rewritten);
