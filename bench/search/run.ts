@@ -147,11 +147,17 @@ interface Speed {
   readonly load_average: number;
   /** The first search after the server started: it waits for the in-memory rankings to be built. */
   readonly first_ms: number;
-  readonly single: Pick<LoadStats, 'req_per_s' | 'p50_ms' | 'p99_ms' | 'non_2xx'>;
-  readonly ten: Pick<LoadStats, 'req_per_s' | 'p50_ms' | 'p99_ms' | 'non_2xx'>;
+  readonly single: LoadSummary;
+  readonly ten: LoadSummary;
   /** The server's VmHWM (peak) and VmRSS (steady) after the load of this mode. */
   readonly memory: ProcessMemory;
 }
+
+/**
+ * A load's rate and latencies, and the server's CPU per request (ms; null without /proc): on a
+ * shared machine the rate moves with everyone else's load, the CPU a request costs much less.
+ */
+type LoadSummary = Pick<LoadStats, 'req_per_s' | 'p50_ms' | 'p99_ms' | 'non_2xx'> & { readonly cpu_ms_per_request: number | null };
 
 interface SpeedOptions {
   readonly seconds: number;
@@ -192,11 +198,17 @@ async function speed(parent: string, pgBinDir: string | undefined, controls: num
         const first = await server.call('GET', paths[0] as string, TOKEN);
         if (first.status !== 200) throw new Error(`search answered ${first.status}: ${first.text.slice(0, 300)}`);
         const firstMs = Math.round(performance.now() - t1);
-        const pick = (s: LoadStats) => ({ req_per_s: s.req_per_s, p50_ms: s.p50_ms, p99_ms: s.p99_ms, non_2xx: s.non_2xx });
+        const pick = (s: LoadStats): LoadSummary => ({
+          req_per_s: s.req_per_s,
+          p50_ms: s.p50_ms,
+          p99_ms: s.p99_ms,
+          non_2xx: s.non_2xx,
+          cpu_ms_per_request: s.server_cpu_pct === null || s.req_per_s === 0 ? null : Math.round((s.server_cpu_pct * 10 * 100) / s.req_per_s) / 100,
+        });
         const single = pick(await measure(server, { name: `${mode} x1`, paths, token: TOKEN, connections: 1 }, seconds));
         const ten = pick(await measure(server, { name: `${mode} x${connections}`, paths, token: TOKEN, connections }, seconds));
         const memory = await processMemory(server.pid);
-        log(`  ${controls} ${mode}: first ${firstMs} ms; 1 connection p50 ${single.p50_ms} ms; ${connections} connections ${ten.req_per_s} req/s, p99 ${ten.p99_ms} ms; server peak ${memory.peak_mib} MiB, steady ${memory.rss_mib} MiB`);
+        log(`  ${controls} ${mode}: first ${firstMs} ms; 1 connection p50 ${single.p50_ms} ms; ${connections} connections ${ten.req_per_s} req/s, p99 ${ten.p99_ms} ms, server CPU ${ten.cpu_ms_per_request ?? '?'} ms per request; server peak ${memory.peak_mib} MiB, steady ${memory.rss_mib} MiB; load average ${loadavg()[0]?.toFixed(1)}`);
         out.push({ controls, mode, connections, lists: lists !== undefined && !options.exact, load_average: loadavg()[0] as number, first_ms: firstMs, single, ten, memory });
       }
       return out;
@@ -267,7 +279,8 @@ function report(sizes: readonly number[], embedder: string | undefined, qualitie
   }
   for (const q of qualities.filter((x) => x.mode === 'hybrid')) lines.push(`  hybrid control-level hit@5 target >= 90 % with ${q.embedder}: ${ok(q.control_hit_at_5 >= 0.9)}`);
   for (const sp of speeds) {
-    lines.push(`  ${String(sp.controls).padStart(6)} controls ${sp.mode.padEnd(8)} ${sp.lists ? 'lists' : 'exact'} first ${sp.first_ms} ms; 1 conn: p50 ${sp.single.p50_ms} ms (${sp.single.req_per_s} req/s); ${sp.connections} conn: ${sp.ten.req_per_s} req/s, p50 ${sp.ten.p50_ms} ms, p99 ${sp.ten.p99_ms} ms${sp.ten.non_2xx ? `, ${sp.ten.non_2xx} non-2xx` : ''}; server peak ${sp.memory.peak_mib} MiB, steady ${sp.memory.rss_mib} MiB; load average ${sp.load_average.toFixed(1)}`);
+    const cpu = (l: LoadSummary) => (l.cpu_ms_per_request === null ? '' : `, server CPU ${l.cpu_ms_per_request} ms/request`);
+    lines.push(`  ${String(sp.controls).padStart(6)} controls ${sp.mode.padEnd(8)} ${sp.lists ? 'lists' : 'exact'} first ${sp.first_ms} ms; 1 conn: p50 ${sp.single.p50_ms} ms (${sp.single.req_per_s} req/s${cpu(sp.single)}); ${sp.connections} conn: ${sp.ten.req_per_s} req/s, p50 ${sp.ten.p50_ms} ms, p99 ${sp.ten.p99_ms} ms${sp.ten.non_2xx ? `, ${sp.ten.non_2xx} non-2xx` : ''}${cpu(sp.ten)}; server peak ${sp.memory.peak_mib} MiB, steady ${sp.memory.rss_mib} MiB; load average ${sp.load_average.toFixed(1)}`);
     if (sp.mode === 'hybrid' && sp.controls === 20000) lines.push(`    target >= 300 req/s and p99 <= 100 ms: ${ok(sp.ten.req_per_s >= 300 && sp.ten.p99_ms <= 100)}`);
     if (sp.mode === 'hybrid' && sp.controls === 100000) lines.push(`    target p50 <= 50 ms per query: ${ok(sp.single.p50_ms <= 50)}`);
   }
