@@ -57,6 +57,8 @@ export const AUDITED_COMMANDS: Readonly<Record<string, (opts: Opts, args: readon
 interface Open {
   readonly auditId: string;
   readonly control: import('../postgres/connection.js').PgTarget;
+  /** The session that recorded the start, kept for the outcome (one connection less per command). */
+  readonly client: pg.Client;
 }
 
 let open: Open | undefined;
@@ -77,8 +79,15 @@ export async function startCliAudit(command: Command, path: string): Promise<voi
     const config = loadConfig();
     const target = await resolveTarget(config);
     const control = await openControlDatabase({ config, target, maintenance: withDatabase(target, config.maintenanceDb) });
-    const auditId = await withControl(control, (client) => auditStart(client, { actor: cliActor(), action: what.action, target: what.target ?? null, params: what.params ?? {} }));
-    open = { auditId, control };
+    const { connect } = await import('../postgres/connection.js');
+    const client = await connect(control, 'nfr audit');
+    try {
+      const auditId = await auditStart(client, { actor: cliActor(), action: what.action, target: what.target ?? null, params: what.params ?? {} });
+      open = { auditId, control, client };
+    } catch (err) {
+      await client.end().catch(() => {});
+      throw err;
+    }
   } catch (err) {
     const e = toNfrError(err);
     if (e.code === 'CONFIG') throw e;
@@ -94,9 +103,17 @@ export async function endCliAudit(err?: unknown): Promise<void> {
   open = undefined;
   if (!started) return;
   const { auditEnd } = await import('../jobs/audit.js');
-  await withControl(started.control, (client) =>
-    auditEnd(client, started.auditId, err === undefined ? { status: 'succeeded' } : { status: 'failed', errorCode: toNfrError(err).code }),
-  ).catch((e: unknown) => process.stderr.write(`nfr: could not record the outcome in the audit trail: ${toNfrError(e).message}\n`));
+  const outcome = err === undefined ? ({ status: 'succeeded' } as const) : ({ status: 'failed', errorCode: toNfrError(err).code } as const);
+  // On the session that recorded the start; a new one if that went away meanwhile (a long command, a server restart).
+  const ended = await auditEnd(started.client, started.auditId, outcome).then(
+    () => true,
+    () => false,
+  );
+  await started.client.end().catch(() => {});
+  if (ended) return;
+  await withControl(started.control, (client) => auditEnd(client, started.auditId, outcome)).catch((e: unknown) =>
+    process.stderr.write(`nfr: could not record the outcome in the audit trail: ${toNfrError(e).message}\n`),
+  );
 }
 
 async function withControl<T>(control: import('../postgres/connection.js').PgTarget, fn: (client: pg.Client) => Promise<T>): Promise<T> {
