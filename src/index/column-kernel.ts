@@ -11,6 +11,7 @@
  * The columns and the sums live in the module's own memory, so a generation is one allocation the
  * garbage collector frees with it.
  */
+import { section, uleb, wasmName } from './wasm-bytes.js';
 
 /**
  * Where a generation's columns and sums live: typed-array views of one buffer, and the loop over
@@ -60,17 +61,6 @@ const wasm = (globalThis as unknown as { WebAssembly?: Wasm }).WebAssembly;
  * and `cosines(qq f64, sums i32, step i32, squares i32, n i32)`.
  */
 function moduleBytes(pages: number): Uint8Array {
-  const leb = (n: number): number[] => {
-    const out: number[] = [];
-    do {
-      let byte = n & 0x7f;
-      n >>>= 7;
-      if (n !== 0) byte |= 0x80;
-      out.push(byte);
-    } while (n !== 0);
-    return out;
-  };
-  const section = (id: number, content: number[]) => [id, ...leb(content.length), ...content];
   const LOCAL_GET = 0x20;
   const LOCAL_SET = 0x21;
   const I32_CONST = 0x41;
@@ -122,15 +112,14 @@ function moduleBytes(pages: number): Uint8Array {
     0x0c, 0,
     0x0b, 0x0b, 0x0b,
   ];
-  const name = (s: string) => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     // types: 0 (f64 i32 i32 i32) -> (), 1 (f64 i32 i32 i32 i32) -> ()
     ...section(1, [2, 0x60, 4, 0x7c, 0x7f, 0x7f, 0x7f, 0, 0x60, 5, 0x7c, 0x7f, 0x7f, 0x7f, 0x7f, 0]),
     ...section(3, [2, 0, 1]),
-    ...section(5, [1, 0x00, ...leb(pages)]),
-    ...section(7, [3, ...name('axpy'), 0x00, 0, ...name('cosines'), 0x00, 1, ...name('mem'), 0x02, 0]),
-    ...section(10, [2, ...leb(axpy.length), ...axpy, ...leb(cosines.length), ...cosines]),
+    ...section(5, [1, 0x00, ...uleb(pages)]),
+    ...section(7, [3, ...wasmName('axpy'), 0x00, 0, ...wasmName('cosines'), 0x00, 1, ...wasmName('mem'), 0x02, 0]),
+    ...section(10, [2, ...uleb(axpy.length), ...axpy, ...uleb(cosines.length), ...cosines]),
   ]);
 }
 

@@ -16,6 +16,7 @@
  * The rows live in the kernel's own memory (allocated once, never grown, so the views into it
  * stay valid): the caller fills `data` and asks for the products of rows [first, first + count).
  */
+import { section, uleb, wasmName } from './wasm-bytes.js';
 
 /**
  * The module, assembled by hand (WebAssembly binary format, version 1). One function,
@@ -110,27 +111,13 @@ const BODY = [
   op.end,
 ];
 
-/** LEB128 of an unsigned number. */
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-const section = (id: number, content: number[]) => [id, ...uleb(content.length), ...content];
-const name = (s: string) => [...uleb(s.length), ...Buffer.from(s, 'utf8')];
 
 const MODULE = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
   ...section(1, [1, 0x60, 5, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0]), // type: (i32 × 5) → ()
-  ...section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 0x01]), // import env.memory, at least one page
+  ...section(2, [1, ...wasmName('env'), ...wasmName('memory'), 0x02, 0x00, 0x01]), // import env.memory, at least one page
   ...section(3, [1, 0]), // one function of type 0
-  ...section(7, [1, ...name('dots'), 0x00, 0]), // export it as "dots"
+  ...section(7, [1, ...wasmName('dots'), 0x00, 0]), // export it as "dots"
   ...section(10, [1, ...uleb(BODY.length), ...BODY]),
 ]);
 
