@@ -5,8 +5,6 @@
  * and restore-from-the-bucket comparisons BENCH_OFFSITE_RUNS times. The report and a final
  * `RESULT {json}` line go to stdout, progress to stderr.
  */
-import { serverMajor } from '../../src/postgres/connection.js';
-import { findClientTool } from '../../src/postgres/tools.js';
 import { runBench } from '../main.js';
 import { Commands } from './commands.js';
 import { buildDataset } from './dataset.js';
@@ -20,11 +18,7 @@ async function run(signal: AbortSignal): Promise<void> {
   const settings = readSettings();
   const ws = await Workspace.open(settings);
   try {
-    const { major } = await ws.session((c) => serverMajor(c));
-    const tools = {
-      pgDump: await findClientTool('pg_dump', major, { pgBinDir: settings.pgBinDir, home: ws.homeDir }),
-      pgRestore: await findClientTool('pg_restore', major, { pgBinDir: settings.pgBinDir, home: ws.homeDir }),
-    };
+    const { tools } = await ws.clientTools();
     log(`bench: building a ${settings.sizeMb} MiB database in ${ws.root}`);
     const dataset = await buildDataset(ws.live, settings.sizeMb, log, signal);
     log(`bench: built ${(dataset.size_bytes / 1024 / 1024).toFixed(0)} MiB in ${dataset.build_seconds.toFixed(1)} s`);

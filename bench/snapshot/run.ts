@@ -14,8 +14,6 @@
  * target is a measurement, not a failure: the exit code is non-zero only if something broke.
  */
 import { rm } from 'node:fs/promises';
-import { serverMajor } from '../../src/postgres/connection.js';
-import { findClientTool } from '../../src/postgres/tools.js';
 import { Commands } from './commands.js';
 import { buildDataset } from './dataset.js';
 import { formatFull, measureFull, type FullResults } from './full.js';
@@ -35,11 +33,7 @@ async function run(signal: AbortSignal): Promise<void> {
   log(`bench: starting a cluster under ${settings.parentDir}`);
   const ws = await Workspace.open(settings);
   try {
-    const { major, version } = await ws.session((c) => serverMajor(c));
-    const tools = {
-      pgDump: await findClientTool('pg_dump', major, { pgBinDir: settings.pgBinDir, home: ws.homeDir }),
-      pgRestore: await findClientTool('pg_restore', major, { pgBinDir: settings.pgBinDir, home: ws.homeDir }),
-    };
+    const { version, tools } = await ws.clientTools();
 
     log(`bench: building a ${settings.sizeMb} MiB database in ${ws.root}`);
     const dataset = await buildDataset(ws.live, settings.sizeMb, log, signal);

@@ -6,7 +6,9 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { clientConfig, escapeIdentifier, withDatabase, type PgTarget } from '../../src/postgres/connection.js';
+import { clientConfig, escapeIdentifier, serverMajor, withDatabase, type PgTarget } from '../../src/postgres/connection.js';
+import { findClientTool } from '../../src/postgres/tools.js';
+import type { Tools } from './commands.js';
 import { LocalCluster } from '../../src/postgres/cluster.js';
 import type { BenchSettings } from './settings.js';
 
@@ -77,6 +79,13 @@ export class Workspace {
   url(database = LIVE_DATABASE): string {
     const t = this.target(database);
     return `postgresql://${encodeURIComponent(t.user)}:${encodeURIComponent(t.password ?? '')}@${t.host}:${t.port}/${encodeURIComponent(database)}`;
+  }
+
+  /** The server's version, and the pg_dump and pg_restore of its major (as nfr finds them). */
+  async clientTools(): Promise<{ readonly major: number; readonly version: string; readonly tools: Tools }> {
+    const { major, version } = await this.session((c) => serverMajor(c));
+    const where = { pgBinDir: this.settings.pgBinDir, home: this.homeDir };
+    return { major, version, tools: { pgDump: await findClientTool('pg_dump', major, where), pgRestore: await findClientTool('pg_restore', major, where) } };
   }
 
   /** Runs fn on a fresh session of a database (the maintenance database by default). */
