@@ -15,6 +15,7 @@ import { nfrJson, serveNfr, spawnNfr, waitForExit, waitForStderr, type Env } fro
 import { fileCluster } from './support/cluster.js';
 import { fingerprint, query } from './support/data.js';
 import { seededDatabase } from './support/setup.js';
+import { isAlive, lockHolder, nextSpare } from './support/spare.js';
 import { waitFor } from './support/wait.js';
 
 const cluster = fileCluster();
@@ -37,42 +38,12 @@ async function derived(live: string): Promise<string[]> {
   return (await cluster.databases()).filter((d) => d.startsWith(`${live}__nfr`) && !/__nfr_(warm|spare)_\d{4}_\d{4,}$/.test(d)).sort();
 }
 
-async function spareOf(env: Env, id: string): Promise<any> {
-  const shown = await nfrJson(['snapshot', 'show', '--id', id], env);
-  assert.equal(shown.code, 0, shown.stderr);
-  return shown.body.warm?.spare ?? null;
-}
-
-function nextSpare(env: Env, id: string, since = ''): Promise<any> {
-  return waitFor(async () => {
-    const s = await spareOf(env, id);
-    return s && s.prepared_at > since ? s : null;
-  }, { what: `a spare of ${id} prepared after ${since || 'nothing'}`, intervalMs: 200 });
-}
-
-async function lockHolder(env: Env): Promise<{ pid: number; operation: string } | null> {
-  try {
-    return JSON.parse(await readFile(path.join(env.POSTGRES_BACKUP_PATH as string, '.locks', 'snapshot_operation.lock'), 'utf8'));
-  } catch {
-    return null;
-  }
-}
-
 async function events(env: Env): Promise<any[]> {
   const text = await readFile(path.join(env.POSTGRES_BACKUP_PATH as string, '.state', 'events.jsonl'), 'utf8');
   return text
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l));
-}
-
-async function isAlive(pid: number): Promise<boolean> {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function change(url: string, tag: string): Promise<void> {
@@ -155,7 +126,7 @@ describe('the replaced database is dropped off the spare restore’s critical pa
     }, { what: 'the detached preparer holding the lock', intervalMs: 50 });
     preparers.add(holder.pid);
     process.kill(holder.pid, 'SIGKILL');
-    await waitFor(async () => !(await isAlive(holder.pid)), { what: 'the preparer gone' });
+    await waitFor(async () => !isAlive(holder.pid), { what: 'the preparer gone' });
     preparers.delete(holder.pid);
     assert.ok((await derived(name)).includes(`${name}__nfr_discard`));
 

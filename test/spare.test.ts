@@ -7,13 +7,12 @@
  * or by a running server's loop; both are killed here too.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { nfrJson, serveNfr, spawnNfr, waitForExit, waitForStderr, type Env } from './support/cli.js';
 import { fileCluster } from './support/cluster.js';
 import { fingerprint, mutate, query } from './support/data.js';
 import { seededDatabase } from './support/setup.js';
+import { isAlive, lockHolder, nextSpare, spareOf } from './support/spare.js';
 import { waitFor } from './support/wait.js';
 
 const cluster = fileCluster();
@@ -45,38 +44,6 @@ async function spares(live: string): Promise<{ name: string; allowconn: boolean 
   );
 }
 
-async function spareOf(env: Env, id: string): Promise<any> {
-  const shown = await nfrJson(['snapshot', 'show', '--id', id], env);
-  assert.equal(shown.code, 0, shown.stderr);
-  return shown.body.warm?.spare ?? null;
-}
-
-/** Waits, with nobody acting, until the snapshot has a recorded spare prepared after `since`. */
-function nextSpare(env: Env, id: string, since = ''): Promise<any> {
-  return waitFor(async () => {
-    const s = await spareOf(env, id);
-    return s && s.prepared_at > since ? s : null;
-  }, { what: `a spare of ${id} prepared after ${since || 'nothing'}`, intervalMs: 200 });
-}
-
-/** Who holds the operation lock, from its lock file (the detached preparer writes its pid there). */
-async function lockHolder(env: Env): Promise<{ pid: number; operation: string } | null> {
-  try {
-    return JSON.parse(await readFile(path.join(env.POSTGRES_BACKUP_PATH as string, '.locks', 'snapshot_operation.lock'), 'utf8'));
-  } catch {
-    return null;
-  }
-}
-
-async function isAlive(pid: number): Promise<boolean> {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * A restore whose detached preparer stops at `point` (it inherits NFR_FAULT_POINT): waits until
  * the preparer is there (`reached`), SIGKILLs it, and returns the restore's result.
@@ -91,7 +58,7 @@ async function restoreThenKillPreparer(env: Env, id: string, point: string, reac
   }, { what: `the detached preparer at ${point}`, intervalMs: 100 });
   preparers.add(holder.pid);
   process.kill(holder.pid, 'SIGKILL');
-  await waitFor(async () => !(await isAlive(holder.pid)), { what: 'the preparer gone' });
+  await waitFor(async () => !isAlive(holder.pid), { what: 'the preparer gone' });
   preparers.delete(holder.pid);
   return r.body;
 }
