@@ -123,7 +123,7 @@ const ENV_SCHEMA = {
   QDRANT_URL: httpUrl('an http(s) URL such as http://localhost:6333'),
   QDRANT_API_KEY: z.string().trim().min(1),
   QDRANT_COLLECTION_PREFIX: z.string().trim().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - (at most 64)'),
-  NFR_EMBEDDER: z.enum(['hash', 'glove'], 'hash (the default) or glove'),
+  NFR_EMBEDDER: z.enum(['hash', 'glove'], 'glove (the default) or hash'),
   EMBEDDINGS_URL: httpUrl('an http(s) URL of an OpenAI-compatible API, e.g. http://localhost:8080/v1 or http://localhost:8080/v1/embeddings'),
   EMBEDDINGS_MODEL: z.string().trim().min(1),
   EMBEDDINGS_API_KEY: z.string().trim().min(1),
@@ -288,7 +288,7 @@ export interface Config {
   /** Keyword ranking's share of a hybrid search score, 0..1 (NFR_SEARCH_KEYWORD_WEIGHT); the semantic ranking has the rest. */
   readonly searchKeywordWeight: number;
   readonly qdrant: { readonly url: string; readonly apiKey: string | undefined; readonly collectionPrefix: string } | undefined;
-  /** The local embedder when no EMBEDDINGS_URL is set (NFR_EMBEDDER): feature hashing, or GloVe word vectors. */
+  /** The local embedder when no EMBEDDINGS_URL is set (NFR_EMBEDDER): GloVe word vectors (the default), or feature hashing. */
   readonly localEmbedder: 'hash' | 'glove';
   /** OpenAI-compatible embeddings endpoint; undefined means a local embedder. */
   readonly embeddings: { readonly url: string; readonly model: string; readonly apiKey: string | undefined } | undefined;
@@ -418,7 +418,7 @@ export function resolveConfig(sources: ConfigSources): Config {
     qdrant: str('QDRANT_URL')
       ? Object.freeze({ url: str('QDRANT_URL') as string, apiKey: str('QDRANT_API_KEY'), collectionPrefix: str('QDRANT_COLLECTION_PREFIX') ?? 'nfr' })
       : undefined,
-    localEmbedder: (str('NFR_EMBEDDER') as 'hash' | 'glove' | undefined) ?? 'hash',
+    localEmbedder: (str('NFR_EMBEDDER') as 'hash' | 'glove' | undefined) ?? 'glove',
     embeddings: str('EMBEDDINGS_URL')
       ? Object.freeze({ url: str('EMBEDDINGS_URL') as string, model: str('EMBEDDINGS_MODEL') ?? 'text-embedding-3-small', apiKey: str('EMBEDDINGS_API_KEY') })
       : undefined,

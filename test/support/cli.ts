@@ -13,9 +13,14 @@ export interface NfrResult {
 
 export type Env = Record<string, string | undefined>;
 
-/** The environment of one test: its database and backup directory, nothing inherited by accident. */
+/**
+ * The environment of one test: its database and backup directory, nothing inherited by accident.
+ * The hashing embedder, not the default GloVe, unless a test says otherwise (glove.test.ts
+ * unsets it to test the default): it needs no 40 MB word table built in every test's home, and
+ * the tests that are not about the embedder assert on its 384-dimension vectors.
+ */
 export function testEnv(vars: Env): Env {
-  return { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', NFR_LOCK_WAIT_SECONDS: '0', ...vars };
+  return { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', NFR_LOCK_WAIT_SECONDS: '0', NFR_EMBEDDER: 'hash', ...vars };
 }
 
 export function spawnNfr(args: readonly string[], env: Env, cwd = REPO_ROOT): ChildProcessWithoutNullStreams {
