@@ -10,26 +10,17 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { nfrJson, serveNfr, spawnNfr, waitForExit, waitForStderr, type Env } from './support/cli.js';
 import { fileCluster } from './support/cluster.js';
 import { fingerprint, query } from './support/data.js';
 import { seededDatabase } from './support/setup.js';
-import { isAlive, lockHolder, nextSpare } from './support/spare.js';
+import { isAlive, lockHolder, nextSpare, preparersKilledAtEnd } from './support/spare.js';
 import { waitFor } from './support/wait.js';
 
 const cluster = fileCluster();
-/** Detached preparers this file made hang at a fault point: killed at the end whatever happened. */
-const preparers = new Set<number>();
-after(() => {
-  for (const pid of preparers) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-});
+/** Detached preparers this file made hang at a fault point. */
+const preparers = preparersKilledAtEnd();
 
 const setup = (prefix: string, extra: Env = {}) => seededDatabase(cluster, prefix, { controls: 1500, env: extra });
 

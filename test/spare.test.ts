@@ -7,26 +7,17 @@
  * or by a running server's loop; both are killed here too.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { nfrJson, serveNfr, spawnNfr, waitForExit, waitForStderr, type Env } from './support/cli.js';
 import { fileCluster } from './support/cluster.js';
 import { fingerprint, mutate, query } from './support/data.js';
 import { seededDatabase } from './support/setup.js';
-import { isAlive, lockHolder, nextSpare, spareOf } from './support/spare.js';
+import { isAlive, lockHolder, nextSpare, preparersKilledAtEnd, spareOf } from './support/spare.js';
 import { waitFor } from './support/wait.js';
 
 const cluster = fileCluster();
-/** Detached preparers this file made hang at a fault point: killed at the end whatever happened. */
-const preparers = new Set<number>();
-after(() => {
-  for (const pid of preparers) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-});
+/** Detached preparers this file made hang at a fault point. */
+const preparers = preparersKilledAtEnd();
 
 const setup = (prefix: string, extra: Env = {}) => seededDatabase(cluster, prefix, { controls: 1500, env: extra });
 

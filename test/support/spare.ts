@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { after } from 'node:test';
 import { nfrJson, type Env } from './cli.js';
 import { waitFor } from './wait.js';
 
@@ -39,4 +40,19 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Detached preparers a test file made hang at a fault point: put pids here, and they are killed when the file ends, whatever happened. */
+export function preparersKilledAtEnd(): Set<number> {
+  const preparers = new Set<number>();
+  after(() => {
+    for (const pid of preparers) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  });
+  return preparers;
 }
