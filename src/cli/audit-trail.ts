@@ -68,7 +68,7 @@ export async function startCliAudit(command: Command, path: string): Promise<voi
   const describe = AUDITED_COMMANDS[path];
   const what = describe?.(command.opts(), command.processedArgs);
   if (!what) return;
-  const [{ loadConfig }, { resolveTarget, withDatabase }, { openControlDatabase }, { auditStart, cliActor }] = await Promise.all([
+  const [{ loadConfig }, { resolveTarget, withDatabase }, { openControlDatabaseOnce }, { auditStart, cliActor }] = await Promise.all([
     import('../config.js'),
     import('../postgres/connection.js'),
     import('../jobs/control-db.js'),
@@ -78,7 +78,7 @@ export async function startCliAudit(command: Command, path: string): Promise<voi
     // Only the database server: the snapshot store's directories are the command's to create.
     const config = loadConfig();
     const target = await resolveTarget(config);
-    const control = await openControlDatabase({ config, target, maintenance: withDatabase(target, config.maintenanceDb) });
+    const control = await openControlDatabaseOnce({ config, target, maintenance: withDatabase(target, config.maintenanceDb) });
     const { connect } = await import('../postgres/connection.js');
     const client = await connect(control, 'nfr audit');
     try {

@@ -13,7 +13,7 @@
 import { hostname } from 'node:os';
 import type pg from 'pg';
 import { messageOf, NfrError } from '../errors.js';
-import { controlDatabaseName, openControlDatabase } from '../jobs/control-db.js';
+import { controlDatabaseName, controlDatabaseOpened, openControlDatabaseOnce } from '../jobs/control-db.js';
 import { connect, escapeIdentifier, withClient, withDatabase, type PgTarget } from '../postgres/connection.js';
 import { databaseExists } from '../postgres/databases.js';
 import type { Context } from '../runtime/context.js';
@@ -21,24 +21,9 @@ import { processAlive } from '../util/process.js';
 
 export type UploadRecordsContext = Pick<Context, 'config' | 'target' | 'maintenance'>;
 
-/** Control databases opened (created, migrated) by this process, by where they are. */
-const opened = new Map<string, Promise<PgTarget>>();
-
-function openedKey(ctx: UploadRecordsContext): string {
-  return `${ctx.target.host}:${ctx.target.port}/${ctx.target.database}/${ctx.config.controlDatabase ?? ''}`;
-}
-
 /** The control database's target; created and migrated once per process. */
 export function uploadRecordsTarget(ctx: UploadRecordsContext): Promise<PgTarget> {
-  const key = openedKey(ctx);
-  let target = opened.get(key);
-  if (target === undefined) {
-    target = openControlDatabase(ctx);
-    opened.set(key, target);
-    // A failure (the server was down) is not remembered: the next call tries again.
-    target.catch(() => opened.delete(key));
-  }
-  return target;
+  return openControlDatabaseOnce(ctx);
 }
 
 /** Runs `fn` with an autocommit session on the control database, where uploads are recorded. */
@@ -182,9 +167,9 @@ export async function deadUploads(ctx: UploadRecordsContext): Promise<string[]> 
 }
 
 async function controlDatabaseExists(ctx: UploadRecordsContext): Promise<boolean> {
-  // Opened (so created) by this process already: no session needed to know it exists.
-  const target = opened.get(openedKey(ctx));
-  if (target && (await target.then(() => true, () => false))) return true;
+  // Opened (so created) by this process already (the audit trail of a command opens it first):
+  // no session needed to know it exists.
+  if (await controlDatabaseOpened(ctx)) return true;
   return withClient(ctx.maintenance, (maint) => databaseExists(maint, controlDatabaseName(ctx)), 'nfr uploads');
 }
 

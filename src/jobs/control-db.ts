@@ -67,6 +67,35 @@ export async function openControlDatabase(ctx: Pick<Context, 'config' | 'target'
   return target;
 }
 
+/** Control databases this process has opened (created, migrated), by where they are. */
+const opened = new Map<string, Promise<PgTarget>>();
+
+function openedKey(ctx: Pick<Context, 'config' | 'target'>): string {
+  return `${ctx.target.host}:${ctx.target.port}/${controlDatabaseName(ctx)}`;
+}
+
+/**
+ * openControlDatabase once per process: the command's later users (the audit trail first, then
+ * recovery and the upload records) find it open without another session. A failure (the server
+ * was down) is not remembered: the next call tries again.
+ */
+export function openControlDatabaseOnce(ctx: Pick<Context, 'config' | 'target' | 'maintenance'>): Promise<PgTarget> {
+  const key = openedKey(ctx);
+  let target = opened.get(key);
+  if (target === undefined) {
+    target = openControlDatabase(ctx);
+    opened.set(key, target);
+    target.catch(() => opened.delete(key));
+  }
+  return target;
+}
+
+/** True when this process has opened the control database already (so it exists). */
+export async function controlDatabaseOpened(ctx: Pick<Context, 'config' | 'target'>): Promise<boolean> {
+  const target = opened.get(openedKey(ctx));
+  return target !== undefined && (await target.then(() => true, () => false));
+}
+
 /** True when the control database exists and has every migration of CONTROL_MIGRATIONS_DIR applied. */
 async function atHead(target: PgTarget): Promise<boolean> {
   const client = await connect(target, 'nfr control').catch(() => undefined);
