@@ -73,4 +73,18 @@ describe('CLI start-up', () => {
       [],
     );
   });
+
+  it('`nfr snapshot create` loads the create, not the restore, verify or diff machinery, with the same help as in its group', async () => {
+    const { code, files } = await loaded(['snapshot', 'create', '--help']);
+    assert.equal(code, 0);
+    assert.equal(under(files, '/dist/src/snapshot/create.js').length, 1, 'the trace sees the create load');
+    for (const part of ['/dist/src/snapshot/restore/', '/dist/src/snapshot/deep-verify.js', '/dist/src/snapshot/diff/index.js', '/dist/src/cli/snapshot.js', '/dist/src/server/', '/node_modules/fastify/']) {
+      assert.deepEqual(under(files, part), [], `${part} is loaded by snapshot create`);
+    }
+    const single = await buildProgram(['node', 'nfr', 'snapshot', 'create']);
+    const group = await buildProgram(['node', 'nfr', 'snapshot']);
+    const create = (p: Awaited<ReturnType<typeof buildProgram>>) => p.commands.find((c) => c.name() === 'snapshot')?.commands.find((c) => c.name() === 'create');
+    assert.ok(create(single) && create(group));
+    assert.equal(create(single)?.helpInformation(), create(group)?.helpInformation());
+  });
 });

@@ -1,6 +1,7 @@
 /** The `nfr` command line: builds the command tree and maps errors to exit codes. */
 import { Command, CommanderError, Help, Option } from 'commander';
 import { ERROR_CODES, EXIT_MEANINGS } from '../errors.js';
+import { timing } from '../util/timing.js';
 import { NFR_VERSION } from '../version.js';
 import { reportError } from './output.js';
 
@@ -28,11 +29,13 @@ const GROUPS: Record<string, () => Promise<Register>> = {
 const ALIASES: Record<string, string> = { search: 'index' };
 
 /**
- * Commands run often enough to load less than their whole group: `nfr snapshot list` registers
- * the snapshot group with only itself (its help and its errors are the same as in the group).
+ * Commands run often enough, or timed closely enough, to load less than their whole group: `nfr
+ * snapshot list` registers the snapshot group with only itself (its help and its errors are the
+ * same as in the group), and `nfr snapshot create`, whose pg_dump starts once it is loaded.
  */
 const SINGLE_COMMANDS: Record<string, () => Promise<Register>> = {
   'snapshot list': async () => (await import('./snapshot-list.js')).registerSnapshotListGroup,
+  'snapshot create': async () => (await import('./snapshot-create.js')).registerSnapshotCreateGroup,
 };
 
 /**
@@ -102,6 +105,7 @@ export async function buildProgram(argv: readonly string[] = [], options: { allG
     if (!AUDITED_PATHS.has(path)) return;
     auditing = true;
     await (await import('./audit-trail.js')).startCliAudit(command, path);
+    timing('cli: audit start recorded');
   });
   return program;
 }
@@ -164,12 +168,16 @@ async function endAudit(err?: unknown): Promise<void> {
 
 /** Runs the CLI; resolves to the process exit code, which bin/nfr.js sets (only `nfr serve` ends the process itself, on shutdown). */
 export async function main(rawArgv: readonly string[]): Promise<number> {
+  timing('cli: main');
   const argv = jsonFlagLast(rawArgv);
   const program = await buildProgram(argv);
+  timing('cli: commands loaded');
   const json = argv.includes('--json');
   try {
     await program.parseAsync(argv as string[]);
+    timing('cli: command done');
     await endAudit();
+    timing('cli: audit end recorded');
     // A command that hands its exit code on (`nfr db psql` returns psql's) sets process.exitCode.
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {

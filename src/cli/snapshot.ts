@@ -5,7 +5,6 @@ import { NfrError } from '../errors.js';
 import { pushSnapshot } from '../snapshot/offsite/copies.js';
 import { findManifest, verifyOffsiteOnly, whereIsIt } from '../snapshot/offsite/find.js';
 import { offsiteRepository } from '../snapshot/offsite/repository.js';
-import { createSnapshot } from '../snapshot/create.js';
 import { deleteSnapshot } from '../snapshot/delete.js';
 import { snapshotHealth } from '../snapshot/health.js';
 import { parseSnapshotId } from '../snapshot/ids.js';
@@ -23,14 +22,13 @@ import { coolSnapshot, warmSnapshot } from '../snapshot/warm.js';
 import { readAllWarmCopies } from '../snapshot/warm-copies.js';
 import { intFlag } from './flags.js';
 import { registerSnapshotDiff } from './snapshot-diff.js';
+import { registerSnapshotCreate } from './snapshot-create.js';
 import { registerSnapshotList, SNAPSHOT_GROUP_DESCRIPTION } from './snapshot-list.js';
 import { confirm, emit, formatBytes, formatDuration, progressLine } from './output.js';
 
 interface Common {
   json?: boolean;
 }
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 const jobsFlag = intFlag('--jobs', 1, 64);
 
@@ -39,31 +37,7 @@ export function registerSnapshotCommands(program: Command): void {
   registerSnapshotDiff(snapshot);
   registerSnapshotList(snapshot);
 
-  snapshot
-    .command('create')
-    .description('take a consistent snapshot of the live database while it stays online')
-    .requiredOption('--name <name>', 'a name for people')
-    .option('--description <text>', 'what this snapshot is for')
-    .option('--tag <tag>', 'a tag (repeatable): pinned and pre-deployment change retention', collect)
-    .option('--jobs <n>', 'parallel pg_dump jobs (default POSTGRES_BACKUP_PARALLEL_JOBS)', jobsFlag)
-    .option('--full', 'also capture the vector index and DATA_INGESTED_PATH')
-    .option('--warm', 'then keep a ready copy of it on the server, so restoring it is a file copy')
-    .option('--json', 'print the manifest as JSON')
-    .action(async (opts: Common & { name: string; description?: string; tag?: string[]; jobs?: number; full?: boolean; warm?: boolean }) => {
-      const ctx = await openContext(loadConfig({ jobs: opts.jobs }));
-      const bar = progressLine(opts);
-      try {
-        const m = await createSnapshot(ctx, { name: opts.name, description: opts.description, tags: opts.tag, jobs: opts.jobs, full: opts.full, warm: opts.warm, onProgress: bar.update });
-        bar.done();
-        emit(opts, { ...m, snapshot_id: m.id, warm: m.warm ?? null }, () =>
-          `created ${m.id} "${m.name}": ${m.tables.length} tables, ${m.tables.reduce((s, t) => s + t.rows, 0)} rows, ${formatBytes(m.total_bytes)} in ${formatDuration(m.duration_ms)}${m.warm ? `; warm as ${m.warm.database} (${formatBytes(m.warm.size_bytes)})` : ''}${
-            m.offsite?.status === 'completed' ? `; offsite in ${m.offsite.repository}` : m.offsite?.status === 'failed' ? `\nWARNING: ${m.offsite.error}` : ''
-          }`,
-        );
-      } finally {
-        bar.done();
-      }
-    });
+  registerSnapshotCreate(snapshot);
 
   snapshot
     .command('show')

@@ -5,6 +5,7 @@
 import type pg from 'pg';
 import { NfrError } from '../errors.js';
 import { connect } from '../postgres/connection.js';
+import { timing } from '../util/timing.js';
 import { acquireOperationLock, type OperationKind, type OperationLock } from './lock.js';
 import type { Context, RecoveryReport } from './context.js';
 
@@ -35,10 +36,12 @@ export async function withOperation<T>(
   waitsForSpare?: boolean,
 ): Promise<T> {
   const lock = await acquireOperationLock(ctx, kind, snapshotId, waitSeconds, waitsForSpare);
+  timing(`${kind}: lock taken`);
   try {
     const maint = await connect(ctx.maintenance, `nfr ${kind}`);
     try {
       const recovery = await ctx.recover(ctx, maint);
+      timing(`${kind}: leftovers recovered`);
       return await fn({ lock, maint, recovery });
     } finally {
       await maint.end().catch(() => {});

@@ -18,8 +18,9 @@ import { conninfoDbname, connect, serverMajor, toolEnv, withDatabase } from '../
 import { countRows, databaseInfo, listTables, type TableRef } from '../postgres/databases.js';
 import { schemaVersion } from '../postgres/migrate.js';
 import { findClientTool, programVersion } from '../postgres/tools.js';
-import { directorySize, ensureDir, fsyncDir, pathExists } from '../util/fs.js';
+import { ensureDir, fsyncDir, pathExists } from '../util/fs.js';
 import { faultPoint } from '../util/fault.js';
+import { timing } from '../util/timing.js';
 import { runProgram } from '../util/process.js';
 import { NFR_VERSION } from '../version.js';
 import { readHistoryMark } from './diff/history-mark.js';
@@ -90,6 +91,7 @@ export async function createSnapshotLocked(ctx: Context, op: Operation, options:
   // A pre-restore backup dumps another database (ctx.target) on behalf of the live one: ids and
   // their control database belong to the live database.
   const id = options.id ?? (await reserveSnapshotId(options.databaseName ? { ...ctx, target: withDatabase(ctx.target, options.databaseName) } : ctx, op.maint));
+  timing('create: id reserved');
   if (await pathExists(snapshotDir(ctx.store, id))) throw new NfrError('INVALID_INPUT', `snapshot ${id} already exists`);
   await op.lock.update(id);
   const work = path.join(ctx.store.tmpDir, id);
@@ -101,7 +103,9 @@ export async function createSnapshotLocked(ctx: Context, op: Operation, options:
     const final = snapshotDir(ctx.store, id);
     await rename(work, final);
     await fsyncDir(ctx.store.root);
+    timing('create: in the catalog');
     await recordEvent(ctx.store, { operation: 'create', status: 'completed', snapshot_id: id, duration_ms: manifest.duration_ms });
+    timing('create: event recorded');
     // Completed from here on, whatever the bucket does: a failed upload leaves it not offsite yet.
     const offsite = await copyOffsite(ctx, manifest, options.onProgress);
     return { ...manifest, offsite };
@@ -117,9 +121,13 @@ async function dumpInto(ctx: Context, work: string, id: string, started: Date, o
   const jobs = options.jobs ?? ctx.config.parallelJobs;
   const progress = options.onProgress ?? (() => {});
   const client = await connect(ctx.target, 'nfr snapshot create');
+  timing('create: connected');
   try {
     const { major, version } = await serverMajor(client);
-    const pgDump = await findClientTool('pg_dump', major, ctx.config);
+    // pg_dump is looked for (it is asked its version) while the snapshot is exported and the
+    // tables are listed: the dump starts as soon as both are done.
+    const pgDumpFound = findClientTool('pg_dump', major, ctx.config);
+    pgDumpFound.catch(() => {}); // awaited below; a failure before that is the one reported
     const info = await databaseInfo(client, ctx.target.database);
     if (!info) throw new NfrError('NOT_FOUND', `database "${ctx.target.database}" does not exist`);
 
@@ -135,6 +143,8 @@ async function dumpInto(ctx: Context, work: string, id: string, started: Date, o
     const historyMark = readHistoryMark(client);
     historyMark.catch(() => {}); // awaited below, before the transaction ends
     progress({ phase: 'dumping', tables_done: 0, tables_total: tables.length, bytes: 0 });
+    const pgDump = await pgDumpFound;
+    timing('create: snapshot exported, tables listed, pg_dump found');
 
     const dumpDir = path.join(work, DUMP_DIR);
     const finished = new Set<string>();
@@ -146,9 +156,10 @@ async function dumpInto(ctx: Context, work: string, id: string, started: Date, o
     const countInArchive = ctx.config.compression === 0;
     const checksums = new GrowingFileHasher(work, DUMP_DIR, countInArchive);
     checksums.start();
-    const poll = setInterval(() => {
-      void directorySize(dumpDir).then((bytes) => progress({ phase: 'dumping', tables_done: tablesDone(), tables_total: tables.length, bytes }), () => {});
-    }, 500);
+    // The bytes the hasher has read: no walk of the dump directory competes with pg_dump for it.
+    const poll = setInterval(() => progress({ phase: 'dumping', tables_done: tablesDone(), tables_total: tables.length, bytes: checksums.bytesRead() }), 500);
+    let dataStarted = () => {};
+    const dataBegun = new Promise<void>((resolve) => (dataStarted = resolve));
     let counts: TableCount[];
     try {
       const dump = runProgram(
@@ -176,18 +187,30 @@ async function dumpInto(ctx: Context, work: string, id: string, started: Date, o
               return;
             }
             const start = /dumping contents of table "([^"]+)"/.exec(line);
-            if (start?.[1]) begun.add(start[1]);
+            if (start?.[1]) {
+              begun.add(start[1]);
+              dataStarted();
+            }
           },
         },
       );
+      timing('create: pg_dump started');
+      void dump.then(() => timing('create: pg_dump exited'), () => {});
       if (countInArchive) {
         await dump;
         await checksums.settle();
         const pgRestore = await findClientTool('pg_restore', major, ctx.config);
         counts = await countFromArchive(client, tables, await tableDataItems(pgRestore, dumpDir, tables), checksums.rowCounts());
       } else {
-        // Counted in the exporting transaction, alongside pg_dump: same snapshot, same rows.
-        const [, c] = await Promise.all([dump, countAll(client, tables)]);
+        // Counted in the exporting transaction, alongside pg_dump: same snapshot, same rows. Not
+        // before pg_dump has read the catalog and copies data (its catalog queries do not wait
+        // on the counts), and in one process, without parallel workers taking cores from it.
+        const dumpEnded = dump.then(
+          () => {},
+          () => {},
+        );
+        const counting = Promise.race([dataBegun, dumpEnded]).then(() => countAll(client, tables));
+        const [, c] = await Promise.all([dump, counting.finally(() => timing('create: rows counted'))]);
         counts = c;
       }
     } catch (err) {
@@ -198,12 +221,14 @@ async function dumpInto(ctx: Context, work: string, id: string, started: Date, o
     }
     const history = await historyMark;
     await client.query('commit');
+    timing('create: committed');
 
     await faultPoint('dumped', ctx.signal);
     throwIfCancelled(ctx, 'after the dump');
     // Index and ingested files cannot change meanwhile: indexing and ingestion take the same lock.
     const indexInfo = options.full ? await captureFiles(ctx, work) : null;
     const files = await checksums.finish(Math.max(2, jobs));
+    timing('create: files hashed and synced');
     const totalBytes = files.reduce((sum, f) => sum + f.size, 0);
     progress({ phase: 'completed', tables_done: tables.length, tables_total: tables.length, bytes: totalBytes });
     const completed = new Date();
@@ -242,7 +267,9 @@ async function dumpInto(ctx: Context, work: string, id: string, started: Date, o
       history,
       created_by: { host: hostname(), pid: process.pid, nfr_version: NFR_VERSION },
     };
+    timing('create: manifest built');
     await writeManifest(work, manifest);
+    timing('create: manifest written');
     return manifest;
   } finally {
     await client.end().catch(() => {});
@@ -295,7 +322,9 @@ function qualified(t: TableRef): string {
   return `${t.schema}.${t.name}`;
 }
 
+/** count(*) of every table, in the caller's transaction, which it leaves without parallel workers. */
 async function countAll(client: pg.ClientBase, tables: readonly { schema: string; name: string }[]): Promise<TableCount[]> {
+  await client.query('set local max_parallel_workers_per_gather = 0');
   const out: TableCount[] = [];
   for (const t of tables) out.push({ schema: t.schema, name: t.name, rows: await countRows(client, t) });
   return out;

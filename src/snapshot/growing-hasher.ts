@@ -36,6 +36,7 @@ export class GrowingFileHasher {
   private scanner: NodeJS.Timeout | undefined;
   private failure: unknown;
   private readonly rows = new Map<string, number | null>();
+  private read = 0;
 
   /**
    * @param root       directory the manifest paths are relative to
@@ -54,6 +55,11 @@ export class GrowingFileHasher {
    */
   rowCounts(): ReadonlyMap<string, number | null> {
     return this.rows;
+  }
+
+  /** Bytes of data files read (and hashed) so far: the dump's progress. */
+  bytesRead(): number {
+    return this.read;
   }
 
   /** Starts watching for data files. */
@@ -147,6 +153,7 @@ export class GrowingFileHasher {
             keepTail(tail, chunk);
           }
           position += bytesRead;
+          this.read += bytesRead;
           if (position - flushed >= FLUSH_BYTES) {
             // fsync on a read-only descriptor flushes the file's dirty pages all the same (Linux).
             await handle.datasync();
