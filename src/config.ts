@@ -285,7 +285,7 @@ export interface Config {
   readonly indexPath: string;
   /** nfr serve keeps the embedded index in memory when it takes at most this much (NFR_INDEX_MEMORY_MB; 0: never). */
   readonly indexMemoryBytes: number;
-  /** Keyword ranking's share of a hybrid search score, 0..1 (NFR_SEARCH_KEYWORD_WEIGHT); the semantic ranking has the rest. */
+  /** Keyword ranking's share of a hybrid search score, 0..1 (NFR_SEARCH_KEYWORD_WEIGHT; 0.4 with GloVe, 0.7 otherwise); the semantic ranking has the rest. */
   readonly searchKeywordWeight: number;
   readonly qdrant: { readonly url: string; readonly apiKey: string | undefined; readonly collectionPrefix: string } | undefined;
   /** The local embedder when no EMBEDDINGS_URL is set (NFR_EMBEDDER): GloVe word vectors (the default), or feature hashing. */
@@ -414,7 +414,8 @@ export function resolveConfig(sources: ConfigSources): Config {
     warmSpare: ['true', '1', 'yes'].includes(str('NFR_WARM_SPARE') ?? 'true'),
     indexPath: abs(str('NFR_INDEX_PATH') ?? path.join(home, 'index')),
     indexMemoryBytes: (num('NFR_INDEX_MEMORY_MB') ?? 1024) * 1024 * 1024,
-    searchKeywordWeight: num('NFR_SEARCH_KEYWORD_WEIGHT') ?? 0.7,
+    // GloVe's ranking is worth more of the score than feature hashing's (bench/search: README).
+    searchKeywordWeight: num('NFR_SEARCH_KEYWORD_WEIGHT') ?? (str('EMBEDDINGS_URL') === undefined && (str('NFR_EMBEDDER') ?? 'glove') === 'glove' ? 0.4 : 0.7),
     qdrant: str('QDRANT_URL')
       ? Object.freeze({ url: str('QDRANT_URL') as string, apiKey: str('QDRANT_API_KEY'), collectionPrefix: str('QDRANT_COLLECTION_PREFIX') ?? 'nfr' })
       : undefined,

@@ -15,6 +15,15 @@ describe('config', () => {
     assert.ok(Object.isFrozen(c));
   });
 
+  it('weighs the keyword ranking 0.4 with the GloVe embedder, 0.7 with the others, unless NFR_SEARCH_KEYWORD_WEIGHT says', () => {
+    assert.equal(resolveConfig({ env: {}, cwd: '/' }).searchKeywordWeight, 0.4);
+    assert.equal(resolveConfig({ env: { NFR_EMBEDDER: 'glove' }, cwd: '/' }).searchKeywordWeight, 0.4);
+    assert.equal(resolveConfig({ env: { NFR_EMBEDDER: 'hash' }, cwd: '/' }).searchKeywordWeight, 0.7);
+    assert.equal(resolveConfig({ env: { EMBEDDINGS_URL: 'http://127.0.0.1:9/v1' }, cwd: '/' }).searchKeywordWeight, 0.7);
+    assert.equal(resolveConfig({ env: { NFR_SEARCH_KEYWORD_WEIGHT: '0.6' }, cwd: '/' }).searchKeywordWeight, 0.6);
+    assert.equal(resolveConfig({ env: { NFR_EMBEDDER: 'hash', NFR_SEARCH_KEYWORD_WEIGHT: '0.2' }, cwd: '/' }).searchKeywordWeight, 0.2);
+  });
+
   it('names every bad variable and hides passwords', () => {
     assert.throws(
       () => resolveConfig({ env: { DATABASE_URL: 'mysql://u:secret@h/db', POSTGRES_BACKUP_COMPRESSION: '12', PG_BIN_DIR: '/nonexistent/bin' }, cwd: '/' }),

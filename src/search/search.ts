@@ -10,8 +10,9 @@
  *
  * Relative score fusion (as Weaviate's relativeScoreFusion): each ranking's scores are scaled to
  * 0..1 between its best and its FUSION_DEPTH-th result, and a control scores w × keyword +
- * (1 − w) × semantic, w = NFR_SEARCH_KEYWORD_WEIGHT (0.7: the local embedder matches words too,
- * less well than BM25; a pretrained model may earn a lower one, which the bench measures).
+ * (1 − w) × semantic, w = NFR_SEARCH_KEYWORD_WEIGHT (0.7 with the hashing embedder, which matches
+ * words too, less well than BM25; 0.4 with GloVe, whose ranking is worth more once the
+ * vocabulary's common directions are out of its vectors: bench/search, README).
  * Unlike reciprocal rank fusion it keeps how far apart results are: a control BM25 finds far
  * ahead of the rest stays ahead although the hash embedder ranks it only twentieth. On the 53
  * bench questions it finds the expected family in the top five for 83 % (reciprocal rank fusion,
