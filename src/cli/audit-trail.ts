@@ -68,7 +68,7 @@ export async function startCliAudit(command: Command, path: string): Promise<voi
   const describe = AUDITED_COMMANDS[path];
   const what = describe?.(command.opts(), command.processedArgs);
   if (!what) return;
-  const [{ loadConfig }, { resolveTarget, withDatabase }, { openControlDatabaseOnce }, { auditStart, cliActor }] = await Promise.all([
+  const [{ loadConfig }, { resolveTarget, withDatabase }, { connectControlDatabase, controlDatabaseName }, { auditStart, cliActor }] = await Promise.all([
     import('../config.js'),
     import('../postgres/connection.js'),
     import('../jobs/control-db.js'),
@@ -78,9 +78,10 @@ export async function startCliAudit(command: Command, path: string): Promise<voi
     // Only the database server: the snapshot store's directories are the command's to create.
     const config = loadConfig();
     const target = await resolveTarget(config);
-    const control = await openControlDatabaseOnce({ config, target, maintenance: withDatabase(target, config.maintenanceDb) });
-    const { connect } = await import('../postgres/connection.js');
-    const client = await connect(control, 'nfr audit');
+    const ctx = { config, target, maintenance: withDatabase(target, config.maintenanceDb) };
+    // The session that finds the control database at head records the start.
+    const client = await connectControlDatabase(ctx, 'nfr audit');
+    const control = withDatabase(target, controlDatabaseName(ctx));
     try {
       const auditId = await auditStart(client, { actor: cliActor(), action: what.action, target: what.target ?? null, params: what.params ?? {} });
       open = { auditId, control, client };

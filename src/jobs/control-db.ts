@@ -32,14 +32,18 @@ export function controlDatabaseName(ctx: Pick<Context, 'config' | 'target'>): st
  * migrates it to head. Returns its target.
  */
 export async function openControlDatabase(ctx: Pick<Context, 'config' | 'target' | 'maintenance'>): Promise<PgTarget> {
-  const name = controlDatabaseName(ctx);
-  if (name === ctx.target.database) {
-    throw new NfrError('CONFIG', `NFR_CONTROL_DATABASE=${name} is the live database: the job queue needs a database of its own, which restores never replace`);
-  }
-  const target = withDatabase(ctx.target, name);
+  const target = controlTarget(ctx);
+  const name = target.database;
   // Every audited command, recovery and report opens it, and it is nearly always there at head:
   // then one session says so, without the maintenance session or the migration library.
-  if (await atHead(target)) return target;
+  const session = await connect(target, 'nfr control').catch(() => undefined);
+  if (session) {
+    try {
+      if (await atHead(session)) return target;
+    } finally {
+      await session.end().catch(() => {});
+    }
+  }
   const maint = await connect(ctx.maintenance, 'nfr control');
   try {
     if (!(await databaseExists(maint, name))) {
@@ -96,20 +100,45 @@ export async function controlDatabaseOpened(ctx: Pick<Context, 'config' | 'targe
   return target !== undefined && (await target.then(() => true, () => false));
 }
 
-/** True when the control database exists and has every migration of CONTROL_MIGRATIONS_DIR applied. */
-async function atHead(target: PgTarget): Promise<boolean> {
-  const client = await connect(target, 'nfr control').catch(() => undefined);
-  if (!client) return false; // not created yet (or unreachable): the full path creates it or says why
-  try {
-    const exists = await client.query<{ ok: boolean }>('select to_regclass($1) is not null as ok', [CONTROL_MIGRATIONS_TABLE]);
-    if (!exists.rows[0]?.ok) return false;
-    const applied = new Set((await client.query<{ name: string }>(`select name from ${escapeIdentifier(CONTROL_MIGRATIONS_TABLE)}`)).rows.map((r) => r.name));
-    const files = (await readdir(CONTROL_MIGRATIONS_DIR)).filter((f) => /^\d+_.+\.sql$/.test(f));
-    // Exactly the files: a database with migrations this code does not know takes the full path, which says so.
-    return applied.size === files.length && files.every((f) => applied.has(f.replace(/\.sql$/, '')));
-  } finally {
-    await client.end().catch(() => {});
+/**
+ * A session on the control database, opened (created, migrated) first unless this process has
+ * opened it already. When it is at head, as nearly always, the session that found so is the one
+ * returned: an audited command records its start with one session, not two.
+ */
+export async function connectControlDatabase(ctx: Pick<Context, 'config' | 'target' | 'maintenance'>, applicationName: string): Promise<pg.Client> {
+  const key = openedKey(ctx);
+  if (!opened.has(key)) {
+    const target = controlTarget(ctx);
+    // Not there yet (or unreachable): the full path below creates it or says why.
+    const client = await connect(target, applicationName).catch(() => undefined);
+    if (client) {
+      if (await atHead(client).catch(() => false)) {
+        opened.set(key, Promise.resolve(target));
+        return client;
+      }
+      await client.end().catch(() => {});
+    }
   }
+  return connect(await openControlDatabaseOnce(ctx), applicationName);
+}
+
+/** The control database's target; refuses a control database that is the live one. */
+function controlTarget(ctx: Pick<Context, 'config' | 'target'>): PgTarget {
+  const name = controlDatabaseName(ctx);
+  if (name === ctx.target.database) {
+    throw new NfrError('CONFIG', `NFR_CONTROL_DATABASE=${name} is the live database: the job queue needs a database of its own, which restores never replace`);
+  }
+  return withDatabase(ctx.target, name);
+}
+
+/** True when the session's database has every migration of CONTROL_MIGRATIONS_DIR applied. */
+async function atHead(client: pg.ClientBase): Promise<boolean> {
+  const exists = await client.query<{ ok: boolean }>('select to_regclass($1) is not null as ok', [CONTROL_MIGRATIONS_TABLE]);
+  if (!exists.rows[0]?.ok) return false;
+  const applied = new Set((await client.query<{ name: string }>(`select name from ${escapeIdentifier(CONTROL_MIGRATIONS_TABLE)}`)).rows.map((r) => r.name));
+  const files = (await readdir(CONTROL_MIGRATIONS_DIR)).filter((f) => /^\d+_.+\.sql$/.test(f));
+  // Exactly the files: a database with migrations this code does not know takes the full path, which says so.
+  return applied.size === files.length && files.every((f) => applied.has(f.replace(/\.sql$/, '')));
 }
 
 /**

@@ -35,10 +35,19 @@ export async function withOperation<T>(
   waitSeconds = ctx.config.lockWaitSeconds,
   waitsForSpare?: boolean,
 ): Promise<T> {
-  const lock = await acquireOperationLock(ctx, kind, snapshotId, waitSeconds, waitsForSpare);
+  // The maintenance session is opened while the lock is taken: two handshakes at once, not in turn.
+  const session = connect(ctx.maintenance, `nfr ${kind}`);
+  session.catch(() => {}); // awaited below, once the lock is ours
+  let lock: OperationLock;
+  try {
+    lock = await acquireOperationLock(ctx, kind, snapshotId, waitSeconds, waitsForSpare);
+  } catch (err) {
+    await session.then((c) => c.end()).catch(() => {});
+    throw err;
+  }
   timing(`${kind}: lock taken`);
   try {
-    const maint = await connect(ctx.maintenance, `nfr ${kind}`);
+    const maint = await session;
     try {
       const recovery = await ctx.recover(ctx, maint);
       timing(`${kind}: leftovers recovered`);
