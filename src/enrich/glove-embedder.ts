@@ -142,7 +142,7 @@ export function embedGlove(table: GloveTable, text: string): Float32Array {
  * The mean of all word vectors and the top COMMON_COMPONENTS eigenvectors of the covariance of the
  * COMMON_SAMPLE most frequent ones (centred by that mean), by cyclic Jacobi rotations in float64
  * (8 sweeps): only + − × ÷ and √, in a fixed order, so every machine computes the same bits.
- * About 0.1 s, once per process, when the table is read.
+ * 0.2–0.4 s on a loaded 2-core machine, once per process, when the table is read.
  */
 export function commonDirections(vectors: Float32Array, count: number): CommonDirections {
   const n = GLOVE_DIMENSION;
