@@ -18,7 +18,7 @@
  * reordered, dropped, or cut off after a non-final chunk without decryption failing; an object
  * that ends without a final chunk is refused as truncated.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, scrypt } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type DecipherGCM, hkdfSync, randomBytes, scrypt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import { NfrError } from '../../errors.js';
@@ -135,75 +135,135 @@ export function encryptStream(key: Buffer): Transform {
 }
 
 /**
- * A stream that decrypts and authenticates an object encrypted by encryptStream; it fails (with
- * VERIFY_FAILED naming `name`) on any changed byte, reordered or missing chunk, or truncation.
+ * Ciphertext is fed to the decipher in slices of at most this many bytes: its output buffers then
+ * stay in cache (0.6 s/GiB of CPU here against 0.85 s/GiB for 1 MiB slices).
  */
+const DECRYPT_SLICE = 64 * 1024;
+
+/**
+ * Decrypts and authenticates an object encrypted by encryptStream, fed in pieces of any size;
+ * fails (VERIFY_FAILED naming `name`) on any changed byte, reordered or missing chunk, or
+ * truncation. Pieces are decrypted as they arrive, never joined: only a chunk's header and tag
+ * (33 bytes) are gathered across pieces, and a chunk's plaintext is held back until final() has
+ * checked its tag. Used by decryptStream here and by the decrypting worker (decrypt-pool.ts).
+ */
+export class Decryptor {
+  /** What the next bytes are; magic, header and tag are gathered into `field`. */
+  private state: 'magic' | 'header' | 'body' | 'tag' | 'done' = 'magic';
+  private readonly field = Buffer.alloc(Math.max(MAGIC.length, CHUNK_HEADER, TAG));
+  private filled = 0;
+  private want = MAGIC.length;
+  /** Ciphertext bytes of the current chunk still to come. */
+  private left = 0;
+  private index = 0;
+  private final = false;
+  private decipher: DecipherGCM | undefined;
+  private held: Buffer[] = [];
+
+  constructor(
+    private readonly key: Buffer,
+    private readonly name: string,
+  ) {}
+
+  /** Feeds `piece`; returns the plaintext it authenticated (in order, possibly none). */
+  write(piece: Uint8Array): Buffer[] {
+    const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    const out: Buffer[] = [];
+    for (let pos = 0; pos < chunk.length; ) pos = this.step(chunk, pos, out);
+    return out;
+  }
+
+  /** The end of the object: fails unless its final chunk was seen. */
+  end(): void {
+    if (this.state !== 'done') throw this.damaged('truncated (no final chunk)');
+  }
+
+  private damaged(why: string): NfrError {
+    return new NfrError('VERIFY_FAILED', `${this.name}: ${why}; the object was changed or damaged, or encrypted with another key`);
+  }
+
+  /** Gathers what is missing of a small field from `chunk` at `pos`; returns the new position. */
+  private gather(chunk: Buffer, pos: number): number {
+    const n = Math.min(this.want - this.filled, chunk.length - pos);
+    chunk.copy(this.field, this.filled, pos, pos + n);
+    this.filled += n;
+    return pos + n;
+  }
+
+  private expect(next: Decryptor['state'], bytes: number): void {
+    this.state = next;
+    this.want = bytes;
+    this.filled = 0;
+  }
+
+  private step(chunk: Buffer, pos: number, out: Buffer[]): number {
+    switch (this.state) {
+      case 'magic':
+        pos = this.gather(chunk, pos);
+        if (this.filled < this.want) return pos;
+        if (!this.field.subarray(0, MAGIC.length).equals(MAGIC)) throw this.damaged('not an nfr encrypted object (bad header)');
+        this.expect('header', CHUNK_HEADER);
+        return pos;
+      case 'header':
+        pos = this.gather(chunk, pos);
+        if (this.filled < this.want) return pos;
+        this.left = this.field.readUInt32BE(1 + NONCE);
+        if (this.left > CHUNK_BYTES) throw this.damaged(`chunk ${this.index} claims ${this.left} bytes`);
+        this.final = this.field[0] === 1;
+        this.decipher = createDecipheriv('aes-256-gcm', this.key, this.field.subarray(1, 1 + NONCE));
+        this.decipher.setAAD(aad(this.index, this.final));
+        if (this.left > 0) this.expect('body', 0);
+        else this.expect('tag', TAG);
+        return pos;
+      case 'body': {
+        const n = Math.min(this.left, chunk.length - pos, DECRYPT_SLICE);
+        this.held.push((this.decipher as DecipherGCM).update(chunk.subarray(pos, pos + n)));
+        this.left -= n;
+        if (this.left === 0) this.expect('tag', TAG);
+        return pos + n;
+      }
+      case 'tag':
+        pos = this.gather(chunk, pos);
+        if (this.filled < this.want) return pos;
+        try {
+          (this.decipher as DecipherGCM).setAuthTag(this.field.subarray(0, TAG));
+          // GCM's final() yields no bytes; it throws when the tag does not match.
+          (this.decipher as DecipherGCM).final();
+        } catch {
+          throw this.damaged(`chunk ${this.index} failed authentication`);
+        }
+        out.push(...this.held);
+        this.held = [];
+        this.decipher = undefined;
+        this.index++;
+        if (this.final) this.expect('done', 0);
+        else this.expect('header', CHUNK_HEADER);
+        return pos;
+      case 'done':
+        throw this.damaged('data after the final chunk');
+    }
+  }
+}
+
+/** A stream that decrypts and authenticates an object encrypted by encryptStream (see Decryptor). */
 export function decryptStream(key: Buffer, name: string): Transform {
-  // Pieces arrive in 16-64 KiB reads; they are joined only once a whole chunk is there, so each
-  // byte is copied once rather than once per read.
-  let parts: Buffer[] = [];
-  let size = 0;
-  let want = MAGIC.length;
-  let headerSeen = false;
-  let index = 0;
-  let finished = false;
-  const damaged = (why: string) => new NfrError('VERIFY_FAILED', `${name}: ${why}; the object was changed or damaged, or encrypted with another key`);
-  const joined = (): Buffer => {
-    if (parts.length > 1) parts = [Buffer.concat(parts)];
-    return parts[0] ?? Buffer.alloc(0);
-  };
-  const consume = (n: number) => {
-    const rest = joined().subarray(n);
-    parts = rest.length ? [rest] : [];
-    size -= n;
-  };
+  const decryptor = new Decryptor(key, name);
   return new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      parts.push(chunk);
-      size += chunk.length;
       try {
-        while (size >= want) {
-          const buf = joined();
-          if (!headerSeen) {
-            if (!buf.subarray(0, MAGIC.length).equals(MAGIC)) throw damaged('not an nfr encrypted object (bad header)');
-            consume(MAGIC.length);
-            headerSeen = true;
-            want = CHUNK_HEADER;
-            continue;
-          }
-          if (finished) throw damaged('data after the final chunk');
-          const length = buf.readUInt32BE(1 + NONCE);
-          if (length > CHUNK_BYTES) throw damaged(`chunk ${index} claims ${length} bytes`);
-          if (size < CHUNK_HEADER + length + TAG) {
-            want = CHUNK_HEADER + length + TAG;
-            continue;
-          }
-          const final = buf[0] === 1;
-          const decipher = createDecipheriv('aes-256-gcm', key, buf.subarray(1, 1 + NONCE));
-          decipher.setAAD(aad(index, final));
-          decipher.setAuthTag(buf.subarray(CHUNK_HEADER + length, CHUNK_HEADER + length + TAG));
-          let plain: Buffer;
-          try {
-            // Released only once final() has checked the tag (GCM's final() yields no bytes).
-            plain = decipher.update(buf.subarray(CHUNK_HEADER, CHUNK_HEADER + length));
-            decipher.final();
-          } catch {
-            throw damaged(`chunk ${index} failed authentication`);
-          }
-          this.push(plain);
-          consume(CHUNK_HEADER + length + TAG);
-          index++;
-          finished = final;
-          want = finished ? 1 : CHUNK_HEADER;
-        }
+        for (const plain of decryptor.write(chunk)) this.push(plain);
         callback();
       } catch (err) {
         callback(err as Error);
       }
     },
     flush(callback: TransformCallback) {
-      if (!headerSeen || !finished || size > 0) return callback(damaged(finished ? 'data after the final chunk' : 'truncated (no final chunk)'));
-      callback();
+      try {
+        decryptor.end();
+        callback();
+      } catch (err) {
+        callback(err as Error);
+      }
     },
   });
 }

@@ -8,7 +8,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { PassThrough, Transform, Writable, type Readable } from 'node:stream';
+import { PassThrough, type Readable, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand,
@@ -28,7 +28,8 @@ import { isSnapshotId, type SnapshotId } from '../ids.js';
 import { manifestSchema, type FileEntry, type Manifest } from '../manifest.js';
 import { MANIFEST_FILE } from '../store.js';
 import type { FileCheck, VerifyResult } from '../verify.js';
-import { CHUNK_BYTES, decryptStream, ENCRYPTION_ALGORITHM, encryptedSize, encryptStream, loadRepositoryKey, newSalt, type RepositoryKey } from './encryption.js';
+import { CheckPool, type CheckStream } from './check-pool.js';
+import { CHUNK_BYTES, ENCRYPTION_ALGORITHM, encryptedSize, encryptStream, loadRepositoryKey, newSalt, type RepositoryKey } from './encryption.js';
 import type { OffsiteRecord, OffsiteRepository, OffsiteSnapshot, PushResult, TransferProgress } from './repository.js';
 import { checkBucket, createS3Client, describeRepository, offsiteError } from './s3.js';
 
@@ -65,6 +66,8 @@ export class S3Repository implements OffsiteRepository {
   readonly description: string;
   private clientValue: S3Client | undefined;
   private keyValue: Promise<RepositoryKey> | undefined;
+  /** Decrypts and hashes what comes back, off this thread; its workers start on first use. */
+  private readonly checks = new CheckPool();
 
   constructor(private readonly cfg: OffsiteConfig) {
     this.description = describeRepository(cfg);
@@ -160,22 +163,32 @@ export class S3Repository implements OffsiteRepository {
    */
   private async readObject(key: string, expectedSize: number): Promise<AsyncIterable<Buffer>> {
     if (expectedSize <= PART_BYTES) return this.getStream(key);
-    const range = async (start: number): Promise<Buffer> => {
+    // A range is kept as the pieces the socket delivered, not joined into one buffer: joining
+    // would copy every byte once more, on the thread that also decrypts and hashes.
+    const range = async (start: number): Promise<Buffer[]> => {
       const end = Math.min(expectedSize, start + PART_BYTES) - 1;
       try {
         const r = await this.client.send(new GetObjectCommand({ Bucket: this.cfg.bucket, Key: key, Range: `bytes=${start}-${end}` }));
         const total = Number(/\/(\d+)$/.exec(r.ContentRange ?? '')?.[1] ?? Number.NaN);
-        if (total !== expectedSize) throw new NfrError('VERIFY_FAILED', `${key}: size ${Number.isNaN(total) ? 'unknown' : total} bytes in the store, ${expectedSize} expected`);
-        const bytes = await (r.Body as { transformToByteArray(): Promise<Uint8Array> } | undefined)?.transformToByteArray();
-        if (!bytes || bytes.length !== end - start + 1) throw new NfrError('VERIFY_FAILED', `${key}: bytes ${start}-${end} came back short (${bytes?.length ?? 0} bytes)`);
-        return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+        if (total !== expectedSize) {
+          (r.Body as Readable | undefined)?.destroy();
+          throw new NfrError('VERIFY_FAILED', `${key}: size ${Number.isNaN(total) ? 'unknown' : total} bytes in the store, ${expectedSize} expected`);
+        }
+        const pieces: Buffer[] = [];
+        let bytes = 0;
+        for await (const piece of (r.Body as Readable | undefined) ?? []) {
+          pieces.push(piece as Buffer);
+          bytes += (piece as Buffer).length;
+        }
+        if (bytes !== end - start + 1) throw new NfrError('VERIFY_FAILED', `${key}: bytes ${start}-${end} came back ${bytes < end - start + 1 ? 'short' : 'long'} (${bytes} bytes)`);
+        return pieces;
       } catch (err) {
         if ((err as { name?: string }).name === 'InvalidRange') throw new NfrError('VERIFY_FAILED', `${key}: shorter than the ${expectedSize} bytes expected`);
         throw this.readFailure(err, key);
       }
     };
     return (async function* () {
-      const pending: Promise<Buffer>[] = [];
+      const pending: Promise<Buffer[]>[] = [];
       let next = 0;
       const fill = () => {
         while (pending.length < PART_QUEUE && next < expectedSize) {
@@ -189,7 +202,7 @@ export class S3Repository implements OffsiteRepository {
       for (let p = pending.shift(); p; p = pending.shift()) {
         const part = await p;
         fill();
-        yield part;
+        yield* part;
       }
     })();
   }
@@ -339,35 +352,27 @@ export class S3Repository implements OffsiteRepository {
    */
   private async checkObject(id: string, entry: FileEntry, crypto: ObjectCrypto | undefined, saveInto?: string): Promise<FileCheck> {
     const key = this.objectKey(id, entry.path);
-    const hash = createHash('sha256');
-    let size = 0;
-    const count = (chunk: Buffer) => {
-      hash.update(chunk);
-      size += chunk.length;
-    };
     let problem: string | null = null;
     try {
       const stream = await this.readObject(key, crypto ? encryptedSize(entry.size) : entry.size);
-      const decrypt = () => decryptStream((crypto as ObjectCrypto).key.objectKey((crypto as ObjectCrypto).salt, `${id}/${entry.path}`), key);
+      const objectKey = crypto ? crypto.key.objectKey(crypto.salt, `${id}/${entry.path}`) : null;
+      // Decrypted and hashed on a worker while this thread receives (check-pool.ts); opened last,
+      // right before the pipeline that ends it whatever happens.
+      let checked: CheckStream;
       if (saveInto) {
-        const tap = new Transform({
-          transform(chunk: Buffer, _e, cb) {
-            count(chunk);
-            cb(null, chunk);
-          },
-        });
         const target = await openTarget(path.join(saveInto, entry.path));
-        await (crypto ? pipeline(stream, decrypt(), tap, target) : pipeline(stream, tap, target));
+        checked = this.checks.stream(objectKey, key, true);
+        await pipeline(stream, checked, target);
       } else {
-        // Only checking: hashed as it arrives, with no stage that merely passes bytes on.
-        const sink = async (source: AsyncIterable<Buffer>) => {
-          for await (const chunk of source) count(chunk);
-        };
-        await (crypto ? pipeline(stream, decrypt(), sink) : pipeline(stream, sink));
+        checked = this.checks.stream(objectKey, key, false);
+        await pipeline(stream, checked, async (source: AsyncIterable<Buffer>) => {
+          for await (const _ of source); // nothing comes back: the worker only checks
+        });
       }
-      const sha = hash.digest('hex');
-      if (size !== entry.size) problem = `size ${size} bytes, manifest says ${entry.size}`;
-      else if (sha !== entry.sha256) problem = `SHA-256 ${sha} does not match the manifest's ${entry.sha256}`;
+      const result = checked.result;
+      if (!result) problem = 'the check ended without a result';
+      else if (result.bytes !== entry.size) problem = `size ${result.bytes} bytes, manifest says ${entry.size}`;
+      else if (result.sha256 !== entry.sha256) problem = `SHA-256 ${result.sha256} does not match the manifest's ${entry.sha256}`;
     } catch (err) {
       if (err instanceof NfrError && err.code.startsWith('OFFSITE_')) throw err;
       problem = messageOf(err).replace(`${key}: `, '');
@@ -441,6 +446,7 @@ export class S3Repository implements OffsiteRepository {
   close(): void {
     this.clientValue?.destroy();
     this.clientValue = undefined;
+    void this.checks.close();
   }
 }
 
