@@ -92,7 +92,14 @@ export async function measureOffsite(ws: Workspace, cmd: Commands, snapshotId: s
           seconds(() =>
             mapLimit(manifest.files, FILES, (f) => new Upload({ client, params: { Bucket: BUCKET, Key: `plain${run}/${f.path}`, Body: createReadStream(path.join(dir, f.path)) }, partSize: PART, queueSize: QUEUE }).done()),
           );
-        const nfrPush = (key: boolean) => repo(`${key ? 'enc' : 'nfr'}${run}`, key).push(dir, manifest);
+        const nfrPush = async (key: boolean) => {
+          const r = repo(`${key ? 'enc' : 'nfr'}${run}`, key);
+          try {
+            return await r.push(dir, manifest);
+          } finally {
+            r.close();
+          }
+        };
         let plainUp: number;
         let plain: PushResult;
         let enc: PushResult;
@@ -117,7 +124,14 @@ export async function measureOffsite(ws: Workspace, cmd: Commands, snapshotId: s
               await pipeline(r.Body as Readable, createWriteStream(target));
             }),
           );
-        const nfrFetch = (key: boolean) => seconds(() => repo(`${key ? 'enc' : 'nfr'}${run}`, key).fetch(manifest.id as never, path.join(scratch, `${key ? 'enc' : 'nfr'}${run}`)));
+        const nfrFetch = async (key: boolean) => {
+          const r = repo(`${key ? 'enc' : 'nfr'}${run}`, key);
+          try {
+            return await seconds(() => r.fetch(manifest.id as never, path.join(scratch, `${key ? 'enc' : 'nfr'}${run}`)));
+          } finally {
+            r.close();
+          }
+        };
         const order = run % 2 === 0 ? (['plain', 'nfr', 'enc'] as const) : (['enc', 'nfr', 'plain'] as const);
         const down: Record<string, number> = {};
         for (const what of order) down[what] = what === 'plain' ? await plainGet() : await nfrFetch(what === 'enc');
