@@ -9,6 +9,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, describe, it } from 'node:test';
@@ -71,16 +74,45 @@ describe('offsite check pool', () => {
   });
 
   it('decrypts and hashes on its workers: the plaintext when kept, the SHA-256 and size either way, plain objects hashed only', async () => {
-    const kept = pool.stream(key, 'db/1.dat', true);
+    const kept = pool.stream(key, 'db/1.dat', { keep: true });
     assert.ok((await run(kept, pieces(sealed, [65_536, 1000]))).equals(plain));
     assert.deepEqual(kept.result, { sha256: sha(plain), bytes: plain.length });
-    const checked = pool.stream(key, 'db/1.dat', false);
+    const checked = pool.stream(key, 'db/1.dat');
     assert.equal((await run(checked, [sealed])).length, 0);
     assert.deepEqual(checked.result, { sha256: sha(plain), bytes: plain.length });
-    const bare = pool.stream(null, 'db/2.dat', true);
+    const bare = pool.stream(null, 'db/2.dat', { keep: true });
     assert.ok((await run(bare, pieces(plain, [70_000]))).equals(plain));
     assert.deepEqual(bare.result, { sha256: sha(plain), bytes: plain.length });
     assert.equal(pool.sessions, 0);
+  });
+
+  it('writes the plaintext into the file it is given and closes it before finishing; a failure in the middle closes it too, with only authenticated chunks in it', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'nfr-check-pool-'));
+    try {
+      const whole = path.join(dir, 'whole.dat');
+      const file = await open(whole, 'wx', 0o600);
+      const stream = pool.stream(key, 'db/1.dat', { file });
+      assert.equal((await run(stream, pieces(sealed, [65_536, 3]))).length, 0);
+      assert.deepEqual(stream.result, { sha256: sha(plain), bytes: plain.length });
+      assert.equal(file.fd, -1, 'the file moved to the worker');
+      assert.ok((await readFile(whole)).equals(plain));
+      const plainFile = path.join(dir, 'plain.dat');
+      await run(pool.stream(null, 'db/2.dat', { file: await open(plainFile, 'wx') }), pieces(plain, [50_000]));
+      assert.ok((await readFile(plainFile)).equals(plain));
+
+      const flipped = Buffer.from(sealed);
+      const at = 8 + 3 * (CHUNK_BYTES + 33) + 17 + 9; // chunk 3
+      flipped.writeUInt8(flipped.readUInt8(at) ^ 0x01, at);
+      const damaged = path.join(dir, 'damaged.dat');
+      const before = (await readdir('/proc/self/fd')).length;
+      await assert.rejects(run(pool.stream(key, 'db/9.dat', { file: await open(damaged, 'wx') }), pieces(flipped, [65_536])), (err: Error & { code?: string }) => err.code === 'VERIFY_FAILED' && /^db\/9\.dat: chunk 3 failed authentication/.test(err.message));
+      const written = await readFile(damaged);
+      assert.ok(written.length <= 3 * CHUNK_BYTES && written.equals(plain.subarray(0, written.length)), 'only authenticated chunks were written');
+      assert.equal((await readdir('/proc/self/fd')).length, before, 'the worker closed the file');
+      assert.equal(pool.sessions, 0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('a flipped byte in the middle fails with VERIFY_FAILED naming the object and chunk, releases nothing of that chunk, and leaves no session', async () => {
@@ -88,7 +120,7 @@ describe('offsite check pool', () => {
     const third = 8 + 2 * (CHUNK_BYTES + 33) + 17 + 500; // inside chunk 2's ciphertext
     flipped.writeUInt8(flipped.readUInt8(third) ^ 0x10, third);
     const out: Buffer[] = [];
-    const stream = pool.stream(key, 'db/3.dat', true);
+    const stream = pool.stream(key, 'db/3.dat', { keep: true });
     await assert.rejects(
       pipeline(Readable.from(pieces(flipped, [65_536])), stream, collect(out)),
       (err: Error & { code?: string }) => err.code === 'VERIFY_FAILED' && /^db\/3\.dat: chunk 2 failed authentication/.test(err.message),
@@ -100,17 +132,17 @@ describe('offsite check pool', () => {
       ['another key', sealed, randomBytes(32), /chunk 0 failed authentication/],
       ['data after the end', Buffer.concat([sealed, Buffer.from('x')]), key, /data after the final chunk/],
     ] as const) {
-      await assert.rejects(run(pool.stream(k, 'db/4.dat', false), pieces(data, [100_000])), (err: Error & { code?: string }) => err.code === 'VERIFY_FAILED' && pattern.test(err.message), what);
+      await assert.rejects(run(pool.stream(k, 'db/4.dat'), pieces(data, [100_000])), (err: Error & { code?: string }) => err.code === 'VERIFY_FAILED' && pattern.test(err.message), what);
     }
     assert.equal(pool.sessions, 0);
     // The workers still serve the next object.
-    const again = pool.stream(key, 'db/5.dat', false);
+    const again = pool.stream(key, 'db/5.dat');
     await run(again, [sealed]);
     assert.equal(again.result?.sha256, sha(plain));
   });
 
   it('a stream destroyed in the middle (another file failed) drops its session', async () => {
-    const stream = pool.stream(key, 'db/6.dat', true);
+    const stream = pool.stream(key, 'db/6.dat', { keep: true });
     let failed: Error | undefined;
     stream.on('error', (err) => (failed = err));
     stream.write(sealed.subarray(0, 3 * CHUNK_BYTES));
@@ -125,16 +157,16 @@ describe('offsite check pool', () => {
     const own = new CheckPool(1);
     const source = new Readable({ read() {} });
     source.push(sealed.subarray(0, 2 * CHUNK_BYTES));
-    const out = run(own.stream(key, 'db/7.dat', true), []).catch(() => {}); // a warm-up: the worker is up
+    const out = run(own.stream(key, 'db/7.dat', { keep: true }), []).catch(() => {}); // a warm-up: the worker is up
     await out;
-    const stream = own.stream(key, 'db/7.dat', true);
+    const stream = own.stream(key, 'db/7.dat', { keep: true });
     const running = pipeline(source, stream, new Writable({ write: (_c, _e, cb) => cb() }));
     await new Promise((resolve) => setImmediate(resolve));
     await own.close();
     assert.equal(own.workers, 0);
     await assert.rejects(running, (err: Error & { code?: string }) => err.code === 'INTERNAL' && /worker exited/.test(err.message));
     assert.equal(own.sessions, 0);
-    const next = own.stream(key, 'db/8.dat', false);
+    const next = own.stream(key, 'db/8.dat');
     await run(next, [sealed]);
     assert.equal(next.result?.sha256, sha(plain));
     await own.close();
@@ -146,7 +178,7 @@ describe('offsite check pool', () => {
       import { CheckPool } from ${JSON.stringify(module)};
       import { Readable, Writable } from 'node:stream';
       import { pipeline } from 'node:stream/promises';
-      const s = new CheckPool(2).stream(null, 'x', true);
+      const s = new CheckPool(2).stream(null, 'x', { keep: true });
       await pipeline(Readable.from([Buffer.alloc(3 << 20, 7)]), s, new Writable({ write: (_c, _e, cb) => cb() }));
       console.log(s.result.bytes);
     `;

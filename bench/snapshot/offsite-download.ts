@@ -10,6 +10,7 @@
  * e.g. main's) in the same rotation, for A/B comparisons under the same load.
  */
 import { createWriteStream } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { randomBytes, createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -125,8 +126,14 @@ async function main(signal: AbortSignal): Promise<void> {
       variants.push([`${name} checked`, (into) => fetch(repo(Impl, 'plain', false), into)]);
       variants.push([`${name} encrypted`, (into) => fetch(repo(Impl, 'enc', true), into)]);
     }
+    // BENCH_OFFSITE_ONLY=REGEX times only the variants it matches (e.g. under --cpu-prof).
+    const only = new RegExp(process.env.BENCH_OFFSITE_ONLY ?? '.');
+    variants.splice(0, variants.length, ...variants.filter(([n]) => only.test(n)));
     const times = new Map<string, number[]>(variants.map(([n]) => [n, []]));
     const loads: number[] = [];
+    const profileDir = process.env.BENCH_OFFSITE_PROFILE;
+    const profiler = profileDir ? new Session() : undefined;
+    profiler?.connect();
     for (let run = 0; run < runs && !signal.aborted; run++) {
       const order = variants.map((_, i) => variants[(i + run) % variants.length] as (typeof variants)[number]);
       if (run % 2 === 1) order.reverse();
@@ -136,7 +143,16 @@ async function main(signal: AbortSignal): Promise<void> {
         const t0 = performance.now();
         const cpu0 = process.cpuUsage();
         const elu0 = performance.eventLoopUtilization();
+        // BENCH_OFFSITE_PROFILE=DIR: a CPU profile of the main thread per variant and run, into DIR.
+        if (profiler) {
+          await profiler.post('Profiler.enable');
+          await profiler.post('Profiler.start');
+        }
         await fn(into);
+        if (profiler && profileDir) {
+          const { profile } = await profiler.post('Profiler.stop');
+          await writeFile(path.join(profileDir, `${name.replace(/\W+/g, '-')}-${run + 1}.cpuprofile`), JSON.stringify(profile));
+        }
         const s = (performance.now() - t0) / 1000;
         const cpu = process.cpuUsage(cpu0);
         const elu = performance.eventLoopUtilization(elu0);
@@ -148,7 +164,7 @@ async function main(signal: AbortSignal): Promise<void> {
       log(`run ${run + 1}: ${line.join('; ')} (load ${loads.at(-1)?.toFixed(1)})`);
     }
     client.destroy();
-    const plain = median(times.get('plain GET') ?? []);
+    const plain = median(times.get('plain GET') ?? [Number.NaN]);
     process.stdout.write(`medians of ${runs} runs, ${totalMb} MiB, load ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}\n`);
     for (const [name, t] of times) process.stdout.write(`  ${name.padEnd(16)} ${median(t).toFixed(2)} s  ${(median(t) / plain).toFixed(2)}x  [${t.map((x) => x.toFixed(2)).join(' ')}]\n`);
   } finally {

@@ -1,10 +1,11 @@
 /**
- * Decryption and SHA-256 of downloaded objects on worker threads. The main thread receives the
- * objects (the SDK's HTTP parsing) and writes the files; decrypting (AES-256-GCM) and hashing cost
- * about as much CPU again, and done on the same thread they ran in sequence with the receiving,
- * a third of an encrypted download's time. Here the main thread hands each object's bytes over in
- * batches and keeps receiving while workers decrypt and hash; each object stays on one worker, so
- * its pieces are decrypted and hashed in order.
+ * Decryption, SHA-256 and writing of downloaded objects on worker threads. The main thread
+ * receives the objects (the SDK's HTTP parsing); decrypting (AES-256-GCM), hashing and writing the
+ * plaintext cost about as much CPU again, and done on the same thread they ran in sequence with
+ * the receiving, a third of an encrypted download's time. Here the main thread hands each object's
+ * bytes over in batches and keeps receiving while workers decrypt, hash and write; each object
+ * stays on one worker, so its pieces are handled in order. The plaintext does not come back to the
+ * main thread: its allocations there (and the collector's work on them) cost as much as the copy.
  *
  * The guarantees are the ones decryptStream gives: plaintext comes back only once its chunk's tag
  * has been checked, and the object's SHA-256 and size are those of every byte that came back.
@@ -15,12 +16,16 @@
  */
 import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
+import type { FileHandle } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
-import { type ErrorCode, NfrError } from '../../errors.js';
+import { ERROR_CODES, type ErrorCode, NfrError } from '../../errors.js';
 
-/** Main → worker. `key` null: a plain object, only hashed. `keep` false: the plaintext is not sent back. */
+/**
+ * Main → worker. `key` null: a plain object, only hashed. `file`: the plaintext is written there
+ * (the worker closes it). `keep`: the plaintext is also sent back.
+ */
 export type ToWorker =
-  | { readonly type: 'open'; readonly session: number; readonly key: Uint8Array | null; readonly name: string; readonly keep: boolean }
+  | { readonly type: 'open'; readonly session: number; readonly key: Uint8Array | null; readonly name: string; readonly keep: boolean; readonly file: FileHandle | null }
   | { readonly type: 'data'; readonly session: number; readonly data: Uint8Array }
   | { readonly type: 'end'; readonly session: number }
   | { readonly type: 'drop'; readonly session: number };
@@ -78,10 +83,12 @@ export class CheckPool {
 
   /**
    * A stream that decrypts (with `key`; null: the object is plain) and hashes on a worker what is
-   * written to it; its readable side gives the authenticated plaintext when `keep`, nothing
-   * otherwise. Errors are decryptStream's (VERIFY_FAILED naming `name`).
+   * written to it, and writes the plaintext into `sink.file` (which the worker then owns and
+   * closes, before the stream finishes); its readable side gives the authenticated plaintext when
+   * `sink.keep`, nothing otherwise. Errors are decryptStream's (VERIFY_FAILED naming `name`) or
+   * the file's.
    */
-  stream(key: Buffer | null, name: string, keep: boolean): CheckStream {
+  stream(key: Buffer | null, name: string, sink: { readonly file?: FileHandle; readonly keep?: boolean } = {}): CheckStream {
     const slot = this.slot();
     const session = this.nextSession++;
     let batch: Buffer[] = [];
@@ -158,7 +165,8 @@ export class CheckPool {
       },
     });
     if (slot.sessions.size === 1) slot.worker.ref();
-    post({ type: 'open', session, key: key ? new Uint8Array(key) : null, name, keep });
+    const file = sink.file ?? null;
+    post({ type: 'open', session, key: key ? new Uint8Array(key) : null, name, keep: sink.keep === true, file }, file ? [file as unknown as ArrayBuffer] : []);
     return stream;
   }
 
@@ -192,7 +200,7 @@ export class CheckPool {
       if (!events) return;
       if (m.type === 'plain') events.plain(m.data);
       else if (m.type === 'done') events.done(m.sha256, m.bytes);
-      else events.failed(new NfrError(m.code as ErrorCode, m.message));
+      else events.failed(m.code in ERROR_CODES ? new NfrError(m.code as ErrorCode, m.message) : Object.assign(new Error(m.message), { code: m.code }));
     });
     worker.on('error', (err) => fail(new NfrError('INTERNAL', `the offsite check worker failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => fail(new NfrError('INTERNAL', `the offsite check worker exited (code ${code})`)));

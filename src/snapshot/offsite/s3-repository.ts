@@ -4,11 +4,11 @@
  * files, with memory bounded by part size × queue size × files in flight.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { type FileHandle, mkdir, open, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { PassThrough, type Readable, Transform, type Writable } from 'node:stream';
+import { PassThrough, type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand,
@@ -28,7 +28,7 @@ import { isSnapshotId, type SnapshotId } from '../ids.js';
 import { manifestSchema, type FileEntry, type Manifest } from '../manifest.js';
 import { MANIFEST_FILE } from '../store.js';
 import type { FileCheck, VerifyResult } from '../verify.js';
-import { CheckPool, type CheckStream } from './check-pool.js';
+import { CheckPool } from './check-pool.js';
 import { CHUNK_BYTES, ENCRYPTION_ALGORITHM, encryptedSize, encryptStream, loadRepositoryKey, newSalt, type RepositoryKey } from './encryption.js';
 import type { OffsiteRecord, OffsiteRepository, OffsiteSnapshot, PushResult, TransferProgress } from './repository.js';
 import { checkBucket, createS3Client, describeRepository, offsiteError } from './s3.js';
@@ -356,19 +356,13 @@ export class S3Repository implements OffsiteRepository {
     try {
       const stream = await this.readObject(key, crypto ? encryptedSize(entry.size) : entry.size);
       const objectKey = crypto ? crypto.key.objectKey(crypto.salt, `${id}/${entry.path}`) : null;
-      // Decrypted and hashed on a worker while this thread receives (check-pool.ts); opened last,
+      // Decrypted, hashed and written on a worker while this thread receives (check-pool.ts);
       // right before the pipeline that ends it whatever happens.
-      let checked: CheckStream;
-      if (saveInto) {
-        const target = await openTarget(path.join(saveInto, entry.path));
-        checked = this.checks.stream(objectKey, key, true);
-        await pipeline(stream, checked, target);
-      } else {
-        checked = this.checks.stream(objectKey, key, false);
-        await pipeline(stream, checked, async (source: AsyncIterable<Buffer>) => {
-          for await (const _ of source); // nothing comes back: the worker only checks
-        });
-      }
+      const file = saveInto ? await openTarget(path.join(saveInto, entry.path)) : undefined;
+      const checked = this.checks.stream(objectKey, key, { file });
+      await pipeline(stream, checked, async (source: AsyncIterable<Buffer>) => {
+        for await (const _ of source); // nothing comes back: the worker writes the file
+      });
       const result = checked.result;
       if (!result) problem = 'the check ended without a result';
       else if (result.bytes !== entry.size) problem = `size ${result.bytes} bytes, manifest says ${entry.size}`;
@@ -450,9 +444,9 @@ export class S3Repository implements OffsiteRepository {
   }
 }
 
-async function openTarget(file: string): Promise<Writable> {
+async function openTarget(file: string): Promise<FileHandle> {
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  return createWriteStream(file, { flags: 'wx', mode: 0o600 });
+  return open(file, 'wx', 0o600);
 }
 
 const offsiteRecordSchema = {
