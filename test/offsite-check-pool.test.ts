@@ -78,8 +78,14 @@ describe('offsite check pool', () => {
     assert.ok((await run(kept, pieces(sealed, [65_536, 1000]))).equals(plain));
     assert.deepEqual(kept.result, { sha256: sha(plain), bytes: plain.length });
     const checked = pool.stream(key, 'db/1.dat');
-    assert.equal((await run(checked, [sealed])).length, 0);
+    assert.equal((await run(checked, [Buffer.from(sealed)])).length, 0);
     assert.deepEqual(checked.result, { sha256: sha(plain), bytes: plain.length });
+    // A buffer of its own moves to the worker (no copy) and is left empty; slices are copied.
+    const moved = Buffer.from(sealed);
+    const whole = pool.stream(key, 'db/1.dat');
+    await run(whole, [moved]);
+    assert.equal(whole.result?.sha256, sha(plain));
+    assert.equal(moved.buffer.byteLength, 0, 'moved, not copied');
     const bare = pool.stream(null, 'db/2.dat', { keep: true });
     assert.ok((await run(bare, pieces(plain, [70_000]))).equals(plain));
     assert.deepEqual(bare.result, { sha256: sha(plain), bytes: plain.length });
@@ -137,7 +143,7 @@ describe('offsite check pool', () => {
     assert.equal(pool.sessions, 0);
     // The workers still serve the next object.
     const again = pool.stream(key, 'db/5.dat');
-    await run(again, [sealed]);
+    await run(again, [Buffer.from(sealed)]);
     assert.equal(again.result?.sha256, sha(plain));
   });
 
@@ -167,7 +173,7 @@ describe('offsite check pool', () => {
     await assert.rejects(running, (err: Error & { code?: string }) => err.code === 'INTERNAL' && /worker exited/.test(err.message));
     assert.equal(own.sessions, 0);
     const next = own.stream(key, 'db/8.dat');
-    await run(next, [sealed]);
+    await run(next, [Buffer.from(sealed)]);
     assert.equal(next.result?.sha256, sha(plain));
     await own.close();
   });

@@ -26,7 +26,7 @@ import { ERROR_CODES, type ErrorCode, NfrError } from '../../errors.js';
  */
 export type ToWorker =
   | { readonly type: 'open'; readonly session: number; readonly key: Uint8Array | null; readonly name: string; readonly keep: boolean; readonly file: FileHandle | null }
-  | { readonly type: 'data'; readonly session: number; readonly data: Uint8Array }
+  | { readonly type: 'data'; readonly session: number; readonly data: Uint8Array[] }
   | { readonly type: 'end'; readonly session: number }
   | { readonly type: 'drop'; readonly session: number };
 
@@ -37,6 +37,13 @@ export type FromWorker =
   | { readonly type: 'failed'; readonly session: number; readonly code: string; readonly message: string };
 
 const WORKER = new URL('./check-worker.js', import.meta.url);
+
+/** A copy with memory of its own (never a slice of Buffer's shared pool, which must not move). */
+function copy(b: Buffer): Buffer {
+  const c = Buffer.allocUnsafeSlow(b.length);
+  b.copy(c);
+  return c;
+}
 /** Bytes handed over per message: large enough that messaging costs nothing, small enough to overlap. */
 const BATCH_BYTES = 1024 * 1024;
 /** Batches of one object a worker may have queued before the main thread waits for it. */
@@ -86,7 +93,8 @@ export class CheckPool {
    * written to it, and writes the plaintext into `sink.file` (which the worker then owns and
    * closes, before the stream finishes); its readable side gives the authenticated plaintext when
    * `sink.keep`, nothing otherwise. Errors are decryptStream's (VERIFY_FAILED naming `name`) or
-   * the file's.
+   * the file's. A buffer written to it that owns all its memory moves to the worker (it is left
+   * empty): write only buffers nothing else reads afterwards, as the socket's reads are.
    */
   stream(key: Buffer | null, name: string, sink: { readonly file?: FileHandle; readonly keep?: boolean } = {}): CheckStream {
     const slot = this.slot();
@@ -114,14 +122,14 @@ export class CheckPool {
     };
     const flushBatch = () => {
       if (batchBytes === 0) return;
-      // One buffer of its own per message, moved to the worker rather than copied again.
-      const data = Buffer.allocUnsafeSlow(batchBytes);
-      let at = 0;
-      for (const b of batch) at += b.copy(data, at);
+      // The pieces move to the worker without a copy: each socket read is a buffer of its own,
+      // which nothing else holds once it reached this stream. One that shares its memory (a
+      // slice) is copied first, so that nothing else loses its bytes.
+      const data = batch.map((b) => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : copy(b)));
       batch = [];
       batchBytes = 0;
       inFlight++;
-      post({ type: 'data', session, data }, [data.buffer as ArrayBuffer]);
+      post({ type: 'data', session, data }, [...new Set(data.map((b) => b.buffer as ArrayBuffer))]);
     };
     const stream = new Transform({
       transform(chunk: Buffer, _encoding, callback: TransformCallback) {

@@ -40,8 +40,8 @@ async function handle(m: Exclude<ToWorker, { type: 'open' }>, s: Session): Promi
     await end(m.session, s);
     return send({ type: 'done', session: m.session, sha256: s.hash.digest('hex'), bytes: s.bytes });
   }
-  const data = Buffer.from(m.data.buffer, m.data.byteOffset, m.data.byteLength);
-  const plain = s.decryptor ? s.decryptor.write(data) : [data];
+  const data = m.data.map((d) => Buffer.from(d.buffer, d.byteOffset, d.byteLength));
+  const plain = s.decryptor ? data.flatMap((d) => (s.decryptor as Decryptor).write(d)) : data;
   for (const p of plain) {
     s.hash.update(p);
     s.bytes += p.length;
