@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { buildProgram } from '../src/cli/main.js';
-import { NFR_BIN, testEnv } from './support/cli.js';
+import { NFR_BIN, nfr, testEnv } from './support/cli.js';
 
 /** A module hook that prints every file URL resolved, so the test sees what a command loads. */
 const TRACE = `data:text/javascript,${encodeURIComponent(
@@ -72,6 +72,22 @@ describe('CLI start-up', () => {
       under(files, '/dist/src/cli/').map((f) => path.basename(f)).filter((f) => !['main.js', 'output.js', 'flags.js'].includes(f) && !f.startsWith('snapshot')),
       [],
     );
+  });
+
+  it('NFR_DEBUG_TIMING=1 prints each step with its time since start on stderr, and nothing without it', async () => {
+    const env = testEnv({ POSTGRES_BACKUP_PATH: path.join(home, 'backups'), NFR_HOME: path.join(home, 'nfr') });
+    const timed = await nfr(['snapshot', 'list', '--json'], { ...env, NFR_DEBUG_TIMING: '1' }, home);
+    assert.equal(timed.code, 0, timed.stderr);
+    const steps = [...timed.stderr.matchAll(/^nfr: timing +(\d+\.\d) ms (.+)$/gm)].map((m) => ({ ms: Number(m[1]), step: m[2] }));
+    assert.deepEqual(
+      steps.map((s) => s.step),
+      ['cli: main', 'cli: commands loaded', 'cli: command done'],
+    );
+    assert.ok(steps.every((s, i) => i === 0 || s.ms >= (steps[i - 1]?.ms ?? 0)), `times in order: ${timed.stderr}`);
+    assert.equal(JSON.parse(timed.stdout).snapshots.length, 0, 'the command itself ran');
+    const plain = await nfr(['snapshot', 'list', '--json'], env, home);
+    assert.equal(plain.code, 0);
+    assert.equal(plain.stderr, '');
   });
 
   it('`nfr snapshot create` loads the create, not the restore, verify or diff machinery, with the same help as in its group', async () => {

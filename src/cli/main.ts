@@ -164,6 +164,7 @@ async function endAudit(err?: unknown): Promise<void> {
   if (!auditing) return;
   const { endCliAudit } = await import('./audit-trail.js');
   await endCliAudit(err);
+  timing('cli: audit end recorded');
 }
 
 /** Runs the CLI; resolves to the process exit code, which bin/nfr.js sets (only `nfr serve` ends the process itself, on shutdown). */
@@ -177,7 +178,6 @@ export async function main(rawArgv: readonly string[]): Promise<number> {
     await program.parseAsync(argv as string[]);
     timing('cli: command done');
     await endAudit();
-    timing('cli: audit end recorded');
     // A command that hands its exit code on (`nfr db psql` returns psql's) sets process.exitCode.
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {

@@ -90,14 +90,25 @@ export async function createSnapshotLocked(ctx: Context, op: Operation, options:
   const started = new Date();
   // A pre-restore backup dumps another database (ctx.target) on behalf of the live one: ids and
   // their control database belong to the live database.
-  const id = options.id ?? (await reserveSnapshotId(options.databaseName ? { ...ctx, target: withDatabase(ctx.target, options.databaseName) } : ctx, op.maint));
-  timing('create: id reserved');
-  if (await pathExists(snapshotDir(ctx.store, id))) throw new NfrError('INVALID_INPUT', `snapshot ${id} already exists`);
-  await op.lock.update(id);
+  // The dump's session is opened while the id is reserved and the lock file names it; dumpInto
+  // ends it once the dump is done, and every way out before that ends it here.
+  const session = connect(ctx.target, 'nfr snapshot create');
+  session.catch(() => {}); // awaited in dumpInto
+  const endSession = () => session.then((c) => c.end()).catch(() => {});
+  let id: SnapshotId;
+  try {
+    id = options.id ?? (await reserveSnapshotId(options.databaseName ? { ...ctx, target: withDatabase(ctx.target, options.databaseName) } : ctx, op.maint));
+    timing('create: id reserved');
+    if (await pathExists(snapshotDir(ctx.store, id))) throw new NfrError('INVALID_INPUT', `snapshot ${id} already exists`);
+    await op.lock.update(id);
+  } catch (err) {
+    await endSession();
+    throw err;
+  }
   const work = path.join(ctx.store.tmpDir, id);
   try {
     throwIfCancelled(ctx, 'before the dump');
-    const manifest = await dumpInto(ctx, work, id, started, options);
+    const manifest = await dumpInto(ctx, session, work, id, started, options);
     // The last safe point: once renamed, the snapshot is listed.
     throwIfCancelled(ctx, 'before the snapshot was put in the catalog');
     const final = snapshotDir(ctx.store, id);
@@ -110,17 +121,18 @@ export async function createSnapshotLocked(ctx: Context, op: Operation, options:
     const offsite = await copyOffsite(ctx, manifest, options.onProgress);
     return { ...manifest, offsite };
   } catch (err) {
+    await endSession();
     await rm(work, { recursive: true, force: true }).catch(() => {});
     await recordEvent(ctx.store, { operation: 'create', status: 'failed', snapshot_id: id, duration_ms: Date.now() - started.getTime(), error: (err as Error).message }).catch(() => {});
     throw err;
   }
 }
 
-async function dumpInto(ctx: Context, work: string, id: string, started: Date, options: CreateOptions): Promise<Manifest> {
+async function dumpInto(ctx: Context, session: Promise<pg.Client>, work: string, id: string, started: Date, options: CreateOptions): Promise<Manifest> {
   await ensureDir(work);
   const jobs = options.jobs ?? ctx.config.parallelJobs;
   const progress = options.onProgress ?? (() => {});
-  const client = await connect(ctx.target, 'nfr snapshot create');
+  const client = await session;
   timing('create: connected');
   try {
     const { major, version } = await serverMajor(client);
