@@ -9,7 +9,7 @@
  * BENCH_OFFSITE_BASE=DIR also times the S3Repository compiled into DIR/src (another build of nfr,
  * e.g. main's) in the same rotation, for A/B comparisons under the same load.
  */
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { randomBytes, createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -18,6 +18,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
 import type { Manifest } from '../../src/snapshot/manifest.js';
 import type { OffsiteRepository } from '../../src/snapshot/offsite/repository.js';
 import { S3Repository } from '../../src/snapshot/offsite/s3-repository.js';
@@ -103,6 +104,7 @@ async function main(signal: AbortSignal): Promise<void> {
       r.close();
     }
     const client = swift.client();
+    /** A variant returning a number is timed by it (seconds), else by the wall clock. */
     const variants: [string, (into: string) => Promise<unknown>][] = [
       [
         'plain GET',
@@ -126,6 +128,34 @@ async function main(signal: AbortSignal): Promise<void> {
       variants.push([`${name} checked`, (into) => fetch(repo(Impl, 'plain', false), into)]);
       variants.push([`${name} encrypted`, (into) => fetch(repo(Impl, 'enc', true), into)]);
     }
+    // BENCH_OFFSITE_UPLOADS=1 adds the upload rows: a plain lib-storage Upload, and nfr's encrypted
+    // push timed up to its last object stored (what bench:offsite's "upload, encrypted" row times;
+    // the read-back runs beside it) and whole.
+    let pushes = 0;
+    if (process.env.BENCH_OFFSITE_UPLOADS === '1') {
+      variants.push([
+        'plain upload',
+        () => {
+          const at = `up${++pushes}`;
+          return mapLimit(manifest.files, 4, (f) => new Upload({ client, params: { Bucket: BUCKET, Key: `${at}/${f.path}`, Body: createReadStream(path.join(dir, f.path)) }, partSize: 8 * MIB, queueSize: 4 }).done());
+        },
+      ]);
+      for (const [name, Impl] of impls) {
+        variants.push([
+          `${name} enc upload`,
+          async () => {
+            const r = repo(Impl, `push${++pushes}`, true);
+            try {
+              const result = await r.push(dir, manifest);
+              log(`  ${name} encrypted push: upload ${(result.upload_ms / 1000).toFixed(2)} s + read-back tail ${(result.check_ms / 1000).toFixed(2)} s`);
+              return result.upload_ms / 1000;
+            } finally {
+              r.close();
+            }
+          },
+        ]);
+      }
+    }
     // BENCH_OFFSITE_ONLY=REGEX times only the variants it matches (e.g. under --cpu-prof).
     const only = new RegExp(process.env.BENCH_OFFSITE_ONLY ?? '.');
     variants.splice(0, variants.length, ...variants.filter(([n]) => only.test(n)));
@@ -148,12 +178,12 @@ async function main(signal: AbortSignal): Promise<void> {
           await profiler.post('Profiler.enable');
           await profiler.post('Profiler.start');
         }
-        await fn(into);
+        const own = await fn(into);
         if (profiler && profileDir) {
           const { profile } = await profiler.post('Profiler.stop');
           await writeFile(path.join(profileDir, `${name.replace(/\W+/g, '-')}-${run + 1}.cpuprofile`), JSON.stringify(profile));
         }
-        const s = (performance.now() - t0) / 1000;
+        const s = typeof own === 'number' ? own : (performance.now() - t0) / 1000;
         const cpu = process.cpuUsage(cpu0);
         const elu = performance.eventLoopUtilization(elu0);
         times.get(name)?.push(s);
