@@ -60,15 +60,23 @@ function timeOnce(v: Variant): Promise<number> {
   });
 }
 
-/** Runs the variants round-robin `runs` times; returns each one's times. */
+/**
+ * Runs the variants round-robin `runs` times, starting each round one variant later, so that no
+ * variant always runs right after the same one (what a run leaves behind — dirty pages, a warm
+ * cache — then falls on every variant alike); returns each one's times.
+ */
 async function interleaved(variants: readonly Variant[], runs: number): Promise<Map<string, number[]>> {
   const times = new Map<string, number[]>(variants.map((v) => [v.name, []]));
   for (let i = 0; i < runs; i++) {
-    for (const v of variants) {
+    const round: string[] = [];
+    for (let k = 0; k < variants.length; k++) {
+      const v = variants[(i + k) % variants.length] as Variant;
       await v.before?.();
-      times.get(v.name)?.push(await timeOnce(v));
+      const s = await timeOnce(v);
+      times.get(v.name)?.push(s);
+      round.push(`${v.name} ${s.toFixed(2)} s`);
     }
-    log(`bench:cli: run ${i + 1}/${runs}`);
+    log(`bench:cli: run ${i + 1}/${runs}: ${round.join(', ')}`);
   }
   return times;
 }
