@@ -11,7 +11,8 @@
  *   create`, the same without npx.
  *
  * BENCH_CLI_RUNS (start-up runs, default 15), BENCH_RUNS (create runs, default 3), BENCH_SIZE_MB
- * (database size, default 1024), BENCH_CLI_CREATE=0 skips the database part. A missed target is a
+ * (database size, default 1024), BENCH_CLI_CREATE=0 skips the database part, BENCH_CLI_STDERR=1
+ * prints every run's stderr, with nfr's step timings (NFR_DEBUG_TIMING) for the creates. A missed target is a
  * measurement, not a failure: the report and a final `RESULT {json}` line go to stdout.
  */
 import { spawn } from 'node:child_process';
@@ -54,6 +55,7 @@ function timeOnce(v: Variant): Promise<number> {
     child.on('error', reject);
     child.on('close', (code) => {
       const seconds = (performance.now() - t0) / 1000;
+      if (process.env.BENCH_CLI_STDERR) process.stderr.write(`--- ${v.name} ${seconds.toFixed(2)} s\n${stderr}\n`);
       if (code === 0) resolve(seconds);
       else reject(new Error(`${v.name} exited with ${code}: ${stderr}`));
     });
@@ -121,6 +123,7 @@ async function measureCreate(runs: number): Promise<{ result: CreateResult; back
       POSTGRES_BACKUP_COMPRESSION: '1',
       NFR_LOCK_WAIT_SECONDS: '0',
       PG_BIN_DIR: settings.pgBinDir,
+      NFR_DEBUG_TIMING: process.env.BENCH_CLI_STDERR ? '1' : undefined,
     };
     const times = await interleaved(
       [
