@@ -10,18 +10,34 @@
  *   benchmark's database (bench/snapshot); target: within 1.10×; and `node bin/nfr.js snapshot
  *   create`, the same without npx.
  *
- * BENCH_CLI_RUNS (start-up runs, default 15), BENCH_RUNS (create runs, default 3), BENCH_SIZE_MB
+ * The creates are measured in rounds, each running the three with raw pg_dump in the middle (nfr,
+ * raw, node, then node, raw, nfr, alternating), so each nfr run has a raw run right beside it,
+ * before it in one round and after it in the next. Every create starts from the same state,
+ * outside the timed region: every earlier output (raw dump, snapshots) removed, `sync` (dirty
+ * pages written back, so no run pays for the one before), and a CHECKPOINT. The ratio reported is
+ * the median of the per-round ratios (nfr / raw of the same round: a slow minute slows both),
+ * beside the ratio of the medians. nfr's step timings (NFR_DEBUG_TIMING) give, per run, pg_dump's
+ * own time inside nfr and what nfr (and npx) add outside it.
+ *
+ * Same pg_dump work on both sides: nfr runs `pg_dump --format=directory --jobs=2 --compress=1`
+ * as the raw run does, plus `--snapshot` (the exported snapshot its row counts read), `--verbose`
+ * (its progress) and `--no-sync`: nfr makes the files durable itself, fsyncing each as it hashes
+ * it during the dump, where raw pg_dump fsyncs its output after the dump (inside its timed run);
+ * both end with the archive on disk.
+ *
+ * BENCH_CLI_RUNS (start-up runs, default 15), BENCH_RUNS (create rounds, default 9), BENCH_SIZE_MB
  * (database size, default 1024), BENCH_CLI_CREATE=0 skips the database part, BENCH_CLI_STDERR=1
- * prints every run's stderr, with nfr's step timings (NFR_DEBUG_TIMING) for the creates. A missed target is a
+ * prints every run's stderr, with nfr's step timings for the creates. A missed target is a
  * measurement, not a failure: the report and a final `RESULT {json}` line go to stdout.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serverMajor, toolEnv } from '../../src/postgres/connection.js';
 import { findClientTool } from '../../src/postgres/tools.js';
+import { isSnapshotId } from '../../src/snapshot/ids.js';
 import { runBench } from '../main.js';
 import { buildDataset } from '../snapshot/dataset.js';
 import { median } from '../snapshot/report.js';
@@ -45,19 +61,25 @@ interface Variant {
   readonly before?: () => void | Promise<void>;
 }
 
+interface Timed {
+  readonly seconds: number;
+  /** The run's stderr (its last 64 KiB). */
+  readonly stderr: string;
+}
+
 /** Spawn to exit, in seconds; a non-zero exit fails the benchmark with the program's stderr. */
-function timeOnce(v: Variant): Promise<number> {
+function timeOnce(v: Variant): Promise<Timed> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(v.command, v.args, { cwd: v.cwd ?? REPO, env: (v.env ?? process.env) as NodeJS.ProcessEnv, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-65536)));
     child.on('error', reject);
     child.on('close', (code) => {
       const seconds = (performance.now() - t0) / 1000;
       if (process.env.BENCH_CLI_STDERR) process.stderr.write(`--- ${v.name} ${seconds.toFixed(2)} s\n${stderr}\n`);
-      if (code === 0) resolve(seconds);
-      else reject(new Error(`${v.name} exited with ${code}: ${stderr}`));
+      if (code === 0) resolve({ seconds, stderr });
+      else reject(new Error(`${v.name} exited with ${code}: ${stderr.slice(-4000)}`));
     });
   });
 }
@@ -74,7 +96,7 @@ async function interleaved(variants: readonly Variant[], runs: number): Promise<
     for (let k = 0; k < variants.length; k++) {
       const v = variants[(i + k) % variants.length] as Variant;
       await v.before?.();
-      const s = await timeOnce(v);
+      const { seconds: s } = await timeOnce(v);
       times.get(v.name)?.push(s);
       round.push(`${v.name} ${s.toFixed(2)} s`);
     }
@@ -91,15 +113,63 @@ function intFromEnv(name: string, fallback: number): number {
   return n;
 }
 
+/** One create through nfr: its time, and where pg_dump ran in it (from NFR_DEBUG_TIMING). */
+interface NfrRun {
+  readonly seconds: number;
+  /** pg_dump's own time inside nfr: from its spawn to its exit. */
+  readonly pg_dump_s: number | null;
+  /** Everything else: npx (for the npx variant), node, nfr's steps before and after pg_dump. */
+  readonly outside_s: number | null;
+}
+
+/** pg_dump's time inside an nfr run, from the `create: pg_dump started`/`exited` timing lines. */
+function nfrRun(seconds: number, stderr: string): NfrRun {
+  const at = (step: string) => {
+    const m = new RegExp(`nfr: timing +([\\d.]+) ms create: ${step}\n`).exec(stderr);
+    return m?.[1] === undefined ? null : Number(m[1]) / 1000;
+  };
+  const started = at('pg_dump started');
+  const exited = at('pg_dump exited');
+  const dump = started === null || exited === null ? null : exited - started;
+  return { seconds, pg_dump_s: dump, outside_s: dump === null ? null : seconds - dump };
+}
+
+interface Round {
+  readonly raw_s: number;
+  readonly npx: NfrRun;
+  readonly node: NfrRun;
+  /** Load average (1 min) when the round began. */
+  readonly load: number;
+}
+
 interface CreateResult {
   readonly size_bytes: number;
+  readonly rounds: readonly Round[];
   readonly raw_pg_dump_s: number;
   readonly npx_nfr_create_s: number;
+  /** Median of the per-round ratios npx nfr / raw: the deciding number. */
   readonly ratio: number;
+  /** The ratio of the medians, for comparison. */
+  readonly ratio_of_medians: number;
   readonly pass: boolean;
   /** `node bin/nfr.js snapshot create`: the same without npx. */
   readonly node_nfr_create_s: number;
   readonly node_ratio: number;
+  readonly node_ratio_of_medians: number;
+  /** Medians of pg_dump's own time inside nfr, and of what nfr (and npx) add outside it. */
+  readonly npx_pg_dump_s: number;
+  readonly npx_outside_s: number;
+  readonly node_pg_dump_s: number;
+  readonly node_outside_s: number;
+}
+
+/** Runs a program without a shell to its end (e.g. `sync`); fails on a non-zero exit. */
+function runQuietly(command: string, args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${command} exited with ${code}`))));
+  });
 }
 
 async function measureCreate(runs: number): Promise<{ result: CreateResult; backupsDir: string; dispose: () => Promise<void> }> {
@@ -123,32 +193,66 @@ async function measureCreate(runs: number): Promise<{ result: CreateResult; back
       POSTGRES_BACKUP_COMPRESSION: '1',
       NFR_LOCK_WAIT_SECONDS: '0',
       PG_BIN_DIR: settings.pgBinDir,
-      NFR_DEBUG_TIMING: process.env.BENCH_CLI_STDERR ? '1' : undefined,
+      // Step timings, for pg_dump's own time inside nfr (a few lines on stderr).
+      NFR_DEBUG_TIMING: '1',
     };
-    const times = await interleaved(
-      [
-        {
-          name: 'raw',
-          command: pgDump,
-          args: ['--format=directory', '--jobs=2', '--compress=1', '-f', rawDir, ws.live.database],
-          env: toolEnv(ws.live) as Record<string, string | undefined>,
-          before: async () => {
-            rmSync(rawDir, { recursive: true, force: true });
-            await ws.checkpoint();
-          },
-        },
-        // As the README runs it: npx from the repository.
-        { name: 'nfr', command: 'npx', args: ['nfr', 'snapshot', 'create', '--name', 'bench-cli', '--json'], env: nfrEnv, before: () => ws.checkpoint(), cwd: REPO },
-        // The package's executable itself: what nfr adds, without npx's own start-up.
-        { name: 'node', command: process.execPath, args: [NFR_BIN, 'snapshot', 'create', '--name', 'bench-cli', '--json'], env: nfrEnv, before: () => ws.checkpoint(), cwd: REPO },
-      ],
-      runs,
-    );
-    const raw = median(times.get('raw') ?? []);
-    const nfr = median(times.get('nfr') ?? []);
-    const node = median(times.get('node') ?? []);
+    /**
+     * The same start for every create, untimed: no earlier output on disk (the raw dump, every
+     * snapshot: each run writes into an empty store), nothing dirty left to write back (`sync`),
+     * and the server's dirty buffers flushed (CHECKPOINT).
+     */
+    const sameStart = async () => {
+      rmSync(rawDir, { recursive: true, force: true });
+      for (const name of readdirSync(ws.backupsDir)) if (isSnapshotId(name)) rmSync(path.join(ws.backupsDir, name), { recursive: true, force: true });
+      await runQuietly('sync', []);
+      await ws.checkpoint();
+    };
+    const variants = {
+      raw: { name: 'raw', command: pgDump, args: ['--format=directory', '--jobs=2', '--compress=1', '-f', rawDir, ws.live.database], env: toolEnv(ws.live) as Record<string, string | undefined> },
+      // As the README runs it: npx from the repository.
+      npx: { name: 'npx nfr', command: 'npx', args: ['nfr', 'snapshot', 'create', '--name', 'bench-cli', '--json'], env: nfrEnv, cwd: REPO },
+      // The package's executable itself: what nfr adds, without npx's own start-up.
+      node: { name: 'node nfr', command: process.execPath, args: [NFR_BIN, 'snapshot', 'create', '--name', 'bench-cli', '--json'], env: nfrEnv, cwd: REPO },
+    } satisfies Record<string, Variant>;
+    const rounds: Round[] = [];
+    for (let i = 0; i < runs; i++) {
+      // raw in the middle: beside each nfr variant in every round, before it in one, after it in the next.
+      const order = i % 2 === 0 ? (['npx', 'raw', 'node'] as const) : (['node', 'raw', 'npx'] as const);
+      const load = loadavg()[0] ?? 0;
+      const got: Partial<Record<'raw' | 'npx' | 'node', Timed>> = {};
+      for (const key of order) {
+        await sameStart();
+        got[key] = await timeOnce(variants[key]);
+      }
+      const round: Round = { raw_s: got.raw?.seconds ?? Number.NaN, npx: nfrRun(got.npx?.seconds ?? Number.NaN, got.npx?.stderr ?? ''), node: nfrRun(got.node?.seconds ?? Number.NaN, got.node?.stderr ?? ''), load };
+      rounds.push(round);
+      const dumpInside = (r: NfrRun) => (r.pg_dump_s === null ? '' : ` (pg_dump ${r.pg_dump_s.toFixed(2)} s + ${(r.outside_s ?? 0).toFixed(2)} s)`);
+      log(
+        `bench:cli: round ${i + 1}/${runs} (${order.join(', ')}; load ${load.toFixed(1)}): raw ${round.raw_s.toFixed(2)} s, npx nfr ${round.npx.seconds.toFixed(2)} s${dumpInside(round.npx)} = ${(round.npx.seconds / round.raw_s).toFixed(3)}×, node nfr ${round.node.seconds.toFixed(2)} s${dumpInside(round.node)} = ${(round.node.seconds / round.raw_s).toFixed(3)}×`,
+      );
+    }
+    const raw = median(rounds.map((r) => r.raw_s));
+    const npx = median(rounds.map((r) => r.npx.seconds));
+    const node = median(rounds.map((r) => r.node.seconds));
+    const ratio = median(rounds.map((r) => r.npx.seconds / r.raw_s));
+    const known = (xs: readonly (number | null)[]) => median(xs.filter((x): x is number => x !== null));
     return {
-      result: { size_bytes: dataset.size_bytes, raw_pg_dump_s: raw, npx_nfr_create_s: nfr, ratio: nfr / raw, pass: nfr / raw <= CREATE_TARGET_RATIO, node_nfr_create_s: node, node_ratio: node / raw },
+      result: {
+        size_bytes: dataset.size_bytes,
+        rounds,
+        raw_pg_dump_s: raw,
+        npx_nfr_create_s: npx,
+        ratio,
+        ratio_of_medians: npx / raw,
+        pass: ratio <= CREATE_TARGET_RATIO,
+        node_nfr_create_s: node,
+        node_ratio: median(rounds.map((r) => r.node.seconds / r.raw_s)),
+        node_ratio_of_medians: node / raw,
+        npx_pg_dump_s: known(rounds.map((r) => r.npx.pg_dump_s)),
+        npx_outside_s: known(rounds.map((r) => r.npx.outside_s)),
+        node_pg_dump_s: known(rounds.map((r) => r.node.pg_dump_s)),
+        node_outside_s: known(rounds.map((r) => r.node.outside_s)),
+      },
       backupsDir: ws.backupsDir,
       dispose: () => ws.dispose(),
     };
@@ -160,7 +264,7 @@ async function measureCreate(runs: number): Promise<{ result: CreateResult; back
 
 async function run(): Promise<void> {
   const startupRuns = intFromEnv('BENCH_CLI_RUNS', 15);
-  const createRuns = intFromEnv('BENCH_RUNS', 3);
+  const createRuns = intFromEnv('BENCH_RUNS', 9);
   const load = loadavg()[0] ?? 0;
 
   let create: Awaited<ReturnType<typeof measureCreate>> | undefined;
@@ -199,10 +303,12 @@ async function run(): Promise<void> {
     if (create) {
       const c = create.result;
       lines.push(
-        `snapshot create of a ${(c.size_bytes / 1024 / 1024).toFixed(0)} MiB database (median of ${createRuns}, -j2 -Z1):`,
-        `  raw pg_dump -Fd       ${c.raw_pg_dump_s.toFixed(3)} s`,
-        `  npx nfr snapshot create ${c.npx_nfr_create_s.toFixed(3)} s   ${c.ratio.toFixed(2)}× (target ≤ ${CREATE_TARGET_RATIO}×)   ${c.pass ? 'PASS' : 'FAIL'}`,
-        `  node bin/nfr.js snapshot create ${c.node_nfr_create_s.toFixed(3)} s   ${c.node_ratio.toFixed(2)}× (without npx)`,
+        `snapshot create of a ${(c.size_bytes / 1024 / 1024).toFixed(0)} MiB database (${createRuns} rounds, -j2 -Z1; load average ${Math.min(...c.rounds.map((r) => r.load)).toFixed(1)}-${Math.max(...c.rounds.map((r) => r.load)).toFixed(1)}):`,
+        `  raw pg_dump -Fd                  median ${c.raw_pg_dump_s.toFixed(3)} s (${Math.min(...c.rounds.map((r) => r.raw_s)).toFixed(2)}-${Math.max(...c.rounds.map((r) => r.raw_s)).toFixed(2)})`,
+        `  npx nfr snapshot create          median ${c.npx_nfr_create_s.toFixed(3)} s   ${c.ratio.toFixed(3)}× median of the rounds' ratios (target ≤ ${CREATE_TARGET_RATIO}×)   ${c.pass ? 'PASS' : 'FAIL'}; ratio of medians ${c.ratio_of_medians.toFixed(3)}×`,
+        `    pg_dump inside it ${c.npx_pg_dump_s.toFixed(3)} s, npx and nfr outside it ${c.npx_outside_s.toFixed(3)} s`,
+        `  node bin/nfr.js snapshot create  median ${c.node_nfr_create_s.toFixed(3)} s   ${c.node_ratio.toFixed(3)}× (without npx); ratio of medians ${c.node_ratio_of_medians.toFixed(3)}×`,
+        `    pg_dump inside it ${c.node_pg_dump_s.toFixed(3)} s, nfr outside it ${c.node_outside_s.toFixed(3)} s`,
       );
     }
     process.stdout.write(`${lines.join('\n')}\nRESULT ${JSON.stringify({ load_average: load, startup, create: create?.result ?? null })}\n`);
