@@ -12,10 +12,19 @@ import { after, describe, it } from 'node:test';
 import { buildProgram } from '../src/cli/main.js';
 import { NFR_BIN, nfr, testEnv } from './support/cli.js';
 
-/** A module hook that prints every file URL resolved, so the test sees what a command loads. */
+/**
+ * Module hooks that print every file loaded, so the test sees what a command loads: ESM through
+ * a resolve hook, CommonJS (pg, which the driver loads with require) through Module._load.
+ */
 const TRACE = `data:text/javascript,${encodeURIComponent(
-  `import { register } from 'node:module';
-register('data:text/javascript,' + encodeURIComponent("export async function resolve(s, c, n) { const r = await n(s, c); if (r.url.startsWith('file:')) process.stderr.write('LOADED ' + r.url + '\\\\n'); return r; }"));`,
+  `import Module, { register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent("export async function resolve(s, c, n) { const r = await n(s, c); if (r.url.startsWith('file:')) process.stderr.write('LOADED ' + r.url + '\\\\n'); return r; }"));
+const load = Module._load;
+Module._load = function (request, parent, isMain) {
+  const exports = load.apply(this, arguments);
+  try { const f = Module._resolveFilename(request, parent, isMain); if (f.startsWith('/')) process.stderr.write('LOADED file://' + f + '\\n'); } catch {}
+  return exports;
+};`,
 )}`;
 
 const home = mkdtempSync(path.join(tmpdir(), 'nfr-startup-'));
@@ -94,7 +103,9 @@ describe('CLI start-up', () => {
     const { code, files } = await loaded(['snapshot', 'create', '--help']);
     assert.equal(code, 0);
     assert.equal(under(files, '/dist/src/snapshot/create.js').length, 1, 'the trace sees the create load');
-    for (const part of ['/dist/src/snapshot/restore/', '/dist/src/snapshot/deep-verify.js', '/dist/src/snapshot/diff/index.js', '/dist/src/cli/snapshot.js', '/dist/src/server/', '/node_modules/fastify/']) {
+    // Nor, before pg_dump starts, the warm copy (only with --warm) or the offsite copy (loaded
+    // while pg_dump runs): what loads before the dump delays it.
+    for (const part of ['/dist/src/snapshot/restore/', '/dist/src/snapshot/deep-verify.js', '/dist/src/snapshot/diff/index.js', '/dist/src/cli/snapshot.js', '/dist/src/server/', '/node_modules/fastify/', '/dist/src/snapshot/warm.js', '/dist/src/snapshot/offsite/copies.js', '/dist/src/snapshot/verify.js']) {
       assert.deepEqual(under(files, part), [], `${part} is loaded by snapshot create`);
     }
     const single = await buildProgram(['node', 'nfr', 'snapshot', 'create']);
@@ -102,5 +113,27 @@ describe('CLI start-up', () => {
     const create = (p: Awaited<ReturnType<typeof buildProgram>>) => p.commands.find((c) => c.name() === 'snapshot')?.commands.find((c) => c.name() === 'create');
     assert.ok(create(single) && create(group));
     assert.equal(create(single)?.helpInformation(), create(group)?.helpInformation());
+  });
+
+  it('the driver loads pg without a global navigator left behind, as the same module `import pg` gets', async () => {
+    const { pgDriver } = await import('../src/postgres/driver.js');
+    const had = 'navigator' in globalThis;
+    const driver = await pgDriver();
+    assert.equal('navigator' in globalThis, had, 'navigator is defined only while pg loads');
+    assert.equal(driver, (await import('pg')).default);
+    assert.equal(typeof driver.Client, 'function');
+  });
+
+  it('a connecting command sees pg load (the trace sees CommonJS too)', async () => {
+    // A URL nothing listens on: the command fails to connect, after loading the driver.
+    const env = testEnv({ POSTGRES_BACKUP_PATH: path.join(home, 'backups'), NFR_HOME: path.join(home, 'nfr'), DATABASE_URL: 'postgresql://nobody:x@127.0.0.1:1/none' });
+    const files = await new Promise<string[]>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', TRACE, NFR_BIN, 'db', 'status', '--json'], { env: env as NodeJS.ProcessEnv, cwd: home, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('close', () => resolve([...stderr.matchAll(/^LOADED file:\/\/(.+)$/gm)].map((m) => m[1] as string)));
+    });
+    assert.ok(under(files, '/node_modules/pg/lib/client.js').length > 0, 'the trace sees pg load');
   });
 });

@@ -4,11 +4,15 @@
  * what each records are one table here; main.ts calls `startCliAudit` before a command's action
  * and `endCliAudit` with its outcome. When the control database cannot be reached the command
  * still runs (it needs the same server, and says so itself), with a warning that it is unrecorded.
+ *
+ * A command in RECORDED_ALONGSIDE records its start while its first steps run, and waits for it
+ * (cliAuditStarted) before its first change anyone can see.
  */
 import type { Command } from 'commander';
 import type pg from 'pg';
 import { toNfrError } from '../errors.js';
 import { isSnapshotId } from '../snapshot/ids.js';
+import { timing } from '../util/timing.js';
 
 type Opts = Record<string, unknown>;
 
@@ -63,6 +67,35 @@ interface Open {
 
 let open: Open | undefined;
 
+/**
+ * Commands whose start is recorded alongside their first steps rather than before them, because
+ * those steps are on the clock and change nothing anyone sees. `snapshot create`: the lock,
+ * recovery of what a dead operation left (which every server also runs on its own), the id, the
+ * dump into `.tmp`; the snapshot appears only when it is renamed into the catalog, and the create
+ * waits for its start to be recorded before that (createSnapshot's beforeCatalog). A create killed
+ * before then leaves no snapshot, whether or not its start was recorded. The record takes a
+ * session, two checks and an insert: 20-60 ms that pg_dump no longer waits for.
+ */
+export const RECORDED_ALONGSIDE: ReadonlySet<string> = new Set(['snapshot create']);
+
+/** The start being recorded alongside the command (startCliAuditAlongside). */
+let starting: Promise<void> | undefined;
+
+/** Starts recording the start of `command` and returns at once; cliAuditStarted() waits for it. */
+export function startCliAuditAlongside(command: Command, path: string): void {
+  starting = startCliAudit(command, path).then(() => timing('cli: audit start recorded'));
+  starting.catch(() => {}); // awaited by cliAuditStarted and endCliAudit
+}
+
+/**
+ * Resolves once the start recorded alongside is in the trail (or could not be, with its warning),
+ * at once when there is none; rejects with the configuration error that would have stopped the
+ * command before it ran, had its start been recorded first.
+ */
+export function cliAuditStarted(): Promise<void> {
+  return starting ?? Promise.resolve();
+}
+
 /** Records the start of `command` if it is audited (warning on stderr when it cannot). */
 export async function startCliAudit(command: Command, path: string): Promise<void> {
   const describe = AUDITED_COMMANDS[path];
@@ -100,6 +133,7 @@ export async function startCliAudit(command: Command, path: string): Promise<voi
 
 /** Records how the audited command that started ended (nothing when none did). Never throws. */
 export async function endCliAudit(err?: unknown): Promise<void> {
+  await starting?.catch(() => {});
   const started = open;
   open = undefined;
   if (!started) return;

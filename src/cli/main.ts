@@ -99,12 +99,18 @@ export async function buildProgram(argv: readonly string[] = [], options: { allG
   const load = single ? [single] : !options.allGroups && group !== undefined && group in GROUPS ? [GROUPS[group] as () => Promise<Register>] : Object.values(GROUPS);
   for (const register of await Promise.all(load.map((l) => l()))) register(program);
   acceptYesEverywhere(program);
-  // Commands that change state are recorded in the audit trail before they run (audit-trail.ts).
+  // Commands that change state are recorded in the audit trail before they run, or alongside
+  // their first steps when those change nothing anyone sees (audit-trail.ts).
   program.hook('preAction', async (_program, command) => {
     const path = commandPath(command);
     if (!AUDITED_PATHS.has(path)) return;
     auditing = true;
-    await (await import('./audit-trail.js')).startCliAudit(command, path);
+    const trail = await import('./audit-trail.js');
+    if (trail.RECORDED_ALONGSIDE.has(path)) {
+      trail.startCliAuditAlongside(command, path);
+      return;
+    }
+    await trail.startCliAudit(command, path);
     timing('cli: audit start recorded');
   });
   return program;

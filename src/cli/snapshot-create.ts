@@ -8,6 +8,7 @@ import { loadConfig } from '../config.js';
 import { openContext } from '../pipeline/context.js';
 import { createSnapshot } from '../snapshot/create.js';
 import { timing } from '../util/timing.js';
+import { cliAuditStarted } from './audit-trail.js';
 import { intFlag } from './flags.js';
 import { SNAPSHOT_GROUP_DESCRIPTION } from './snapshot-list.js';
 import { emit, formatBytes, formatDuration, progressLine } from './output.js';
@@ -30,7 +31,8 @@ export function registerSnapshotCreate(snapshot: Command): void {
       timing('create: context open');
       const bar = progressLine(opts);
       try {
-        const m = await createSnapshot(ctx, { name: opts.name, description: opts.description, tags: opts.tag, jobs: opts.jobs, full: opts.full, warm: opts.warm, onProgress: bar.update });
+        // The audit start is recorded while the lock is taken and pg_dump runs (audit-trail.ts).
+        const m = await createSnapshot(ctx, { name: opts.name, description: opts.description, tags: opts.tag, jobs: opts.jobs, full: opts.full, warm: opts.warm, onProgress: bar.update, beforeCatalog: cliAuditStarted });
         bar.done();
         emit(opts, { ...m, snapshot_id: m.id, warm: m.warm ?? null }, () =>
           `created ${m.id} "${m.name}": ${m.tables.length} tables, ${m.tables.reduce((s, t) => s + t.rows, 0)} rows, ${formatBytes(m.total_bytes)} in ${formatDuration(m.duration_ms)}${m.warm ? `; warm as ${m.warm.database} (${formatBytes(m.warm.size_bytes)})` : ''}${

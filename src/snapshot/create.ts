@@ -31,10 +31,9 @@ import type { SnapshotId } from './ids.js';
 import { reserveSnapshotId, recordEvent } from './state.js';
 import { withOperation, type Operation, type ProgressListener } from '../runtime/operation.js';
 import { DUMP_DIR, snapshotDir } from './store.js';
-import { type Context } from '../runtime/context.js';
-import { warmSnapshotLocked } from './warm.js';
+import type { Context } from '../runtime/context.js';
 import type { WarmCopy } from './warm-copies.js';
-import { copyOffsite, type OffsiteCopy } from './offsite/copies.js';
+import type { OffsiteCopy } from './offsite/copies.js';
 
 export interface CreateOptions {
   readonly name: string;
@@ -51,6 +50,11 @@ export interface CreateOptions {
    * pre-restore backup dumped from the database a restore replaced).
    */
   readonly databaseName?: string | undefined;
+  /**
+   * Awaited before the snapshot is renamed into the catalog, its first change anyone sees (the
+   * CLI's audit start, recorded while the dump runs); a rejection fails the create there.
+   */
+  readonly beforeCatalog?: (() => Promise<void>) | undefined;
 }
 
 const NAME_MAX = 200;
@@ -76,6 +80,7 @@ export async function createSnapshot(ctx: Context, options: CreateOptions & { re
     const manifest = await createSnapshotLocked(ctx, op, options);
     if (!options.warm) return manifest;
     // Same lock, so nothing runs between the dump and its warm copy.
+    const { warmSnapshotLocked } = await import('./warm.js');
     const warmed = await warmSnapshotLocked(ctx, op, { id: manifest.id as SnapshotId, jobs: options.jobs, onProgress: options.onProgress }).catch((err: unknown) => {
       const e = toNfrError(err);
       throw new NfrError(e.code, `snapshot ${manifest.id} was created, but warming it failed: ${e.message}; retry with nfr snapshot warm --id ${manifest.id}`, { cause: err });
@@ -106,9 +111,16 @@ export async function createSnapshotLocked(ctx: Context, op: Operation, options:
     throw err;
   }
   const work = path.join(ctx.store.tmpDir, id);
+  // The offsite copy's modules (the catalog, verify, the repository: a third of what a create
+  // loads) are needed only after the dump: they load while pg_dump runs, not before it starts.
+  let offsiteModule: Promise<typeof import('./offsite/copies.js')> | undefined;
   try {
     throwIfCancelled(ctx, 'before the dump');
-    const manifest = await dumpInto(ctx, session, work, id, started, options);
+    const manifest = await dumpInto(ctx, session, work, id, started, options, () => {
+      offsiteModule = import('./offsite/copies.js');
+      offsiteModule.catch(() => {}); // awaited below
+    });
+    await options.beforeCatalog?.();
     // The last safe point: once renamed, the snapshot is listed.
     throwIfCancelled(ctx, 'before the snapshot was put in the catalog');
     const final = snapshotDir(ctx.store, id);
@@ -118,6 +130,7 @@ export async function createSnapshotLocked(ctx: Context, op: Operation, options:
     await recordEvent(ctx.store, { operation: 'create', status: 'completed', snapshot_id: id, duration_ms: manifest.duration_ms });
     timing('create: event recorded');
     // Completed from here on, whatever the bucket does: a failed upload leaves it not offsite yet.
+    const { copyOffsite } = await (offsiteModule ?? import('./offsite/copies.js'));
     const offsite = await copyOffsite(ctx, manifest, options.onProgress);
     return { ...manifest, offsite };
   } catch (err) {
@@ -128,7 +141,8 @@ export async function createSnapshotLocked(ctx: Context, op: Operation, options:
   }
 }
 
-async function dumpInto(ctx: Context, session: Promise<pg.Client>, work: string, id: string, started: Date, options: CreateOptions): Promise<Manifest> {
+/** `dumpStarted` is called once pg_dump runs: work that need not precede it can start then. */
+async function dumpInto(ctx: Context, session: Promise<pg.Client>, work: string, id: string, started: Date, options: CreateOptions, dumpStarted: () => void): Promise<Manifest> {
   await ensureDir(work);
   const jobs = options.jobs ?? ctx.config.parallelJobs;
   const progress = options.onProgress ?? (() => {});
@@ -207,6 +221,7 @@ async function dumpInto(ctx: Context, session: Promise<pg.Client>, work: string,
         },
       );
       timing('create: pg_dump started');
+      dumpStarted();
       void dump.then(() => timing('create: pg_dump exited'), () => {});
       if (countInArchive) {
         await dump;
