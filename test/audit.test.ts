@@ -174,6 +174,26 @@ describe('audit trail', () => {
     assert.ok(!(await cluster.databases()).includes(`${fresh.name}_nfr`));
   });
 
+  it('a create whose control database the configuration refuses stops before it runs, as when its start was recorded first', async () => {
+    // The control database may not be the live one. A create records its start alongside its first
+    // steps (RECORDED_ALONGSIDE), but checks the configuration first: the same CONFIG error as
+    // before, and nothing listed.
+    const live = decodeURIComponent(new URL(String(env.DATABASE_URL)).pathname.slice(1));
+    const before = await nfrJson(['snapshot', 'list'], env);
+    assert.equal(before.code, 0, before.stderr);
+    const refused = await nfrJson(['snapshot', 'create', '--name', 'refused'], { ...env, NFR_CONTROL_DATABASE: live });
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.equal(refused.body.error.code, 'CONFIG');
+    assert.match(refused.body.error.message, /is the live database/);
+    const after = await nfrJson(['snapshot', 'list'], env);
+    assert.deepEqual(
+      after.body.snapshots.map((x: { id: string }) => x.id),
+      before.body.snapshots.map((x: { id: string }) => x.id),
+      'the refused create listed no snapshot',
+    );
+    assert.ok(!after.body.snapshots.some((x: { name: string }) => x.name === 'refused'));
+  });
+
   it('knows which commands are audited in one list (main.ts loads the table only for them)', () => {
     assert.deepEqual([...AUDITED_PATHS].sort(), Object.keys(AUDITED_COMMANDS).sort());
   });

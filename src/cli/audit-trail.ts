@@ -81,16 +81,20 @@ export const RECORDED_ALONGSIDE: ReadonlySet<string> = new Set(['snapshot create
 /** The start being recorded alongside the command (startCliAuditAlongside). */
 let starting: Promise<void> | undefined;
 
-/** Starts recording the start of `command` and returns at once; cliAuditStarted() waits for it. */
-export function startCliAuditAlongside(command: Command, path: string): void {
-  starting = startCliAudit(command, path).then(() => timing('cli: audit start recorded'));
+/**
+ * Checks what the record needs, as startCliAudit does (a configuration error stops the command
+ * here, before it runs), then starts recording and returns; cliAuditStarted() waits for it.
+ */
+export async function startCliAuditAlongside(command: Command, path: string): Promise<void> {
+  const record = await prepareCliAudit(command, path);
+  if (!record) return;
+  starting = record().then(() => timing('cli: audit start recorded'));
   starting.catch(() => {}); // awaited by cliAuditStarted and endCliAudit
 }
 
 /**
  * Resolves once the start recorded alongside is in the trail (or could not be, with its warning),
- * at once when there is none; rejects with the configuration error that would have stopped the
- * command before it ran, had its start been recorded first.
+ * at once when there is none.
  */
 export function cliAuditStarted(): Promise<void> {
   return starting ?? Promise.resolve();
@@ -98,37 +102,58 @@ export function cliAuditStarted(): Promise<void> {
 
 /** Records the start of `command` if it is audited (warning on stderr when it cannot). */
 export async function startCliAudit(command: Command, path: string): Promise<void> {
+  await (await prepareCliAudit(command, path))?.();
+}
+
+/**
+ * The checks before a start is recorded (the configuration, the server, which control database),
+ * throwing a configuration error as the command would; returns the recording itself, or
+ * undefined when there is nothing to record (or it cannot be, with the warning written).
+ */
+async function prepareCliAudit(command: Command, path: string): Promise<(() => Promise<void>) | undefined> {
   const describe = AUDITED_COMMANDS[path];
   const what = describe?.(command.opts(), command.processedArgs);
-  if (!what) return;
-  const [{ loadConfig }, { resolveTarget, withDatabase }, { connectControlDatabase, controlDatabaseName }, { auditStart, cliActor }] = await Promise.all([
+  if (!what) return undefined;
+  const [{ loadConfig }, { resolveTarget, withDatabase }, { connectControlDatabase, controlDatabaseTarget }, { auditStart, cliActor }] = await Promise.all([
     import('../config.js'),
     import('../postgres/connection.js'),
     import('../jobs/control-db.js'),
     import('../jobs/audit.js'),
   ]);
-  try {
-    // Only the database server: the snapshot store's directories are the command's to create.
-    const config = loadConfig();
-    const target = await resolveTarget(config);
-    const ctx = { config, target, maintenance: withDatabase(target, config.maintenanceDb) };
-    // The session that finds the control database at head records the start.
-    const client = await connectControlDatabase(ctx, 'nfr audit');
-    const control = withDatabase(target, controlDatabaseName(ctx));
-    try {
-      const auditId = await auditStart(client, { actor: cliActor(), action: what.action, target: what.target ?? null, params: what.params ?? {} });
-      open = { auditId, control, client };
-    } catch (err) {
-      await client.end().catch(() => {});
-      throw err;
-    }
-  } catch (err) {
+  const unrecorded = (err: unknown) => {
     const e = toNfrError(err);
     if (e.code === 'CONFIG') throw e;
     // The database server does not answer (the command will say so itself) or refuses the control
     // database: the command goes ahead, and the operator is told it is not in the trail.
     process.stderr.write(`nfr: warning: ${what.action} is not recorded in the audit trail: ${e.message}\n`);
+  };
+  let ctx: Parameters<typeof connectControlDatabase>[0];
+  let control: import('../postgres/connection.js').PgTarget;
+  try {
+    // Only the database server: the snapshot store's directories are the command's to create.
+    const config = loadConfig();
+    const target = await resolveTarget(config);
+    ctx = { config, target, maintenance: withDatabase(target, config.maintenanceDb) };
+    control = controlDatabaseTarget(ctx);
+  } catch (err) {
+    unrecorded(err);
+    return undefined;
   }
+  return async () => {
+    try {
+      // The session that finds the control database at head records the start.
+      const client = await connectControlDatabase(ctx, 'nfr audit');
+      try {
+        const auditId = await auditStart(client, { actor: cliActor(), action: what.action, target: what.target ?? null, params: what.params ?? {} });
+        open = { auditId, control, client };
+      } catch (err) {
+        await client.end().catch(() => {});
+        throw err;
+      }
+    } catch (err) {
+      unrecorded(err);
+    }
+  };
 }
 
 /** Records how the audited command that started ended (nothing when none did). Never throws. */

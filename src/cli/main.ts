@@ -107,7 +107,7 @@ export async function buildProgram(argv: readonly string[] = [], options: { allG
     auditing = true;
     const trail = await import('./audit-trail.js');
     if (trail.RECORDED_ALONGSIDE.has(path)) {
-      trail.startCliAuditAlongside(command, path);
+      await trail.startCliAuditAlongside(command, path);
       return;
     }
     await trail.startCliAudit(command, path);

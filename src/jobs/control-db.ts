@@ -94,9 +94,17 @@ export function openControlDatabaseOnce(ctx: Pick<Context, 'config' | 'target' |
   return target;
 }
 
+/**
+ * connectControlDatabase's checks in progress, by where: true once one found the database at
+ * head (a create's audit start runs alongside its recovery, which asks controlDatabaseOpened).
+ */
+const checking = new Map<string, Promise<boolean>>();
+
 /** True when this process has opened the control database already (so it exists). */
 export async function controlDatabaseOpened(ctx: Pick<Context, 'config' | 'target'>): Promise<boolean> {
-  const target = opened.get(openedKey(ctx));
+  const key = openedKey(ctx);
+  if (!opened.has(key) && (await checking.get(key))) return true;
+  const target = opened.get(key);
   return target !== undefined && (await target.then(() => true, () => false));
 }
 
@@ -110,9 +118,17 @@ export async function connectControlDatabase(ctx: Pick<Context, 'config' | 'targ
   if (!opened.has(key)) {
     const target = controlTarget(ctx);
     // Not there yet (or unreachable): the full path below creates it or says why.
-    const client = await connect(target, applicationName).catch(() => undefined);
+    const check = (async () => {
+      const client = await connect(target, applicationName).catch(() => undefined);
+      return { client, atHead: client !== undefined && (await atHead(client).catch(() => false)) };
+    })();
+    const found = check.then((c) => c.atHead);
+    checking.set(key, found);
+    const { client, atHead: head } = await check.finally(() => {
+      if (checking.get(key) === found) checking.delete(key);
+    });
     if (client) {
-      if (await atHead(client).catch(() => false)) {
+      if (head) {
         opened.set(key, Promise.resolve(target));
         return client;
       }
@@ -120,6 +136,11 @@ export async function connectControlDatabase(ctx: Pick<Context, 'config' | 'targ
     }
   }
   return connect(await openControlDatabaseOnce(ctx), applicationName);
+}
+
+/** The control database's target; refuses (CONFIG) a control database that is the live one. */
+export function controlDatabaseTarget(ctx: Pick<Context, 'config' | 'target'>): PgTarget {
+  return controlTarget(ctx);
 }
 
 /** The control database's target; refuses a control database that is the live one. */
