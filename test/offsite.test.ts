@@ -195,7 +195,7 @@ describe('offsite repository on Swift', () => {
     assert.ok(!existsSync(path.join(other.backups, id)));
   });
 
-  it('an object larger than a part comes down as parallel ranges: checked, restored, and a flipped byte or an appended tail refused', async () => {
+  it('an object larger than a part (one streamed GET; ranges are in offsite-read-paths.test.ts): checked, restored, and a flipped byte or an appended tail refused', async () => {
     const b = await bucket();
     const a = await home('big', `s3://${b}`);
     // About 30 MB of random hex: its dump file stays well above the 8 MiB part after -Z1.
@@ -224,7 +224,7 @@ describe('offsite repository on Swift', () => {
       assert.match(problem ?? verified.body.problems.join('\n'), what);
     };
     try {
-      // In the third part: a range read after others, not the first one.
+      // Well past the first 16 MiB: damage the read meets only after much of the object went through.
       const flipped = Buffer.from(original);
       flipped[2 * 8 * 1024 * 1024 + 12345]! ^= 0x01;
       await damage(flipped, /authentication/);
