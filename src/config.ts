@@ -475,7 +475,21 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  return resolveConfig({ env, cwd, dotenv, flags });
+  const config = resolveConfig({ env, cwd, dotenv, flags });
+  if (dotenv !== undefined && env === process.env) exportAwsSettings(parseDotenv(dotenv), env);
+  return config;
+}
+
+/**
+ * The AWS SDK reads its credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+ * AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE, ...) from the process environment only, so the
+ * `AWS_*` lines of `.env` are put there, as `node --env-file` would; a variable already set in
+ * the environment wins, as for every other setting. Called only once the configuration is valid.
+ */
+function exportAwsSettings(fromFile: Readonly<Record<string, string>>, env: NodeJS.ProcessEnv): void {
+  for (const [name, value] of Object.entries(fromFile)) {
+    if (name.startsWith('AWS_') && env[name] === undefined) env[name] = value;
+  }
 }
 
 /** Two parallel jobs beat four on a two-core machine; more cores get up to four. */
