@@ -25,9 +25,8 @@ import { withOperation, type Operation, type ProgressListener } from '../../runt
 import { parseSnapshotId, type SnapshotId } from '../ids.js';
 import type { Manifest } from '../manifest.js';
 import { restoreArchive } from '../restore-archive.js';
-import { schemaRelation } from '../restore-plan.js';
+import { catalogManifest, schemaRelation } from '../restore-plan.js';
 import { DUMP_DIR } from '../store.js';
-import { loadSnapshot } from '../verify.js';
 import { usableWarmCopy } from '../warm-copies.js';
 import type { ChangeCounts, DiffItem, EntityChanges, PageRequest } from './changes.js';
 import { DIFF_CHANGES, DIFF_ENTITIES, type DiffChange, type DiffEntity, type EntityTable } from './entities.js';
@@ -95,16 +94,22 @@ export async function planDiff(ctx: Context, options: DiffOptions): Promise<{ me
 
 interface Sides {
   readonly snapshot: Manifest;
-  readonly snapshotDir: string;
+  /** The snapshot's local directory; undefined when it is only in the offsite repository. */
+  readonly snapshotDir: string | undefined;
   /** The other snapshot, or undefined for live. */
   readonly to: Manifest | undefined;
   readonly toDir: string | undefined;
 }
 
+/**
+ * Each side's manifest from wherever the catalog has it: a snapshot only in the offsite
+ * repository (NFR_LOCAL_KEEP) diffs from history with its manifest alone; only a scratch restore
+ * needs its archive on local disk (copyOf says so).
+ */
 async function resolveSides(ctx: Context, options: DiffOptions): Promise<Sides> {
-  const a = await loadSnapshot(ctx.store, options.id);
+  const a = await catalogManifest(ctx, options.id);
   if (options.to === undefined || options.to === 'live') return { snapshot: a.manifest, snapshotDir: a.dir, to: undefined, toDir: undefined };
-  const b = await loadSnapshot(ctx.store, parseSnapshotId(options.to));
+  const b = await catalogManifest(ctx, parseSnapshotId(options.to));
   return { snapshot: a.manifest, snapshotDir: a.dir, to: b.manifest, toDir: b.dir };
 }
 
@@ -221,7 +226,7 @@ async function fromCopies(ctx: Context, sides: Sides, live: pg.ClientBase, metho
     try {
       const snapshotDb = await copyOf(ctx, op, sides.snapshot, sides.snapshotDir, names.snapshot, method, progress);
       clients.push(snapshotDb);
-      const toDb = sides.to && sides.toDir ? await copyOf(ctx, op, sides.to, sides.toDir, names.to, method, progress) : live;
+      const toDb = sides.to ? await copyOf(ctx, op, sides.to, sides.toDir, names.to, method, progress) : live;
       if (toDb !== live) clients.push(toDb as pg.Client);
       progress({ phase: 'comparing' });
       return await pageChanges(request, (e, page) => changesBetweenDatabases(snapshotDb, toDb, e, page));
@@ -233,7 +238,7 @@ async function fromCopies(ctx: Context, sides: Sides, live: pg.ClientBase, metho
   });
 }
 
-async function copyOf(ctx: Context, op: Operation, manifest: Manifest, dir: string, name: string, method: DiffMethod, progress: ProgressListener): Promise<pg.Client> {
+async function copyOf(ctx: Context, op: Operation, manifest: Manifest, dir: string | undefined, name: string, method: DiffMethod, progress: ProgressListener): Promise<pg.Client> {
   await dropDatabase(op.maint, name);
   const warm = method === 'warm' ? await usableWarmCopy(ctx, op.maint, manifest.id) : undefined;
   if (method === 'warm' && !warm) throw new NfrError('NOT_FOUND', `the warm copy of ${manifest.id} went away while the diff waited for the lock; run the diff again`);
@@ -241,6 +246,13 @@ async function copyOf(ctx: Context, op: Operation, manifest: Manifest, dir: stri
     progress({ phase: 'cloning', bytes: warm.size_bytes });
     await cloneDatabase(op.maint, name, warm.database);
   } else {
+    if (dir === undefined) {
+      throw new NfrError(
+        'OFFSITE_ONLY',
+        `snapshot ${manifest.id} is not on local disk: its only copy is in the offsite repository, and a diff that cannot come from history restores the archive into a scratch database; bring it back first with \`nfr snapshot warm --id ${manifest.id}\` (the diff then uses the warm copy)`,
+        { details: { location: 'offsite' } },
+      );
+    }
     const { major } = await serverMajor(op.maint);
     if (major !== manifest.database.server_major) {
       throw new NfrError('SCHEMA_MISMATCH', `snapshot ${manifest.id} was dumped from PostgreSQL ${manifest.database.server_major}; this server is ${major}, so it cannot be restored here to compare`);
