@@ -125,10 +125,10 @@ describe('schedules', { concurrency: true }, () => {
     const env = await sharedEnv('sched-input');
     const bad = await nfrJson(['schedule', 'add', '--name', 'x', '--cron', '0 25 * * *', '--json'], env);
     assert.equal(bad.code, 12, bad.stderr);
-    assert.match(bad.body.error.message, /--cron "0 25 \* \* \*" is not a valid cron expression/);
+    assert.match(bad.body.error.message, /cron "0 25 \* \* \*" \(--cron; cron in the API\) is not a valid cron expression/);
     const zone = await nfrJson(['schedule', 'add', '--name', 'x', '--cron', '0 2 * * *', '--tz', 'Europe/Londres', '--json'], env);
     assert.equal(zone.code, 12);
-    assert.match(zone.body.error.message, /--tz "Europe\/Londres" is not a time zone/);
+    assert.match(zone.body.error.message, /tz "Europe\/Londres" \(--tz; tz in the API\) is not a time zone/);
     const ok = await nfrJson(['schedule', 'add', '--name', 'nightly', '--cron', '0 2 * * *', '--tz', 'Europe/London', '--full', '--prune', '--json'], env);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(ok.body.tz, 'Europe/London');

@@ -16,7 +16,7 @@ export function checkTimeZone(tz: string): string {
   try {
     return new Intl.DateTimeFormat('en-US', { timeZone: tz }).resolvedOptions().timeZone;
   } catch {
-    throw new NfrError('INVALID_INPUT', `--tz "${tz}" is not a time zone this system knows: use an IANA name such as Europe/London, America/New_York or UTC`);
+    throw new NfrError('INVALID_INPUT', `tz "${tz}" (--tz; tz in the API) is not a time zone this system knows: use an IANA name such as Europe/London, America/New_York or UTC`);
   }
 }
 
@@ -24,12 +24,12 @@ export function checkTimeZone(tz: string): string {
 export function checkCron(cron: string, tz: string): void {
   const fields = cron.trim().split(/\s+/);
   if (fields.length !== 5) {
-    throw new NfrError('INVALID_INPUT', `--cron "${cron}" has ${fields.length} field(s); a schedule needs 5: minute hour day-of-month month day-of-week, e.g. "0 9-17 * * 1-5" (hourly, 9:00 to 17:00, Monday to Friday)`);
+    throw new NfrError('INVALID_INPUT', `cron "${cron}" (--cron; cron in the API) has ${fields.length} field(s); a schedule needs 5: minute hour day-of-month month day-of-week, e.g. "0 9-17 * * 1-5" (hourly, 9:00 to 17:00, Monday to Friday)`);
   }
   try {
     parser.parseExpression(cron, { tz }).next();
   } catch (err) {
-    throw new NfrError('INVALID_INPUT', `--cron "${cron}" is not a valid cron expression: ${(err as Error).message} (fields: minute 0-59, hour 0-23, day of month 1-31, month 1-12, day of week 0-7)`);
+    throw new NfrError('INVALID_INPUT', `cron "${cron}" (--cron; cron in the API) is not a valid cron expression: ${(err as Error).message} (fields: minute 0-59, hour 0-23, day of month 1-31, month 1-12, day of week 0-7)`);
   }
 }
 

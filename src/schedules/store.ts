@@ -109,10 +109,10 @@ function runFromRow(r: RunRow): ScheduleRun {
 /** Checks a schedule as given and answers it normalised (zone as Intl spells it, tags without duplicates). */
 export function checkScheduleInput(input: ScheduleInput): Required<ScheduleInput> {
   if (typeof input.name !== 'string' || !SCHEDULE_NAME.test(input.name)) {
-    throw new NfrError('INVALID_INPUT', `--name ${JSON.stringify(input.name)} is not a valid schedule name: 1 to 63 letters, digits, _ . - (starting with a letter or digit); it becomes part of each snapshot's name and a tag`);
+    throw new NfrError('INVALID_INPUT', `name ${JSON.stringify(input.name)} (--name; name in the API) is not a valid schedule name: 1 to 63 letters, digits, _ . - (starting with a letter or digit); it becomes part of each snapshot's name and a tag`);
   }
   const tz = checkTimeZone(input.tz ?? 'UTC');
-  if (typeof input.cron !== 'string') throw new NfrError('INVALID_INPUT', '--cron is required, e.g. "0 9-17 * * 1-5"');
+  if (typeof input.cron !== 'string') throw new NfrError('INVALID_INPUT', 'cron (--cron; cron in the API) is required, e.g. "0 9-17 * * 1-5"');
   checkCron(input.cron, tz);
   const tags = [...new Set(input.tags ?? [])];
   validateCreateOptions({ name: input.name, tags });
