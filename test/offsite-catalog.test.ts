@@ -85,6 +85,13 @@ describe('a snapshot kept only offsite', () => {
     const leftovers = await withUrl(db.url, async (c) => (await c.query("select datname from pg_database where datname like '%nfr_diff%'")).rows);
     assert.deepEqual(leftovers, []);
 
+    // Nothing of it is warm (warm copies stay local): cool answers so, not "not found".
+    const cool = await nfrJson(['snapshot', 'cool', '--id', id], db.env);
+    assert.equal(cool.code, 0, cool.stderr);
+    assert.deepEqual(cool.body, { snapshot_id: id, cooled: false, freed_bytes: 0 });
+    const gone = await nfrJson(['snapshot', 'cool', '--id', 'SNAP-2020-9999'], db.env);
+    assert.equal(gone.code, 4, gone.stderr);
+
     const server = await serveNfr(db.env);
     try {
       const res = await fetch(`${server.base}/api/v2/devdata/snapshots/${id}/restore-plan`, { headers: { authorization: `Bearer ${token}` } });

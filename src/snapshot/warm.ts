@@ -21,6 +21,7 @@ import type { SnapshotId } from './ids.js';
 import type { Manifest } from './manifest.js';
 import { withOperation, type Operation, type ProgressListener } from '../runtime/operation.js';
 import { checkRowCounts, restoreArchive } from './restore-archive.js';
+import { catalogManifest } from './restore-plan.js';
 import { recordEvent } from './state.js';
 import { DUMP_DIR } from './store.js';
 import { type Context } from '../runtime/context.js';
@@ -179,7 +180,8 @@ export type CoolResult = z.infer<typeof coolResultSchema>;
 /** Drops a snapshot's warm copy, under the operation lock. The snapshot itself stays. */
 export async function coolSnapshot(ctx: Context, id: SnapshotId): Promise<CoolResult> {
   return withOperation(ctx, 'cool', id, async (op) => {
-    await loadSnapshot(ctx.store, id);
+    // A snapshot kept only offsite is in the catalog too; it has no warm copy to drop.
+    await catalogManifest(ctx, id);
     const copy = (await readWarmRegistry(ctx.store, ctx.target.database))[id];
     const cooled = await coolLocked(ctx, op.maint, id);
     if (cooled) await recordEvent(ctx.store, { operation: 'cool', status: 'completed', snapshot_id: id });
