@@ -265,7 +265,6 @@ async function measureCreate(runs: number): Promise<{ result: CreateResult; back
 async function run(): Promise<void> {
   const startupRuns = intFromEnv('BENCH_CLI_RUNS', 15);
   const createRuns = intFromEnv('BENCH_RUNS', 9);
-  const load = loadavg()[0] ?? 0;
 
   let create: Awaited<ReturnType<typeof measureCreate>> | undefined;
   if (process.env.BENCH_CLI_CREATE !== '0') create = await measureCreate(createRuns);
@@ -275,6 +274,8 @@ async function run(): Promise<void> {
     const backups = create?.backupsDir ?? path.join(scratch, 'backups');
     mkdirSync(backups, { recursive: true });
     const env = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', POSTGRES_BACKUP_PATH: backups, NFR_HOME: path.join(scratch, 'home') };
+    // When the start-up runs begin, not when the benchmark did (the creates take minutes).
+    const load = loadavg()[0] ?? 0;
     log(`bench:cli: start-up, ${startupRuns} run(s) each`);
     const times = await interleaved(
       [
