@@ -221,7 +221,10 @@ async function runSteps(ctx: Context, steps: readonly Step[], options: PipelineO
 
 async function takeCheckpoint(ctx: Context, name: string, tag: string): Promise<{ summary: string; snapshotId: string }> {
   const m = await createSnapshot(ctx, { name, tags: ['pipeline', tag], description: 'Checkpoint taken by nfr pipeline run' });
-  return { summary: `${m.id} (${m.tables.reduce((s, t) => s + t.rows, 0)} rows)`, snapshotId: m.id };
+  // With NFR_S3_REPOSITORY the checkpoint is also uploaded; a failed upload leaves it completed
+  // but not offsite yet, which the step says as `nfr snapshot create` does.
+  const offsite = m.offsite?.status === 'completed' ? '; offsite' : m.offsite?.status === 'failed' ? `; ${m.offsite.error}` : '';
+  return { summary: `${m.id} (${m.tables.reduce((s, t) => s + t.rows, 0)} rows)${offsite}`, snapshotId: m.id };
 }
 
 async function rollback(ctx: Context, id: string, results: StepResult[], emit: (e: PipelineEvent) => void): Promise<string | null> {
