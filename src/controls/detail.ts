@@ -25,7 +25,7 @@ function calendarDate(d: Date): string {
 export function parseAsOf(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
   const t = Date.parse(value);
-  if (!Number.isFinite(t)) throw new NfrError('INVALID_INPUT', `as_of "${value.slice(0, 64)}" is not a timestamp: expected ISO 8601, e.g. 2026-11-30T12:00:00Z`);
+  if (!Number.isFinite(t)) throw new NfrError('INVALID_INPUT', `as_of "${value.slice(0, 64)}" (--as-of; as_of in the API) is not a timestamp: expected ISO 8601, e.g. 2026-11-30T12:00:00Z`);
   return new Date(t);
 }
 
