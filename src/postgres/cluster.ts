@@ -8,7 +8,8 @@
  * invoking user and reaches initdb through a temporary pwfile, never argv.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { Config } from '../config.js';
@@ -102,6 +103,18 @@ export class LocalCluster {
 
   /** Starts the server if it is not running; returns its port. */
   async start(): Promise<number> {
+    if (this.initialized) {
+      const running = this.runningPort();
+      if (running !== undefined && (await this.isReady())) return running;
+    }
+    // Two commands started at once on a stopped (or not yet created) cluster: one runs initdb and
+    // pg_ctl start while the other waits, then finds it running. Without this, the second one's
+    // `pg_ctl start` failed ("another server might be running", exit 10) and a second initdb
+    // could remove the data directory the first was creating.
+    return this.withStartLock(() => this.startLocked());
+  }
+
+  private async startLocked(): Promise<number> {
     await this.init();
     const running = this.runningPort();
     if (running !== undefined && (await this.isReady())) return running;
@@ -133,6 +146,42 @@ export class LocalCluster {
     return port;
   }
 
+  /**
+   * Runs `fn` holding `<root>/start.lock` (created exclusively, holding the holder's pid). A lock
+   * whose holder is dead is taken over; one held longer than initdb and pg_ctl may take is LOCKED.
+   */
+  private async withStartLock<T>(fn: () => Promise<T>): Promise<T> {
+    mkdirSync(this.root, { recursive: true, mode: 0o755 });
+    const lockFile = path.join(this.root, 'start.lock');
+    const deadline = Date.now() + START_LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        const fd = openSync(lockFile, 'wx', 0o600);
+        try {
+          writeSync(fd, `${process.pid}\n`);
+        } finally {
+          closeSync(fd);
+        }
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      if (startLockIsStale(lockFile)) {
+        rmSync(lockFile, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) {
+        throw new NfrError('LOCKED', `another nfr command has been starting the PostgreSQL cluster in ${this.dataDir} for over ${START_LOCK_WAIT_MS / 1000} s (${lockFile}); see ${this.logFile}`);
+      }
+      await delay(100);
+    }
+    try {
+      return await fn();
+    } finally {
+      rmSync(lockFile, { force: true });
+    }
+  }
+
   /** Stops the server; returns false if it was not running. */
   async stop(): Promise<boolean> {
     if (!this.initialized || this.runningPort() === undefined) return false;
@@ -156,8 +205,10 @@ export class LocalCluster {
       const r = await client.query('select 1 from pg_database where datname = $1', [database]);
       if (r.rowCount === 0) await client.query(`create database ${escapeIdentifier(database)}`);
     } catch (err) {
-      // 42P04 duplicate_database: another process created it between our check and create.
-      if ((err as { code?: string }).code !== '42P04') throw err;
+      // Another process created it between our check and create: 42P04 duplicate_database, or
+      // 23505 on pg_database's unique index when both creates ran at the same moment.
+      const code = (err as { code?: string }).code;
+      if (code !== '42P04' && code !== '23505') throw err;
     } finally {
       await client.end();
     }
@@ -297,4 +348,23 @@ function portFree(port: number): Promise<boolean> {
     server.once('error', () => resolve(false));
     server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/** initdb (120 s) and pg_ctl start (90 s) at most, with room. */
+const START_LOCK_WAIT_MS = 240_000;
+
+/**
+ * Whether the start lock's holder is gone: its pid is not alive, or the file has stayed without a
+ * pid (a holder killed between creating and writing it) for over ten seconds.
+ */
+function startLockIsStale(lockFile: string): boolean {
+  try {
+    const pid = Number.parseInt(readFileSync(lockFile, 'utf8'), 10);
+    if (Number.isInteger(pid) && pid > 0) return !processAlive(pid);
+    return Date.now() - statSync(lockFile).mtimeMs > 10_000;
+  } catch (err) {
+    // Released between our attempt and this read: not stale, just try again.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
 }
