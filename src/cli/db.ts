@@ -93,6 +93,9 @@ export function registerDbCommands(program: Command): void {
   db.command('psql')
     .description('open psql on the live database (arguments after -- go to psql; the password travels in PGPASSFILE)')
     .argument('[psql-args...]', 'passed to psql, e.g. nfr db psql -- -c "select 1"')
+    // Every command takes --json (README): here it makes nfr's own errors JSON; what psql prints
+    // stays psql's (its --csv or -At suit scripts).
+    .option('--json', "print nfr's errors as JSON (psql's own output is unchanged)")
     .action(async (psqlArgs: string[]) => {
       process.exitCode = await runPsql(loadConfig(), psqlArgs);
     });
