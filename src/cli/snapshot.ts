@@ -149,10 +149,18 @@ export function registerSnapshotCommands(program: Command): void {
     .action(async (opts: Common & { id: string; yes?: boolean; skipConfirm?: boolean }) => {
       const id = parseSnapshotId(opts.id);
       const ctx = await openContext(loadConfig());
-      const { manifest, location } = await findManifest(ctx, id);
-      await confirm(`Delete snapshot ${id}${location === 'both' ? ' (local and offsite copies)' : location === 'offsite' ? ' (offsite copy)' : ''} "${manifest.name}" (${formatBytes(manifest.total_bytes)})?`, { yes: opts.yes === true || opts.skipConfirm === true, json: opts.json });
+      // A damaged directory (its manifest unreadable, listed under `damaged`) is deleted too.
+      const found = await findManifest(ctx, id).catch((err: unknown) => {
+        if (err instanceof NfrError && err.code === 'VERIFY_FAILED') return { damaged: err.message };
+        throw err;
+      });
+      const question =
+        'damaged' in found
+          ? `Delete the damaged snapshot directory ${id} (${found.damaged})?`
+          : `Delete snapshot ${id}${found.location === 'both' ? ' (local and offsite copies)' : found.location === 'offsite' ? ' (offsite copy)' : ''} "${found.manifest.name}" (${formatBytes(found.manifest.total_bytes)})?`;
+      await confirm(question, { yes: opts.yes === true || opts.skipConfirm === true, json: opts.json });
       const r = await deleteSnapshot(ctx, id);
-      emit(opts, r, () => `deleted ${r.id} "${r.name}", freed ${formatBytes(r.freed_bytes)}`);
+      emit(opts, r, () => (r.damaged ? `deleted the damaged snapshot ${r.id}, freed ${formatBytes(r.freed_bytes)}` : `deleted ${r.id} "${r.name}", freed ${formatBytes(r.freed_bytes)}`));
     });
 
   snapshot

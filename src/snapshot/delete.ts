@@ -1,7 +1,8 @@
 /** Delete: the directory leaves the catalog in one rename, then its files are removed. */
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDir } from '../util/fs.js';
+import { NfrError } from '../errors.js';
+import { directorySize, fsyncDir } from '../util/fs.js';
 import type { SnapshotId } from './ids.js';
 import { withOperation } from '../runtime/operation.js';
 import { recordEvent } from './state.js';
@@ -25,10 +26,17 @@ export type DeleteResult = z.infer<typeof deleteResultSchema>;
  */
 export async function deleteSnapshot(ctx: Context, id: SnapshotId): Promise<DeleteResult> {
   return withOperation(ctx, 'delete', id, async (op) => {
-    const { manifest } = await findManifest(ctx, id);
+    const found = await findManifest(ctx, id).catch(async (err: unknown) => {
+      // A directory whose manifest cannot be read (listed under `damaged`) is still deleted, so
+      // that nobody removes it by hand; anything else (not found, the bucket failing) stands.
+      const dir = snapshotDir(ctx.store, id);
+      if (!(err instanceof NfrError && err.code === 'VERIFY_FAILED' && (await pathExists(dir)))) throw err;
+      return { damaged: err.message, bytes: await directorySize(dir) };
+    });
     await removeEverywhere(ctx, op.maint, id);
-    await recordEvent(ctx.store, { operation: 'delete', status: 'completed', snapshot_id: id });
-    return { id, name: manifest.name, freed_bytes: manifest.total_bytes };
+    await recordEvent(ctx.store, { operation: 'delete', status: 'completed', snapshot_id: id, ...('damaged' in found ? { details: { damaged: found.damaged } } : {}) });
+    if ('damaged' in found) return { id, name: '', freed_bytes: found.bytes, damaged: found.damaged };
+    return { id, name: found.manifest.name, freed_bytes: found.manifest.total_bytes };
   });
 }
 

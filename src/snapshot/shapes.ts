@@ -125,7 +125,12 @@ export const retentionDecisionSchema = z.object({
 export const pruneResultSchema = z.object({ dry_run: z.boolean(), deleted: z.array(retentionDecisionSchema), kept: z.array(retentionDecisionSchema), freed_bytes: int() });
 
 /** `nfr snapshot delete` (snapshot/delete.ts). */
-export const deleteResultSchema = z.object({ id: z.string(), name: z.string(), freed_bytes: int() });
+export const deleteResultSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  freed_bytes: int(),
+  damaged: z.string().optional().meta({ description: 'why the manifest could not be read, when a damaged snapshot directory was deleted (name is then empty)' }),
+});
 
 /** `nfr snapshot cool` (snapshot/warm.ts). */
 export const coolResultSchema = z.object({ snapshot_id: z.string(), cooled: z.boolean().meta({ description: 'false when the snapshot was not warm' }), freed_bytes: int() });
