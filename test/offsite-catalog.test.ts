@@ -92,6 +92,17 @@ describe('a snapshot kept only offsite', () => {
     const gone = await nfrJson(['snapshot', 'cool', '--id', 'SNAP-2020-9999'], db.env);
     assert.equal(gone.code, 4, gone.stderr);
 
+    // Pushing it again has nothing to upload: the bucket's committed copy, not "not found".
+    const push = await nfrJson(['snapshot', 'push', '--id', id], db.env);
+    assert.equal(push.code, 0, push.stderr);
+    assert.equal(push.body.snapshot_id, id);
+    assert.equal(push.body.uploaded, false);
+    assert.equal(push.body.encrypted, true);
+    assert.equal(push.body.files, first.body.files.length);
+    assert.equal((await locations(db.env)).get(id), 'offsite');
+    const pushMissing = await nfrJson(['snapshot', 'push', '--id', 'SNAP-2020-9999'], db.env);
+    assert.equal(pushMissing.code, 4, pushMissing.stderr);
+
     const server = await serveNfr(db.env);
     try {
       const res = await fetch(`${server.base}/api/v2/devdata/snapshots/${id}/restore-plan`, { headers: { authorization: `Bearer ${token}` } });

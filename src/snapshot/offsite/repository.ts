@@ -59,6 +59,12 @@ export interface PushResult {
   readonly check_ms: number;
 }
 
+/** What a push answers for a snapshot whose committed copy the bucket already holds. */
+export function alreadyOffsite(existing: OffsiteSnapshot): PushResult {
+  const { manifest, offsite } = existing;
+  return { snapshot_id: manifest.id, uploaded: false, files: manifest.files.length, bytes: manifest.total_bytes, stored_bytes: offsite.stored_bytes, encrypted: offsite.encryption !== null, key_fingerprint: offsite.encryption?.key_fingerprint ?? null, upload_ms: 0, check_ms: 0 };
+}
+
 export interface TransferProgress {
   readonly phase: 'uploading' | 'checking upload' | 'downloading' | 'checking offsite';
   readonly files_done: number;

@@ -30,7 +30,7 @@ import { MANIFEST_FILE } from '../store.js';
 import type { FileCheck, VerifyResult } from '../verify.js';
 import { CheckPool } from './check-pool.js';
 import { CHUNK_BYTES, ENCRYPTION_ALGORITHM, encryptedSize, encryptStream, loadRepositoryKey, newSalt, type RepositoryKey } from './encryption.js';
-import type { OffsiteRecord, OffsiteRepository, OffsiteSnapshot, PushResult, TransferProgress } from './repository.js';
+import { alreadyOffsite, type OffsiteRecord, type OffsiteRepository, type OffsiteSnapshot, type PushResult, type TransferProgress } from './repository.js';
 import { checkBucket, createS3Client, describeRepository, offsiteError } from './s3.js';
 
 /** Files uploaded or downloaded at once; each large one has PART_QUEUE parts of PART_BYTES in flight. */
@@ -242,7 +242,7 @@ export class S3Repository implements OffsiteRepository {
     const id = manifest.id as SnapshotId;
     const existing = await this.get(id);
     if (existing && existing.manifest.completed_at === manifest.completed_at) {
-      return { snapshot_id: id, uploaded: false, files: manifest.files.length, bytes: manifest.total_bytes, stored_bytes: existing.offsite.stored_bytes, encrypted: existing.offsite.encryption !== null, key_fingerprint: existing.offsite.encryption?.key_fingerprint ?? null, upload_ms: 0, check_ms: 0 };
+      return alreadyOffsite(existing);
     }
     await this.abortLeftoverUploads(id);
     const key = await this.key();

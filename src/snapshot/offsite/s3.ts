@@ -68,7 +68,8 @@ export function offsiteError(err: unknown, cfg: OffsiteConfig, doing: string): N
   if (err instanceof NfrError) return err;
   const e = err as { name?: string; code?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
-  const code = e.Code ?? e.code ?? e.name ?? '';
+  // A HEAD answer has no body, so the SDK names its error 'Unknown': the status says more.
+  const code = [e.Code, e.code, e.name].find((c) => c && c !== 'Unknown') ?? '';
   const where = describeRepository(cfg);
   if (UNREACHABLE.has(code) || UNREACHABLE.has(e.name ?? '') || (status === undefined && !DENIED.has(code)) || (status !== undefined && status >= 500)) {
     return new NfrError('OFFSITE_UNREACHABLE', `offsite repository ${where} does not answer (${status ? `HTTP ${status} ` : ''}${code || messageOf(err)}) while ${doing}; check the endpoint (AWS_ENDPOINT_URL_S3) and that the store is up`, { cause: err });
