@@ -265,13 +265,15 @@ describe('webhook alerts', { concurrency: true }, () => {
         assert.doesNotMatch(server.stdout(), /\/closed/, 'a receiver is logged by its origin, never its path');
       });
       // The default timeout here: a loaded machine may take more than the 1 s the server above had.
-      const test = await nfrJson(['alert', 'test', '--json'], { ...env, NFR_ALERT_TIMEOUT_SECONDS: undefined, NFR_ALERT_WEBHOOK_URL: `${ok.url},${refusing.url}`, NFR_ALERT_WEBHOOK_SECRET: SECRET });
+      const test = await nfrJson(['alert', 'test', '--json'], { ...env, NFR_ALERT_TIMEOUT_SECONDS: undefined, NFR_ALERT_WEBHOOK_URL: `${ok.url},${refusing.url},http://127.0.0.1:9/`, NFR_ALERT_WEBHOOK_SECRET: SECRET });
       assert.equal(test.code, 7, test.stderr);
       assert.deepEqual(
         test.body.answers.map((a: any) => [a.ok, a.status, a.body]),
         [
           [true, 200, 'ok'],
           [false, 403, 'nope'],
+          // A port fetch will not use: why, not just "fetch failed".
+          [false, null, 'fetch failed: bad port'],
         ],
       );
       assert.equal(ok.received[0]?.body.event, 'test');

@@ -68,8 +68,11 @@ async function post(url: string, body: string, config: AlertConfig): Promise<Omi
     const text = (await res.text().catch(() => '')).slice(0, 500);
     return { receiver: receiverName(url), ok: res.ok, status: res.status, body: text };
   } catch (err) {
-    const e = err as Error & { cause?: { code?: string } };
-    const why = e.name === 'TimeoutError' ? `no answer within ${config.timeoutSeconds} s` : `${messageOf(err)}${e.cause?.code ? ` (${e.cause.code})` : ''}`;
+    // fetch says only "fetch failed"; why is in its cause: a code (ECONNREFUSED), or a message
+    // with none (a port fetch refuses to use, such as 9 or 25, is a "bad port").
+    const e = err as Error & { cause?: { code?: string; message?: string } };
+    const cause = e.cause?.code ? ` (${e.cause.code})` : e.cause?.message ? `: ${e.cause.message}` : '';
+    const why = e.name === 'TimeoutError' ? `no answer within ${config.timeoutSeconds} s` : `${messageOf(err)}${cause}`;
     return { receiver: receiverName(url), ok: false, status: null, body: why };
   }
 }
