@@ -16,6 +16,7 @@ import { NfrError } from '../src/errors.js';
 import type { SnapshotId } from '../src/snapshot/ids.js';
 import type { Manifest } from '../src/snapshot/manifest.js';
 import { S3Repository } from '../src/snapshot/offsite/s3-repository.js';
+import { filesManifest } from './support/manifests.js';
 import { TestSwift } from './support/swift.js';
 
 const BUCKET = 'nfr-read-paths';
@@ -59,26 +60,7 @@ before(async () => {
     await writeFile(path.join(source, f.path), bytes);
     files.push({ ...f, sha256: sha(bytes) });
   }
-  const now = new Date().toISOString();
-  manifest = {
-    format: 'nfr-snapshot/1',
-    id: ID,
-    name: 'read paths',
-    description: null,
-    tags: [],
-    status: 'completed',
-    kind: 'postgres',
-    created_at: now,
-    completed_at: now,
-    duration_ms: 0,
-    database: { name: 'rp', server_version: '16', server_major: 16, pg_dump_version: '16', schema_version: null, pipeline_stage: null, pipeline_counts: null, size_bytes: 0, encoding: 'UTF8', collate: 'C', ctype: 'C' },
-    dump: { format: 'directory', path: 'db', jobs: 2, compression: 1 },
-    tables: [],
-    files,
-    total_bytes: files.reduce((n, f) => n + f.size, 0),
-    contains: { postgres: true, vector_index: false, ingested_files: false },
-    created_by: { host: 'test', pid: process.pid, nfr_version: '0' },
-  } as unknown as Manifest;
+  manifest = filesManifest(ID, 'read paths', files);
   await writeFile(path.join(source, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   for (const [prefix, encrypted] of [['plain', false], ['enc', true]] as const) {
     const r = repository(prefix, encrypted);

@@ -23,6 +23,7 @@ import type { Manifest } from '../../src/snapshot/manifest.js';
 import type { OffsiteRepository } from '../../src/snapshot/offsite/repository.js';
 import { S3Repository } from '../../src/snapshot/offsite/s3-repository.js';
 import { mapLimit } from '../../src/util/fs.js';
+import { filesManifest } from '../../test/support/manifests.js';
 import { TestSwift } from '../../test/support/swift.js';
 import { median } from './report.js';
 
@@ -54,28 +55,9 @@ async function writeSet(dir: string, totalMb: number): Promise<Manifest> {
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
     files.push({ path: rel, size, sha256: hash.digest('hex') });
   }
-  const now = new Date().toISOString();
-  const manifest = {
-    format: 'nfr-snapshot/1',
-    id: 'SNAP-2026-0001',
-    name: 'bench',
-    description: null,
-    tags: [],
-    status: 'completed',
-    kind: 'postgres',
-    created_at: now,
-    completed_at: now,
-    duration_ms: 0,
-    database: { name: 'bench', server_version: '16', server_major: 16, pg_dump_version: '16', schema_version: null, pipeline_stage: null, pipeline_counts: null, size_bytes: 0, encoding: 'UTF8', collate: 'C', ctype: 'C' },
-    dump: { format: 'directory', path: 'db', jobs: 2, compression: 1 },
-    tables: [],
-    files,
-    total_bytes: files.reduce((s, f) => s + f.size, 0),
-    contains: { postgres: true, vector_index: false, ingested_files: false },
-    created_by: { host: 'bench', pid: process.pid, nfr_version: '0' },
-  };
+  const manifest = filesManifest('SNAP-2026-0001', 'bench', files);
   await writeFile(path.join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  return manifest as unknown as Manifest;
+  return manifest;
 }
 
 async function main(signal: AbortSignal): Promise<void> {
