@@ -31,9 +31,13 @@ async function blockTable(url: string): Promise<{ release: () => Promise<void> }
   };
 }
 
+/**
+ * Whether `pid` holds the operation lock and has reserved its snapshot id: a create takes the
+ * lock first and names its snapshot on the holder a moment later (after recovering leftovers).
+ */
 async function lockHeldBy(env: Env, pid: number): Promise<boolean> {
   const s = await nfrJson(['snapshot', 'status'], env);
-  return s.body.lock?.held === true && s.body.lock.holder?.pid === pid;
+  return s.body.lock?.held === true && s.body.lock.holder?.pid === pid && typeof s.body.lock.holder?.snapshot_id === 'string';
 }
 
 async function snapshotIds(backups: string): Promise<string[]> {
