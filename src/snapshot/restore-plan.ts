@@ -8,10 +8,7 @@ import { codeMigrations, codeSchemaHead } from '../postgres/migrate.js';
 import type { SnapshotId } from './ids.js';
 import { readLastRestore } from './state.js';
 import type { Context } from '../runtime/context.js';
-import { NfrError } from '../errors.js';
-import type { Manifest } from './manifest.js';
-import { offsiteRepository } from './offsite/repository.js';
-import { loadSnapshot } from './verify.js';
+import { catalogManifest } from './offsite/find.js';
 import type { z } from 'zod';
 import type { restorePlanSchema } from './shapes.js';
 
@@ -29,24 +26,6 @@ export function schemaRelation(snapshot: string | null): { code: string; relatio
   const code = codeSchemaHead();
   if (snapshot === code) return { code, relation: 'same' };
   return { code, relation: snapshot === null || codeMigrations().includes(snapshot) ? 'older' : 'newer' };
-}
-
-/**
- * A snapshot's manifest from the catalog's two places: the local directory (`dir`), else the
- * offsite repository (`dir` undefined), since `list` shows snapshots kept only there
- * (NFR_LOCAL_KEEP) and a restore fetches them back. NOT_FOUND when neither has it. Unlike
- * findManifest, a local snapshot costs no request to the bucket.
- */
-export async function catalogManifest(ctx: Pick<Context, 'config' | 'store'>, id: SnapshotId): Promise<{ manifest: Manifest; dir: string | undefined }> {
-  try {
-    return await loadSnapshot(ctx.store, id);
-  } catch (err) {
-    if (!(err instanceof NfrError && err.code === 'NOT_FOUND')) throw err;
-    const repo = offsiteRepository(ctx.config);
-    const remote = repo.configured ? await repo.get(id) : undefined;
-    if (!remote) throw err;
-    return { manifest: remote.manifest, dir: undefined };
-  }
 }
 
 export async function restorePlan(ctx: Context, id: SnapshotId): Promise<RestorePlan> {

@@ -21,7 +21,7 @@ import type { SnapshotId } from './ids.js';
 import type { Manifest } from './manifest.js';
 import { withOperation, type Operation, type ProgressListener } from '../runtime/operation.js';
 import { checkRowCounts, restoreArchive } from './restore-archive.js';
-import { catalogManifest } from './restore-plan.js';
+import { catalogManifest } from './offsite/find.js';
 import { recordEvent } from './state.js';
 import { DUMP_DIR } from './store.js';
 import { type Context } from '../runtime/context.js';

@@ -25,7 +25,8 @@ import { withOperation, type Operation, type ProgressListener } from '../../runt
 import { parseSnapshotId, type SnapshotId } from '../ids.js';
 import type { Manifest } from '../manifest.js';
 import { restoreArchive } from '../restore-archive.js';
-import { catalogManifest, schemaRelation } from '../restore-plan.js';
+import { catalogManifest } from '../offsite/find.js';
+import { schemaRelation } from '../restore-plan.js';
 import { DUMP_DIR } from '../store.js';
 import { usableWarmCopy } from '../warm-copies.js';
 import type { ChangeCounts, DiffItem, EntityChanges, PageRequest } from './changes.js';

@@ -18,9 +18,9 @@ import type { SnapshotId } from '../ids.js';
 import type { Manifest } from '../manifest.js';
 import { recordEvent } from '../state.js';
 import { snapshotDir } from '../store.js';
-import { loadSnapshot } from '../verify.js';
 import { removeSnapshotDir } from '../delete.js';
 import { readAllWarmCopies } from '../warm-copies.js';
+import { catalogManifest } from './find.js';
 import { alreadyOffsite, notConfigured, offsiteRepository, type PushResult, type TransferProgress } from './repository.js';
 
 /** What happened to the offsite copy of a snapshot just created. */
@@ -70,13 +70,9 @@ export async function pushSnapshot(ctx: Context, id: SnapshotId, onProgress?: Pr
   return withOperation(ctx, 'push', id, async () => {
     // A snapshot kept only in the bucket (NFR_LOCAL_KEEP) has nothing left to push: say so, as
     // for one whose local copy is already offsite, instead of "not found" for a listed snapshot.
-    const local = await loadSnapshot(ctx.store, id).catch(async (err: unknown) => {
-      const remote = toNfrError(err).code === 'NOT_FOUND' ? await repo.get(id) : undefined;
-      if (!remote) throw err;
-      return remote;
-    });
-    if (!('dir' in local)) return alreadyOffsite(local);
-    const { dir, manifest } = local;
+    const found = await catalogManifest(ctx, id);
+    if (found.dir === undefined) return alreadyOffsite(found);
+    const { dir, manifest } = found;
     try {
       const r = await repo.push(dir, manifest, transfer(onProgress));
       await recordEvent(ctx.store, { operation: 'push', status: 'completed', snapshot_id: id, duration_ms: r.upload_ms + r.check_ms });

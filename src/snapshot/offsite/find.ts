@@ -4,7 +4,7 @@ import type { Context } from '../../runtime/context.js';
 import type { SnapshotId } from '../ids.js';
 import type { Manifest } from '../manifest.js';
 import { loadSnapshot } from '../verify.js';
-import { offsiteRepository } from './repository.js';
+import { offsiteRepository, type OffsiteRecord } from './repository.js';
 
 export type Location = 'local' | 'offsite' | 'both';
 
@@ -20,6 +20,27 @@ export async function findManifest(ctx: Pick<Context, 'config' | 'store'>, id: S
     const remote = await repo.get(id);
     if (!remote) throw err;
     return { manifest: remote.manifest, location: 'offsite' };
+  }
+}
+
+/**
+ * A snapshot's manifest from the catalog's two places: the local directory (`dir`), else the
+ * offsite repository (`dir` undefined, with its record there), since `list` shows snapshots kept
+ * only there (NFR_LOCAL_KEEP) and a restore fetches them back. NOT_FOUND when neither has it.
+ * Unlike findManifest, a local snapshot costs no request to the bucket.
+ */
+export async function catalogManifest(
+  ctx: Pick<Context, 'config' | 'store'>,
+  id: SnapshotId,
+): Promise<{ manifest: Manifest; dir: string; offsite?: undefined } | { manifest: Manifest; dir: undefined; offsite: OffsiteRecord }> {
+  try {
+    return await loadSnapshot(ctx.store, id);
+  } catch (err) {
+    if (!(err instanceof NfrError && err.code === 'NOT_FOUND')) throw err;
+    const repo = offsiteRepository(ctx.config);
+    const remote = repo.configured ? await repo.get(id) : undefined;
+    if (!remote) throw err;
+    return { manifest: remote.manifest, dir: undefined, offsite: remote.offsite };
   }
 }
 
