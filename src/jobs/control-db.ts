@@ -32,7 +32,7 @@ export function controlDatabaseName(ctx: Pick<Context, 'config' | 'target'>): st
  * migrates it to head. Returns its target.
  */
 export async function openControlDatabase(ctx: Pick<Context, 'config' | 'target' | 'maintenance'>): Promise<PgTarget> {
-  const target = controlTarget(ctx);
+  const target = controlDatabaseTarget(ctx);
   const name = target.database;
   // Every audited command, recovery and report opens it, and it is nearly always there at head:
   // then one session says so, without the maintenance session or the migration library.
@@ -116,7 +116,7 @@ export async function controlDatabaseOpened(ctx: Pick<Context, 'config' | 'targe
 export async function connectControlDatabase(ctx: Pick<Context, 'config' | 'target' | 'maintenance'>, applicationName: string): Promise<pg.Client> {
   const key = openedKey(ctx);
   if (!opened.has(key)) {
-    const target = controlTarget(ctx);
+    const target = controlDatabaseTarget(ctx);
     // Not there yet (or unreachable): the full path below creates it or says why.
     const check = (async () => {
       const client = await connect(target, applicationName).catch(() => undefined);
@@ -140,11 +140,6 @@ export async function connectControlDatabase(ctx: Pick<Context, 'config' | 'targ
 
 /** The control database's target; refuses (CONFIG) a control database that is the live one. */
 export function controlDatabaseTarget(ctx: Pick<Context, 'config' | 'target'>): PgTarget {
-  return controlTarget(ctx);
-}
-
-/** The control database's target; refuses a control database that is the live one. */
-function controlTarget(ctx: Pick<Context, 'config' | 'target'>): PgTarget {
   const name = controlDatabaseName(ctx);
   if (name === ctx.target.database) {
     throw new NfrError('CONFIG', `NFR_CONTROL_DATABASE=${name} is the live database: the job queue needs a database of its own, which restores never replace`);
