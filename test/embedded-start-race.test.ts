@@ -5,20 +5,12 @@
  * the data directory the first is creating. They start it once, under a lock, and share it.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { after, it } from 'node:test';
-import { nfr, nfrJson, testEnv } from './support/cli.js';
+import { it } from 'node:test';
+import { embeddedHome, nfrJson } from './support/cli.js';
 
-const cwd = mkdtempSync(path.join(tmpdir(), 'nfr-start-race-'));
-chmodSync(cwd, 0o755);
-const env = testEnv({});
-
-after(async () => {
-  await nfr(['db', 'stop'], env, cwd);
-  rmSync(cwd, { recursive: true, force: true });
-});
+const { cwd, env } = embeddedHome('nfr-start-race-');
 
 async function together(n: number): Promise<string[]> {
   const runs = await Promise.all(Array.from({ length: n }, () => nfrJson(['db', 'status'], env, cwd)));

@@ -3,21 +3,13 @@
  * demand, reused across commands, stopped with `nfr db stop` (and as root, run by `postgres`).
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { after, it } from 'node:test';
+import { it } from 'node:test';
 import pg from 'pg';
-import { nfr, nfrJson, testEnv } from './support/cli.js';
+import { embeddedHome, nfr, nfrJson, testEnv } from './support/cli.js';
 
-const cwd = mkdtempSync(path.join(tmpdir(), 'nfr-embedded-'));
-chmodSync(cwd, 0o755);
-const env = testEnv({});
-
-after(async () => {
-  await nfr(['db', 'stop'], env, cwd);
-  rmSync(cwd, { recursive: true, force: true });
-});
+const { cwd, env } = embeddedHome('nfr-embedded-');
 
 it('runs migrate, snapshot and list on its own cluster under ./.nfr, and stops it', async () => {
   const migrated = await nfrJson(['db', 'migrate'], env, cwd);

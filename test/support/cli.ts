@@ -1,5 +1,9 @@
 /** Runs the built `nfr` binary as a user would: a child process, exit code and output. */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -21,6 +25,22 @@ export type Env = Record<string, string | undefined>;
  */
 export function testEnv(vars: Env): Env {
   return { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', NFR_LOCK_WAIT_SECONDS: '0', NFR_EMBEDDER: 'hash', ...vars };
+}
+
+/**
+ * A fresh working directory for the embedded default (no DATABASE_URL: nfr starts its own cluster
+ * under ./.nfr), reachable by the postgres user the cluster runs as under root; after the file's
+ * tests its cluster is stopped and the directory removed.
+ */
+export function embeddedHome(prefix: string): { cwd: string; env: Env } {
+  const cwd = mkdtempSync(path.join(tmpdir(), prefix));
+  chmodSync(cwd, 0o755);
+  const env = testEnv({});
+  after(async () => {
+    await nfr(['db', 'stop'], env, cwd);
+    rmSync(cwd, { recursive: true, force: true });
+  });
+  return { cwd, env };
 }
 
 export function spawnNfr(args: readonly string[], env: Env, cwd = REPO_ROOT): ChildProcessWithoutNullStreams {
