@@ -1,13 +1,19 @@
 /** CSV records from the parser thread. */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { BATCH_RECORDS, csvRecords } from '../src/ingest/csv-records.js';
 
 describe('CSV records from the parser thread', () => {
+  const dirs: string[] = [];
+  after(async () => {
+    const { rm } = await import('node:fs/promises');
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
   const write = async (name: string, content: string | Buffer) => {
     const { mkdtemp, writeFile } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
     const dir = await mkdtemp(`${tmpdir()}/nfr-csv-`);
+    dirs.push(dir);
     await writeFile(`${dir}/${name}`, content);
     return `${dir}/${name}`;
   };

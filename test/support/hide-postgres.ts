@@ -1,14 +1,12 @@
 /**
  * Runs a program on a machine that looks as if only Node were installed: started by
- * `unshare --mount` (see nfrWithoutSystemPostgres), it bind-mounts an empty directory over the
+ * `unshare --mount` (see nfrWithoutSystemPostgres), it mounts an empty read-only tmpfs over the
  * system's PostgreSQL (server binaries and Debian's pg_wrapper behind /usr/bin/psql, pg_dump...)
- * and over each `--hide DIR` given first, in its private mount namespace, then runs the rest of
- * argv there and exits with its code.
+ * and over each `--hide DIR` given first, in its private mount namespace (the mounts vanish with
+ * it: nothing is left behind), then runs the rest of argv there and exits with its code.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { existsSync } from 'node:fs';
 
 const HIDDEN_POSTGRES_DIRS = ['/usr/lib/postgresql', '/usr/share/postgresql-common'] as const;
 
@@ -21,10 +19,9 @@ function main(): void {
   }
   const [program, ...args] = argv;
   if (!program) throw new Error('usage: hide-postgres.js [--hide DIR]... PROGRAM [ARGS...]');
-  const empty = mkdtempSync(path.join(tmpdir(), 'nfr-empty-'));
   // Mounts made here must not leak to the host, whatever the host's propagation default.
   run('mount', ['--make-rprivate', '/']);
-  for (const dir of hidden) if (existsSync(dir)) run('mount', ['--bind', empty, dir]);
+  for (const dir of hidden) if (existsSync(dir)) run('mount', ['-t', 'tmpfs', '-o', 'ro,size=4k,mode=755', 'nfr-empty', dir]);
   const r = spawnSync(program, args, { stdio: 'inherit' });
   process.exit(r.status ?? 1);
 }
