@@ -14,6 +14,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { NfrError } from '../errors.js';
+import { faultPoint } from '../util/fault.js';
 import { processAlive, runProgram } from '../util/process.js';
 import type { PgTarget } from './connection.js';
 import { escapeIdentifier, pgDriver } from './driver.js';
@@ -154,24 +155,20 @@ export class LocalCluster {
     mkdirSync(this.root, { recursive: true, mode: 0o755 });
     const lockFile = path.join(this.root, 'start.lock');
     const deadline = Date.now() + START_LOCK_WAIT_MS;
+    let announced = false;
     for (;;) {
-      try {
-        const fd = openSync(lockFile, 'wx', 0o600);
-        try {
-          writeSync(fd, `${process.pid}\n`);
-        } finally {
-          closeSync(fd);
-        }
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      if (startLockIsStale(lockFile)) {
-        rmSync(lockFile, { force: true });
-        continue;
-      }
+      if (createPidFile(lockFile)) break;
+      if (startLockIsStale(lockFile) && (await takeOverStaleLock(lockFile))) continue;
       if (Date.now() > deadline) {
         throw new NfrError('LOCKED', `another nfr command has been starting the PostgreSQL cluster in ${this.dataDir} for over ${START_LOCK_WAIT_MS / 1000} s (${lockFile}); see ${this.logFile}`);
+      }
+      if (!announced) {
+        // initdb takes seconds: say what the command is waiting for.
+        announced = true;
+        const what = startLockIsStale(lockFile)
+          ? `that is taking over the start lock of the PostgreSQL cluster in ${this.dataDir}, left by ${lockHolder(lockFile)}`
+          : `(${lockHolder(lockFile)}) that is starting the PostgreSQL cluster in ${this.dataDir}`;
+        process.stderr.write(`nfr: waiting for another nfr command ${what}\n`);
       }
       await delay(100);
     }
@@ -352,6 +349,56 @@ function portFree(port: number): Promise<boolean> {
 
 /** initdb (120 s) and pg_ctl start (90 s) at most, with room. */
 const START_LOCK_WAIT_MS = 240_000;
+
+/** Creates `file` exclusively, holding this process's pid; false when it exists. */
+function createPidFile(file: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(file, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    writeSync(fd, `${process.pid}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
+}
+
+/** "pid N" of a start lock's holder, for the waiting line; "unknown pid" while it has none. */
+function lockHolder(lockFile: string): string {
+  try {
+    const pid = Number.parseInt(readFileSync(lockFile, 'utf8'), 10);
+    return Number.isInteger(pid) && pid > 0 ? `pid ${pid}` : 'unknown pid';
+  } catch {
+    return 'unknown pid';
+  }
+}
+
+/**
+ * Removes a start lock whose holder is dead, under `start.lock.takeover` (itself a pid file, taken
+ * over the same way when its holder died) and only if it is still stale there. Without the
+ * guard, two commands that both found the lock stale could each remove "it": the second would
+ * remove the lock the first had just taken, and both would run initdb and pg_ctl. Under the guard
+ * nothing else removes a stale lock, and nobody can create one while it exists, so the file
+ * removed is the stale one. False when another command holds the guard (the caller waits).
+ */
+async function takeOverStaleLock(lockFile: string): Promise<boolean> {
+  const guard = `${lockFile}.takeover`;
+  if (!createPidFile(guard)) {
+    if (startLockIsStale(guard)) rmSync(guard, { force: true });
+    return false;
+  }
+  try {
+    await faultPoint('start-lock-takeover');
+    if (startLockIsStale(lockFile)) rmSync(lockFile, { force: true });
+    return true;
+  } finally {
+    rmSync(guard, { force: true });
+  }
+}
 
 /**
  * Whether the start lock's holder is gone: its pid is not alive, or the file has stayed without a

@@ -27,7 +27,11 @@ export async function faultPoint(name: string, signal?: AbortSignal): Promise<vo
   }
   if (setting === `${name}:hold`) {
     process.stderr.write(`nfr-fault-point: ${name}\n`);
+    // A signal listener does not keep the process alive: a command with nothing else pending
+    // (no socket, no timer) would exit here.
+    const keepAlive = setInterval(() => {}, 1 << 30);
     await new Promise<void>((resolve) => process.once('SIGUSR2', () => resolve()));
+    clearInterval(keepAlive);
     return;
   }
   if (setting === `${name}:fail`) {
