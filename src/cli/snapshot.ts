@@ -5,7 +5,7 @@ import { NfrError } from '../errors.js';
 import { pushSnapshot } from '../snapshot/offsite/copies.js';
 import { findManifest, verifyOffsiteOnly, whereIsIt } from '../snapshot/offsite/find.js';
 import { offsiteRepository } from '../snapshot/offsite/repository.js';
-import { deleteSnapshot } from '../snapshot/delete.js';
+import { deleteSnapshot, findDeletable } from '../snapshot/delete.js';
 import { snapshotHealth } from '../snapshot/health.js';
 import { parseSnapshotId } from '../snapshot/ids.js';
 import { restorePreflight, restoreSnapshot, undoLastRestore } from '../snapshot/restore/index.js';
@@ -149,11 +149,7 @@ export function registerSnapshotCommands(program: Command): void {
     .action(async (opts: Common & { id: string; yes?: boolean; skipConfirm?: boolean }) => {
       const id = parseSnapshotId(opts.id);
       const ctx = await openContext(loadConfig());
-      // A damaged directory (its manifest unreadable, listed under `damaged`) is deleted too.
-      const found = await findManifest(ctx, id).catch((err: unknown) => {
-        if (err instanceof NfrError && err.code === 'VERIFY_FAILED') return { damaged: err.message };
-        throw err;
-      });
+      const found = await findDeletable(ctx, id);
       const question =
         'damaged' in found
           ? `Delete the damaged snapshot directory ${id} (${found.damaged})?`

@@ -9,7 +9,8 @@ import { recordEvent } from './state.js';
 import { snapshotDir } from './store.js';
 import { type Context, type SnapshotStore } from '../runtime/context.js';
 import { coolLocked } from './warm-copies.js';
-import { findManifest } from './offsite/find.js';
+import { findManifest, type Location } from './offsite/find.js';
+import type { Manifest } from './manifest.js';
 import { offsiteRepository } from './offsite/repository.js';
 import { pathExists } from '../util/fs.js';
 import type pg from 'pg';
@@ -26,17 +27,25 @@ export type DeleteResult = z.infer<typeof deleteResultSchema>;
  */
 export async function deleteSnapshot(ctx: Context, id: SnapshotId): Promise<DeleteResult> {
   return withOperation(ctx, 'delete', id, async (op) => {
-    const found = await findManifest(ctx, id).catch(async (err: unknown) => {
-      // A directory whose manifest cannot be read (listed under `damaged`) is still deleted, so
-      // that nobody removes it by hand; anything else (not found, the bucket failing) stands.
-      const dir = snapshotDir(ctx.store, id);
-      if (!(err instanceof NfrError && err.code === 'VERIFY_FAILED' && (await pathExists(dir)))) throw err;
-      return { damaged: err.message, bytes: await directorySize(dir) };
-    });
+    const found = await findDeletable(ctx, id);
     await removeEverywhere(ctx, op.maint, id);
     await recordEvent(ctx.store, { operation: 'delete', status: 'completed', snapshot_id: id, ...('damaged' in found ? { details: { damaged: found.damaged } } : {}) });
     if ('damaged' in found) return { id, name: '', freed_bytes: found.bytes, damaged: found.damaged };
     return { id, name: found.manifest.name, freed_bytes: found.manifest.total_bytes };
+  });
+}
+
+/**
+ * What a delete of `id` removes: the snapshot as findManifest finds it, or a directory whose
+ * manifest cannot be read (listed under `damaged`), which is deleted too, so that nobody removes
+ * it by hand. Anything else (not found, the bucket failing) is thrown. The CLI asks its question
+ * from the same answer.
+ */
+export async function findDeletable(ctx: Pick<Context, 'config' | 'store'>, id: SnapshotId): Promise<{ manifest: Manifest; location: Location } | { damaged: string; bytes: number }> {
+  return findManifest(ctx, id).catch(async (err: unknown) => {
+    const dir = snapshotDir(ctx.store, id);
+    if (!(err instanceof NfrError && err.code === 'VERIFY_FAILED' && (await pathExists(dir)))) throw err;
+    return { damaged: err.message, bytes: await directorySize(dir) };
   });
 }
 

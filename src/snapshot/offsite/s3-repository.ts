@@ -164,7 +164,7 @@ export class S3Repository implements OffsiteRepository {
       if (!body) throw new NfrError('VERIFY_FAILED', `${key}: the store answered without a body`);
       if (r.ContentLength !== expectedSize) {
         body.destroy();
-        throw new NfrError('VERIFY_FAILED', `${key}: size ${r.ContentLength ?? 'unknown'} bytes in the store, ${expectedSize} expected`);
+        throw sizeMismatch(key, r.ContentLength, expectedSize);
       }
       return body;
     } catch (err) {
@@ -203,7 +203,7 @@ export class S3Repository implements OffsiteRepository {
         const total = Number(/\/(\d+)$/.exec(r.ContentRange ?? '')?.[1] ?? Number.NaN);
         if (total !== expectedSize) {
           (r.Body as Readable | undefined)?.destroy();
-          throw new NfrError('VERIFY_FAILED', `${key}: size ${Number.isNaN(total) ? 'unknown' : total} bytes in the store, ${expectedSize} expected`);
+          throw sizeMismatch(key, Number.isNaN(total) ? undefined : total, expectedSize);
         }
         const pieces: Buffer[] = [];
         let bytes = 0;
@@ -510,4 +510,9 @@ function parseOffsiteManifest(text: string, where: string): OffsiteSnapshot {
     throw new NfrError('VERIFY_FAILED', `${where} is invalid at ${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'unknown problem'}`);
   }
   return { manifest: parsed.data, offsite: offsiteRecordSchema.parse(json.offsite, where) };
+}
+
+/** An object whose size in the store (a whole GET's length, a range's total) is not the manifest's. */
+function sizeMismatch(key: string, stored: number | undefined, expected: number): NfrError {
+  return new NfrError('VERIFY_FAILED', `${key}: size ${stored ?? 'unknown'} bytes in the store, ${expected} expected`);
 }
