@@ -68,7 +68,9 @@ export function idTokens(q: string): string[] {
 
 /**
  * Id matches: the controls whose id equals one of `ids` (any case), then, with `prefix`, the
- * controls whose id starts with one of them (AC-2 finds AC-2.1, AC-2.12), in id order.
+ * controls whose id starts with one of them (AC-2 finds AC-2.1, AC-2.12), in id order. The prefix
+ * is compared as text (starts_with), not as a LIKE pattern: `_` is a character of control ids and
+ * `%` is the user's, so neither may act as a wildcard.
  */
 export async function idMatches(client: pg.ClientBase, ids: readonly string[], filter: SearchFilter | undefined, options: { prefix: boolean; limit: number }): Promise<ControlRow[]> {
   if (ids.length === 0) return [];
@@ -77,7 +79,7 @@ export async function idMatches(client: pg.ClientBase, ids: readonly string[], f
     `select ${ROW_COLUMNS}, upper(v.control_id) = any($1::text[]) as exact
        from src_controls_ver_control v
       where v.tx_to is null
-        and (upper(v.control_id) = any($1::text[]) or ($2 and exists (select 1 from unnest($1::text[]) i where upper(v.control_id) like i || '%')))
+        and (upper(v.control_id) = any($1::text[]) or ($2 and exists (select 1 from unnest($1::text[]) i where starts_with(upper(v.control_id), i))))
         and ${f.sql}
       order by upper(v.control_id) = any($1::text[]) desc, length(v.control_id), v.control_id
       limit ${Math.max(1, Math.floor(options.limit))}`,
