@@ -36,6 +36,7 @@ import { openIndex } from '../index/open-index.js';
 import { ResidentDoesNotFit } from '../index/resident-budget.js';
 import { pgSignature } from '../index/pg-source.js';
 import { isEmptyFilter, matchesFilter, modelMismatch, type IndexModel, type SearchFilter, type VectorIndex } from '../index/types.js';
+import { STATUSES } from '../ingest/controls-csv.js';
 import { resolveTarget, withClient } from '../postgres/connection.js';
 import { currentRows, idMatches, idTokens, keywordSearch } from './keyword.js';
 import { joinKnownCompounds, queryCompounds, sqlVocabulary } from './compounds.js';
@@ -138,6 +139,10 @@ export async function searchControls(config: Config, request: SearchRequest, dep
   for (const [name, value] of Object.entries(filter)) {
     if (Array.isArray(value) && value.some((v) => typeof v === 'string' && v.includes('\u0000'))) throw new NfrError('INVALID_INPUT', `${name}: a filter value contains a NUL character (\\0, %00); send it without it`);
   }
+  // Status is a closed set: a misspelt one ("actve", "Active") would match nothing and look like
+  // an empty catalogue, so it is refused naming the values that exist.
+  const badStatus = filter.status?.find((s) => !(STATUSES as readonly string[]).includes(s));
+  if (badStatus !== undefined) throw new NfrError('INVALID_INPUT', `status "${badStatus}" is not a control status; use ${STATUSES.join(', ')}`);
   const limit = request.limit ?? DEFAULT_LIMIT;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT) throw new NfrError('USAGE', `limit ${limit}: expected an integer from 1 to ${MAX_LIMIT}`);
   const print = fingerprint(q, mode, filter);
