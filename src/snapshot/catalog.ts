@@ -27,7 +27,12 @@ export async function listCatalog(store: SnapshotStore): Promise<CatalogEntry[]>
   const out: CatalogEntry[] = [];
   for (const id of names) {
     try {
-      out.push({ id, manifest: await readManifest(path.join(store.root, id)), problem: null });
+      const manifest = await readManifest(path.join(store.root, id));
+      // A directory copied or renamed by hand holds another snapshot's manifest: listing it under
+      // that id would show the snapshot twice, and prune, which deletes by id, would delete the
+      // real one. It is damaged, as verify and restore already say.
+      if (manifest.id !== id) out.push({ id, manifest: null, problem: `snapshot directory ${id} holds the manifest of ${manifest.id}` });
+      else out.push({ id, manifest, problem: null });
     } catch (err) {
       out.push({ id, manifest: null, problem: messageOf(err) });
     }

@@ -1,0 +1,40 @@
+/**
+ * Snapshots as a hostile operator meets them (SPEC §5): directories copied, edited or broken by
+ * hand in POSTGRES_BACKUP_PATH. One cluster for the file.
+ */
+import assert from 'node:assert/strict';
+import { cp } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { nfrJson } from './support/cli.js';
+import { fileCluster } from './support/cluster.js';
+import { freshDatabase } from './support/setup.js';
+
+const cluster = fileCluster();
+
+describe('snapshot acceptance', () => {
+  it('a directory holding another snapshot\'s manifest is damaged: listed once, never pruned in the real one\'s place', async () => {
+    const db = await freshDatabase(cluster, 'acc_copy');
+    const created = await nfrJson(['snapshot', 'create', '--name', 'original'], db.env);
+    assert.equal(created.code, 0, created.stderr);
+    const id: string = created.body.id;
+    const copyId = id.replace(/\d+$/, (n) => String(Number(n) + 10).padStart(n.length, '0'));
+    await cp(path.join(db.backups, id), path.join(db.backups, copyId), { recursive: true });
+
+    const listed = await nfrJson(['snapshot', 'list'], db.env);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.deepEqual(listed.body.snapshots.map((s: { id: string }) => s.id), [id]);
+    assert.deepEqual(listed.body.damaged, [{ id: copyId, problem: `snapshot directory ${copyId} holds the manifest of ${id}` }]);
+
+    const plan = await nfrJson(['snapshot', 'prune', '--dry-run'], db.env);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.deepEqual(plan.body.deleted.map((s: { id: string }) => s.id), []);
+    assert.deepEqual(plan.body.kept.map((s: { id: string }) => s.id), [id]);
+
+    const deleted = await nfrJson(['snapshot', 'delete', '--id', copyId, '--yes'], db.env);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    const verified = await nfrJson(['snapshot', 'verify', '--id', id], db.env);
+    assert.equal(verified.code, 0, verified.stderr);
+    assert.equal(verified.body.ok, true);
+  });
+});
