@@ -3,7 +3,7 @@
  * hand in POSTGRES_BACKUP_PATH. One cluster for the file.
  */
 import assert from 'node:assert/strict';
-import { cp } from 'node:fs/promises';
+import { cp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { nfrJson } from './support/cli.js';
@@ -36,5 +36,21 @@ describe('snapshot acceptance', () => {
     const verified = await nfrJson(['snapshot', 'verify', '--id', id], db.env);
     assert.equal(verified.code, 0, verified.stderr);
     assert.equal(verified.body.ok, true);
+  });
+
+  it('POSTGRES_BACKUP_PATH naming a file, or a path through one, is a configuration error naming it, not an internal error or an empty catalog', async () => {
+    const db = await freshDatabase(cluster, 'acc_file');
+    const file = path.join(cluster.tempDir('acc-file'), 'backups.txt');
+    await writeFile(file, 'not a repository\n');
+    for (const backups of [file, path.join(file, 'sub')]) {
+      const env = { ...db.env, POSTGRES_BACKUP_PATH: backups };
+      for (const args of [['snapshot', 'create', '--name', 'x'], ['snapshot', 'list'], ['snapshot', 'status'], ['snapshot', 'prune', '--dry-run']]) {
+        const r = await nfrJson(args, env);
+        assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+        assert.equal(r.body.error.code, 'CONFIG', args.join(' '));
+        assert.match(r.body.error.message, /^POSTGRES_BACKUP_PATH .*backups\.txt(\/sub)? is not a directory/, args.join(' '));
+      }
+    }
+    assert.equal(await readFile(file, 'utf8'), 'not a repository\n');
   });
 });

@@ -17,6 +17,7 @@ import type pg from 'pg';
 import type { Config } from '../config.js';
 import { resolveTarget, withDatabase, type PgTarget } from '../postgres/connection.js';
 import { ensureDir } from '../util/fs.js';
+import { NfrError } from '../errors.js';
 import type { z } from 'zod';
 import type { recoveryReportSchema } from './shapes.js';
 import type { CommitGate } from './cancel.js';
@@ -78,5 +79,21 @@ export async function openRuntimeContext(config: Config, recover: Recovery): Pro
 }
 
 export async function ensureStore(store: SnapshotStore): Promise<void> {
-  for (const dir of [store.root, store.tmpDir, store.trashDir, store.locksDir, store.stateDir]) await ensureDir(dir);
+  try {
+    for (const dir of [store.root, store.tmpDir, store.trashDir, store.locksDir, store.stateDir]) await ensureDir(dir);
+  } catch (err) {
+    throw backupPathError(store.root, err);
+  }
+}
+
+/**
+ * A repository that cannot be a directory (POSTGRES_BACKUP_PATH names a file, or a path through
+ * one) or cannot be written is a configuration error naming the variable and the path, where
+ * mkdir's EEXIST/ENOTDIR/EACCES read as an internal error. Anything else is returned as it is.
+ */
+export function backupPathError(root: string, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EEXIST' || code === 'ENOTDIR') return new NfrError('CONFIG', `POSTGRES_BACKUP_PATH ${root} is not a directory (it, or a folder on its path, is a file); point it at a directory`, { details: { path: root } });
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return new NfrError('CONFIG', `POSTGRES_BACKUP_PATH ${root} cannot be written (${code}); point it at a directory this user may write`, { details: { path: root } });
+  return err;
 }

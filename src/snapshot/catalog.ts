@@ -7,7 +7,7 @@ import path from 'node:path';
 import { messageOf } from '../errors.js';
 import { isSnapshotId, type SnapshotId } from './ids.js';
 import { readManifest, summarize, type Manifest, type SnapshotSummary } from './manifest.js';
-import type { SnapshotStore } from '../runtime/context.js';
+import { backupPathError, type SnapshotStore } from '../runtime/context.js';
 import { readAllWarmCopies } from './warm-copies.js';
 import { offsiteRepository, type OffsiteRepository } from './offsite/repository.js';
 import type { Config } from '../config.js';
@@ -23,7 +23,11 @@ export interface CatalogEntry {
 
 /** Every snapshot directory, oldest first. Damaged ones are listed with their problem. */
 export async function listCatalog(store: SnapshotStore): Promise<CatalogEntry[]> {
-  const names = (await readdir(store.root).catch(() => [] as string[])).filter(isSnapshotId).sort(compareIds);
+  // No repository yet is an empty catalog; a file in its place is not (it would hide every snapshot).
+  const names = (await readdir(store.root).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[];
+    throw backupPathError(store.root, err);
+  })).filter(isSnapshotId).sort(compareIds);
   const out: CatalogEntry[] = [];
   for (const id of names) {
     try {
