@@ -15,7 +15,7 @@ import type { ServerMetrics } from '../pipeline/metrics.js';
 import type { Context } from '../runtime/context.js';
 import { NFR_VERSION } from '../version.js';
 import { authenticate, authorize, type Role, type TokenTable } from './auth.js';
-import { registerBodyParsing } from './body.js';
+import { explainBodyError, registerBodyParsing } from './body.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerPipelineRoutes } from './routes/pipelines.js';
@@ -172,7 +172,7 @@ export async function buildApp(deps: ServerDeps): Promise<FastifyInstance> {
   });
 
   app.setErrorHandler((err: FastifyError | NfrError | Error, request, reply) => {
-    const { status, body, retryAfter } = errorResponse(err);
+    const { status, body, retryAfter } = errorResponse(explainBodyError(err, request));
     // A server-side failure is the operator's to see (a full disk, a bug), with its cause; client
     // errors are the client's. 503 is a database briefly away (a restore's swap): a warning.
     // The log scrubs tokens and passwords from every line (log.ts).

@@ -3,7 +3,7 @@
  * works with no body at all (`curl -X POST`, `requests.post(url)`), with an empty JSON body, and
  * with `{}`; malformed JSON is a 400 that says where it broke.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { NfrError } from '../errors.js';
 
 export function registerBodyParsing(app: FastifyInstance): void {
@@ -19,6 +19,11 @@ export function registerBodyParsing(app: FastifyInstance): void {
       done(new NfrError('INVALID_INPUT', `the request body is not valid JSON: ${jsonProblem(text, err)}; send a JSON object, or no body for the defaults`));
     });
   });
+
+  // Only JSON (and multipart, for uploads) is read. Fastify's text/plain parser would hand a route
+  // the body as a string, which validation then called "not a JSON object" even when it was one
+  // (fetch() labels a string body text/plain): refused as the wrong type instead, saying which.
+  app.removeContentTypeParser('text/plain');
 
   app.addHook('onRequest', async (request) => {
     const headers = request.raw.headers;
@@ -47,4 +52,21 @@ function jsonProblem(text: string, err: Error): string {
   }
   // Valid JSON that Fastify's parser still refused: a `__proto__` or `constructor.prototype` key.
   return `${err.message} (keys named __proto__ or constructor are not accepted)`;
+}
+
+/**
+ * Fastify's own refusals of a body, reworded with their reason: which Content-Type was sent and
+ * what to send instead (415), and the limit a body went over (413). Other errors pass unchanged.
+ */
+export function explainBodyError(err: unknown, request: FastifyRequest): unknown {
+  const code = (err as Partial<FastifyError>).code;
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    const sent = String(request.headers['content-type'] ?? '').split(';')[0]!.trim().slice(0, 100);
+    return new NfrError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${sent || '(none)'} is not accepted here: send the body as JSON with Content-Type: application/json (uploads: multipart/form-data with a field named "file"), or no body for the defaults`);
+  }
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    const limit = request.routeOptions.bodyLimit;
+    return new NfrError('PAYLOAD_TOO_LARGE', `the request body is larger than the limit of ${limit} bytes for a JSON body; nothing of it was read`);
+  }
+  return err;
 }
