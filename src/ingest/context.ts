@@ -114,10 +114,15 @@ export async function latestDateFolder(providerDir: string): Promise<string | nu
 /** Runs context ingestion under the operation lock; see the module comment for the policy. */
 export async function ingestContext(ctx: Context, options: ContextIngestOptions = {}): Promise<ContextIngestReport> {
   const started = Date.now();
+  // An empty --path would resolve to the working directory and read whatever folders it holds.
+  if (options.path?.trim() === '') throw new NfrError('USAGE', '--path is empty: give the context providers directory (or leave --path out for CONTEXT_PROVIDERS_PATH)');
   const root = path.resolve(options.path ?? ctx.config.contextProvidersPath);
   const rootStat = await stat(root).catch(() => undefined);
-  if (!rootStat?.isDirectory()) {
+  if (rootStat === undefined) {
     throw new NfrError('NOT_FOUND', `context providers directory ${root} does not exist; pass --path DIR or set CONTEXT_PROVIDERS_PATH`);
+  }
+  if (!rootStat.isDirectory()) {
+    throw new NfrError('INVALID_INPUT', `context providers directory ${root} is not a directory; pass --path DIR (the folder holding organization/, risk_theme/, assessment_unit/) or set CONTEXT_PROVIDERS_PATH`);
   }
   const folders = new Map<ProviderName, string | null>();
   for (const provider of PROVIDERS) folders.set(provider, await latestDateFolder(path.join(root, provider)));
