@@ -3,7 +3,8 @@
  * hand in POSTGRES_BACKUP_PATH. One cluster for the file.
  */
 import assert from 'node:assert/strict';
-import { cp, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { nfrJson } from './support/cli.js';
@@ -52,5 +53,36 @@ describe('snapshot acceptance', () => {
       }
     }
     assert.equal(await readFile(file, 'utf8'), 'not a repository\n');
+  });
+
+  it('a snapshot directory whose manifest.json was deleted, or is no file, is damaged and can be deleted, not NOT_FOUND or an internal error', async () => {
+    const db = await freshDatabase(cluster, 'acc_nomanifest');
+    const ids: string[] = [];
+    for (const name of ['manifest deleted', 'manifest a directory']) {
+      const created = await nfrJson(['snapshot', 'create', '--name', name], db.env);
+      assert.equal(created.code, 0, created.stderr);
+      ids.push(created.body.id);
+    }
+    const [gone, dirManifest] = ids as [string, string];
+    await rm(path.join(db.backups, gone, 'manifest.json'));
+    await rm(path.join(db.backups, dirManifest, 'manifest.json'));
+    await mkdir(path.join(db.backups, dirManifest, 'manifest.json'));
+
+    const listed = await nfrJson(['snapshot', 'list'], db.env);
+    assert.deepEqual(listed.body.damaged.map((d: { id: string }) => d.id), ids);
+    const verified = await nfrJson(['snapshot', 'verify', '--id', dirManifest], db.env);
+    assert.equal(verified.code, 6, verified.stderr);
+    assert.equal(verified.body.error.code, 'VERIFY_FAILED');
+    assert.match(verified.body.error.message, /manifest\.json cannot be read/);
+
+    for (const id of ids) {
+      const deleted = await nfrJson(['snapshot', 'delete', '--id', id, '--yes'], db.env);
+      assert.equal(deleted.code, 0, `${id}: ${deleted.stderr}`);
+      assert.equal(deleted.body.id, id);
+      assert.ok(!existsSync(path.join(db.backups, id)), id);
+    }
+    const after = await nfrJson(['snapshot', 'list'], db.env);
+    assert.deepEqual(after.body.damaged, []);
+    assert.deepEqual(after.body.snapshots, []);
   });
 });

@@ -44,7 +44,9 @@ export async function deleteSnapshot(ctx: Context, id: SnapshotId): Promise<Dele
 export async function findDeletable(ctx: Pick<Context, 'config' | 'store'>, id: SnapshotId): Promise<{ manifest: Manifest; location: Location } | { damaged: string; bytes: number }> {
   return findManifest(ctx, id).catch(async (err: unknown) => {
     const dir = snapshotDir(ctx.store, id);
-    if (!(err instanceof NfrError && err.code === 'VERIFY_FAILED' && (await pathExists(dir)))) throw err;
+    // VERIFY_FAILED: a manifest that cannot be read; NOT_FOUND with the directory there: no
+    // manifest at all. Both are listed under `damaged`, so both can be deleted.
+    if (!(err instanceof NfrError && (err.code === 'VERIFY_FAILED' || err.code === 'NOT_FOUND') && (await pathExists(dir)))) throw err;
     return { damaged: err.message, bytes: await directorySize(dir) };
   });
 }

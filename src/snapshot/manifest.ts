@@ -119,7 +119,8 @@ export async function readManifest(dir: string): Promise<Manifest> {
     text = await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NfrError('NOT_FOUND', `snapshot directory ${path.basename(dir)} has no ${MANIFEST_FILE}`, { details: { file } });
-    throw err;
+    // A manifest that is a directory or unreadable is a damaged snapshot, not an internal error.
+    throw new NfrError('VERIFY_FAILED', `manifest ${file} cannot be read: ${(err as Error).message}`);
   }
   let json: unknown;
   try {
