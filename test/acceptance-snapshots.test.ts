@@ -85,4 +85,27 @@ describe('snapshot acceptance', () => {
     assert.deepEqual(after.body.damaged, []);
     assert.deepEqual(after.body.snapshots, []);
   });
+
+  it('a sequence file damaged by hand is rebuilt, and a deleted snapshot\'s id is still not reused', async () => {
+    const db = await freshDatabase(cluster, 'acc_sequence');
+    const sequence = path.join(db.backups, '.state', 'sequence.json');
+    const number = (id: string): number => Number(id.split('-')[2]);
+    for (const damage of ['{"2026": 3', '{"2026": "x"}']) {
+      const ids: string[] = [];
+      for (const name of ['kept', 'deleted']) {
+        const created = await nfrJson(['snapshot', 'create', '--name', name], db.env);
+        assert.equal(created.code, 0, created.stderr);
+        ids.push(created.body.id);
+      }
+      const deleted = await nfrJson(['snapshot', 'delete', '--id', ids[1] as string, '--yes'], db.env);
+      assert.equal(deleted.code, 0, deleted.stderr);
+      await writeFile(sequence, damage);
+
+      const next = await nfrJson(['snapshot', 'create', '--name', 'after the damage'], db.env);
+      assert.equal(next.code, 0, `${damage}: ${next.stderr}`);
+      assert.equal(number(next.body.id), number(ids[1] as string) + 1, damage);
+      assert.equal(await readFile(`${sequence}.damaged`, 'utf8'), damage);
+      assert.equal(JSON.parse(await readFile(sequence, 'utf8'))[next.body.id.split('-')[1]], number(next.body.id));
+    }
+  });
 });

@@ -3,7 +3,7 @@
  * sequence (ids are never reused), the event log (what `health` reports as failures), and the
  * record of the last restore that `restore --undo` reverses.
  */
-import { appendFile, readdir, readFile, rm } from 'node:fs/promises';
+import { appendFile, copyFile, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { atomicWriteFile } from '../util/fs.js';
 import { formatSnapshotId, isSnapshotId, splitSnapshotId, type SnapshotId } from './ids.js';
@@ -33,7 +33,7 @@ async function readJson<T>(file: string): Promise<T | undefined> {
 export async function allocateSnapshotId(store: SnapshotStore, now = new Date(), taken: Iterable<string> = []): Promise<SnapshotId> {
   const year = now.getUTCFullYear();
   const file = path.join(store.stateDir, 'sequence.json');
-  const seq = (await readJson<Record<string, number>>(file)) ?? {};
+  const seq = await readSequence(store, file);
   let last = seq[String(year)] ?? 0;
   for (const id of taken) {
     if (!isSnapshotId(id)) continue;
@@ -51,6 +51,35 @@ export async function allocateSnapshotId(store: SnapshotStore, now = new Date(),
   const next = last + 1;
   await atomicWriteFile(file, JSON.stringify({ ...seq, [String(year)]: next }, null, 2) + '\n');
   return formatSnapshotId(year, next);
+}
+
+/**
+ * The sequence file: `{"<year>": <last number>}`. One damaged by hand (not JSON, or a number that
+ * is no count) used to stop every create with a bare JSON or schema error. It is rebuilt instead
+ * from every id the repository still knows besides the directories the caller scans: the event
+ * log (creates and deletes name their snapshot), so a deleted snapshot's id is still not reused.
+ * The damaged file is kept beside it for inspection.
+ */
+async function readSequence(store: SnapshotStore, file: string): Promise<Record<string, number>> {
+  let raw: unknown;
+  try {
+    raw = await readJson<unknown>(file);
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
+    raw = null;
+  }
+  if (raw === undefined) return {};
+  const valid = typeof raw === 'object' && raw !== null && !Array.isArray(raw) && Object.entries(raw).every(([y, n]) => /^\d{4}$/.test(y) && Number.isSafeInteger(n) && (n as number) >= 0);
+  if (valid) return raw as Record<string, number>;
+  await copyFile(file, `${file}.damaged`);
+  const rebuilt: Record<string, number> = {};
+  for (const event of await readEvents(store, Number.MAX_SAFE_INTEGER)) {
+    const id = event.snapshot_id;
+    if (typeof id !== 'string' || !isSnapshotId(id)) continue;
+    const { year, n } = splitSnapshotId(id);
+    rebuilt[String(year)] = Math.max(rebuilt[String(year)] ?? 0, n);
+  }
+  return rebuilt;
 }
 
 /** Without an offsite repository every server shares the backup directory and its sequence file. */
