@@ -14,7 +14,7 @@
  * `nfr index` runs is a consistent snapshot of the index.
  */
 import { statSync } from 'node:fs';
-import { readdir, readFile, rename, rm } from 'node:fs/promises';
+import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { NfrError } from '../errors.js';
 import { faultPoint } from '../util/fault.js';
@@ -109,18 +109,36 @@ export class EmbeddedIndex implements VectorIndex {
     return { model: m.model, dimension: m.dimension, distance: m.distance, points: m.points, source_signature: m.source_signature };
   }
 
+  /**
+   * The live generation's ids and hashes. Its files are first checked against meta.json (vectors
+   * of `points` rows, as many payload lines), so `nfr index --check` and the sync, which read the
+   * payloads only, do not call a generation whose vectors are truncated or lost consistent while
+   * every search over it fails.
+   */
   async *entries(): AsyncIterable<readonly IndexedEntry[]> {
     const cur = await this.current();
     if (!cur) return;
+    const files = generationFiles(cur.dir);
+    const expected = cur.meta.points * cur.meta.dimension * 4;
+    const size = await stat(files.vectors).then(
+      (s) => s.size,
+      () => null,
+    );
+    if (size !== expected) {
+      throw new NfrError('VERIFY_FAILED', `${files.vectors}: ${size === null ? 'missing' : `${size} bytes`} where meta.json's ${cur.meta.points} points of ${cur.meta.dimension} dimensions take ${expected}; the index is damaged: rebuild it with \`nfr index --force\``);
+    }
     let batch: IndexedEntry[] = [];
     let row = 0;
-    for await (const line of payloadLines(path.join(cur.dir, POINTS_FILE))) {
-      const p = parsePayload(line, path.join(cur.dir, POINTS_FILE), row++);
+    for await (const line of payloadLines(files.points)) {
+      const p = parsePayload(line, files.points, row++);
       batch.push({ control_id: p.control_id, text_hash: p.text_hash, payload_hash: p.payload_hash });
       if (batch.length >= ENTRY_BATCH) {
         yield batch;
         batch = [];
       }
+    }
+    if (row !== cur.meta.points) {
+      throw new NfrError('VERIFY_FAILED', `${files.points}: ${row} points where meta.json says ${cur.meta.points}; the index is damaged: rebuild it with \`nfr index --force\``);
     }
     if (batch.length) yield batch;
   }
