@@ -9,6 +9,7 @@ import type pg from 'pg';
 import type { Config } from '../config.js';
 import { createEmbedder } from '../enrich/create-embedder.js';
 import type { Embedder } from '../enrich/embedder.js';
+import { NfrError } from '../errors.js';
 import { connect, inSnapshot, resolveTarget } from '../postgres/connection.js';
 import { prepareSchema } from '../postgres/migrate.js';
 import { openIndex } from './open-index.js';
@@ -49,12 +50,23 @@ export async function checkIndex(config: Config, options: CheckOptions = {}): Pr
 async function checkWith(client: pg.ClientBase, index: VectorIndex, embedder: Embedder): Promise<CheckResult> {
   const started = Date.now();
   const description: IndexDescription | undefined = await index.describe();
+  const dimension = embedder.dimension > 0 ? embedder.dimension : null;
+  let mismatch: string | null = null;
+  if (description && (description.model !== embedder.model || description.distance !== embedder.distance || (dimension !== null && dimension !== description.dimension))) {
+    mismatch = `the index was built with model "${description.model}" (dimension ${description.dimension}, ${description.distance}) but the embedder is "${embedder.model}" (dimension ${dimension ?? 'unknown'}, ${embedder.distance}); run \`nfr index --force\``;
+  }
   const known = new Map<string, { text_hash: string; payload_hash: string }>();
   let points = 0;
   if (description) {
-    for await (const batch of index.entries()) {
-      for (const e of batch) known.set(e.control_id, { text_hash: e.text_hash, payload_hash: e.payload_hash });
-      points += batch.length;
+    try {
+      for await (const batch of index.entries()) {
+        for (const e of batch) known.set(e.control_id, { text_hash: e.text_hash, payload_hash: e.payload_hash });
+        points += batch.length;
+      }
+    } catch (err) {
+      // Damaged files (found after the last entry) of an index built by another model: the
+      // mismatch is the report, and the same --force rebuild repairs both.
+      if (mismatch === null || !(err instanceof NfrError && err.code === 'VERIFY_FAILED')) throw err;
     }
   }
   // The payload hash covers the model name, so it is computed with the index's model.
@@ -78,11 +90,6 @@ async function checkWith(client: pg.ClientBase, index: VectorIndex, embedder: Em
   });
   const orphan: CheckList = { count: known.size, ids: [...known.keys()].sort().slice(0, CHECK_SAMPLE) };
 
-  const dimension = embedder.dimension > 0 ? embedder.dimension : null;
-  let mismatch: string | null = null;
-  if (description && (description.model !== embedder.model || description.distance !== embedder.distance || (dimension !== null && dimension !== description.dimension))) {
-    mismatch = `the index was built with model "${description.model}" (dimension ${description.dimension}, ${description.distance}) but the embedder is "${embedder.model}" (dimension ${dimension ?? 'unknown'}, ${embedder.distance}); run \`nfr index --force\``;
-  }
   return {
     ok: description !== undefined && mismatch === null && missing.count === 0 && stale.count === 0 && orphan.count === 0,
     backend: index.kind,

@@ -110,23 +110,15 @@ export class EmbeddedIndex implements VectorIndex {
   }
 
   /**
-   * The live generation's ids and hashes. Its files are first checked against meta.json (vectors
-   * of `points` rows, as many payload lines), so `nfr index --check` and the sync, which read the
-   * payloads only, do not call a generation whose vectors are truncated or lost consistent while
-   * every search over it fails.
+   * The live generation's ids and hashes. Its files are then checked against meta.json (vectors
+   * of `points` rows, as many payload lines), after the last batch, so `nfr index --check` and the
+   * sync, which read the payloads only, do not call a generation whose vectors are truncated or
+   * lost consistent while every search over it fails.
    */
   async *entries(): AsyncIterable<readonly IndexedEntry[]> {
     const cur = await this.current();
     if (!cur) return;
     const files = generationFiles(cur.dir);
-    const expected = cur.meta.points * cur.meta.dimension * 4;
-    const size = await stat(files.vectors).then(
-      (s) => s.size,
-      () => null,
-    );
-    if (size !== expected) {
-      throw new NfrError('VERIFY_FAILED', `${files.vectors}: ${size === null ? 'missing' : `${size} bytes`} where meta.json's ${cur.meta.points} points of ${cur.meta.dimension} dimensions take ${expected}; the index is damaged: rebuild it with \`nfr index --force\``);
-    }
     let batch: IndexedEntry[] = [];
     let row = 0;
     for await (const line of payloadLines(files.points)) {
@@ -137,10 +129,18 @@ export class EmbeddedIndex implements VectorIndex {
         batch = [];
       }
     }
+    if (batch.length) yield batch;
     if (row !== cur.meta.points) {
       throw new NfrError('VERIFY_FAILED', `${files.points}: ${row} points where meta.json says ${cur.meta.points}; the index is damaged: rebuild it with \`nfr index --force\``);
     }
-    if (batch.length) yield batch;
+    const expected = cur.meta.points * cur.meta.dimension * 4;
+    const size = await stat(files.vectors).then(
+      (s) => s.size,
+      () => null,
+    );
+    if (size !== expected) {
+      throw new NfrError('VERIFY_FAILED', `${files.vectors}: ${size === null ? 'missing' : `${size} bytes`} where meta.json's ${cur.meta.points} points of ${cur.meta.dimension} dimensions take ${expected}; the index is damaged: rebuild it with \`nfr index --force\``);
+    }
   }
 
   async begin(model: IndexModel, options: { reset: boolean }): Promise<IndexWriter> {
