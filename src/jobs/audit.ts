@@ -160,11 +160,13 @@ interface AuditRow extends Omit<AuditEntry, 'at' | 'finished_at'> {
  */
 export async function listAudit(db: Queryable, query: AuditQuery = {}): Promise<AuditPage> {
   const limit = query.limit ?? DEFAULT_LIMIT;
+  // Ordered by the bigint column, named with its table: a bare `audit_id` in ORDER BY is the
+  // output column, the text, which put entry 9 before 26 and 2 before 19.
   const r = await db.query<AuditRow>(
     `select audit_id::text, at, finished_at, actor_kind, actor_name, actor_role, action, target, params, client_ip, host, request_id, status, error_code, job_id::text
        from nfr_audit
       where ($1::timestamptz is null or at >= $1) and ($2::bigint is null or audit_id < $2)
-      order by audit_id desc
+      order by nfr_audit.audit_id desc
       limit $3`,
     [query.since ?? null, query.cursor ?? null, limit + 1],
   );
