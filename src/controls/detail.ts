@@ -8,8 +8,11 @@ import { NfrError } from '../errors.js';
 import type { z } from 'zod';
 import type { controlDetailSchema } from './shapes.js';
 
-/** Control ids as ingestion accepts them (letters, digits and `. _ : / -`). */
-const CONTROL_ID = /^[A-Za-z0-9._:/-]{1,128}$/;
+/**
+ * Control ids as ingestion accepts them (letters, digits and `. _ ( ) / -`: NIST's enhancements
+ * are written AC-2(1)), and the `:` of older ids.
+ */
+const CONTROL_ID = /^[A-Za-z0-9._:()/-]{1,128}$/;
 
 /** Defined once, in controls/shapes.ts (the API's response schema is generated from it). */
 export type ControlDetail = z.infer<typeof controlDetailSchema>;
@@ -31,7 +34,7 @@ export function parseAsOf(value: string | undefined): Date | undefined {
 
 /** The control as it was at `asOf` (default: now); NOT_FOUND when it did not exist then. */
 export async function controlDetail(client: pg.ClientBase, controlId: string, asOf?: Date): Promise<ControlDetail> {
-  if (!CONTROL_ID.test(controlId)) throw new NfrError('INVALID_INPUT', `control id "${controlId.slice(0, 64)}": expected 1–128 letters, digits or . _ : / -`);
+  if (!CONTROL_ID.test(controlId)) throw new NfrError('INVALID_INPUT', `control id "${controlId.slice(0, 64)}": expected 1–128 letters, digits or . _ : ( ) / -`);
   const at = asOf ?? new Date();
   // One timestamp for every table, so the parts describe the same moment.
   const during = (alias: string) => `${alias}.tx_from <= $2 and (${alias}.tx_to is null or ${alias}.tx_to > $2)`;
