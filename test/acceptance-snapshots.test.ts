@@ -108,4 +108,13 @@ describe('snapshot acceptance', () => {
       assert.equal(JSON.parse(await readFile(sequence, 'utf8'))[next.body.id.split('-')[1]], number(next.body.id));
     }
   });
+
+  it('a directory made by hand where the lock file goes does not block the next operation', async () => {
+    const db = await freshDatabase(cluster, 'acc_lockdir');
+    await mkdir(path.join(db.backups, '.locks', 'snapshot_operation.lock', 'inside'), { recursive: true });
+    const created = await nfrJson(['snapshot', 'create', '--name', 'after the lock directory'], db.env);
+    assert.equal(created.code, 0, created.stderr);
+    assert.equal(created.body.status, 'completed');
+    assert.ok(!existsSync(path.join(db.backups, '.locks', 'snapshot_operation.lock')), 'the lock file is removed on release');
+  });
 });

@@ -116,7 +116,7 @@ export async function acquireOperationLock(
       started_at: new Date().toISOString(),
       backend_pid: backend.rows[0]?.pid ?? 0,
     };
-    await atomicWriteFile(lockFile(ctx.store), JSON.stringify(holder, null, 2) + '\n');
+    await writeLockFile(ctx.store, holder);
   } catch (err) {
     // The lock is ours but nobody holds the handle yet (a full backup volume refuses the lock
     // file): give it back here, or the open session keeps both the lock and the process alive.
@@ -131,7 +131,7 @@ export async function acquireOperationLock(
     },
     async update(id: string) {
       holder = { ...holder, snapshot_id: id };
-      await atomicWriteFile(lockFile(ctx.store), JSON.stringify(holder, null, 2) + '\n');
+      await writeLockFile(ctx.store, holder);
     },
     async release() {
       if (released) return;
@@ -147,6 +147,23 @@ export async function acquireOperationLock(
       }
     },
   };
+}
+
+/**
+ * Writes the informational lock file; call holding the advisory lock. Something else in its
+ * place (a directory made by hand, which rename cannot replace) is ours to remove: the file
+ * only tells `status` who holds the lock, and it must never need a manual `rm`.
+ */
+async function writeLockFile(store: SnapshotStore, holder: LockHolder): Promise<void> {
+  const text = JSON.stringify(holder, null, 2) + '\n';
+  try {
+    await atomicWriteFile(lockFile(store), text);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+    await rm(lockFile(store), { recursive: true, force: true });
+    await atomicWriteFile(lockFile(store), text);
+  }
 }
 
 /** Runs fn while holding the operation lock, releasing it however fn ends. */
