@@ -53,6 +53,14 @@ describe('snapshot acceptance', () => {
       }
     }
     assert.equal(await readFile(file, 'utf8'), 'not a repository\n');
+
+    // A file where the repository keeps one of its own directories is named, not the repository.
+    const repo = cluster.tempDir('acc-file-tmp');
+    await mkdir(repo, { recursive: true });
+    await writeFile(path.join(repo, '.tmp'), 'in the way\n');
+    const r = await nfrJson(['snapshot', 'create', '--name', 'x'], { ...db.env, POSTGRES_BACKUP_PATH: repo });
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.body.error.message, `${path.join(repo, '.tmp')} in POSTGRES_BACKUP_PATH is a file where nfr keeps a directory; move it away`);
   });
 
   it('a snapshot directory whose manifest.json was deleted, or is no file, is damaged and can be deleted, not NOT_FOUND or an internal error', async () => {

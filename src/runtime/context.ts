@@ -79,10 +79,12 @@ export async function openRuntimeContext(config: Config, recover: Recovery): Pro
 }
 
 export async function ensureStore(store: SnapshotStore): Promise<void> {
-  try {
-    for (const dir of [store.root, store.tmpDir, store.trashDir, store.locksDir, store.stateDir]) await ensureDir(dir);
-  } catch (err) {
-    throw backupPathError(store.root, err);
+  for (const dir of [store.root, store.tmpDir, store.trashDir, store.locksDir, store.stateDir]) {
+    try {
+      await ensureDir(dir);
+    } catch (err) {
+      throw backupPathError(store.root, err, dir);
+    }
   }
 }
 
@@ -91,8 +93,9 @@ export async function ensureStore(store: SnapshotStore): Promise<void> {
  * one) or cannot be written is a configuration error naming the variable and the path, where
  * mkdir's EEXIST/ENOTDIR/EACCES read as an internal error. Anything else is returned as it is.
  */
-export function backupPathError(root: string, err: unknown): unknown {
+export function backupPathError(root: string, err: unknown, dir = root): unknown {
   const code = (err as NodeJS.ErrnoException).code;
+  if ((code === 'EEXIST' || code === 'ENOTDIR') && dir !== root) return new NfrError('CONFIG', `${dir} in POSTGRES_BACKUP_PATH is a file where nfr keeps a directory; move it away`, { details: { path: dir } });
   if (code === 'EEXIST' || code === 'ENOTDIR') return new NfrError('CONFIG', `POSTGRES_BACKUP_PATH ${root} is not a directory (it, or a folder on its path, is a file); point it at a directory`, { details: { path: root } });
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return new NfrError('CONFIG', `POSTGRES_BACKUP_PATH ${root} cannot be written (${code}); point it at a directory this user may write`, { details: { path: root } });
   return err;
