@@ -59,7 +59,12 @@ export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): 
         // Every part is read, so a second file is refused instead of silently dropped; the first
         // is streamed to disk as it arrives and stored only once the body has ended.
         for await (const part of request.parts()) {
-          if (part.type === 'field') continue;
+          // A text field is never read: refused by name, so `-F skip_invalid=true` is not silently
+          // ignored while the upload runs with the default policy (the options are query parameters).
+          if (part.type === 'field') {
+            const option = part.fieldname === 'skip_invalid' || part.fieldname === 'close_missing';
+            throw new NfrError('INVALID_INPUT', `multipart field "${part.fieldname.slice(0, 64)}" is not read${option ? `: pass ${part.fieldname} as a query parameter (?${part.fieldname}=true)` : '; send only the CSV, in a field named "file"'}; nothing was stored`);
+          }
           if (part.fieldname !== 'file') {
             part.file.resume();
             throw new NfrError('INVALID_INPUT', `unexpected multipart field "${part.fieldname}": send the CSV in a field named "file"; nothing was stored`);
