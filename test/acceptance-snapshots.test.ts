@@ -125,4 +125,25 @@ describe('snapshot acceptance', () => {
     assert.equal(created.body.status, 'completed');
     assert.ok(!existsSync(path.join(db.backups, '.locks', 'snapshot_operation.lock')), 'the lock file is removed on release');
   });
+
+  it('names and descriptions with DEL, C1 controls or bidirectional overrides are refused before anything is written; emoji and accents are not', async () => {
+    const db = await freshDatabase(cluster, 'acc_names');
+    for (const name of ['rub\u007fout', 'csi\u009b31m', 'evil\u202egpj.exe', 'iso\u2066late', 'line\u2028sep']) {
+      const r = await nfrJson(['snapshot', 'create', '--name', name], db.env);
+      assert.equal(r.code, 12, JSON.stringify(name));
+      assert.equal(r.body.error.code, 'INVALID_INPUT');
+      assert.match(r.body.error.message, /^invalid snapshot name [\s\S]*: expected 1 to 200 printable characters$/);
+    }
+    const described = await nfrJson(['snapshot', 'create', '--name', 'ok', '--description', 'csi\u009b2J'], db.env);
+    assert.equal(described.code, 12, described.stderr);
+    assert.equal(described.body.error.code, 'INVALID_INPUT');
+    const listed = await nfrJson(['snapshot', 'list'], db.env);
+    assert.deepEqual(listed.body.snapshots, []);
+
+    const name = 'ünïcödé 👨\u200d👩\u200d👧 snapshot';
+    const created = await nfrJson(['snapshot', 'create', '--name', name, '--description', 'two\nlines\tand a tab'], db.env);
+    assert.equal(created.code, 0, created.stderr);
+    assert.equal(created.body.name, name);
+    assert.equal(created.body.description, 'two\nlines\tand a tab');
+  });
 });

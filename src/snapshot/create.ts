@@ -59,13 +59,20 @@ export interface CreateOptions {
 
 const NAME_MAX = 200;
 const TAG = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+/**
+ * Not printable: C0 and C1 controls and DEL (terminal escapes: U+009B is a CSI on its own), the
+ * line and paragraph separators, and the bidirectional overrides and isolates, with which a name
+ * shows in `list` as something it is not. The description may hold tabs and newlines.
+ */
+const NOT_PRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const NOT_PRINTABLE_TEXT = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 /** Checks name, description and tags before anything is locked or written. */
 export function validateCreateOptions(options: CreateOptions): void {
-  if (typeof options.name !== 'string' || options.name.trim() === '' || options.name.length > NAME_MAX || /[\u0000-\u001f]/.test(options.name)) {
+  if (typeof options.name !== 'string' || options.name.trim() === '' || options.name.length > NAME_MAX || NOT_PRINTABLE.test(options.name)) {
     throw new NfrError('INVALID_INPUT', `invalid snapshot name ${JSON.stringify(options.name)}: expected 1 to ${NAME_MAX} printable characters`);
   }
-  if (options.description !== undefined && (options.description.length > 2000 || /[\u0000-\u0008\u000b-\u001f]/.test(options.description))) {
+  if (options.description !== undefined && (options.description.length > 2000 || NOT_PRINTABLE_TEXT.test(options.description))) {
     throw new NfrError('INVALID_INPUT', 'invalid snapshot description: expected at most 2000 printable characters');
   }
   for (const tag of options.tags ?? []) {
