@@ -90,13 +90,13 @@ export async function ensureStore(store: SnapshotStore): Promise<void> {
 
 /**
  * A repository that cannot be a directory (POSTGRES_BACKUP_PATH names a file, or a path through
- * one) or cannot be written is a configuration error naming the variable and the path, where
+ * one) or cannot be read or written is a configuration error naming the variable and the path, where
  * mkdir's EEXIST/ENOTDIR/EACCES read as an internal error. Anything else is returned as it is.
  */
 export function backupPathError(root: string, err: unknown, dir = root): unknown {
   const code = (err as NodeJS.ErrnoException).code;
   if ((code === 'EEXIST' || code === 'ENOTDIR') && dir !== root) return new NfrError('CONFIG', `${dir} in POSTGRES_BACKUP_PATH is a file where nfr keeps a directory; move it away`, { details: { path: dir } });
   if (code === 'EEXIST' || code === 'ENOTDIR') return new NfrError('CONFIG', `POSTGRES_BACKUP_PATH ${root} is not a directory (it, or a folder on its path, is a file); point it at a directory`, { details: { path: root } });
-  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return new NfrError('CONFIG', `POSTGRES_BACKUP_PATH ${root} cannot be written (${code}); point it at a directory this user may write`, { details: { path: root } });
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return new NfrError('CONFIG', `POSTGRES_BACKUP_PATH ${root} cannot be used (${code}: this user may not read or write it); point it at a directory this user may read and write`, { details: { path: root } });
   return err;
 }
