@@ -5,6 +5,8 @@
  *   - id mode finds the controls whose id is the query or starts with it, comparing text: `_` (a
  *     character control ids may hold) and `%` are not wildcards, so `X_1` is not `X-1` and `%`
  *     finds nothing rather than every control;
+ *   - hybrid search puts a control whose id the query names first, parentheses included
+ *     (`AC-2(1)`, as NIST writes enhancements), even inside punctuation (`(AC-2(1)).`);
  *   - a status filter outside the control statuses is refused naming them (400 / exit 12), never
  *     an empty page that looks like an empty catalogue.
  */
@@ -20,7 +22,7 @@ import { freshDatabase } from './support/setup.js';
 let env: Env;
 let server: Server;
 
-const IDS = ['X-1', 'X-10', 'XA1', 'X_1', 'X_1.2', 'Y-1'];
+const IDS = ['X-1', 'X-10', 'XA1', 'X_1', 'X_1.2', 'Y-1', 'AC-2', 'AC-2(1)'];
 
 const cluster = fileCluster(async () => {
   const db = await freshDatabase(cluster, 'acceptance_search', { ingested: true, env: { API_TOKENS } });
@@ -29,6 +31,8 @@ const cluster = fileCluster(async () => {
   writeFileSync(csv, `control_id,title,status\n${IDS.map((id, i) => `${id},Account review ${i},${i === 5 ? 'retired' : 'active'}`).join('\n')}\n`);
   const ingested = await nfrJson(['ingest', 'controls', csv, '--no-enrich'], env);
   assert.equal(ingested.code, 0, ingested.stderr);
+  const indexed = await nfrJson(['index'], env);
+  assert.equal(indexed.code, 0, indexed.stderr);
   server = await serve(env);
   return () => server.stop();
 });
@@ -69,5 +73,17 @@ describe('acceptance: search', () => {
     const retired = await api(server, 'GET', '/api/v2/controls/search?q=account&mode=keyword&status=retired', { token: READER });
     assert.equal(retired.status, 200, retired.text);
     assert.deepEqual(ids(retired.json.results), ['Y-1']);
+  });
+
+  it('puts a control named by an id with parentheses first in hybrid search (CLI and API)', async () => {
+    for (const q of ['AC-2(1)', 'see (ac-2(1)).']) {
+      const cli = await nfrJson(['search', q], env);
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.equal(cli.body.results[0]?.control_id, 'AC-2(1)', `${q}: ${JSON.stringify(cli.body.results.slice(0, 3))}`);
+      assert.equal(cli.body.results[0].match.id, true);
+    }
+    const g = await api(server, 'GET', `/api/v2/controls/search?q=${encodeURIComponent('AC-2(1)')}`, { token: READER });
+    assert.equal(g.status, 200, g.text);
+    assert.equal(g.json.results[0]?.control_id, 'AC-2(1)');
   });
 });

@@ -60,9 +60,24 @@ const ROW_COLUMNS = `v.control_id, v.title, v.status, v.family_id, v.key_control
   coalesce((select array_agg(t.risk_theme_id order by t.risk_theme_id) from src_controls_rel_risk_theme t
              where t.control_id = v.control_id and t.tx_to is null), '{}') as risk_theme_ids`;
 
+/**
+ * A query word without the punctuation around it: leading `( " ' [`, trailing `) " ' ] . : ! ?`,
+ * except a `)` that closes a `(` of the word itself, which is part of ids such as AC-2(1).
+ */
+function trimToken(word: string): string {
+  let t = word.replace(/^[("'[]+/, '');
+  const count = (c: string) => t.split(c).length - 1;
+  for (;;) {
+    const last = t.at(-1);
+    if (last === undefined || !')"\'].:!?'.includes(last)) return t;
+    if (last === ')' && count('(') >= count(')')) return t;
+    t = t.slice(0, -1);
+  }
+}
+
 /** Ids that look like control ids (`AC-2`, `ac-2.1`, `CTRL-000123`) in a query, upper-cased. */
 export function idTokens(q: string): string[] {
-  const tokens = q.split(/[\s,;]+/).map((t) => t.replace(/^[("'[]+|[)"'\].:!?]+$/g, ''));
+  const tokens = q.split(/[\s,;]+/).map(trimToken);
   return [...new Set(tokens.filter((t) => /^[A-Za-z][A-Za-z0-9]{0,15}-[0-9][A-Za-z0-9]*(?:[.(-][A-Za-z0-9]+\)?)*$/.test(t)).map((t) => t.toUpperCase()))];
 }
 
