@@ -146,4 +146,22 @@ describe('snapshot acceptance', () => {
     assert.equal(created.body.name, name);
     assert.equal(created.body.description, 'two\nlines\tand a tab');
   });
+
+  it('a full snapshot with DATA_INGESTED_PATH or NFR_INDEX_PATH naming a file is refused up front, naming the variable', async () => {
+    const db = await freshDatabase(cluster, 'acc_full_file');
+    const file = path.join(cluster.tempDir('acc-full-file'), 'a-file');
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, 'in the way\n');
+    for (const name of ['DATA_INGESTED_PATH', 'NFR_INDEX_PATH']) {
+      const r = await nfrJson(['snapshot', 'create', '--name', 'full', '--full'], { ...db.env, [name]: file });
+      assert.equal(r.code, 2, `${name}: ${r.stderr}`);
+      assert.equal(r.body.error.code, 'CONFIG');
+      assert.equal(r.body.error.message, `${name} ${file} is not a directory, so a full snapshot cannot copy it; point ${name} at a directory`);
+    }
+    const listed = await nfrJson(['snapshot', 'list'], db.env);
+    assert.deepEqual(listed.body.snapshots, []);
+    const status = await nfrJson(['snapshot', 'status'], db.env);
+    assert.deepEqual(status.body.leftovers, []);
+    assert.equal(await readFile(file, 'utf8'), 'in the way\n');
+  });
 });

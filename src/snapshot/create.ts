@@ -9,7 +9,7 @@
  * into the catalog: a killed create never appears as completed.
  */
 import { throwIfCancelled } from '../runtime/cancel.js';
-import { rename, rm } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
@@ -83,6 +83,7 @@ export function validateCreateOptions(options: CreateOptions): void {
 /** Takes a snapshot of the live database under the operation lock (and warms it with `warm`). */
 export async function createSnapshot(ctx: Context, options: CreateOptions & { readonly warm?: boolean | undefined }): Promise<Manifest & { warm?: WarmCopy; offsite?: OffsiteCopy }> {
   validateCreateOptions(options);
+  if (options.full) await assertFullSourcesAreDirectories(ctx);
   return withOperation(ctx, 'create', null, async (op) => {
     const manifest = await createSnapshotLocked(ctx, op, options);
     if (!options.warm) return manifest;
@@ -94,6 +95,23 @@ export async function createSnapshot(ctx: Context, options: CreateOptions & { re
     });
     return { ...manifest, warm: warmed.warm };
   });
+}
+
+/**
+ * A full snapshot copies DATA_INGESTED_PATH and the embedded index's directory. A file at either
+ * path failed the create after the whole dump with a bare ENOTDIR (exit 1); it is refused first,
+ * naming the variable. A path that does not exist yet is fine: nothing has been ingested or indexed.
+ */
+async function assertFullSourcesAreDirectories(ctx: Context): Promise<void> {
+  const sources: [string, string][] = [['DATA_INGESTED_PATH', ctx.config.dataIngestedPath]];
+  if (!ctx.config.qdrant) sources.push(['NFR_INDEX_PATH', ctx.config.indexPath]);
+  for (const [name, dir] of sources) {
+    const found = await stat(dir).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    });
+    if (found && !found.isDirectory()) throw new NfrError('CONFIG', `${name} ${dir} is not a directory, so a full snapshot cannot copy it; point ${name} at a directory`, { details: { path: dir } });
+  }
 }
 
 /** The create itself, for callers that already hold the lock (restore's pre-restore backup). */
