@@ -248,7 +248,17 @@ export class LocalCluster {
   }
 
   private password(): string {
-    return readFileSync(this.passwordFile, 'utf8').trim();
+    try {
+      return readFileSync(this.passwordFile, 'utf8').trim();
+    } catch (err) {
+      // The file is its creator's alone (0600): another user (sudo one way, not the other) gets a
+      // configuration error naming the file, not EACCES as an internal error.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') {
+        throw new NfrError('CONFIG', `cannot read the embedded cluster's password file ${this.passwordFile} (${code}): it is readable only by the user who first started the cluster here; run nfr as that user, or point DATABASE_URL at a server`, { cause: err });
+      }
+      throw err;
+    }
   }
 
   private readState(): ClusterState | undefined {
