@@ -164,4 +164,31 @@ describe('snapshot acceptance', () => {
     assert.deepEqual(status.body.leftovers, []);
     assert.equal(await readFile(file, 'utf8'), 'in the way\n');
   });
+
+  it('a last-restore record damaged by hand is named with what to do, and nothing is restored over it', async () => {
+    const db = await freshDatabase(cluster, 'acc_laststate');
+    const migrated = await nfrJson(['db', 'migrate'], db.env);
+    assert.equal(migrated.code, 0, migrated.stderr);
+    const created = await nfrJson(['snapshot', 'create', '--name', 'base'], db.env);
+    assert.equal(created.code, 0, created.stderr);
+    const restored = await nfrJson(['snapshot', 'restore', '--id', created.body.id, '--yes', '--skip-backup'], db.env);
+    assert.equal(restored.code, 0, restored.stderr);
+    const record = path.join(db.backups, '.state', `last-restore.${encodeURIComponent(db.name)}.json`);
+    assert.ok(existsSync(record), record);
+    await writeFile(record, '{"database": ');
+
+    for (const args of [['snapshot', 'status'], ['snapshot', 'restore', '--undo', '--yes'], ['snapshot', 'restore', '--id', created.body.id, '--yes']]) {
+      const r = await nfrJson(args, db.env);
+      assert.equal(r.code, 6, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.body.error.code, 'VERIFY_FAILED');
+      assert.match(r.body.error.message, /^state file .*last-restore\..*\.json is not valid JSON .*: it was changed by hand or damaged; move it out of /);
+    }
+    assert.equal(await readFile(record, 'utf8'), '{"database": ');
+    const listed = await nfrJson(['snapshot', 'list'], db.env);
+    assert.deepEqual(listed.body.snapshots.map((s: { id: string }) => s.id), [created.body.id]);
+
+    await rm(record);
+    const again = await nfrJson(['snapshot', 'restore', '--id', created.body.id, '--yes', '--skip-backup'], db.env);
+    assert.equal(again.code, 0, again.stderr);
+  });
 });

@@ -6,6 +6,7 @@
 import { appendFile, copyFile, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { atomicWriteFile } from '../util/fs.js';
+import { NfrError } from '../errors.js';
 import { formatSnapshotId, isSnapshotId, splitSnapshotId, type SnapshotId } from './ids.js';
 import type pg from 'pg';
 import type { z } from 'zod';
@@ -16,12 +17,23 @@ import { lockKey } from '../runtime/lock.js';
 import { openControlDatabase } from '../jobs/control-db.js';
 import { offsiteRepository } from './offsite/repository.js';
 
+/**
+ * A state file, undefined when there is none. Written atomically, so one that is not JSON was
+ * changed by hand or damaged: that is named (file, what to do), where a bare JSON.parse message
+ * stopped status, health and every restore with exit 1 and no file named.
+ */
 async function readJson<T>(file: string): Promise<T | undefined> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as T;
+    text = await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new NfrError('VERIFY_FAILED', `state file ${file} is not valid JSON (${(err as Error).message}): it was changed by hand or damaged; move it out of ${path.dirname(file)} to go on without what it records`, { details: { file } });
   }
 }
 
@@ -65,7 +77,7 @@ async function readSequence(store: SnapshotStore, file: string): Promise<Record<
   try {
     raw = await readJson<unknown>(file);
   } catch (err) {
-    if (!(err instanceof SyntaxError)) throw err;
+    if (!(err instanceof NfrError && err.code === 'VERIFY_FAILED')) throw err;
     raw = null;
   }
   if (raw === undefined) return {};
