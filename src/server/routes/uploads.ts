@@ -57,21 +57,32 @@ export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): 
       let stored;
       try {
         // Every part is read, so a second file is refused instead of silently dropped; the first
-        // is streamed to disk as it arrives and stored only once the body has ended.
+        // is streamed to disk as it arrives and stored only once the body has ended. A refusal
+        // found mid-body is thrown once the body has been read to its end (the rest discarded):
+        // answered earlier, the connection closed under a client still sending, which then saw
+        // its request fail ("fetch failed", ECONNRESET) instead of the answer.
+        let refusal: NfrError | undefined;
         for await (const part of request.parts()) {
+          if (refusal !== undefined) {
+            if (part.type === 'file') part.file.resume();
+            continue;
+          }
           // A text field is never read: refused by name, so `-F skip_invalid=true` is not silently
           // ignored while the upload runs with the default policy (the options are query parameters).
           if (part.type === 'field') {
             const option = part.fieldname === 'skip_invalid' || part.fieldname === 'close_missing';
-            throw new NfrError('INVALID_INPUT', `multipart field "${part.fieldname.slice(0, 64)}" is not read${option ? `: pass ${part.fieldname} as a query parameter (?${part.fieldname}=true)` : '; send only the CSV, in a field named "file"'}; nothing was stored`);
+            refusal = new NfrError('INVALID_INPUT', `multipart field "${part.fieldname.slice(0, 64)}" is not read${option ? `: pass ${part.fieldname} as a query parameter (?${part.fieldname}=true)` : '; send only the CSV, in a field named "file"'}; nothing was stored`);
+            continue;
           }
           if (part.fieldname !== 'file') {
             part.file.resume();
-            throw new NfrError('INVALID_INPUT', `unexpected multipart field "${part.fieldname}": send the CSV in a field named "file"; nothing was stored`);
+            refusal = new NfrError('INVALID_INPUT', `unexpected multipart field "${part.fieldname}": send the CSV in a field named "file"; nothing was stored`);
+            continue;
           }
           if (filename !== undefined) {
             part.file.resume();
-            throw new NfrError('INVALID_INPUT', 'the request has more than one file: send one controls CSV per upload, in the field "file"; nothing was stored');
+            refusal = new NfrError('INVALID_INPUT', 'the request has more than one file: send one controls CSV per upload, in the field "file"; nothing was stored');
+            continue;
           }
           filename = path.basename(part.filename || 'upload.csv');
           // Over the limit the stream is truncated (413 below) and the partial file goes.
@@ -80,6 +91,7 @@ export function registerControlsUpload(app: FastifyInstance, deps: ServerDeps): 
             throw new NfrError('PAYLOAD_TOO_LARGE', `the upload is larger than the limit of ${config.maxUploadBytes} bytes (NFR_MAX_UPLOAD_MB); nothing was stored`);
           }
         }
+        if (refusal !== undefined) throw refusal;
         if (filename === undefined) throw new NfrError('INVALID_INPUT', 'the request has no file: send the CSV in a multipart field named "file"');
         // Empty, binary or headerless files are refused now, not by a job that fails later.
         await checkControlsUpload(temp, filename);
