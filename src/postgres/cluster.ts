@@ -380,11 +380,17 @@ function createPidFile(file: string): boolean {
 /** "pid N" of a start lock's holder, for the waiting line; "unknown pid" while it has none. */
 function lockHolder(lockFile: string): string {
   try {
-    const pid = Number.parseInt(readFileSync(lockFile, 'utf8'), 10);
-    return Number.isInteger(pid) && pid > 0 ? `pid ${pid}` : 'unknown pid';
+    const pid = lockPid(lockFile);
+    return pid === undefined ? 'unknown pid' : `pid ${pid}`;
   } catch {
     return 'unknown pid';
   }
+}
+
+/** The pid a lock file holds; undefined while it holds none yet (throws ENOENT once it is gone). */
+function lockPid(lockFile: string): number | undefined {
+  const pid = Number.parseInt(readFileSync(lockFile, 'utf8'), 10);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
 /**
@@ -416,8 +422,8 @@ async function takeOverStaleLock(lockFile: string): Promise<boolean> {
  */
 function startLockIsStale(lockFile: string): boolean {
   try {
-    const pid = Number.parseInt(readFileSync(lockFile, 'utf8'), 10);
-    if (Number.isInteger(pid) && pid > 0) return !processAlive(pid);
+    const pid = lockPid(lockFile);
+    if (pid !== undefined) return !processAlive(pid);
     return Date.now() - statSync(lockFile).mtimeMs > 10_000;
   } catch (err) {
     // Released between our attempt and this read: not stale, just try again.

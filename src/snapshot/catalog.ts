@@ -6,7 +6,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { messageOf } from '../errors.js';
 import { isSnapshotId, type SnapshotId } from './ids.js';
-import { readManifest, summarize, type Manifest, type SnapshotSummary } from './manifest.js';
+import { readSnapshotManifest, summarize, type Manifest, type SnapshotSummary } from './manifest.js';
 import { backupPathError, type SnapshotStore } from '../runtime/context.js';
 import { readAllWarmCopies } from './warm-copies.js';
 import { offsiteRepository, type OffsiteRepository } from './offsite/repository.js';
@@ -31,12 +31,10 @@ export async function listCatalog(store: SnapshotStore): Promise<CatalogEntry[]>
   const out: CatalogEntry[] = [];
   for (const id of names) {
     try {
-      const manifest = await readManifest(path.join(store.root, id));
-      // A directory copied or renamed by hand holds another snapshot's manifest: listing it under
-      // that id would show the snapshot twice, and prune, which deletes by id, would delete the
-      // real one. It is damaged, as verify and restore already say.
-      if (manifest.id !== id) out.push({ id, manifest: null, problem: `snapshot directory ${id} holds the manifest of ${manifest.id}` });
-      else out.push({ id, manifest, problem: null });
+      // A directory copied or renamed by hand holds another snapshot's manifest: listed under its
+      // own id as damaged, or the snapshot would show twice and prune, which deletes by id, would
+      // delete the real one.
+      out.push({ id, manifest: await readSnapshotManifest(path.join(store.root, id), id), problem: null });
     } catch (err) {
       out.push({ id, manifest: null, problem: messageOf(err) });
     }

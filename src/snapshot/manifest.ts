@@ -136,6 +136,16 @@ export async function readManifest(dir: string): Promise<Manifest> {
   return parsed.data;
 }
 
+/**
+ * The manifest of the catalog's directory `id`: one naming another snapshot (a directory copied or
+ * renamed by hand) is damaged, for listing as for verify and restore.
+ */
+export async function readSnapshotManifest(dir: string, id: string): Promise<Manifest> {
+  const manifest = await readManifest(dir);
+  if (manifest.id !== id) throw new NfrError('VERIFY_FAILED', `snapshot directory ${id} holds the manifest of ${manifest.id}`);
+  return manifest;
+}
+
 export async function writeManifest(dir: string, manifest: Manifest): Promise<void> {
   await atomicWriteFile(path.join(dir, MANIFEST_FILE), JSON.stringify(manifestSchema.parse(manifest), null, 2) + '\n');
 }

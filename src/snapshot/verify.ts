@@ -8,7 +8,7 @@ import path from 'node:path';
 import { NfrError } from '../errors.js';
 import { listFiles, mapLimit, sha256File } from '../util/fs.js';
 import type { SnapshotId } from './ids.js';
-import { readManifest, type Manifest } from './manifest.js';
+import { readSnapshotManifest, type Manifest } from './manifest.js';
 import { MANIFEST_FILE, snapshotDir } from './store.js';
 import { type SnapshotStore } from '../runtime/context.js';
 import type { z } from 'zod';
@@ -31,9 +31,7 @@ export async function loadSnapshot(store: SnapshotStore, id: SnapshotId): Promis
     }
     throw err;
   }
-  const manifest = await readManifest(dir);
-  if (manifest.id !== id) throw new NfrError('VERIFY_FAILED', `snapshot directory ${id} holds the manifest of ${manifest.id}`);
-  return { dir, manifest };
+  return { dir, manifest: await readSnapshotManifest(dir, id) };
 }
 
 /** Checks every file (or those `only` accepts) against the manifest. Never throws for a bad file: it reports it. */
